@@ -1,0 +1,22 @@
+//! How a program talks to rosterd: the D-Bus names, the wire types, the
+//! named errors and the proxies of `org.roster.Roster1`.
+//!
+//! Shared by the `roster` CLI, the PAM module and the integration tests;
+//! rosterd implements the server half of the same interfaces. This crate
+//! holds no rule of the model (that is `roster-core`, which only rosterd
+//! links) and picks no async runtime: each consumer enables zbus's runtime
+//! feature it needs (tokio in rosterd, zbus's own executor elsewhere).
+
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod errors;
+mod names;
+mod proxies;
+mod secret;
+mod wire;
+
+pub use errors::RosterError;
+pub use names::*;
+pub use proxies::*;
+pub use secret::Secret;
+pub use wire::*;

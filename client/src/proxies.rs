@@ -1,0 +1,142 @@
+//! Proxies for the interfaces of `org.roster.Roster1`.
+//!
+//! Every method answers `RosterError` so callers match on what happened
+//! (`NotFound`, `PermissionDenied`, …) instead of parsing strings.
+
+use crate::errors::RosterError;
+use crate::wire::*;
+use zbus::proxy;
+
+type Result<T> = std::result::Result<T, RosterError>;
+
+#[proxy(
+    interface = "org.roster.Roster1.Users",
+    default_service = "org.roster.Roster1",
+    default_path = "/org/roster/Roster1"
+)]
+pub trait Users {
+    /// Create a user. `password` may be empty only with `request.register`.
+    async fn create(&self, request: &CreateUser, password: &str) -> Result<Created>;
+    /// Change display name, role, home or shell (empty fields unchanged).
+    async fn edit(&self, name: &str, changes: &EditUser) -> Result<UserInfo>;
+    /// Set a password: a user's own with `current`, or anyone's as an admin
+    /// (`current` empty).
+    async fn set_password(&self, name: &str, current: &str, new: &str) -> Result<()>;
+    /// Make the user pending again with a new registration code.
+    async fn reset_password(&self, name: &str) -> Result<Created>;
+    async fn delete(&self, name: &str, keep_sessions: bool) -> Result<Ended>;
+    async fn suspend(&self, name: &str, keep_sessions: bool) -> Result<Ended>;
+    async fn enable(&self, name: &str) -> Result<UserInfo>;
+    async fn unlock(&self, name: &str) -> Result<UserInfo>;
+    /// Users the caller may see; suspended ones only with `all`.
+    async fn list(&self, all: bool) -> Result<Vec<UserInfo>>;
+    async fn show(&self, name: &str) -> Result<UserInfo>;
+    async fn who_am_i(&self) -> Result<WhoAmI>;
+}
+
+#[proxy(
+    interface = "org.roster.Roster1.Grants",
+    default_service = "org.roster.Roster1",
+    default_path = "/org/roster/Roster1"
+)]
+pub trait Grants {
+    /// Raise `user` to `level` in `environment` (empty = this host's);
+    /// answers the level held afterwards.
+    async fn grant(&self, user: &str, level: &str, environment: &str) -> Result<String>;
+    /// `level` empty removes everything in the environment.
+    async fn revoke(
+        &self,
+        user: &str,
+        level: &str,
+        environment: &str,
+        end_sessions: bool,
+    ) -> Result<Revoked>;
+}
+
+#[proxy(
+    interface = "org.roster.Roster1.Environments",
+    default_service = "org.roster.Roster1",
+    default_path = "/org/roster/Roster1"
+)]
+pub trait Environments {
+    async fn add(&self, name: &str) -> Result<EnvironmentInfo>;
+    async fn list(&self) -> Result<Vec<EnvironmentInfo>>;
+    /// Refused while grants name it, unless `force` (which drops them).
+    async fn remove(&self, name: &str, force: bool) -> Result<u32>;
+}
+
+#[proxy(
+    interface = "org.roster.Roster1.Sessions",
+    default_service = "org.roster.Roster1",
+    default_path = "/org/roster/Roster1"
+)]
+pub trait Sessions {
+    /// `user` empty = every user the caller may see; `all` adds ended ones.
+    async fn list(&self, user: &str, all: bool) -> Result<Vec<SessionInfo>>;
+}
+
+/// What the PAM module asks. Authorized by the caller's uid alone: root,
+/// or a non-root caller for its own account (rate-limited). Tokens never
+/// count here.
+#[proxy(
+    interface = "org.roster.Roster1.Pam",
+    default_service = "org.roster.Roster1",
+    default_path = "/org/roster/Roster1"
+)]
+pub trait Pam {
+    /// Check a password, or a pending user's registration code.
+    /// `remote_host` empty = a local login.
+    async fn authenticate(&self, user: &str, secret: &str, remote_host: &str)
+    -> Result<AuthReply>;
+    async fn check_account(&self, user: &str) -> Result<AccountReply>;
+    async fn open_session(&self, request: &OpenSession) -> Result<SessionOpened>;
+    async fn close_session(&self, user: &str, leader_pid: u32, leader_start: u64) -> Result<()>;
+    /// Set a new password through PAM: `current` is the old password or a
+    /// pending user's code; root may leave it empty.
+    async fn change_password(&self, user: &str, current: &str, new: &str) -> Result<()>;
+    /// Whether the user waits for a registration code (asked by chauthtok,
+    /// which may run in a fresh PAM handle).
+    async fn is_pending(&self, user: &str) -> Result<bool>;
+}
+
+#[proxy(
+    interface = "org.roster.Roster1.Tokens",
+    default_service = "org.roster.Roster1",
+    default_path = "/org/roster/Roster1"
+)]
+pub trait Tokens {
+    /// `expires_in` in seconds, 0 = never.
+    async fn create(&self, name: &str, scope: &str, expires_in: u64) -> Result<TokenCreated>;
+    /// `user` empty = the caller's own.
+    async fn list(&self, user: &str) -> Result<Vec<TokenInfo>>;
+    async fn rename(&self, id: &str, name: &str) -> Result<TokenInfo>;
+    async fn delete(&self, id: &str, user: &str) -> Result<()>;
+    /// Bind a token to this bus connection: every later call on it acts
+    /// as the token's user within its scope, until the connection closes.
+    async fn present(&self, token: &str) -> Result<TokenInfo>;
+}
+
+#[proxy(
+    interface = "org.roster.Roster1.Keys",
+    default_service = "org.roster.Roster1",
+    default_path = "/org/roster/Roster1"
+)]
+pub trait Keys {
+    async fn add(&self, user: &str, key_line: &str) -> Result<KeyInfo>;
+    async fn list(&self, user: &str) -> Result<Vec<KeyInfo>>;
+    async fn remove(&self, user: &str, fingerprint: &str) -> Result<()>;
+    /// The key lines sshd may accept for `user` on this host: empty unless
+    /// the user may log in here.
+    async fn authorized_keys(&self, user: &str) -> Result<Vec<String>>;
+}
+
+#[proxy(
+    interface = "org.roster.Roster1.Registration",
+    default_service = "org.roster.Roster1",
+    default_path = "/org/roster/Roster1"
+)]
+pub trait Registration {
+    /// Finish a pending user's registration: anyone may call it; the code
+    /// names the user. Answers the user's name.
+    async fn register(&self, code: &str, new_password: &str) -> Result<String>;
+}

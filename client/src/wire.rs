@@ -1,0 +1,236 @@
+//! The structures that travel between rosterd and its callers.
+//!
+//! D-Bus has no "optional": an absent time is `0`, an absent string is
+//! empty. Times are seconds since the Unix epoch (UTC).
+
+use serde::{Deserialize, Serialize};
+use zbus::Type;
+
+/// One user as rosterd shows it: public fields only, never a hash.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct UserInfo {
+    pub name: String,
+    pub display_name: String,
+    /// `admin` or `user`.
+    pub role: String,
+    /// `active`, `suspended` or `pending`.
+    pub state: String,
+    pub uid: u32,
+    pub home: String,
+    pub shell: String,
+    pub created: i64,
+    /// 0 = never logged in.
+    pub last_login: i64,
+    /// 0 = no password set (pending users).
+    pub password_changed: i64,
+    /// 0 = not locked out anywhere; else the latest lockout's end.
+    pub locked_until: i64,
+    pub grants: Vec<GrantInfo>,
+}
+
+/// A user's level in one environment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct GrantInfo {
+    pub environment: String,
+    /// `status`, `read`, `write` or `admin`.
+    pub level: String,
+}
+
+/// What `users create` asks for. Empty strings mean "the default".
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct CreateUser {
+    pub name: String,
+    pub display_name: String,
+    /// `user` (the default, also when empty) or `admin`.
+    pub role: String,
+    pub home: String,
+    pub shell: String,
+    /// Create the user `pending` with a registration code instead of a password.
+    pub register: bool,
+}
+
+/// The reply to a create or a `password --reset`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct Created {
+    pub user: UserInfo,
+    /// The registration code, shown once; empty unless the user is pending.
+    pub registration_code: String,
+    /// When the code stops working (0 when there is no code).
+    pub code_expires: i64,
+}
+
+/// What `users edit` changes. Empty strings mean "leave as it is".
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct EditUser {
+    pub display_name: String,
+    pub role: String,
+    pub home: String,
+    pub shell: String,
+}
+
+/// How many processes an operation ended (suspend, delete, revoke).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct Ended {
+    /// Live sessions the user had when the call was made.
+    pub sessions: u32,
+    /// Processes signalled and gone.
+    pub processes: u32,
+}
+
+/// The reply to a revoke.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct Revoked {
+    /// The level left in the environment; empty when none is left.
+    pub remaining: String,
+    /// True when the revoke took `admin` away.
+    pub admin_removed: bool,
+    /// The user's live sessions (they keep the sudo group until they end).
+    pub live_sessions: u32,
+    /// What `--end-sessions` ended.
+    pub ended: Ended,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct EnvironmentInfo {
+    pub name: String,
+    pub created: i64,
+    /// How many grants name it.
+    pub grants: u32,
+    /// True for the environment this host belongs to.
+    pub this_host: bool,
+}
+
+/// One PAM session.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct SessionInfo {
+    pub id: i64,
+    pub user: String,
+    pub uid: u32,
+    pub service: String,
+    pub tty: String,
+    pub remote_host: String,
+    pub leader_pid: u32,
+    /// The leader's start time in clock ticks since boot (`/proc/PID/stat`
+    /// field 22), so a recycled pid is never mistaken for it.
+    pub leader_start: u64,
+    pub started: i64,
+    /// 0 while the session is live.
+    pub ended: i64,
+}
+
+/// Who the daemon thinks the caller is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct WhoAmI {
+    pub uid: u32,
+    /// The caller's login uid from `/proc/PID/loginuid`; `u32::MAX` if unset.
+    pub login_uid: u32,
+    /// The Roster user the caller acts as; empty for root or a stranger.
+    pub user: String,
+    /// `admin`, `user` or empty.
+    pub role: String,
+    pub is_root: bool,
+    /// The token the caller presented (its public id), or empty.
+    pub token_id: String,
+    /// `read-only`, `full` or empty.
+    pub token_scope: String,
+    /// The environment this host belongs to.
+    pub environment: String,
+    pub grants: Vec<GrantInfo>,
+}
+
+/// The answer to a PAM authentication.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct AuthReply {
+    /// One of the `AUTH_*` constants.
+    pub outcome: String,
+    /// For `AUTH_LOCKED`: when the lockout ends.
+    pub locked_until: i64,
+    /// A sentence to show the person at the prompt, or empty.
+    pub message: String,
+}
+
+/// The password (or code) is right.
+pub const AUTH_SUCCESS: &str = "success";
+/// A pending user's registration code is right: the account check will ask
+/// for a new password.
+pub const AUTH_CODE_ACCEPTED: &str = "code-accepted";
+/// Wrong password or code (counted toward the lockout).
+pub const AUTH_FAILED: &str = "failed";
+/// Locked out from this remote host (or locally).
+pub const AUTH_LOCKED: &str = "locked";
+/// rosterd knows no such user.
+pub const AUTH_UNKNOWN: &str = "unknown";
+
+/// The answer to a PAM account check.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct AccountReply {
+    /// One of the `ACCOUNT_*` constants.
+    pub outcome: String,
+    pub uid: u32,
+    pub message: String,
+}
+
+pub const ACCOUNT_OK: &str = "ok";
+pub const ACCOUNT_SUSPENDED: &str = "suspended";
+/// Pending: a new password must be set (PAM_NEW_AUTHTOK_REQD).
+pub const ACCOUNT_PENDING: &str = "pending";
+/// Below the host's `login_level` and not a role admin.
+pub const ACCOUNT_DENIED: &str = "denied";
+pub const ACCOUNT_UNKNOWN: &str = "unknown";
+
+/// What `pam_sm_open_session` tells rosterd.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct OpenSession {
+    pub user: String,
+    pub service: String,
+    pub tty: String,
+    pub remote_host: String,
+    pub leader_pid: u32,
+    pub leader_start: u64,
+}
+
+/// The reply to opening a session.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct SessionOpened {
+    pub id: i64,
+    /// True when rosterd created the home for this first session.
+    pub home_created: bool,
+}
+
+/// An API token as listed: never the secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct TokenInfo {
+    /// The public id (also the secret's prefix).
+    pub id: String,
+    pub user: String,
+    pub name: String,
+    /// `read-only` or `full`.
+    pub scope: String,
+    pub created: i64,
+    /// 0 = never used.
+    pub last_used: i64,
+    /// 0 = never expires.
+    pub expires: i64,
+}
+
+/// The reply to `tokens create`: the token itself, shown once.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct TokenCreated {
+    pub info: TokenInfo,
+    pub token: String,
+}
+
+/// An SSH public key as stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct KeyInfo {
+    /// `ssh-ed25519`, `ssh-rsa`, …
+    pub key_type: String,
+    /// `SHA256:…` as `ssh-keygen -l` prints it.
+    pub fingerprint: String,
+    pub comment: String,
+    /// Key size in bits, as `ssh-keygen -l` prints it.
+    pub bits: u32,
+    pub added: i64,
+    /// The whole `type base64 [comment]` line.
+    pub line: String,
+}
