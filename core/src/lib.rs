@@ -1,1 +1,38 @@
-//! placeholder
+//! Roster's core: the model and its rules, passwords, the SQLite store and
+//! the configuration.
+//!
+//! Only rosterd links this crate. Every rule of DESIGN.md's model lives
+//! here once: the daemon identifies the caller and hands each request to
+//! [`Roster`], which authorizes it ([`authz::authorize`]), validates it,
+//! applies the rules and commits it in one store transaction. Nothing here
+//! knows about D-Bus, tokio or any transport; time comes in through
+//! [`clock::Clock`] so tests move a clock instead of sleeping.
+//!
+//! Not here: talking to the bus, the argon2 queue (the daemon runs
+//! [`password::Hasher`] off its async threads), signalling processes, the
+//! NSS snapshot file.
+
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod authz;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod id_ranges;
+pub mod level;
+pub mod lockout;
+pub mod model;
+pub mod password;
+pub mod roster;
+pub mod secret;
+pub mod store;
+pub mod validate;
+
+pub use authz::{Actor, Operation};
+pub use clock::{Clock, FixedClock, SystemClock};
+pub use config::Config;
+pub use error::{Error, Result};
+pub use level::Level;
+pub use model::*;
+pub use roster::Roster;
+pub use secret::Secret;
