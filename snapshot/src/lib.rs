@@ -1,1 +1,934 @@
-//! placeholder
+//! The public NSS snapshot: the file rosterd writes (default
+//! `/var/cache/roster/nss.cache`, mode 0644) and `libnss_roster.so.2` and
+//! `pam_roster.so` read.
+//!
+//! What it is for: one versioned, little-endian, fixed-layout file holding
+//! the *public* fields of Roster's users and groups, laid out so that a
+//! reader can answer `getpwnam`/`getpwuid`/`getgrnam`/`getgrgid` and
+//! `initgroups` in O(log n) straight out of a read-only `mmap`, without
+//! allocating and without trusting the file. What it is not for: secrets
+//! (there are none in it; `pw_passwd`/`gr_passwd` are not even stored, the
+//! NSS module always answers `*`), or anything rosterd needs to remember.
+//!
+//! This crate has no dependencies and no `unsafe`: the NSS module runs
+//! inside every process that resolves a user name, so the code that reads
+//! an untrusted file there is plain bounds-checked Rust.
+//!
+//! # Writing
+//!
+//! [`encode`] validates and serialises a full snapshot; [`write_atomically`]
+//! puts the bytes in place through a temp file in the same directory,
+//! `fsync`, `rename` and an `fsync` of the directory. A snapshot file is
+//! never rewritten in place: the NSS module has it mapped, and truncating a
+//! mapped file SIGBUSes every process that touches the lost pages.
+//!
+//! # Reading
+//!
+//! [`Snapshot::parse`] checks the header in O(1): magic, version, header
+//! size, a header checksum, and that the sections the counts imply add up
+//! to exactly the slice's length (so a truncated or extended file is
+//! refused). Every record is then checked when it is read: each string
+//! reference is resolved with `get(..)` against the string section and must
+//! hold no NUL, newline or `:`; a record that fails is treated as absent.
+//! No input makes the reader panic or read outside the slice. The body
+//! checksum is only checked by [`Snapshot::verify_body`] (tools and tests):
+//! hashing a 100,000-user file on the first lookup of every process would
+//! cost milliseconds, while the bounds checks already make a corrupt body
+//! harmless.
+//!
+//! # Layout (format version 1)
+//!
+//! All integers are little-endian. A string reference (`sref`) is 8 bytes:
+//! `off: u32, len: u32`, relative to the start of the string section.
+//!
+//! ```text
+//! header, 64 bytes
+//!   0  magic          [u8; 8]  b"ROSTRNSS"
+//!   8  version        u32      1
+//!  12  header_size    u32      64
+//!  16  generation     u64      bumped by rosterd on every write
+//!  24  file_size      u64      the exact length of the file
+//!  32  user_count     u32      U
+//!  36  group_count    u32      G
+//!  40  member_count   u32      M: sum of all groups' member counts
+//!  44  strings_size   u32      S
+//!  48  body_checksum  u64      FNV-1a 64 of bytes 64..file_size
+//!  56  header_check   u64      FNV-1a 64 of bytes 0..56
+//! users        U x 40 bytes, sorted by uid:
+//!              uid u32, gid u32, name sref, gecos sref, home sref, shell sref
+//! user names   U x u32: indexes into users, sorted by the users' names
+//! groups       G x 24 bytes, sorted by gid:
+//!              gid u32, name sref, first_member u32, member_count u32, 0u32
+//! group names  G x u32: indexes into groups, sorted by the groups' names
+//! members      M x sref: each group's members, in the group's order
+//!              (a group's members are members[first_member..+member_count])
+//! memberships  M x 12 bytes, sorted by (member name, gid):
+//!              member name sref, gid u32        (for initgroups)
+//! strings      S bytes, no terminators
+//! ```
+//!
+//! Names are compared as raw bytes. The sections follow each other with no
+//! padding, so their offsets are derived from the counts rather than
+//! stored (fewer numbers to distrust).
+
+#![forbid(unsafe_code)]
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::fmt;
+use std::fs;
+use std::io::{self, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The first 8 bytes of every snapshot.
+pub const MAGIC: [u8; 8] = *b"ROSTRNSS";
+/// The layout version this crate writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+/// Size of the fixed header.
+pub const HEADER_SIZE: usize = 64;
+
+const SREF: usize = 8;
+const USER_REC: usize = 8 + 4 * SREF;
+const GROUP_REC: usize = 4 + SREF + 12;
+const MEMBERSHIP_REC: usize = SREF + 4;
+const INDEX_REC: usize = 4;
+
+/// A user as the snapshot publishes it (public fields only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotUser {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub gecos: String,
+    pub home: String,
+    pub shell: String,
+}
+
+/// A group as the snapshot publishes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotGroup {
+    pub name: String,
+    pub gid: u32,
+    pub members: Vec<String>,
+}
+
+/// Why [`encode`] refused its input. Nothing is written when it fails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EncodeError {
+    /// A string holds a byte that would break `/etc/passwd`-style output
+    /// (NUL, newline, `:`; also `,` in names, which separates group
+    /// members), or a name is empty. `what` names the field, `value` is the
+    /// offending string.
+    InvalidString { what: &'static str, value: String },
+    /// Two users share a name.
+    DuplicateUserName(String),
+    /// Two users share a uid.
+    DuplicateUid(u32),
+    /// Two groups share a name.
+    DuplicateGroupName(String),
+    /// Two groups share a gid.
+    DuplicateGid(u32),
+    /// A group lists the same member twice.
+    DuplicateMember { group: String, member: String },
+    /// The snapshot would not fit the format's 32-bit counts and offsets.
+    TooLarge,
+}
+
+impl fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EncodeError::InvalidString { what, value } => write!(
+                f,
+                "{what} {value:?} can't go in the NSS snapshot (empty name, or NUL, newline, ':' or a ',' in a name)"
+            ),
+            EncodeError::DuplicateUserName(n) => write!(f, "user name {n:?} appears twice"),
+            EncodeError::DuplicateUid(u) => write!(f, "uid {u} appears twice"),
+            EncodeError::DuplicateGroupName(n) => write!(f, "group name {n:?} appears twice"),
+            EncodeError::DuplicateGid(g) => write!(f, "gid {g} appears twice"),
+            EncodeError::DuplicateMember { group, member } => {
+                write!(f, "group {group:?} lists member {member:?} twice")
+            }
+            EncodeError::TooLarge => {
+                write!(f, "the snapshot is larger than the format allows (4 GiB)")
+            }
+        }
+    }
+}
+
+impl std::error::Error for EncodeError {}
+
+/// Why [`Snapshot::parse`] refused a file. Every variant means "this file
+/// is unusable"; the NSS module answers `NSS_STATUS_UNAVAIL`/`ENOENT`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FormatError {
+    /// Shorter than the header.
+    TooShort,
+    /// Not a Roster snapshot at all.
+    BadMagic,
+    /// A Roster snapshot of a version this reader doesn't know.
+    UnsupportedVersion(u32),
+    /// The header's own size field is not the one this version defines.
+    BadHeaderSize,
+    /// The header checksum doesn't match: the header is corrupt.
+    HeaderChecksum,
+    /// The file's length isn't what the header says (truncated or
+    /// extended), or the sections implied by the counts don't add up.
+    SizeMismatch { expected: u64, actual: u64 },
+    /// The body checksum doesn't match (only from [`Snapshot::verify_body`]).
+    BodyChecksum,
+}
+
+impl fmt::Display for FormatError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FormatError::TooShort => write!(f, "snapshot shorter than its header"),
+            FormatError::BadMagic => write!(f, "not a Roster NSS snapshot (bad magic)"),
+            FormatError::UnsupportedVersion(v) => {
+                write!(
+                    f,
+                    "snapshot format version {v} is not supported (this reader knows {FORMAT_VERSION})"
+                )
+            }
+            FormatError::BadHeaderSize => write!(f, "snapshot header size is wrong"),
+            FormatError::HeaderChecksum => write!(f, "snapshot header checksum mismatch"),
+            FormatError::SizeMismatch { expected, actual } => {
+                write!(f, "snapshot is {actual} bytes, its header says {expected}")
+            }
+            FormatError::BodyChecksum => write!(f, "snapshot body checksum mismatch"),
+        }
+    }
+}
+
+impl std::error::Error for FormatError {}
+
+/// FNV-1a, 64 bit: tiny, dependency-free, good enough to notice corruption
+/// (this is not a defence against a forger: the file is root-written).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+fn bad_string(s: &str, is_name: bool) -> bool {
+    (is_name && (s.is_empty() || s.contains(',')))
+        || s.bytes().any(|b| b == 0 || b == b'\n' || b == b':')
+}
+
+fn check(what: &'static str, s: &str, is_name: bool) -> Result<(), EncodeError> {
+    if bad_string(s, is_name) {
+        Err(EncodeError::InvalidString {
+            what,
+            value: s.to_owned(),
+        })
+    } else {
+        Ok(())
+    }
+}
+
+/// Appends strings to the string section and hands back their references.
+/// Identical strings (shells, member names) are stored once.
+struct Strings {
+    bytes: Vec<u8>,
+    seen: std::collections::HashMap<String, (u32, u32)>,
+}
+
+impl Strings {
+    fn add(&mut self, s: &str) -> Result<(u32, u32), EncodeError> {
+        if let Some(r) = self.seen.get(s) {
+            return Ok(*r);
+        }
+        let off = u32::try_from(self.bytes.len()).map_err(|_| EncodeError::TooLarge)?;
+        let len = u32::try_from(s.len()).map_err(|_| EncodeError::TooLarge)?;
+        off.checked_add(len).ok_or(EncodeError::TooLarge)?;
+        self.bytes.extend_from_slice(s.as_bytes());
+        self.seen.insert(s.to_owned(), (off, len));
+        Ok((off, len))
+    }
+}
+
+fn put_u32(out: &mut Vec<u8>, v: u32) {
+    out.extend_from_slice(&v.to_le_bytes());
+}
+
+fn put_sref(out: &mut Vec<u8>, r: (u32, u32)) {
+    put_u32(out, r.0);
+    put_u32(out, r.1);
+}
+
+fn count(n: usize) -> Result<u32, EncodeError> {
+    u32::try_from(n).map_err(|_| EncodeError::TooLarge)
+}
+
+/// Encodes a full snapshot. Validates every string (no NUL, newline or
+/// `:`; names non-empty and without `,`) and uniqueness of user names,
+/// uids, group names, gids and of members within a group. The order of
+/// `users` and `groups` doesn't matter; enumeration follows uid/gid order.
+pub fn encode(
+    generation: u64,
+    users: &[SnapshotUser],
+    groups: &[SnapshotGroup],
+) -> Result<Vec<u8>, EncodeError> {
+    use std::collections::HashSet;
+
+    let mut names = HashSet::new();
+    let mut ids = HashSet::new();
+    for u in users {
+        check("user name", &u.name, true)?;
+        check("GECOS of a user", &u.gecos, false)?;
+        check("home of a user", &u.home, false)?;
+        check("shell of a user", &u.shell, false)?;
+        if !names.insert(u.name.as_str()) {
+            return Err(EncodeError::DuplicateUserName(u.name.clone()));
+        }
+        if !ids.insert(u.uid) {
+            return Err(EncodeError::DuplicateUid(u.uid));
+        }
+    }
+    let mut names = HashSet::new();
+    let mut ids = HashSet::new();
+    for g in groups {
+        check("group name", &g.name, true)?;
+        if !names.insert(g.name.as_str()) {
+            return Err(EncodeError::DuplicateGroupName(g.name.clone()));
+        }
+        if !ids.insert(g.gid) {
+            return Err(EncodeError::DuplicateGid(g.gid));
+        }
+        let mut members = HashSet::new();
+        for m in &g.members {
+            check("group member", m, true)?;
+            if !members.insert(m.as_str()) {
+                return Err(EncodeError::DuplicateMember {
+                    group: g.name.clone(),
+                    member: m.clone(),
+                });
+            }
+        }
+    }
+
+    let mut users: Vec<&SnapshotUser> = users.iter().collect();
+    users.sort_by_key(|u| u.uid);
+    let mut groups: Vec<&SnapshotGroup> = groups.iter().collect();
+    groups.sort_by_key(|g| g.gid);
+
+    let mut strings = Strings {
+        bytes: Vec::new(),
+        seen: std::collections::HashMap::new(),
+    };
+
+    let mut user_sec = Vec::with_capacity(users.len().saturating_mul(USER_REC));
+    for u in &users {
+        put_u32(&mut user_sec, u.uid);
+        put_u32(&mut user_sec, u.gid);
+        put_sref(&mut user_sec, strings.add(&u.name)?);
+        put_sref(&mut user_sec, strings.add(&u.gecos)?);
+        put_sref(&mut user_sec, strings.add(&u.home)?);
+        put_sref(&mut user_sec, strings.add(&u.shell)?);
+    }
+    let mut order: Vec<usize> = (0..users.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (a, b) = (users.get(a).map(|u| &u.name), users.get(b).map(|u| &u.name));
+        a.map(|s| s.as_bytes()).cmp(&b.map(|s| s.as_bytes()))
+    });
+    let mut user_idx = Vec::with_capacity(users.len().saturating_mul(INDEX_REC));
+    for i in order {
+        put_u32(&mut user_idx, count(i)?);
+    }
+
+    let mut group_sec = Vec::with_capacity(groups.len().saturating_mul(GROUP_REC));
+    let mut member_sec = Vec::new();
+    // (member name, gid) for the memberships index.
+    let mut memberships: Vec<(&str, u32)> = Vec::new();
+    let mut first_member: u32 = 0;
+    for g in &groups {
+        put_u32(&mut group_sec, g.gid);
+        put_sref(&mut group_sec, strings.add(&g.name)?);
+        let n = count(g.members.len())?;
+        put_u32(&mut group_sec, first_member);
+        put_u32(&mut group_sec, n);
+        put_u32(&mut group_sec, 0);
+        first_member = first_member.checked_add(n).ok_or(EncodeError::TooLarge)?;
+        for m in &g.members {
+            put_sref(&mut member_sec, strings.add(m)?);
+            memberships.push((m.as_str(), g.gid));
+        }
+    }
+    let mut order: Vec<usize> = (0..groups.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (a, b) = (
+            groups.get(a).map(|g| &g.name),
+            groups.get(b).map(|g| &g.name),
+        );
+        a.map(|s| s.as_bytes()).cmp(&b.map(|s| s.as_bytes()))
+    });
+    let mut group_idx = Vec::with_capacity(groups.len().saturating_mul(INDEX_REC));
+    for i in order {
+        put_u32(&mut group_idx, count(i)?);
+    }
+    memberships.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()).then(a.1.cmp(&b.1)));
+    let mut membership_sec = Vec::with_capacity(memberships.len().saturating_mul(MEMBERSHIP_REC));
+    for (m, gid) in &memberships {
+        put_sref(&mut membership_sec, strings.add(m)?);
+        put_u32(&mut membership_sec, *gid);
+    }
+
+    let body_len = [
+        user_sec.len(),
+        user_idx.len(),
+        group_sec.len(),
+        group_idx.len(),
+        member_sec.len(),
+        membership_sec.len(),
+        strings.bytes.len(),
+    ]
+    .iter()
+    .try_fold(0usize, |acc, &n| acc.checked_add(n))
+    .ok_or(EncodeError::TooLarge)?;
+    let file_size = HEADER_SIZE
+        .checked_add(body_len)
+        .ok_or(EncodeError::TooLarge)?;
+    // Offsets into the string section are u32; the file as a whole may
+    // exceed that only through the fixed sections, which we also refuse
+    // so that every reader can use u32 arithmetic safely widened to u64.
+    u32::try_from(file_size).map_err(|_| EncodeError::TooLarge)?;
+
+    let mut out = Vec::with_capacity(file_size);
+    out.extend_from_slice(&MAGIC);
+    put_u32(&mut out, FORMAT_VERSION);
+    put_u32(&mut out, HEADER_SIZE as u32);
+    out.extend_from_slice(&generation.to_le_bytes());
+    out.extend_from_slice(&(file_size as u64).to_le_bytes());
+    put_u32(&mut out, count(users.len())?);
+    put_u32(&mut out, count(groups.len())?);
+    put_u32(&mut out, count(memberships.len())?);
+    put_u32(&mut out, count(strings.bytes.len())?);
+    out.extend_from_slice(&[0u8; 16]); // checksums, filled below
+    for sec in [
+        &user_sec,
+        &user_idx,
+        &group_sec,
+        &group_idx,
+        &member_sec,
+        &membership_sec,
+        &strings.bytes,
+    ] {
+        out.extend_from_slice(sec);
+    }
+    let body_sum = fnv1a(out.get(HEADER_SIZE..).unwrap_or_default());
+    if let Some(slot) = out.get_mut(48..56) {
+        slot.copy_from_slice(&body_sum.to_le_bytes());
+    }
+    let head_sum = fnv1a(out.get(..56).unwrap_or_default());
+    if let Some(slot) = out.get_mut(56..64) {
+        slot.copy_from_slice(&head_sum.to_le_bytes());
+    }
+    Ok(out)
+}
+
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Writes `bytes` to `path` atomically: a new temp file in the same
+/// directory (`O_EXCL`, and `O_CLOEXEC`, which std sets on every open),
+/// `fsync`, mode 0644, `rename` over `path`, `fsync` of the directory. A
+/// reader sees the old file or the new one, never a mix, and a mapped old
+/// file is never truncated under its readers. On failure the temp file is
+/// removed and `path` is untouched.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let file_name = path.file_name().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} has no file name", path.display()),
+        )
+    })?;
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(file_name);
+    tmp_name.push(format!(
+        ".tmp.{}.{}",
+        std::process::id(),
+        TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let tmp = dir.join(tmp_name);
+
+    let result = (|| {
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        // The umask may have narrowed the mode given to open(): readers in
+        // every process need 0644 exactly.
+        f.set_permissions(fs::Permissions::from_mode(0o644))?;
+        f.sync_all()?;
+        drop(f);
+        fs::rename(&tmp, path)?;
+        fs::File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        // Best effort: the rename may already have consumed it.
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// For the PAM module: the uid the snapshot at `path` lists for `name`.
+/// `None` when the file is missing, unreadable, not a valid snapshot, or
+/// doesn't list the name (all of which mean "not a Roster user here").
+pub fn lookup_user_uid(path: &Path, name: &str) -> Option<u32> {
+    let bytes = fs::read(path).ok()?;
+    let snap = Snapshot::parse(&bytes).ok()?;
+    snap.user_by_name(name.as_bytes()).map(|u| u.uid())
+}
+
+fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
+    let end = at.checked_add(4)?;
+    let b: [u8; 4] = bytes.get(at..end)?.try_into().ok()?;
+    Some(u32::from_le_bytes(b))
+}
+
+fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {
+    let end = at.checked_add(8)?;
+    let b: [u8; 8] = bytes.get(at..end)?.try_into().ok()?;
+    Some(u64::from_le_bytes(b))
+}
+
+/// A read-only view of a snapshot held in a byte slice (the NSS module's
+/// mapping). Cheap to build: [`Snapshot::parse`] is O(1).
+#[derive(Debug, Clone, Copy)]
+pub struct Snapshot<'a> {
+    generation: u64,
+    user_count: usize,
+    group_count: usize,
+    member_count: usize,
+    users: &'a [u8],
+    user_names: &'a [u8],
+    groups: &'a [u8],
+    group_names: &'a [u8],
+    members: &'a [u8],
+    memberships: &'a [u8],
+    strings: &'a [u8],
+    whole: &'a [u8],
+}
+
+/// A user record; every string was bounds-checked when it was built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UserRef<'a> {
+    name: &'a [u8],
+    uid: u32,
+    gid: u32,
+    gecos: &'a [u8],
+    home: &'a [u8],
+    shell: &'a [u8],
+}
+
+impl<'a> UserRef<'a> {
+    pub fn name(&self) -> &'a [u8] {
+        self.name
+    }
+    pub fn uid(&self) -> u32 {
+        self.uid
+    }
+    pub fn gid(&self) -> u32 {
+        self.gid
+    }
+    pub fn gecos(&self) -> &'a [u8] {
+        self.gecos
+    }
+    pub fn home(&self) -> &'a [u8] {
+        self.home
+    }
+    pub fn shell(&self) -> &'a [u8] {
+        self.shell
+    }
+}
+
+/// A group record; its name and every member were bounds-checked when it
+/// was built.
+#[derive(Debug, Clone, Copy)]
+pub struct GroupRef<'a> {
+    name: &'a [u8],
+    gid: u32,
+    /// The group's slice of the members section (`member_count` srefs).
+    member_refs: &'a [u8],
+    strings: &'a [u8],
+}
+
+impl<'a> GroupRef<'a> {
+    pub fn name(&self) -> &'a [u8] {
+        self.name
+    }
+    pub fn gid(&self) -> u32 {
+        self.gid
+    }
+    /// Number of members.
+    pub fn member_count(&self) -> usize {
+        self.member_refs.len() / SREF
+    }
+    /// The members' names, in the order rosterd wrote them.
+    pub fn members(&self) -> Members<'a> {
+        Members {
+            refs: self.member_refs,
+            strings: self.strings,
+        }
+    }
+}
+
+/// Iterator over a group's member names.
+#[derive(Debug, Clone)]
+pub struct Members<'a> {
+    refs: &'a [u8],
+    strings: &'a [u8],
+}
+
+impl<'a> Iterator for Members<'a> {
+    type Item = &'a [u8];
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let head = self.refs.get(..SREF)?;
+        self.refs = self.refs.get(SREF..).unwrap_or_default();
+        // Already validated when the GroupRef was built; `None` here would
+        // only end the iteration early.
+        resolve_name(self.strings, head, 0)
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.refs.len() / SREF;
+        (n, Some(n))
+    }
+}
+
+/// Iterator over the gids of the groups listing one member.
+#[derive(Debug, Clone)]
+pub struct GroupsOf<'a> {
+    memberships: &'a [u8],
+    strings: &'a [u8],
+    /// The member's name as stored in the file (so no copy is needed).
+    member: &'a [u8],
+    next: usize,
+    end: usize,
+}
+
+impl<'a> Iterator for GroupsOf<'a> {
+    type Item = u32;
+    fn next(&mut self) -> Option<u32> {
+        if self.next >= self.end {
+            return None;
+        }
+        let at = self.next.checked_mul(MEMBERSHIP_REC);
+        self.next = self.next.saturating_add(1);
+        let gid = at.and_then(|at| {
+            let rec = self.memberships.get(at..at.checked_add(MEMBERSHIP_REC)?)?;
+            (resolve(self.strings, rec, 0)? == self.member)
+                .then(|| u32_at(rec, SREF))
+                .flatten()
+        });
+        // The index is sorted, so the first non-matching name ends the
+        // run; a corrupt entry ends it too rather than guessing.
+        if gid.is_none() {
+            self.end = 0;
+        }
+        gid
+    }
+}
+
+/// Resolves the string reference at `rec[at..at+8]`; `None` if it points
+/// outside `strings`.
+fn resolve<'a>(strings: &'a [u8], rec: &[u8], at: usize) -> Option<&'a [u8]> {
+    let off = u32_at(rec, at)? as usize;
+    let len = u32_at(rec, at.checked_add(4)?)? as usize;
+    strings.get(off..off.checked_add(len)?)
+}
+
+/// Like [`resolve`], and the string must be fit for a passwd/group line:
+/// no NUL (it would cut the C string), newline or `:`.
+fn resolve_field<'a>(strings: &'a [u8], rec: &[u8], at: usize) -> Option<&'a [u8]> {
+    let s = resolve(strings, rec, at)?;
+    if s.iter().any(|&b| b == 0 || b == b'\n' || b == b':') {
+        return None;
+    }
+    Some(s)
+}
+
+/// A name: a field that is also non-empty and has no `,`.
+fn resolve_name<'a>(strings: &'a [u8], rec: &[u8], at: usize) -> Option<&'a [u8]> {
+    let s = resolve_field(strings, rec, at)?;
+    if s.is_empty() || s.contains(&b',') {
+        return None;
+    }
+    Some(s)
+}
+
+/// Binary search over `n` entries where `key(i)` may fail on a corrupt
+/// file; any failure ends the search with `None`.
+fn search(n: usize, mut key: impl FnMut(usize) -> Option<std::cmp::Ordering>) -> Option<usize> {
+    let (mut lo, mut hi) = (0usize, n);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        match key(mid)? {
+            std::cmp::Ordering::Less => lo = mid + 1,
+            std::cmp::Ordering::Greater => hi = mid,
+            std::cmp::Ordering::Equal => return Some(mid),
+        }
+    }
+    None
+}
+
+impl<'a> Snapshot<'a> {
+    /// Checks the header and the section sizes against `bytes` (O(1)).
+    pub fn parse(bytes: &'a [u8]) -> Result<Snapshot<'a>, FormatError> {
+        let header = bytes.get(..HEADER_SIZE).ok_or(FormatError::TooShort)?;
+        if header.get(..8) != Some(&MAGIC[..]) {
+            return Err(FormatError::BadMagic);
+        }
+        let field = |at| u32_at(header, at).ok_or(FormatError::TooShort);
+        let field64 = |at| u64_at(header, at).ok_or(FormatError::TooShort);
+        let version = field(8)?;
+        if version != FORMAT_VERSION {
+            return Err(FormatError::UnsupportedVersion(version));
+        }
+        if field(12)? as usize != HEADER_SIZE {
+            return Err(FormatError::BadHeaderSize);
+        }
+        if fnv1a(header.get(..56).unwrap_or_default()) != field64(56)? {
+            return Err(FormatError::HeaderChecksum);
+        }
+        let generation = field64(16)?;
+        let file_size = field64(24)?;
+        let user_count = u64::from(field(32)?);
+        let group_count = u64::from(field(36)?);
+        let member_count = u64::from(field(40)?);
+        let strings_size = u64::from(field(44)?);
+        let actual = bytes.len() as u64;
+
+        // Every product and sum here is of u32 values by small constants:
+        // it fits u64 without overflow.
+        let sizes = [
+            user_count * USER_REC as u64,
+            user_count * INDEX_REC as u64,
+            group_count * GROUP_REC as u64,
+            group_count * INDEX_REC as u64,
+            member_count * SREF as u64,
+            member_count * MEMBERSHIP_REC as u64,
+            strings_size,
+        ];
+        let implied = HEADER_SIZE as u64 + sizes.iter().sum::<u64>();
+        if implied != file_size || file_size != actual {
+            return Err(FormatError::SizeMismatch {
+                expected: file_size,
+                actual,
+            });
+        }
+        let mut rest = bytes.get(HEADER_SIZE..).ok_or(FormatError::TooShort)?;
+        let mut take = |n: u64| -> Result<&'a [u8], FormatError> {
+            let n = usize::try_from(n).map_err(|_| FormatError::SizeMismatch {
+                expected: file_size,
+                actual,
+            })?;
+            let (head, tail) = rest.split_at_checked(n).ok_or(FormatError::SizeMismatch {
+                expected: file_size,
+                actual,
+            })?;
+            rest = tail;
+            Ok(head)
+        };
+        let [s0, s1, s2, s3, s4, s5, s6] = sizes;
+        Ok(Snapshot {
+            generation,
+            user_count: user_count as usize,
+            group_count: group_count as usize,
+            member_count: member_count as usize,
+            users: take(s0)?,
+            user_names: take(s1)?,
+            groups: take(s2)?,
+            group_names: take(s3)?,
+            members: take(s4)?,
+            memberships: take(s5)?,
+            strings: take(s6)?,
+            whole: bytes,
+        })
+    }
+
+    /// Checks the body checksum (O(size)); [`Snapshot::parse`] doesn't.
+    pub fn verify_body(&self) -> Result<(), FormatError> {
+        let stored = u64_at(self.whole, 48).ok_or(FormatError::TooShort)?;
+        if fnv1a(self.whole.get(HEADER_SIZE..).unwrap_or_default()) == stored {
+            Ok(())
+        } else {
+            Err(FormatError::BodyChecksum)
+        }
+    }
+
+    /// The generation rosterd wrote (it grows with every write).
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    pub fn user_count(&self) -> usize {
+        self.user_count
+    }
+
+    pub fn group_count(&self) -> usize {
+        self.group_count
+    }
+
+    /// Total number of (group, member) pairs.
+    pub fn membership_count(&self) -> usize {
+        self.member_count
+    }
+
+    /// The `i`th user in uid order; `None` past the end or if the record
+    /// is corrupt.
+    pub fn user_at(&self, i: usize) -> Option<UserRef<'a>> {
+        let at = i.checked_mul(USER_REC)?;
+        let rec = self.users.get(at..at.checked_add(USER_REC)?)?;
+        let s = self.strings;
+        Some(UserRef {
+            uid: u32_at(rec, 0)?,
+            gid: u32_at(rec, 4)?,
+            name: resolve_name(s, rec, 8)?,
+            gecos: resolve_field(s, rec, 16)?,
+            home: resolve_field(s, rec, 24)?,
+            shell: resolve_field(s, rec, 32)?,
+        })
+    }
+
+    /// The `i`th group in gid order; `None` past the end or if the record
+    /// (or any of its members) is corrupt.
+    pub fn group_at(&self, i: usize) -> Option<GroupRef<'a>> {
+        let at = i.checked_mul(GROUP_REC)?;
+        let rec = self.groups.get(at..at.checked_add(GROUP_REC)?)?;
+        let first = (u32_at(rec, 12)? as usize).checked_mul(SREF)?;
+        let n = (u32_at(rec, 16)? as usize).checked_mul(SREF)?;
+        let member_refs = self.members.get(first..first.checked_add(n)?)?;
+        let g = GroupRef {
+            gid: u32_at(rec, 0)?,
+            name: resolve_name(self.strings, rec, 4)?,
+            member_refs,
+            strings: self.strings,
+        };
+        // All or nothing: a group with one bad member is corrupt, never
+        // answered with a silently shortened member list.
+        let mut checked = 0usize;
+        for _ in g.members() {
+            checked += 1;
+        }
+        (checked == g.member_count()).then_some(g)
+    }
+
+    fn user_name_at(&self, i: usize) -> Option<(usize, UserRef<'a>)> {
+        let idx = u32_at(self.user_names, i.checked_mul(INDEX_REC)?)? as usize;
+        Some((idx, self.user_at(idx)?))
+    }
+
+    pub fn user_by_name(&self, name: &[u8]) -> Option<UserRef<'a>> {
+        let mut found = None;
+        search(self.user_count, |i| {
+            let (_, u) = self.user_name_at(i)?;
+            let ord = u.name().cmp(name);
+            if ord.is_eq() {
+                found = Some(u);
+            }
+            Some(ord)
+        })?;
+        found
+    }
+
+    pub fn user_by_uid(&self, uid: u32) -> Option<UserRef<'a>> {
+        let mut found = None;
+        search(self.user_count, |i| {
+            let u = self.user_at(i)?;
+            let ord = u.uid().cmp(&uid);
+            if ord.is_eq() {
+                found = Some(u);
+            }
+            Some(ord)
+        })?;
+        found
+    }
+
+    pub fn group_by_name(&self, name: &[u8]) -> Option<GroupRef<'a>> {
+        let mut found_at = None;
+        search(self.group_count, |i| {
+            let idx = u32_at(self.group_names, i.checked_mul(INDEX_REC)?)? as usize;
+            // Compare on the name alone (cheap), build the full GroupRef
+            // (which checks every member) only for the hit.
+            let at = idx.checked_mul(GROUP_REC)?;
+            let rec = self.groups.get(at..at.checked_add(GROUP_REC)?)?;
+            let ord = resolve_name(self.strings, rec, 4)?.cmp(name);
+            if ord.is_eq() {
+                found_at = Some(idx);
+            }
+            Some(ord)
+        })?;
+        self.group_at(found_at?)
+    }
+
+    pub fn group_by_gid(&self, gid: u32) -> Option<GroupRef<'a>> {
+        let i = search(self.group_count, |i| {
+            let at = i.checked_mul(GROUP_REC)?;
+            Some(u32_at(self.groups, at)?.cmp(&gid))
+        })?;
+        self.group_at(i)
+    }
+
+    /// The gids of the groups that list `member`, in gid order (for
+    /// `initgroups_dyn`). A corrupt index yields fewer gids, never a wrong
+    /// one.
+    pub fn groups_of(&self, member: &[u8]) -> GroupsOf<'a> {
+        // Lower bound: the first entry whose name is >= member.
+        let (mut lo, mut hi) = (0usize, self.member_count);
+        let mut ok = true;
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let name = mid
+                .checked_mul(MEMBERSHIP_REC)
+                .and_then(|at| self.memberships.get(at..at.checked_add(MEMBERSHIP_REC)?))
+                .and_then(|rec| resolve(self.strings, rec, 0));
+            match name {
+                Some(n) if n < member => lo = mid + 1,
+                Some(_) => hi = mid,
+                None => {
+                    ok = false;
+                    break;
+                }
+            }
+        }
+        // Borrow the name from the file rather than copy the caller's:
+        // the iterator then lives as long as the snapshot, allocation-free.
+        let stored = lo
+            .checked_mul(MEMBERSHIP_REC)
+            .and_then(|at| self.memberships.get(at..at.checked_add(MEMBERSHIP_REC)?))
+            .and_then(|rec| resolve(self.strings, rec, 0))
+            .filter(|n| *n == member);
+        match stored {
+            Some(member) if ok => GroupsOf {
+                memberships: self.memberships,
+                strings: self.strings,
+                member,
+                next: lo,
+                end: self.member_count,
+            },
+            _ => GroupsOf {
+                memberships: self.memberships,
+                strings: self.strings,
+                member: &[],
+                next: 0,
+                end: 0,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

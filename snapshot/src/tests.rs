@@ -1,0 +1,392 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use super::*;
+
+fn user(name: &str, uid: u32) -> SnapshotUser {
+    SnapshotUser {
+        name: name.to_owned(),
+        uid,
+        gid: uid,
+        gecos: format!("{name} the user"),
+        home: format!("/home/{name}"),
+        shell: "/bin/bash".to_owned(),
+    }
+}
+
+fn group(name: &str, gid: u32, members: &[&str]) -> SnapshotGroup {
+    SnapshotGroup {
+        name: name.to_owned(),
+        gid,
+        members: members.iter().map(|m| (*m).to_owned()).collect(),
+    }
+}
+
+fn sample() -> (Vec<SnapshotUser>, Vec<SnapshotGroup>) {
+    let users = vec![
+        user("carol", 0x7000_0003),
+        user("alice", 0x7000_0001),
+        user("bob", 0x7000_0002),
+    ];
+    let mut groups: Vec<SnapshotGroup> = users.iter().map(|u| group(&u.name, u.uid, &[])).collect();
+    groups.push(group("roster-admins", 0x7000_0000, &["carol", "alice"]));
+    groups.push(group("roster-ops", 0x6fff_ffff, &["alice"]));
+    (users, groups)
+}
+
+fn sample_bytes() -> Vec<u8> {
+    let (u, g) = sample();
+    encode(7, &u, &g).unwrap()
+}
+
+#[test]
+fn round_trip() {
+    let (users, groups) = sample();
+    let bytes = encode(7, &users, &groups).unwrap();
+    let s = Snapshot::parse(&bytes).unwrap();
+    s.verify_body().unwrap();
+    assert_eq!(s.generation(), 7);
+    assert_eq!(s.user_count(), 3);
+    assert_eq!(s.group_count(), 5);
+    for u in &users {
+        let r = s.user_by_name(u.name.as_bytes()).unwrap();
+        assert_eq!(r.name(), u.name.as_bytes());
+        assert_eq!(r.uid(), u.uid);
+        assert_eq!(r.gid(), u.gid);
+        assert_eq!(r.gecos(), u.gecos.as_bytes());
+        assert_eq!(r.home(), u.home.as_bytes());
+        assert_eq!(r.shell(), u.shell.as_bytes());
+        assert_eq!(s.user_by_uid(u.uid).unwrap(), r);
+    }
+    for g in &groups {
+        let r = s.group_by_name(g.name.as_bytes()).unwrap();
+        assert_eq!(r.gid(), g.gid);
+        let members: Vec<&[u8]> = r.members().collect();
+        let want: Vec<&[u8]> = g.members.iter().map(|m| m.as_bytes()).collect();
+        assert_eq!(members, want, "members keep their order");
+        assert_eq!(s.group_by_gid(g.gid).unwrap().name(), g.name.as_bytes());
+    }
+    assert!(s.user_by_name(b"dave").is_none());
+    assert!(s.user_by_name(b"").is_none());
+    assert!(s.user_by_uid(0).is_none());
+    assert!(s.group_by_name(b"wheel").is_none());
+    assert!(s.group_by_gid(1).is_none());
+}
+
+#[test]
+fn enumeration_is_in_id_order() {
+    let s_bytes = sample_bytes();
+    let s = Snapshot::parse(&s_bytes).unwrap();
+    let uids: Vec<u32> = (0..s.user_count())
+        .map(|i| s.user_at(i).unwrap().uid())
+        .collect();
+    assert_eq!(uids, vec![0x7000_0001, 0x7000_0002, 0x7000_0003]);
+    assert!(s.user_at(3).is_none());
+    let gids: Vec<u32> = (0..s.group_count())
+        .map(|i| s.group_at(i).unwrap().gid())
+        .collect();
+    let mut sorted = gids.clone();
+    sorted.sort();
+    assert_eq!(gids, sorted);
+    assert!(s.group_at(5).is_none());
+    assert!(s.user_at(usize::MAX).is_none());
+    assert!(s.group_at(usize::MAX).is_none());
+}
+
+#[test]
+fn groups_of_lists_every_membership() {
+    let b = sample_bytes();
+    let s = Snapshot::parse(&b).unwrap();
+    assert_eq!(
+        s.groups_of(b"alice").collect::<Vec<_>>(),
+        vec![0x6fff_ffff, 0x7000_0000]
+    );
+    assert_eq!(s.groups_of(b"carol").collect::<Vec<_>>(), vec![0x7000_0000]);
+    assert_eq!(s.groups_of(b"bob").count(), 0);
+    assert_eq!(s.groups_of(b"").count(), 0);
+    assert_eq!(s.groups_of(b"zzz").count(), 0);
+    assert_eq!(s.groups_of(b"alic").count(), 0);
+}
+
+#[test]
+fn empty_snapshot_is_valid() {
+    let b = encode(0, &[], &[]).unwrap();
+    assert_eq!(b.len(), HEADER_SIZE);
+    let s = Snapshot::parse(&b).unwrap();
+    assert_eq!(s.user_count(), 0);
+    assert!(s.user_by_name(b"x").is_none());
+    assert!(s.user_by_uid(5).is_none());
+    assert!(s.group_by_gid(5).is_none());
+    assert_eq!(s.groups_of(b"x").count(), 0);
+}
+
+#[test]
+fn many_users_are_all_found() {
+    let users: Vec<SnapshotUser> = (0..5000)
+        .map(|i| user(&format!("u{i}"), 1_000_000 + i * 3))
+        .collect();
+    let groups = vec![group(
+        "big",
+        5,
+        &users.iter().map(|u| u.name.as_str()).collect::<Vec<_>>(),
+    )];
+    let b = encode(1, &users, &groups).unwrap();
+    let s = Snapshot::parse(&b).unwrap();
+    for u in &users {
+        assert_eq!(s.user_by_name(u.name.as_bytes()).unwrap().uid(), u.uid);
+        assert_eq!(s.user_by_uid(u.uid).unwrap().name(), u.name.as_bytes());
+        assert_eq!(s.groups_of(u.name.as_bytes()).collect::<Vec<_>>(), vec![5]);
+    }
+    assert!(s.user_by_uid(1_000_001).is_none());
+    assert_eq!(s.group_by_gid(5).unwrap().members().count(), 5000);
+}
+
+#[test]
+fn encode_refuses_bad_input() {
+    let bad = |users: Vec<SnapshotUser>, groups: Vec<SnapshotGroup>| {
+        encode(1, &users, &groups).unwrap_err()
+    };
+    for name in ["", "a:b", "a\nb", "a\0b", "a,b"] {
+        assert!(
+            matches!(
+                bad(vec![user(name, 1)], vec![]),
+                EncodeError::InvalidString { .. }
+            ),
+            "{name:?}"
+        );
+        assert!(matches!(
+            bad(vec![], vec![group(name, 1, &[])]),
+            EncodeError::InvalidString { .. }
+        ));
+        assert!(matches!(
+            bad(vec![], vec![group("g", 1, &[name])]),
+            EncodeError::InvalidString { .. }
+        ));
+    }
+    let mut u = user("a", 1);
+    u.gecos = "x:y".into();
+    assert!(matches!(
+        bad(vec![u], vec![]),
+        EncodeError::InvalidString {
+            what: "GECOS of a user",
+            ..
+        }
+    ));
+    let mut u = user("a", 1);
+    u.home = "/h\n".into();
+    assert!(matches!(
+        bad(vec![u], vec![]),
+        EncodeError::InvalidString { .. }
+    ));
+    let mut u = user("a", 1);
+    u.shell = "/bin/sh\0".into();
+    assert!(matches!(
+        bad(vec![u], vec![]),
+        EncodeError::InvalidString { .. }
+    ));
+    assert_eq!(
+        bad(vec![user("a", 1), user("a", 2)], vec![]),
+        EncodeError::DuplicateUserName("a".into())
+    );
+    assert_eq!(
+        bad(vec![user("a", 1), user("b", 1)], vec![]),
+        EncodeError::DuplicateUid(1)
+    );
+    assert_eq!(
+        bad(vec![], vec![group("g", 1, &[]), group("g", 2, &[])]),
+        EncodeError::DuplicateGroupName("g".into())
+    );
+    assert_eq!(
+        bad(vec![], vec![group("g", 1, &[]), group("h", 1, &[])]),
+        EncodeError::DuplicateGid(1)
+    );
+    assert!(matches!(
+        bad(vec![], vec![group("g", 1, &["a", "a"])]),
+        EncodeError::DuplicateMember { .. }
+    ));
+    // GECOS may hold commas (its sub-fields) and be empty.
+    let mut u = user("a", 1);
+    u.gecos = "Alice,Room 1,,".into();
+    encode(1, &[u], &[]).unwrap();
+    let mut u = user("a", 1);
+    u.gecos = String::new();
+    encode(1, &[u], &[]).unwrap();
+}
+
+#[test]
+fn every_truncation_fails_cleanly() {
+    let b = sample_bytes();
+    for n in 0..b.len() {
+        assert!(
+            Snapshot::parse(&b[..n]).is_err(),
+            "truncated to {n} was accepted"
+        );
+    }
+    let mut longer = b.clone();
+    longer.push(0);
+    assert!(matches!(
+        Snapshot::parse(&longer),
+        Err(FormatError::SizeMismatch { .. })
+    ));
+}
+
+#[test]
+fn foreign_files_are_refused() {
+    let mut b = sample_bytes();
+    b[0] = b'X';
+    assert_eq!(Snapshot::parse(&b).unwrap_err(), FormatError::BadMagic);
+    assert_eq!(
+        Snapshot::parse(b"root:x:0:0:root:/root:/bin/bash\n").unwrap_err(),
+        FormatError::TooShort
+    );
+    assert_eq!(
+        Snapshot::parse(&[0u8; 4096]).unwrap_err(),
+        FormatError::BadMagic
+    );
+    let mut b = sample_bytes();
+    b[8] = 2;
+    assert_eq!(
+        Snapshot::parse(&b).unwrap_err(),
+        FormatError::UnsupportedVersion(2)
+    );
+    let mut b = sample_bytes();
+    b[16] ^= 1; // generation: covered by the header checksum
+    assert_eq!(
+        Snapshot::parse(&b).unwrap_err(),
+        FormatError::HeaderChecksum
+    );
+}
+
+/// A small deterministic generator so the fuzz loops need no dependency.
+struct XorShift(u64);
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// Reads everything a reader can read; must never panic.
+fn exercise(bytes: &[u8]) {
+    let Ok(s) = Snapshot::parse(bytes) else {
+        return;
+    };
+    let _ = s.verify_body();
+    for i in 0..s.user_count().min(64) + 1 {
+        if let Some(u) = s.user_at(i) {
+            let _ = s.user_by_name(u.name());
+            let _ = s.user_by_uid(u.uid());
+            let _ = s.groups_of(u.name()).count();
+        }
+    }
+    for i in 0..s.group_count().min(64) + 1 {
+        if let Some(g) = s.group_at(i) {
+            let _ = g.members().count();
+            let _ = s.group_by_name(g.name());
+            let _ = s.group_by_gid(g.gid());
+        }
+    }
+    for name in [&b"alice"[..], b"bob", b"roster-admins", b"", b"zz"] {
+        let _ = s.user_by_name(name);
+        let _ = s.group_by_name(name).map(|g| g.members().count());
+        let _ = s.groups_of(name).count();
+    }
+    for id in [0, 1, 0x7000_0000, 0x7000_0001, u32::MAX] {
+        let _ = s.user_by_uid(id);
+        let _ = s.group_by_gid(id).map(|g| g.members().count());
+    }
+}
+
+/// Recomputes both checksums so a mutated body gets past `parse` and the
+/// record-level checks are what is exercised.
+fn reseal(b: &mut [u8]) {
+    let body = fnv1a(&b[HEADER_SIZE..]);
+    b[48..56].copy_from_slice(&body.to_le_bytes());
+    let head = fnv1a(&b[..56]);
+    b[56..64].copy_from_slice(&head.to_le_bytes());
+}
+
+#[test]
+fn random_byte_flips_never_panic() {
+    let base = sample_bytes();
+    let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+    for round in 0..20_000 {
+        let mut b = base.clone();
+        let flips = 1 + (rng.next() % 4) as usize;
+        for _ in 0..flips {
+            let at = (rng.next() % b.len() as u64) as usize;
+            b[at] = rng.next() as u8;
+        }
+        // Half the rounds keep the header valid so the body is reached.
+        if round % 2 == 0 {
+            reseal(&mut b);
+        }
+        exercise(&b);
+    }
+}
+
+#[test]
+fn random_headers_never_panic() {
+    // Counts and sizes chosen at random, with consistent checksums: the
+    // size arithmetic must refuse them without overflow or panic.
+    let mut rng = XorShift(42);
+    let base = sample_bytes();
+    for _ in 0..20_000 {
+        let mut b = base.clone();
+        for at in [24usize, 32, 36, 40, 44] {
+            if rng.next().is_multiple_of(3) {
+                let v = rng.next();
+                let len = if at == 24 { 8 } else { 4 };
+                b[at..at + len].copy_from_slice(&v.to_le_bytes()[..len]);
+            }
+        }
+        reseal(&mut b);
+        exercise(&b);
+    }
+}
+
+#[test]
+fn corrupt_string_refs_make_records_absent_not_wrong() {
+    let (users, groups) = sample();
+    let mut b = encode(1, &users, &groups).unwrap();
+    // First user record's name sref: point its length past the end.
+    let at = HEADER_SIZE + 8 + 4;
+    b[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+    reseal(&mut b);
+    let s = Snapshot::parse(&b).unwrap();
+    assert!(s.user_at(0).is_none());
+    assert!(s.user_by_uid(0x7000_0001).is_none());
+    assert_eq!(s.user_by_uid(0x7000_0003).unwrap().name(), b"carol");
+}
+
+#[test]
+fn write_atomically_replaces_and_sets_mode() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = std::env::temp_dir().join(format!("roster-snapshot-test-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("nss.cache");
+    write_atomically(&path, b"first").unwrap();
+    let ino1 = fs::metadata(&path).unwrap().ino();
+    let bytes = sample_bytes();
+    write_atomically(&path, &bytes).unwrap();
+    let meta = fs::metadata(&path).unwrap();
+    assert_ne!(meta.ino(), ino1, "a new inode, never an in-place rewrite");
+    assert_eq!(meta.mode() & 0o7777, 0o644);
+    assert_eq!(fs::read(&path).unwrap(), bytes);
+    // No temp file is left behind.
+    assert_eq!(fs::read_dir(&dir).unwrap().count(), 1);
+    assert_eq!(lookup_user_uid(&path, "bob"), Some(0x7000_0002));
+    assert_eq!(lookup_user_uid(&path, "dave"), None);
+    assert_eq!(lookup_user_uid(&dir.join("missing"), "bob"), None);
+    write_atomically(&path, b"garbage").unwrap();
+    assert_eq!(lookup_user_uid(&path, "bob"), None);
+    assert!(write_atomically(&dir.join("no/such/dir/x"), b"x").is_err());
+    fs::remove_dir_all(&dir).unwrap();
+}
