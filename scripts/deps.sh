@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the demo and the tests need, when missing.
+# Sourced by scripts/demo.sh and scripts/test.sh; needs root to install.
+set -euo pipefail
+
+roster_apt_packages=(
+    dbus            # dbus-daemon for the private test bus
+    pamtester       # drives the real PAM stack
+    libpam-wrapper  # loads PAM services from a test directory
+    libnss-wrapper  # loads libnss_roster without touching /etc/nsswitch.conf
+    libuid-wrapper  # initgroups under nss_wrapper
+    libpam0g-dev    # links pam_roster.so against libpam
+    sqlite3         # integrity checks in the durability test
+    util-linux      # setpriv, unshare
+    gcc             # the small C test programs
+    procps
+)
+
+roster_install_deps() {
+    local missing=()
+    for pkg in "${roster_apt_packages[@]}"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+    done
+    if ((${#missing[@]})); then
+        if [[ $(id -u) -ne 0 ]]; then
+            echo "missing packages: ${missing[*]} — run as root (sudo) so they can be installed" >&2
+            exit 1
+        fi
+        echo "installing: ${missing[*]}" >&2
+        DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+    fi
+    if ! command -v cargo >/dev/null; then
+        echo "cargo not found: install Rust (https://rustup.rs) first" >&2
+        exit 1
+    fi
+}
+
+# The C modules are built alone so that cargo's feature unification can't
+# hand pam_roster zbus's tokio feature (DESIGN.md, "What each crate may link").
+roster_build_modules() {
+    cargo build --release -p nss_roster --target-dir target/nss
+    cargo build --release -p pam_roster --target-dir target/pam
+    if cargo tree -p pam_roster -e features --target-dir target/pam 2>/dev/null | grep -q 'tokio'; then
+        echo "pam_roster's dependency tree contains tokio: the PAM module must not carry a runtime" >&2
+        exit 1
+    fi
+    ln -sf libnss_roster.so target/nss/release/libnss_roster.so.2
+    ln -sf libpam_roster.so target/pam/release/pam_roster.so
+}
