@@ -1,1 +1,390 @@
-//! placeholder (NSS engineer)
+//! `libnss_roster.so.2`: Roster's users and groups in glibc NSS.
+//!
+//! What it is for: answering `getpwnam`, `getpwuid`, `getgrnam`,
+//! `getgrgid`, the `getpwent`/`getgrent` enumerations and `initgroups`
+//! for Roster users, inside every process that resolves a name (sshd,
+//! login, `id`, `ls -l`, dbus-daemon). It reads the public snapshot that
+//! rosterd writes (`/var/cache/roster/nss.cache`, format in the
+//! `roster-snapshot` crate) through a read-only mapping, and nothing else:
+//! no D-Bus (dbus-daemon resolves names through NSS and would deadlock),
+//! no socket, no thread, no secret. It keeps answering from the file while
+//! rosterd is down.
+//!
+//! Enable it with `passwd: files roster` and `group: files roster` in
+//! `/etc/nsswitch.conf`, the library installed as `libnss_roster.so.2` on
+//! the loader's path.
+//!
+//! # glibc's contracts, and how they are kept
+//!
+//! * errors go to `*errnop`, never `errno`; a small buffer is
+//!   `NSS_STATUS_TRYAGAIN` + `ERANGE` (glibc retries with a larger one);
+//!   not found is `NSS_STATUS_NOTFOUND` + `ENOENT`; a missing, truncated,
+//!   corrupt or foreign snapshot is `NSS_STATUS_UNAVAIL` + `ENOENT`;
+//! * every string is copied into the caller's buffer, `pw_passwd` and
+//!   `gr_passwd` are always `*` ([`fill`]);
+//! * `initgroups_dyn` grows glibc's array with `realloc`;
+//! * safe from many threads and across `fork`: the mapping is swapped in
+//!   through atomics, never a lock a forked child could inherit held
+//!   ([`cache`]); a replaced file is noticed by `stat` (device, inode,
+//!   size, mtime) on each call; at most one old mapping outlives it;
+//! * `O_CLOEXEC` on the one file it opens (and closes again at once);
+//! * every export runs inside `catch_unwind`: a panic must never unwind
+//!   into C (the workspace never sets `panic = "abort"`).
+//!
+//! The path is `/var/cache/roster/nss.cache`, overridable only through the
+//! `ROSTER_NSS_CACHE` environment variable read with `secure_getenv`
+//! (ignored by setuid programs). That is for tests.
+//!
+//! # Building and testing
+//!
+//! Build it alone, into its own target dir (DESIGN.md: feature
+//! unification): `cargo build --release -p nss_roster --target-dir
+//! target/nss`. The integration tests in `nss-module/tests/` load
+//! `$ROSTER_NSS_SO`, defaulting to
+//! `<workspace>/target/nss/release/libnss_roster.so` (`scripts/test.sh`
+//! builds it first); they fail loudly if it is missing. The glibc-dispatch
+//! tests need root and `unshare -m` (they bind-mount a private
+//! `/etc/nsswitch.conf` and overlay the library directory in a private
+//! mount namespace) and say loudly when they skip.
+
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod cache;
+mod fill;
+
+use std::ffi::{CStr, c_char, c_int, c_long};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use roster_snapshot::Snapshot;
+
+// glibc's enum nss_status.
+const NSS_STATUS_TRYAGAIN: c_int = -2;
+const NSS_STATUS_UNAVAIL: c_int = -1;
+const NSS_STATUS_NOTFOUND: c_int = 0;
+const NSS_STATUS_SUCCESS: c_int = 1;
+
+/// What a call came to; turned into (status, errno) in one place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    Found,
+    NotFound,
+    /// No usable snapshot (missing, unreadable, corrupt, foreign).
+    Unavailable,
+    /// The caller's buffer is too small.
+    Range,
+    /// `realloc` failed in `initgroups_dyn`.
+    NoMemory,
+}
+
+fn status(answer: Answer, errnop: *mut c_int) -> c_int {
+    let (status, errno) = match answer {
+        Answer::Found => (NSS_STATUS_SUCCESS, None),
+        Answer::NotFound => (NSS_STATUS_NOTFOUND, Some(libc::ENOENT)),
+        Answer::Unavailable => (NSS_STATUS_UNAVAIL, Some(libc::ENOENT)),
+        Answer::Range => (NSS_STATUS_TRYAGAIN, Some(libc::ERANGE)),
+        Answer::NoMemory => (NSS_STATUS_TRYAGAIN, Some(libc::ENOMEM)),
+    };
+    if let Some(e) = errno
+        && !errnop.is_null()
+    {
+        // SAFETY: glibc passes a valid errnop; null was excluded.
+        unsafe { *errnop = e };
+    }
+    status
+}
+
+/// Runs `f` with the current snapshot; a panic becomes `Unavailable`.
+fn guarded(errnop: *mut c_int, f: impl FnOnce(Snapshot<'_>) -> Answer) -> c_int {
+    let answer = catch_unwind(AssertUnwindSafe(|| match cache::acquire() {
+        Some(held) => match held.snapshot() {
+            Some(snap) => f(snap),
+            None => Answer::Unavailable,
+        },
+        None => Answer::Unavailable,
+    }))
+    .unwrap_or(Answer::Unavailable);
+    status(answer, errnop)
+}
+
+fn fill_result(r: Result<(), fill::Range>) -> Answer {
+    match r {
+        Ok(()) => Answer::Found,
+        Err(fill::Range) => Answer::Range,
+    }
+}
+
+/// # Safety
+/// glibc's contract: `name` a C string, `pwd` writable, `buf` writable for
+/// `buflen` bytes, `errnop` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn _nss_roster_getpwnam_r(
+    name: *const c_char,
+    pwd: *mut libc::passwd,
+    buf: *mut c_char,
+    buflen: libc::size_t,
+    errnop: *mut c_int,
+) -> c_int {
+    if name.is_null() || pwd.is_null() {
+        return status(Answer::NotFound, errnop);
+    }
+    // SAFETY: non-null C string per glibc's contract.
+    let name = unsafe { CStr::from_ptr(name) }.to_bytes();
+    guarded(errnop, |snap| match snap.user_by_name(name) {
+        // SAFETY: buf/buflen and pwd per glibc's contract.
+        Some(u) => fill_result(unsafe { fill::passwd(pwd, &u, &mut fill::Buf::new(buf, buflen)) }),
+        None => Answer::NotFound,
+    })
+}
+
+/// # Safety
+/// As [`_nss_roster_getpwnam_r`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn _nss_roster_getpwuid_r(
+    uid: libc::uid_t,
+    pwd: *mut libc::passwd,
+    buf: *mut c_char,
+    buflen: libc::size_t,
+    errnop: *mut c_int,
+) -> c_int {
+    if pwd.is_null() {
+        return status(Answer::NotFound, errnop);
+    }
+    guarded(errnop, |snap| match snap.user_by_uid(uid) {
+        // SAFETY: buf/buflen and pwd per glibc's contract.
+        Some(u) => fill_result(unsafe { fill::passwd(pwd, &u, &mut fill::Buf::new(buf, buflen)) }),
+        None => Answer::NotFound,
+    })
+}
+
+/// # Safety
+/// As [`_nss_roster_getpwnam_r`], with a `struct group`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn _nss_roster_getgrnam_r(
+    name: *const c_char,
+    grp: *mut libc::group,
+    buf: *mut c_char,
+    buflen: libc::size_t,
+    errnop: *mut c_int,
+) -> c_int {
+    if name.is_null() || grp.is_null() {
+        return status(Answer::NotFound, errnop);
+    }
+    // SAFETY: non-null C string per glibc's contract.
+    let name = unsafe { CStr::from_ptr(name) }.to_bytes();
+    guarded(errnop, |snap| match snap.group_by_name(name) {
+        // SAFETY: buf/buflen and grp per glibc's contract.
+        Some(g) => fill_result(unsafe { fill::group(grp, &g, &mut fill::Buf::new(buf, buflen)) }),
+        None => Answer::NotFound,
+    })
+}
+
+/// # Safety
+/// As [`_nss_roster_getgrnam_r`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn _nss_roster_getgrgid_r(
+    gid: libc::gid_t,
+    grp: *mut libc::group,
+    buf: *mut c_char,
+    buflen: libc::size_t,
+    errnop: *mut c_int,
+) -> c_int {
+    if grp.is_null() {
+        return status(Answer::NotFound, errnop);
+    }
+    guarded(errnop, |snap| match snap.group_by_gid(gid) {
+        // SAFETY: buf/buflen and grp per glibc's contract.
+        Some(g) => fill_result(unsafe { fill::group(grp, &g, &mut fill::Buf::new(buf, buflen)) }),
+        None => Answer::NotFound,
+    })
+}
+
+// Enumeration positions. glibc serialises set/get/endXXent under its own
+// lock, so a plain index is enough; a file replaced mid-enumeration
+// continues at the same index in the new one.
+static PW_POS: AtomicUsize = AtomicUsize::new(0);
+static GR_POS: AtomicUsize = AtomicUsize::new(0);
+
+/// Steps `pos` through `count` records; `fetch` fills the answer for one
+/// index or returns `None` for a corrupt record (skipped). The position
+/// moves only past a delivered (or skipped) record, so after `ERANGE`
+/// glibc's retry gets the same one.
+fn enumerate(
+    pos: &AtomicUsize,
+    count: usize,
+    mut fetch: impl FnMut(usize) -> Option<Answer>,
+) -> Answer {
+    let mut i = pos.load(Ordering::SeqCst);
+    while i < count {
+        match fetch(i) {
+            Some(Answer::Range) => return Answer::Range,
+            Some(a) => {
+                pos.store(i + 1, Ordering::SeqCst);
+                return a;
+            }
+            None => i += 1,
+        }
+    }
+    pos.store(i, Ordering::SeqCst);
+    Answer::NotFound
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn _nss_roster_setpwent(_stayopen: c_int) -> c_int {
+    PW_POS.store(0, Ordering::SeqCst);
+    NSS_STATUS_SUCCESS
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn _nss_roster_endpwent() -> c_int {
+    PW_POS.store(0, Ordering::SeqCst);
+    NSS_STATUS_SUCCESS
+}
+
+/// # Safety
+/// As [`_nss_roster_getpwnam_r`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn _nss_roster_getpwent_r(
+    pwd: *mut libc::passwd,
+    buf: *mut c_char,
+    buflen: libc::size_t,
+    errnop: *mut c_int,
+) -> c_int {
+    if pwd.is_null() {
+        return status(Answer::NotFound, errnop);
+    }
+    guarded(errnop, |snap| {
+        enumerate(&PW_POS, snap.user_count(), |i| {
+            let u = snap.user_at(i)?;
+            // SAFETY: buf/buflen and pwd per glibc's contract.
+            Some(fill_result(unsafe {
+                fill::passwd(pwd, &u, &mut fill::Buf::new(buf, buflen))
+            }))
+        })
+    })
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn _nss_roster_setgrent(_stayopen: c_int) -> c_int {
+    GR_POS.store(0, Ordering::SeqCst);
+    NSS_STATUS_SUCCESS
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn _nss_roster_endgrent() -> c_int {
+    GR_POS.store(0, Ordering::SeqCst);
+    NSS_STATUS_SUCCESS
+}
+
+/// # Safety
+/// As [`_nss_roster_getgrnam_r`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn _nss_roster_getgrent_r(
+    grp: *mut libc::group,
+    buf: *mut c_char,
+    buflen: libc::size_t,
+    errnop: *mut c_int,
+) -> c_int {
+    if grp.is_null() {
+        return status(Answer::NotFound, errnop);
+    }
+    guarded(errnop, |snap| {
+        enumerate(&GR_POS, snap.group_count(), |i| {
+            let g = snap.group_at(i)?;
+            // SAFETY: buf/buflen and grp per glibc's contract.
+            Some(fill_result(unsafe {
+                fill::group(grp, &g, &mut fill::Buf::new(buf, buflen))
+            }))
+        })
+    })
+}
+
+/// Adds the gids of the Roster groups listing `user` to glibc's array
+/// `(*groupsp)[*start..]`, growing it with `realloc` (glibc frees it),
+/// never past `limit` when `limit > 0`. Skips `group` (the primary gid,
+/// already in the array) and gids already present.
+///
+/// # Safety
+/// glibc's contract: `user` a C string; `start`, `size`, `groupsp` valid,
+/// `*groupsp` a malloc'd array of `*size` gids of which `*start` are used.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn _nss_roster_initgroups_dyn(
+    user: *const c_char,
+    group: libc::gid_t,
+    start: *mut c_long,
+    size: *mut c_long,
+    groupsp: *mut *mut libc::gid_t,
+    limit: c_long,
+    errnop: *mut c_int,
+) -> c_int {
+    if user.is_null() || start.is_null() || size.is_null() || groupsp.is_null() {
+        return status(Answer::NotFound, errnop);
+    }
+    // SAFETY: non-null C string per glibc's contract.
+    let user = unsafe { CStr::from_ptr(user) }.to_bytes();
+    guarded(errnop, |snap| {
+        let mut any = false;
+        for gid in snap.groups_of(user) {
+            any = true;
+            // SAFETY: pointers per glibc's contract, checked non-null.
+            match unsafe { add_gid(gid, group, start, size, groupsp, limit) } {
+                Ok(true) => {}
+                Ok(false) => break, // limit reached
+                Err(a) => return a,
+            }
+        }
+        if any { Answer::Found } else { Answer::NotFound }
+    })
+}
+
+/// Appends `gid` unless present; `Ok(false)` once the array is at `limit`.
+///
+/// # Safety
+/// As [`_nss_roster_initgroups_dyn`].
+unsafe fn add_gid(
+    gid: libc::gid_t,
+    primary: libc::gid_t,
+    start: *mut c_long,
+    size: *mut c_long,
+    groupsp: *mut *mut libc::gid_t,
+    limit: c_long,
+) -> Result<bool, Answer> {
+    if gid == primary {
+        return Ok(true);
+    }
+    // SAFETY: per the contract; `used <= *size` entries are initialised.
+    unsafe {
+        let used = usize::try_from(*start).unwrap_or(0);
+        let groups = *groupsp;
+        if !groups.is_null() && std::slice::from_raw_parts(groups, used).contains(&gid) {
+            return Ok(true);
+        }
+        if *start >= *size {
+            if limit > 0 && *size >= limit {
+                return Ok(false);
+            }
+            let mut new_size = (*size).max(1).saturating_mul(2);
+            if limit > 0 {
+                new_size = new_size.min(limit);
+            }
+            let bytes = usize::try_from(new_size)
+                .ok()
+                .and_then(|n| n.checked_mul(std::mem::size_of::<libc::gid_t>()))
+                .ok_or(Answer::NoMemory)?;
+            let grown = libc::realloc(groups.cast(), bytes).cast::<libc::gid_t>();
+            if grown.is_null() {
+                return Err(Answer::NoMemory);
+            }
+            *groupsp = grown;
+            *size = new_size;
+        }
+        (*groupsp).add(used).write(gid);
+        *start += 1;
+    }
+    Ok(true)
+}
