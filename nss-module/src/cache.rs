@@ -143,6 +143,35 @@ impl Held {
     }
 }
 
+impl Held {
+    /// Keeps this reference past the call (an enumeration holds one from
+    /// `setXXent` to `endXXent`, so it walks one snapshot from start to
+    /// end and pays no `stat` per entry). `None` for a private mapping,
+    /// which is dropped instead. Undo with [`unpin`].
+    pub fn pin(self) -> Option<usize> {
+        let slot = self.slot?;
+        std::mem::forget(self);
+        Some(slot)
+    }
+}
+
+/// Another reference to a pinned slot, for one call. The pin keeps the
+/// slot mapped and its fields unchanged, so no re-check is needed.
+pub fn pinned(i: usize) -> Option<Held> {
+    let slot = SLOTS.get(i)?;
+    slot.readers.fetch_add(1, SeqCst);
+    Some(Held {
+        addr: slot.addr.load(SeqCst),
+        len: slot.len.load(SeqCst),
+        slot: Some(i),
+    })
+}
+
+/// Drops a reference taken by [`Held::pin`].
+pub fn unpin(i: usize) {
+    release(i);
+}
+
 impl Drop for Held {
     fn drop(&mut self) {
         match self.slot {

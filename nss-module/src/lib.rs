@@ -204,45 +204,97 @@ pub unsafe extern "C" fn _nss_roster_getgrgid_r(
     })
 }
 
-// Enumeration positions. glibc serialises set/get/endXXent under its own
-// lock, so a plain index is enough; a file replaced mid-enumeration
-// continues at the same index in the new one.
-static PW_POS: AtomicUsize = AtomicUsize::new(0);
-static GR_POS: AtomicUsize = AtomicUsize::new(0);
+/// One enumeration's state (passwd or group). glibc serialises
+/// set/get/endXXent under its own lock, so plain atomics are enough.
+struct Enumeration {
+    /// The next index to deliver.
+    pos: AtomicUsize,
+    /// Slot index + 1 of the snapshot pinned by `setXXent`; 0 = none (then
+    /// each call looks up the current snapshot).
+    pinned: AtomicUsize,
+}
 
-/// Steps `pos` through `count` records; `fetch` fills the answer for one
-/// index or returns `None` for a corrupt record (skipped). The position
-/// moves only past a delivered (or skipped) record, so after `ERANGE`
-/// glibc's retry gets the same one.
-fn enumerate(
-    pos: &AtomicUsize,
-    count: usize,
-    mut fetch: impl FnMut(usize) -> Option<Answer>,
-) -> Answer {
-    let mut i = pos.load(Ordering::SeqCst);
-    while i < count {
-        match fetch(i) {
-            Some(Answer::Range) => return Answer::Range,
-            Some(a) => {
-                pos.store(i + 1, Ordering::SeqCst);
-                return a;
-            }
-            None => i += 1,
+impl Enumeration {
+    const fn new() -> Enumeration {
+        Enumeration {
+            pos: AtomicUsize::new(0),
+            pinned: AtomicUsize::new(0),
         }
     }
-    pos.store(i, Ordering::SeqCst);
-    Answer::NotFound
+
+    /// `setXXent`: start over, on the current snapshot.
+    fn set(&self) -> c_int {
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            self.end();
+            if let Some(i) = cache::acquire().and_then(cache::Held::pin) {
+                self.pinned.store(i + 1, Ordering::SeqCst);
+            }
+        }));
+        // Success even without a snapshot: getXXent_r reports UNAVAIL.
+        NSS_STATUS_SUCCESS
+    }
+
+    /// `endXXent`: forget the position, let the pinned snapshot go.
+    fn end(&self) {
+        self.pos.store(0, Ordering::SeqCst);
+        if let Some(i) = self.pinned.swap(0, Ordering::SeqCst).checked_sub(1) {
+            cache::unpin(i);
+        }
+    }
+
+    /// `getXXent_r`: the next record, from the pinned snapshot if any.
+    /// `fetch` fills the answer for one index or returns `None` for a
+    /// corrupt record (skipped). The position moves only past a delivered
+    /// (or skipped) record, so after `ERANGE` glibc's retry gets the same
+    /// one.
+    fn next(
+        &self,
+        errnop: *mut c_int,
+        count: impl Fn(&Snapshot<'_>) -> usize,
+        mut fetch: impl FnMut(&Snapshot<'_>, usize) -> Option<Answer>,
+    ) -> c_int {
+        let answer = catch_unwind(AssertUnwindSafe(|| {
+            let held = match self.pinned.load(Ordering::SeqCst).checked_sub(1) {
+                Some(i) => cache::pinned(i),
+                None => cache::acquire(),
+            };
+            let Some(held) = held else {
+                return Answer::Unavailable;
+            };
+            let Some(snap) = held.snapshot() else {
+                return Answer::Unavailable;
+            };
+            let n = count(&snap);
+            let mut i = self.pos.load(Ordering::SeqCst);
+            while i < n {
+                match fetch(&snap, i) {
+                    Some(Answer::Range) => return Answer::Range,
+                    Some(a) => {
+                        self.pos.store(i + 1, Ordering::SeqCst);
+                        return a;
+                    }
+                    None => i += 1,
+                }
+            }
+            self.pos.store(i, Ordering::SeqCst);
+            Answer::NotFound
+        }))
+        .unwrap_or(Answer::Unavailable);
+        status(answer, errnop)
+    }
 }
+
+static PW_ENUM: Enumeration = Enumeration::new();
+static GR_ENUM: Enumeration = Enumeration::new();
 
 #[unsafe(no_mangle)]
 pub extern "C" fn _nss_roster_setpwent(_stayopen: c_int) -> c_int {
-    PW_POS.store(0, Ordering::SeqCst);
-    NSS_STATUS_SUCCESS
+    PW_ENUM.set()
 }
 
 #[unsafe(no_mangle)]
 pub extern "C" fn _nss_roster_endpwent() -> c_int {
-    PW_POS.store(0, Ordering::SeqCst);
+    let _ = catch_unwind(|| PW_ENUM.end());
     NSS_STATUS_SUCCESS
 }
 
@@ -258,26 +310,27 @@ pub unsafe extern "C" fn _nss_roster_getpwent_r(
     if pwd.is_null() {
         return status(Answer::NotFound, errnop);
     }
-    guarded(errnop, |snap| {
-        enumerate(&PW_POS, snap.user_count(), |i| {
+    PW_ENUM.next(
+        errnop,
+        |snap| snap.user_count(),
+        |snap, i| {
             let u = snap.user_at(i)?;
             // SAFETY: buf/buflen and pwd per glibc's contract.
             Some(fill_result(unsafe {
                 fill::passwd(pwd, &u, &mut fill::Buf::new(buf, buflen))
             }))
-        })
-    })
+        },
+    )
 }
 
 #[unsafe(no_mangle)]
 pub extern "C" fn _nss_roster_setgrent(_stayopen: c_int) -> c_int {
-    GR_POS.store(0, Ordering::SeqCst);
-    NSS_STATUS_SUCCESS
+    GR_ENUM.set()
 }
 
 #[unsafe(no_mangle)]
 pub extern "C" fn _nss_roster_endgrent() -> c_int {
-    GR_POS.store(0, Ordering::SeqCst);
+    let _ = catch_unwind(|| GR_ENUM.end());
     NSS_STATUS_SUCCESS
 }
 
@@ -293,15 +346,17 @@ pub unsafe extern "C" fn _nss_roster_getgrent_r(
     if grp.is_null() {
         return status(Answer::NotFound, errnop);
     }
-    guarded(errnop, |snap| {
-        enumerate(&GR_POS, snap.group_count(), |i| {
+    GR_ENUM.next(
+        errnop,
+        |snap| snap.group_count(),
+        |snap, i| {
             let g = snap.group_at(i)?;
             // SAFETY: buf/buflen and grp per glibc's contract.
             Some(fill_result(unsafe {
                 fill::group(grp, &g, &mut fill::Buf::new(buf, buflen))
             }))
-        })
-    })
+        },
+    )
 }
 
 /// Adds the gids of the Roster groups listing `user` to glibc's array

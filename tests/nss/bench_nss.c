@@ -1,0 +1,94 @@
+/* bench_nss: timing for scripts/bench-nss.sh. Goes through glibc's
+ * getpwnam/getpwuid, so whatever /etc/nsswitch.conf says is measured.
+ *
+ *   bench_nss loop PREFIX COUNT ITER   one warm-up lookup, then ITER getpwnam and ITER getpwuid of
+ *                                      users PREFIX<i> (i uniform at random over COUNT, fixed seed);
+ *                                      prints "nam_us=MEDIAN uid_us=MEDIAN"
+ *   bench_nss first NAME               the process's first getpwnam; prints "first_us=T"
+ *   bench_nss enum                     setpwent/getpwent to the end; prints "enum_ms=T entries=N"
+ */
+#define _GNU_SOURCE
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define UID_BASE 0x70000001u
+
+static double now_us(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e6 + t.tv_nsec / 1e3;
+}
+
+static int cmp(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n) {
+    qsort(v, n, sizeof *v, cmp);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+int main(int argc, char **argv) {
+    if (argc == 5 && !strcmp(argv[1], "loop")) {
+        const char *prefix = argv[2];
+        unsigned count = (unsigned)atoi(argv[3]);
+        int iter = atoi(argv[4]);
+        double *nam = malloc(sizeof(double) * iter), *uid = malloc(sizeof(double) * iter);
+        char name[64];
+        unsigned seed = 12345;
+        snprintf(name, sizeof name, "%s0", prefix);
+        if (!getpwnam(name)) {
+            fprintf(stderr, "%s not found\n", name);
+            return 1;
+        }
+        for (int k = 0; k < iter; k++) {
+            unsigned i = rand_r(&seed) % count;
+            snprintf(name, sizeof name, "%s%u", prefix, i);
+            double t0 = now_us();
+            struct passwd *p = getpwnam(name);
+            double t1 = now_us();
+            if (!p || p->pw_uid != UID_BASE + i) {
+                fprintf(stderr, "getpwnam(%s) wrong\n", name);
+                return 1;
+            }
+            nam[k] = t1 - t0;
+            t0 = now_us();
+            p = getpwuid(UID_BASE + i);
+            t1 = now_us();
+            if (!p || strcmp(p->pw_name, name) != 0) {
+                fprintf(stderr, "getpwuid(%u) wrong\n", UID_BASE + i);
+                return 1;
+            }
+            uid[k] = t1 - t0;
+        }
+        printf("nam_us=%.2f uid_us=%.2f\n", median(nam, iter), median(uid, iter));
+        return 0;
+    }
+    if (argc == 3 && !strcmp(argv[1], "first")) {
+        double t0 = now_us();
+        struct passwd *p = getpwnam(argv[2]);
+        double t1 = now_us();
+        if (!p) {
+            fprintf(stderr, "%s not found\n", argv[2]);
+            return 1;
+        }
+        printf("first_us=%.1f\n", t1 - t0);
+        return 0;
+    }
+    if (argc == 2 && !strcmp(argv[1], "enum")) {
+        long n = 0;
+        double t0 = now_us();
+        setpwent();
+        while (getpwent()) n++;
+        endpwent();
+        double t1 = now_us();
+        printf("enum_ms=%.2f entries=%ld\n", (t1 - t0) / 1e3, n);
+        return 0;
+    }
+    fprintf(stderr, "usage: see the comment at the top of bench_nss.c\n");
+    return 2;
+}
