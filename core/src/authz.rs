@@ -39,43 +39,88 @@ pub enum Actor {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Operation<'a> {
     CreateUser,
-    EditUser { target: &'a str },
-    DeleteUser { target: &'a str },
-    SuspendUser { target: &'a str },
-    EnableUser { target: &'a str },
-    UnlockUser { target: &'a str },
+    EditUser {
+        target: &'a str,
+    },
+    DeleteUser {
+        target: &'a str,
+    },
+    SuspendUser {
+        target: &'a str,
+    },
+    EnableUser {
+        target: &'a str,
+    },
+    UnlockUser {
+        target: &'a str,
+    },
     /// `users password --reset`: back to pending with a new code.
-    ResetPassword { target: &'a str },
+    ResetPassword {
+        target: &'a str,
+    },
     /// A password set by someone else (an admin), without the current one.
-    SetOthersPassword { target: &'a str },
+    SetOthersPassword {
+        target: &'a str,
+    },
     /// Own password, with the current one.
-    ChangeOwnPassword { target: &'a str },
+    ChangeOwnPassword {
+        target: &'a str,
+    },
     AddEnvironment,
     RemoveEnvironment,
     ListEnvironments,
-    Grant { target: &'a str, environment: &'a str, level: Level },
-    Revoke { target: &'a str, environment: &'a str },
+    Grant {
+        target: &'a str,
+        environment: &'a str,
+        level: Level,
+    },
+    Revoke {
+        target: &'a str,
+        environment: &'a str,
+    },
     /// `users list`: allowed for everyone; what they see is
     /// [`visible_user`]'s business.
     ListUsers,
-    ShowUser { target: &'a str, target_grants: &'a BTreeMap<String, Level> },
+    ShowUser {
+        target: &'a str,
+        target_grants: &'a BTreeMap<String, Level>,
+    },
     /// `users sessions` on this host (`environment` = the host's);
     /// `target` = the user whose sessions are asked for, if one.
-    ListSessions { environment: &'a str, target: Option<&'a str> },
-    AddKey { target: &'a str },
-    RemoveKey { target: &'a str },
-    ListKeys { target: &'a str },
+    ListSessions {
+        environment: &'a str,
+        target: Option<&'a str>,
+    },
+    AddKey {
+        target: &'a str,
+    },
+    RemoveKey {
+        target: &'a str,
+    },
+    ListKeys {
+        target: &'a str,
+    },
     CreateToken,
-    RenameToken { owner: &'a str },
-    DeleteToken { owner: &'a str },
-    ListTokens { owner: &'a str },
+    RenameToken {
+        owner: &'a str,
+    },
+    DeleteToken {
+        owner: &'a str,
+    },
+    ListTokens {
+        owner: &'a str,
+    },
     WhoAmI,
     Register,
     AuthorizedKeys,
     /// PAM: verify a password or code for `target`.
-    VerifyPassword { target: &'a str },
+    VerifyPassword {
+        target: &'a str,
+    },
     /// PAM: the account check for `target`.
-    CheckAccount { target: &'a str },
+    CheckAccount {
+        target: &'a str,
+    },
     /// PAM: open or close a session (root only).
     OpenSession,
     CloseSession,
@@ -84,30 +129,312 @@ pub enum Operation<'a> {
 impl Operation<'_> {
     /// True for operations that change nothing (what a read-only token may call).
     pub fn is_read_only(&self) -> bool {
-        todo!("core engineer")
+        use Operation::*;
+        match self {
+            ListEnvironments
+            | ListUsers
+            | ShowUser { .. }
+            | ListSessions { .. }
+            | ListKeys { .. }
+            | ListTokens { .. }
+            | WhoAmI
+            | AuthorizedKeys
+            | CheckAccount { .. } => true,
+            CreateUser
+            | EditUser { .. }
+            | DeleteUser { .. }
+            | SuspendUser { .. }
+            | EnableUser { .. }
+            | UnlockUser { .. }
+            | ResetPassword { .. }
+            | SetOthersPassword { .. }
+            | ChangeOwnPassword { .. }
+            | AddEnvironment
+            | RemoveEnvironment
+            | Grant { .. }
+            | Revoke { .. }
+            | AddKey { .. }
+            | RemoveKey { .. }
+            | CreateToken
+            | RenameToken { .. }
+            | DeleteToken { .. }
+            | Register
+            // Counts failures toward the lockout.
+            | VerifyPassword { .. }
+            | OpenSession
+            | CloseSession => false,
+        }
     }
 
     /// True for the PAM operations, which go by the caller's uid alone.
     pub fn is_pam(&self) -> bool {
-        todo!("core engineer")
+        matches!(
+            self,
+            Operation::VerifyPassword { .. }
+                | Operation::CheckAccount { .. }
+                | Operation::OpenSession
+                | Operation::CloseSession
+        )
     }
+
+    /// What the operation does, for "only … may {what}" sentences.
+    pub fn describe(&self) -> String {
+        use Operation::*;
+        match self {
+            CreateUser => "create users".into(),
+            EditUser { target } => format!("edit user {target:?}"),
+            DeleteUser { target } => format!("delete user {target:?}"),
+            SuspendUser { target } => format!("suspend user {target:?}"),
+            EnableUser { target } => format!("enable user {target:?}"),
+            UnlockUser { target } => format!("unlock user {target:?}"),
+            ResetPassword { target } => format!("reset the password of {target:?}"),
+            SetOthersPassword { target } => format!("set the password of {target:?}"),
+            ChangeOwnPassword { target } => format!("change the password of {target:?}"),
+            AddEnvironment => "add environments".into(),
+            RemoveEnvironment => "remove environments".into(),
+            ListEnvironments => "list environments".into(),
+            Grant {
+                target,
+                environment,
+                level,
+            } => {
+                format!("grant {level} to {target:?} in environment {environment:?}")
+            }
+            Revoke {
+                target,
+                environment,
+            } => {
+                format!("revoke from {target:?} in environment {environment:?}")
+            }
+            ListUsers => "list users".into(),
+            ShowUser { target, .. } => format!("show user {target:?}"),
+            ListSessions {
+                target: Some(target),
+                ..
+            } => format!("list the sessions of {target:?}"),
+            ListSessions { target: None, .. } => "list sessions".into(),
+            AddKey { target } => format!("add SSH keys for {target:?}"),
+            RemoveKey { target } => format!("remove SSH keys of {target:?}"),
+            ListKeys { target } => format!("list the SSH keys of {target:?}"),
+            CreateToken => "create tokens".into(),
+            RenameToken { owner } => format!("rename the tokens of {owner:?}"),
+            DeleteToken { owner } => format!("delete the tokens of {owner:?}"),
+            ListTokens { owner } => format!("list the tokens of {owner:?}"),
+            WhoAmI => "ask who you are".into(),
+            Register => "register".into(),
+            AuthorizedKeys => "read authorized keys".into(),
+            VerifyPassword { target } => format!("verify the password of {target:?}"),
+            CheckAccount { target } => format!("check the account of {target:?}"),
+            OpenSession => "open sessions".into(),
+            CloseSession => "close sessions".into(),
+        }
+    }
+}
+
+fn denied(message: String) -> crate::Error {
+    crate::Error::PermissionDenied(message)
+}
+
+/// The user a token or a uid acts as, whatever the scope.
+fn acting_user(actor: &Actor) -> Option<&ActingUser> {
+    match actor {
+        Actor::User(user) | Actor::Token { user, .. } => Some(user),
+        Actor::Root | Actor::Stranger { .. } => None,
+    }
+}
+
+fn is_active_admin(user: &ActingUser) -> bool {
+    user.role == Role::Admin && user.state == UserState::Active
 }
 
 /// Allowed, or `Error::PermissionDenied` with a sentence that says how to
 /// get the right ("run with sudo", "ask an admin of ENV").
+///
+/// Beyond DESIGN.md's table (decisions recorded here, tested in
+/// `tests::table`):
+/// - a suspended or pending user acts with a stranger's rights (whoami,
+///   register, authorized keys, an empty list), plus the PAM checks of
+///   their own account, which go by uid and answer "suspended"/"pending";
+///   a suspended role admin is no admin;
+/// - listing environments is open to root and every active user (grants
+///   name them), not to strangers;
+/// - root and active role admins may do everything but the root-only PAM
+///   operations, renaming others' tokens included;
+/// - the self rules (nobody changes their own grants or role, suspends or
+///   deletes themselves) are model rules, refused with `Conflict` by
+///   [`crate::rules`], not here.
 pub fn authorize(actor: &Actor, operation: &Operation<'_>) -> crate::Result<()> {
-    let _ = (actor, operation);
-    todo!("core engineer")
+    use Operation::*;
+    let what = operation.describe();
+
+    // PAM operations go by the caller's uid alone; a token never counts.
+    if operation.is_pam() {
+        return match actor {
+            Actor::Root => Ok(()),
+            Actor::Token { .. } => Err(denied(format!(
+                "tokens never authorize PAM operations: may not {what} with a token"
+            ))),
+            Actor::User(user) => match operation {
+                VerifyPassword { target } | CheckAccount { target } if *target == user.name => {
+                    Ok(())
+                }
+                VerifyPassword { .. } | CheckAccount { .. } => Err(denied(format!(
+                    "only root or the user themselves may {what}"
+                ))),
+                _ => Err(denied(format!("only root may {what}"))),
+            },
+            Actor::Stranger { .. } => Err(denied(match operation {
+                OpenSession | CloseSession => format!("only root may {what}"),
+                _ => format!("only root or the user themselves may {what}"),
+            })),
+        };
+    }
+
+    let read_only_token = matches!(
+        actor,
+        Actor::Token {
+            scope: Scope::ReadOnly,
+            ..
+        }
+    );
+    if read_only_token && !operation.is_read_only() {
+        return Err(denied(format!(
+            "this token is read-only: to {what}, use a token with scope full or run without a token"
+        )));
+    }
+
+    // Anyone, whoever they are.
+    if matches!(operation, WhoAmI | Register | AuthorizedKeys | ListUsers) {
+        return Ok(());
+    }
+    if matches!(actor, Actor::Root) {
+        return Ok(());
+    }
+    let Some(user) = acting_user(actor) else {
+        return Err(denied(format!(
+            "you are not a Roster user: to {what}, run with sudo or ask a Roster admin"
+        )));
+    };
+    match user.state {
+        UserState::Active => {}
+        UserState::Suspended => {
+            return Err(denied(format!(
+                "the account {:?} is suspended: ask a Roster admin to enable it",
+                user.name
+            )));
+        }
+        UserState::Pending => {
+            return Err(denied(format!(
+                "the account {:?} is pending: finish registration with `roster register` first",
+                user.name
+            )));
+        }
+    }
+    if user.role == Role::Admin {
+        return Ok(());
+    }
+    let admin_only = || {
+        Err(denied(format!(
+            "only root or a Roster admin may {what}: run with sudo"
+        )))
+    };
+    let own = |target: &str| target == user.name;
+    match operation {
+        CreateUser
+        | EditUser { .. }
+        | DeleteUser { .. }
+        | SuspendUser { .. }
+        | EnableUser { .. }
+        | UnlockUser { .. }
+        | ResetPassword { .. }
+        | SetOthersPassword { .. }
+        | AddEnvironment
+        | RemoveEnvironment => admin_only(),
+        ListEnvironments | CreateToken => Ok(()),
+        Grant { environment, .. } | Revoke { environment, .. } => {
+            if user.grants.get(*environment) == Some(&Level::Admin) {
+                Ok(())
+            } else {
+                Err(denied(format!(
+                    "only root, a Roster admin or an admin of environment {environment:?} may {what}: ask one of them, or run with sudo"
+                )))
+            }
+        }
+        ShowUser {
+            target,
+            target_grants,
+        } => {
+            if visible_user(actor, target, target_grants) {
+                Ok(())
+            } else {
+                Err(denied(format!(
+                    "you may not {what}: you see yourself and, with read or more in an environment, the users holding grants there"
+                )))
+            }
+        }
+        ListSessions {
+            environment,
+            target,
+        } => {
+            let sees_all = user
+                .grants
+                .get(*environment)
+                .is_some_and(|l| *l >= Level::Status);
+            match target {
+                Some(target) if !own(target) && !sees_all => Err(denied(format!(
+                    "you may not {what}: that takes status or more in environment {environment:?}, or sudo"
+                ))),
+                _ => Ok(()),
+            }
+        }
+        ChangeOwnPassword { target }
+        | AddKey { target }
+        | RemoveKey { target }
+        | ListKeys { target } => {
+            if own(target) {
+                Ok(())
+            } else {
+                Err(denied(format!(
+                    "you may not {what}: only your own, unless you run with sudo"
+                )))
+            }
+        }
+        RenameToken { owner } | DeleteToken { owner } | ListTokens { owner } => {
+            if own(owner) {
+                Ok(())
+            } else {
+                Err(denied(format!(
+                    "you may not {what}: tokens are managed by their owner (root and Roster admins may list and delete them)"
+                )))
+            }
+        }
+        WhoAmI | Register | AuthorizedKeys | ListUsers => Ok(()),
+        VerifyPassword { .. } | CheckAccount { .. } | OpenSession | CloseSession => {
+            Err(denied(format!("only root may {what}")))
+        }
+    }
 }
 
 /// Whether `actor` may see `target` (a user with `target_grants`) in a
 /// list: root and role admins see all, `read`+ holders of E see the users
 /// holding grants in E, everyone sees themselves.
-pub fn visible_user(
-    actor: &Actor,
-    target: &str,
-    target_grants: &BTreeMap<String, Level>,
-) -> bool {
-    let _ = (actor, target, target_grants);
-    todo!("core engineer")
+pub fn visible_user(actor: &Actor, target: &str, target_grants: &BTreeMap<String, Level>) -> bool {
+    if matches!(actor, Actor::Root) {
+        return true;
+    }
+    let Some(user) = acting_user(actor) else {
+        return false;
+    };
+    if user.name == target {
+        return true;
+    }
+    if user.state != UserState::Active {
+        return false;
+    }
+    if is_active_admin(user) {
+        return true;
+    }
+    user.grants
+        .iter()
+        .any(|(env, level)| *level >= Level::Read && target_grants.contains_key(env))
 }

@@ -60,3 +60,11 @@ impl FromStr for Level {
             })
     }
 }
+
+/// Levels appear in the config (`login_level`) as their names.
+impl<'de> serde::Deserialize<'de> for Level {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}

@@ -17,13 +17,16 @@
 pub mod authz;
 pub mod clock;
 pub mod config;
+pub mod credential;
 pub mod error;
 pub mod id_ranges;
 pub mod level;
+pub mod local_files;
 pub mod lockout;
 pub mod model;
 pub mod password;
 pub mod roster;
+pub mod rules;
 pub mod secret;
 pub mod store;
 pub mod validate;
@@ -36,3 +39,7 @@ pub use level::Level;
 pub use model::*;
 pub use roster::Roster;
 pub use secret::Secret;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests;

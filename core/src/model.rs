@@ -167,12 +167,17 @@ impl RevokeOutcome {
 /// What the account check (PAM) decides for a user on this host.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AccountStatus {
-    Ok { uid: u32 },
+    Ok {
+        uid: u32,
+    },
     Suspended,
     /// A new password must be set (registration pending).
     Pending,
     /// Below `login_level` here and not a role admin.
-    Denied { environment: String, level: Level },
+    Denied {
+        environment: String,
+        level: Level,
+    },
     Unknown,
 }
 
@@ -215,4 +220,38 @@ pub struct Caller {
     pub uid: u32,
     /// The public id of a token bound to the caller's connection, if any.
     pub token_id: Option<String>,
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for UserState {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "active" => Ok(UserState::Active),
+            "suspended" => Ok(UserState::Suspended),
+            "pending" => Ok(UserState::Pending),
+            other => Err(crate::Error::InvalidArgument(format!(
+                "unknown state {other:?}: use active, suspended or pending"
+            ))),
+        }
+    }
+}
+
+/// An API token as listed: never the secret (only its hash is stored).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Token {
+    /// The public id (also the prefix of the token string).
+    pub id: String,
+    pub user: String,
+    pub uid: u32,
+    pub name: String,
+    pub scope: Scope,
+    pub created: Timestamp,
+    pub last_used: Option<Timestamp>,
+    pub expires: Option<Timestamp>,
 }

@@ -2,18 +2,29 @@
 //!
 //! Each method authorizes the actor through [`crate::authz::authorize`],
 //! validates its input, applies the model's rules and commits in one
-//! store transaction; on any error nothing changed. Methods that need a
-//! password hash take the finished PHC string: rosterd computes it with
+//! store transaction; on any error nothing changed (the one exception:
+//! a wrong registration code is counted toward the lockout even though
+//! the call fails, or the lockout would count nothing). Methods that need
+//! a password hash take the finished PHC string: rosterd computes it with
 //! [`crate::password::Hasher`] in its bounded queue, off the async threads.
 
-use crate::authz::Actor;
+use crate::Result;
+use crate::authz::{ActingUser, Actor, Operation, authorize, visible_user};
 use crate::clock::{Clock, Timestamp};
 use crate::config::Config;
+use crate::credential;
+use crate::error::Error;
 use crate::level::Level;
+use crate::local_files;
 use crate::model::*;
+use crate::password::check_phc;
+use crate::rules;
 use crate::secret::Secret;
-use crate::Result;
+use crate::store::{CodeRow, Store, Tx};
+use crate::validate;
+use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// How a new user gets in.
 #[derive(Debug)]
@@ -59,24 +70,99 @@ pub struct LoginCheck {
 pub struct NssView {
     /// Every user, whatever its state (pending and suspended resolve).
     pub users: Vec<User>,
-    /// `admin_group`'s members: `admin` holders of this host's environment
-    /// and role admins, sorted.
+    /// `admin_group`'s members: active `admin` holders of this host's
+    /// environment and active role admins, sorted. Suspended and pending
+    /// users are left out (a kept session must not sudo).
     pub admin_members: Vec<String>,
 }
 
 pub struct Roster {
     config: Config,
     clock: Arc<dyn Clock>,
-    // store: crate::store::Store,
+    store: Store,
 }
 
-#[allow(unused_variables)]
+impl std::fmt::Debug for Roster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Roster")
+            .field("store", &self.store)
+            .finish_non_exhaustive()
+    }
+}
+
+fn secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 4)
+}
+
+fn not_found(name: &str) -> Error {
+    Error::NotFound(format!("user {name:?} not found"))
+}
+
+fn acting(user: &User) -> ActingUser {
+    ActingUser {
+        name: user.name.clone(),
+        uid: user.uid,
+        role: user.role,
+        state: user.state,
+        grants: user.grants.clone(),
+    }
+}
+
+fn host_key(remote_host: Option<&str>) -> &str {
+    remote_host.unwrap_or("")
+}
+
+fn need_user(tx: &Tx<'_>, name: &str, now: Timestamp) -> Result<User> {
+    tx.user(name, now)?.ok_or_else(|| not_found(name))
+}
+
+fn need_environment(tx: &Tx<'_>, name: &str) -> Result<()> {
+    if tx.environment(name)?.is_none() {
+        return Err(Error::NotFound(format!(
+            "environment {name:?} not found: add it with `roster environments add {name}`"
+        )));
+    }
+    Ok(())
+}
+
+/// A new registration code for `uid`, replacing any earlier one.
+fn issue_code(tx: &Tx<'_>, uid: u32, now: Timestamp, ttl: Duration) -> Result<IssuedCode> {
+    let issued = credential::issue()?;
+    let expires = now.saturating_add(secs(ttl));
+    tx.set_code(&CodeRow {
+        uid,
+        public_id: issued.id.clone(),
+        hash: issued.hash.clone(),
+        created: now,
+        expires,
+    })?;
+    Ok(IssuedCode {
+        code: issued.full,
+        expires,
+    })
+}
+
 impl Roster {
     /// Open (or create and migrate) the database the config names, and
     /// make sure `default` and this host's environment exist.
     pub fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Roster> {
-        let _ = (&config, &clock);
-        todo!("core engineer")
+        config.validate()?;
+        let mut store = Store::open(&config.database)?;
+        let now = clock.now();
+        let environments = ["default".to_string(), config.environment.clone()];
+        store.write(|tx| {
+            for name in &environments {
+                if tx.environment(name)?.is_none() {
+                    tx.insert_environment(name, now)?;
+                }
+            }
+            Ok(())
+        })?;
+        Ok(Roster {
+            config,
+            clock,
+            store,
+        })
     }
 
     pub fn config(&self) -> &Config {
@@ -87,11 +173,36 @@ impl Roster {
         self.clock.now()
     }
 
-    /// Resolve a bus caller: uid 0 → Root; a Roster user's uid → User; a
-    /// bound token → Token (errors `TokenRevoked` / `TokenExpired`, marks
-    /// it used); else Stranger.
+    /// The store's schema version (for `roster doctor`).
+    pub fn schema_version(&self) -> Result<u32> {
+        self.store.schema_version()
+    }
+
+    /// Resolve a bus caller: a bound token → Token (errors `TokenRevoked` /
+    /// `TokenExpired`, marks it used), whatever the uid — the caller asked
+    /// to act as the token's user; else uid 0 → Root; a Roster user's
+    /// uid → User; else Stranger.
     pub fn actor(&mut self, caller: &Caller) -> Result<Actor> {
-        todo!()
+        let now = self.now();
+        if let Some(id) = &caller.token_id {
+            return self.store.write(|tx| {
+                let (token, user) = live_token(tx, id, now)?;
+                tx.touch_token(&token.id, now)?;
+                Ok(Actor::Token {
+                    user: acting(&user),
+                    scope: token.scope,
+                    token_id: token.id,
+                })
+            });
+        }
+        if caller.uid == 0 {
+            return Ok(Actor::Root);
+        }
+        let user = self.store.read(|tx| tx.user_by_uid(caller.uid, now))?;
+        Ok(match user {
+            Some(user) => Actor::User(acting(&user)),
+            None => Actor::Stranger { uid: caller.uid },
+        })
     }
 
     // ---- users -------------------------------------------------------
@@ -102,11 +213,123 @@ impl Roster {
         new: NewUser,
         credential: InitialCredential,
     ) -> Result<(User, Option<IssuedCode>)> {
-        todo!()
+        authorize(actor, &Operation::CreateUser)?;
+        validate::new_user_name(&new.name, &self.config)?;
+        let display_name = new.display_name.unwrap_or_default();
+        validate::display_name(&display_name)?;
+        let home = match new.home {
+            Some(home) => home,
+            None => self
+                .config
+                .home_base
+                .join(&new.name)
+                .to_string_lossy()
+                .into_owned(),
+        };
+        validate::home(&home)?;
+        let shell = new
+            .shell
+            .unwrap_or_else(|| self.config.shell.to_string_lossy().into_owned());
+        validate::shell(&shell)?;
+        let hash = match &credential {
+            InitialCredential::PasswordHash(phc) => {
+                check_phc(phc)?;
+                Some(phc.as_str())
+            }
+            InitialCredential::Register => None,
+        };
+        let local_ids = self.local_ids()?;
+        let now = self.now();
+        let (uid_min, uid_max, ttl) = (
+            self.config.uid_min,
+            self.config.uid_max,
+            self.config.registration.ttl,
+        );
+        self.store.write(|tx| {
+            if tx.user(&new.name, now)?.is_some() {
+                return Err(Error::AlreadyExists(format!(
+                    "user {:?} exists already",
+                    new.name
+                )));
+            }
+            let taken = tx.taken_uids(uid_min, uid_max)?;
+            let uid = rules::allocate_uid(uid_min, uid_max, &taken, &local_ids)?;
+            let user = User {
+                name: new.name.clone(),
+                display_name,
+                // Nothing ever becomes admin by default.
+                role: new.role.unwrap_or(Role::User),
+                state: if hash.is_some() {
+                    UserState::Active
+                } else {
+                    UserState::Pending
+                },
+                uid,
+                home,
+                shell,
+                created: now,
+                last_login: None,
+                password_changed: hash.map(|_| now),
+                locked_until: None,
+                grants: Default::default(),
+            };
+            tx.insert_user(&user, hash)?;
+            let code = match hash {
+                Some(_) => None,
+                None => Some(issue_code(tx, uid, now, ttl)?),
+            };
+            Ok((user, code))
+        })
+    }
+
+    /// Every uid and gid the host's own files use: never handed out.
+    fn local_ids(&self) -> Result<BTreeSet<u32>> {
+        let mut ids = BTreeSet::new();
+        for entry in local_files::passwd(&self.config.passwd_file)? {
+            ids.extend(entry.id);
+            ids.extend(entry.gid);
+        }
+        for entry in local_files::group(&self.config.group_file)? {
+            ids.extend(entry.id);
+        }
+        Ok(ids)
     }
 
     pub fn edit_user(&mut self, actor: &Actor, name: &str, changes: UserChanges) -> Result<User> {
-        todo!()
+        authorize(actor, &Operation::EditUser { target: name })?;
+        if let Some(v) = &changes.display_name {
+            validate::display_name(v)?;
+        }
+        if let Some(v) = &changes.home {
+            validate::home(v)?;
+        }
+        if let Some(v) = &changes.shell {
+            validate::shell(v)?;
+        }
+        let now = self.now();
+        self.store.write(|tx| {
+            let mut user = need_user(tx, name, now)?;
+            if let Some(role) = changes.role
+                && role != user.role
+            {
+                rules::not_self(actor, name, "change the role of")?;
+                if role == Role::User {
+                    rules::not_last_admin(&user, tx.active_admins()?, "demote")?;
+                }
+                user.role = role;
+            }
+            if let Some(v) = changes.display_name {
+                user.display_name = v;
+            }
+            if let Some(v) = changes.home {
+                user.home = v;
+            }
+            if let Some(v) = changes.shell {
+                user.shell = v;
+            }
+            tx.update_profile(&user)?;
+            Ok(user)
+        })
     }
 
     /// Store a new password hash; voids tokens and registration code,
@@ -118,51 +341,151 @@ impl Roster {
         change: PasswordChange,
         phc: String,
     ) -> Result<User> {
-        todo!()
+        let op = match change {
+            PasswordChange::Own => Operation::ChangeOwnPassword { target: name },
+            PasswordChange::ByAdmin => Operation::SetOthersPassword { target: name },
+        };
+        authorize(actor, &op)?;
+        check_phc(&phc)?;
+        let now = self.now();
+        self.store.write(|tx| {
+            let user = need_user(tx, name, now)?;
+            set_password(tx, &user, &phc, now)?;
+            need_user(tx, name, now)
+        })
     }
 
     /// The stored hash for verifying a user's *current* password (own
     /// change), after authorizing `ChangeOwnPassword`.
     pub fn current_hash(&mut self, actor: &Actor, name: &str) -> Result<Option<String>> {
-        todo!()
+        authorize(actor, &Operation::ChangeOwnPassword { target: name })?;
+        let now = self.now();
+        self.store.read(|tx| {
+            let user = need_user(tx, name, now)?;
+            tx.password_hash(user.uid)
+        })
     }
 
     /// Back to pending with a new code; voids the old code, the password and tokens.
     pub fn reset_password(&mut self, actor: &Actor, name: &str) -> Result<(User, IssuedCode)> {
-        todo!()
+        authorize(actor, &Operation::ResetPassword { target: name })?;
+        let now = self.now();
+        let ttl = self.config.registration.ttl;
+        self.store.write(|tx| {
+            let user = need_user(tx, name, now)?;
+            // Pending can't log in: for these rules it is like a suspend.
+            rules::not_self(actor, name, "reset the password of")?;
+            rules::not_last_admin(&user, tx.active_admins()?, "reset the password of")?;
+            tx.set_password(user.uid, None, None)?;
+            if user.state == UserState::Active {
+                tx.set_state(user.uid, UserState::Pending)?;
+            }
+            tx.revoke_tokens(user.uid, now)?;
+            tx.clear_lockouts(user.uid)?;
+            let code = issue_code(tx, user.uid, now, ttl)?;
+            Ok((need_user(tx, name, now)?, code))
+        })
     }
 
     /// Delete; answers the user as it was (its uid is never reused).
     pub fn delete_user(&mut self, actor: &Actor, name: &str) -> Result<User> {
-        todo!()
+        authorize(actor, &Operation::DeleteUser { target: name })?;
+        let now = self.now();
+        self.store.write(|tx| {
+            let user = need_user(tx, name, now)?;
+            rules::not_self(actor, name, "delete")?;
+            rules::not_last_admin(&user, tx.active_admins()?, "delete")?;
+            tx.revoke_tokens(user.uid, now)?;
+            tx.delete_user(user.uid, &user.name, now)?;
+            Ok(user)
+        })
     }
 
     /// Suspend; voids its tokens. The daemon ends its processes.
     pub fn suspend_user(&mut self, actor: &Actor, name: &str) -> Result<User> {
-        todo!()
+        authorize(actor, &Operation::SuspendUser { target: name })?;
+        let now = self.now();
+        self.store.write(|tx| {
+            let mut user = need_user(tx, name, now)?;
+            rules::not_self(actor, name, "suspend")?;
+            rules::not_last_admin(&user, tx.active_admins()?, "suspend")?;
+            tx.revoke_tokens(user.uid, now)?;
+            tx.set_state(user.uid, UserState::Suspended)?;
+            user.state = UserState::Suspended;
+            Ok(user)
+        })
     }
 
+    /// Back from suspended: active, or pending when it never set a
+    /// password (its registration code, if still valid, works again).
     pub fn enable_user(&mut self, actor: &Actor, name: &str) -> Result<User> {
-        todo!()
+        authorize(actor, &Operation::EnableUser { target: name })?;
+        let now = self.now();
+        self.store.write(|tx| {
+            let mut user = need_user(tx, name, now)?;
+            if user.state == UserState::Suspended {
+                let state = if tx.password_hash(user.uid)?.is_some() {
+                    UserState::Active
+                } else {
+                    UserState::Pending
+                };
+                tx.set_state(user.uid, state)?;
+                user.state = state;
+            }
+            Ok(user)
+        })
     }
 
+    /// Clear every lockout of the user (all remote hosts).
     pub fn unlock_user(&mut self, actor: &Actor, name: &str) -> Result<User> {
-        todo!()
+        authorize(actor, &Operation::UnlockUser { target: name })?;
+        let now = self.now();
+        self.store.write(|tx| {
+            let user = need_user(tx, name, now)?;
+            tx.clear_lockouts(user.uid)?;
+            need_user(tx, name, now)
+        })
     }
 
     /// The users `actor` may see; suspended ones only with `all`.
     pub fn list_users(&mut self, actor: &Actor, all: bool) -> Result<Vec<User>> {
-        todo!()
+        authorize(actor, &Operation::ListUsers)?;
+        let now = self.now();
+        let users = self.store.read(|tx| tx.users(now))?;
+        Ok(users
+            .into_iter()
+            .filter(|u| all || u.state != UserState::Suspended)
+            .filter(|u| visible_user(actor, &u.name, &u.grants))
+            .collect())
     }
 
     pub fn show_user(&mut self, actor: &Actor, name: &str) -> Result<User> {
-        todo!()
+        let now = self.now();
+        // User names are public (the NSS snapshot lists them), so "not
+        // found" before "not allowed" leaks nothing.
+        let user = self.store.read(|tx| need_user(tx, name, now))?;
+        authorize(
+            actor,
+            &Operation::ShowUser {
+                target: name,
+                target_grants: &user.grants,
+            },
+        )?;
+        Ok(user)
     }
 
     /// A Roster user by uid (no authorization: the daemon uses it to
     /// resolve callers and sweep processes).
     pub fn user_by_uid(&mut self, uid: u32) -> Result<Option<User>> {
-        todo!()
+        let now = self.now();
+        self.store.read(|tx| tx.user_by_uid(uid, now))
+    }
+
+    /// A Roster user by name (no authorization: for the daemon's own
+    /// needs, such as the PAM module's "is this user pending").
+    pub fn user_by_name(&mut self, name: &str) -> Result<Option<User>> {
+        let now = self.now();
+        self.store.read(|tx| tx.user(name, now))
     }
 
     // ---- grants and environments -------------------------------------
@@ -175,7 +498,28 @@ impl Roster {
         environment: Option<&str>,
         level: Level,
     ) -> Result<Level> {
-        todo!()
+        let environment = environment.unwrap_or(&self.config.environment).to_string();
+        validate::environment_name(&environment)?;
+        authorize(
+            actor,
+            &Operation::Grant {
+                target: user,
+                environment: &environment,
+                level,
+            },
+        )?;
+        let now = self.now();
+        self.store.write(|tx| {
+            let target = need_user(tx, user, now)?;
+            need_environment(tx, &environment)?;
+            rules::not_self(actor, user, "change the grants of")?;
+            let held = target.level_in(&environment);
+            let after = rules::after_grant(held, level);
+            if held != Some(after) {
+                tx.set_grant(target.uid, &environment, after)?;
+            }
+            Ok(after)
+        })
     }
 
     /// `level` None removes everything in the environment.
@@ -186,21 +530,81 @@ impl Roster {
         environment: Option<&str>,
         level: Option<Level>,
     ) -> Result<RevokeOutcome> {
-        todo!()
+        let environment = environment.unwrap_or(&self.config.environment).to_string();
+        validate::environment_name(&environment)?;
+        authorize(
+            actor,
+            &Operation::Revoke {
+                target: user,
+                environment: &environment,
+            },
+        )?;
+        let now = self.now();
+        self.store.write(|tx| {
+            let target = need_user(tx, user, now)?;
+            need_environment(tx, &environment)?;
+            rules::not_self(actor, user, "change the grants of")?;
+            let before = target.level_in(&environment);
+            let after = rules::after_revoke(before, level);
+            if before != after {
+                match after {
+                    Some(level) => tx.set_grant(target.uid, &environment, level)?,
+                    None => tx.delete_grant(target.uid, &environment)?,
+                }
+            }
+            Ok(RevokeOutcome { before, after })
+        })
     }
 
     pub fn add_environment(&mut self, actor: &Actor, name: &str) -> Result<Environment> {
-        todo!()
+        authorize(actor, &Operation::AddEnvironment)?;
+        validate::environment_name(name)?;
+        let now = self.now();
+        self.store.write(|tx| {
+            if tx.environment(name)?.is_some() {
+                return Err(Error::AlreadyExists(format!(
+                    "environment {name:?} exists already"
+                )));
+            }
+            tx.insert_environment(name, now)?;
+            tx.environment(name)?
+                .ok_or_else(|| Error::Store(format!("environment {name:?} vanished")))
+        })
     }
 
     pub fn list_environments(&mut self, actor: &Actor) -> Result<Vec<Environment>> {
-        todo!()
+        authorize(actor, &Operation::ListEnvironments)?;
+        self.store.read(|tx| tx.environments())
     }
 
     /// Refused while grants exist unless `force`; answers how many grants
-    /// were dropped. `default` can't be removed.
+    /// were dropped. `default` can't be removed, nor this host's own
+    /// environment (the config names it; rosterd would add it back).
     pub fn remove_environment(&mut self, actor: &Actor, name: &str, force: bool) -> Result<u32> {
-        todo!()
+        authorize(actor, &Operation::RemoveEnvironment)?;
+        validate::environment_name(name)?;
+        if name == "default" {
+            return Err(Error::Conflict(
+                "the environment \"default\" always exists and can't be removed".into(),
+            ));
+        }
+        if name == self.config.environment {
+            return Err(Error::Conflict(format!(
+                "environment {name:?} is this host's (`environment` in the config): change the config first"
+            )));
+        }
+        self.store.write(|tx| {
+            let env = tx.environment(name)?.ok_or_else(|| {
+                Error::NotFound(format!("environment {name:?} not found"))
+            })?;
+            if env.grants > 0 && !force {
+                return Err(Error::Conflict(format!(
+                    "environment {name:?} still has {} grant(s): revoke them first, or remove it with --force",
+                    env.grants
+                )));
+            }
+            tx.delete_environment(name)
+        })
     }
 
     // ---- PAM ---------------------------------------------------------
@@ -213,7 +617,30 @@ impl Roster {
         name: &str,
         remote_host: Option<&str>,
     ) -> Result<LoginCheck> {
-        todo!()
+        authorize(actor, &Operation::VerifyPassword { target: name })?;
+        let now = self.now();
+        let host = host_key(remote_host);
+        self.store.read(|tx| {
+            let Some(user) = tx.user(name, now)? else {
+                return Ok(LoginCheck {
+                    hash: None,
+                    locked_until: None,
+                    pending: false,
+                    known: false,
+                });
+            };
+            let pending = user.state == UserState::Pending;
+            Ok(LoginCheck {
+                hash: if pending {
+                    None
+                } else {
+                    tx.password_hash(user.uid)?
+                },
+                locked_until: tx.lockout(user.uid, host)?.locked_at(now),
+                pending,
+                known: true,
+            })
+        })
     }
 
     /// After argon2 (or a code check): count a failure toward the lockout
@@ -225,17 +652,67 @@ impl Roster {
         remote_host: Option<&str>,
         success: bool,
     ) -> Result<Option<Timestamp>> {
-        todo!()
+        let now = self.now();
+        let host = host_key(remote_host);
+        let config = self.config.lockout.clone();
+        self.store.write(|tx| {
+            let Some(user) = tx.user(name, now)? else {
+                return Ok(None);
+            };
+            if success {
+                tx.clear_lockout(user.uid, host)?;
+                return Ok(None);
+            }
+            let mut counter = tx.lockout(user.uid, host)?;
+            let locked = counter.fail(&config, now);
+            tx.save_lockout(user.uid, host, &counter)?;
+            Ok(locked)
+        })
     }
 
     pub fn check_account(&mut self, actor: &Actor, name: &str) -> Result<AccountStatus> {
-        todo!()
+        authorize(actor, &Operation::CheckAccount { target: name })?;
+        let now = self.now();
+        let user = self.store.read(|tx| tx.user(name, now))?;
+        let environment = &self.config.environment;
+        let login_level = self.config.login_level;
+        Ok(match user {
+            None => AccountStatus::Unknown,
+            Some(u) if u.state == UserState::Suspended => AccountStatus::Suspended,
+            Some(u) if u.state == UserState::Pending => AccountStatus::Pending,
+            Some(u)
+                if u.role == Role::Admin
+                    || u.level_in(environment).is_some_and(|l| l >= login_level) =>
+            {
+                AccountStatus::Ok { uid: u.uid }
+            }
+            Some(_) => AccountStatus::Denied {
+                environment: environment.clone(),
+                level: login_level,
+            },
+        })
     }
 
     /// Record a session; sets last login. Answers the session and whether
     /// it is the user's first.
     pub fn open_session(&mut self, actor: &Actor, session: NewSession) -> Result<(Session, bool)> {
-        todo!()
+        authorize(actor, &Operation::OpenSession)?;
+        validate::field(&session.service, "PAM service")?;
+        validate::field(&session.tty, "tty")?;
+        validate::field(&session.remote_host, "remote host")?;
+        if session.leader_pid == 0 {
+            return Err(Error::InvalidArgument(
+                "the session's leader pid is 0".into(),
+            ));
+        }
+        let now = self.now();
+        self.store.write(|tx| {
+            let user = need_user(tx, &session.user, now)?;
+            let first = tx.session_count(user.uid)? == 0;
+            let recorded = tx.insert_session(&session, user.uid, now)?;
+            tx.set_last_login(user.uid, now)?;
+            Ok((recorded, first))
+        })
     }
 
     pub fn close_session(
@@ -245,7 +722,18 @@ impl Roster {
         leader_pid: u32,
         leader_start: u64,
     ) -> Result<()> {
-        todo!()
+        authorize(actor, &Operation::CloseSession)?;
+        let now = self.now();
+        self.store.write(|tx| {
+            let target = need_user(tx, user, now)?;
+            if tx.end_session(target.uid, leader_pid, leader_start, now)? {
+                Ok(())
+            } else {
+                Err(Error::NotFound(format!(
+                    "no live session of {user:?} led by pid {leader_pid}"
+                )))
+            }
+        })
     }
 
     /// `user` None = everyone the actor may see; `all` adds ended ones.
@@ -255,22 +743,101 @@ impl Roster {
         user: Option<&str>,
         all: bool,
     ) -> Result<Vec<Session>> {
-        todo!()
+        let environment = self.config.environment.clone();
+        authorize(
+            actor,
+            &Operation::ListSessions {
+                environment: &environment,
+                target: user,
+            },
+        )?;
+        let now = self.now();
+        let sees_all = match actor {
+            Actor::Root => true,
+            Actor::Stranger { .. } => false,
+            Actor::User(u) | Actor::Token { user: u, .. } => {
+                u.role == Role::Admin
+                    || u.grants
+                        .get(&environment)
+                        .is_some_and(|l| *l >= Level::Status)
+            }
+        };
+        let own = rules::actor_name(actor).map(str::to_string);
+        self.store.read(|tx| {
+            let uid = match user {
+                Some(name) => Some(need_user(tx, name, now)?.uid),
+                None => None,
+            };
+            let sessions = tx.sessions(uid, all)?;
+            Ok(sessions
+                .into_iter()
+                .filter(|s| sees_all || own.as_deref() == Some(s.user.as_str()))
+                .collect())
+        })
     }
 
     /// Live sessions (no authorization: for the daemon's reaper).
     pub fn live_sessions(&mut self) -> Result<Vec<Session>> {
-        todo!()
+        self.store.read(|tx| tx.sessions(None, false))
     }
 
     /// Mark sessions ended (reaped or swept).
     pub fn end_sessions(&mut self, ids: &[i64]) -> Result<()> {
-        todo!()
+        let now = self.now();
+        self.store.write(|tx| tx.end_sessions(ids, now))
     }
 
     // ---- NSS ---------------------------------------------------------
 
     pub fn nss_view(&mut self) -> Result<NssView> {
-        todo!()
+        let now = self.now();
+        let users = self.store.read(|tx| tx.users(now))?;
+        let environment = &self.config.environment;
+        let admin_members = users
+            .iter()
+            .filter(|u| u.state == UserState::Active)
+            .filter(|u| u.role == Role::Admin || u.level_in(environment) == Some(Level::Admin))
+            .map(|u| u.name.clone())
+            .collect();
+        Ok(NssView {
+            users,
+            admin_members,
+        })
     }
+}
+
+/// Store a new password: active (from pending), code and tokens voided,
+/// lockouts cleared. Suspended users stay suspended.
+fn set_password(tx: &Tx<'_>, user: &User, phc: &str, now: Timestamp) -> Result<()> {
+    tx.set_password(user.uid, Some(phc), Some(now))?;
+    if user.state == UserState::Pending {
+        tx.set_state(user.uid, UserState::Active)?;
+    }
+    tx.delete_code(user.uid)?;
+    tx.revoke_tokens(user.uid, now)?;
+    tx.clear_lockouts(user.uid)?;
+    Ok(())
+}
+
+/// A token usable at `now`, with its user.
+fn live_token(tx: &Tx<'_>, id: &str, now: Timestamp) -> Result<(Token, User)> {
+    let revoked = || {
+        Error::TokenRevoked(format!(
+            "token {id} was revoked or deleted: create a new one"
+        ))
+    };
+    let row = tx.token(id)?.ok_or_else(revoked)?;
+    if row.revoked.is_some() {
+        return Err(revoked());
+    }
+    if row.token.expires.is_some_and(|e| e <= now) {
+        return Err(Error::TokenExpired(format!(
+            "token {id} expired: create a new one"
+        )));
+    }
+    let user = tx.user_by_uid(row.token.uid, now)?.ok_or_else(revoked)?;
+    if user.state != UserState::Active {
+        return Err(revoked());
+    }
+    Ok((row.token, user))
 }

@@ -1,1 +1,190 @@
-//! (core engineer)
+//! The SQLite store: the one place with SQL.
+//!
+//! DESIGN.md's "Storage": WAL with `synchronous=FULL` (an acknowledged
+//! suspend survives a power cut), foreign keys, a busy timeout, versioned
+//! migrations (`PRAGMA user_version`), one transaction per change, the
+//! file 0600 in a 0700 folder. A database newer than this build is refused.
+//!
+//! The API is narrow and typed: [`Store::write`] and [`Store::read`] run a
+//! closure in one transaction over a [`Tx`], whose methods (in the
+//! submodules, one per table family) are the only way to the data. The
+//! rules live in [`crate::roster`]; nothing here decides what is allowed.
+//!
+//! Modes: a missing folder is created 0700; a folder or file we own that
+//! is looser than 0700/0600 is tightened (the packaging or a test may have
+//! made it with the default umask); one owned by another user is refused,
+//! since someone else could have put or changed the database.
+
+mod credentials;
+mod grants;
+mod keys;
+mod lockouts;
+mod migrations;
+mod sessions;
+mod users;
+
+pub use credentials::{CodeRow, TokenRow};
+pub use keys::KeyRow;
+
+use crate::error::Error;
+use rusqlite::{Connection, TransactionBehavior};
+use std::fs;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How long a writer waits for another connection's lock (the daemon has
+/// one connection; `sqlite3` run by an admin may hold a lock briefly).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// One open transaction: the store's typed operations hang off it.
+pub struct Tx<'a> {
+    conn: &'a Connection,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+fn euid() -> u32 {
+    // SAFETY: geteuid has no preconditions and can't fail.
+    unsafe { libc::geteuid() }
+}
+
+/// Create or check the folder and the file (and SQLite's side files) so
+/// the database is never readable by others, even for a moment.
+fn prepare_files(path: &Path) -> crate::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !dir.exists() {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|e| Error::Store(format!("can't create the folder {}: {e}", dir.display())))?;
+    }
+    secure(&dir, 0o700, "folder")?;
+    if !path.exists() {
+        fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| Error::Store(format!("can't create {}: {e}", path.display())))?;
+    }
+    secure(path, 0o600, "database")?;
+    for suffix in ["-wal", "-shm", "-journal"] {
+        let mut side = path.as_os_str().to_owned();
+        side.push(suffix);
+        let side = PathBuf::from(side);
+        if side.exists() {
+            secure(&side, 0o600, "database")?;
+        }
+    }
+    Ok(())
+}
+
+fn secure(path: &Path, mode: u32, what: &str) -> crate::Result<()> {
+    let meta = fs::metadata(path)
+        .map_err(|e| Error::Store(format!("can't inspect {}: {e}", path.display())))?;
+    if meta.uid() != euid() {
+        return Err(Error::Store(format!(
+            "the {what} {} belongs to uid {}, not to rosterd's uid {}: someone else could change the database; chown it or pick another path",
+            path.display(),
+            meta.uid(),
+            euid()
+        )));
+    }
+    if meta.mode() & 0o077 != 0 {
+        fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(|e| {
+            Error::Store(format!(
+                "the {what} {} has mode {:o} and can't be set to {mode:o}: {e}",
+                path.display(),
+                meta.mode() & 0o7777
+            ))
+        })?;
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Open (creating if missing) and migrate the database at `path`.
+    pub fn open(path: &Path) -> crate::Result<Store> {
+        prepare_files(path)?;
+        let conn = Connection::open(path)
+            .map_err(|e| Error::Store(format!("can't open {}: {e}", path.display())))?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(Error::Store(format!(
+                "{} can't use WAL mode (got {mode}): is it on a network filesystem?",
+                path.display()
+            )));
+        }
+        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
+        let mut store = Store {
+            conn,
+            path: path.to_path_buf(),
+        };
+        migrations::migrate(&mut store.conn, path)?;
+        // SQLite made -wal and -shm just now; keep them as tight as the file.
+        prepare_files(path)?;
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The schema version (`PRAGMA user_version`).
+    pub fn schema_version(&self) -> crate::Result<u32> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?)
+    }
+
+    /// Run `change` in one write transaction: committed when it answers
+    /// `Ok`, rolled back (nothing changed) when it answers `Err`.
+    pub fn write<T>(
+        &mut self,
+        change: impl FnOnce(&Tx<'_>) -> crate::Result<T>,
+    ) -> crate::Result<T> {
+        // IMMEDIATE takes the write lock up front, so a read-then-write
+        // can't fail halfway with SQLITE_BUSY.
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = change(&Tx { conn: &tx })?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Run `query` in one read transaction (a consistent snapshot).
+    pub fn read<T>(&mut self, query: impl FnOnce(&Tx<'_>) -> crate::Result<T>) -> crate::Result<T> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Deferred)?;
+        let out = query(&Tx { conn: &tx })?;
+        tx.commit()?;
+        Ok(out)
+    }
+}
+
+/// Text columns that hold an enum: a value we don't know means the
+/// database was edited by hand or by a newer build.
+fn corrupt(what: &str, value: &str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        0,
+        rusqlite::types::Type::Text,
+        format!("unknown {what} {value:?} in the database").into(),
+    )
+}

@@ -1,0 +1,137 @@
+//! The schema, as a list of steps: step N takes `user_version` N to N+1.
+//! Append only; never edit a released step.
+
+use crate::error::Error;
+use rusqlite::Connection;
+use std::path::Path;
+
+pub const MIGRATIONS: &[&str] = &[
+    // 1: everything through tokens, codes and SSH keys, created at once so
+    // the next features don't churn the schema.
+    r#"
+    CREATE TABLE users (
+        uid              INTEGER PRIMARY KEY,
+        name             TEXT NOT NULL UNIQUE,
+        display_name     TEXT NOT NULL,
+        role             TEXT NOT NULL CHECK (role IN ('admin', 'user')),
+        state            TEXT NOT NULL CHECK (state IN ('active', 'suspended', 'pending')),
+        home             TEXT NOT NULL,
+        shell            TEXT NOT NULL,
+        created          INTEGER NOT NULL,
+        last_login       INTEGER,
+        password_hash    TEXT,
+        password_changed INTEGER
+    ) STRICT;
+
+    -- Every uid ever handed out and since deleted: never handed out again
+    -- (a reused uid would inherit the old user's files).
+    CREATE TABLE retired_uids (
+        uid     INTEGER PRIMARY KEY,
+        name    TEXT NOT NULL,
+        retired INTEGER NOT NULL
+    ) STRICT;
+
+    CREATE TABLE environments (
+        name    TEXT PRIMARY KEY,
+        created INTEGER NOT NULL
+    ) STRICT;
+
+    CREATE TABLE grants (
+        uid         INTEGER NOT NULL REFERENCES users (uid) ON DELETE CASCADE,
+        environment TEXT NOT NULL REFERENCES environments (name) ON DELETE CASCADE,
+        level       TEXT NOT NULL CHECK (level IN ('status', 'read', 'write', 'admin')),
+        PRIMARY KEY (uid, environment)
+    ) STRICT;
+    CREATE INDEX grants_by_environment ON grants (environment);
+
+    -- No foreign key: a deleted user's sessions stay as history, and the
+    -- reaper still needs them while its processes end.
+    CREATE TABLE sessions (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        uid          INTEGER NOT NULL,
+        user         TEXT NOT NULL,
+        service      TEXT NOT NULL,
+        tty          TEXT NOT NULL,
+        remote_host  TEXT NOT NULL,
+        leader_pid   INTEGER NOT NULL,
+        leader_start INTEGER NOT NULL,
+        started      INTEGER NOT NULL,
+        ended        INTEGER
+    ) STRICT;
+    CREATE INDEX sessions_live ON sessions (uid) WHERE ended IS NULL;
+
+    -- remote_host '' = a local login.
+    CREATE TABLE lockouts (
+        uid          INTEGER NOT NULL REFERENCES users (uid) ON DELETE CASCADE,
+        remote_host  TEXT NOT NULL,
+        failures     TEXT NOT NULL,
+        locked_until INTEGER,
+        PRIMARY KEY (uid, remote_host)
+    ) STRICT;
+
+    -- One live code per user (a new one replaces the old).
+    CREATE TABLE registration_codes (
+        uid       INTEGER PRIMARY KEY REFERENCES users (uid) ON DELETE CASCADE,
+        public_id TEXT NOT NULL UNIQUE,
+        hash      BLOB NOT NULL,
+        created   INTEGER NOT NULL,
+        expires   INTEGER NOT NULL
+    ) STRICT;
+
+    -- No foreign key: a deleted user's tokens stay, revoked, so a caller
+    -- presenting one hears "token revoked" rather than "unknown token".
+    CREATE TABLE tokens (
+        public_id TEXT PRIMARY KEY,
+        uid       INTEGER NOT NULL,
+        name      TEXT NOT NULL,
+        scope     TEXT NOT NULL CHECK (scope IN ('read-only', 'full')),
+        hash      BLOB NOT NULL,
+        created   INTEGER NOT NULL,
+        last_used INTEGER,
+        expires   INTEGER,
+        revoked   INTEGER
+    ) STRICT;
+    CREATE INDEX tokens_by_uid ON tokens (uid);
+
+    CREATE TABLE ssh_keys (
+        uid         INTEGER NOT NULL REFERENCES users (uid) ON DELETE CASCADE,
+        key_type    TEXT NOT NULL,
+        blob        BLOB NOT NULL,
+        comment     TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        added       INTEGER NOT NULL,
+        PRIMARY KEY (uid, fingerprint)
+    ) STRICT;
+    "#,
+];
+
+/// Bring the schema to the newest version, each step in its own
+/// transaction together with its `user_version` bump.
+pub fn migrate(conn: &mut Connection, path: &Path) -> crate::Result<()> {
+    let known = MIGRATIONS.len();
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let current = usize::try_from(current).unwrap_or(usize::MAX);
+    if current > known {
+        return Err(Error::Store(format!(
+            "{} has schema version {current}, newer than this rosterd knows ({known}): run the newer rosterd or restore a backup",
+            path.display()
+        )));
+    }
+    for (index, step) in MIGRATIONS.iter().enumerate().skip(current) {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Exclusive)?;
+        tx.execute_batch(step).map_err(|e| {
+            Error::Store(format!(
+                "migration {} of {} failed: {e}",
+                index + 1,
+                path.display()
+            ))
+        })?;
+        tx.pragma_update(
+            None,
+            "user_version",
+            i64::try_from(index + 1).unwrap_or(i64::MAX),
+        )?;
+        tx.commit()?;
+    }
+    Ok(())
+}
