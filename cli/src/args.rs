@@ -1,0 +1,628 @@
+//! The command line, exactly as DESIGN.md's "The CLI surface" names it.
+//!
+//! Only the shape of the command line is checked here (which flags exist,
+//! which exclude each other, the closed sets of roles, levels and scopes).
+//! Every rule about names, sizes and rights is the daemon's: the CLI sends
+//! what it was given and prints what rosterd answers.
+
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "roster",
+    version,
+    about = "Manage Roster's users, grants, environments, tokens and keys",
+    long_about = "Manage Roster's users, grants, environments, tokens and keys.\n\n\
+        rosterd decides who may do what from the caller's uid (or the token \
+        presented): run admin commands with sudo, or as a Roster admin.\n\n\
+        Exit codes: 0 ok, 1 error, 2 usage (including a value that is \
+        missing with no terminal to ask on).",
+    propagate_version = true
+)]
+pub struct Cli {
+    /// Act as the user of the API token in FILE (else $ROSTER_TOKEN, if set).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create, change and inspect users, their grants and sessions.
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Add, list and remove environments (named scopes of hosts).
+    #[command(subcommand)]
+    Environments(EnvironmentsCommand),
+    /// Show who rosterd thinks you are, your role and grants.
+    Whoami(JsonFlag),
+    /// Finish a registration: enter the code an admin gave you, then a new password.
+    ///
+    /// The code is never taken on the command line (other users can read it
+    /// there): it is asked for without echo, or read from standard input.
+    Register {
+        /// Read the code from the first line of standard input and the new
+        /// password from the second.
+        #[arg(long)]
+        stdin: bool,
+    },
+    /// Create, list, rename and delete API tokens.
+    #[command(subcommand)]
+    Tokens(TokensCommand),
+    /// Print USERNAME's SSH keys if they may log in on this host (for sshd's
+    /// AuthorizedKeysCommand); prints nothing otherwise, exit 0 either way.
+    SshAuthorizedKeys {
+        username: String,
+        /// The NSS snapshot consulted before asking rosterd: a name it
+        /// doesn't list gets nothing at once.
+        #[arg(
+            long,
+            value_name = "PATH",
+            default_value = "/var/cache/roster/nss.cache"
+        )]
+        snapshot: PathBuf,
+    },
+}
+
+#[derive(Debug, Args, Clone, Copy)]
+pub struct JsonFlag {
+    /// Print machine-readable JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Where a new password comes from. At most one; none means "ask on the
+/// terminal, twice", or an error when there is no terminal.
+#[derive(Debug, Args)]
+#[group(id = "new_password", multiple = false)]
+pub struct NewPasswordArgs {
+    /// The new password (visible to other users in the process list: prefer
+    /// --password-stdin).
+    #[arg(long, value_name = "PASSWORD")]
+    pub set_password: Option<String>,
+    /// Read the new password from the first line of standard input.
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ProfileArgs {
+    /// The display name (no ':', newlines or control characters).
+    #[arg(long, value_name = "NAME")]
+    pub display_name: Option<String>,
+    /// The login shell (an absolute path).
+    #[arg(long, value_name = "SHELL")]
+    pub shell: Option<String>,
+    /// The home folder (an absolute path).
+    #[arg(long, value_name = "HOME")]
+    pub home: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Create a user (prompts for what is missing, on a terminal only).
+    #[command(group(ArgGroup::new("credential").multiple(false).args(["set_password", "password_stdin", "register"])))]
+    Create {
+        /// The login name (asked for on a terminal when missing).
+        username: Option<String>,
+        /// The password (visible to other users in the process list: prefer
+        /// --password-stdin).
+        #[arg(long, value_name = "PASSWORD")]
+        set_password: Option<String>,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        /// Create the user pending, with a registration code instead of a
+        /// password.
+        #[arg(long)]
+        register: bool,
+        /// The user's role (default: user).
+        #[arg(long, value_enum, value_name = "ROLE")]
+        set_role: Option<Role>,
+        #[command(flatten)]
+        profile: ProfileArgs,
+    },
+    /// Change a user's role, profile or password (the role first).
+    #[command(group(ArgGroup::new("change").required(true).multiple(true)
+        .args(["set_password", "password_stdin", "set_role", "display_name", "shell", "home"])))]
+    Edit {
+        username: String,
+        #[command(flatten)]
+        password: NewPasswordArgs,
+        /// The new role.
+        #[arg(long, value_enum, value_name = "ROLE")]
+        set_role: Option<Role>,
+        #[command(flatten)]
+        profile: ProfileArgs,
+    },
+    /// Change a password (your own without USERNAME), or issue a new
+    /// registration code with --reset.
+    ///
+    /// For your own password the current one is asked for first; with
+    /// --password-stdin the first line is the current password and the
+    /// second the new one.
+    Password {
+        username: Option<String>,
+        /// Read the password(s) from standard input, one per line.
+        #[arg(long, conflicts_with = "reset")]
+        password_stdin: bool,
+        /// Make the user pending again with a new registration code (the old
+        /// code and the user's tokens stop working).
+        #[arg(long)]
+        reset: bool,
+    },
+    /// Delete a user for good (asks for confirmation unless --yes).
+    Delete {
+        username: String,
+        /// Leave the user's live sessions running.
+        #[arg(long)]
+        keep_sessions: bool,
+        /// Don't ask for confirmation (needed with no terminal).
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+    /// Raise a user to LEVEL in an environment (grants only add).
+    Grant {
+        username: String,
+        #[arg(value_enum)]
+        level: Level,
+        /// The environment (default: this host's).
+        #[arg(long, value_name = "ENV")]
+        environment: Option<String>,
+    },
+    /// Take LEVEL and everything above it away (everything, without LEVEL).
+    Revoke {
+        username: String,
+        #[arg(value_enum)]
+        level: Option<Level>,
+        /// The environment (default: this host's).
+        #[arg(long, value_name = "ENV")]
+        environment: Option<String>,
+        /// End the user's live sessions (they keep an admin group until they end).
+        #[arg(long)]
+        end_sessions: bool,
+    },
+    /// Refuse a user's logins and void their tokens; ends their sessions.
+    Suspend {
+        username: String,
+        /// Leave the user's live sessions running.
+        #[arg(long)]
+        keep_sessions: bool,
+    },
+    /// Let a suspended user log in again.
+    Enable { username: String },
+    /// Clear a user's lockout after failed logins.
+    Unlock { username: String },
+    /// List sessions (live ones, or all with --all).
+    Sessions {
+        /// Only this user's sessions.
+        #[arg(long, value_name = "USERNAME")]
+        user: Option<String>,
+        /// Include ended sessions.
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// List users (suspended ones only with --all).
+    List {
+        /// Include suspended users (marked).
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Show one user's details and grants.
+    Show {
+        username: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Manage a user's SSH public keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Add a public key (`type base64 [comment]`), given as arguments or in a file.
+    #[command(group(ArgGroup::new("source").required(true).args(["key", "file"])))]
+    Add {
+        username: String,
+        /// The key line; several words are joined with spaces.
+        #[arg(num_args = 1.., value_name = "KEY")]
+        key: Vec<String>,
+        /// Read the key(s) from FILE, one per line ('-' = standard input).
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
+    },
+    /// List a user's keys with their SHA256 fingerprints.
+    List {
+        username: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Remove a key by its fingerprint (`SHA256:…`).
+    Remove {
+        username: String,
+        fingerprint: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EnvironmentsCommand {
+    /// Add an environment.
+    Add { name: String },
+    /// List environments.
+    List(JsonFlag),
+    /// Remove an environment (refused while grants name it, unless --force).
+    Remove {
+        name: String,
+        /// Drop the grants that name it too.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokensCommand {
+    /// Create an API token for yourself; it is printed once.
+    Create {
+        /// A name to recognise it by.
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
+        /// What it may do: only read (default) or everything you may.
+        #[arg(long, value_enum, default_value_t = Scope::ReadOnly)]
+        scope: Scope,
+        /// Stop working after this long (`30m`, `12h`, `90d`); default never.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        expires: Option<u64>,
+    },
+    /// List tokens (yours, or USERNAME's for root and admins).
+    List {
+        #[arg(long, value_name = "USERNAME")]
+        user: Option<String>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Rename a token.
+    Rename { id: String, name: String },
+    /// Delete a token (yours, or USERNAME's for root and admins).
+    Delete {
+        id: String,
+        #[arg(long, value_name = "USERNAME")]
+        user: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Role {
+    Admin,
+    User,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::User => "user",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Level {
+    Status,
+    Read,
+    Write,
+    Admin,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Status => "status",
+            Level::Read => "read",
+            Level::Write => "write",
+            Level::Admin => "admin",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Scope {
+    ReadOnly,
+    Full,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::ReadOnly => "read-only",
+            Scope::Full => "full",
+        }
+    }
+}
+
+/// A duration as the config writes them: a number and one unit of `s`,
+/// `m`, `h`, `d` (`30s`, `15m`, `72h`, `7d`), in seconds.
+pub fn parse_duration(text: &str) -> Result<u64, String> {
+    let bad =
+        || format!("\"{text}\" is not a duration: write a number and a unit, like 30m, 12h or 7d");
+    let unit_at = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (digits, unit) = text.split_at(unit_at);
+    let count: u64 = digits.parse().map_err(|_| bad())?;
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(bad()),
+    };
+    match count.checked_mul(seconds) {
+        Some(0) => Err(format!("\"{text}\" is zero: a token must live a while")),
+        Some(total) => Ok(total),
+        None => Err(format!("\"{text}\" is too long")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+    use clap::error::ErrorKind;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("roster").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_command_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn create_takes_every_documented_flag() {
+        let cli = parse(&[
+            "users",
+            "create",
+            "bob",
+            "--password-stdin",
+            "--set-role",
+            "admin",
+            "--display-name",
+            "Bob B",
+            "--shell",
+            "/bin/zsh",
+            "--home",
+            "/srv/bob",
+        ])
+        .expect("parses");
+        match cli.command {
+            Command::Users(UsersCommand::Create {
+                username,
+                password_stdin,
+                set_role,
+                profile,
+                ..
+            }) => {
+                assert_eq!(username.as_deref(), Some("bob"));
+                assert!(password_stdin);
+                assert_eq!(set_role, Some(Role::Admin));
+                assert_eq!(profile.display_name.as_deref(), Some("Bob B"));
+                assert_eq!(profile.shell.as_deref(), Some("/bin/zsh"));
+                assert_eq!(profile.home.as_deref(), Some("/srv/bob"));
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn create_password_sources_exclude_each_other() {
+        for pair in [
+            ["--set-password=x", "--password-stdin"],
+            ["--set-password=x", "--register"],
+            ["--password-stdin", "--register"],
+        ] {
+            let err = parse(&["users", "create", "bob", pair[0], pair[1]]).expect_err("conflict");
+            assert_eq!(err.kind(), ErrorKind::ArgumentConflict, "{pair:?}");
+            assert_eq!(err.exit_code(), 2);
+        }
+    }
+
+    #[test]
+    fn create_without_username_parses_for_the_prompt() {
+        let cli = parse(&["users", "create"]).expect("parses");
+        assert!(matches!(
+            cli.command,
+            Command::Users(UsersCommand::Create { username: None, .. })
+        ));
+    }
+
+    #[test]
+    fn unknown_role_and_level_are_usage_errors() {
+        let err = parse(&["users", "create", "bob", "--set-role", "root"]).expect_err("bad role");
+        assert_eq!(err.kind(), ErrorKind::InvalidValue);
+        assert_eq!(err.exit_code(), 2);
+        let err = parse(&["users", "grant", "bob", "superuser"]).expect_err("bad level");
+        assert_eq!(err.kind(), ErrorKind::InvalidValue);
+        let err = parse(&["users", "revoke", "bob", "owner"]).expect_err("bad level");
+        assert_eq!(err.kind(), ErrorKind::InvalidValue);
+    }
+
+    #[test]
+    fn edit_needs_something_to_change() {
+        let err = parse(&["users", "edit", "bob"]).expect_err("nothing to change");
+        assert_eq!(err.kind(), ErrorKind::MissingRequiredArgument);
+        assert!(parse(&["users", "edit", "bob", "--set-role", "user"]).is_ok());
+        assert!(
+            parse(&[
+                "users",
+                "edit",
+                "bob",
+                "--password-stdin",
+                "--set-role",
+                "admin"
+            ])
+            .is_ok()
+        );
+        let err = parse(&[
+            "users",
+            "edit",
+            "bob",
+            "--password-stdin",
+            "--set-password",
+            "x",
+        ])
+        .expect_err("two password sources");
+        assert_eq!(err.kind(), ErrorKind::ArgumentConflict);
+    }
+
+    #[test]
+    fn grant_and_revoke_take_levels_and_environment() {
+        let cli =
+            parse(&["users", "grant", "bob", "write", "--environment", "staging"]).expect("parses");
+        match cli.command {
+            Command::Users(UsersCommand::Grant {
+                username,
+                level,
+                environment,
+            }) => {
+                assert_eq!(username, "bob");
+                assert_eq!(level, Level::Write);
+                assert_eq!(environment.as_deref(), Some("staging"));
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+        let cli = parse(&["users", "revoke", "bob", "--end-sessions"]).expect("parses");
+        assert!(matches!(
+            cli.command,
+            Command::Users(UsersCommand::Revoke {
+                level: None,
+                end_sessions: true,
+                ..
+            })
+        ));
+        assert!(parse(&["users", "grant", "bob"]).is_err());
+    }
+
+    #[test]
+    fn password_reset_excludes_stdin() {
+        assert!(parse(&["users", "password", "bob", "--reset"]).is_ok());
+        assert!(parse(&["users", "password"]).is_ok());
+        let err = parse(&["users", "password", "bob", "--reset", "--password-stdin"])
+            .expect_err("conflict");
+        assert_eq!(err.kind(), ErrorKind::ArgumentConflict);
+    }
+
+    #[test]
+    fn read_commands_take_json() {
+        for args in [
+            &["users", "list", "--json"][..],
+            &["users", "list", "--all", "--json"],
+            &["users", "show", "bob", "--json"],
+            &["users", "sessions", "--json", "--all", "--user", "bob"],
+            &["users", "keys", "list", "bob", "--json"],
+            &["environments", "list", "--json"],
+            &["whoami", "--json"],
+            &["tokens", "list", "--json"],
+        ] {
+            parse(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        }
+    }
+
+    #[test]
+    fn register_takes_no_code_argument() {
+        assert!(parse(&["register"]).is_ok());
+        assert!(parse(&["register", "--stdin"]).is_ok());
+        let err = parse(&["register", "ABCD-EFGH"]).expect_err("a code on argv");
+        assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn token_file_is_global() {
+        let cli = parse(&["users", "list", "--token-file", "/tmp/t"]).expect("parses");
+        assert_eq!(
+            cli.token_file.as_deref(),
+            Some(std::path::Path::new("/tmp/t"))
+        );
+        let cli = parse(&["--token-file", "/tmp/t", "whoami"]).expect("parses");
+        assert!(cli.token_file.is_some());
+    }
+
+    #[test]
+    fn tokens_create_defaults_to_read_only() {
+        let cli = parse(&["tokens", "create"]).expect("parses");
+        match cli.command {
+            Command::Tokens(TokensCommand::Create {
+                scope,
+                expires,
+                name,
+            }) => {
+                assert_eq!(scope, Scope::ReadOnly);
+                assert_eq!(expires, None);
+                assert_eq!(name, None);
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+        let cli =
+            parse(&["tokens", "create", "--scope", "full", "--expires", "7d"]).expect("parses");
+        assert!(matches!(
+            cli.command,
+            Command::Tokens(TokensCommand::Create {
+                scope: Scope::Full,
+                expires: Some(604_800),
+                ..
+            })
+        ));
+        assert!(parse(&["tokens", "create", "--scope", "admin"]).is_err());
+    }
+
+    #[test]
+    fn keys_add_takes_words_or_a_file() {
+        let cli = parse(&[
+            "users",
+            "keys",
+            "add",
+            "bob",
+            "ssh-ed25519",
+            "AAAA",
+            "bob@host",
+        ])
+        .expect("parses");
+        match cli.command {
+            Command::Users(UsersCommand::Keys(KeysCommand::Add { key, file, .. })) => {
+                assert_eq!(key, ["ssh-ed25519", "AAAA", "bob@host"]);
+                assert!(file.is_none());
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+        assert!(parse(&["users", "keys", "add", "bob", "--file", "k.pub"]).is_ok());
+        assert!(parse(&["users", "keys", "add", "bob"]).is_err());
+        assert!(parse(&["users", "keys", "add", "bob", "k", "--file", "k.pub"]).is_err());
+    }
+
+    #[test]
+    fn durations_parse_like_the_config() {
+        assert_eq!(parse_duration("30s"), Ok(30));
+        assert_eq!(parse_duration("15m"), Ok(900));
+        assert_eq!(parse_duration("72h"), Ok(259_200));
+        assert_eq!(parse_duration("7d"), Ok(604_800));
+        for bad in [
+            "",
+            "7",
+            "d",
+            "7w",
+            "-1d",
+            "1.5h",
+            "0m",
+            "99999999999999999999d",
+            "7d ",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+    }
+}

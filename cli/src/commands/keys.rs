@@ -1,0 +1,267 @@
+//! `roster users keys add / list / remove` and `roster ssh-authorized-keys`.
+
+use super::{Ctx, print_json};
+use crate::connection::Client;
+use crate::errors::CliError;
+use crate::output::table::Table;
+use crate::output::{json, time};
+use roster_client::KeyInfo;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How long sshd's AuthorizedKeysCommand may wait on rosterd: a login must
+/// never stall on it (PAM's account check still gates the login).
+const AUTHORIZED_KEYS_DEADLINE: Duration = Duration::from_secs(2);
+
+/// The key lines to add: the words given (joined), or the non-blank,
+/// non-comment lines of a file (`-` = standard input).
+fn key_lines(words: Vec<String>, file: Option<PathBuf>) -> Result<Vec<String>, CliError> {
+    let Some(path) = file else {
+        return Ok(vec![words.join(" ")]);
+    };
+    let mut text = String::new();
+    if path == Path::new("-") {
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|e| CliError::Local(format!("can't read keys from standard input: {e}")))?;
+    } else {
+        text = std::fs::read_to_string(&path)
+            .map_err(|e| CliError::Local(format!("can't read {}: {e}", path.display())))?;
+    }
+    let lines: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect();
+    if lines.is_empty() {
+        return Err(CliError::Local(format!("{} holds no key", path.display())));
+    }
+    Ok(lines)
+}
+
+pub async fn add(
+    ctx: &mut Ctx<'_>,
+    user: String,
+    words: Vec<String>,
+    file: Option<PathBuf>,
+) -> Result<(), CliError> {
+    let lines = key_lines(words, file)?;
+    let keys = ctx.client.keys().await?;
+    for line in lines {
+        let key = keys
+            .add(&user, &line)
+            .await
+            .map_err(|e| ctx.client.error(e))?;
+        println!("Added {} for \"{user}\".", describe(&key));
+    }
+    Ok(())
+}
+
+/// As `ssh-keygen -l` prints a key: `256 SHA256:… comment (ED25519)`.
+pub fn describe(key: &KeyInfo) -> String {
+    let kind = key.key_type.trim_start_matches("ssh-").to_ascii_uppercase();
+    let comment = if key.comment.is_empty() {
+        "no comment"
+    } else {
+        key.comment.as_str()
+    };
+    format!("{} {} {comment} ({kind})", key.bits, key.fingerprint)
+}
+
+pub async fn list(ctx: &mut Ctx<'_>, user: String, as_json: bool) -> Result<(), CliError> {
+    let keys = ctx.client.keys().await?;
+    let list = keys.list(&user).await.map_err(|e| ctx.client.error(e))?;
+    if as_json {
+        let out: Vec<json::Key> = list.iter().map(json::Key::from).collect();
+        return print_json(&out);
+    }
+    print!("{}", render(&list, ctx.now));
+    Ok(())
+}
+
+pub fn render(keys: &[KeyInfo], now: i64) -> String {
+    if keys.is_empty() {
+        return "No keys.\n".to_owned();
+    }
+    let mut table = Table::new(&["Type", "Bits", "Fingerprint", "Comment", "Added"]);
+    for k in keys {
+        table.row(vec![
+            k.key_type.clone(),
+            k.bits.to_string(),
+            k.fingerprint.clone(),
+            k.comment.clone(),
+            time::ago(k.added, now),
+        ]);
+    }
+    table.render()
+}
+
+pub async fn remove(ctx: &mut Ctx<'_>, user: String, fingerprint: String) -> Result<(), CliError> {
+    let keys = ctx.client.keys().await?;
+    keys.remove(&user, &fingerprint)
+        .await
+        .map_err(|e| ctx.client.error(e))?;
+    println!("Removed key {fingerprint} from \"{user}\".");
+    Ok(())
+}
+
+/// `roster ssh-authorized-keys USER`: the keys sshd may accept, or nothing.
+///
+/// Never fails (sshd treats a failing command as "no keys" anyway, and a
+/// message on stderr ends up in its log): exit 0 whatever happens.
+pub async fn authorized_keys(address: &str, user: &str, snapshot: &Path) {
+    let Some(roster_uid) = roster_snapshot::lookup_user_uid(snapshot, user) else {
+        // Not a Roster user here: answered at once, rosterd is never asked,
+        // so local users' key logins don't depend on it.
+        return;
+    };
+    if let Some(uid) = passwd_uid(user)
+        && uid != roster_uid
+    {
+        // A local account shadows the Roster name: its logins must not
+        // be opened by the Roster user's keys.
+        eprintln!(
+            "roster: \"{user}\" resolves to uid {uid}, not Roster's uid {roster_uid}; no keys"
+        );
+        return;
+    }
+    let lines = match fetch_authorized_keys(address, user).await {
+        Ok(lines) => lines,
+        Err(error) => {
+            eprintln!("{}", error.render(crate::errors::Caller::default()));
+            return;
+        }
+    };
+    print!("{}", render_authorized_keys(&lines));
+}
+
+async fn fetch_authorized_keys(address: &str, user: &str) -> Result<Vec<String>, CliError> {
+    let client = Client::connect(address, Some(AUTHORIZED_KEYS_DEADLINE)).await?;
+    let keys = client.keys().await?;
+    keys.authorized_keys(user)
+        .await
+        .map_err(|e| client.error(e))
+}
+
+/// One key per line; a line holding a line break or another control
+/// character is dropped, so nothing can smuggle a second entry (with its
+/// own options) into what sshd reads.
+pub fn render_authorized_keys(lines: &[String]) -> String {
+    let mut out = String::new();
+    for line in lines {
+        if line.is_empty() || line.chars().any(|c| c.is_control()) {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+/// The uid the host's NSS gives `name` (`getpwnam_r`), or `None`.
+fn passwd_uid(name: &str) -> Option<u32> {
+    let c_name = std::ffi::CString::new(name).ok()?;
+    let mut size = 16 * 1024;
+    loop {
+        let mut buf = vec![0 as libc::c_char; size];
+        // SAFETY: `pwd` is plain data that getpwnam_r fills; `buf` outlives
+        // the call and its length is passed; `result` is only read after.
+        let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        let rc = unsafe {
+            libc::getpwnam_r(
+                c_name.as_ptr(),
+                &mut pwd,
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut result,
+            )
+        };
+        if rc == libc::ERANGE && size < 1024 * 1024 {
+            size *= 4;
+            continue;
+        }
+        return (rc == 0 && !result.is_null()).then_some(pwd.pw_uid);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> KeyInfo {
+        KeyInfo {
+            key_type: "ssh-ed25519".into(),
+            fingerprint: "SHA256:abc".into(),
+            comment: "bob@laptop".into(),
+            bits: 256,
+            added: 1_800_000_000 - 120,
+            line: "ssh-ed25519 AAAA bob@laptop".into(),
+        }
+    }
+
+    #[test]
+    fn keys_are_described_as_ssh_keygen_does() {
+        assert_eq!(describe(&key()), "256 SHA256:abc bob@laptop (ED25519)");
+        let mut rsa = key();
+        rsa.key_type = "ssh-rsa".into();
+        rsa.bits = 3072;
+        rsa.comment.clear();
+        assert_eq!(describe(&rsa), "3072 SHA256:abc no comment (RSA)");
+    }
+
+    #[test]
+    fn the_list_shows_fingerprints() {
+        let out = render(&[key()], 1_800_000_000);
+        assert!(
+            out.contains("ssh-ed25519  256   SHA256:abc   bob@laptop  2 minutes ago"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn authorized_keys_never_carry_a_second_line() {
+        let out = render_authorized_keys(&[
+            "ssh-ed25519 AAAA a".into(),
+            "ssh-ed25519 BBBB b\ncommand=\"sh\" ssh-ed25519 CCCC".into(),
+            String::new(),
+        ]);
+        assert_eq!(out, "ssh-ed25519 AAAA a\n");
+    }
+
+    #[test]
+    fn key_words_are_joined_and_files_skip_comments() {
+        let lines =
+            key_lines(vec!["ssh-ed25519".into(), "AAAA".into(), "me".into()], None).expect("words");
+        assert_eq!(lines, ["ssh-ed25519 AAAA me"]);
+        let path = std::env::temp_dir().join(format!("roster-cli-keys-{}", std::process::id()));
+        std::fs::write(&path, "# mine\n\nssh-ed25519 AAAA a\n  ssh-rsa BBBB b  \n").expect("write");
+        let lines = key_lines(vec![], Some(path.clone())).expect("file");
+        assert_eq!(lines, ["ssh-ed25519 AAAA a", "ssh-rsa BBBB b"]);
+        std::fs::write(&path, "# nothing\n").expect("write");
+        assert!(key_lines(vec![], Some(path.clone())).is_err());
+        std::fs::remove_file(&path).expect("cleanup");
+    }
+
+    #[test]
+    fn a_name_outside_the_snapshot_gets_nothing_at_once() {
+        // No snapshot at all: no Roster users, and rosterd is not asked
+        // (the bus address is one nothing listens on).
+        let start = std::time::Instant::now();
+        zbus::block_on(authorized_keys(
+            "unix:path=/nonexistent/roster-test-bus",
+            "nobody-here",
+            Path::new("/nonexistent/nss.cache"),
+        ));
+        assert!(start.elapsed() < Duration::from_secs(1));
+    }
+
+    #[test]
+    fn root_resolves_through_nss() {
+        assert_eq!(passwd_uid("root"), Some(0));
+        assert_eq!(passwd_uid("no-such-user-here-xyz"), None);
+        assert_eq!(passwd_uid("nul\0name"), None);
+    }
+}

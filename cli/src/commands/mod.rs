@@ -1,0 +1,159 @@
+//! One module per command group. Each command asks rosterd and prints the
+//! answer; none of them decides a rule (that is the daemon's).
+
+pub mod environments;
+pub mod grants;
+pub mod keys;
+pub mod register;
+pub mod sessions;
+pub mod tokens;
+pub mod users;
+pub mod whoami;
+
+use crate::args::{Cli, Command, EnvironmentsCommand, KeysCommand, TokensCommand, UsersCommand};
+use crate::connection::{Client, bus_address, load_token};
+use crate::errors::{Caller, CliError};
+use crate::output::json;
+use crate::prompt::Input;
+
+/// What every command works with.
+pub struct Ctx<'a> {
+    pub client: Client,
+    pub input: &'a mut dyn Input,
+    /// Seconds since the epoch, for relative times.
+    pub now: i64,
+}
+
+/// Prints `value` as JSON on stdout.
+pub fn print_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<(), CliError> {
+    let text =
+        json::render(value).map_err(|e| CliError::Local(format!("can't write JSON: {e}")))?;
+    print!("{text}");
+    Ok(())
+}
+
+/// Runs the parsed command line. `caller` is filled in as soon as it is
+/// known (a token presented), for the error's hint.
+pub async fn run(cli: Cli, input: &mut dyn Input, caller: &mut Caller) -> Result<(), CliError> {
+    let address = bus_address(std::env::var("DBUS_SYSTEM_BUS_ADDRESS").ok());
+    let token = load_token(
+        cli.token_file.as_deref(),
+        std::env::var("ROSTER_TOKEN").ok(),
+    )?;
+
+    // sshd's AuthorizedKeysCommand: never an error, never a stall.
+    if let Command::SshAuthorizedKeys { username, snapshot } = &cli.command {
+        keys::authorized_keys(&address, username, snapshot).await;
+        return Ok(());
+    }
+
+    let client = Client::connect(&address, None).await?;
+    if let Some(token) = &token {
+        caller.with_token = true;
+        client.present(token).await?;
+    }
+    let mut ctx = Ctx {
+        client,
+        input,
+        now: crate::output::time::now(),
+    };
+
+    match cli.command {
+        Command::Users(command) => match command {
+            UsersCommand::Create {
+                username,
+                set_password,
+                password_stdin,
+                register,
+                set_role,
+                profile,
+            } => {
+                users::create(
+                    &mut ctx,
+                    username,
+                    set_password,
+                    password_stdin,
+                    register,
+                    set_role,
+                    profile,
+                )
+                .await
+            }
+            UsersCommand::Edit {
+                username,
+                password,
+                set_role,
+                profile,
+            } => users::edit(&mut ctx, username, password, set_role, profile).await,
+            UsersCommand::Password {
+                username,
+                password_stdin,
+                reset,
+            } => users::password(&mut ctx, username, password_stdin, reset).await,
+            UsersCommand::Delete {
+                username,
+                keep_sessions,
+                yes,
+            } => users::delete(&mut ctx, username, keep_sessions, yes).await,
+            UsersCommand::Grant {
+                username,
+                level,
+                environment,
+            } => grants::grant(&mut ctx, username, level, environment).await,
+            UsersCommand::Revoke {
+                username,
+                level,
+                environment,
+                end_sessions,
+            } => grants::revoke(&mut ctx, username, level, environment, end_sessions).await,
+            UsersCommand::Suspend {
+                username,
+                keep_sessions,
+            } => users::suspend(&mut ctx, username, keep_sessions).await,
+            UsersCommand::Enable { username } => users::enable(&mut ctx, username).await,
+            UsersCommand::Unlock { username } => users::unlock(&mut ctx, username).await,
+            UsersCommand::Sessions { user, all, json } => {
+                sessions::list(&mut ctx, user, all, json.json).await
+            }
+            UsersCommand::List { all, json } => users::list(&mut ctx, all, json.json).await,
+            UsersCommand::Show { username, json } => {
+                users::show(&mut ctx, username, json.json).await
+            }
+            UsersCommand::Keys(command) => match command {
+                KeysCommand::Add {
+                    username,
+                    key,
+                    file,
+                } => keys::add(&mut ctx, username, key, file).await,
+                KeysCommand::List { username, json } => {
+                    keys::list(&mut ctx, username, json.json).await
+                }
+                KeysCommand::Remove {
+                    username,
+                    fingerprint,
+                } => keys::remove(&mut ctx, username, fingerprint).await,
+            },
+        },
+        Command::Environments(command) => match command {
+            EnvironmentsCommand::Add { name } => environments::add(&mut ctx, name).await,
+            EnvironmentsCommand::List(json) => environments::list(&mut ctx, json.json).await,
+            EnvironmentsCommand::Remove { name, force } => {
+                environments::remove(&mut ctx, name, force).await
+            }
+        },
+        Command::Whoami(json) => whoami::run(&mut ctx, json.json).await,
+        Command::Register { stdin } => register::run(&mut ctx, stdin).await,
+        Command::Tokens(command) => match command {
+            TokensCommand::Create {
+                name,
+                scope,
+                expires,
+            } => tokens::create(&mut ctx, name, scope, expires).await,
+            TokensCommand::List { user, json } => tokens::list(&mut ctx, user, json.json).await,
+            TokensCommand::Rename { id, name } => tokens::rename(&mut ctx, id, name).await,
+            TokensCommand::Delete { id, user } => tokens::delete(&mut ctx, id, user).await,
+        },
+        // Handled before connecting, above.
+        Command::SshAuthorizedKeys { .. } => Ok(()),
+    }
+}

@@ -1,0 +1,217 @@
+//! The one bus connection a command uses, and the token presented on it.
+//!
+//! The CLI honours `DBUS_SYSTEM_BUS_ADDRESS` (DESIGN.md: it runs with its
+//! caller's own rights, so a fake bus could only fool its caller); the PAM
+//! module, which runs inside setuid programs, never does. The address is
+//! kept so that "rosterd is not running" can say where it looked.
+
+use crate::errors::{CliError, from_call};
+use roster_client::{
+    DEFAULT_SYSTEM_BUS, EnvironmentsProxy, GrantsProxy, KeysProxy, RegistrationProxy, RosterError,
+    Secret, SessionsProxy, TokenInfo, TokensProxy, UsersProxy,
+};
+use std::path::Path;
+use std::time::Duration;
+use zbus::proxy::CacheProperties;
+
+/// The bus the CLI talks to: `$DBUS_SYSTEM_BUS_ADDRESS`, else the standard
+/// system bus socket.
+pub fn bus_address(from_env: Option<String>) -> String {
+    match from_env {
+        Some(address) if !address.trim().is_empty() => address,
+        _ => DEFAULT_SYSTEM_BUS.to_owned(),
+    }
+}
+
+/// The token to act with: `--token-file` wins over `$ROSTER_TOKEN`.
+///
+/// The file holds the token on its first line (surrounding whitespace is
+/// ignored, so `roster tokens create > FILE` and an editor's final newline
+/// both work). An empty `ROSTER_TOKEN` means no token.
+pub fn load_token(
+    file: Option<&Path>,
+    from_env: Option<String>,
+) -> Result<Option<Secret>, CliError> {
+    if let Some(path) = file {
+        let text = Secret::new(std::fs::read_to_string(path).map_err(|e| {
+            CliError::Local(format!("can't read the token file {}: {e}", path.display()))
+        })?);
+        let token = text.expose().lines().next().unwrap_or("").trim();
+        if token.is_empty() {
+            return Err(CliError::Local(format!(
+                "the token file {} is empty",
+                path.display()
+            )));
+        }
+        return Ok(Some(Secret::from(token)));
+    }
+    let from_env = from_env.map(Secret::new);
+    Ok(from_env
+        .as_ref()
+        .map(|t| t.expose().trim())
+        .filter(|t| !t.is_empty())
+        .map(Secret::from))
+}
+
+pub struct Client {
+    conn: zbus::Connection,
+    address: String,
+}
+
+impl Client {
+    /// Connects to the bus at `address`. `timeout` bounds every call (for
+    /// sshd's AuthorizedKeysCommand, which must never stall a login).
+    pub async fn connect(address: &str, timeout: Option<Duration>) -> Result<Client, CliError> {
+        let unreachable = |_| CliError::Unreachable {
+            address: address.to_owned(),
+        };
+        let mut builder = zbus::connection::Builder::address(address);
+        if let Some(timeout) = timeout {
+            builder = builder.method_timeout(timeout);
+        }
+        let conn = builder.build().await.map_err(unreachable)?;
+        Ok(Client {
+            conn,
+            address: address.to_owned(),
+        })
+    }
+
+    /// Binds `token` to this connection: every later call acts as the
+    /// token's user within its scope.
+    pub async fn present(&self, token: &Secret) -> Result<TokenInfo, CliError> {
+        let tokens = self.tokens().await?;
+        tokens
+            .present(token.expose())
+            .await
+            .map_err(|e| self.error(e))
+    }
+
+    /// An error from a call, turned into "rosterd is not running" when
+    /// nothing answered.
+    pub fn error(&self, error: RosterError) -> CliError {
+        from_call(error, &self.address)
+    }
+
+    fn build_error(&self, error: zbus::Error) -> CliError {
+        self.error(RosterError::ZBus(error))
+    }
+
+    pub async fn users(&self) -> Result<UsersProxy<'_>, CliError> {
+        // Roster's interfaces have no properties: caching them would only
+        // add a round trip and a match rule per command.
+        UsersProxy::builder(&self.conn)
+            .cache_properties(CacheProperties::No)
+            .build()
+            .await
+            .map_err(|e| self.build_error(e))
+    }
+
+    pub async fn grants(&self) -> Result<GrantsProxy<'_>, CliError> {
+        GrantsProxy::builder(&self.conn)
+            .cache_properties(CacheProperties::No)
+            .build()
+            .await
+            .map_err(|e| self.build_error(e))
+    }
+
+    pub async fn environments(&self) -> Result<EnvironmentsProxy<'_>, CliError> {
+        EnvironmentsProxy::builder(&self.conn)
+            .cache_properties(CacheProperties::No)
+            .build()
+            .await
+            .map_err(|e| self.build_error(e))
+    }
+
+    pub async fn sessions(&self) -> Result<SessionsProxy<'_>, CliError> {
+        SessionsProxy::builder(&self.conn)
+            .cache_properties(CacheProperties::No)
+            .build()
+            .await
+            .map_err(|e| self.build_error(e))
+    }
+
+    pub async fn tokens(&self) -> Result<TokensProxy<'_>, CliError> {
+        TokensProxy::builder(&self.conn)
+            .cache_properties(CacheProperties::No)
+            .build()
+            .await
+            .map_err(|e| self.build_error(e))
+    }
+
+    pub async fn keys(&self) -> Result<KeysProxy<'_>, CliError> {
+        KeysProxy::builder(&self.conn)
+            .cache_properties(CacheProperties::No)
+            .build()
+            .await
+            .map_err(|e| self.build_error(e))
+    }
+
+    pub async fn registration(&self) -> Result<RegistrationProxy<'_>, CliError> {
+        RegistrationProxy::builder(&self.conn)
+            .cache_properties(CacheProperties::No)
+            .build()
+            .await
+            .map_err(|e| self.build_error(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn the_environment_names_the_bus() {
+        assert_eq!(
+            bus_address(Some("unix:path=/tmp/bus".into())),
+            "unix:path=/tmp/bus"
+        );
+        assert_eq!(bus_address(None), "unix:path=/run/dbus/system_bus_socket");
+        assert_eq!(
+            bus_address(Some(String::new())),
+            "unix:path=/run/dbus/system_bus_socket"
+        );
+    }
+
+    #[test]
+    fn a_token_file_wins_over_the_environment() {
+        let dir = std::env::temp_dir().join(format!("roster-cli-token-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("token");
+        let mut f = std::fs::File::create(&path).expect("create");
+        writeln!(f, "  rt_file_token  ").expect("write");
+        let token = load_token(Some(&path), Some("rt_env".into()))
+            .expect("loads")
+            .expect("some");
+        assert_eq!(token.expose(), "rt_file_token");
+
+        std::fs::write(&path, "\n").expect("write");
+        assert!(load_token(Some(&path), None).is_err());
+        let missing = load_token(Some(&dir.join("missing")), None).expect_err("missing file");
+        assert!(
+            missing.to_string().contains("can't read the token file"),
+            "{missing}"
+        );
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
+
+    #[test]
+    fn the_environment_token_is_used_when_set() {
+        assert_eq!(
+            load_token(None, Some("rt_env".into()))
+                .expect("ok")
+                .expect("some")
+                .expose(),
+            "rt_env"
+        );
+        assert!(load_token(None, Some(" ".into())).expect("ok").is_none());
+        assert_eq!(
+            load_token(None, Some("rt_x\n".into()))
+                .expect("ok")
+                .expect("some")
+                .expose(),
+            "rt_x"
+        );
+        assert!(load_token(None, None).expect("ok").is_none());
+    }
+}

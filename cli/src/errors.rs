@@ -1,0 +1,284 @@
+//! What went wrong, as one sentence with the fix, and the exit code.
+//!
+//! rosterd's messages are already sentences naming the thing
+//! (`user "bob" not found`), so they are printed as they come; this module
+//! only adds what the daemon can't know: how the caller may get the right
+//! (sudo), and where the bus was that nobody answered on.
+
+use roster_client::RosterError;
+use std::fmt;
+
+/// Exit code for a failed command.
+pub const EXIT_ERROR: u8 = 1;
+/// Exit code for a command line that is wrong or incomplete (clap uses it too).
+pub const EXIT_USAGE: u8 = 2;
+
+#[derive(Debug)]
+pub enum CliError {
+    /// The command line is wrong or incomplete: a value is missing and there
+    /// is no terminal to ask on, or flags contradict each other.
+    Usage(String),
+    /// rosterd answered with an error.
+    Daemon(RosterError),
+    /// Nobody answered on the bus (no bus, or no rosterd on it).
+    Unreachable { address: String },
+    /// Something on this side failed: reading a file, standard input, the terminal.
+    Local(String),
+}
+
+/// What the error's rendering needs to know about the caller.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Caller {
+    pub is_root: bool,
+    pub with_token: bool,
+}
+
+impl CliError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Usage(_) => EXIT_USAGE,
+            _ => EXIT_ERROR,
+        }
+    }
+
+    /// The lines to print on stderr, each starting with `roster:` or `hint:`.
+    pub fn render(&self, caller: Caller) -> String {
+        match self {
+            CliError::Usage(message) => {
+                format!("roster: {message}\n(see roster --help)")
+            }
+            CliError::Unreachable { address } => {
+                format!("roster: rosterd is not running (bus: {address})")
+            }
+            CliError::Local(message) => format!("roster: {message}"),
+            CliError::Daemon(error) => render_daemon_error(error, caller),
+        }
+    }
+}
+
+fn render_daemon_error(error: &RosterError, caller: Caller) -> String {
+    match error {
+        RosterError::PermissionDenied(message) => {
+            let hint = if caller.with_token {
+                "the token's user or its scope doesn't allow this: use a token with --scope full, or run without a token"
+            } else if caller.is_root {
+                // Root is never refused for lack of rights; say nothing more.
+                return format!("roster: {}", sentence(message, "permission denied"));
+            } else {
+                "run with sudo, or ask a Roster admin for the right"
+            };
+            format!(
+                "roster: {}\nhint: {hint}",
+                sentence(message, "permission denied")
+            )
+        }
+        RosterError::NotFound(m) => format!("roster: {}", sentence(m, "not found")),
+        RosterError::InvalidArgument(m) => format!("roster: {}", sentence(m, "invalid argument")),
+        RosterError::AlreadyExists(m) => format!("roster: {}", sentence(m, "it exists already")),
+        RosterError::Conflict(m) => {
+            format!("roster: {}", sentence(m, "refused by the current state"))
+        }
+        RosterError::Unavailable(m) => format!(
+            "roster: {}\nhint: try again in a moment",
+            sentence(m, "rosterd is busy")
+        ),
+        RosterError::AuthFailed(m) => format!("roster: {}", sentence(m, "wrong password or code")),
+        RosterError::Locked(m) => format!(
+            "roster: {}",
+            sentence(m, "locked out after too many failed attempts")
+        ),
+        RosterError::TokenRevoked(m) => format!(
+            "roster: {}\nhint: create a new token with roster tokens create",
+            sentence(m, "token revoked")
+        ),
+        RosterError::TokenExpired(m) => format!(
+            "roster: {}\nhint: create a new token with roster tokens create",
+            sentence(m, "token expired")
+        ),
+        RosterError::ZBus(zbus::Error::FDO(fdo)) => match fdo.as_ref() {
+            zbus::fdo::Error::UnknownMethod(detail)
+            | zbus::fdo::Error::UnknownInterface(detail)
+            | zbus::fdo::Error::UnknownObject(detail) => format!(
+                "roster: this rosterd doesn't offer that command ({detail}); is it older than this roster?"
+            ),
+            zbus::fdo::Error::AccessDenied(detail) => format!(
+                "roster: the bus's policy refused the call ({detail}); check /usr/share/dbus-1/system.d/org.roster.Roster1.conf"
+            ),
+            zbus::fdo::Error::LimitsExceeded(detail) => {
+                format!("roster: the request is too large for the bus ({detail})")
+            }
+            other => format!("roster: the bus answered: {other}"),
+        },
+        RosterError::ZBus(zbus::Error::MethodError(name, message, _)) => format!(
+            "roster: rosterd answered {name}: {}",
+            message.as_deref().unwrap_or("")
+        ),
+        RosterError::ZBus(other) => format!("roster: talking to rosterd failed: {other}"),
+    }
+}
+
+/// The daemon's message, or a fallback when it sent none.
+fn sentence<'a>(message: &'a str, fallback: &'a str) -> &'a str {
+    if message.trim().is_empty() {
+        fallback
+    } else {
+        message
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render(Caller::default()))
+    }
+}
+
+impl From<RosterError> for CliError {
+    fn from(error: RosterError) -> Self {
+        CliError::Daemon(error)
+    }
+}
+
+impl From<std::io::Error> for CliError {
+    fn from(error: std::io::Error) -> Self {
+        CliError::Local(error.to_string())
+    }
+}
+
+/// Turns an error from a call into `Unreachable` when nothing answered.
+pub fn from_call(error: RosterError, address: &str) -> CliError {
+    if is_unreachable(&error) {
+        CliError::Unreachable {
+            address: address.to_owned(),
+        }
+    } else {
+        CliError::Daemon(error)
+    }
+}
+
+/// True when the call got no answer from rosterd: no bus at the address,
+/// no rosterd on the bus, or no reply.
+///
+/// Wider than `RosterError::is_unreachable`, which misses a refused
+/// connection (`zbus::Error::Connection`) and counts every `fdo` error
+/// (AccessDenied, UnknownMethod) as unreachable (docs/CLIENT-REQUESTS.md).
+pub fn is_unreachable(error: &RosterError) -> bool {
+    use zbus::fdo::Error as Fdo;
+    let RosterError::ZBus(error) = error else {
+        return false;
+    };
+    match error {
+        zbus::Error::Connection(..)
+        | zbus::Error::InputOutput(_)
+        | zbus::Error::Address(_)
+        | zbus::Error::Handshake(_) => true,
+        zbus::Error::FDO(fdo) => matches!(
+            fdo.as_ref(),
+            Fdo::ServiceUnknown(_)
+                | Fdo::NameHasNoOwner(_)
+                | Fdo::NoReply(_)
+                | Fdo::Timeout(_)
+                | Fdo::TimedOut(_)
+                | Fdo::NoServer(_)
+                | Fdo::Disconnected(_)
+                | Fdo::IOError(_)
+                | Fdo::BadAddress(_)
+        ),
+        zbus::Error::MethodError(name, _, _) => matches!(
+            name.as_str(),
+            "org.freedesktop.DBus.Error.ServiceUnknown"
+                | "org.freedesktop.DBus.Error.NameHasNoOwner"
+                | "org.freedesktop.DBus.Error.NoReply"
+                | "org.freedesktop.DBus.Error.Timeout"
+        ),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const USER: Caller = Caller {
+        is_root: false,
+        with_token: false,
+    };
+    const ROOT: Caller = Caller {
+        is_root: true,
+        with_token: false,
+    };
+
+    #[test]
+    fn daemon_sentences_are_printed_as_they_come() {
+        let e = CliError::Daemon(RosterError::NotFound("user \"bob\" not found".into()));
+        assert_eq!(e.render(USER), "roster: user \"bob\" not found");
+        assert_eq!(e.exit_code(), 1);
+    }
+
+    #[test]
+    fn permission_denied_says_how_to_get_the_right() {
+        let e = CliError::Daemon(RosterError::PermissionDenied(
+            "you may not create users".into(),
+        ));
+        let text = e.render(USER);
+        assert!(
+            text.starts_with("roster: you may not create users\n"),
+            "{text}"
+        );
+        assert!(text.contains("run with sudo"), "{text}");
+        assert!(!e.render(ROOT).contains("sudo"));
+        let with_token = e.render(Caller {
+            is_root: false,
+            with_token: true,
+        });
+        assert!(with_token.contains("--scope full"), "{with_token}");
+    }
+
+    #[test]
+    fn unreachable_names_the_bus() {
+        let e = CliError::Unreachable {
+            address: "unix:path=/tmp/x".into(),
+        };
+        assert_eq!(
+            e.render(USER),
+            "roster: rosterd is not running (bus: unix:path=/tmp/x)"
+        );
+        assert_eq!(e.exit_code(), 1);
+    }
+
+    #[test]
+    fn usage_errors_exit_2() {
+        let e = CliError::Usage("no password given".into());
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.render(USER).starts_with("roster: no password given"));
+    }
+
+    #[test]
+    fn an_empty_daemon_message_still_reads_as_a_sentence() {
+        let e = CliError::Daemon(RosterError::Conflict(String::new()));
+        assert_eq!(e.render(USER), "roster: refused by the current state");
+    }
+
+    #[test]
+    fn a_missing_daemon_is_unreachable() {
+        let missing = RosterError::ZBus(zbus::Error::InputOutput(std::sync::Arc::new(
+            std::io::Error::from(std::io::ErrorKind::NotFound),
+        )));
+        assert!(matches!(
+            from_call(missing, "unix:path=/x"),
+            CliError::Unreachable { .. }
+        ));
+        let no_daemon = RosterError::ZBus(zbus::Error::FDO(Box::new(
+            zbus::fdo::Error::ServiceUnknown("no owner".into()),
+        )));
+        assert!(is_unreachable(&no_daemon));
+        let policy = RosterError::ZBus(zbus::Error::FDO(Box::new(zbus::fdo::Error::AccessDenied(
+            "policy".into(),
+        ))));
+        assert!(!is_unreachable(&policy));
+        let named = RosterError::NotFound("user \"x\" not found".into());
+        assert!(matches!(
+            from_call(named, "unix:path=/x"),
+            CliError::Daemon(_)
+        ));
+    }
+}
