@@ -46,9 +46,9 @@ want() { # FILE REGEX
     grep -Eq "$2" "$1" || { note "$1 lacks /$2/"; ok=0; }
 }
 want /etc/pam.d/common-auth $'^auth\t\\[success=[0-9]+ new_authtok_reqd=done default=ignore\\]\tpam_roster\\.so use_first_pass$'
-want /etc/pam.d/common-account $'^account\t\\[default=bad success=ok new_authtok_reqd=done user_unknown=ignore\\]\tpam_roster\\.so$'
+want /etc/pam.d/common-account $'^account\t\\[default=bad success=ok new_authtok_reqd=done user_unknown=ignore\\]\tpam_roster\\.so[[:space:]]*$'
 want /etc/pam.d/common-password $'^password\t\\[success=[0-9]+ default=ignore\\]\tpam_roster\\.so try_first_pass$'
-want /etc/pam.d/common-session $'^session\toptional\tpam_roster\\.so$'
+want /etc/pam.d/common-session $'^session\toptional\tpam_roster\\.so[[:space:]]*$'
 # Priority 128: after pam_unix in the primary blocks.
 for f in common-auth common-password; do
     unix=$(grep -n 'pam_unix\.so' "/etc/pam.d/$f" | head -n1 | cut -d: -f1)
@@ -71,120 +71,131 @@ diff <(grep -Ev '^(passwd|group):' /root/before/nsswitch.conf) <(grep -Ev '^(pas
     { note "nsswitch.conf: other lines changed"; ok=0; }
 # Idempotent: configuring again adds nothing.
 cp /etc/nsswitch.conf /root/nsswitch.once
-DPKG_MAINTSCRIPT_PACKAGE=libnss-roster /var/lib/dpkg/info/libnss-roster.postinst configure
+DPKG_MAINTSCRIPT_PACKAGE=libnss-roster "$(dpkg-query --control-path libnss-roster postinst)" configure
 cmp -s /etc/nsswitch.conf /root/nsswitch.once || { note "a second postinst run changed nsswitch.conf"; ok=0; }
 verdict "$ok" "nsswitch.conf: roster appended to passwd and group, idempotently, nothing else touched" "nsswitch.conf"
 
-# --- dbus-daemon and rosterd -----------------------------------------------
-dbus-uuidgen --ensure
-mkdir -p /run/dbus
-if dbus-daemon --system --fork --print-pid >/run/dbus-daemon.pid 2>/root/dbus.log; then
-    pass "system dbus-daemon started"
+# --- local users while rosterd is down --------------------------------------
+# pam_roster is in every stack now, the account line with default=bad: a
+# local user must still log in, without a bus or a daemon to ask.
+printf '@include common-%s\n' auth account password session >/etc/pam.d/roster-test
+useradd -m localuser
+printf 'localuser:%s\n' 'Local-pass-44' | chpasswd
+if printf '%s\n' 'Local-pass-44' | timeout 20 pamtester roster-test localuser authenticate acct_mgmt >/root/pam.log 2>&1; then
+    pass "a local user authenticates and passes common-account with pam_roster stacked and no rosterd"
 else
-    fail "system dbus-daemon (log follows)"
-    sed 's/^/    /' /root/dbus.log
-    exit 0
+    fail "local user through the installed stacks without rosterd: $(tr '\n' ' ' </root/pam.log)"
 fi
-for _ in $(seq 50); do [[ -S /run/dbus/system_bus_socket ]] && break; sleep 0.1; done
+userdel -r localuser >/dev/null 2>&1 || true
 
-rosterd_up() { dbus-send --system --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus \
-    org.freedesktop.DBus.NameHasOwner string:org.roster.Roster1 2>/dev/null | grep -q 'boolean true'; }
-# D-Bus activation through the installed activation file (no systemd here,
-# so dbus-daemon-launch-helper runs rosterd as root).
-dbus-send --system --print-reply --reply-timeout=10000 --dest=org.roster.Roster1 /org/roster/Roster1 \
-    org.freedesktop.DBus.Peer.Ping >/root/activation.log 2>&1 || true
-if rosterd_up; then
-    pass "D-Bus activation started rosterd (activation file, policy)"
-else
-    fail "D-Bus activation of org.roster.Roster1: $(head -c 300 /root/activation.log)"
-    /usr/sbin/rosterd --config /etc/roster/rosterd.toml >/root/rosterd.log 2>&1 &
-    for _ in $(seq 100); do rosterd_up && break; sleep 0.1; done
+# --- the running system: bus, daemon, a user, logins ---------------------
+# Stops at the first step the rest depends on; the purge checks run anyway.
+exercise() {
+    # --- dbus-daemon and rosterd -----------------------------------------------
+    dbus-uuidgen --ensure
+    mkdir -p /run/dbus
+    if dbus-daemon --system --fork --print-pid >/run/dbus-daemon.pid 2>/root/dbus.log; then
+        pass "system dbus-daemon started"
+    else
+        fail "system dbus-daemon (log follows)"
+        sed 's/^/    /' /root/dbus.log
+        return 1
+    fi
+    for _ in $(seq 50); do [[ -S /run/dbus/system_bus_socket ]] && break; sleep 0.1; done
+
+    rosterd_up() { dbus-send --system --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus \
+        org.freedesktop.DBus.NameHasOwner string:org.roster.Roster1 2>/dev/null | grep -q 'boolean true'; }
+    # D-Bus activation through the installed activation file (no systemd here,
+    # so dbus-daemon-launch-helper runs rosterd as root).
+    dbus-send --system --print-reply --reply-timeout=10000 --dest=org.roster.Roster1 /org/roster/Roster1 \
+        org.freedesktop.DBus.Peer.Ping >/root/activation.log 2>&1 || true
     if rosterd_up; then
-        pass "rosterd started by hand owns org.roster.Roster1"
+        pass "D-Bus activation started rosterd (activation file, policy)"
     else
-        fail "rosterd does not own org.roster.Roster1 (log follows)"
-        sed 's/^/    /' /root/rosterd.log
-        exit 0
+        fail "D-Bus activation of org.roster.Roster1: $(head -c 300 /root/activation.log)"
+        /usr/sbin/rosterd --config /etc/roster/rosterd.toml >/root/rosterd.log 2>&1 &
+        for _ in $(seq 100); do rosterd_up && break; sleep 0.1; done
+        if rosterd_up; then
+            pass "rosterd started by hand owns org.roster.Roster1"
+        else
+            fail "rosterd does not own org.roster.Roster1 (log follows)"
+            sed 's/^/    /' /root/rosterd.log
+            return 1
+        fi
     fi
-fi
 
-# --- a user ----------------------------------------------------------------
-if printf '%s\n' "$pw1" | roster users create "$user" --display-name 'Alice Example' --password-stdin >/root/create.log 2>&1 &&
-    roster users grant "$user" write >>/root/create.log 2>&1; then
-    pass "roster users create $user + grant write (installed CLI, system bus)"
-else
-    fail "roster users create/grant (output follows)"
-    sed 's/^/    /' /root/create.log
-    exit 0
-fi
-
-if entry=$(getent passwd "$user") && [[ $(cut -d: -f3 <<<"$entry") -ge 1879048193 ]]; then
-    pass "getent passwd $user through nsswitch.conf: $entry"
-else
-    fail "getent passwd $user: '${entry:-}'"
-fi
-
-cat >/etc/pam.d/roster-test <<'PAM'
-# The installed stacks, as a login service uses them.
-@include common-auth
-@include common-account
-@include common-password
-@include common-session
-PAM
-
-if printf '%s\n' "$pw1" | pamtester roster-test "$user" authenticate acct_mgmt >/root/pam.log 2>&1; then
-    pass "pamtester authenticate + acct_mgmt through common-auth and common-account"
-else
-    fail "pamtester authenticate + acct_mgmt: $(tr '\n' ' ' </root/pam.log)"
-fi
-if printf '%s\n' 'wrong-password' | pamtester roster-test "$user" authenticate >/root/pam.log 2>&1; then
-    fail "a wrong password authenticated"
-else
-    pass "a wrong password is refused"
-fi
-if printf '%s\n' 'whatever' | pamtester roster-test root authenticate >/root/pam.log 2>&1; then
-    fail "root authenticated with a made-up password"
-else
-    pass "root (no password in the chroot) still goes through pam_unix only and is refused"
-fi
-
-home=$(getent passwd "$user" | cut -d: -f6)
-home=${home:-/home/$user}
-if pamtester roster-test "$user" open_session close_session >/root/pam.log 2>&1 && [[ -d $home ]]; then
-    st=$(stat -c '%u %a' "$home")
-    if [[ $st == "$(id -u "$user") 700" ]]; then
-        pass "open_session created $home (owner $user, 0700)"
+    # --- a user ----------------------------------------------------------------
+    if printf '%s\n' "$pw1" | roster users create "$user" --display-name 'Alice Example' --password-stdin >/root/create.log 2>&1 &&
+        roster users grant "$user" write >>/root/create.log 2>&1; then
+        pass "roster users create $user + grant write (installed CLI, system bus)"
     else
-        fail "open_session created $home with owner/mode $st"
+        fail "roster users create/grant (output follows)"
+        sed 's/^/    /' /root/create.log
+        return 1
     fi
-else
-    fail "open_session/close_session or home $home: $(tr '\n' ' ' </root/pam.log)"
-fi
 
-if roster users suspend "$user" >/root/suspend.log 2>&1; then
-    if pamtester roster-test "$user" acct_mgmt >/root/pam.log 2>&1; then
-        fail "a suspended user passed common-account"
+    if entry=$(getent passwd "$user") && [[ $(cut -d: -f3 <<<"$entry") -ge 1879048193 ]]; then
+        pass "getent passwd $user through nsswitch.conf: $entry"
     else
-        pass "suspended $user is denied by common-account ($(tr '\n' ' ' </root/pam.log | head -c 120))"
+        fail "getent passwd $user: '${entry:-}'"
     fi
-    roster users enable "$user" >>/root/suspend.log 2>&1 || fail "roster users enable $user"
-else
-    fail "roster users suspend $user: $(tr '\n' ' ' </root/suspend.log)"
-fi
 
-# chauthtok as the user would run passwd: the current password, then the new one twice.
-uid=$(id -u "$user")
-if printf '%s\n%s\n%s\n' "$pw1" "$pw2" "$pw2" |
-    setpriv --reuid="$uid" --regid="$uid" --clear-groups pamtester roster-test "$user" chauthtok >/root/pam.log 2>&1; then
-    if printf '%s\n' "$pw2" | pamtester roster-test "$user" authenticate >/dev/null 2>&1 &&
-        ! printf '%s\n' "$pw1" | pamtester roster-test "$user" authenticate >/dev/null 2>&1; then
-        pass "pamtester chauthtok through common-password: the new password works, the old one no longer does"
+
+    if printf '%s\n' "$pw1" | pamtester roster-test "$user" authenticate acct_mgmt >/root/pam.log 2>&1; then
+        pass "pamtester authenticate + acct_mgmt through common-auth and common-account"
     else
-        fail "chauthtok succeeded but the new password does not authenticate (or the old one still does)"
+        fail "pamtester authenticate + acct_mgmt: $(tr '\n' ' ' </root/pam.log)"
     fi
-else
-    fail "pamtester chauthtok through common-password: $(tr '\n' ' ' </root/pam.log)"
-fi
+    if printf '%s\n' 'wrong-password' | pamtester roster-test "$user" authenticate >/root/pam.log 2>&1; then
+        fail "a wrong password authenticated"
+    else
+        pass "a wrong password is refused"
+    fi
+    if printf '%s\n' 'whatever' | pamtester roster-test root authenticate >/root/pam.log 2>&1; then
+        fail "root authenticated with a made-up password"
+    else
+        pass "root (no password in the chroot) still goes through pam_unix only and is refused"
+    fi
+
+    home=$(getent passwd "$user" | cut -d: -f6)
+    home=${home:-/home/$user}
+    if pamtester roster-test "$user" open_session close_session >/root/pam.log 2>&1 && [[ -d $home ]]; then
+        st=$(stat -c '%u %a' "$home")
+        if [[ $st == "$(id -u "$user") 700" ]]; then
+            pass "open_session created $home (owner $user, 0700)"
+        else
+            fail "open_session created $home with owner/mode $st"
+        fi
+    else
+        fail "open_session/close_session or home $home: $(tr '\n' ' ' </root/pam.log)"
+    fi
+
+    if roster users suspend "$user" >/root/suspend.log 2>&1; then
+        if pamtester roster-test "$user" acct_mgmt >/root/pam.log 2>&1; then
+            fail "a suspended user passed common-account"
+        else
+            pass "suspended $user is denied by common-account ($(tr '\n' ' ' </root/pam.log | head -c 120))"
+        fi
+        roster users enable "$user" >>/root/suspend.log 2>&1 || fail "roster users enable $user"
+    else
+        fail "roster users suspend $user: $(tr '\n' ' ' </root/suspend.log)"
+    fi
+
+    # chauthtok as the user would run passwd: the current password, then the new one twice.
+    uid=$(id -u "$user")
+    if printf '%s\n%s\n%s\n' "$pw1" "$pw2" "$pw2" |
+        setpriv --reuid="$uid" --regid="$uid" --clear-groups pamtester roster-test "$user" chauthtok >/root/pam.log 2>&1; then
+        if printf '%s\n' "$pw2" | pamtester roster-test "$user" authenticate >/dev/null 2>&1 &&
+            ! printf '%s\n' "$pw1" | pamtester roster-test "$user" authenticate >/dev/null 2>&1; then
+            pass "pamtester chauthtok through common-password: the new password works, the old one no longer does"
+        else
+            fail "chauthtok succeeded but the new password does not authenticate (or the old one still does)"
+        fi
+    else
+        fail "pamtester chauthtok through common-password: $(tr '\n' ' ' </root/pam.log)"
+    fi
+}
+exercise || skip "the remaining login steps (they need the step that failed above)"
 
 # --- purge -----------------------------------------------------------------
 pkill -x rosterd || true
