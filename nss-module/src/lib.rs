@@ -27,6 +27,7 @@
 //!   through atomics, never a lock a forked child could inherit held
 //!   ([`cache`]); a replaced file is noticed by `stat` (device, inode,
 //!   size, mtime) on each call; at most one old mapping outlives it;
+//!   an enumeration pins one snapshot from `setXXent` to `endXXent`;
 //! * `O_CLOEXEC` on the one file it opens (and closes again at once);
 //! * every export runs inside `catch_unwind`: a panic must never unwind
 //!   into C (the workspace never sets `panic = "abort"`).
@@ -40,12 +41,23 @@
 //! Build it alone, into its own target dir (DESIGN.md: feature
 //! unification): `cargo build --release -p nss_roster --target-dir
 //! target/nss`. The integration tests in `nss-module/tests/` load
-//! `$ROSTER_NSS_SO`, defaulting to
-//! `<workspace>/target/nss/release/libnss_roster.so` (`scripts/test.sh`
-//! builds it first); they fail loudly if it is missing. The glibc-dispatch
-//! tests need root and `unshare -m` (they bind-mount a private
-//! `/etc/nsswitch.conf` and overlay the library directory in a private
-//! mount namespace) and say loudly when they skip.
+//! `$ROSTER_NSS_SO` when it is set (`scripts/test.sh` and
+//! `scripts/nss-test.sh` build the module first and set it); otherwise they
+//! run that same `cargo build` themselves and load
+//! `<workspace>/target/nss/release/libnss_roster.so`. They compile the C
+//! probe `tests/nss/nss_probe.c` with `cc`. Three suites:
+//!
+//! * `direct.rs`: the exports called through `dlopen`, checking the exact
+//!   `nss_status` and `*errnop` (any user);
+//! * `nss_wrapper.rs`: cwrap's nss_wrapper loading the module (any user);
+//! * `glibc.rs`: glibc's own dispatch (`files roster` in a bind-mounted
+//!   `/etc/nsswitch.conf`, the module overlaid onto the library directory
+//!   and listed in a private `ld.so.cache`) inside `unshare -m`, via
+//!   `tests/nss/in-private-ns.sh`. Needs root; without root or `unshare`
+//!   each test prints `*** SKIPPED … ***` and returns.
+//!
+//! `scripts/bench-nss.sh` compares it with nss_files; figures in
+//! `nss-module/BENCH.md`.
 
 #![deny(
     clippy::unwrap_used,

@@ -173,6 +173,37 @@ fn lookups_while_the_snapshot_is_replaced_in_a_loop() {
     assert!(writes.load(Ordering::SeqCst) > 10, "the writer barely ran");
 }
 
+/// An enumeration walks one snapshot from setpwent to endpwent, even
+/// while the file is replaced under it.
+#[test]
+fn enumeration_sees_one_snapshot_while_it_is_replaced() {
+    if !glibc_ns_available("enumeration_sees_one_snapshot_while_it_is_replaced") {
+        return;
+    }
+    let w = World::new("glibc-enum-replace");
+    write_snapshot(&w.cache(), 200, 1);
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (stop, path) = (stop.clone(), w.cache());
+        std::thread::spawn(move || {
+            let mut generation = 1;
+            while !stop.load(Ordering::SeqCst) {
+                generation += 1;
+                write_snapshot(&path, 200, generation);
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+        })
+    };
+    let p = probe().to_str().unwrap();
+    let o = w.glibc("roster", &[p, "enumcheck", "30"]);
+    stop.store(true, Ordering::SeqCst);
+    writer.join().unwrap();
+    let out = ok(&o);
+    assert!(out.starts_with("rounds=30 "), "{out}");
+    // And the file really did change between enumerations.
+    assert!(!out.contains("v0=0") && !out.contains("v1=0"), "{out}");
+}
+
 #[test]
 fn corrupt_or_missing_snapshot_is_unavailable_and_files_still_answer() {
     if !glibc_ns_available("corrupt_or_missing_snapshot_is_unavailable_and_files_still_answer") {

@@ -12,6 +12,8 @@
  *                                  THREADS threads look up PREFIX<i> by name and uid for SECS seconds and
  *                                  check every answer is whole (see snapshot/examples/gen.rs: the fields of
  *                                  one user all carry the same variant v0/v1); prints "ok N v0=A v1=B"
+ *   nss_probe enumcheck ROUNDS     ROUNDS enumerations (getpwent, a short pause per entry) of ruser<i>
+ *                                  entries: each must be whole and all of one variant (one snapshot)
  *   nss_probe direct SO pwnam NAME BUFLEN | pwuid UID BUFLEN | grnam NAME BUFLEN | grgid GID BUFLEN
  *                   | initgroups NAME PRIMARY SIZE LIMIT | pwent BUFLEN | grent BUFLEN
  *                                  prints "status=S errno=E" and the answer
@@ -247,6 +249,34 @@ static int direct(int argc, char **argv) {
     return 0;
 }
 
+static int enumcheck(int rounds) {
+    int seen[2] = {0, 0};
+    for (int r = 0; r < rounds; r++) {
+        int variant = -1;
+        long n = 0;
+        setpwent();
+        struct passwd *p;
+        while ((p = getpwent())) {
+            unsigned i;
+            if (sscanf(p->pw_name, "ruser%u", &i) != 1) continue;
+            int v = whole(p, i, p->pw_name);
+            if (v < 0 || (variant >= 0 && v != variant)) {
+                printf("round %d entry %ld mixes snapshots: ", r, n);
+                print_pw(p);
+                endpwent();
+                return 1;
+            }
+            variant = v;
+            n++;
+            usleep(50);
+        }
+        endpwent();
+        if (variant >= 0) seen[variant]++;
+    }
+    printf("rounds=%d v0=%d v1=%d\n", rounds, seen[0], seen[1]);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc < 2) return usage();
@@ -254,6 +284,7 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[1], "tinygr") && argc == 3) return tiny(argv[2], 1);
     if (!strcmp(argv[1], "fork") && argc == 5) return do_fork(argv[2], (uid_t)strtoul(argv[3], NULL, 10), atoi(argv[4]));
     if (!strcmp(argv[1], "hammer") && argc == 6) return hammer(atof(argv[2]), atoi(argv[3]), argv[4], (unsigned)atoi(argv[5]));
+    if (!strcmp(argv[1], "enumcheck") && argc == 3) return enumcheck(atoi(argv[2]));
     if (!strcmp(argv[1], "direct")) return direct(argc, argv);
     return usage();
 }
