@@ -108,6 +108,29 @@ fn acting(user: &User) -> ActingUser {
     }
 }
 
+/// The longest lifetime a token may be given.
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(10 * 365 * 86400);
+
+fn token_name(name: &str) -> Result<()> {
+    if name.trim().is_empty() || name.len() > 64 {
+        return Err(Error::InvalidArgument(
+            "a token name must have 1–64 bytes".into(),
+        ));
+    }
+    validate::field(name, "token name")
+}
+
+/// `Error::Locked` with a sentence saying for how long.
+fn locked(name: &str, until: Timestamp, now: Timestamp) -> Error {
+    let minutes = (until - now + 59) / 60;
+    Error::Locked {
+        until,
+        message: format!(
+            "too many failed attempts for {name:?}: locked for {minutes} more minute(s), or until an admin runs `roster users unlock {name}`"
+        ),
+    }
+}
+
 fn host_key(remote_host: Option<&str>) -> &str {
     remote_host.unwrap_or("")
 }
@@ -785,6 +808,215 @@ impl Roster {
     pub fn end_sessions(&mut self, ids: &[i64]) -> Result<()> {
         let now = self.now();
         self.store.write(|tx| tx.end_sessions(ids, now))
+    }
+
+    // ---- registration codes ------------------------------------------
+
+    /// Finish a pending user's registration with the code an admin handed
+    /// out: stores `phc` (policy checked by the caller, with the code
+    /// passed as `old` so a password equal to the code is refused), makes
+    /// the user active, uses up the code, voids tokens, clears lockouts.
+    /// Anyone may call it: the code is the authority. A wrong code for a
+    /// known id counts toward that user's local lockout (and that count is
+    /// kept although the call fails).
+    pub fn register(&mut self, code: &Secret, phc: String) -> Result<User> {
+        check_phc(&phc)?;
+        let invalid = || {
+            Error::AuthFailed(
+                "this registration code is not valid: check it, or ask an admin for a new one (`roster users password NAME --reset`)"
+                    .into(),
+            )
+        };
+        let (id, secret) = credential::parse(code).ok_or_else(invalid)?;
+        let now = self.now();
+        let lockout = self.config.lockout.clone();
+        enum Outcome {
+            Registered(User),
+            Wrong,
+        }
+        let outcome = self.store.write(|tx| {
+            let row = tx.code_by_id(&id)?.ok_or_else(invalid)?;
+            let user = tx.user_by_uid(row.uid, now)?.ok_or_else(invalid)?;
+            let mut counter = tx.lockout(user.uid, "")?;
+            if let Some(until) = counter.locked_at(now) {
+                return Err(locked(&user.name, until, now));
+            }
+            if !credential::matches(&secret, &row.hash) {
+                counter.fail(&lockout, now);
+                tx.save_lockout(user.uid, "", &counter)?;
+                return Ok(Outcome::Wrong);
+            }
+            if row.expires <= now {
+                return Err(Error::AuthFailed(format!(
+                    "this registration code expired: ask an admin for a new one (`roster users password {} --reset`)",
+                    user.name
+                )));
+            }
+            match user.state {
+                UserState::Pending => {}
+                UserState::Suspended => {
+                    return Err(Error::PermissionDenied(format!(
+                        "the account {:?} is suspended: ask a Roster admin to enable it",
+                        user.name
+                    )));
+                }
+                UserState::Active => return Err(invalid()),
+            }
+            set_password(tx, &user, &phc, now)?;
+            Ok(Outcome::Registered(need_user(tx, &user.name, now)?))
+        })?;
+        match outcome {
+            Outcome::Registered(user) => Ok(user),
+            Outcome::Wrong => Err(invalid()),
+        }
+    }
+
+    /// PAM: whether `code` is `name`'s live registration code (pending
+    /// user, right code, not expired). Changes nothing: the daemon counts
+    /// the result with [`Roster::record_login_result`], and the code is
+    /// used up only by [`Roster::register`].
+    pub fn verify_code(&mut self, actor: &Actor, name: &str, code: &Secret) -> Result<bool> {
+        authorize(actor, &Operation::VerifyPassword { target: name })?;
+        let Some((id, secret)) = credential::parse(code) else {
+            return Ok(false);
+        };
+        let now = self.now();
+        self.store.read(|tx| {
+            let Some(user) = tx.user(name, now)? else {
+                return Ok(false);
+            };
+            let Some(row) = tx.code_of(user.uid)? else {
+                return Ok(false);
+            };
+            // Compare the hash first and always, whatever else is wrong.
+            let right = credential::matches(&secret, &row.hash);
+            Ok(right
+                && row.public_id == id
+                && row.expires > now
+                && user.state == UserState::Pending)
+        })
+    }
+
+    // ---- API tokens ---------------------------------------------------
+
+    /// A token for the actor's own user; the secret is answered once and
+    /// only its hash is stored. `expires_in` None = never.
+    pub fn create_token(
+        &mut self,
+        actor: &Actor,
+        name: Option<&str>,
+        scope: Scope,
+        expires_in: Option<Duration>,
+    ) -> Result<(Token, Secret)> {
+        authorize(actor, &Operation::CreateToken)?;
+        let Some(owner) = rules::actor_name(actor).map(str::to_string) else {
+            return Err(Error::InvalidArgument(
+                "root is not a Roster user, and tokens belong to Roster users: create the token as that user".into(),
+            ));
+        };
+        let name = name.unwrap_or("token");
+        token_name(name)?;
+        if let Some(d) = expires_in
+            && (d.is_zero() || d > MAX_TOKEN_LIFETIME)
+        {
+            return Err(Error::InvalidArgument(
+                "a token's lifetime must be between 1s and 10 years (or none)".into(),
+            ));
+        }
+        let now = self.now();
+        self.store.write(|tx| {
+            let user = need_user(tx, &owner, now)?;
+            let issued = credential::issue()?;
+            let token = Token {
+                id: issued.id.clone(),
+                user: user.name.clone(),
+                uid: user.uid,
+                name: name.to_string(),
+                scope,
+                created: now,
+                last_used: None,
+                expires: expires_in.map(|d| now.saturating_add(secs(d))),
+            };
+            tx.insert_token(&token, &issued.hash)?;
+            Ok((token, issued.full))
+        })
+    }
+
+    /// Check a presented token string: the daemon binds the answered
+    /// token's id to the connection and passes it in `Caller::token_id`.
+    /// Marks it used.
+    pub fn present_token(&mut self, token: &Secret) -> Result<Token> {
+        let invalid = || {
+            Error::PermissionDenied(
+                "this is not a valid Roster token: check it, or create one with `roster tokens create`"
+                    .into(),
+            )
+        };
+        let (id, secret) = credential::parse(token).ok_or_else(invalid)?;
+        let now = self.now();
+        self.store.write(|tx| {
+            let row = tx.token(&id)?.ok_or_else(invalid)?;
+            // The secret first: nobody learns a token's state without it.
+            if !credential::matches(&secret, &row.hash) {
+                return Err(invalid());
+            }
+            let (token, _) = live_token(tx, &id, now)?;
+            tx.touch_token(&id, now)?;
+            Ok(Token {
+                last_used: Some(now),
+                ..token
+            })
+        })
+    }
+
+    /// `owner` None = the actor's own (for root: everyone's).
+    pub fn list_tokens(&mut self, actor: &Actor, owner: Option<&str>) -> Result<Vec<Token>> {
+        let owner = owner.or(rules::actor_name(actor)).map(str::to_string);
+        authorize(
+            actor,
+            &Operation::ListTokens {
+                owner: owner.as_deref().unwrap_or(""),
+            },
+        )?;
+        let now = self.now();
+        self.store.read(|tx| {
+            let uid = match &owner {
+                Some(name) => Some(need_user(tx, name, now)?.uid),
+                None => None,
+            };
+            tx.tokens(uid)
+        })
+    }
+
+    pub fn rename_token(&mut self, actor: &Actor, id: &str, name: &str) -> Result<Token> {
+        token_name(name)?;
+        let token = self.find_token(id)?;
+        authorize(actor, &Operation::RenameToken { owner: &token.user })?;
+        self.store.write(|tx| tx.rename_token(id, name))?;
+        Ok(Token {
+            name: name.to_string(),
+            ..token
+        })
+    }
+
+    /// Delete a token for good; answers it as it was.
+    pub fn delete_token(&mut self, actor: &Actor, id: &str) -> Result<Token> {
+        let token = self.find_token(id)?;
+        authorize(actor, &Operation::DeleteToken { owner: &token.user })?;
+        self.store.write(|tx| tx.delete_token(id))?;
+        Ok(token)
+    }
+
+    fn find_token(&mut self, id: &str) -> Result<Token> {
+        let not_found = || Error::NotFound(format!("token {} not found", validate::shown(id)));
+        if id.len() > 64 {
+            return Err(not_found());
+        }
+        let row = self.store.read(|tx| tx.token(id))?.ok_or_else(not_found)?;
+        if row.revoked.is_some() {
+            return Err(not_found());
+        }
+        Ok(row.token)
     }
 
     // ---- NSS ---------------------------------------------------------

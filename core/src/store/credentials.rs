@@ -131,10 +131,12 @@ impl Tx<'_> {
             .optional()?)
     }
 
-    /// The user's tokens that aren't revoked, oldest first.
-    pub fn tokens_of(&self, uid: u32) -> crate::Result<Vec<Token>> {
+    /// Tokens that aren't revoked, of one user or (None) everyone's,
+    /// oldest first.
+    pub fn tokens(&self, uid: Option<u32>) -> crate::Result<Vec<Token>> {
         let sql = format!(
-            "SELECT {TOKEN_COLUMNS} WHERE t.uid = ?1 AND t.revoked IS NULL ORDER BY t.created, t.public_id"
+            "SELECT {TOKEN_COLUMNS} WHERE (?1 IS NULL OR t.uid = ?1) AND t.revoked IS NULL \
+             ORDER BY t.created, t.public_id"
         );
         let mut stmt = self.conn.prepare(&sql)?;
         let rows = stmt
