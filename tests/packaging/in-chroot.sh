@@ -75,6 +75,19 @@ DPKG_MAINTSCRIPT_PACKAGE=libnss-roster "$(dpkg-query --control-path libnss-roste
 cmp -s /etc/nsswitch.conf /root/nsswitch.once || { note "a second postinst run changed nsswitch.conf"; ok=0; }
 verdict "$ok" "nsswitch.conf: roster appended to passwd and group, idempotently, nothing else touched" "nsswitch.conf"
 
+# --- the packaged config -----------------------------------------------------
+# Every key commented out with its default: rosterd must accept it as is.
+if /usr/sbin/rosterd --check-config --config /etc/roster/rosterd.toml >/root/check-config.log 2>&1; then
+    pass "rosterd --check-config accepts the packaged /etc/roster/rosterd.toml"
+else
+    fail "rosterd --check-config on the packaged config: $(tr '\n' ' ' </root/check-config.log)"
+fi
+for key in database nss_cache environment login_level uid_min uid_max admin_group admin_gid home_base shell \
+    passwd_file group_file login_defs subuid_file subgid_file create_home memory_kib iterations parallelism \
+    max_concurrent queue_max queue_wait min_length attempts window duration end_grace ttl; do
+    grep -Eq "^#${key}[[:space:]]+=" /etc/roster/rosterd.toml || fail "rosterd.toml lacks the commented key $key"
+done
+
 # --- local users while rosterd is down --------------------------------------
 # pam_roster is in every stack now, the account line with default=bad: a
 # local user must still log in, without a bus or a daemon to ask.
