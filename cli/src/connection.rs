@@ -43,6 +43,12 @@ pub fn load_token(
                 path.display()
             )));
         }
+        if token.contains('\0') {
+            return Err(CliError::Local(format!(
+                "the token file {} holds a NUL byte",
+                path.display()
+            )));
+        }
         return Ok(Some(Secret::from(token)));
     }
     let from_env = from_env.map(Secret::new);

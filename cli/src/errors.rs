@@ -61,8 +61,9 @@ fn render_daemon_error(error: &RosterError, caller: Caller) -> String {
         RosterError::PermissionDenied(message) => {
             let hint = if caller.with_token {
                 "the token's user or its scope doesn't allow this: use a token with --scope full, or run without a token"
-            } else if caller.is_root {
-                // Root is never refused for lack of rights; say nothing more.
+            } else if caller.is_root || message.contains("sudo") {
+                // Root is never refused for lack of rights, and rosterd's own
+                // sentence may already say how to get them: say nothing more.
                 return format!("roster: {}", sentence(message, "permission denied"));
             } else {
                 "run with sudo, or ask a Roster admin for the right"
@@ -226,6 +227,10 @@ mod tests {
         );
         assert!(text.contains("run with sudo"), "{text}");
         assert!(!e.render(ROOT).contains("sudo"));
+        let says_it = CliError::Daemon(RosterError::PermissionDenied(
+            "only root or a Roster admin may create users: run with sudo".into(),
+        ));
+        assert_eq!(says_it.render(USER).matches("sudo").count(), 1);
         let with_token = e.render(Caller {
             is_root: false,
             with_token: true,

@@ -38,6 +38,12 @@ fn key_lines(words: Vec<String>, file: Option<PathBuf>) -> Result<Vec<String>, C
     if lines.is_empty() {
         return Err(CliError::Local(format!("{} holds no key", path.display())));
     }
+    if lines.iter().any(|l| l.contains('\0')) {
+        return Err(CliError::Local(format!(
+            "{} holds a NUL byte; nothing added",
+            path.display()
+        )));
+    }
     Ok(lines)
 }
 

@@ -4,7 +4,7 @@
 use super::{Ctx, print_json};
 use crate::args::{NewPasswordArgs, ProfileArgs, Role};
 use crate::errors::CliError;
-use crate::output::table::{Table, fields};
+use crate::output::table::{Table, clean, fields};
 use crate::output::{count, ended, json, time};
 use crate::prompt::{self, ARGV_PASSWORD_WARNING, NewPassword};
 use roster_client::{CreateUser, Created, EditUser, Secret, UserInfo};
@@ -215,7 +215,8 @@ pub async fn password(
     };
     // Your own password takes the current one (as passwd does), so an
     // unlocked terminal left alone can't be used to take the account over.
-    let own = !me.is_root && me.user == name;
+    // (Root presenting a token acts as the token's user, so it counts too.)
+    let own = me.user == name && (!me.is_root || !me.token_id.is_empty());
     let current = if !own {
         Secret::default()
     } else if password_stdin {
@@ -263,7 +264,9 @@ pub async fn delete(
         } else {
             format!(
                 "\"{}\" ({}, uid {})",
-                user.name, user.display_name, user.uid
+                user.name,
+                clean(&user.display_name),
+                user.uid
             )
         };
         let question =
