@@ -1,0 +1,267 @@
+//! Talking with rosterd: the [`Rosterd`] trait the decisions use, and
+//! [`BusRosterd`], which makes each call on a fresh bus connection inside
+//! one `zbus::block_on`, bounded by `timeout=`, and closes the connection
+//! before returning so that no zbus helper thread is left in the host
+//! process.
+
+use crate::codes::Error;
+use crate::options::Options;
+use roster_client::{
+    AccountReply, AuthReply, OpenSession, PamProxy, RosterError, Secret, SessionOpened,
+};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// rosterd's PAM interface, one blocking call each.
+pub trait Rosterd {
+    fn authenticate(
+        &self,
+        user: &str,
+        secret: &Secret,
+        remote_host: &str,
+    ) -> Result<AuthReply, RosterError>;
+    fn check_account(&self, user: &str) -> Result<AccountReply, RosterError>;
+    fn open_session(&self, request: &OpenSession) -> Result<SessionOpened, RosterError>;
+    fn close_session(
+        &self,
+        user: &str,
+        leader_pid: u32,
+        leader_start: u64,
+    ) -> Result<(), RosterError>;
+    fn change_password(
+        &self,
+        user: &str,
+        current: &Secret,
+        new: &Secret,
+    ) -> Result<(), RosterError>;
+    fn is_pending(&self, user: &str) -> Result<bool, RosterError>;
+}
+
+/// rosterd's errors that every call site treats alike. Call sites match
+/// the ones they give a meaning of their own first (a wrong password, a
+/// policy failure).
+pub fn classify(error: RosterError) -> Error {
+    match error {
+        // No answer from rosterd at all: no bus, no daemon, a timeout, a
+        // reply that doesn't decode. Whatever zbus says, rosterd's answer
+        // is unavailable.
+        RosterError::ZBus(e) => Error::Unreachable(e.to_string()),
+        RosterError::Unavailable(m) => Error::Unreachable(m),
+        RosterError::AuthFailed(_) => Error::AuthFailed,
+        RosterError::Locked(_) => Error::Locked,
+        RosterError::NotFound(_) => Error::NotRosterUser("unknown to rosterd"),
+        RosterError::PermissionDenied(m) => Error::CallerRefused(m),
+        RosterError::InvalidArgument(m)
+        | RosterError::AlreadyExists(m)
+        | RosterError::Conflict(m)
+        | RosterError::TokenRevoked(m)
+        | RosterError::TokenExpired(m) => Error::Protocol(m),
+    }
+}
+
+/// rosterd on a D-Bus bus at a fixed address.
+pub struct BusRosterd {
+    address: String,
+    timeout: Duration,
+}
+
+impl BusRosterd {
+    /// The address comes from `bus=` or the standard system bus socket,
+    /// never from the environment.
+    pub fn new(opts: &Options) -> Self {
+        BusRosterd {
+            address: opts.bus.clone(),
+            timeout: opts.timeout,
+        }
+    }
+
+    /// Connects, runs `call` on a Pam proxy, and closes the connection,
+    /// all inside one `zbus::block_on` and all within `timeout`.
+    fn call<T, F, Fut>(&self, call: F) -> Result<T, RosterError>
+    where
+        F: FnOnce(PamProxy<'static>) -> Fut,
+        Fut: Future<Output = Result<T, RosterError>>,
+    {
+        zbus::block_on(async {
+            // The thread's zbus runtime, for its timer: the same runtime the
+            // connection runs on, so the deadline is watched by the same
+            // reactor and needs no thread of its own.
+            let runtime = zruntime::SharedRuntime::current()
+                .map_err(|e| RosterError::ZBus(zbus::Error::InputOutput(Arc::new(e))))?;
+            let talk = async {
+                let connection = zbus::connection::Builder::address(self.address.as_str())
+                    .method_timeout(self.timeout)
+                    .build()
+                    .await?;
+                let result = async {
+                    let proxy = PamProxy::builder(&connection)
+                        // No properties on this interface: don't subscribe
+                        // to PropertiesChanged (one round trip fewer).
+                        .cache_properties(zbus::proxy::CacheProperties::No)
+                        .build()
+                        .await?;
+                    call(proxy).await
+                }
+                .await;
+                // Closed here, inside block_on: a connection still alive when
+                // block_on returns would be handed to a zbus helper thread.
+                let _ = connection.close().await;
+                result
+            };
+            match runtime.timeout(self.timeout, talk).await {
+                Ok(result) => result,
+                // Dropping `talk` dropped the connection, inside block_on.
+                Err(_) => Err(RosterError::ZBus(zbus::Error::InputOutput(Arc::new(
+                    std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("rosterd didn't answer within {:?}", self.timeout),
+                    ),
+                )))),
+            }
+        })
+    }
+}
+
+impl Rosterd for BusRosterd {
+    fn authenticate(
+        &self,
+        user: &str,
+        secret: &Secret,
+        remote_host: &str,
+    ) -> Result<AuthReply, RosterError> {
+        self.call(|p| async move { p.authenticate(user, secret.expose(), remote_host).await })
+    }
+
+    fn check_account(&self, user: &str) -> Result<AccountReply, RosterError> {
+        self.call(|p| async move { p.check_account(user).await })
+    }
+
+    fn open_session(&self, request: &OpenSession) -> Result<SessionOpened, RosterError> {
+        self.call(|p| async move { p.open_session(request).await })
+    }
+
+    fn close_session(
+        &self,
+        user: &str,
+        leader_pid: u32,
+        leader_start: u64,
+    ) -> Result<(), RosterError> {
+        self.call(|p| async move { p.close_session(user, leader_pid, leader_start).await })
+    }
+
+    fn change_password(
+        &self,
+        user: &str,
+        current: &Secret,
+        new: &Secret,
+    ) -> Result<(), RosterError> {
+        self.call(|p| async move {
+            p.change_password(user, current.expose(), new.expose())
+                .await
+        })
+    }
+
+    fn is_pending(&self, user: &str) -> Result<bool, RosterError> {
+        self.call(|p| async move { p.is_pending(user).await })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::os::unix::net::UnixListener;
+    use std::time::Instant;
+
+    /// Serialises the tests that talk over a socket, so one test's call
+    /// can't be mistaken for another's leftover thread.
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    /// Threads of zbus's runtime in this process ("zruntime", the helper
+    /// that takes over a connection left alive, and "zruntime blocking
+    /// work"). Counted by name: the test harness runs other threads.
+    fn zbus_threads() -> usize {
+        std::fs::read_dir("/proc/self/task")
+            .map(|d| {
+                d.filter_map(|t| t.ok())
+                    .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
+                    .filter(|comm| comm.starts_with("zruntime"))
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+
+    fn rosterd_at(address: String, timeout: Duration) -> BusRosterd {
+        BusRosterd { address, timeout }
+    }
+
+    #[test]
+    fn a_missing_bus_is_unreachable_at_once() {
+        let _serial = SERIAL.lock();
+        let r = rosterd_at(
+            "unix:path=/nonexistent/roster-test-bus".into(),
+            Duration::from_secs(3),
+        );
+        let started = Instant::now();
+        let err = r.is_pending("alice").unwrap_err();
+        assert!(matches!(classify(err), Error::Unreachable(_)));
+        assert!(started.elapsed() < Duration::from_secs(1));
+    }
+
+    #[test]
+    fn a_bus_that_never_answers_times_out_and_leaves_no_thread() {
+        // Accepts the connection, reads the handshake, never answers: the
+        // SASL exchange itself must be bounded, not only the method call.
+        let _serial = SERIAL.lock();
+        let dir = std::env::temp_dir().join(format!("pam-roster-hang-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join("bus");
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path).unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 256];
+            // Hold the socket open until the client gives up.
+            while let Ok(n) = s.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+            }
+        });
+        let r = rosterd_at(
+            format!("unix:path={}", path.display()),
+            Duration::from_millis(300),
+        );
+        let started = Instant::now();
+        let err = r.check_account("alice").unwrap_err();
+        let took = started.elapsed();
+        assert!(matches!(classify(err), Error::Unreachable(_)));
+        assert!(took >= Duration::from_millis(300), "{took:?}");
+        assert!(took < Duration::from_secs(2), "{took:?}");
+        assert_eq!(zbus_threads(), 0, "a zbus thread outlived the call");
+        server.join().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn rosterds_named_errors_keep_their_meaning() {
+        assert_eq!(
+            classify(RosterError::AuthFailed("x".into())),
+            Error::AuthFailed
+        );
+        assert_eq!(classify(RosterError::Locked("x".into())), Error::Locked);
+        assert!(matches!(
+            classify(RosterError::Unavailable("queue full".into())),
+            Error::Unreachable(_)
+        ));
+        assert!(matches!(
+            classify(RosterError::PermissionDenied("x".into())),
+            Error::CallerRefused(_)
+        ));
+        assert!(matches!(
+            classify(RosterError::NotFound("x".into())),
+            Error::NotRosterUser(_)
+        ));
+    }
+}
