@@ -1,1 +1,293 @@
-fn main() {}
+//! rosterd: owns the Roster database and serves `org.roster.Roster1` on the
+//! system bus.
+//!
+//! What it does: identifies every caller by its bus credentials (and any
+//! token bound to its connection), hands each request to `roster-core`,
+//! which authorizes, validates and commits it; runs argon2 in a bounded
+//! queue off the async threads; writes the public NSS snapshot before
+//! acknowledging a change that shows there; ends a suspended or deleted
+//! user's processes; creates homes at the first session; writes an audit
+//! line per admin action and login result to syslog (authpriv).
+//!
+//! What it does not: decide any rule itself (core does), talk to NSS or
+//! PAM directly (they read the snapshot and call the bus).
+
+// Tests may unwrap and panic; the daemon itself may not.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+mod audit;
+mod caller;
+mod convert;
+mod daemon;
+mod errors;
+mod home;
+mod interfaces;
+mod procfs;
+mod queue;
+mod snapshot;
+mod sweep;
+
+use crate::daemon::{Daemon, RateLimiter};
+use roster_core::password::Hasher;
+use roster_core::{Config, Roster, SystemClock};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::signal::unix::{SignalKind, signal};
+use zbus::fdo::{DBusProxy, RequestNameFlags, RequestNameReply};
+
+const USAGE: &str =
+    "usage: rosterd [--config PATH] [--check-config] [--audit-log PATH] [--syslog-socket PATH]";
+
+/// How often sessions whose leader is gone are reaped (also on every list).
+const REAP_EVERY: Duration = Duration::from_secs(30);
+
+struct Args {
+    config: PathBuf,
+    check_config: bool,
+    audit_log: Option<PathBuf>,
+    syslog_socket: Option<PathBuf>,
+}
+
+fn parse_args() -> Result<Option<Args>, String> {
+    let mut args = Args {
+        config: PathBuf::from("/etc/roster/rosterd.toml"),
+        check_config: false,
+        // Tests (and admins who want a plain file) get every audit line
+        // appended here too.
+        audit_log: std::env::var_os("ROSTERD_AUDIT_FILE").map(PathBuf::from),
+        syslog_socket: None,
+    };
+    let mut it = std::env::args_os().skip(1);
+    while let Some(arg) = it.next() {
+        let arg = arg.to_string_lossy().into_owned();
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(PathBuf::from(v))),
+            _ => (arg.clone(), None),
+        };
+        let mut value = |name: &str| -> Result<PathBuf, String> {
+            inline
+                .clone()
+                .or_else(|| it.next().map(PathBuf::from))
+                .ok_or_else(|| format!("{name} needs a path"))
+        };
+        match flag.as_str() {
+            "--config" | "-c" => args.config = value("--config")?,
+            "--audit-log" => args.audit_log = Some(value("--audit-log")?),
+            "--syslog-socket" => args.syslog_socket = Some(value("--syslog-socket")?),
+            "--check-config" => args.check_config = true,
+            "--help" | "-h" => {
+                println!("{USAGE}");
+                return Ok(None);
+            }
+            "--version" | "-V" => {
+                println!("rosterd {}", env!("CARGO_PKG_VERSION"));
+                return Ok(None);
+            }
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    Ok(Some(args))
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(Some(args)) => args,
+        Ok(None) => return ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("rosterd: {message}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let config = match Config::load(&args.config) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("rosterd: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(e) = config.check_id_ranges() {
+        eprintln!("rosterd: {}: {e}", args.config.display());
+        return ExitCode::FAILURE;
+    }
+    if args.check_config {
+        println!("rosterd: {} is valid", args.config.display());
+        return ExitCode::SUCCESS;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("rosterd: can't start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(args, config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("rosterd: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn bus_address() -> String {
+    std::env::var("DBUS_SYSTEM_BUS_ADDRESS")
+        .unwrap_or_else(|_| roster_client::DEFAULT_SYSTEM_BUS.to_owned())
+}
+
+async fn serve(args: Args, config: Config) -> Result<(), String> {
+    let database = config.database.clone();
+    let opened = tokio::task::spawn_blocking(move || {
+        Roster::open(config.clone(), Arc::new(SystemClock)).map(|r| (r, config))
+    })
+    .await
+    .map_err(|e| format!("opening the database failed: {e}"))?;
+    let (roster, config) =
+        opened.map_err(|e| format!("can't open the database {}: {e}", database.display()))?;
+    let config = Arc::new(config);
+    let roster = Arc::new(Mutex::new(roster));
+    let hasher = Hasher::new(&config.argon2).map_err(|e| e.to_string())?;
+    let audit = audit::Audit::open(args.syslog_socket.as_deref(), args.audit_log.as_deref())
+        .map_err(|e| format!("can't open the audit log: {e}"))?;
+
+    let snapshot = snapshot::SnapshotWriter::new();
+    snapshot
+        .write_now(&roster, &config)
+        .map_err(|e| format!("can't write the NSS snapshot: {e}"))?;
+
+    let address = bus_address();
+    let conn = zbus::connection::Builder::system()
+        .build()
+        .await
+        .map_err(|e| format!("can't connect to the system bus at {address}: {e}"))?;
+    let dbus = DBusProxy::new(&conn)
+        .await
+        .map_err(|e| format!("the system bus at {address} does not answer: {e}"))?;
+    let peers = Arc::new(caller::Peers::default());
+    // Subscribed before the name is ours: no caller can leave unseen.
+    let departures = caller::watch_departures(dbus.clone(), peers.clone())
+        .await
+        .map_err(|e| format!("can't follow NameOwnerChanged on {address}: {e}"))?;
+
+    let queue = queue::HashQueue::new(
+        config.argon2.max_concurrent,
+        config.argon2.queue_max,
+        config.argon2.queue_wait,
+    );
+    let d = Arc::new(Daemon {
+        roster: roster.clone(),
+        config: config.clone(),
+        hasher,
+        queue,
+        snapshot: snapshot.clone(),
+        audit,
+        peers,
+        dbus: dbus.clone(),
+        conn: conn.clone(),
+        proc: procfs::Proc::default(),
+        limiter: RateLimiter::default(),
+        skel: PathBuf::from("/etc/skel"),
+    });
+
+    let server = conn.object_server();
+    let path = roster_client::OBJECT_PATH;
+    let served = async {
+        server
+            .at(path, interfaces::users::Users { d: d.clone() })
+            .await?;
+        server
+            .at(path, interfaces::grants::Grants { d: d.clone() })
+            .await?;
+        server
+            .at(
+                path,
+                interfaces::environments::Environments { d: d.clone() },
+            )
+            .await?;
+        server
+            .at(path, interfaces::sessions::Sessions { d: d.clone() })
+            .await?;
+        server
+            .at(path, interfaces::pam::Pam { d: d.clone() })
+            .await?;
+        server
+            .at(path, interfaces::tokens::Tokens { d: d.clone() })
+            .await?;
+        server
+            .at(path, interfaces::keys::Keys { d: d.clone() })
+            .await?;
+        server
+            .at(
+                path,
+                interfaces::registration::Registration { d: d.clone() },
+            )
+            .await?;
+        Ok::<(), zbus::Error>(())
+    };
+    served
+        .await
+        .map_err(|e| format!("can't serve {path}: {e}"))?;
+
+    tokio::spawn(departures);
+    tokio::spawn(snapshot.clone().run(roster.clone(), config.clone()));
+    tokio::spawn(reaper(d.clone()));
+
+    let taken = || {
+        format!(
+            "the bus name {} on {address} is taken: is another rosterd running?",
+            roster_client::BUS_NAME
+        )
+    };
+    match conn
+        .request_name_with_flags(roster_client::BUS_NAME, RequestNameFlags::DO_NOT_QUEUE)
+        .await
+    {
+        Ok(RequestNameReply::PrimaryOwner | RequestNameReply::AlreadyOwner) => {}
+        Ok(RequestNameReply::Exists | RequestNameReply::InQueue) => return Err(taken()),
+        Err(zbus::Error::NameTaken) => return Err(taken()),
+        Err(e) => {
+            return Err(format!(
+                "can't own {} on {address}: {e} (does the bus policy org.roster.Roster1.conf let this uid own it?)",
+                roster_client::BUS_NAME
+            ));
+        }
+    }
+    eprintln!(
+        "rosterd: serving {} on {address} (database {}, snapshot {})",
+        roster_client::BUS_NAME,
+        config.database.display(),
+        config.nss_cache.display()
+    );
+
+    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+    let why = tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    };
+    eprintln!("rosterd: stopping ({why})");
+    // Every acknowledged change is committed already; releasing the name
+    // first makes new callers see "not running" rather than a timeout.
+    let _ = conn.release_name(roster_client::BUS_NAME).await;
+    Ok(())
+}
+
+/// Reaps sessions whose leader is gone, every [`REAP_EVERY`].
+async fn reaper(d: Arc<Daemon>) {
+    let mut tick = tokio::time::interval(REAP_EVERY);
+    loop {
+        tick.tick().await;
+        match d.reap().await {
+            Ok(0) => {}
+            Ok(n) => eprintln!("rosterd: reaped {n} session(s) whose leader is gone"),
+            Err(e) => eprintln!("rosterd: reaping sessions: {e}"),
+        }
+    }
+}

@@ -181,13 +181,17 @@ impl TestBus {
         let socket = dir.path().join("bus");
         let config = dir.path().join("bus.conf");
         write_file(&config, &bus_config(&socket));
+        // Its stderr goes to a file: it complains about fd limits in
+        // containers, which is noise in every test's output.
+        let log = fs::File::create(dir.path().join("dbus-daemon.log"))
+            .unwrap_or_else(|e| panic!("create dbus-daemon.log: {e}"));
         let child = Command::new("dbus-daemon")
             .arg(format!("--config-file={}", config.display()))
             .arg("--nofork")
             .arg("--nopidfile")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(log)
             .spawn()
             .unwrap_or_else(|e| panic!("can't run dbus-daemon (apt-get install dbus): {e}"));
         let address = format!("unix:path={}", socket.display());

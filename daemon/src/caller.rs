@@ -1,0 +1,200 @@
+//! Who is calling: every method call's sender (a unique bus name) resolved
+//! to the peer's uid and pid through the bus daemon's credentials, and the
+//! token (if any) bound to that connection with `Tokens.Present`.
+//!
+//! A unique name is never reused by the bus, so what we learn about one
+//! stays true until it leaves; we keep it in a map and drop it when
+//! `NameOwnerChanged` says the name is gone. Leaving also marks the peer
+//! `gone`, which the argon2 queue checks so a caller that gave up costs no
+//! hash.
+
+use crate::procfs::Proc;
+use futures_util::StreamExt;
+use roster_client::RosterError;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use zbus::fdo::DBusProxy;
+use zbus::names::{BusName, UniqueName};
+
+/// How many recently vanished names we remember (see [`Peers::resolve`]).
+const RECENTLY_GONE: usize = 4096;
+
+/// One connection on the bus that called us.
+#[derive(Debug)]
+pub struct Peer {
+    pub uid: u32,
+    /// 0 when the bus did not tell.
+    pub pid: u32,
+    /// Set when the connection left the bus.
+    pub gone: AtomicBool,
+    token: Mutex<Option<String>>,
+}
+
+impl Peer {
+    pub fn new(uid: u32, pid: u32) -> Peer {
+        Peer {
+            uid,
+            pid,
+            gone: AtomicBool::new(false),
+            token: Mutex::new(None),
+        }
+    }
+
+    /// The public id of the token bound to this connection, if any.
+    pub fn token(&self) -> Option<String> {
+        self.token.lock().ok().and_then(|t| t.clone())
+    }
+
+    pub fn bind_token(&self, id: String) {
+        if let Ok(mut t) = self.token.lock() {
+            *t = Some(id);
+        }
+    }
+
+    /// The caller's login uid (`sudo roster …` keeps the person's), read
+    /// at the time of the call.
+    pub fn login_uid(&self) -> Option<u32> {
+        if self.pid == 0 {
+            return None;
+        }
+        Proc::default().login_uid(self.pid)
+    }
+
+    #[cfg(test)]
+    pub fn is_gone(&self) -> bool {
+        self.gone.load(Ordering::SeqCst)
+    }
+
+    /// The Caller core resolves into an Actor. PAM operations go by the
+    /// uid alone (DESIGN.md: tokens never authorize them).
+    pub fn caller(&self, with_token: bool) -> roster_core::Caller {
+        roster_core::Caller {
+            uid: self.uid,
+            token_id: if with_token { self.token() } else { None },
+        }
+    }
+}
+
+#[derive(Default)]
+struct Gone {
+    order: VecDeque<String>,
+    set: HashSet<String>,
+}
+
+#[derive(Default)]
+pub struct Peers {
+    map: Mutex<HashMap<String, Arc<Peer>>>,
+    gone: Mutex<Gone>,
+}
+
+impl Peers {
+    /// The peer behind `sender`, asking the bus for its credentials the
+    /// first time.
+    pub async fn resolve(
+        &self,
+        dbus: &DBusProxy<'_>,
+        sender: &UniqueName<'_>,
+    ) -> Result<Arc<Peer>, RosterError> {
+        if let Some(peer) = self
+            .map
+            .lock()
+            .ok()
+            .and_then(|m| m.get(sender.as_str()).cloned())
+        {
+            return Ok(peer);
+        }
+        let credentials = dbus
+            .get_connection_credentials(BusName::Unique(sender.to_owned()))
+            .await
+            .map_err(|e| RosterError::Unavailable(format!("can't learn who the caller is: {e}")))?;
+        let uid = credentials.unix_user_id().ok_or_else(|| {
+            RosterError::PermissionDenied("the bus did not say which uid is calling".into())
+        })?;
+        let pid = credentials.process_id().unwrap_or(0);
+        let peer = Arc::new(Peer::new(uid, pid));
+        // The name may have left between the bus's answer and now, with
+        // its NameOwnerChanged handled first: remember it as gone then.
+        let left = self
+            .gone
+            .lock()
+            .map(|g| g.set.contains(sender.as_str()))
+            .unwrap_or(false);
+        if left {
+            peer.gone.store(true, Ordering::SeqCst);
+        } else if let Ok(mut map) = self.map.lock() {
+            let peer = map.entry(sender.to_string()).or_insert(peer).clone();
+            return Ok(peer);
+        }
+        Ok(peer)
+    }
+
+    /// A unique name left the bus.
+    pub fn vanished(&self, name: &str) {
+        if let Some(peer) = self.map.lock().ok().and_then(|mut m| m.remove(name)) {
+            peer.gone.store(true, Ordering::SeqCst);
+        }
+        if let Ok(mut gone) = self.gone.lock()
+            && gone.set.insert(name.to_owned())
+        {
+            gone.order.push_back(name.to_owned());
+            if gone.order.len() > RECENTLY_GONE
+                && let Some(old) = gone.order.pop_front()
+            {
+                gone.set.remove(&old);
+            }
+        }
+    }
+
+    /// How many connections we know.
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.map.lock().map(|m| m.len()).unwrap_or(0)
+    }
+}
+
+/// Follows `NameOwnerChanged` until the connection closes, marking the
+/// unique names that leave. Subscribed before the name is requested, so no
+/// caller can leave unseen.
+pub async fn watch_departures(
+    dbus: DBusProxy<'static>,
+    peers: Arc<Peers>,
+) -> zbus::Result<impl std::future::Future<Output = ()>> {
+    let mut stream = dbus.receive_name_owner_changed().await?;
+    Ok(async move {
+        while let Some(signal) = stream.next().await {
+            let Ok(args) = signal.args() else { continue };
+            if let BusName::Unique(name) = &args.name
+                && args.new_owner.is_none()
+            {
+                peers.vanished(name.as_str());
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_vanished_name_marks_its_peer_gone() {
+        let peers = Peers::default();
+        let peer = Arc::new(Peer::new(1000, 42));
+        if let Ok(mut m) = peers.map.lock() {
+            m.insert(":1.5".into(), peer.clone());
+        }
+        assert!(!peer.is_gone());
+        peers.vanished(":1.5");
+        assert!(peer.is_gone());
+        assert_eq!(peers.len(), 0);
+    }
+
+    #[test]
+    fn tokens_bind_to_the_peer_and_never_reach_pam() {
+        let peer = Peer::new(1000, 1);
+        peer.bind_token("tok123".into());
+        assert_eq!(peer.caller(true).token_id.as_deref(), Some("tok123"));
+        assert_eq!(peer.caller(false).token_id, None);
+    }
+}

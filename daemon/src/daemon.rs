@@ -1,0 +1,352 @@
+//! The state every interface shares, and the few steps every call takes:
+//! learn the caller ([`Daemon::begin`]), run store work off the async
+//! threads ([`Daemon::acting`]), hash through the queue
+//! ([`Daemon::hash`], [`Daemon::verify`]), refresh the NSS snapshot before
+//! answering, and write the audit line ([`Daemon::finish`]).
+
+use crate::audit::{Audit, Entry};
+use crate::caller::{Peer, Peers};
+use crate::errors::{internal, result_word, to_bus};
+use crate::procfs::Proc;
+use crate::queue::{HashQueue, QueueError};
+use crate::snapshot::SnapshotWriter;
+use roster_client::RosterError;
+use roster_core::password::Hasher;
+use roster_core::{Actor, Config, Roster, Secret};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use zbus::Connection;
+use zbus::fdo::DBusProxy;
+use zbus::message::Header;
+
+pub type Result<T> = std::result::Result<T, RosterError>;
+
+pub struct Daemon {
+    pub roster: Arc<Mutex<Roster>>,
+    pub config: Arc<Config>,
+    pub hasher: Hasher,
+    pub queue: HashQueue,
+    pub snapshot: Arc<SnapshotWriter>,
+    pub audit: Audit,
+    pub peers: Arc<Peers>,
+    pub dbus: DBusProxy<'static>,
+    pub conn: Connection,
+    pub proc: Proc,
+    pub limiter: RateLimiter,
+    /// Where a new home's files come from.
+    pub skel: std::path::PathBuf,
+}
+
+/// One call in progress: who made it and what the audit line will say.
+pub struct Call {
+    pub peer: Arc<Peer>,
+    pub action: &'static str,
+    pub target: String,
+    /// Reads are not audited (DESIGN.md: every admin action and login
+    /// result is; a `users list` is neither).
+    audited: bool,
+    details: Mutex<Vec<(&'static str, String)>>,
+    result_override: Mutex<Option<&'static str>>,
+}
+
+impl Call {
+    /// Adds `key=value` to the audit line (never a secret).
+    pub fn detail(&self, key: &'static str, value: impl Into<String>) {
+        if let Ok(mut d) = self.details.lock() {
+            d.push((key, value.into()));
+        }
+    }
+
+    /// A successful call whose outcome is not "ok" (a failed login).
+    pub fn outcome(&self, word: &'static str) {
+        if let Ok(mut r) = self.result_override.lock() {
+            *r = Some(word);
+        }
+    }
+}
+
+impl Daemon {
+    /// Resolves the caller of an audited call.
+    pub async fn begin(
+        &self,
+        hdr: &Header<'_>,
+        action: &'static str,
+        target: &str,
+    ) -> Result<Call> {
+        self.start(hdr, action, target, true).await
+    }
+
+    /// Resolves the caller of a read (not audited).
+    pub async fn begin_read(&self, hdr: &Header<'_>, action: &'static str) -> Result<Call> {
+        self.start(hdr, action, "", false).await
+    }
+
+    async fn start(
+        &self,
+        hdr: &Header<'_>,
+        action: &'static str,
+        target: &str,
+        audited: bool,
+    ) -> Result<Call> {
+        let sender = hdr.sender().ok_or_else(|| {
+            RosterError::PermissionDenied("the call carries no sender on the bus".into())
+        })?;
+        let peer = self.peers.resolve(&self.dbus, sender).await?;
+        Ok(Call {
+            peer,
+            action,
+            target: target.to_owned(),
+            audited,
+            details: Mutex::new(Vec::new()),
+            result_override: Mutex::new(None),
+        })
+    }
+
+    /// Writes the audit line (for audited calls) and passes the result on.
+    pub fn finish<T>(&self, call: &Call, result: Result<T>) -> Result<T> {
+        if call.audited {
+            let word = match &result {
+                Ok(_) => call
+                    .result_override
+                    .lock()
+                    .ok()
+                    .and_then(|r| *r)
+                    .unwrap_or("ok"),
+                Err(e) => result_word(e),
+            };
+            let entry = Entry {
+                action: call.action,
+                target: call.target.clone(),
+                actor_uid: call.peer.uid,
+                login_uid: call.peer.login_uid(),
+                pid: call.peer.pid,
+                token: call.peer.token(),
+                result: word,
+                details: call.details.lock().map(|d| d.clone()).unwrap_or_default(),
+            };
+            self.audit.record(&entry);
+        }
+        result
+    }
+
+    /// Runs `f` on the store, on a blocking thread.
+    pub async fn store<T, F>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce(&mut Roster) -> roster_core::Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let roster = self.roster.clone();
+        tokio::task::spawn_blocking(move || {
+            // A panic inside core poisons the lock; SQLite rolled its
+            // transaction back, so the store itself is consistent.
+            let mut guard = roster.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| internal(&format!("store task: {e}")))?
+        .map_err(to_bus)
+    }
+
+    /// Runs `f` as the caller (resolved by core from uid and bound token).
+    pub async fn acting<T, F>(&self, call: &Call, f: F) -> Result<T>
+    where
+        F: FnOnce(&mut Roster, &Actor) -> roster_core::Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let caller = call.peer.caller(true);
+        self.store(move |r| {
+            let actor = r.actor(&caller)?;
+            f(r, &actor)
+        })
+        .await
+    }
+
+    /// As [`Daemon::acting`], by the caller's uid alone (PAM operations:
+    /// tokens never authorize them).
+    pub async fn acting_by_uid<T, F>(&self, call: &Call, f: F) -> Result<T>
+    where
+        F: FnOnce(&mut Roster, &Actor) -> roster_core::Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let caller = call.peer.caller(false);
+        self.store(move |r| {
+            let actor = r.actor(&caller)?;
+            f(r, &actor)
+        })
+        .await
+    }
+
+    /// An argon2id hash of `secret`, through the bounded queue.
+    pub async fn hash(&self, call: &Call, secret: Secret) -> Result<String> {
+        let hasher = self.hasher.clone();
+        self.queue
+            .run(&call.peer.gone, move || hasher.hash(&secret))
+            .await
+            .map_err(queue_error)?
+            .map_err(to_bus)
+    }
+
+    /// Whether `secret` matches `phc` (a dummy hash when None, same cost),
+    /// through the bounded queue.
+    pub async fn verify(&self, call: &Call, secret: Secret, phc: Option<String>) -> Result<bool> {
+        let hasher = self.hasher.clone();
+        self.queue
+            .run(&call.peer.gone, move || {
+                hasher.verify(&secret, phc.as_deref())
+            })
+            .await
+            .map_err(queue_error)
+    }
+
+    /// Ends every process of `uid`: logind's TerminateUser where logind is
+    /// on the bus, then the `/proc` sweep (always: logind misses cron
+    /// jobs, `su` and services). Answers how many processes were ended.
+    pub async fn end_user_processes(&self, uid: u32) -> u32 {
+        self.ask_logind_to_terminate(uid).await;
+        let proc = self.proc.clone();
+        let range = (self.config.uid_min, self.config.uid_max);
+        let grace = self.config.sessions.end_grace;
+        tokio::task::spawn_blocking(move || crate::sweep::end_processes(&proc, uid, range, grace))
+            .await
+            .unwrap_or(0)
+    }
+
+    async fn ask_logind_to_terminate(&self, uid: u32) {
+        let Ok(name) = zbus::names::BusName::try_from("org.freedesktop.login1") else {
+            return;
+        };
+        if !self.dbus.name_has_owner(name).await.unwrap_or(false) {
+            return;
+        }
+        let reply = self
+            .conn
+            .call_method(
+                Some("org.freedesktop.login1"),
+                "/org/freedesktop/login1",
+                Some("org.freedesktop.login1.Manager"),
+                "TerminateUser",
+                &(uid,),
+            )
+            .await;
+        if let Err(e) = reply {
+            // logind may not know the user (no session there): the sweep
+            // does the work anyway.
+            eprintln!("rosterd: logind TerminateUser({uid}): {e}");
+        }
+    }
+
+    /// Ends every live session of `uid` in the store; answers how many.
+    pub async fn end_sessions_of(&self, uid: u32) -> Result<u32> {
+        self.store(move |r| {
+            let ids: Vec<i64> = r
+                .live_sessions()?
+                .into_iter()
+                .filter(|s| s.uid == uid)
+                .map(|s| s.id)
+                .collect();
+            r.end_sessions(&ids)?;
+            Ok(u32::try_from(ids.len()).unwrap_or(u32::MAX))
+        })
+        .await
+    }
+
+    /// How many live sessions `uid` has.
+    pub async fn live_session_count(&self, uid: u32) -> Result<u32> {
+        self.store(move |r| {
+            let n = r.live_sessions()?.iter().filter(|s| s.uid == uid).count();
+            Ok(u32::try_from(n).unwrap_or(u32::MAX))
+        })
+        .await
+    }
+
+    /// Marks ended every live session whose leader (pid + start time) is
+    /// gone. Never by pid alone: a recycled pid is another process.
+    pub async fn reap(&self) -> Result<u32> {
+        let proc = self.proc.clone();
+        self.store(move |r| {
+            let dead: Vec<i64> = r
+                .live_sessions()?
+                .into_iter()
+                .filter(|s| !leader_alive(&proc, s.leader_pid, s.leader_start))
+                .map(|s| s.id)
+                .collect();
+            if !dead.is_empty() {
+                r.end_sessions(&dead)?;
+            }
+            Ok(u32::try_from(dead.len()).unwrap_or(u32::MAX))
+        })
+        .await
+    }
+}
+
+/// A session leader counts as alive while a non-zombie process with its
+/// pid and start time exists.
+pub fn leader_alive(proc: &Proc, pid: u32, start: u64) -> bool {
+    matches!(proc.state_and_start(pid), Some((state, s)) if s == start && state != 'Z' && state != 'X')
+}
+
+fn queue_error(e: QueueError) -> RosterError {
+    match e {
+        QueueError::Failed => internal("a password task panicked"),
+        other => RosterError::Unavailable(other.to_string()),
+    }
+}
+
+/// At most a few password checks per non-root uid (a screen locker
+/// checking its own user): a local user can't use rosterd to guess at
+/// full speed, or to keep the argon2 queue busy for everyone.
+pub struct RateLimiter {
+    buckets: Mutex<HashMap<u32, (f64, Instant)>>,
+    burst: f64,
+    per_second: f64,
+}
+
+impl Default for RateLimiter {
+    fn default() -> Self {
+        RateLimiter {
+            buckets: Mutex::new(HashMap::new()),
+            burst: 5.0,
+            per_second: 0.5,
+        }
+    }
+}
+
+impl RateLimiter {
+    /// Takes one check for `uid`, or says how long to wait.
+    pub fn take(&self, uid: u32) -> std::result::Result<(), Duration> {
+        let now = Instant::now();
+        let Ok(mut buckets) = self.buckets.lock() else {
+            return Ok(());
+        };
+        if buckets.len() > 10_000 {
+            buckets.retain(|_, (_, last)| now.duration_since(*last) < Duration::from_secs(60));
+        }
+        let (tokens, last) = buckets.entry(uid).or_insert((self.burst, now));
+        *tokens =
+            (*tokens + now.duration_since(*last).as_secs_f64() * self.per_second).min(self.burst);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - *tokens) / self.per_second))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_limiter_allows_a_burst_then_refuses() {
+        let l = RateLimiter::default();
+        for _ in 0..5 {
+            assert!(l.take(1000).is_ok());
+        }
+        assert!(l.take(1000).is_err());
+        // Another uid has its own bucket.
+        assert!(l.take(1001).is_ok());
+    }
+}

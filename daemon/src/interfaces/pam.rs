@@ -1,0 +1,409 @@
+//! `org.roster.Roster1.Pam`: what pam_roster asks. Authorized by the
+//! caller's uid alone (root; a non-root caller for its own account,
+//! rate-limited); a bound token never counts here.
+//!
+//! Timing: every authentication that reaches the hash runs exactly one
+//! argon2 verify (against a dummy hash when there is none to check: an
+//! unknown or pending user), so a wrong password, an unknown user and a
+//! pending user's attempt take the same time.
+
+use crate::daemon::{Call, Daemon, Result, leader_alive};
+use crate::errors::to_bus;
+use roster_client::*;
+use roster_core::authz::{Operation, authorize};
+use roster_core::password::check_policy;
+use roster_core::roster::PasswordChange;
+use roster_core::{AccountStatus, NewSession, Secret};
+use std::sync::Arc;
+use zbus::message::Header;
+
+pub struct Pam {
+    pub d: Arc<Daemon>,
+}
+
+fn remote(host: &str) -> Option<String> {
+    if host.is_empty() {
+        None
+    } else {
+        Some(host.to_owned())
+    }
+}
+
+/// "try again in 15 minutes" for a lockout ending at `until`.
+fn lock_message(until: i64, now: i64) -> String {
+    let minutes = ((until - now).max(1) + 59) / 60;
+    format!(
+        "account locked after too many failed attempts: try again in {minutes} minute{}",
+        if minutes == 1 { "" } else { "s" }
+    )
+}
+
+#[zbus::interface(name = "org.roster.Roster1.Pam")]
+impl Pam {
+    async fn authenticate(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        user: String,
+        secret: String,
+        remote_host: String,
+    ) -> Result<AuthReply> {
+        let secret = Secret::new(secret);
+        let call = self.d.begin(&hdr, "pam.authenticate", &user).await?;
+        call.detail(
+            "rhost",
+            if remote_host.is_empty() {
+                "local"
+            } else {
+                &remote_host
+            },
+        );
+        let r = self
+            .authenticate_inner(&call, user, secret, remote(&remote_host))
+            .await;
+        if let Ok(reply) = &r {
+            call.outcome(match reply.outcome.as_str() {
+                AUTH_SUCCESS => "success",
+                AUTH_CODE_ACCEPTED => "code-accepted",
+                AUTH_LOCKED => "locked",
+                AUTH_UNKNOWN => "unknown-user",
+                _ => "failed",
+            });
+        }
+        self.d.finish(&call, r)
+    }
+
+    async fn check_account(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        user: String,
+    ) -> Result<AccountReply> {
+        let call = self.d.begin(&hdr, "pam.account", &user).await?;
+        let r = async {
+            self.limit(&call)?;
+            let status = self
+                .d
+                .acting_by_uid(&call, move |r, a| r.check_account(a, &user))
+                .await?;
+            let (outcome, uid, message) = match status {
+                AccountStatus::Ok { uid } => (ACCOUNT_OK, uid, String::new()),
+                AccountStatus::Suspended => (ACCOUNT_SUSPENDED, 0, "account suspended".into()),
+                AccountStatus::Pending => (
+                    ACCOUNT_PENDING,
+                    0,
+                    "registration pending: a new password is required".into(),
+                ),
+                AccountStatus::Denied { environment, level } => (
+                    ACCOUNT_DENIED,
+                    0,
+                    format!(
+                        "access denied: logging in to environment {environment:?} needs the {level} level"
+                    ),
+                ),
+                AccountStatus::Unknown => (ACCOUNT_UNKNOWN, 0, String::new()),
+            };
+            call.outcome(match outcome {
+                ACCOUNT_OK => "ok",
+                ACCOUNT_SUSPENDED => "suspended",
+                ACCOUNT_PENDING => "pending",
+                ACCOUNT_DENIED => "denied",
+                _ => "unknown-user",
+            });
+            Ok(AccountReply {
+                outcome: outcome.to_owned(),
+                uid,
+                message,
+            })
+        }
+        .await;
+        self.d.finish(&call, r)
+    }
+
+    async fn open_session(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        request: OpenSession,
+    ) -> Result<SessionOpened> {
+        let call = self
+            .d
+            .begin(&hdr, "pam.open_session", &request.user)
+            .await?;
+        call.detail("service", request.service.clone());
+        call.detail("pid", request.leader_pid.to_string());
+        let r = self.open_session_inner(&call, request).await;
+        self.d.finish(&call, r)
+    }
+
+    async fn close_session(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        user: String,
+        leader_pid: u32,
+        leader_start: u64,
+    ) -> Result<()> {
+        let call = self.d.begin(&hdr, "pam.close_session", &user).await?;
+        call.detail("pid", leader_pid.to_string());
+        let r = self
+            .d
+            .acting_by_uid(&call, move |r, a| {
+                r.close_session(a, &user, leader_pid, leader_start)
+            })
+            .await;
+        self.d.finish(&call, r)
+    }
+
+    async fn change_password(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        user: String,
+        current: String,
+        new: String,
+    ) -> Result<()> {
+        let (current, new) = (Secret::new(current), Secret::new(new));
+        let call = self.d.begin(&hdr, "pam.chauthtok", &user).await?;
+        let r = self.change_password_inner(&call, user, current, new).await;
+        self.d.finish(&call, r)
+    }
+
+    async fn is_pending(&self, #[zbus(header)] hdr: Header<'_>, user: String) -> Result<bool> {
+        let call = self.d.begin_read(&hdr, "pam.is_pending").await?;
+        let status = self
+            .d
+            .acting_by_uid(&call, move |r, a| r.check_account(a, &user))
+            .await?;
+        Ok(status == AccountStatus::Pending)
+    }
+}
+
+impl Pam {
+    /// Non-root callers may check only their own account, a few times.
+    fn limit(&self, call: &Call) -> Result<()> {
+        if call.peer.uid == 0 {
+            return Ok(());
+        }
+        self.d.limiter.take(call.peer.uid).map_err(|wait| {
+            RosterError::Unavailable(format!(
+                "too many password checks: wait {} s",
+                wait.as_secs().max(1)
+            ))
+        })
+    }
+
+    async fn authenticate_inner(
+        &self,
+        call: &Call,
+        user: String,
+        secret: Secret,
+        remote: Option<String>,
+    ) -> Result<AuthReply> {
+        self.limit(call)?;
+        let (name, host) = (user.clone(), remote.clone());
+        let (check, now) = self
+            .d
+            .acting_by_uid(call, move |r, a| {
+                Ok((r.login_check(a, &name, host.as_deref())?, r.now()))
+            })
+            .await?;
+        if let Some(until) = check.locked_until {
+            return Ok(AuthReply {
+                outcome: AUTH_LOCKED.into(),
+                locked_until: until,
+                message: lock_message(until, now),
+            });
+        }
+        // The one argon2 verify every attempt pays (dummy when None).
+        let right = self.d.verify(call, secret.clone(), check.hash).await?;
+        if !check.known {
+            return Ok(AuthReply {
+                outcome: AUTH_UNKNOWN.into(),
+                locked_until: 0,
+                message: String::new(),
+            });
+        }
+        let code_right = if check.pending {
+            let (name, code) = (user.clone(), secret);
+            self.d
+                .acting_by_uid(call, move |r, a| r.verify_code(a, &name, &code))
+                .await?
+        } else {
+            false
+        };
+        let success = right || code_right;
+        let (name, host) = (user.clone(), remote);
+        let locked = self
+            .d
+            .store(move |r| r.record_login_result(&name, host.as_deref(), success))
+            .await?;
+        Ok(match (success, code_right, locked) {
+            (true, true, _) => AuthReply {
+                outcome: AUTH_CODE_ACCEPTED.into(),
+                locked_until: 0,
+                message: "registration code accepted: choose a password".into(),
+            },
+            (true, false, _) => AuthReply {
+                outcome: AUTH_SUCCESS.into(),
+                locked_until: 0,
+                message: String::new(),
+            },
+            (false, _, Some(until)) => AuthReply {
+                outcome: AUTH_LOCKED.into(),
+                locked_until: until,
+                message: lock_message(until, now),
+            },
+            (false, _, None) => AuthReply {
+                outcome: AUTH_FAILED.into(),
+                locked_until: 0,
+                message: String::new(),
+            },
+        })
+    }
+
+    async fn open_session_inner(&self, call: &Call, request: OpenSession) -> Result<SessionOpened> {
+        // A start time that doesn't match the pid's means the module sent
+        // someone else's pid: refuse rather than track the wrong process.
+        if let Some((_, actual)) = self.d.proc.state_and_start(request.leader_pid)
+            && actual != request.leader_start
+        {
+            return Err(RosterError::InvalidArgument(format!(
+                "pid {} started at {actual}, not at {}: is it the session's leader?",
+                request.leader_pid, request.leader_start
+            )));
+        }
+        let new = NewSession {
+            user: request.user,
+            service: request.service,
+            tty: request.tty,
+            remote_host: request.remote_host,
+            leader_pid: request.leader_pid,
+            leader_start: request.leader_start,
+        };
+        let (session, home) = self
+            .d
+            .acting_by_uid(call, move |r, a| {
+                let (session, _first) = r.open_session(a, new)?;
+                let home = r.user_by_uid(session.uid)?.map(|u| u.home);
+                Ok((session, home))
+            })
+            .await?;
+        let mut home_created = false;
+        if self.d.config.create_home
+            && let Some(home) = home
+        {
+            let (skel, uid) = (self.d.skel.clone(), session.uid);
+            let path = std::path::PathBuf::from(&home);
+            let made = tokio::task::spawn_blocking(move || {
+                crate::home::create_home(&path, &skel, uid, uid)
+            })
+            .await;
+            match made {
+                Ok(Ok(created)) => home_created = created,
+                Ok(Err(e)) => eprintln!("rosterd: creating the home {home}: {e}"),
+                Err(e) => eprintln!("rosterd: creating the home {home}: {e}"),
+            }
+            if home_created {
+                call.detail("home", "created");
+            }
+        }
+        // Not tracked if its leader is already gone (a very short session).
+        if !leader_alive(&self.d.proc, session.leader_pid, session.leader_start) {
+            let _ = self.d.reap().await;
+        }
+        Ok(SessionOpened {
+            id: session.id,
+            home_created,
+        })
+    }
+
+    async fn change_password_inner(
+        &self,
+        call: &Call,
+        user: String,
+        current: Secret,
+        new: Secret,
+    ) -> Result<()> {
+        if new.is_empty() {
+            return Err(RosterError::InvalidArgument(
+                "the new password is empty".into(),
+            ));
+        }
+        self.limit(call)?;
+        let policy = self.d.config.password.clone();
+        if current.is_empty() {
+            if call.peer.uid != 0 {
+                return Err(RosterError::PermissionDenied(
+                    "the current password is needed to change it".into(),
+                ));
+            }
+            call.detail("by", "root");
+            let target = user.clone();
+            self.d
+                .acting_by_uid(call, move |_, a| {
+                    authorize(a, &Operation::SetOthersPassword { target: &target })
+                })
+                .await?;
+            check_policy(&policy, &user, &new, None).map_err(to_bus)?;
+            let phc = self.d.hash(call, new).await?;
+            self.d
+                .acting_by_uid(call, move |r, a| {
+                    r.set_password_hash(a, &user, PasswordChange::ByAdmin, phc)
+                })
+                .await?;
+            self.d.snapshot.refresh().await;
+            return Ok(());
+        }
+        let name = user.clone();
+        let (check, now) = self
+            .d
+            .acting_by_uid(call, move |r, a| {
+                Ok((r.login_check(a, &name, None)?, r.now()))
+            })
+            .await?;
+        if let Some(until) = check.locked_until {
+            return Err(RosterError::Locked(lock_message(until, now)));
+        }
+        if !check.known {
+            return Err(RosterError::NotFound(format!("user {user:?} not found")));
+        }
+        let right = self.d.verify(call, current.clone(), check.hash).await?;
+        let code_right = if check.pending && !right {
+            let (name, code) = (user.clone(), current.clone());
+            self.d
+                .acting_by_uid(call, move |r, a| r.verify_code(a, &name, &code))
+                .await?
+        } else {
+            false
+        };
+        if !right && !code_right {
+            let name = user.clone();
+            self.d
+                .store(move |r| r.record_login_result(&name, None, false))
+                .await?;
+            return Err(RosterError::AuthFailed(
+                if check.pending {
+                    "the registration code is wrong or expired"
+                } else {
+                    "the current password is wrong"
+                }
+                .into(),
+            ));
+        }
+        // The code counts as the old password: a new one equal to it is refused.
+        check_policy(&policy, &user, &new, Some(&current)).map_err(to_bus)?;
+        let phc = self.d.hash(call, new).await?;
+        if code_right {
+            call.detail("by", "registration-code");
+            self.d.store(move |r| r.register(&current, phc)).await?;
+        } else {
+            call.detail("by", "self");
+            let change = if call.peer.uid == 0 {
+                PasswordChange::ByAdmin
+            } else {
+                PasswordChange::Own
+            };
+            self.d
+                .acting_by_uid(call, move |r, a| r.set_password_hash(a, &user, change, phc))
+                .await?;
+        }
+        self.d.snapshot.refresh().await;
+        Ok(())
+    }
+}

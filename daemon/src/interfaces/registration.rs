@@ -1,0 +1,44 @@
+//! `org.roster.Roster1.Registration`: a pending user finishes registering
+//! with the code an admin handed out. Anyone may call: the code is the
+//! authority, and core counts a wrong one against its user.
+
+use crate::daemon::{Daemon, Result};
+use crate::errors::to_bus;
+use roster_client::RosterError;
+use roster_core::Secret;
+use roster_core::password::check_policy;
+use std::sync::Arc;
+use zbus::message::Header;
+
+pub struct Registration {
+    pub d: Arc<Daemon>,
+}
+
+#[zbus::interface(name = "org.roster.Roster1.Registration")]
+impl Registration {
+    async fn register(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        code: String,
+        new_password: String,
+    ) -> Result<String> {
+        let (code, new) = (Secret::new(code), Secret::new(new_password));
+        let call = self.d.begin(&hdr, "users.register", "").await?;
+        let r = async {
+            if code.is_empty() || new.is_empty() {
+                return Err(RosterError::InvalidArgument(
+                    "both the registration code and a new password are needed".into(),
+                ));
+            }
+            // The user is known only once core reads the code; the name
+            // rule of the policy is checked by core's own validation.
+            check_policy(&self.d.config.password, "", &new, Some(&code)).map_err(to_bus)?;
+            let phc = self.d.hash(&call, new).await?;
+            let user = self.d.store(move |r| r.register(&code, phc)).await?;
+            self.d.snapshot.refresh().await;
+            Ok(user.name)
+        }
+        .await;
+        self.d.finish(&call, r)
+    }
+}

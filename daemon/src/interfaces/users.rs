@@ -1,0 +1,382 @@
+//! `org.roster.Roster1.Users`: create, edit, passwords, delete, suspend,
+//! enable, unlock, list, show, who-am-I.
+
+use crate::convert::{self, given};
+use crate::daemon::{Call, Daemon, Result};
+use crate::errors::to_bus;
+use roster_client::{CreateUser, Created, EditUser, Ended, RosterError, UserInfo, WhoAmI};
+use roster_core::authz::{Operation, authorize};
+use roster_core::password::check_policy;
+use roster_core::roster::{InitialCredential, PasswordChange};
+use roster_core::{Actor, NewUser, Role, Secret, UserChanges};
+use std::str::FromStr;
+use std::sync::Arc;
+use zbus::message::Header;
+
+pub struct Users {
+    pub d: Arc<Daemon>,
+}
+
+fn role(text: &str) -> Result<Option<Role>> {
+    match text {
+        "" => Ok(None),
+        other => Role::from_str(other).map(Some).map_err(to_bus),
+    }
+}
+
+#[zbus::interface(name = "org.roster.Roster1.Users")]
+impl Users {
+    async fn create(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        request: CreateUser,
+        password: String,
+    ) -> Result<Created> {
+        let password = Secret::new(password);
+        let call = self.d.begin(&hdr, "users.create", &request.name).await?;
+        let r = self.create_inner(&call, request, password).await;
+        self.d.finish(&call, r)
+    }
+
+    async fn edit(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        name: String,
+        changes: EditUser,
+    ) -> Result<UserInfo> {
+        let call = self.d.begin(&hdr, "users.edit", &name).await?;
+        let r = async {
+            let changes = UserChanges {
+                display_name: given(&changes.display_name),
+                role: role(&changes.role)?,
+                home: given(&changes.home),
+                shell: given(&changes.shell),
+            };
+            if let Some(role) = changes.role {
+                call.detail("role", role.as_str());
+            }
+            let user = self
+                .d
+                .acting(&call, move |r, a| r.edit_user(a, &name, changes))
+                .await?;
+            self.d.snapshot.refresh().await;
+            Ok(convert::user(&user))
+        }
+        .await;
+        self.d.finish(&call, r)
+    }
+
+    async fn set_password(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        name: String,
+        current: String,
+        new: String,
+    ) -> Result<()> {
+        let (current, new) = (Secret::new(current), Secret::new(new));
+        let call = self.d.begin(&hdr, "users.password", &name).await?;
+        let r = self.set_password_inner(&call, name, current, new).await;
+        self.d.finish(&call, r)
+    }
+
+    async fn reset_password(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        name: String,
+    ) -> Result<Created> {
+        let call = self.d.begin(&hdr, "users.password-reset", &name).await?;
+        let r = async {
+            let (user, code) = self
+                .d
+                .acting(&call, move |r, a| r.reset_password(a, &name))
+                .await?;
+            self.d.snapshot.refresh().await;
+            Ok(Created {
+                user: convert::user(&user),
+                registration_code: code.code.expose().to_owned(),
+                code_expires: code.expires,
+            })
+        }
+        .await;
+        self.d.finish(&call, r)
+    }
+
+    async fn delete(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        name: String,
+        keep_sessions: bool,
+    ) -> Result<Ended> {
+        let call = self.d.begin(&hdr, "users.delete", &name).await?;
+        let r = async {
+            // Counted before the delete: the user's sessions go with it.
+            let target = name.clone();
+            let before = self
+                .d
+                .store(move |r| r.user_by_name(&target))
+                .await?
+                .map(|u| u.uid);
+            let sessions = match before {
+                Some(uid) => self.d.live_session_count(uid).await?,
+                None => 0,
+            };
+            let user = self
+                .d
+                .acting(&call, move |r, a| r.delete_user(a, &name))
+                .await?;
+            self.d.snapshot.refresh().await;
+            let processes = self.end(&call, user.uid, keep_sessions).await;
+            Ok(Ended {
+                sessions,
+                processes,
+            })
+        }
+        .await;
+        self.d.finish(&call, r)
+    }
+
+    async fn suspend(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        name: String,
+        keep_sessions: bool,
+    ) -> Result<Ended> {
+        let call = self.d.begin(&hdr, "users.suspend", &name).await?;
+        let r = async {
+            let user = self
+                .d
+                .acting(&call, move |r, a| r.suspend_user(a, &name))
+                .await?;
+            // Suspended users leave the admin group.
+            self.d.snapshot.refresh().await;
+            let sessions = self.d.live_session_count(user.uid).await?;
+            let processes = self.end(&call, user.uid, keep_sessions).await;
+            Ok(Ended {
+                sessions,
+                processes,
+            })
+        }
+        .await;
+        self.d.finish(&call, r)
+    }
+
+    async fn enable(&self, #[zbus(header)] hdr: Header<'_>, name: String) -> Result<UserInfo> {
+        let call = self.d.begin(&hdr, "users.enable", &name).await?;
+        let r = async {
+            let user = self
+                .d
+                .acting(&call, move |r, a| r.enable_user(a, &name))
+                .await?;
+            self.d.snapshot.refresh().await;
+            Ok(convert::user(&user))
+        }
+        .await;
+        self.d.finish(&call, r)
+    }
+
+    async fn unlock(&self, #[zbus(header)] hdr: Header<'_>, name: String) -> Result<UserInfo> {
+        let call = self.d.begin(&hdr, "users.unlock", &name).await?;
+        let r = self
+            .d
+            .acting(&call, move |r, a| r.unlock_user(a, &name))
+            .await
+            .map(|u| convert::user(&u));
+        self.d.finish(&call, r)
+    }
+
+    async fn list(&self, #[zbus(header)] hdr: Header<'_>, all: bool) -> Result<Vec<UserInfo>> {
+        let call = self.d.begin_read(&hdr, "users.list").await?;
+        let users = self
+            .d
+            .acting(&call, move |r, a| r.list_users(a, all))
+            .await?;
+        Ok(users.iter().map(convert::user).collect())
+    }
+
+    async fn show(&self, #[zbus(header)] hdr: Header<'_>, name: String) -> Result<UserInfo> {
+        let call = self.d.begin_read(&hdr, "users.show").await?;
+        let user = self
+            .d
+            .acting(&call, move |r, a| r.show_user(a, &name))
+            .await?;
+        Ok(convert::user(&user))
+    }
+
+    async fn who_am_i(&self, #[zbus(header)] hdr: Header<'_>) -> Result<WhoAmI> {
+        let call = self.d.begin_read(&hdr, "users.whoami").await?;
+        let actor = self.d.acting(&call, |_, a| Ok(a.clone())).await?;
+        let (uid, login_uid) = (call.peer.uid, call.peer.login_uid().unwrap_or(u32::MAX));
+        let environment = self.d.config.environment.clone();
+        let mut me = WhoAmI {
+            uid,
+            login_uid,
+            user: String::new(),
+            role: String::new(),
+            is_root: false,
+            token_id: String::new(),
+            token_scope: String::new(),
+            environment,
+            grants: Vec::new(),
+        };
+        match actor {
+            Actor::Root => me.is_root = true,
+            Actor::User(u) => {
+                me.user = u.name;
+                me.role = u.role.as_str().to_owned();
+                me.grants = convert::grants(&u.grants);
+            }
+            Actor::Token {
+                user,
+                scope,
+                token_id,
+            } => {
+                me.user = user.name;
+                me.role = user.role.as_str().to_owned();
+                me.grants = convert::grants(&user.grants);
+                me.token_id = token_id;
+                me.token_scope = scope.as_str().to_owned();
+            }
+            Actor::Stranger { .. } => {}
+        }
+        Ok(me)
+    }
+}
+
+impl Users {
+    async fn create_inner(
+        &self,
+        call: &Call,
+        request: CreateUser,
+        password: Secret,
+    ) -> Result<Created> {
+        let new = NewUser {
+            name: request.name.clone(),
+            display_name: given(&request.display_name),
+            role: role(&request.role)?,
+            home: given(&request.home),
+            shell: given(&request.shell),
+        };
+        call.detail("role", new.role.unwrap_or_default().as_str());
+        let (user, code) = if request.register {
+            if !password.is_empty() {
+                return Err(RosterError::InvalidArgument(
+                    "give either a password or --register, not both".into(),
+                ));
+            }
+            call.detail("register", "yes");
+            self.d
+                .acting(call, move |r, a| {
+                    r.create_user(a, new, InitialCredential::Register)
+                })
+                .await?
+        } else {
+            if password.is_empty() {
+                return Err(RosterError::InvalidArgument(
+                    "a password is needed: give one, or create the user with --register".into(),
+                ));
+            }
+            // Authorized and validated before a hash is spent on it.
+            let (name, config) = (new.name.clone(), self.d.config.clone());
+            self.d
+                .acting(call, move |_, a| {
+                    authorize(a, &Operation::CreateUser)?;
+                    roster_core::validate::new_user_name(&name, &config)
+                })
+                .await?;
+            check_policy(&self.d.config.password, &new.name, &password, None).map_err(to_bus)?;
+            let phc = self.d.hash(call, password).await?;
+            self.d
+                .acting(call, move |r, a| {
+                    r.create_user(a, new, InitialCredential::PasswordHash(phc))
+                })
+                .await?
+        };
+        self.d.snapshot.refresh().await;
+        Ok(Created {
+            user: convert::user(&user),
+            registration_code: code
+                .as_ref()
+                .map(|c| c.code.expose().to_owned())
+                .unwrap_or_default(),
+            code_expires: code.map(|c| c.expires).unwrap_or(0),
+        })
+    }
+
+    async fn set_password_inner(
+        &self,
+        call: &Call,
+        name: String,
+        current: Secret,
+        new: Secret,
+    ) -> Result<()> {
+        if new.is_empty() {
+            return Err(RosterError::InvalidArgument(
+                "the new password is empty".into(),
+            ));
+        }
+        if current.is_empty() {
+            call.detail("by", "admin");
+            let target = name.clone();
+            self.d
+                .acting(call, move |_, a| {
+                    authorize(a, &Operation::SetOthersPassword { target: &target })
+                })
+                .await?;
+            check_policy(&self.d.config.password, &name, &new, None).map_err(to_bus)?;
+            let phc = self.d.hash(call, new).await?;
+            self.d
+                .acting(call, move |r, a| {
+                    r.set_password_hash(a, &name, PasswordChange::ByAdmin, phc)
+                })
+                .await?;
+        } else {
+            call.detail("by", "self");
+            let target = name.clone();
+            let stored = self
+                .d
+                .acting(call, move |r, a| r.current_hash(a, &target))
+                .await?;
+            if !self.d.verify(call, current.clone(), stored).await? {
+                // Counted like a failed local login: this is a way to
+                // guess the password too.
+                let target = name.clone();
+                self.d
+                    .store(move |r| r.record_login_result(&target, None, false))
+                    .await?;
+                return Err(RosterError::AuthFailed(
+                    "the current password is wrong".into(),
+                ));
+            }
+            check_policy(&self.d.config.password, &name, &new, Some(&current)).map_err(to_bus)?;
+            let phc = self.d.hash(call, new).await?;
+            self.d
+                .acting(call, move |r, a| {
+                    r.set_password_hash(a, &name, PasswordChange::Own, phc)
+                })
+                .await?;
+        }
+        // A pending user becomes active: the admin group may change.
+        self.d.snapshot.refresh().await;
+        Ok(())
+    }
+
+    /// Ends the user's processes and sessions unless asked to keep them.
+    pub async fn end(&self, call: &Call, uid: u32, keep_sessions: bool) -> u32 {
+        end_everything(&self.d, call, uid, keep_sessions).await
+    }
+}
+
+/// What suspend, delete and `revoke --end-sessions` share: the sweep, then
+/// the sessions marked ended. Answers how many processes were ended.
+pub async fn end_everything(d: &Daemon, call: &Call, uid: u32, keep_sessions: bool) -> u32 {
+    if keep_sessions {
+        call.detail("sessions", "kept");
+        return 0;
+    }
+    let processes = d.end_user_processes(uid).await;
+    if let Err(e) = d.end_sessions_of(uid).await {
+        eprintln!("rosterd: marking the sessions of uid {uid} ended: {e}");
+    }
+    call.detail("processes", processes.to_string());
+    processes
+}
