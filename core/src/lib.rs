@@ -28,6 +28,7 @@ pub mod password;
 pub mod roster;
 pub mod rules;
 pub mod secret;
+pub mod ssh_key;
 pub mod store;
 pub mod validate;
 

@@ -1,4 +1,12 @@
 //! The crate's tests that span modules (one test binary, so one link).
 
+mod authz_table;
+mod config;
+mod credential;
 mod fixture;
+mod id_ranges;
+mod lockout;
+mod password;
+mod rules;
 mod smoke;
+mod validate;

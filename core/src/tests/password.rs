@@ -1,0 +1,156 @@
+use crate::config::{Argon2Config, PasswordConfig};
+use crate::error::Error;
+use crate::password::{Hasher, check_phc, check_policy};
+use crate::secret::Secret;
+
+fn cheap() -> Hasher {
+    Hasher::new(&Argon2Config {
+        memory_kib: 256,
+        iterations: 1,
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+#[test]
+fn hash_and_verify() {
+    let h = cheap();
+    let phc = h.hash(&Secret::new("hunter2 is long")).unwrap();
+    assert!(phc.starts_with("$argon2id$v=19$m=256,t=1,p=1$"), "{phc}");
+    check_phc(&phc).unwrap();
+    assert!(h.verify(&Secret::new("hunter2 is long"), Some(&phc)));
+    assert!(!h.verify(&Secret::new("hunter2 is lonG"), Some(&phc)));
+    assert!(!h.verify(&Secret::new(""), Some(&phc)));
+    // A fresh salt each time.
+    assert_ne!(phc, h.hash(&Secret::new("hunter2 is long")).unwrap());
+}
+
+#[test]
+fn the_defaults_hash_with_designs_parameters() {
+    let h = Hasher::new(&Argon2Config::default()).unwrap();
+    let phc = h.hash(&Secret::new("correct horse battery")).unwrap();
+    assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
+    assert!(h.verify(&Secret::new("correct horse battery"), Some(&phc)));
+}
+
+#[test]
+fn hashes_made_with_other_parameters_still_verify() {
+    let old = cheap().hash(&Secret::new("pw")).unwrap();
+    let newer = Hasher::new(&Argon2Config {
+        memory_kib: 512,
+        iterations: 2,
+        ..Default::default()
+    })
+    .unwrap();
+    assert!(newer.verify(&Secret::new("pw"), Some(&old)));
+}
+
+#[test]
+fn no_hash_means_false_after_the_same_work() {
+    let h = cheap();
+    assert!(!h.verify(&Secret::new("anything"), None));
+    assert!(!h.verify(&Secret::new(""), None));
+    // A corrupt stored hash is treated like none, never like a match.
+    assert!(!h.verify(&Secret::new("x"), Some("$argon2id$garbage")));
+    assert!(!h.verify(&Secret::new("x"), Some("")));
+    // A megabyte of password is refused to hash and never matches.
+    let huge = Secret::new("x".repeat(1 << 20));
+    assert!(matches!(h.hash(&huge), Err(Error::InvalidArgument(_))));
+    assert!(!h.verify(&huge, None));
+}
+
+#[test]
+fn the_dummy_costs_what_a_real_verify_costs() {
+    // Same parameters → same work: the dummy's PHC carries the configured
+    // parameters (checked through a real verify timing ratio, loosely, so
+    // a loaded machine doesn't flake).
+    let h = Hasher::new(&Argon2Config {
+        memory_kib: 4096,
+        iterations: 2,
+        ..Default::default()
+    })
+    .unwrap();
+    let phc = h.hash(&Secret::new("pw")).unwrap();
+    let _ = h.verify(&Secret::new("warm"), None);
+    let time = |f: &dyn Fn()| {
+        let t = std::time::Instant::now();
+        for _ in 0..5 {
+            f();
+        }
+        t.elapsed().as_secs_f64()
+    };
+    let real = time(&|| {
+        h.verify(&Secret::new("wrong"), Some(&phc));
+    });
+    let dummy = time(&|| {
+        h.verify(&Secret::new("wrong"), None);
+    });
+    let ratio = real / dummy;
+    assert!(
+        (0.33..3.0).contains(&ratio),
+        "real {real}s vs dummy {dummy}s"
+    );
+}
+
+#[test]
+fn bad_parameters_are_refused() {
+    assert!(matches!(
+        Hasher::new(&Argon2Config {
+            memory_kib: 1,
+            ..Default::default()
+        }),
+        Err(Error::Config(_))
+    ));
+    assert!(matches!(
+        Hasher::new(&Argon2Config {
+            iterations: 0,
+            ..Default::default()
+        }),
+        Err(Error::Config(_))
+    ));
+}
+
+#[test]
+fn only_argon2id_phc_strings_are_stored() {
+    for bad in [
+        "",
+        "plain",
+        "$argon2i$v=19$m=256,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo",
+        "$6$salt$hash",
+        "$argon2id$v=19$m=256,t=1,p=1",
+    ] {
+        assert!(
+            matches!(check_phc(bad), Err(Error::InvalidArgument(_))),
+            "{bad}"
+        );
+    }
+    assert!(check_phc(&"$argon2id$".repeat(100)).is_err());
+}
+
+#[test]
+fn policy() {
+    let p = PasswordConfig { min_length: 8 };
+    let ok = |pw: &str, old: Option<&str>| {
+        check_policy(&p, "bob", &Secret::new(pw), old.map(Secret::new).as_ref())
+    };
+    ok("long enough pw", None).unwrap();
+    ok("long enough pw", Some("something else")).unwrap();
+    let msg = |r: crate::Result<()>| match r {
+        Err(Error::InvalidArgument(m)) => m,
+        other => panic!("{other:?}"),
+    };
+    assert!(msg(ok("short", None)).contains("fewer than the 8"));
+    assert!(msg(ok("xxBOBxxxxx", None)).contains("user name"));
+    assert!(msg(ok("same old pw", Some("same old pw"))).contains("same as the old"));
+    assert!(msg(ok("has\0nul byte", None)).contains("NUL"));
+    assert!(msg(ok(&"y".repeat(2000), None)).contains("longer than 1024"));
+    // Several failures, one sentence each.
+    let m = msg(ok("bob", Some("bob")));
+    assert!(
+        m.contains("fewer") && m.contains("user name") && m.contains("old"),
+        "{m}"
+    );
+    // Characters, not bytes.
+    ok("ääääääää", None).unwrap();
+    assert!(msg(ok("äääää", None)).contains("5 characters"));
+}
