@@ -633,7 +633,7 @@ fn base64_decode(text: &str) -> Result<Vec<u8>, String> {
     if bytes.is_empty() {
         return Err("it is empty".into());
     }
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         return Err(format!(
             "its length, {}, is not a multiple of 4: it was cut short or copied with a piece missing",
             bytes.len()
