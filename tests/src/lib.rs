@@ -46,6 +46,9 @@
 //!   `database_path()`, `nss_cache_path()`, `audit_log_path()`,
 //!   `home_base()`, `passwd_path()`, `group_path()`; logs: `audit_log()`,
 //!   `stderr_log()`; `sqlite(sql)` runs the sqlite3 CLI on the database.
+//! * Setup shortcuts (as root, through the proxies): `create_user(name,
+//!   role, password) -> uid`, `create_pending_user(name) -> (uid, code)`,
+//!   `add_environment(name)`, `grant(user, level, environment)`.
 //! * [`bin_dir`]: where `rosterd` and `roster` are found: `$ROSTER_BIN_DIR`,
 //!   else the `target/<profile>` folder this test binary was built into.
 //!   Build them first: `cargo build -p rosterd -p roster` (scripts/test.sh does).
@@ -560,7 +563,7 @@ impl TestDaemon {
                     stderr: stderr_since(self),
                 });
             }
-            if self.owns_name() {
+            if Self::owned_by(&self.bus_address, child.id()) {
                 self.child = Some(child);
                 return Ok(());
             }
@@ -576,11 +579,9 @@ impl TestDaemon {
         }
     }
 
-    fn owns_name(&self) -> bool {
-        Self::name_owned_at(&self.bus_address)
-    }
-
-    fn name_owned_at(address: &str) -> bool {
+    /// Whether `pid` (our rosterd) owns the name: not merely anyone (a
+    /// squatter, or another test's rosterd on a shared bus).
+    fn owned_by(address: &str, pid: u32) -> bool {
         let address = address.to_owned();
         zbus::block_on(async move {
             let conn = zbus::connection::Builder::address(address.as_str())
@@ -588,9 +589,9 @@ impl TestDaemon {
                 .await?;
             let dbus = zbus::fdo::DBusProxy::new(&conn).await?;
             let name = zbus::names::BusName::try_from(roster_client::BUS_NAME)?;
-            Ok::<bool, zbus::Error>(dbus.name_has_owner(name).await?)
+            Ok::<u32, zbus::Error>(dbus.get_connection_unix_process_id(name).await?)
         })
-        .unwrap_or(false)
+        .is_ok_and(|owner| owner == pid)
     }
 
     /// rosterd's pid (panics when it is not running).
@@ -756,6 +757,66 @@ impl TestDaemon {
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Creates an active user with `password` as root (through the
+    /// proxies, not the CLI); `role` is `"user"` or `"admin"`. Answers its uid.
+    #[track_caller]
+    pub fn create_user(&self, name: &str, role: &str, password: &str) -> u32 {
+        let request = serde_json::json!({
+            "name": name, "display_name": "", "role": role,
+            "home": "", "shell": "", "register": false,
+        });
+        let out = self
+            .probe(
+                "Users.Create",
+                &[
+                    &request.to_string(),
+                    &serde_json::to_string(password).unwrap_or_default(),
+                ],
+            )
+            .run()
+            .expect_ok();
+        out.json()["ok"]["user"]["uid"]
+            .as_u64()
+            .and_then(|u| u32::try_from(u).ok())
+            .unwrap_or_else(|| panic!("no uid in {}", out.stdout))
+    }
+
+    /// Creates a pending user (`--register`) as root: its uid and code.
+    #[track_caller]
+    pub fn create_pending_user(&self, name: &str) -> (u32, String) {
+        let request = serde_json::json!({
+            "name": name, "display_name": "", "role": "",
+            "home": "", "shell": "", "register": true,
+        });
+        let out = self
+            .probe("Users.Create", &[&request.to_string(), "\"\""])
+            .run()
+            .expect_ok();
+        let v = out.json();
+        let uid = v["ok"]["user"]["uid"].as_u64().unwrap_or(0) as u32;
+        let code = v["ok"]["registration_code"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned();
+        (uid, code)
+    }
+
+    /// Adds an environment as root.
+    #[track_caller]
+    pub fn add_environment(&self, name: &str) {
+        let arg = serde_json::to_string(name).unwrap_or_default();
+        self.probe("Environments.Add", &[&arg]).run().expect_ok();
+    }
+
+    /// Grants `level` in `environment` (empty = this host's) as root.
+    #[track_caller]
+    pub fn grant(&self, user: &str, level: &str, environment: &str) {
+        let q = |s: &str| serde_json::to_string(s).unwrap_or_default();
+        self.probe("Grants.Grant", &[&q(user), &q(level), &q(environment)])
+            .run()
+            .expect_ok();
     }
 
     /// A zbus connection to this daemon's bus as the test's own uid.
