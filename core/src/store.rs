@@ -145,6 +145,22 @@ impl Store {
         &self.path
     }
 
+    /// The connection's settings as SQLite reports them: (journal_mode,
+    /// synchronous, foreign_keys), e.g. ("wal", 2, 1). For `roster doctor`
+    /// and the tests.
+    pub fn settings(&self) -> crate::Result<(String, i64, i64)> {
+        let mode: String = self
+            .conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+        let sync: i64 = self
+            .conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))?;
+        let fk: i64 = self
+            .conn
+            .query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
+        Ok((mode, sync, fk))
+    }
+
     /// The schema version (`PRAGMA user_version`).
     pub fn schema_version(&self) -> crate::Result<u32> {
         Ok(self
