@@ -68,8 +68,13 @@ impl Client {
     /// Connects to the bus at `address`. `timeout` bounds every call (for
     /// sshd's AuthorizedKeysCommand, which must never stall a login).
     pub async fn connect(address: &str, timeout: Option<Duration>) -> Result<Client, CliError> {
-        let unreachable = |_| CliError::Unreachable {
-            address: address.to_owned(),
+        let unreachable = |e: zbus::Error| {
+            if std::env::var_os("ROSTER_DEBUG").is_some() {
+                eprintln!("roster: debug: {e:?}");
+            }
+            CliError::Unreachable {
+                address: address.to_owned(),
+            }
         };
         let mut builder = zbus::connection::Builder::address(address);
         if let Some(timeout) = timeout {

@@ -147,6 +147,9 @@ impl From<std::io::Error> for CliError {
 
 /// Turns an error from a call into `Unreachable` when nothing answered.
 pub fn from_call(error: RosterError, address: &str) -> CliError {
+    if std::env::var_os("ROSTER_DEBUG").is_some() {
+        eprintln!("roster: debug: {error:?}");
+    }
     if is_unreachable(&error) {
         CliError::Unreachable {
             address: address.to_owned(),

@@ -81,7 +81,7 @@ fn only_root_and_role_admins_create_users() {
             .daemon
             .roster(&["users", "create", "newbie", "--password-stdin"])
             .as_uid(uid)
-            .stdin("Newbie-password-77\n")
+            .stdin("Fresh-password-77\n")
             .run();
         assert_denied(&run, who);
         assert!(
@@ -93,13 +93,13 @@ fn only_root_and_role_admins_create_users() {
         .daemon
         .roster(&["users", "create", "newbie", "--password-stdin"])
         .as_uid(c.ada)
-        .stdin("Newbie-password-77\n")
+        .stdin("Fresh-password-77\n")
         .run()
         .expect_ok();
     c.host
         .daemon
         .roster(&["users", "create", "newbie2", "--password-stdin"])
-        .stdin("Newbie-password-77\n")
+        .stdin("Fresh-password-77\n")
         .run()
         .expect_ok();
 }
@@ -364,7 +364,7 @@ fn a_user_changes_only_their_own_password() {
         .daemon
         .roster(&["users", "password", "eve", "--password-stdin"])
         .as_uid(c.paul)
-        .stdin("whatever\nEve-taken-over-99\n")
+        .stdin("whatever\nTaken-over-99x\n")
         .run();
     assert_denied(&run, "paul setting eve's password");
     // As a stranger (not a Roster user), without a name there is nothing to change.

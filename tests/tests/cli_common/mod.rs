@@ -3,13 +3,137 @@
 
 #![allow(dead_code)]
 
-use roster_tests::{Run, TestBus, TestConfig, TestDaemon};
+use roster_tests::{Run, STRANGER_UID, TestConfig, TestDaemon, UID_MIN};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How many of the test range's first uids the bus can resolve.
+const RESOLVABLE_USERS: u32 = 256;
+
+/// A private system-like bus whose dbus-daemon resolves the test's uids.
+///
+/// dbus-daemon looks every connecting uid up (getpwuid, its groups) and
+/// drops the connection of a uid NSS doesn't know. On a real host Roster's
+/// users resolve through libnss_roster; here dbus-daemon runs under
+/// nss_wrapper with a passwd and group file listing root, nobody, the
+/// stranger (a local account Roster doesn't know) and the first uids of
+/// the test range, so the CLI can run as any of them through setpriv.
+pub struct WrappedBus {
+    address: String,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+fn nss_wrapper_library() -> &'static str {
+    const CANDIDATES: [&str; 3] = [
+        "/usr/lib/x86_64-linux-gnu/libnss_wrapper.so",
+        "/usr/lib64/libnss_wrapper.so",
+        "/usr/lib/libnss_wrapper.so",
+    ];
+    CANDIDATES
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .unwrap_or_else(|| panic!("libnss_wrapper.so is missing: apt-get install libnss-wrapper"))
+}
+
+impl WrappedBus {
+    pub fn start() -> WrappedBus {
+        let dir = tempfile::Builder::new()
+            .prefix("roster-cli-bus-")
+            .tempdir()
+            .unwrap_or_else(|e| panic!("temp dir: {e}"));
+        let d = dir.path();
+        // Other uids (the CLI through setpriv) must reach the socket.
+        std::fs::set_permissions(d, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap_or_else(|e| panic!("chmod: {e}"));
+        let socket = d.join("bus");
+        let mut passwd = String::from(
+            "root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+        );
+        let mut group = String::from("root:x:0:\nnogroup:x:65534:\n");
+        let ids = std::iter::once(("stranger".to_owned(), STRANGER_UID))
+            .chain((0..RESOLVABLE_USERS).map(|i| (format!("rosteruid{i}"), UID_MIN + i)));
+        for (name, id) in ids {
+            passwd.push_str(&format!("{name}:x:{id}:{id}::/nonexistent:/bin/sh\n"));
+            group.push_str(&format!("{name}:x:{id}:\n"));
+        }
+        let write = |name: &str, text: &str| {
+            std::fs::write(d.join(name), text).unwrap_or_else(|e| panic!("write {name}: {e}"))
+        };
+        write("passwd", &passwd);
+        write("group", &group);
+        write(
+            "bus.conf",
+            &format!(
+                r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path={}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <allow own="*"/>
+    <allow send_type="method_call"/>
+    <allow send_type="signal"/>
+    <allow send_requested_reply="true" send_type="method_return"/>
+    <allow send_requested_reply="true" send_type="error"/>
+    <allow receive_type="method_call"/>
+    <allow receive_type="method_return"/>
+    <allow receive_type="error"/>
+    <allow receive_type="signal"/>
+    <allow send_destination="org.freedesktop.DBus"/>
+  </policy>
+</busconfig>
+"#,
+                socket.display()
+            ),
+        );
+        let child = Command::new("dbus-daemon")
+            .arg(format!("--config-file={}", d.join("bus.conf").display()))
+            .args(["--nofork", "--nopidfile"])
+            .env("LD_PRELOAD", nss_wrapper_library())
+            .env("NSS_WRAPPER_PASSWD", d.join("passwd"))
+            .env("NSS_WRAPPER_GROUP", d.join("group"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("dbus-daemon (apt-get install dbus): {e}"));
+        let mut bus = WrappedBus {
+            address: format!("unix:path={}", socket.display()),
+            child,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+            if let Ok(Some(status)) = bus.child.try_wait() {
+                panic!("dbus-daemon exited at start: {status}");
+            }
+            assert!(Instant::now() < deadline, "dbus-daemon did not start");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        bus
+    }
+
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+}
+
+impl Drop for WrappedBus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
 
 /// A private bus and a rosterd on it. The daemon is declared first so it
 /// is dropped (killed) before its bus.
 pub struct Host {
     pub daemon: TestDaemon,
-    pub bus: TestBus,
+    pub bus: WrappedBus,
 }
 
 impl Host {
@@ -18,8 +142,11 @@ impl Host {
     }
 
     pub fn start_with(config: TestConfig) -> Host {
-        let bus = TestBus::start();
-        let daemon = TestDaemon::start_with(&bus, config);
+        let bus = WrappedBus::start();
+        let daemon = match TestDaemon::try_start_at(bus.address(), config) {
+            Ok(daemon) => daemon,
+            Err(f) => panic!("rosterd did not start ({:?}):\n{}", f.status, f.stderr),
+        };
         Host { daemon, bus }
     }
 
@@ -85,8 +212,21 @@ impl Host {
 
 /// Every test user's password: long enough for the policy, and unique, so
 /// a grep for it in logs means something.
+///
+/// The policy refuses a password holding the user name, so the name is
+/// shifted a letter (`alice` → `bmjdf`) rather than copied.
 pub fn password_of(name: &str) -> String {
-    format!("pw-{name}-Correct-Horse-9")
+    let shifted: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_lowercase() {
+                (((c as u8 - b'a' + 1) % 26) + b'a') as char
+            } else {
+                c
+            }
+        })
+        .collect();
+    format!("Pw-{shifted}-Correct-Horse-9")
 }
 
 /// The `name`s of a `users list --json` output.
