@@ -232,6 +232,17 @@ step "lay out and build the .debs ($version, $deb_arch)"
 debroot=$work/deb
 lay_out "$debroot" deb
 
+# The unit's hardening, as systemd scores it (0 = locked down, 10 = none).
+if command -v systemd-analyze >/dev/null; then
+    if systemd-analyze security --offline=yes --root="$top/$debroot/roster" --threshold=25 \
+        rosterd.service >"$work/unit-security.txt" 2>&1; then
+        grep -o 'Overall exposure level.*' "$work/unit-security.txt" >&2 || true
+    else
+        cat "$work/unit-security.txt" >&2
+        die "rosterd.service exposure above 2.5 (systemd-analyze security)"
+    fi
+fi
+
 # shlibs:Depends for PKG's ELF files, from dpkg-shlibdeps in a scratch tree.
 shlibs_for() {
     local pkg=$1 scratch files=()
