@@ -33,7 +33,10 @@
 //! ```
 //!
 //! * [`TestBus`]: `start()`, `address()`, `connect()` (a zbus connection as
-//!   the test's own uid).
+//!   the test's own uid). dbus-daemon refuses uids it can't resolve, so the
+//!   bus runs under nss_wrapper with a passwd listing [`CONNECTABLE_UIDS`]
+//!   (the first 1000 uids of Roster's range and the strangers 4242..4300)
+//!   besides the host's accounts.
 //! * [`TestConfig`]: `new()` (cheap argon2, temp paths), `set(key, raw)`,
 //!   `set_str(key, s)`, `raw_line(line)` (e.g. a typo), `passwd(..)`,
 //!   `group(..)`, `login_defs(..)`, `subuid(..)`, `subgid(..)`, `render()`.
@@ -188,7 +191,17 @@ impl TestBus {
         // containers, which is noise in every test's output.
         let log = fs::File::create(dir.path().join("dbus-daemon.log"))
             .unwrap_or_else(|e| panic!("create dbus-daemon.log: {e}"));
+        // dbus-daemon refuses any uid getpwuid() can't resolve (it looks
+        // up the caller's groups for its policy). On a real host Roster's
+        // uids resolve through libnss_roster; here nss_wrapper gives
+        // dbus-daemon a passwd that lists them (see [`CONNECTABLE_UIDS`]).
+        let (passwd, group) = (dir.path().join("passwd"), dir.path().join("group"));
+        write_file(&passwd, &wrapper_passwd());
+        write_file(&group, &wrapper_group());
         let child = Command::new("dbus-daemon")
+            .env("LD_PRELOAD", nss_wrapper_library())
+            .env("NSS_WRAPPER_PASSWD", &passwd)
+            .env("NSS_WRAPPER_GROUP", &group)
             .arg(format!("--config-file={}", config.display()))
             .arg("--nofork")
             .arg("--nopidfile")
@@ -259,6 +272,51 @@ impl Drop for TestBus {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The uids that may connect to a [`TestBus`] besides the host's own
+/// accounts: the first 1000 of Roster's default range and the strangers
+/// `4242..4300` (dbus-daemon drops a uid it can't resolve).
+pub const CONNECTABLE_UIDS: [std::ops::Range<u32>; 2] = [UID_MIN..UID_MIN + 1000, 4242..4300];
+
+fn nss_wrapper_library() -> PathBuf {
+    let candidates = [
+        "/usr/lib/x86_64-linux-gnu/libnss_wrapper.so",
+        "/usr/lib/aarch64-linux-gnu/libnss_wrapper.so",
+        "/usr/lib64/libnss_wrapper.so",
+        "/usr/lib/libnss_wrapper.so",
+    ];
+    candidates
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .unwrap_or_else(|| panic!("libnss_wrapper.so is missing: apt-get install libnss-wrapper"))
+}
+
+fn wrapper_passwd() -> String {
+    let mut text = fs::read_to_string("/etc/passwd").unwrap_or_default();
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    for range in CONNECTABLE_UIDS {
+        for uid in range {
+            text.push_str(&format!("u{uid}:x:{uid}:{uid}::/nonexistent:/bin/false\n"));
+        }
+    }
+    text
+}
+
+fn wrapper_group() -> String {
+    let mut text = fs::read_to_string("/etc/group").unwrap_or_default();
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    for range in CONNECTABLE_UIDS {
+        for uid in range {
+            text.push_str(&format!("u{uid}:x:{uid}:\n"));
+        }
+    }
+    text
 }
 
 fn bus_config(socket: &Path) -> String {

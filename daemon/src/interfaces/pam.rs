@@ -258,6 +258,10 @@ impl Pam {
     }
 
     async fn open_session_inner(&self, call: &Call, request: OpenSession) -> Result<SessionOpened> {
+        // Root only: authorized before anything else is looked at.
+        self.d
+            .acting_by_uid(call, |_, a| authorize(a, &Operation::OpenSession))
+            .await?;
         // A start time that doesn't match the pid's means the module sent
         // someone else's pid: refuse rather than track the wrong process.
         if let Some((_, actual)) = self.d.proc.state_and_start(request.leader_pid)
