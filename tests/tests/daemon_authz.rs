@@ -278,7 +278,7 @@ fn pam_calls_go_by_uid() {
     .to_string();
     for uid in [w.boss, w.target, STRANGER_UID] {
         assert_eq!(
-            w.outcome(Some(uid), "Pam.OpenSession", &[session.clone()]),
+            w.outcome(Some(uid), "Pam.OpenSession", std::slice::from_ref(&session)),
             "PermissionDenied"
         );
     }
