@@ -35,6 +35,7 @@ impl Registration {
             check_policy(&self.d.config.password, "", &new, Some(&code)).map_err(to_bus)?;
             let phc = self.d.hash(&call, new).await?;
             let user = self.d.store(move |r| r.register(&code, phc)).await?;
+            call.detail("user", user.name.clone());
             self.d.snapshot.refresh().await;
             Ok(user.name)
         }
