@@ -119,11 +119,22 @@ fn render_daemon_error(error: &RosterError, caller: Caller) -> String {
 }
 
 /// The daemon's message, or a fallback when it sent none.
-fn sentence<'a>(message: &'a str, fallback: &'a str) -> &'a str {
+///
+/// A message that echoes a huge argument (a 100 KiB name in "user … not
+/// found") is cut: a sentence on a terminal is never useful past a screen.
+fn sentence<'a>(message: &'a str, fallback: &'a str) -> std::borrow::Cow<'a, str> {
+    const LONGEST: usize = 400;
     if message.trim().is_empty() {
-        fallback
-    } else {
-        message
+        return fallback.into();
+    }
+    match message.char_indices().nth(LONGEST) {
+        None => message.into(),
+        Some((cut, _)) => format!(
+            "{}… ({} more bytes not shown)",
+            &message[..cut],
+            message.len() - cut
+        )
+        .into(),
     }
 }
 
@@ -258,6 +269,15 @@ mod tests {
         let e = CliError::Usage("no password given".into());
         assert_eq!(e.exit_code(), 2);
         assert!(e.render(USER).starts_with("roster: no password given"));
+    }
+
+    #[test]
+    fn a_huge_daemon_message_is_cut() {
+        let name = "é".repeat(100_000);
+        let e = CliError::Daemon(RosterError::NotFound(format!("user \"{name}\" not found")));
+        let text = e.render(USER);
+        assert!(text.len() < 1000, "{} bytes", text.len());
+        assert!(text.ends_with("more bytes not shown)"), "{text}");
     }
 
     #[test]

@@ -208,8 +208,10 @@ fn huge_strings_are_refused() {
         assert_eq!(out.code, Some(1), "{:?}: {}", &args[..2], out.stderr);
         assert!(
             out.stderr.len() < 2048,
-            "the error doesn't echo the megabyte: {} bytes",
-            out.stderr.len()
+            "{:?}: the error doesn't echo the megabyte: {} bytes: {:.300}",
+            &args[..2],
+            out.stderr.len(),
+            out.stderr
         );
     }
     // A megabyte through standard input.
