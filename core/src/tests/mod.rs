@@ -6,6 +6,7 @@ mod credential;
 mod fixture;
 mod id_ranges;
 mod lockout;
+mod model_prop;
 mod password;
 mod roster_credentials;
 mod roster_grants;
