@@ -108,9 +108,8 @@ fn current_token(ctx: &Ctx, pending: bool) -> Result<Secret, Error> {
 /// set, else asked for twice.
 fn new_token(ctx: &Ctx, current: &Secret, pending: bool) -> Result<Secret, Error> {
     let earlier = if ctx.opts.use_authtok {
-        // A PAM_AUTHTOK equal to the current token is auth's leftover in
-        // the same handle (the password or the code typed at login), not a
-        // new password an earlier password module chose.
+        // A PAM_AUTHTOK equal to the current token (the password or the
+        // code) is not a new password an earlier module chose: ask.
         ctx.pam
             .token(Token::Auth)
             .map_err(|_| Error::TokenRejected("not UTF-8".into()))?
@@ -140,15 +139,10 @@ fn new_token(ctx: &Ctx, current: &Secret, pending: bool) -> Result<Secret, Error
             first
         }
     };
-    // rosterd refuses it too; saying so here spares a round trip. Where
-    // the code isn't at hand (root), what was typed at auth in this same
-    // handle is the code for a pending user.
-    let code_typed_at_auth = if pending && current.is_empty() {
-        ctx.pam.token(Token::Auth).ok().flatten()
-    } else {
-        None
-    };
-    if pending && (new == *current || code_typed_at_auth.as_ref() == Some(&new)) {
+    // rosterd refuses it too; saying so here spares a round trip. (As
+    // root there is no code at hand: libpam wiped what auth read, so only
+    // rosterd can compare then.)
+    if pending && !current.is_empty() && new == *current {
         ctx.pam.error(SAME_AS_CODE);
         return Err(Error::TokenRejected(SAME_AS_CODE.into()));
     }

@@ -183,6 +183,37 @@ impl World {
         );
     }
 
+    /// Writes service `name` with pam_roster alone on every line, so a
+    /// test sees the module's own codes (in the packaged stack most of
+    /// them become "ignore, then pam_deny") and no pam_unix fail delay.
+    pub fn roster_only(&self, name: &str, args: &str) {
+        let so = pam_so();
+        let so = so.display();
+        let text: String = ["auth", "account", "password", "session"]
+            .iter()
+            .map(|t| format!("{t}\trequired\t{so} {args}\n"))
+            .collect();
+        write(&self.services().join(name), &text);
+    }
+
+    /// Makes the test's folders readable by a non-root driver (as they
+    /// are on a host: /var/cache/roster is 0755, the snapshot 0644).
+    pub fn open_to_everyone(&self) {
+        use std::os::unix::fs::PermissionsExt;
+        let cache = self.daemon.nss_cache_path();
+        for dir in [
+            Some(self.dir.path().to_path_buf()),
+            Some(self.services()),
+            cache.parent().map(Path::to_path_buf),
+            cache.parent().and_then(Path::parent).map(Path::to_path_buf),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755));
+        }
+    }
+
     /// Writes service `name` as given (for one-module stacks).
     pub fn raw_service(&self, name: &str, text: &str) {
         write(&self.services().join(name), text);
@@ -239,7 +270,9 @@ impl World {
         let out = self.roster(&["users", "show", name, "--json"]);
         let v: serde_json::Value =
             serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
-        v["uid"].as_u64().unwrap_or_else(|| panic!("no uid in {out}")) as u32
+        v["uid"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no uid in {out}")) as u32
     }
 
     pub fn state(&self, name: &str) -> String {
