@@ -51,7 +51,7 @@ run roster whoami
 say "roster users create alice --set-role admin --display-name 'Alice Admin' --password-stdin"
 echo 'correct horse battery staple' | roster users create alice --set-role admin --display-name 'Alice Admin' --password-stdin
 say "roster users create bob --display-name 'Bob Builder' --password-stdin"
-echo 'bob-secret-42' | roster users create bob --display-name 'Bob Builder' --password-stdin
+echo 'builder-of-things-42' | roster users create bob --display-name 'Bob Builder' --password-stdin
 run roster environments add staging
 run roster environments list
 run roster users grant bob write
