@@ -8,8 +8,15 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// Each host of a test binary gets its own block of uids: ending a user's
+/// sessions signals every process of that uid on the machine, so two
+/// tests running at once must never hand out the same uid (one test's
+/// suspend would kill the other's CLI or session leader).
+const UIDS_PER_HOST: u32 = 32;
+const MAX_HOSTS: u32 = 128;
 /// How many of the test range's first uids the bus can resolve.
-const RESOLVABLE_USERS: u32 = 256;
+const RESOLVABLE_USERS: u32 = UIDS_PER_HOST * MAX_HOSTS;
+static NEXT_BLOCK: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
 /// A private system-like bus whose dbus-daemon resolves the test's uids.
 ///
@@ -142,6 +149,15 @@ impl Host {
     }
 
     pub fn start_with(config: TestConfig) -> Host {
+        let block = NEXT_BLOCK.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        assert!(
+            block < MAX_HOSTS,
+            "more hosts than uid blocks: raise MAX_HOSTS"
+        );
+        let uid_min = UID_MIN + block * UIDS_PER_HOST;
+        let config = config
+            .set("uid_min", &uid_min.to_string())
+            .set("uid_max", &(uid_min + UIDS_PER_HOST - 1).to_string());
         let bus = WrappedBus::start();
         let daemon = match TestDaemon::try_start_at(bus.address(), config) {
             Ok(daemon) => daemon,
