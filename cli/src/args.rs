@@ -17,7 +17,9 @@ use std::path::PathBuf;
         rosterd decides who may do what from the caller's uid (or the token \
         presented): run admin commands with sudo, or as a Roster admin.\n\n\
         Exit codes: 0 ok, 1 error, 2 usage (including a value that is \
-        missing with no terminal to ask on).",
+        missing with no terminal to ask on).\n\n\
+        Environment: DBUS_SYSTEM_BUS_ADDRESS (the bus), ROSTER_TOKEN (act \
+        as a token's user), ROSTER_DEBUG (print the raw transport error).",
     propagate_version = true
 )]
 pub struct Cli {
