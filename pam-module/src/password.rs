@@ -241,17 +241,6 @@ mod tests {
             Err(Error::TokenRejected(SAME_AS_CODE.into()))
         );
         assert_eq!(w.rosterd.calls(), vec!["is_pending alice"]);
-
-        // Root after auth in the same handle: PAM_AUTHTOK holds the code.
-        let w = World::new("pw-samecode-root")
-            .flags(PAM_UPDATE_AUTHTOK)
-            .answers(&["CODE-XYZ", "CODE-XYZ"]);
-        w.pam.set_token_value(Token::Auth, "CODE-XYZ");
-        w.rosterd.pending.replace(Ok(true));
-        assert_eq!(
-            w.run(change),
-            Err(Error::TokenRejected(SAME_AS_CODE.into()))
-        );
     }
 
     #[test]
