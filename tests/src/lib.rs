@@ -55,8 +55,12 @@
 //! * [`bin_dir`]: where `rosterd` and `roster` are found: `$ROSTER_BIN_DIR`,
 //!   else the `target/<profile>` folder this test binary was built into.
 //!   Build them first: `cargo build -p rosterd -p roster` (scripts/test.sh does).
-//! * [`UID_MIN`]: the first uid rosterd hands out under the default test
-//!   config, so `UID_MIN + n` is the (n+1)-th user created.
+//! * uids: each `TestDaemon` hands out its own block of [`UIDS_PER_DAEMON`]
+//!   uids (`uid_range()`), so one test's suspend (which signals every
+//!   process of a uid) never hits another test's processes; set `uid_min`
+//!   and `uid_max` yourself for more users. Read a user's uid from the
+//!   create reply (`create_user` answers it). [`STRANGER_UID`] (4242) is a
+//!   uid no Roster user has that can still connect to the bus.
 //!
 //! `rosterd` also appends every audit line to `audit_log_path()` (through
 //! `--audit-log`), so a test can grep them for secrets.
@@ -72,10 +76,30 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-/// The first uid of the default test range (DESIGN.md's default `uid_min`).
+/// The first uid of Roster's default range (DESIGN.md's `uid_min`). Each
+/// [`TestDaemon`] gets its own block of [`UIDS_PER_DAEMON`] uids from here
+/// on (see [`TestDaemon::uid_range`]) unless its config sets `uid_min`.
 pub const UID_MIN: u32 = 1_879_048_193;
-/// The last uid of the default test range.
+/// The last uid of Roster's default range.
 pub const UID_MAX: u32 = 1_895_825_407;
+/// How many uids each [`TestDaemon`] may hand out by default.
+///
+/// Why blocks: ending a user's sessions signals every process of that uid
+/// on the machine, so two tests running at once must never hand out the
+/// same uid (one test's suspend would kill another's CLI or leader).
+pub const UIDS_PER_DAEMON: u32 = 32;
+/// How many blocks there are (all resolvable on a [`TestBus`]).
+pub const UID_BLOCKS: u32 = 128;
+static NEXT_BLOCK: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// The next block: a counter, offset by the pid so test binaries run in
+/// parallel (nextest, one process per test) rarely pick the same one.
+fn next_uid_block() -> (u32, u32) {
+    let n = NEXT_BLOCK.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let block = (std::process::id().wrapping_mul(7).wrapping_add(n)) % UID_BLOCKS;
+    let min = UID_MIN + block * UIDS_PER_DAEMON;
+    (min, min + UIDS_PER_DAEMON - 1)
+}
 /// A uid no Roster user and no local account has: a stranger to rosterd.
 pub const STRANGER_UID: u32 = 4242;
 
@@ -275,9 +299,10 @@ impl Drop for TestBus {
 }
 
 /// The uids that may connect to a [`TestBus`] besides the host's own
-/// accounts: the first 1000 of Roster's default range and the strangers
-/// `4242..4300` (dbus-daemon drops a uid it can't resolve).
-pub const CONNECTABLE_UIDS: [std::ops::Range<u32>; 2] = [UID_MIN..UID_MIN + 1000, 4242..4300];
+/// accounts: every daemon's uid block and the strangers `4242..4300`
+/// (dbus-daemon drops a uid it can't resolve).
+pub const CONNECTABLE_UIDS: [std::ops::Range<u32>; 2] =
+    [UID_MIN..UID_MIN + UIDS_PER_DAEMON * UID_BLOCKS, 4242..4300];
 
 fn nss_wrapper_library() -> PathBuf {
     let candidates = [
@@ -564,6 +589,13 @@ impl TestDaemon {
     /// As [`TestDaemon::try_start`], on any bus address (e.g. one where no
     /// bus listens, to prove "bus unreachable").
     pub fn try_start_at(address: &str, config: TestConfig) -> Result<TestDaemon, StartFailure> {
+        let mut config = config;
+        if !config.values.contains_key("uid_min") && !config.values.contains_key("uid_max") {
+            let (min, max) = next_uid_block();
+            config = config
+                .set("uid_min", &min.to_string())
+                .set("uid_max", &max.to_string());
+        }
         let dir = temp_dir("rosterd-");
         let d = dir.path();
         for sub in ["db", "cache", "etc", "home"] {
@@ -650,6 +682,18 @@ impl TestDaemon {
             Ok::<u32, zbus::Error>(dbus.get_connection_unix_process_id(name).await?)
         })
         .is_ok_and(|owner| owner == pid)
+    }
+
+    /// The uids this daemon hands out (`uid_min..=uid_max` of its config).
+    pub fn uid_range(&self) -> std::ops::RangeInclusive<u32> {
+        let get = |k: &str, d: u32| {
+            self.config
+                .values
+                .get(k)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(d)
+        };
+        get("uid_min", UID_MIN)..=get("uid_max", UID_MAX)
     }
 
     /// rosterd's pid (panics when it is not running).

@@ -3,14 +3,21 @@
 //! the database passes SQLite's integrity check.
 
 use roster_client::{CreateUser, UsersProxy};
-use roster_tests::{TestBus, TestDaemon};
+use roster_tests::{TestBus, TestConfig, TestDaemon};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 #[test]
 fn acknowledged_users_survive_kill_9() {
     let bus = TestBus::start();
-    let mut daemon = TestDaemon::start(&bus);
+    // Thousands of users: the whole range (they never run processes, so
+    // sharing uids with other tests' blocks is harmless).
+    let mut daemon = TestDaemon::start_with(
+        &bus,
+        TestConfig::new()
+            .set("uid_min", &roster_tests::UID_MIN.to_string())
+            .set("uid_max", &roster_tests::UID_MAX.to_string()),
+    );
     let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
 
     // Four clients create users as fast as rosterd acknowledges them.

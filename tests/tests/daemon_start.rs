@@ -61,6 +61,8 @@ fn an_id_range_clash_is_named() {
     let failure = TestDaemon::try_start(
         &bus,
         TestConfig::new()
+            .set("uid_min", "1879048193")
+            .set("uid_max", "1879048300")
             .login_defs("UID_MIN 1000\nUID_MAX 1879048200\nGID_MIN 1000\nGID_MAX 60000\n"),
     )
     .err()
