@@ -1,0 +1,222 @@
+//! The Pam interface as pam_roster sees it: outcomes, lockout per remote
+//! host, registration codes at the login prompt, password changes, and
+//! equal timing for a wrong password, a pending user and an unknown user.
+
+use roster_tests::{TestBus, TestConfig, TestDaemon};
+use std::time::{Duration, Instant};
+
+const PW: &str = "correct horse battery";
+
+fn q(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_default()
+}
+
+fn auth(d: &TestDaemon, user: &str, secret: &str, rhost: &str) -> serde_json::Value {
+    d.probe("Pam.Authenticate", &[&q(user), &q(secret), &q(rhost)])
+        .run()
+        .expect_ok()
+        .json()["ok"]
+        .clone()
+}
+
+fn account(d: &TestDaemon, user: &str) -> String {
+    d.probe("Pam.CheckAccount", &[&q(user)])
+        .run()
+        .expect_ok()
+        .json()["ok"]["outcome"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[test]
+fn outcomes_and_a_lockout_per_remote_host() {
+    let bus = TestBus::start();
+    let d = TestDaemon::start_with(&bus, TestConfig::new().set("lockout.attempts", "3"));
+    d.create_user("alice", "user", PW);
+    assert_eq!(auth(&d, "alice", PW, "")["outcome"], "success");
+    assert_eq!(auth(&d, "alice", "nope", "")["outcome"], "failed");
+    assert_eq!(auth(&d, "nobody-here", PW, "")["outcome"], "unknown");
+
+    for _ in 0..2 {
+        assert_eq!(
+            auth(&d, "alice", "guess", "203.0.113.5")["outcome"],
+            "failed"
+        );
+    }
+    let third = auth(&d, "alice", "guess", "203.0.113.5");
+    assert_eq!(third["outcome"], "locked");
+    assert!(third["locked_until"].as_i64().unwrap_or(0) > 0);
+    assert!(
+        third["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("try again")
+    );
+    // Even the right password is refused from there…
+    assert_eq!(auth(&d, "alice", PW, "203.0.113.5")["outcome"], "locked");
+    // …but not at the console, nor from another host.
+    assert_eq!(auth(&d, "alice", PW, "")["outcome"], "success");
+    assert_eq!(auth(&d, "alice", PW, "198.51.100.1")["outcome"], "success");
+    let shown = d
+        .probe("Users.Show", &[&q("alice")])
+        .run()
+        .expect_ok()
+        .json();
+    assert_ne!(shown["ok"]["locked_until"], 0);
+    d.probe("Users.Unlock", &[&q("alice")]).run().expect_ok();
+    assert_eq!(auth(&d, "alice", PW, "203.0.113.5")["outcome"], "success");
+}
+
+#[test]
+fn account_checks_follow_state_and_grants() {
+    let bus = TestBus::start();
+    let d = TestDaemon::start(&bus);
+    d.create_user("writer", "user", PW);
+    d.grant("writer", "write", "");
+    d.create_user("reader", "user", PW);
+    d.grant("reader", "read", "");
+    d.create_user("boss", "admin", PW);
+    d.create_pending_user("newbie");
+    assert_eq!(account(&d, "writer"), "ok");
+    assert_eq!(account(&d, "boss"), "ok");
+    assert_eq!(account(&d, "reader"), "denied");
+    assert_eq!(account(&d, "newbie"), "pending");
+    assert_eq!(account(&d, "ghost"), "unknown");
+    d.probe("Users.Suspend", &[&q("writer"), "true"])
+        .run()
+        .expect_ok();
+    assert_eq!(account(&d, "writer"), "suspended");
+    let denied = d
+        .probe("Pam.CheckAccount", &[&q("reader")])
+        .run()
+        .expect_ok()
+        .json();
+    assert!(
+        denied["ok"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("default")
+    );
+}
+
+#[test]
+fn a_registration_code_logs_in_once_and_sets_the_password() {
+    let bus = TestBus::start();
+    let d = TestDaemon::start(&bus);
+    let (uid, code) = d.create_pending_user("newbie");
+    d.grant("newbie", "write", "");
+    assert_eq!(auth(&d, "newbie", "not the code", "")["outcome"], "failed");
+    assert_eq!(auth(&d, "newbie", &code, "")["outcome"], "code-accepted");
+    assert_eq!(
+        d.probe("Pam.IsPending", &[&q("newbie")])
+            .run()
+            .expect_ok()
+            .json()["ok"],
+        true
+    );
+    // A new password equal to the code is refused.
+    let same = d
+        .probe("Pam.ChangePassword", &[&q("newbie"), &q(&code), &q(&code)])
+        .run();
+    assert_eq!(
+        same.probe_error().as_deref(),
+        Some("InvalidArgument"),
+        "{}",
+        same.stdout
+    );
+    // As the user itself (a login's chauthtok runs as the user's process
+    // under a setuid helper, but the daemon must also accept the user).
+    d.probe("Pam.ChangePassword", &[&q("newbie"), &q(&code), &q(PW)])
+        .as_uid(uid)
+        .run()
+        .expect_ok();
+    assert_eq!(account(&d, "newbie"), "ok");
+    assert_eq!(auth(&d, "newbie", PW, "")["outcome"], "success");
+    // The code is used up.
+    assert_eq!(auth(&d, "newbie", &code, "")["outcome"], "failed");
+}
+
+#[test]
+fn password_changes_through_pam() {
+    let bus = TestBus::start();
+    let d = TestDaemon::start(&bus);
+    let alice = d.create_user("alice", "user", PW);
+    let change = |current: &str, new: &str| {
+        d.probe("Pam.ChangePassword", &[&q("alice"), &q(current), &q(new)])
+            .as_uid(alice)
+            .run()
+    };
+    assert_eq!(
+        change("", "a new long one").probe_error().as_deref(),
+        Some("PermissionDenied")
+    );
+    assert_eq!(
+        change("wrong", "a new long one").probe_error().as_deref(),
+        Some("AuthFailed")
+    );
+    assert_eq!(
+        change(PW, "short").probe_error().as_deref(),
+        Some("InvalidArgument")
+    );
+    change(PW, "a new long one").expect_ok();
+    assert_eq!(auth(&d, "alice", PW, "")["outcome"], "failed");
+    assert_eq!(
+        auth(&d, "alice", "a new long one", "")["outcome"],
+        "success"
+    );
+    // Root (getuid() 0 in the module) may set it without the current one.
+    d.probe(
+        "Pam.ChangePassword",
+        &[&q("alice"), &q(""), &q("set by root 123")],
+    )
+    .run()
+    .expect_ok();
+    assert_eq!(
+        auth(&d, "alice", "set by root 123", "")["outcome"],
+        "success"
+    );
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+#[test]
+fn a_wrong_password_a_pending_user_and_an_unknown_user_take_the_same_time() {
+    let bus = TestBus::start();
+    // Costly enough that argon2 dominates the round trip.
+    let d = TestDaemon::start_with(
+        &bus,
+        TestConfig::new()
+            .set("argon2.memory_kib", "19456")
+            .set("argon2.iterations", "2")
+            .set("lockout.attempts", "1000"),
+    );
+    d.create_user("alice", "user", PW);
+    d.create_pending_user("newbie");
+    let conn = d.connect();
+    let pam = zbus::block_on(roster_client::PamProxy::new(&conn)).unwrap_or_else(|e| panic!("{e}"));
+    let time = |user: &str| {
+        let t = Instant::now();
+        let r = zbus::block_on(pam.authenticate(user, "wrong password here", ""));
+        assert!(r.is_ok(), "{r:?}");
+        t.elapsed()
+    };
+    let (mut wrong, mut pending, mut unknown) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..15 {
+        wrong.push(time("alice"));
+        pending.push(time("newbie"));
+        unknown.push(time("ghost"));
+    }
+    let (w, p, u) = (median(wrong), median(pending), median(unknown));
+    eprintln!("medians: wrong password {w:?}, pending user {p:?}, unknown user {u:?}");
+    for (what, x) in [("pending", p), ("unknown", u)] {
+        let ratio = x.as_secs_f64() / w.as_secs_f64();
+        assert!(
+            (0.6..1.6).contains(&ratio),
+            "{what} {x:?} vs wrong password {w:?}"
+        );
+    }
+}
