@@ -10,10 +10,14 @@
 //! submodules, one per table family) are the only way to the data. The
 //! rules live in [`crate::roster`]; nothing here decides what is allowed.
 //!
-//! Modes: a missing folder is created 0700; a folder or file we own that
-//! is looser than 0700/0600 is tightened (the packaging or a test may have
-//! made it with the default umask); one owned by another user is refused,
-//! since someone else could have put or changed the database.
+//! Modes: a missing folder is created 0700. An existing folder looser than
+//! 0700 is tightened only when it is ours alone (owned by rosterd's uid and
+//! holding nothing but the database's files): the packaging or a test may
+//! have made it with the default umask. A shared folder (`/tmp`,
+//! `/var/lib`) is never touched: that is refused, asking for a folder of
+//! its own, since chmod-ing it would break the host. A database file we own
+//! is tightened to 0600. Anything owned by another uid is refused, since
+//! someone else could have put or changed the database.
 
 mod credentials;
 mod grants;
@@ -72,7 +76,7 @@ fn prepare_files(path: &Path) -> crate::Result<()> {
             .create(&dir)
             .map_err(|e| Error::Store(format!("can't create the folder {}: {e}", dir.display())))?;
     }
-    secure(&dir, 0o700, "folder")?;
+    secure_folder(&dir, path)?;
     if !path.exists() {
         fs::OpenOptions::new()
             .write(true)
@@ -91,6 +95,48 @@ fn prepare_files(path: &Path) -> crate::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether every entry of `dir` is the database or one of SQLite's side
+/// files for it.
+fn holds_only_the_database(dir: &Path, database: &Path) -> crate::Result<bool> {
+    let Some(name) = database.file_name() else {
+        return Ok(false);
+    };
+    let name = name.to_string_lossy().into_owned();
+    let entries = fs::read_dir(dir)
+        .map_err(|e| Error::Store(format!("can't list the folder {}: {e}", dir.display())))?;
+    for entry in entries {
+        let entry = entry
+            .map_err(|e| Error::Store(format!("can't list the folder {}: {e}", dir.display())))?;
+        let entry_name = entry.file_name().to_string_lossy().into_owned();
+        let ours = entry_name == name
+            || ["-wal", "-shm", "-journal"]
+                .iter()
+                .any(|suffix| entry_name == format!("{name}{suffix}"));
+        if !ours {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+fn secure_folder(dir: &Path, database: &Path) -> crate::Result<()> {
+    let meta = fs::metadata(dir)
+        .map_err(|e| Error::Store(format!("can't inspect {}: {e}", dir.display())))?;
+    let mode = meta.mode() & 0o7777;
+    if meta.uid() == euid() && mode & 0o077 == 0 {
+        return Ok(());
+    }
+    if meta.uid() == euid() && mode & 0o1000 == 0 && holds_only_the_database(dir, database)? {
+        return secure(dir, 0o700, "folder");
+    }
+    Err(Error::Store(format!(
+        "the database's folder {} has mode {mode:o} (owner uid {}) and is shared with other files: give the database a folder of its own, owned by rosterd's uid {} with mode 700 (e.g. /var/lib/roster)",
+        dir.display(),
+        meta.uid(),
+        euid()
+    )))
 }
 
 fn secure(path: &Path, mode: u32, what: &str) -> crate::Result<()> {

@@ -27,3 +27,15 @@ fn create_list_grant_nss() {
     assert!(!hasher.verify(&Secret::new("px"), Some(&phc)));
     assert!(!hasher.verify(&Secret::new("pw"), None));
 }
+
+/// rosterd keeps `Roster` behind a mutex and hands `Hasher` to blocking
+/// threads: both must cross threads.
+#[test]
+fn the_daemons_types_cross_threads() {
+    fn send<T: Send>() {}
+    fn send_sync<T: Send + Sync>() {}
+    send::<Roster>();
+    send_sync::<password::Hasher>();
+    send_sync::<Config>();
+    send_sync::<Error>();
+}

@@ -115,6 +115,36 @@ fn loose_modes_are_tightened() {
 }
 
 #[test]
+fn a_shared_folder_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let shared = dir.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::write(shared.join("someone-elses-file"), b"x").unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o755)).unwrap();
+    match Store::open(&shared.join("roster.db")) {
+        Err(Error::Store(m)) => assert!(m.contains("folder of its own"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(mode(&shared), 0o755, "never chmod a shared folder");
+    assert!(!shared.join("roster.db").exists(), "nothing created");
+    // Like /tmp: sticky and world-writable.
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    assert!(matches!(
+        Store::open(&tmp.join("roster.db")),
+        Err(Error::Store(_))
+    ));
+    assert_eq!(mode(&tmp), 0o1777);
+    // A private folder holding other files is fine.
+    let private = dir.path().join("private");
+    std::fs::create_dir(&private).unwrap();
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::write(private.join("other"), b"x").unwrap();
+    drop(Store::open(&private.join("roster.db")).unwrap());
+}
+
+#[test]
 fn a_database_owned_by_someone_else_is_refused() {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
