@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Proof by installation (issue 8 §5), as root:
 #
-#   scripts/install-test.sh [--no-package] [--keep] [--write-lists]
+#   scripts/install-test.sh [--no-package] [--no-systemd] [--keep] [--write-lists]
 #
 # 1. builds the packages (scripts/package.sh, which also runs lintian) unless
 #    --no-package, then checks the .deb and .rpm file lists, modes and config
 #    flags against tests/packaging/*.list;
 # 2. unpacks a fresh Debian bookworm root (debootstrap, minbase + dbus,
-#    libpam-runtime, pamtester, sudo; cached as a tarball under
+#    libpam-runtime, pamtester, sudo, systemd; cached as a tarball under
 #    target/install-test/ so later runs skip the download) into a temp folder
 #    and, in a private mount and pid namespace (nothing leaks to the host, and
 #    every process started inside dies with it), chroots into it to:
@@ -18,7 +18,12 @@
 #    common-account; open a session and find its home; suspend it and see
 #    common-account deny it; change its password through common-password;
 #    dpkg --purge all three and compare common-* and nsswitch.conf with the
-#    files from before the install, byte for byte.
+#    files from before the install, byte for byte;
+# 3. boots a second copy of that root with systemd-nspawn (unless
+#    --no-systemd) and, under a running systemd, installs the packages again
+#    to check the hardened rosterd.service: started by the postinst,
+#    StateDirectory/CacheDirectory modes, a home created, a suspended user's
+#    leftover process ended, Restart=on-failure, a clean purge.
 # Never touches the host's /etc. Prints PASS/FAIL per step and a summary;
 # exits non-zero when a step fails. --keep leaves the root for inspection.
 # --write-lists rewrites tests/packaging/*.list from the built packages and
@@ -30,11 +35,13 @@ cd "$(dirname "$0")/.."
 package=1
 keep=0
 write_lists=0
+with_systemd=1
 for arg in "$@"; do
     case $arg in
         --no-package) package=0 ;;
         --keep) keep=1 ;;
         --write-lists) write_lists=1 ;;
+        --no-systemd) with_systemd=0 ;;
         -h | --help)
             sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
             exit 0
@@ -133,7 +140,7 @@ fi
 # --- a fresh Debian root ---------------------------------------------------
 suite=bookworm
 mirror=${ROSTER_DEBIAN_MIRROR:-http://deb.debian.org/debian}
-include=dbus,libpam-runtime,pamtester,sudo,procps
+include=dbus,libpam-runtime,pamtester,sudo,procps,systemd,systemd-sysv
 cache_dir=target/install-test
 cache=$cache_dir/$suite-minbase-$(printf '%s' "$include" | md5sum | cut -c1-8).tar.gz
 if [[ ! -f $cache ]]; then
@@ -160,17 +167,20 @@ if [[ ! -f $cache ]]; then
 fi
 
 root=$(mktemp -d /tmp/roster-install-test.XXXXXX)
+roots=("$root")
 cleanup() {
-    local rc=$?
-    # The mounts live in the namespace that unshare made, gone with it; never
-    # remove the root while anything is still mounted below it.
-    if grep -q " $root/" /proc/self/mountinfo; then
-        echo "install-test.sh: mounts left under $root, not removing it" >&2
-    elif ((keep)); then
-        echo "install-test.sh: root kept in $root" >&2
-    else
-        rm -rf --one-file-system "$root"
-    fi
+    local rc=$? r
+    for r in "${roots[@]}"; do
+        # The mounts live in namespaces (unshare's, nspawn's) that are gone by
+        # now; never remove a root while anything is still mounted below it.
+        if grep -q " $r/" /proc/self/mountinfo; then
+            echo "install-test.sh: mounts left under $r, not removing it" >&2
+        elif ((keep)); then
+            echo "install-test.sh: root kept in $r" >&2
+        else
+            rm -rf --one-file-system "$r"
+        fi
+    done
     exit "$rc"
 }
 trap cleanup EXIT
@@ -203,6 +213,49 @@ while IFS= read -r line; do
     esac
 done <"$inner_log"
 grep -qx 'END-OF-INSTALL-TEST' "$inner_log" || results+=("FAIL  the chroot test did not reach the end (log: $inner_log)")
+
+# --- the same packages under a running systemd -------------------------------
+if ((with_systemd)); then
+    step "boot the $suite root with systemd-nspawn and exercise rosterd.service"
+    if ! command -v systemd-nspawn >/dev/null; then
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends systemd-container >&2 ||
+            true
+    fi
+    if command -v systemd-nspawn >/dev/null; then
+        boot=$(mktemp -d /tmp/roster-install-test-boot.XXXXXX)
+        roots+=("$boot")
+        tar --numeric-owner -C "$boot" -xzf "$cache"
+        install -d -m 0755 "$boot/root/debs"
+        cp "${debs[@]}" "$boot/root/debs/"
+        install -m 0755 tests/packaging/in-systemd.sh "$boot/root/in-systemd.sh"
+        cat >"$boot/etc/systemd/system/roster-install-test.service" <<'UNIT'
+[Unit]
+Description=Roster install test under systemd
+Wants=dbus.service
+After=dbus.service
+
+[Service]
+Type=oneshot
+ExecStart=/root/in-systemd.sh
+StandardOutput=journal+console
+StandardError=journal+console
+UNIT
+        ln -s ../roster-install-test.service "$boot/etc/systemd/system/multi-user.target.wants/roster-install-test.service"
+        timeout 300 systemd-nspawn -q -D "$boot" --register=no --keep-unit --boot </dev/null \
+            >"$cache_dir/nspawn.log" 2>&1 || true
+        sed 's/^/    /' "$boot/root/systemd-results.log" >&2 2>/dev/null || true
+        while IFS= read -r line; do
+            case $line in
+                PASS:*) results+=("PASS  ${line#PASS: }") ;;
+                FAIL:*) results+=("FAIL  ${line#FAIL: }") ;;
+            esac
+        done < <(cat "$boot/root/systemd-results.log" 2>/dev/null || true)
+        grep -qx 'END-OF-SYSTEMD-TEST' "$boot/root/systemd-results.log" 2>/dev/null ||
+            results+=("FAIL  systemd: the booted container did not finish the test (log: $cache_dir/nspawn.log)")
+    else
+        results+=("FAIL  systemd: systemd-nspawn not available (systemd-container); --no-systemd skips this part")
+    fi
+fi
 
 echo "install-test.sh: $(($(date +%s) - t0)) s" >&2
 summary
