@@ -255,3 +255,20 @@ pub struct Token {
     pub last_used: Option<Timestamp>,
     pub expires: Option<Timestamp>,
 }
+
+/// An SSH public key of a user, as listed (`keys list`) and as sshd reads
+/// it (`line`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SshKey {
+    pub user: String,
+    /// `ssh-ed25519`, `ssh-rsa`, …
+    pub key_type: String,
+    /// `SHA256:…` as `ssh-keygen -l` prints it.
+    pub fingerprint: String,
+    pub comment: String,
+    /// As `ssh-keygen -l` prints it.
+    pub bits: u32,
+    pub added: Timestamp,
+    /// The canonical `TYPE BASE64[ COMMENT]` line.
+    pub line: String,
+}

@@ -20,7 +20,8 @@ use crate::model::*;
 use crate::password::check_phc;
 use crate::rules;
 use crate::secret::Secret;
-use crate::store::{CodeRow, Store, Tx};
+use crate::ssh_key::PublicKey;
+use crate::store::{CodeRow, KeyRow, Store, Tx};
 use crate::validate;
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -106,6 +107,39 @@ fn acting(user: &User) -> ActingUser {
         state: user.state,
         grants: user.grants.clone(),
     }
+}
+
+/// Enough for every device a person owns; a bound on what one user stores.
+const MAX_KEYS_PER_USER: usize = 100;
+
+fn ssh_key(user: &str, key: &PublicKey, added: Timestamp) -> SshKey {
+    SshKey {
+        user: user.to_string(),
+        key_type: key.key_type().name().to_string(),
+        fingerprint: key.fingerprint().to_string(),
+        comment: key.comment().to_string(),
+        bits: key.bits(),
+        added,
+        line: key.line(),
+    }
+}
+
+/// The user's keys, each re-checked as it is read back (a row edited by
+/// hand that no longer parses is reported, not served to sshd).
+fn stored_keys(tx: &Tx<'_>, owner: &User) -> Result<Vec<SshKey>> {
+    tx.keys_of(owner.uid)?
+        .into_iter()
+        .map(|row| {
+            let key =
+                PublicKey::from_blob(&row.key_type, &row.blob, &row.comment).map_err(|e| {
+                    Error::Store(format!(
+                        "the stored key {} of {:?} is damaged: {e}",
+                        row.fingerprint, owner.name
+                    ))
+                })?;
+            Ok(ssh_key(&owner.name, &key, row.added))
+        })
+        .collect()
 }
 
 /// The longest lifetime a token may be given.
@@ -1017,6 +1051,92 @@ impl Roster {
             return Err(not_found());
         }
         Ok(row.token)
+    }
+
+    // ---- SSH keys ----------------------------------------------------
+
+    /// Add one `authorized_keys` line (validated by [`PublicKey::parse`]:
+    /// no options, known types, strict base64) to `user`'s keys.
+    pub fn add_key(&mut self, actor: &Actor, user: &str, line: &str) -> Result<SshKey> {
+        authorize(actor, &Operation::AddKey { target: user })?;
+        let key = PublicKey::parse(line)?;
+        let now = self.now();
+        self.store.write(|tx| {
+            let owner = need_user(tx, user, now)?;
+            let keys = tx.keys_of(owner.uid)?;
+            if keys.iter().any(|k| k.fingerprint == key.fingerprint()) {
+                return Err(Error::AlreadyExists(format!(
+                    "{user:?} already has the key {}",
+                    key.fingerprint()
+                )));
+            }
+            if keys.len() >= MAX_KEYS_PER_USER {
+                return Err(Error::Conflict(format!(
+                    "{user:?} has {MAX_KEYS_PER_USER} keys already: remove one first"
+                )));
+            }
+            let row = KeyRow {
+                key_type: key.key_type().name().to_string(),
+                blob: key.blob().to_vec(),
+                comment: key.comment().to_string(),
+                fingerprint: key.fingerprint().to_string(),
+                added: now,
+            };
+            tx.insert_key(owner.uid, &row)?;
+            Ok(ssh_key(user, &key, now))
+        })
+    }
+
+    pub fn list_keys(&mut self, actor: &Actor, user: &str) -> Result<Vec<SshKey>> {
+        authorize(actor, &Operation::ListKeys { target: user })?;
+        let now = self.now();
+        self.store.read(|tx| {
+            let owner = need_user(tx, user, now)?;
+            stored_keys(tx, &owner)
+        })
+    }
+
+    /// Remove the key with `fingerprint` (`SHA256:` optional); answers it.
+    pub fn remove_key(&mut self, actor: &Actor, user: &str, fingerprint: &str) -> Result<SshKey> {
+        authorize(actor, &Operation::RemoveKey { target: user })?;
+        let fingerprint = crate::ssh_key::parse_fingerprint(fingerprint)?;
+        let now = self.now();
+        self.store.write(|tx| {
+            let owner = need_user(tx, user, now)?;
+            let key = stored_keys(tx, &owner)?
+                .into_iter()
+                .find(|k| k.fingerprint == fingerprint)
+                .ok_or_else(|| Error::NotFound(format!("{user:?} has no key {fingerprint}")))?;
+            tx.delete_key(owner.uid, &fingerprint)?;
+            Ok(key)
+        })
+    }
+
+    /// The key lines sshd may accept for `user` here: those of an active
+    /// user at or above `login_level` in this host's environment (or a role
+    /// admin); nothing for anyone else, unknown names included.
+    pub fn authorized_keys(&mut self, actor: &Actor, user: &str) -> Result<Vec<String>> {
+        authorize(actor, &Operation::AuthorizedKeys)?;
+        let now = self.now();
+        let environment = self.config.environment.clone();
+        let login_level = self.config.login_level;
+        self.store.read(|tx| {
+            let Some(owner) = tx.user(user, now)? else {
+                return Ok(Vec::new());
+            };
+            let may_log_in = owner.state == UserState::Active
+                && (owner.role == Role::Admin
+                    || owner
+                        .level_in(&environment)
+                        .is_some_and(|l| l >= login_level));
+            if !may_log_in {
+                return Ok(Vec::new());
+            }
+            Ok(stored_keys(tx, &owner)?
+                .into_iter()
+                .map(|k| k.line)
+                .collect())
+        })
     }
 
     // ---- NSS ---------------------------------------------------------

@@ -34,7 +34,7 @@ impl Tx<'_> {
     pub fn keys_of(&self, uid: u32) -> crate::Result<Vec<KeyRow>> {
         let mut stmt = self.conn.prepare(
             "SELECT key_type, blob, comment, fingerprint, added FROM ssh_keys \
-             WHERE uid = ?1 ORDER BY added, fingerprint",
+             WHERE uid = ?1 ORDER BY added, rowid",
         )?;
         let rows = stmt
             .query_map(params![uid], |r| {

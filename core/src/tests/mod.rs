@@ -10,6 +10,7 @@ mod model_prop;
 mod password;
 mod roster_credentials;
 mod roster_grants;
+mod roster_keys;
 mod roster_pam;
 mod roster_users;
 mod rules;

@@ -1,0 +1,128 @@
+use super::fixture::*;
+use crate::*;
+
+/// Made with `ssh-keygen -t ed25519`; fingerprints as `ssh-keygen -lf` printed them.
+const K1: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB7ijdz4CHikv/b4bhY77ZLFwKuEt6De759fDJSMTY/9 bob@laptop";
+const K1_FP: &str = "SHA256:eMghfLn9waHOMH4fS6Gi3QKY6TIdqfdJL0+k5cjriE0";
+const K2: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMXtbZtsUU3Rg6LDCnL0LId6oQW31p5H0qK0BLC2qTmN";
+const K2_FP: &str = "SHA256:2Ysxx4s9nc7vfXEVo+DTKyCeb9/83wC8QveYErdhsC0";
+
+#[test]
+fn add_list_remove() {
+    let mut f = fixture();
+    f.create("bob");
+    f.create("pat");
+    let bob = f.actor("bob");
+    let k = f.roster.add_key(&bob, "bob", &format!("{K1}\n")).unwrap();
+    assert_eq!(
+        (
+            k.key_type.as_str(),
+            k.fingerprint.as_str(),
+            k.comment.as_str(),
+            k.bits,
+            k.added
+        ),
+        ("ssh-ed25519", K1_FP, "bob@laptop", 256, T0)
+    );
+    assert_eq!(k.line, K1);
+    assert!(matches!(
+        f.roster.add_key(&bob, "bob", K1),
+        Err(Error::AlreadyExists(_))
+    ));
+    f.roster.add_key(&Actor::Root, "bob", K2).unwrap();
+    let listed = f.roster.list_keys(&bob, "bob").unwrap();
+    assert_eq!(
+        listed
+            .iter()
+            .map(|k| k.fingerprint.as_str())
+            .collect::<Vec<_>>(),
+        [K1_FP, K2_FP]
+    );
+    // Someone else's keys: root and admins only.
+    let pat = f.actor("pat");
+    assert!(matches!(
+        f.roster.add_key(&pat, "bob", K1),
+        Err(Error::PermissionDenied(_))
+    ));
+    assert!(matches!(
+        f.roster.list_keys(&pat, "bob"),
+        Err(Error::PermissionDenied(_))
+    ));
+    assert!(matches!(
+        f.roster.remove_key(&pat, "bob", K1_FP),
+        Err(Error::PermissionDenied(_))
+    ));
+    // Remove by fingerprint, `SHA256:` optional.
+    let gone = f
+        .roster
+        .remove_key(&bob, "bob", K2_FP.trim_start_matches("SHA256:"))
+        .unwrap();
+    assert_eq!(gone.fingerprint, K2_FP);
+    assert!(matches!(
+        f.roster.remove_key(&bob, "bob", K2_FP),
+        Err(Error::NotFound(_))
+    ));
+    assert_eq!(f.roster.list_keys(&Actor::Root, "bob").unwrap().len(), 1);
+}
+
+#[test]
+fn bad_keys_are_refused_and_change_nothing() {
+    let mut f = fixture();
+    f.create("bob");
+    for bad in [
+        "",
+        "garbage",
+        &format!("command=\"/bin/sh\" {K1}"),
+        &K1.replace("AAAAC3", "AAAAC4"),
+        &format!("{K1}\n{K2}"),
+        &"x".repeat(1 << 20),
+    ] {
+        assert!(
+            matches!(
+                f.roster.add_key(&Actor::Root, "bob", bad),
+                Err(Error::InvalidArgument(_))
+            ),
+            "{:.40}",
+            bad
+        );
+    }
+    assert!(f.roster.list_keys(&Actor::Root, "bob").unwrap().is_empty());
+    assert!(matches!(
+        f.roster.add_key(&Actor::Root, "ghost", K1),
+        Err(Error::NotFound(_))
+    ));
+}
+
+#[test]
+fn authorized_keys_only_for_users_who_may_log_in_here() {
+    let mut f = fixture();
+    for name in ["wes", "rea", "sus", "ann"] {
+        f.create(name);
+        f.roster.add_key(&Actor::Root, name, K1).unwrap();
+    }
+    f.grant("wes", "default", Level::Write);
+    f.grant("rea", "default", Level::Read);
+    f.grant("sus", "default", Level::Admin);
+    f.roster.suspend_user(&Actor::Root, "sus").unwrap();
+    f.roster
+        .edit_user(
+            &Actor::Root,
+            "ann",
+            UserChanges {
+                role: Some(Role::Admin),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let anyone = Actor::Stranger { uid: 65534 };
+    let mut keys = |name: &str| f.roster.authorized_keys(&anyone, name).unwrap();
+    assert_eq!(keys("wes"), [K1]);
+    assert_eq!(keys("ann"), [K1], "role admins log in everywhere");
+    assert!(keys("rea").is_empty(), "below login_level");
+    assert!(keys("sus").is_empty(), "suspended");
+    assert!(keys("ghost").is_empty());
+    // Deleting the user takes its keys along.
+    f.roster.delete_user(&Actor::Root, "wes").unwrap();
+    assert!(f.roster.authorized_keys(&anyone, "wes").unwrap().is_empty());
+}
