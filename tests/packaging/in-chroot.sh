@@ -75,6 +75,21 @@ DPKG_MAINTSCRIPT_PACKAGE=libnss-roster "$(dpkg-query --control-path libnss-roste
 cmp -s /etc/nsswitch.conf /root/nsswitch.once || { note "a second postinst run changed nsswitch.conf"; ok=0; }
 verdict "$ok" "nsswitch.conf: roster appended to passwd and group, idempotently, nothing else touched" "nsswitch.conf"
 
+# --- an upgrade (the same version again) changes nothing -------------------
+mkdir -p /root/installed
+cp -a /etc/pam.d/common-auth /etc/pam.d/common-account /etc/pam.d/common-password \
+    /etc/pam.d/common-session /etc/nsswitch.conf /root/installed/
+if dpkg -i /tmp/debs/*.deb >/root/dpkg-reinstall.log 2>&1; then
+    ok=1
+    for f in common-auth common-account common-password common-session nsswitch.conf; do
+        [[ $f == nsswitch.conf ]] && now=/etc/$f || now=/etc/pam.d/$f
+        cmp -s "/root/installed/$f" "$now" || { note "$now changed on reinstall"; ok=0; }
+    done
+    verdict "$ok" "reinstalling (prerm upgrade, postinst configure OLD) leaves common-* and nsswitch.conf as they were" "reinstall"
+else
+    fail "dpkg -i a second time: $(tail -n 5 /root/dpkg-reinstall.log | tr '\n' ' ')"
+fi
+
 # --- the packaged config -----------------------------------------------------
 # Every key commented out with its default: rosterd must accept it as is.
 if /usr/sbin/rosterd --check-config --config /etc/roster/rosterd.toml >/root/check-config.log 2>&1; then
