@@ -76,3 +76,15 @@ impl Counter {
         }
     }
 }
+
+/// `Error::Locked` for `name`, locked until `until`, with a sentence
+/// saying for how long and how an admin lifts it.
+pub fn locked_error(name: &str, until: Timestamp, now: Timestamp) -> crate::Error {
+    let minutes = (until.saturating_sub(now) + 59) / 60;
+    crate::Error::Locked {
+        until,
+        message: format!(
+            "too many failed attempts for {name:?}: locked for {minutes} more minute(s), or until an admin runs `roster users unlock {name}`"
+        ),
+    }
+}

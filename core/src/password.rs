@@ -147,7 +147,12 @@ pub fn check_policy(
     if pw.contains('\0') {
         problems.push("it holds a NUL byte, which PAM can't pass".into());
     }
-    if !user.is_empty() && pw.to_lowercase().contains(&user.to_lowercase()) {
+    // Containment only for names of 3+ characters: for `a` or `_` it would
+    // refuse nearly every password.
+    let (lower_pw, lower_user) = (pw.to_lowercase(), user.to_lowercase());
+    if !user.is_empty()
+        && (lower_pw == lower_user || (user.chars().count() >= 3 && lower_pw.contains(&lower_user)))
+    {
         problems.push("it contains the user name".into());
     }
     if old.is_some_and(|old| old.expose() == pw) {

@@ -154,17 +154,6 @@ fn token_name(name: &str) -> Result<()> {
     validate::field(name, "token name")
 }
 
-/// `Error::Locked` with a sentence saying for how long.
-fn locked(name: &str, until: Timestamp, now: Timestamp) -> Error {
-    let minutes = (until - now + 59) / 60;
-    Error::Locked {
-        until,
-        message: format!(
-            "too many failed attempts for {name:?}: locked for {minutes} more minute(s), or until an admin runs `roster users unlock {name}`"
-        ),
-    }
-}
-
 fn host_key(remote_host: Option<&str>) -> &str {
     remote_host.unwrap_or("")
 }
@@ -873,7 +862,7 @@ impl Roster {
             let user = tx.user_by_uid(row.uid, now)?.ok_or_else(invalid)?;
             let mut counter = tx.lockout(user.uid, "")?;
             if let Some(until) = counter.locked_at(now) {
-                return Err(locked(&user.name, until, now));
+                return Err(crate::lockout::locked_error(&user.name, until, now));
             }
             if !credential::matches(&secret, &row.hash) {
                 counter.fail(&lockout, now);

@@ -150,6 +150,9 @@ fn policy() {
         m.contains("fewer") && m.contains("user name") && m.contains("old"),
         "{m}"
     );
+    // Short names: only equality counts, or `a` could use no password with an "a".
+    check_policy(&p, "a", &Secret::new("a long passphrase"), None).unwrap();
+    assert!(msg(check_policy(&p, "ab", &Secret::new("AB"), None)).contains("user name"));
     // Characters, not bytes.
     ok("ääääääää", None).unwrap();
     assert!(msg(ok("äääää", None)).contains("5 characters"));
