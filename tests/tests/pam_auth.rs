@@ -406,3 +406,48 @@ fn no_secret_reaches_the_audit_log_or_stderr() {
         assert!(!text.contains("wrong-but-secret"), "{text}");
     }
 }
+
+/// Where pam_roster's time goes, in-process (no exec): run with
+/// `cargo test -p roster-tests --test pam_auth cost_breakdown -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn cost_breakdown() {
+    let w = World::start_with(
+        TestConfig::new()
+            .set("argon2.memory_kib", "19456")
+            .set("argon2.iterations", "2"),
+    );
+    w.user("alice", "correct horse 1", Some("write"));
+    w.roster_only("alone", &w.module_args());
+    let rounds = 15;
+    let steps: Vec<&str> = std::iter::repeat_n(["auth", "acct"], rounds)
+        .flatten()
+        .collect();
+    let answers = vec!["correct horse 1"; rounds];
+    let out = w
+        .pam("alice")
+        .service("alone")
+        .steps(&steps)
+        .answers(&answers)
+        .run();
+    let of = |name: &str| {
+        median(
+            out.steps
+                .iter()
+                .filter(|s| s.name == name)
+                .map(|s| s.ms)
+                .collect(),
+        )
+    };
+    let root = w
+        .pam("root")
+        .service("alone")
+        .steps(&std::iter::repeat_n("acct", rounds).collect::<Vec<_>>())
+        .run();
+    let unknown = median(root.steps.iter().map(|s| s.ms).collect());
+    println!(
+        "median in-process: auth {:.2} ms, acct {:.2} ms, root (snapshot check only) {unknown:.3} ms",
+        of("auth"),
+        of("acct")
+    );
+}

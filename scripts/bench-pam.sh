@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# bench-pam.sh: how long `pamtester SERVICE USER authenticate` takes through
+# pam_roster, pam_permit and pam_unix (a yescrypt entry), side by side in
+# one run, plus one bare argon2id verify with rosterd's default parameters.
+# Writes the figures to pam-module/BENCH.md.
+#
+#   sudo scripts/bench-pam.sh [ROUNDS]      (default 31 rounds, interleaved)
+#
+# Everything runs on temp files: a private dbus-daemon and rosterd (default
+# argon2 parameters: m=19456 KiB, t=2, p=1), and, for pam_unix, a private
+# mount namespace (unshare -m) in which a temp passwd and shadow are bound
+# over /etc/passwd and /etc/shadow, so the host's files are never read or
+# written. Users resolve through nss_wrapper (the same for all three
+# stacks): the local one from a temp passwd file, the Roster one through
+# the real libnss_roster.so.2.
+#
+# The bar (issue 5 §8): pam_roster <= 0.5 x pam_unix, and
+# pam_roster - pam_permit - one argon2 verify <= 2 ms.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+ROUNDS=${1:-31}
+
+[ "$(id -u)" = 0 ] || { echo "bench-pam.sh: run as root (unshare -m, bind mounts)" >&2; exit 1; }
+for tool in pamtester dbus-daemon unshare cc; do
+    command -v "$tool" >/dev/null || { echo "bench-pam.sh: $tool is missing" >&2; exit 1; }
+done
+PAM_WRAPPER=/usr/lib/x86_64-linux-gnu/libpam_wrapper.so
+NSS_WRAPPER=/usr/lib/x86_64-linux-gnu/libnss_wrapper.so
+SECURITY=/usr/lib/x86_64-linux-gnu/security
+for f in "$PAM_WRAPPER" "$NSS_WRAPPER" "$SECURITY/pam_unix.so"; do
+    [ -e "$f" ] || { echo "bench-pam.sh: $f is missing (libpam-wrapper, libnss-wrapper)" >&2; exit 1; }
+done
+
+echo "==> building (the two modules alone, rosterd and roster, the argon2 probe)" >&2
+cargo build -q --release -p pam_roster --target-dir target/pam
+cargo build -q --release -p nss_roster --target-dir target/nss
+BIN=${ROSTER_BIN_DIR:-$ROOT/target/debug}
+if [ -z "${ROSTER_BIN_DIR:-}" ]; then cargo build -q -p rosterd -p roster; fi
+cargo build -q --release --manifest-path tests/pam/bench-argon2/Cargo.toml --target-dir target/bench-pam
+PAM_SO=$ROOT/target/pam/release/libpam_roster.so
+NSS_SO=$ROOT/target/nss/release/libnss_roster.so.2
+[ -e "$NSS_SO" ] || NSS_SO=$ROOT/target/nss/release/libnss_roster.so
+
+TMP=$(mktemp -d /tmp/roster-bench-pam.XXXXXX)
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+mkdir -p "$TMP"/{etc,db,cache,home,pam.d,nss}
+chmod 700 "$TMP/db"
+cc -O1 -o "$TMP/yescrypt" tests/pam/yescrypt.c -lcrypt
+
+echo "==> private bus and rosterd" >&2
+cat >"$TMP/bus.conf" <<EOF
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path=$TMP/bus</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/><allow own="*"/>
+    <allow send_type="method_call"/><allow send_type="signal"/>
+    <allow send_requested_reply="true" send_type="method_return"/>
+    <allow send_requested_reply="true" send_type="error"/>
+    <allow receive_type="method_call"/><allow receive_type="method_return"/>
+    <allow receive_type="error"/><allow receive_type="signal"/>
+  </policy>
+</busconfig>
+EOF
+dbus-daemon --config-file="$TMP/bus.conf" --nofork --nopidfile 2>/dev/null &
+PIDS+=($!)
+BUS="unix:path=$TMP/bus"
+for _ in $(seq 100); do [ -S "$TMP/bus" ] && break; sleep 0.05; done
+
+printf 'root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n' >"$TMP/etc/passwd"
+printf 'root:x:0:\nnogroup:x:65534:\n' >"$TMP/etc/group"
+printf 'UID_MIN 1000\nUID_MAX 60000\nGID_MIN 1000\nGID_MAX 60000\n' >"$TMP/etc/login.defs"
+: >"$TMP/etc/subuid"; : >"$TMP/etc/subgid"
+cat >"$TMP/rosterd.toml" <<EOF
+database = "$TMP/db/roster.db"
+nss_cache = "$TMP/cache/nss.cache"
+passwd_file = "$TMP/etc/passwd"
+group_file = "$TMP/etc/group"
+login_defs = "$TMP/etc/login.defs"
+subuid_file = "$TMP/etc/subuid"
+subgid_file = "$TMP/etc/subgid"
+home_base = "$TMP/home"
+EOF
+DBUS_SYSTEM_BUS_ADDRESS=$BUS "$BIN/rosterd" --config "$TMP/rosterd.toml" --audit-log "$TMP/audit.log" --syslog-socket "$TMP/no-syslog" 2>"$TMP/rosterd.log" &
+PIDS+=($!)
+roster() { DBUS_SYSTEM_BUS_ADDRESS=$BUS "$BIN/roster" "$@"; }
+for _ in $(seq 200); do roster whoami >/dev/null 2>&1 && break; sleep 0.05; done
+PASSWORD='correct horse 1'
+printf '%s\n' "$PASSWORD" | roster users create alice --password-stdin >/dev/null
+roster users grant alice write >/dev/null
+
+echo "==> service files and the yescrypt entry" >&2
+echo "auth required $SECURITY/pam_permit.so" >"$TMP/pam.d/bench-permit"
+echo "auth required $SECURITY/pam_unix.so" >"$TMP/pam.d/bench-unix"
+echo "auth required $PAM_SO bus=$BUS snapshot=$TMP/cache/nss.cache" >"$TMP/pam.d/bench-roster"
+HASH=$("$TMP/yescrypt" "$PASSWORD")
+# The private copies bound over /etc inside the namespace.
+printf 'root:x:0:0:root:/root:/bin/bash\nlocal:x:1000:1000::/home/local:/bin/sh\n' >"$TMP/nss/passwd"
+printf 'root:x:0:\nlocal:x:1000:\n' >"$TMP/nss/group"
+printf 'root:*:19000:0:99999:7:::\nlocal:%s:19000:0:99999:7:::\n' "$HASH" >"$TMP/nss/shadow"
+chmod 640 "$TMP/nss/shadow"
+
+cat >"$TMP/measure.sh" <<'EOF'
+set -euo pipefail
+mount --make-rprivate /
+mount --bind "$TMP/nss/passwd" /etc/passwd
+mount --bind "$TMP/nss/shadow" /etc/shadow
+export LD_PRELOAD="$PAM_WRAPPER:$NSS_WRAPPER" PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$TMP/pam.d"
+export NSS_WRAPPER_PASSWD="$TMP/nss/passwd" NSS_WRAPPER_GROUP="$TMP/nss/group"
+export NSS_WRAPPER_MODULE_SO_PATH="$NSS_SO" NSS_WRAPPER_MODULE_FN_PREFIX=roster
+export ROSTER_NSS_CACHE="$TMP/cache/nss.cache"
+one() { # SERVICE USER -> ms
+    local t0=$EPOCHREALTIME
+    printf '%s\n' "$PASSWORD" | pamtester "$1" "$2" authenticate >/dev/null 2>"$TMP/last.err" \
+        || { echo "pamtester $1 $2 failed: $(cat "$TMP/last.err")" >&2; exit 1; }
+    local t1=$EPOCHREALTIME
+    echo "scale=3; (${t1/./} - ${t0/./}) / 1000" | bc
+}
+for _ in 1 2 3; do one bench-permit local >/dev/null; one bench-unix local >/dev/null; one bench-roster alice >/dev/null; done
+for _ in $(seq "$ROUNDS"); do
+    echo "permit $(one bench-permit local)"
+    echo "unix $(one bench-unix local)"
+    echo "roster $(one bench-roster alice)"
+done
+EOF
+echo "==> measuring ($ROUNDS rounds, interleaved)" >&2
+TMP=$TMP PAM_WRAPPER=$PAM_WRAPPER NSS_WRAPPER=$NSS_WRAPPER NSS_SO=$NSS_SO PASSWORD=$PASSWORD ROUNDS=$ROUNDS \
+    unshare -m bash "$TMP/measure.sh" >"$TMP/times"
+ARGON=$(target/bench-pam/release/bench-argon2 "$ROUNDS")
+
+median() { grep "^$1 " "$TMP/times" | cut -d' ' -f2 | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+PERMIT=$(median permit)
+UNIX=$(median unix)
+ROSTER=$(median roster)
+VERIFY=$(echo "$ARGON" | awk '/argon2_verify_ms/ {print $2}')
+COLD=$(echo "$ARGON" | awk '/argon2_cold_ms/ {print $2}')
+RATIO=$(echo "scale=2; $ROSTER / $UNIX" | bc)
+OVER=$(echo "scale=2; $ROSTER - $PERMIT - $VERIFY" | bc)
+ok() { if [ "$(echo "$1" | bc)" = 1 ]; then echo "met"; else echo "NOT met"; fi; }
+LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
+
+cat >pam-module/BENCH.md <<EOF
+# pam_roster benchmark
+
+\`sudo scripts/bench-pam.sh $ROUNDS\` — $(date -u +%Y-%m-%d), $(nproc) CPUs
+($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), load average
+at the end $LOAD. Medians of $ROUNDS interleaved runs of
+\`pamtester SERVICE USER authenticate\` (a whole process: exec, libpam,
+the module, the answer), each stack a single \`auth required\` line, users
+resolved through nss_wrapper for all three; rosterd with the default argon2
+parameters (m=19456 KiB, t=2, p=1), built from \`${BIN#"$ROOT"/}\`.
+
+| what | median |
+|---|---|
+| pamtester + pam_permit | $PERMIT ms |
+| pamtester + pam_unix, yescrypt entry (private mount namespace) | $UNIX ms |
+| pamtester + pam_roster (D-Bus to rosterd, one argon2id verify there) | $ROSTER ms |
+| one bare argon2id verify, warm (cold: $COLD ms) | $VERIFY ms |
+
+| bar | figure | |
+|---|---|---|
+| pam_roster ≤ 0.5 × pam_unix | $RATIO × | $(ok "$RATIO <= 0.5") |
+| pam_roster − pam_permit − one argon2 verify ≤ 2 ms | $OVER ms | $(ok "$OVER <= 2") |
+
+What pam_roster adds over pam_permit besides the hash: reading the NSS
+snapshot, getpwnam_r, a new bus connection (SASL + Hello), one method call
+routed through dbus-daemon, rosterd's SQLite lookups and its lockout
+bookkeeping (a write with synchronous=FULL), and closing the connection.
+EOF
+cat pam-module/BENCH.md
