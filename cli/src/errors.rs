@@ -170,43 +170,9 @@ pub fn from_call(error: RosterError, address: &str) -> CliError {
     }
 }
 
-/// True when the call got no answer from rosterd: no bus at the address,
-/// no rosterd on the bus, or no reply.
-///
-/// Wider than `RosterError::is_unreachable`, which misses a refused
-/// connection (`zbus::Error::Connection`) and counts every `fdo` error
-/// (AccessDenied, UnknownMethod) as unreachable (docs/CLIENT-REQUESTS.md).
+/// True when the call got no answer from rosterd (the client crate decides).
 pub fn is_unreachable(error: &RosterError) -> bool {
-    use zbus::fdo::Error as Fdo;
-    let RosterError::ZBus(error) = error else {
-        return false;
-    };
-    match error {
-        zbus::Error::Connection(..)
-        | zbus::Error::InputOutput(_)
-        | zbus::Error::Address(_)
-        | zbus::Error::Handshake(_) => true,
-        zbus::Error::FDO(fdo) => matches!(
-            fdo.as_ref(),
-            Fdo::ServiceUnknown(_)
-                | Fdo::NameHasNoOwner(_)
-                | Fdo::NoReply(_)
-                | Fdo::Timeout(_)
-                | Fdo::TimedOut(_)
-                | Fdo::NoServer(_)
-                | Fdo::Disconnected(_)
-                | Fdo::IOError(_)
-                | Fdo::BadAddress(_)
-        ),
-        zbus::Error::MethodError(name, _, _) => matches!(
-            name.as_str(),
-            "org.freedesktop.DBus.Error.ServiceUnknown"
-                | "org.freedesktop.DBus.Error.NameHasNoOwner"
-                | "org.freedesktop.DBus.Error.NoReply"
-                | "org.freedesktop.DBus.Error.Timeout"
-        ),
-        _ => false,
-    }
+    error.is_unreachable()
 }
 
 #[cfg(test)]

@@ -35,22 +35,66 @@ pub enum RosterError {
 }
 
 impl RosterError {
-    /// True when the call never got an answer from rosterd (no bus, no
-    /// daemon, a timeout): the caller should say "rosterd is not running".
+    /// True when the call got no answer from rosterd: no bus at the
+    /// address, no rosterd on the bus, or no reply in time. The caller
+    /// should say "rosterd is not running". A refusal by the bus policy or
+    /// an unknown method is an answer, not an absence.
     pub fn is_unreachable(&self) -> bool {
-        match self {
-            RosterError::ZBus(zbus::Error::MethodError(name, _, _)) => matches!(
+        use zbus::fdo::Error as Fdo;
+        let RosterError::ZBus(error) = self else {
+            return false;
+        };
+        match error {
+            zbus::Error::Connection(..)
+            | zbus::Error::InputOutput(_)
+            | zbus::Error::Address(_)
+            | zbus::Error::Handshake(_) => true,
+            zbus::Error::FDO(fdo) => matches!(
+                fdo.as_ref(),
+                Fdo::ServiceUnknown(_)
+                    | Fdo::NameHasNoOwner(_)
+                    | Fdo::NoReply(_)
+                    | Fdo::Timeout(_)
+                    | Fdo::TimedOut(_)
+                    | Fdo::NoServer(_)
+                    | Fdo::Disconnected(_)
+                    | Fdo::IOError(_)
+                    | Fdo::BadAddress(_)
+            ),
+            zbus::Error::MethodError(name, _, _) => matches!(
                 name.as_str(),
                 "org.freedesktop.DBus.Error.ServiceUnknown"
                     | "org.freedesktop.DBus.Error.NameHasNoOwner"
                     | "org.freedesktop.DBus.Error.NoReply"
                     | "org.freedesktop.DBus.Error.Timeout"
             ),
-            RosterError::ZBus(zbus::Error::FDO(_)) => true,
-            RosterError::ZBus(zbus::Error::InputOutput(_)) => true,
-            RosterError::ZBus(zbus::Error::Address(_)) => true,
-            RosterError::ZBus(zbus::Error::Handshake(_)) => true,
             _ => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_daemon_and_no_bus_are_unreachable() {
+        let missing = RosterError::ZBus(zbus::Error::InputOutput(std::sync::Arc::new(
+            std::io::Error::from(std::io::ErrorKind::NotFound),
+        )));
+        assert!(missing.is_unreachable());
+        let no_daemon = RosterError::ZBus(zbus::Error::FDO(Box::new(
+            zbus::fdo::Error::ServiceUnknown("no owner".into()),
+        )));
+        assert!(no_daemon.is_unreachable());
+    }
+
+    #[test]
+    fn answers_are_not_unreachable() {
+        let policy = RosterError::ZBus(zbus::Error::FDO(Box::new(zbus::fdo::Error::AccessDenied(
+            "policy".into(),
+        ))));
+        assert!(!policy.is_unreachable());
+        assert!(!RosterError::NotFound("user \"x\" not found".into()).is_unreachable());
     }
 }
