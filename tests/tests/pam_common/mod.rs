@@ -143,6 +143,9 @@ impl World {
         World::start_with(TestConfig::new())
     }
 
+    /// rosterd hands each test daemon its own block of uids (the harness:
+    /// a suspend ends every process of a uid, so tests never share one),
+    /// and the harness's bus resolves them for dbus-daemon.
     pub fn start_with(config: TestConfig) -> World {
         let bus = TestBus::start();
         let daemon = TestDaemon::start_with(&bus, config);
