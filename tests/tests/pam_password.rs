@@ -230,3 +230,19 @@ fn pamtester_drives_the_code_flow_with_chauthtok_before_acct_mgmt() {
     );
     assert_eq!(w.state("pete"), "active");
 }
+
+#[test]
+#[ignore = "needs rosterd to refuse a root-set password equal to the pending code: docs/CLIENT-REQUESTS.md"]
+fn the_code_is_refused_as_the_new_password_even_from_root() {
+    // login/sshd run chauthtok as root, which needs no current password:
+    // only rosterd knows the code then, and must refuse it as the new one.
+    let w = World::start();
+    let code = w.pending_user("pete", "write");
+    let out = w
+        .pam("pete")
+        .steps(&["auth", "acct", "chauthtok-expired"])
+        .answers(&[&code, &code, &code])
+        .run();
+    assert_eq!(out.code("chauthtok-expired"), PAM_AUTHTOK_ERR, "{out:?}");
+    assert_eq!(w.state("pete"), "pending");
+}
