@@ -67,6 +67,62 @@ pub enum Command {
         )]
         snapshot: PathBuf,
     },
+    /// Check this host's Roster setup and say how to fix what is wrong.
+    ///
+    /// Checks: rosterd answers on the bus; the database, its folder and the
+    /// NSS snapshot have their modes; nsswitch.conf names roster; the PAM
+    /// stack has pam_roster where the profile puts it; the uid range and
+    /// admin_gid are free; the sudoers drop-in names the admin group; a
+    /// local break-glass admin exists; pam_lastlog (warning). Exits 1 when
+    /// a check fails (warnings don't).
+    Doctor(DoctorArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Print the checks as JSON: a list of {check, status, message, fix, fixed}.
+    #[arg(long)]
+    pub json: bool,
+    /// Repair what is safe to repair: the modes of the database, its folder
+    /// and the snapshot, the roster entries in nsswitch.conf, the sudoers
+    /// drop-in (checked with visudo first).
+    #[arg(long)]
+    pub fix: bool,
+    /// rosterd's config (default: ROOT/etc/roster/rosterd.toml).
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Check the host whose root folder is DIR: every host file, and every
+    /// path in the config, is read under DIR (not the config given with
+    /// --config itself).
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+}
+
+/// `roster generate …`: man pages and completions for packagers. Kept out
+/// of [`Cli`] (main.rs dispatches on the first argument) so that neither
+/// `--help`, the man pages nor the completions it writes offer it.
+#[derive(Debug, Parser)]
+#[command(
+    name = "roster generate",
+    about = "Write man pages or shell completions (for packagers)"
+)]
+pub struct GenerateCli {
+    #[command(subcommand)]
+    pub what: GenerateCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GenerateCommand {
+    /// Write roster.1, one roster-….1 per subcommand and rosterd.8 into DIR.
+    Man {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
+    /// Write roster.bash, _roster (zsh) and roster.fish into DIR.
+    Completions {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Args, Clone, Copy)]

@@ -19,7 +19,9 @@
 mod args;
 mod commands;
 mod connection;
+mod doctor;
 mod errors;
+mod generate;
 mod output;
 mod prompt;
 
@@ -32,6 +34,20 @@ fn main() -> ExitCode {
     // SAFETY: setting a signal's disposition to SIG_DFL has no preconditions.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+
+    // `roster generate man|completions DIR` (scripts/package.sh): parsed on
+    // its own so the generated pages and completions don't offer it.
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if argv.get(1).is_some_and(|a| a == "generate") {
+        let generate = args::GenerateCli::parse_from(&argv[1..]);
+        return match generate::run(generate.what) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("{}", error.render(errors::Caller::default()));
+                ExitCode::from(error.exit_code())
+            }
+        };
     }
 
     // Usage errors exit 2 from here (clap's own code), --help/--version 0.

@@ -36,6 +36,13 @@ pub fn print_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<(), CliErro
 /// known (a token presented), for the error's hint.
 pub async fn run(cli: Cli, input: &mut dyn Input, caller: &mut Caller) -> Result<(), CliError> {
     let address = bus_address(std::env::var("DBUS_SYSTEM_BUS_ADDRESS").ok());
+    // The doctor needs neither rosterd nor a token: it must work exactly
+    // when rosterd is down.
+    let command = match cli.command {
+        Command::Doctor(args) => return crate::doctor::run(args, &address).await,
+        other => other,
+    };
+    let cli = Cli { command, ..cli };
     let token = load_token(
         cli.token_file.as_deref(),
         std::env::var("ROSTER_TOKEN").ok(),
@@ -154,6 +161,6 @@ pub async fn run(cli: Cli, input: &mut dyn Input, caller: &mut Caller) -> Result
             TokensCommand::Delete { id, user } => tokens::delete(&mut ctx, id, user).await,
         },
         // Handled before connecting, above.
-        Command::SshAuthorizedKeys { .. } => Ok(()),
+        Command::SshAuthorizedKeys { .. } | Command::Doctor(_) => Ok(()),
     }
 }

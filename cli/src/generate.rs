@@ -1,0 +1,196 @@
+//! `roster generate man|completions DIR`: the man pages and shell
+//! completions packagers ship, rendered from the clap definition the
+//! binary itself parses with (so a new flag can't be missing from them).
+//!
+//! Hidden from `--help`, the man pages and the completions: it is for
+//! `scripts/package.sh`, not for admins.
+
+use crate::args::{Cli, GenerateCommand};
+use crate::errors::CliError;
+use clap::{Arg, ArgAction, CommandFactory};
+use clap_complete::Shell;
+use std::path::{Path, PathBuf};
+
+pub fn run(command: GenerateCommand) -> Result<(), CliError> {
+    match command {
+        GenerateCommand::Man { dir } => {
+            for path in man_pages(&dir)? {
+                println!("{}", path.display());
+            }
+        }
+        GenerateCommand::Completions { dir } => {
+            for path in completions(&dir)? {
+                println!("{}", path.display());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn io_error(dir: &Path) -> impl Fn(std::io::Error) -> CliError + '_ {
+    move |e| CliError::Local(format!("can't write into {}: {e}", dir.display()))
+}
+
+/// roster.1, roster-users.1, roster-users-create.1, … (every visible
+/// subcommand) and rosterd.8 in `dir`; the paths written, sorted.
+pub fn man_pages(dir: &Path) -> Result<Vec<PathBuf>, CliError> {
+    std::fs::create_dir_all(dir).map_err(io_error(dir))?;
+    clap_mangen::generate_to(Cli::command(), dir).map_err(io_error(dir))?;
+    clap_mangen::Man::new(rosterd_command())
+        .section("8")
+        .generate_to(dir)
+        .map_err(io_error(dir))?;
+    let mut written: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(io_error(dir))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                n.starts_with("roster") && (n.ends_with(".1") || n.ends_with(".8"))
+            })
+        })
+        .collect();
+    written.sort();
+    Ok(written)
+}
+
+/// roster.bash, _roster and roster.fish in `dir`.
+pub fn completions(dir: &Path) -> Result<Vec<PathBuf>, CliError> {
+    std::fs::create_dir_all(dir).map_err(io_error(dir))?;
+    let mut command = Cli::command();
+    let mut written = Vec::new();
+    for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
+        written.push(
+            clap_complete::generate_to(shell, &mut command, "roster", dir)
+                .map_err(io_error(dir))?,
+        );
+    }
+    Ok(written)
+}
+
+/// rosterd's command line, for rosterd(8) only: rosterd parses its few
+/// flags by hand (daemon/src/main.rs), and the CLI can't link the daemon.
+/// `tests/tests/cli_doctor.rs` compares these flags with `rosterd --help`.
+pub fn rosterd_command() -> clap::Command {
+    clap::Command::new("rosterd")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about("Roster's daemon: owns the user store and serves org.roster.Roster1 on the system bus")
+        .long_about(
+            "rosterd owns Roster's SQLite database, serves the org.roster.Roster1 D-Bus \
+             interface on the system bus (the roster command and pam_roster talk to it), \
+             writes the public NSS snapshot that libnss_roster reads, and writes every admin \
+             action and login result to syslog (authpriv).\n\n\
+             It is started by systemd (rosterd.service) or by D-Bus activation, as root. It \
+             refuses to start, naming the clash, when the configured uid range or admin_gid \
+             overlaps ids the host hands out by other means (login.defs, systemd's reserved \
+             ranges, subuid/subgid, the local passwd and group files).\n\n\
+             Files: /etc/roster/rosterd.toml (the config; every key is listed there with its \
+             default), /var/lib/roster/roster.db (the database, 0600 in a 0700 folder), \
+             /var/cache/roster/nss.cache (the NSS snapshot, 0644).\n\n\
+             See also: roster(1); `roster doctor` checks a host's setup.",
+        )
+        .disable_version_flag(true)
+        .disable_help_flag(true)
+        .arg(
+            Arg::new("config")
+                .long("config")
+                .short('c')
+                .value_name("PATH")
+                .default_value("/etc/roster/rosterd.toml")
+                .help("The config file"),
+        )
+        .arg(
+            Arg::new("check-config")
+                .long("check-config")
+                .action(ArgAction::SetTrue)
+                .help("Check the config file and exit (0 when it is valid)"),
+        )
+        .arg(
+            Arg::new("audit-log")
+                .long("audit-log")
+                .value_name("PATH")
+                .help("Also append every audit line to PATH (besides syslog)"),
+        )
+        .arg(
+            Arg::new("syslog-socket")
+                .long("syslog-socket")
+                .value_name("PATH")
+                .help("The syslog socket (default /dev/log); when it is missing rosterd logs to stderr"),
+        )
+        .arg(
+            Arg::new("help")
+                .long("help")
+                .short('h')
+                .action(ArgAction::Help)
+                .help("Print help"),
+        )
+        .arg(
+            Arg::new("version")
+                .long("version")
+                .short('V')
+                .action(ArgAction::Version)
+                .help("Print version"),
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("roster-gen-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[test]
+    fn man_pages_cover_every_visible_command_and_rosterd() {
+        let dir = temp("man");
+        let pages = man_pages(&dir).unwrap();
+        let names: Vec<String> = pages
+            .iter()
+            .filter_map(|p| p.file_name()?.to_str().map(str::to_owned))
+            .collect();
+        for expected in [
+            "roster.1",
+            "roster-users.1",
+            "roster-users-create.1",
+            "roster-users-keys-add.1",
+            "roster-tokens-create.1",
+            "roster-doctor.1",
+            "rosterd.8",
+        ] {
+            assert!(
+                names.iter().any(|n| n == expected),
+                "{expected} in {names:?}"
+            );
+        }
+        assert!(!names.iter().any(|n| n.contains("generate")), "{names:?}");
+        let top = std::fs::read_to_string(dir.join("roster.1")).unwrap();
+        assert!(top.contains("doctor"), "{top}");
+        let daemon = std::fs::read_to_string(dir.join("rosterd.8")).unwrap();
+        assert!(daemon.contains(".TH rosterd 8"), "{daemon}");
+        assert!(daemon.contains("check\\-config"), "{daemon}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn completions_for_three_shells_without_the_hidden_command() {
+        let dir = temp("completions");
+        let files = completions(&dir).unwrap();
+        assert_eq!(files.len(), 3);
+        for (name, needle) in [
+            ("roster.bash", "doctor"),
+            ("_roster", "doctor"),
+            ("roster.fish", "doctor"),
+        ] {
+            let text = std::fs::read_to_string(dir.join(name)).unwrap();
+            assert!(text.contains(needle), "{name}");
+            assert!(text.contains("set-role"), "{name}");
+            assert!(
+                !text.contains("generate"),
+                "{name} offers the hidden command"
+            );
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
