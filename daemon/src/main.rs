@@ -118,6 +118,7 @@ fn main() -> ExitCode {
         println!("rosterd: {} is valid", args.config.display());
         return ExitCode::SUCCESS;
     }
+    limit_retained_memory();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -134,6 +135,21 @@ fn main() -> ExitCode {
             eprintln!("rosterd: {message}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// argon2 allocates `memory_kib` (19 MiB by default) per hash. glibc
+/// raises its mmap threshold after such a block is freed, so later hashes
+/// come from the malloc arenas and stay resident (~19 MiB per arena, one
+/// arena per blocking thread) long after they finish. A fixed threshold
+/// keeps every large block an mmap that is returned when freed, and fewer
+/// arenas keep the store's small allocations from spreading.
+fn limit_retained_memory() {
+    // SAFETY: mallopt only tunes glibc's allocator; called before any
+    // thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
+        libc::mallopt(libc::M_ARENA_MAX, 2);
     }
 }
 
