@@ -15,15 +15,18 @@
  * STEP        auth | acct | setcred | open | close | chauthtok |
  *             chauthtok-expired (PAM_CHANGE_EXPIRED_AUTHTOK) |
  *             waitfile:PATH (wait up to 60 s for PATH to exist) |
- *             authtok (print whether PAM_AUTHTOK is set, never its value)
+ *             authtok (print whether PAM_AUTHTOK is set, never its value) |
+ *             fdlist (print each open descriptor and what it points at)
  *
  * The conversation answers prompts with stdin's lines, in order (EOF:
  * PAM_CONV_ERR). Output, one line each, flushed at once:
  *   threads N                 this process's threads, before any step
+ *   fds N                     its open descriptors, before any step
  *   prompt TEXT               a prompt the modules showed
  *   error TEXT / info TEXT    a message the modules showed
- *   step NAME CODE ms=T threads=N   a step's PAM code, duration, and the
- *                             threads left when it returned
+ *   step NAME CODE ms=T threads=N fds=F   a step's PAM code, duration,
+ *                             and the threads and descriptors left when it
+ *                             returned
  * Exit status: 0 when every step ran (whatever their codes), 2 usage.
  */
 #define _GNU_SOURCE
@@ -37,8 +40,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static int count_threads(void) {
-    DIR *d = opendir("/proc/self/task");
+static int count_entries(const char *path) {
+    DIR *d = opendir(path);
     int n = 0;
     struct dirent *e;
     if (!d)
@@ -49,6 +52,11 @@ static int count_threads(void) {
     closedir(d);
     return n;
 }
+
+static int count_threads(void) { return count_entries("/proc/self/task"); }
+
+/* Open descriptors, not counting the one opendir holds while counting. */
+static int count_fds(void) { return count_entries("/proc/self/fd") - 1; }
 
 static double now_ms(void) {
     struct timespec ts;
@@ -159,6 +167,7 @@ int main(int argc, char **argv) {
         pam_set_item(pamh, PAM_TTY, tty);
 
     printf("threads %d\n", count_threads());
+    printf("fds %d\n", count_fds());
     int last = PAM_SUCCESS;
     for (; i < argc; i++) {
         const char *step = argv[i];
@@ -177,7 +186,22 @@ int main(int argc, char **argv) {
             rc = pam_chauthtok(pamh, flags);
         else if (!strcmp(step, "chauthtok-expired"))
             rc = pam_chauthtok(pamh, flags | PAM_CHANGE_EXPIRED_AUTHTOK);
-        else if (!strcmp(step, "authtok")) {
+        else if (!strcmp(step, "fdlist")) {
+            DIR *d = opendir("/proc/self/fd");
+            struct dirent *e;
+            while (d && (e = readdir(d)) != NULL) {
+                char path[300], target[300];
+                if (e->d_name[0] == '.')
+                    continue;
+                snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
+                ssize_t n = readlink(path, target, sizeof target - 1);
+                target[n > 0 ? n : 0] = '\0';
+                printf("fd %s %s\n", e->d_name, target);
+            }
+            if (d)
+                closedir(d);
+            continue;
+        } else if (!strcmp(step, "authtok")) {
             const void *item = NULL;
             rc = pam_get_item(pamh, PAM_AUTHTOK, &item);
             printf("authtok %s\n", item ? "set" : "unset");
@@ -193,7 +217,8 @@ int main(int argc, char **argv) {
             return 2;
         }
         double took = now_ms() - t0;
-        printf("step %s %d ms=%.3f threads=%d\n", step, rc, took, count_threads());
+        printf("step %s %d ms=%.3f threads=%d fds=%d\n", step, rc, took, count_threads(),
+               count_fds());
         last = rc;
     }
     pam_end(pamh, last);

@@ -382,6 +382,51 @@ fn no_thread_is_left_behind_by_any_call() {
     for step in &out.steps {
         assert_eq!(step.threads, 1, "{step:?}");
     }
+    // Nor a descriptor: the connection and zbus's reactor are closed. (In
+    // the packaged stack pam_unix's failure log opens libc's syslog
+    // socket, so this looks at pam_roster alone.)
+    w.roster_only("alone", &w.module_args());
+    let alone = w
+        .pam("alice")
+        .service("alone")
+        .steps(&[
+            "fdlist", "auth", "setcred", "acct", "open", "close", "auth", "fdlist",
+        ])
+        .answers(&["correct horse 1", "wrong password 9"])
+        .run();
+    assert_eq!(
+        alone.codes(),
+        vec![0, 0, 0, 0, 0, PAM_AUTH_ERR],
+        "{alone:?}"
+    );
+    for step in &alone.steps {
+        assert_eq!(step.threads, 1, "{step:?}");
+    }
+    // What is open at the end beyond what was open at the start: only
+    // nss_wrapper's cached passwd/group files (the test's NSS stand-in),
+    // never a socket, an epoll, a timer or a pipe of zbus's.
+    let fds = |chunk: &str| -> Vec<String> {
+        chunk
+            .lines()
+            .filter_map(|l| l.strip_prefix("fd "))
+            .filter_map(|l| l.split_once(' ').map(|(_, target)| target.to_owned()))
+            .filter(|t| !t.starts_with("/proc/"))
+            .collect()
+    };
+    let chunks: Vec<&str> = alone.stdout.split("\nstep ").collect();
+    let (first, last) = (fds(chunks[0]), fds(chunks[chunks.len() - 1]));
+    let new: Vec<&String> = last.iter().filter(|t| !first.contains(t)).collect();
+    let ours = w.dir().display().to_string();
+    assert!(
+        new.iter().all(|t| t.starts_with(&ours)),
+        "left open by the calls: {new:?}\n{}",
+        alone.stdout
+    );
+    assert!(
+        !first.is_empty() && last.len() <= first.len() + 2,
+        "{}",
+        alone.stdout
+    );
     println!(
         "driver threads: before {}, after each step {:?}",
         out.threads_before,

@@ -408,6 +408,7 @@ pub struct Conversation {
     pub stdout: String,
     pub stderr: String,
     pub threads_before: usize,
+    pub fds_before: usize,
     pub steps: Vec<Step>,
     pub prompts: Vec<String>,
     pub errors: Vec<String>,
@@ -421,6 +422,7 @@ pub struct Step {
     pub code: i32,
     pub ms: f64,
     pub threads: usize,
+    pub fds: usize,
 }
 
 impl Conversation {
@@ -429,6 +431,7 @@ impl Conversation {
             stdout: stdout.into(),
             stderr: stderr.into(),
             threads_before: 0,
+            fds_before: 0,
             steps: Vec::new(),
             prompts: Vec::new(),
             errors: Vec::new(),
@@ -439,6 +442,7 @@ impl Conversation {
             let (kind, rest) = line.split_once(' ').unwrap_or((line, ""));
             match kind {
                 "threads" => c.threads_before = rest.parse().unwrap_or(0),
+                "fds" => c.fds_before = rest.parse().unwrap_or(0),
                 "prompt" => c.prompts.push(rest.into()),
                 "error" => c.errors.push(rest.into()),
                 "info" => c.infos.push(rest.into()),
@@ -455,6 +459,11 @@ impl Conversation {
                         threads: f
                             .get(3)
                             .and_then(|v| v.strip_prefix("threads="))
+                            .and_then(|v| v.parse().ok())
+                            .unwrap_or(0),
+                        fds: f
+                            .get(4)
+                            .and_then(|v| v.strip_prefix("fds="))
                             .and_then(|v| v.parse().ok())
                             .unwrap_or(0),
                     });
