@@ -40,7 +40,46 @@ pub fn man_pages(dir: &Path) -> Result<Vec<PathBuf>, CliError> {
         .section("8")
         .generate_to(dir)
         .map_err(io_error(dir))?;
-    let mut written: Vec<PathBuf> = std::fs::read_dir(dir)
+    let mut written: Vec<PathBuf> = pages_in(dir)?;
+    written.sort();
+    for page in &written {
+        let text = std::fs::read_to_string(page).map_err(io_error(dir))?;
+        std::fs::write(page, breakable_synopsis(&text)).map_err(io_error(dir))?;
+    }
+    Ok(written)
+}
+
+/// clap_mangen writes a group of alternatives as one word
+/// (`<--set-password|--password-stdin|…>`), which groff can't fit in 80
+/// columns ("cannot adjust line", a lintian warning): let it break after
+/// each `|` of the synopsis (`\:` is groff's invisible break point).
+fn breakable_synopsis(page: &str) -> String {
+    let mut out = String::with_capacity(page.len() + 64);
+    let mut in_synopsis = false;
+    for line in page.split_inclusive('\n') {
+        if line.starts_with(".SH") {
+            if in_synopsis {
+                // Back to the adjustment mode in force before.
+                out.push_str(".ad\n");
+            }
+            in_synopsis = line.trim_end() == ".SH SYNOPSIS";
+            out.push_str(line);
+            if in_synopsis {
+                // Left-aligned: a justified line this long can't be
+                // adjusted either.
+                out.push_str(".ad l\n");
+            }
+        } else if in_synopsis {
+            out.push_str(&line.replace('|', "|\\:"));
+        } else {
+            out.push_str(line);
+        }
+    }
+    out
+}
+
+fn pages_in(dir: &Path) -> Result<Vec<PathBuf>, CliError> {
+    let written: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(io_error(dir))?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
         .filter(|p| {
@@ -49,7 +88,6 @@ pub fn man_pages(dir: &Path) -> Result<Vec<PathBuf>, CliError> {
             })
         })
         .collect();
-    written.sort();
     Ok(written)
 }
 
@@ -170,6 +208,8 @@ mod tests {
         let daemon = std::fs::read_to_string(dir.join("rosterd.8")).unwrap();
         assert!(daemon.contains(".TH rosterd 8"), "{daemon}");
         assert!(daemon.contains("check\\-config"), "{daemon}");
+        let edit = std::fs::read_to_string(dir.join("roster-users-edit.1")).unwrap();
+        assert!(edit.contains("\\fB\\-\\-set\\-password\\fR|\\:"), "{edit}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
