@@ -141,26 +141,19 @@ for pkg in roster libpam-roster libnss-roster; do
     } | gzip -9n >"$gen/changelog.$pkg.gz"
 done
 
-# TODO(man pages, completions): the CLI engineer will give `roster` a hidden
-# way to emit its man pages (clap_mangen) and bash/zsh/fish completions
-# (clap_complete). This hook expects
-#   roster generate man DIR           -> DIR/*.1, DIR/*.8 (roster*.1, rosterd.8)
+# Man pages (clap_mangen) and bash/zsh/fish completions (clap_complete),
+# rendered from the CLI's own clap definition by a hidden subcommand:
+#   roster generate man DIR           -> DIR/roster.1, DIR/roster-*.1 (one per subcommand), DIR/rosterd.8
 #   roster generate completions DIR   -> DIR/roster.bash, DIR/_roster, DIR/roster.fish
-# and packages whatever it finds; until then it warns and ships none (see the
-# binary-without-manpage lintian override).
 mkdir -p "$gen/man" "$gen/completions"
-"$roster_bin" generate man "$gen/man" >/dev/null 2>&1 || true
-"$roster_bin" generate completions "$gen/completions" >/dev/null 2>&1 || true
+"$roster_bin" generate man "$gen/man" >/dev/null || die "roster generate man failed"
+"$roster_bin" generate completions "$gen/completions" >/dev/null || die "roster generate completions failed"
 shopt -s nullglob
 man_pages=("$gen"/man/*.[1-8])
 completions=("$gen"/completions/*)
 shopt -u nullglob
-if ((${#man_pages[@]} == 0)); then
-    echo "package.sh: TODO: roster emits no man pages yet (roster generate man): packaging none" >&2
-fi
-if ((${#completions[@]} == 0)); then
-    echo "package.sh: TODO: roster emits no shell completions yet (roster generate completions): packaging none" >&2
-fi
+((${#man_pages[@]} > 0)) || die "roster generate man wrote no man pages"
+((${#completions[@]} == 3)) || die "roster generate completions wrote ${#completions[@]} files, not 3"
 
 # --- file layout, shared by both formats ----------------------------------
 # lay_out ROOT FLAVOR: puts every package's files under ROOT/PKG/.
