@@ -163,7 +163,7 @@ fn rosterd_down_is_authinfo_unavail_within_the_timeout_and_leaves_no_thread() {
     w.roster_only("alone", &args);
     w.service("login", &args);
     let login = w.pam("alice").steps(&["acct"]);
-    let mut child = login.spawn();
+    let child = login.spawn();
     // During the call: sample the driver's threads while it waits.
     let pid = child.id();
     let mut during = Vec::new();
@@ -352,7 +352,7 @@ fn a_non_root_caller_may_check_only_its_own_password() {
     let other = w
         .pam("alice")
         .service("alone")
-        .as_uid(bob)
+        .run_as(bob)
         .steps(&["auth"])
         .answers(&["correct horse 1"])
         .run();
@@ -361,7 +361,7 @@ fn a_non_root_caller_may_check_only_its_own_password() {
     let own = w
         .pam("bob")
         .service("alone")
-        .as_uid(bob)
+        .run_as(bob)
         .steps(&["auth"])
         .answers(&["another secret 2"])
         .run();

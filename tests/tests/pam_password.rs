@@ -39,7 +39,7 @@ fn a_user_changes_its_own_password_with_the_current_one() {
     let wrong = w
         .pam("alice")
         .service("passwd")
-        .as_uid(uid)
+        .run_as(uid)
         .steps(&["chauthtok"])
         .answers(&["not the password", NEW, NEW])
         .run();
@@ -47,7 +47,7 @@ fn a_user_changes_its_own_password_with_the_current_one() {
     let out = w
         .pam("alice")
         .service("passwd")
-        .as_uid(uid)
+        .run_as(uid)
         .steps(&["chauthtok"])
         .answers(&[OLD, NEW, NEW])
         .run();
@@ -150,7 +150,7 @@ fn a_pending_user_finishes_through_passwd_as_itself() {
     let same = w
         .pam("pete")
         .service("passwd")
-        .as_uid(uid)
+        .run_as(uid)
         .steps(&["chauthtok"])
         .answers(&[&code, &code, &code])
         .run();
@@ -163,7 +163,7 @@ fn a_pending_user_finishes_through_passwd_as_itself() {
     let out = w
         .pam("pete")
         .service("passwd")
-        .as_uid(uid)
+        .run_as(uid)
         .steps(&["chauthtok"])
         .answers(&[&code, NEW, NEW])
         .run();

@@ -73,7 +73,7 @@ fn open_and_close_show_in_users_sessions_and_the_home_is_created() {
     let home = w.daemon.home_base().join("alice");
     assert!(!home.exists());
     let go = w.dir().join("go");
-    let mut driver = w
+    let driver = w
         .pam("alice")
         .rhost("192.0.2.10")
         .steps(&[
@@ -122,7 +122,7 @@ fn a_non_root_caller_records_no_session() {
     let w = World::start();
     let uid = w.user("alice", "correct horse 1", Some("write"));
     w.open_to_everyone();
-    let out = w.pam("alice").as_uid(uid).steps(&["open", "close"]).run();
+    let out = w.pam("alice").run_as(uid).steps(&["open", "close"]).run();
     // optional in the packaged stack; PAM_IGNORE leaves the result to the others.
     assert_eq!(out.codes(), vec![PAM_SUCCESS, PAM_SUCCESS], "{out:?}");
     assert!(sessions(&w, true).is_empty());

@@ -331,7 +331,7 @@ impl Login<'_> {
         self
     }
     /// Run libpam as this uid (a screen locker, `passwd` run by a user).
-    pub fn as_uid(mut self, uid: u32) -> Self {
+    pub fn run_as(mut self, uid: u32) -> Self {
         self.uid = Some(uid);
         self
     }
