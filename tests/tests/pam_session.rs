@@ -144,9 +144,18 @@ fn suspend_ends_a_live_session_its_setsid_child_and_a_process_from_elsewhere() {
         .spawn();
     wait_for("the session", || !sessions(&w, false).is_empty());
     // The session's shell with a setsid child, and a process of the same
-    // user started outside the session (as `su alice` elsewhere would).
+    // user started outside the session with the real `su` (root needs no
+    // password; alice resolves through libnss_roster under nss_wrapper).
     let mut shell = as_user(uid, "setsid sleep 1001 & exec sleep 1000");
-    let mut elsewhere = as_user(uid, "exec sleep 1002");
+    let nss = w.pam("alice").command();
+    let mut su = Command::new("su");
+    su.args(["-s", "/bin/sh", "alice", "-c", "exec sleep 1002"])
+        .env_clear()
+        .envs(nss.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut elsewhere = su.spawn().unwrap_or_else(|e| panic!("su: {e}"));
     wait_for("three processes", || processes_of(uid).len() >= 3);
 
     let out = w.roster(&["users", "suspend", "alice"]);
