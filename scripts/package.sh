@@ -12,7 +12,7 @@
 #   target/packages/libnss-roster_VERSION_amd64.deb   libnss-roster-VERSION-1.x86_64.rpm
 #
 # with VERSION from the workspace Cargo.toml; then runs lintian on the .debs
-# (fails on any error; kept warnings are explained in packaging/README.md and
+# (fails on any error; kept tags are explained in packaging/README.md and
 # packaging/lintian-overrides/).
 #
 # Options: --no-build   package the binaries already in target/ (no cargo)
