@@ -23,7 +23,8 @@
 #    --no-systemd) and, under a running systemd, installs the packages again
 #    to check the hardened rosterd.service: started by the postinst,
 #    StateDirectory/CacheDirectory modes, a home created, a suspended user's
-#    leftover process ended, Restart=on-failure, a clean purge.
+#    leftover process ended, Restart=on-failure, roster doctor clean (with a
+#    local break-glass admin), a clean purge.
 # Never touches the host's /etc. Prints PASS/FAIL per step and a summary;
 # exits non-zero when a step fails. --keep leaves the root for inspection.
 # --write-lists rewrites tests/packaging/*.list from the built packages and

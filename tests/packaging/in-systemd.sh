@@ -65,6 +65,17 @@ run() {
         return 1
     fi
 
+    # roster doctor on a fresh install, once the admin has made the local
+    # break-glass account the README asks for (warnings allowed).
+    useradd -m -G sudo breakglass
+    printf 'breakglass:%s\n' 'Break-glass-45' | chpasswd
+    if roster doctor >/root/doctor.log 2>&1; then
+        pass "systemd: roster doctor passes on the fresh install ($(tail -n 1 /root/doctor.log))"
+    else
+        fail "systemd: roster doctor:"
+        grep -v '✓' /root/doctor.log | sed 's/^/    /' >>"$results"
+    fi
+
     printf '@include common-%s\n' auth account password session >/etc/pam.d/roster-test
     if printf '%s\n' "$pw" | pamtester roster-test "$user" authenticate acct_mgmt open_session close_session \
         >/root/pam.log 2>&1 && [[ $(stat -c '%U %a' "/home/$user" 2>/dev/null) == "$user 700" ]]; then
