@@ -86,8 +86,7 @@ pub trait Sessions {
 pub trait Pam {
     /// Check a password, or a pending user's registration code.
     /// `remote_host` empty = a local login.
-    async fn authenticate(&self, user: &str, secret: &str, remote_host: &str)
-    -> Result<AuthReply>;
+    async fn authenticate(&self, user: &str, secret: &str, remote_host: &str) -> Result<AuthReply>;
     async fn check_account(&self, user: &str) -> Result<AccountReply>;
     async fn open_session(&self, request: &OpenSession) -> Result<SessionOpened>;
     async fn close_session(&self, user: &str, leader_pid: u32, leader_start: u64) -> Result<()>;
