@@ -1,8 +1,9 @@
 //! `org.roster.Roster1.Keys`: users' SSH public keys, and the lines sshd's
-//! AuthorizedKeysCommand gets.
+//! AuthorizedKeysCommand gets (`roster ssh-authorized-keys USER`).
 
 use crate::daemon::{Daemon, Result};
-use roster_client::{KeyInfo, RosterError};
+use roster_client::KeyInfo;
+use roster_core::SshKey;
 use std::sync::Arc;
 use zbus::message::Header;
 
@@ -10,8 +11,15 @@ pub struct Keys {
     pub d: Arc<Daemon>,
 }
 
-fn not_yet() -> RosterError {
-    RosterError::Unavailable("SSH keys are not served by this rosterd yet".into())
+fn info(k: &SshKey) -> KeyInfo {
+    KeyInfo {
+        key_type: k.key_type.clone(),
+        fingerprint: k.fingerprint.clone(),
+        comment: k.comment.clone(),
+        bits: k.bits,
+        added: k.added,
+        line: k.line.clone(),
+    }
 }
 
 #[zbus::interface(name = "org.roster.Roster1.Keys")]
@@ -22,13 +30,26 @@ impl Keys {
         user: String,
         key_line: String,
     ) -> Result<KeyInfo> {
-        let _ = (&self.d, hdr, user, key_line);
-        Err(not_yet())
+        let call = self.d.begin(&hdr, "keys.add", &user).await?;
+        let r = async {
+            let key = self
+                .d
+                .acting(&call, move |r, a| r.add_key(a, &user, &key_line))
+                .await?;
+            call.detail("fingerprint", key.fingerprint.clone());
+            Ok(info(&key))
+        }
+        .await;
+        self.d.finish(&call, r)
     }
 
     async fn list(&self, #[zbus(header)] hdr: Header<'_>, user: String) -> Result<Vec<KeyInfo>> {
-        let _ = (hdr, user);
-        Err(not_yet())
+        let call = self.d.begin_read(&hdr, "keys.list").await?;
+        let keys = self
+            .d
+            .acting(&call, move |r, a| r.list_keys(a, &user))
+            .await?;
+        Ok(keys.iter().map(info).collect())
     }
 
     async fn remove(
@@ -37,16 +58,30 @@ impl Keys {
         user: String,
         fingerprint: String,
     ) -> Result<()> {
-        let _ = (hdr, user, fingerprint);
-        Err(not_yet())
+        let call = self.d.begin(&hdr, "keys.remove", &user).await?;
+        let r = async {
+            let key = self
+                .d
+                .acting(&call, move |r, a| r.remove_key(a, &user, &fingerprint))
+                .await?;
+            call.detail("fingerprint", key.fingerprint);
+            Ok(())
+        }
+        .await;
+        self.d.finish(&call, r)
     }
 
+    /// Public by design (DESIGN.md): keys are public, and only users who
+    /// may log in here get any lines. Not audited: sshd asks at every
+    /// public-key login attempt, and PAM's account step audits the login.
     async fn authorized_keys(
         &self,
         #[zbus(header)] hdr: Header<'_>,
         user: String,
     ) -> Result<Vec<String>> {
-        let _ = (hdr, user);
-        Err(not_yet())
+        let call = self.d.begin_read(&hdr, "keys.authorized").await?;
+        self.d
+            .acting(&call, move |r, a| r.authorized_keys(a, &user))
+            .await
     }
 }
