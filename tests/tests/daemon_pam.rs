@@ -220,3 +220,60 @@ fn a_wrong_password_a_pending_user_and_an_unknown_user_take_the_same_time() {
         );
     }
 }
+
+#[test]
+fn a_pending_users_code_is_refused_as_the_new_password_on_every_path() {
+    let bus = TestBus::start();
+    let d = TestDaemon::start(&bus);
+    let refused = |run: roster_tests::Run| {
+        assert_eq!(
+            run.probe_error().as_deref(),
+            Some("InvalidArgument"),
+            "{}",
+            run.stdout
+        );
+        assert!(
+            run.json()["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("the new password must not be the registration code"),
+            "{}",
+            run.stdout
+        );
+    };
+    let state = |name: &str| d.sqlite(&format!("SELECT state FROM users WHERE name = '{name}'"));
+
+    // Root, no current password (login's and sshd's chauthtok): the code
+    // is refused, in any spelling…
+    let (_, code) = d.create_pending_user("pete");
+    let change = |user: &str, current: &str, new: &str| {
+        d.probe("Pam.ChangePassword", &[&q(user), &q(current), &q(new)])
+    };
+    refused(change("pete", "", &code).run());
+    refused(change("pete", "", &code.to_uppercase()).run());
+    assert_eq!(state("pete").trim(), "pending");
+    // …and another password is taken.
+    change("pete", "", PW).run().expect_ok();
+    assert_eq!(auth(&d, "pete", PW, "")["outcome"], "success");
+
+    // The user itself, with the code as the current password.
+    let (uid, code) = d.create_pending_user("paula");
+    refused(
+        change("paula", &code, &code.to_uppercase())
+            .as_uid(uid)
+            .run(),
+    );
+    assert_eq!(state("paula").trim(), "pending");
+    change("paula", &code, PW).as_uid(uid).run().expect_ok();
+    assert_eq!(state("paula").trim(), "active");
+
+    // Registration.Register.
+    let (_, code) = d.create_pending_user("rita");
+    let register = |new: &str| d.probe("Registration.Register", &[&q(&code), &q(new)]);
+    let same = register(&code).run();
+    assert_eq!(same.probe_error().as_deref(), Some("InvalidArgument"));
+    refused(register(&code.to_uppercase()).run());
+    assert_eq!(state("rita").trim(), "pending");
+    register(PW).run().expect_ok();
+    assert_eq!(state("rita").trim(), "active");
+}

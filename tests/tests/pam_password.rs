@@ -232,7 +232,6 @@ fn pamtester_drives_the_code_flow_with_chauthtok_before_acct_mgmt() {
 }
 
 #[test]
-#[ignore = "needs rosterd to refuse a root-set password equal to the pending code: docs/CLIENT-REQUESTS.md"]
 fn the_code_is_refused_as_the_new_password_even_from_root() {
     // login/sshd run chauthtok as root, which needs no current password:
     // only rosterd knows the code then, and must refuse it as the new one.

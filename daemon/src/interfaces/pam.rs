@@ -38,6 +38,11 @@ fn lock_message(until: i64, now: i64) -> String {
     )
 }
 
+/// A pending user's new password is their registration code.
+pub fn code_as_password() -> RosterError {
+    RosterError::InvalidArgument("the new password must not be the registration code".into())
+}
+
 #[zbus::interface(name = "org.roster.Roster1.Pam")]
 impl Pam {
     async fn authenticate(
@@ -345,6 +350,17 @@ impl Pam {
                 })
                 .await?;
             check_policy(&policy, &user, &new, None).map_err(to_bus)?;
+            // A pending user's code must not become the password: in the
+            // one-handle login flow (login, sshd) the module can't compare
+            // them, only rosterd knows the code.
+            let (name, candidate) = (user.clone(), new.clone());
+            let is_code = self
+                .d
+                .acting_by_uid(call, move |r, a| r.verify_code(a, &name, &candidate))
+                .await?;
+            if is_code {
+                return Err(code_as_password());
+            }
             let phc = self.d.hash(call, new).await?;
             self.d
                 .acting_by_uid(call, move |r, a| {
@@ -392,6 +408,17 @@ impl Pam {
         }
         // The code counts as the old password: a new one equal to it is refused.
         check_policy(&policy, &user, &new, Some(&current)).map_err(to_bus)?;
+        // Also in another spelling (case, o/0, i/l/1) of the code.
+        if check.pending {
+            let (name, candidate) = (user.clone(), new.clone());
+            let is_code = self
+                .d
+                .acting_by_uid(call, move |r, a| r.verify_code(a, &name, &candidate))
+                .await?;
+            if is_code {
+                return Err(code_as_password());
+            }
+        }
         let phc = self.d.hash(call, new).await?;
         if code_right {
             call.detail("by", "registration-code");

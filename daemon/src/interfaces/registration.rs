@@ -4,8 +4,10 @@
 
 use crate::daemon::{Daemon, Result};
 use crate::errors::to_bus;
+use crate::interfaces::pam::code_as_password;
 use roster_client::RosterError;
 use roster_core::Secret;
+use roster_core::credential;
 use roster_core::password::check_policy;
 use std::sync::Arc;
 use zbus::message::Header;
@@ -33,6 +35,9 @@ impl Registration {
             // The user is known only once core reads the code; the name
             // rule of the policy is checked by core's own validation.
             check_policy(&self.d.config.password, "", &new, Some(&code)).map_err(to_bus)?;
+            if same_code(&code, &new) {
+                return Err(code_as_password());
+            }
             let phc = self.d.hash(&call, new).await?;
             let user = self.d.store(move |r| r.register(&code, phc)).await?;
             call.detail("user", user.name.clone());
@@ -41,5 +46,13 @@ impl Registration {
         }
         .await;
         self.d.finish(&call, r)
+    }
+}
+
+/// Whether `new` is `code` in another spelling (case, o/0, i/l/1).
+fn same_code(code: &Secret, new: &Secret) -> bool {
+    match (credential::parse(code), credential::parse(new)) {
+        (Some((a, x)), Some((b, y))) => a == b && x.expose() == y.expose(),
+        _ => false,
     }
 }
