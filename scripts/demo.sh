@@ -64,5 +64,53 @@ run roster users list
 run roster users list --all
 run roster users enable bob
 run roster users list --json
+
+# NSS: resolve Roster users through glibc, as sshd and `id` do. nss_wrapper
+# loads libnss_roster.so.2 for these commands only (the host's nsswitch.conf
+# is untouched); the module reads rosterd's snapshot.
+cp /etc/passwd "$demo/passwd"; cp /etc/group "$demo/group"
+nss=(env LD_PRELOAD=libnss_wrapper.so
+     NSS_WRAPPER_PASSWD="$demo/passwd" NSS_WRAPPER_GROUP="$demo/group"
+     NSS_WRAPPER_MODULE_SO_PATH="$PWD/target/nss/release/libnss_roster.so.2"
+     NSS_WRAPPER_MODULE_FN_PREFIX=roster ROSTER_NSS_CACHE="$demo/cache/nss.cache")
+say "getent passwd bob alice   # through nss_wrapper + libnss_roster.so.2"
+"${nss[@]}" getent passwd bob alice
+say "getent group roster-admins"
+"${nss[@]}" getent group roster-admins
+say "id bob"
+"${nss[@]}" id bob
+
+# PAM: the packaged profile's lines after pam_unix, in a service folder of
+# the demo's own (pam_wrapper), with pam_roster talking to the private bus.
+run roster users grant bob write   # write lets bob log in to this host's environment
+pam_so="$PWD/target/pam/release/pam_roster.so"
+opts="bus=$DBUS_SYSTEM_BUS_ADDRESS snapshot=$demo/cache/nss.cache"
+mkdir -p "$demo/pam.d"
+cat >"$demo/pam.d/roster-demo" <<PAM
+auth     [success=2 default=ignore]                     pam_unix.so nullok
+auth     [success=1 new_authtok_reqd=done default=ignore] $pam_so use_first_pass $opts
+auth     requisite                                      pam_deny.so
+auth     required                                       pam_permit.so
+account  [success=1 new_authtok_reqd=done default=ignore] pam_unix.so
+account  requisite                                      pam_deny.so
+account  required                                       pam_permit.so
+account  [default=bad success=ok new_authtok_reqd=done user_unknown=ignore] $pam_so $opts
+session  optional                                       $pam_so $opts
+PAM
+pam=("${nss[@]}" LD_PRELOAD="libpam_wrapper.so libnss_wrapper.so"
+     PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$demo/pam.d")
+pam_run() {
+    "${pam[@]}" pamtester -v "$@" 2>&1 | grep -v '^PWRAP_ERROR.*no default config'
+    return "${PIPESTATUS[0]}"
+}
+say "pamtester roster-demo bob authenticate acct_mgmt open_session close_session   # the right password"
+echo 'builder-of-things-42' | pam_run roster-demo bob authenticate acct_mgmt open_session close_session
+say "pamtester roster-demo bob authenticate   # a wrong password"
+echo 'not-the-password' | pam_run roster-demo bob authenticate || echo "(refused, as it should be)"
+run roster users sessions --all
+run roster users suspend bob
+say "pamtester roster-demo bob authenticate acct_mgmt   # suspended"
+echo 'builder-of-things-42' | pam_run roster-demo bob authenticate acct_mgmt || echo "(refused: bob is suspended)"
+run roster users enable bob
 echo
 echo "done: everything above ran against $demo and is removed now."
