@@ -67,7 +67,14 @@ pub async fn add(
 
 /// As `ssh-keygen -l` prints a key: `256 SHA256:… comment (ED25519)`.
 pub fn describe(key: &KeyInfo) -> String {
-    let kind = key.key_type.trim_start_matches("ssh-").to_ascii_uppercase();
+    let kind = match key.key_type.as_str() {
+        "ssh-ed25519" => "ED25519".to_owned(),
+        "ssh-rsa" => "RSA".to_owned(),
+        "sk-ssh-ed25519@openssh.com" => "ED25519-SK".to_owned(),
+        "sk-ecdsa-sha2-nistp256@openssh.com" => "ECDSA-SK".to_owned(),
+        t if t.starts_with("ecdsa-sha2-") => "ECDSA".to_owned(),
+        t => t.trim_start_matches("ssh-").to_ascii_uppercase(),
+    };
     let comment = if key.comment.is_empty() {
         "no comment"
     } else {
@@ -216,6 +223,13 @@ mod tests {
         rsa.bits = 3072;
         rsa.comment.clear();
         assert_eq!(describe(&rsa), "3072 SHA256:abc no comment (RSA)");
+        let mut ecdsa = key();
+        ecdsa.key_type = "ecdsa-sha2-nistp384".into();
+        ecdsa.bits = 384;
+        assert_eq!(describe(&ecdsa), "384 SHA256:abc bob@laptop (ECDSA)");
+        let mut sk = key();
+        sk.key_type = "sk-ssh-ed25519@openssh.com".into();
+        assert_eq!(describe(&sk), "256 SHA256:abc bob@laptop (ED25519-SK)");
     }
 
     #[test]
