@@ -14,6 +14,8 @@ roster_apt_packages=(
     util-linux      # setpriv, unshare
     gcc             # the small C test programs
     procps
+    openssh-server  # a real sshd for the AuthorizedKeysCommand test
+    openssh-client  # ssh, ssh-keygen
 )
 
 roster_install_deps() {
