@@ -195,9 +195,10 @@ The load average matters: argon2id (19 MiB per verify) slows down more
 than yescrypt when other processes compete for memory bandwidth, so the
 first bar moves with it; run it on an idle machine for figures to quote.
 
-What pam_roster adds over pam_permit besides the hash: reading the NSS
-snapshot, getpwnam_r, a new bus connection (SASL + Hello), one method call
-routed through dbus-daemon, rosterd's SQLite lookups and its lockout
-bookkeeping (a write with synchronous=FULL), and closing the connection.
+What pam_roster adds over pam_permit besides the hash: mapping the NSS
+snapshot (one binary search), getpwnam_r, a new bus connection (SASL +
+Hello), one method call routed through dbus-daemon, rosterd's SQLite
+lookups and its lockout bookkeeping (a write with synchronous=FULL), and
+closing the connection.
 EOF
 cat pam-module/BENCH.md

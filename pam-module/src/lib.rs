@@ -29,6 +29,7 @@ mod conversation;
 mod ffi;
 mod handle;
 mod host;
+mod mapped;
 mod options;
 mod password;
 mod rosterd;

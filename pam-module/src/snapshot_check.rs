@@ -6,19 +6,37 @@
 //! local account created later under the same name): both are
 //! `PAM_USER_UNKNOWN` at once, so root and local users never wait on
 //! rosterd and a local account never authenticates against Roster.
+//!
+//! The snapshot is mapped read-only for the one lookup (see [`Mapped`])
+//! rather than read: with 100,000 users it is megabytes, and a binary
+//! search by name touches a few pages of it.
+
+#![forbid(unsafe_code)]
 
 use crate::codes::Error;
 use crate::host::Host;
+use crate::mapped::Mapped;
 use crate::options::Options;
+use roster_snapshot::{HEADER_SIZE, Snapshot};
+use std::path::Path;
+
+/// The uid the snapshot at `path` lists for `name`. `None` when the file
+/// is missing, unreadable, empty, too small, not a valid snapshot, or
+/// doesn't list the name: all mean "not a Roster user here".
+fn listed_uid(path: &Path, name: &str) -> Option<u32> {
+    let map = Mapped::open(path, HEADER_SIZE)?;
+    let snap = Snapshot::parse(map.bytes()).ok()?;
+    snap.user_by_name(name.as_bytes()).map(|u| u.uid())
+}
 
 /// The Roster uid of `user`, or why it isn't a Roster user here.
 pub fn roster_uid(opts: &Options, host: &dyn Host, user: &str) -> Result<u32, Error> {
-    // rosterd refuses the name `root`; not even a file read for it.
+    // rosterd refuses the name `root`; the snapshot isn't even opened for it.
     if user == "root" {
         return Err(Error::NotRosterUser("root is never a Roster user"));
     }
-    let listed = roster_snapshot::lookup_user_uid(&opts.snapshot, user)
-        .ok_or(Error::NotRosterUser("not in the NSS snapshot"))?;
+    let listed =
+        listed_uid(&opts.snapshot, user).ok_or(Error::NotRosterUser("not in the NSS snapshot"))?;
     match host.passwd_uid(user) {
         Some(uid) if uid == listed => Ok(uid),
         Some(_) => Err(Error::NotRosterUser(
@@ -32,7 +50,7 @@ pub fn roster_uid(opts: &Options, host: &dyn Host, user: &str) -> Result<u32, Er
 pub mod tests {
     use super::*;
     use crate::host::Host;
-    use roster_snapshot::{SnapshotUser, encode, write_atomically};
+    use roster_snapshot::{SnapshotUser, encode, lookup_user_uid, write_atomically};
     use std::collections::HashMap;
     use std::path::PathBuf;
 
@@ -53,24 +71,44 @@ pub mod tests {
         }
     }
 
-    /// A snapshot file in a fresh temp directory listing `users`.
-    pub fn snapshot_with(tag: &str, users: &[(&str, u32)]) -> PathBuf {
+    fn user(name: &str, uid: u32) -> SnapshotUser {
+        SnapshotUser {
+            name: name.to_owned(),
+            uid,
+            gid: uid,
+            gecos: String::new(),
+            home: format!("/home/{name}"),
+            shell: "/bin/bash".into(),
+        }
+    }
+
+    fn temp_dir(tag: &str) -> PathBuf {
         let dir =
             std::env::temp_dir().join(format!("pam-roster-unit-{}-{tag}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let users: Vec<SnapshotUser> = users
-            .iter()
-            .map(|(name, uid)| SnapshotUser {
-                name: (*name).to_owned(),
-                uid: *uid,
-                gid: *uid,
-                gecos: String::new(),
-                home: format!("/home/{name}"),
-                shell: "/bin/bash".into(),
-            })
-            .collect();
-        let path = dir.join("nss.cache");
+        dir
+    }
+
+    /// A snapshot file in a fresh temp directory listing `users`.
+    pub fn snapshot_with(tag: &str, users: &[(&str, u32)]) -> PathBuf {
+        let users: Vec<SnapshotUser> = users.iter().map(|(n, uid)| user(n, *uid)).collect();
+        let path = temp_dir(tag).join("nss.cache");
         write_atomically(&path, &encode(1, &users, &[]).unwrap()).unwrap();
+        path
+    }
+
+    const BIG: u32 = 100_000;
+    const FIRST_UID: u32 = 1879048193;
+
+    /// A snapshot listing `u000000`..`u099999` (uids from FIRST_UID) and
+    /// alice, as rosterd's encoder writes it.
+    fn big_snapshot(tag: &str) -> PathBuf {
+        let mut users: Vec<SnapshotUser> = (0..BIG)
+            .map(|i| user(&format!("u{i:06}"), FIRST_UID + i))
+            .collect();
+        users.push(user("alice", FIRST_UID + BIG));
+        let path = temp_dir(tag).join("nss.cache");
+        write_atomically(&path, &encode(7, &users, &[]).unwrap()).unwrap();
         path
     }
 
@@ -139,5 +177,86 @@ pub mod tests {
             roster_uid(&opts(snap), &host(&[]), "alice"),
             Err(Error::NotRosterUser(_))
         ));
+    }
+
+    #[test]
+    fn a_100000_user_snapshot_answers_lookups_by_name() {
+        let snap = big_snapshot("big");
+        assert!(std::fs::metadata(&snap).unwrap().len() > 5_000_000);
+        for (name, uid) in [
+            ("u000000", FIRST_UID),
+            ("u050000", FIRST_UID + 50_000),
+            ("u099999", FIRST_UID + 99_999),
+            ("alice", FIRST_UID + BIG),
+        ] {
+            assert_eq!(listed_uid(&snap, name), Some(uid), "{name}");
+            let h = host(&[(name, uid)]);
+            assert_eq!(roster_uid(&opts(snap.clone()), &h, name), Ok(uid));
+        }
+        for name in ["u100000", "bob", "root", "", "u0"] {
+            assert_eq!(listed_uid(&snap, name), None, "{name}");
+        }
+        std::fs::remove_dir_all(snap.parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn truncated_foreign_empty_and_missing_snapshots_list_no_one() {
+        let snap = big_snapshot("broken");
+        let bytes = std::fs::read(&snap).unwrap();
+        let dir = snap.parent().unwrap().to_owned();
+        let cases: [(&str, &[u8]); 6] = [
+            ("truncated", &bytes[..bytes.len() - 1]),
+            ("header-only", &bytes[..HEADER_SIZE]),
+            ("too-small", &bytes[..HEADER_SIZE - 1]),
+            ("empty", b""),
+            (
+                "foreign",
+                b"root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000::/:/bin/sh\n",
+            ),
+            ("extended", &[&bytes[..], b"\0"].concat()),
+        ];
+        for (tag, contents) in cases {
+            let path = dir.join(tag);
+            std::fs::write(&path, contents).unwrap();
+            assert_eq!(listed_uid(&path, "alice"), None, "{tag}");
+            assert_eq!(listed_uid(&path, "u000001"), None, "{tag}");
+        }
+        assert_eq!(listed_uid(&dir.join("missing"), "alice"), None);
+        assert_eq!(listed_uid(&dir, "alice"), None);
+        // The reader the module used before agrees on every case.
+        for (tag, _) in cases {
+            assert_eq!(lookup_user_uid(&dir.join(tag), "alice"), None, "{tag}");
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// Before (`roster_snapshot::lookup_user_uid`: read the whole file,
+    /// parse, search) against now (map, parse, search) on 100,000 users.
+    /// `cargo test --release -p pam_roster --target-dir target/pam --
+    /// --ignored --nocapture lookup_timing`
+    #[test]
+    #[ignore = "timing, run by hand"]
+    fn lookup_timing_on_100000_users() {
+        use std::time::{Duration, Instant};
+        let snap = big_snapshot("timing");
+        let size = std::fs::metadata(&snap).unwrap().len();
+        let median = |f: &dyn Fn() -> Option<u32>| {
+            let mut times: Vec<Duration> = (0..201)
+                .map(|_| {
+                    let t = Instant::now();
+                    assert_eq!(f(), Some(FIRST_UID + 77_777));
+                    t.elapsed()
+                })
+                .collect();
+            times.sort();
+            times[times.len() / 2]
+        };
+        let read = median(&|| lookup_user_uid(&snap, "u077777"));
+        let mapped = median(&|| listed_uid(&snap, "u077777"));
+        println!(
+            "100,000 users, {size} bytes, page cache warm, median of 201: \
+             read whole file {read:?}, mapped {mapped:?}"
+        );
+        std::fs::remove_dir_all(snap.parent().unwrap()).unwrap();
     }
 }
