@@ -59,13 +59,13 @@ pub enum Command {
     SshAuthorizedKeys {
         username: String,
         /// The NSS snapshot consulted before asking rosterd: a name it
-        /// doesn't list gets nothing at once.
-        #[arg(
-            long,
-            value_name = "PATH",
-            default_value = "/var/cache/roster/nss.cache"
-        )]
-        snapshot: PathBuf,
+        /// doesn't list gets nothing at once. Default: `nss_cache` from
+        /// --config.
+        #[arg(long, value_name = "PATH")]
+        snapshot: Option<PathBuf>,
+        /// rosterd's config, read for `nss_cache` only.
+        #[arg(long, value_name = "PATH", default_value = "/etc/roster/rosterd.toml")]
+        config: PathBuf,
     },
     /// Check this host's Roster setup and say how to fix what is wrong.
     ///

@@ -99,13 +99,14 @@ fn fingerprints(d: &TestDaemon, user: &str) -> Vec<String> {
         .collect()
 }
 
-/// `roster ssh-authorized-keys USER` as sshd runs it: as nobody.
+/// `roster ssh-authorized-keys USER` as sshd runs it: as nobody, finding
+/// the snapshot through rosterd's config (`nss_cache`).
 fn authorized(d: &TestDaemon, user: &str) -> roster_tests::Run {
-    let snapshot = d.nss_cache_path();
+    let config = d.config_path();
     d.roster(&[
         "ssh-authorized-keys",
-        "--snapshot",
-        snapshot.to_str().unwrap_or_default(),
+        "--config",
+        config.to_str().unwrap_or_default(),
         user,
     ])
     .as_uid(NOBODY)

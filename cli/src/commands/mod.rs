@@ -49,8 +49,19 @@ pub async fn run(cli: Cli, input: &mut dyn Input, caller: &mut Caller) -> Result
     )?;
 
     // sshd's AuthorizedKeysCommand: never an error, never a stall.
-    if let Command::SshAuthorizedKeys { username, snapshot } = &cli.command {
-        keys::authorized_keys(&address, username, snapshot).await;
+    if let Command::SshAuthorizedKeys {
+        username,
+        snapshot,
+        config,
+    } = &cli.command
+    {
+        // A moved `nss_cache` must move the snapshot read here too, or no
+        // Roster user would ever get a key.
+        let snapshot = match snapshot {
+            Some(path) => path.clone(),
+            None => crate::doctor::config::load(config).0.nss_cache,
+        };
+        keys::authorized_keys(&address, username, &snapshot).await;
         return Ok(());
     }
 
