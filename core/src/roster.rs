@@ -701,14 +701,19 @@ impl Roster {
         let now = self.now();
         let host = host_key(remote_host);
         let config = self.config.lockout.clone();
+        if success {
+            // The hot path of every login: write (and take the write lock)
+            // only when there is a counter to clear.
+            let counted = self.store.read(|tx| tx.counted_uid(name, host))?;
+            if let Some(uid) = counted {
+                self.store.write(|tx| tx.clear_lockout(uid, host))?;
+            }
+            return Ok(None);
+        }
         self.store.write(|tx| {
             let Some(user) = tx.user(name, now)? else {
                 return Ok(None);
             };
-            if success {
-                tx.clear_lockout(user.uid, host)?;
-                return Ok(None);
-            }
             let mut counter = tx.lockout(user.uid, host)?;
             let locked = counter.fail(&config, now);
             tx.save_lockout(user.uid, host, &counter)?;

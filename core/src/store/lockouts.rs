@@ -19,6 +19,19 @@ impl Tx<'_> {
             .unwrap_or_default())
     }
 
+    /// The uid of `name` when a counter exists for (`name`, host).
+    pub fn counted_uid(&self, name: &str, remote_host: &str) -> crate::Result<Option<u32>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT l.uid FROM lockouts l JOIN users u ON u.uid = l.uid \
+                 WHERE u.name = ?1 AND l.remote_host = ?2",
+                params![name, remote_host],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
     pub fn save_lockout(
         &self,
         uid: u32,
