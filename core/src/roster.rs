@@ -840,63 +840,43 @@ impl Roster {
 
     // ---- registration codes ------------------------------------------
 
+    /// The pending user a registration code belongs to, checked as
+    /// [`Roster::register`] checks it (wrong, used or expired →
+    /// `AuthFailed`, and a wrong one counts toward the owner's local
+    /// lockout; `Locked`; `PermissionDenied` when suspended) but not used
+    /// up. For rosterd: the policy's "not the user name" rule needs the
+    /// user, and the argon2 hash should be spent only on a live code.
+    pub fn code_owner(&mut self, code: &Secret) -> Result<User> {
+        let (id, secret) = credential::parse(code).ok_or_else(invalid_code)?;
+        let now = self.now();
+        let lockout = self.config.lockout.clone();
+        let owner = self
+            .store
+            .write(|tx| live_code_owner(tx, &id, &secret, now, &lockout))?;
+        owner.ok_or_else(invalid_code)
+    }
+
     /// Finish a pending user's registration with the code an admin handed
     /// out: stores `phc` (policy checked by the caller, with the code
     /// passed as `old` so a password equal to the code is refused), makes
     /// the user active, uses up the code, voids tokens, clears lockouts.
     /// Anyone may call it: the code is the authority. A wrong code for a
     /// known id counts toward that user's local lockout (and that count is
-    /// kept although the call fails).
+    /// kept although the call fails). Checking the code, storing the
+    /// password and using the code up are one transaction.
     pub fn register(&mut self, code: &Secret, phc: String) -> Result<User> {
         check_phc(&phc)?;
-        let invalid = || {
-            Error::AuthFailed(
-                "this registration code is not valid: check it, or ask an admin for a new one (`roster users password NAME --reset`)"
-                    .into(),
-            )
-        };
-        let (id, secret) = credential::parse(code).ok_or_else(invalid)?;
+        let (id, secret) = credential::parse(code).ok_or_else(invalid_code)?;
         let now = self.now();
         let lockout = self.config.lockout.clone();
-        enum Outcome {
-            Registered(User),
-            Wrong,
-        }
-        let outcome = self.store.write(|tx| {
-            let row = tx.code_by_id(&id)?.ok_or_else(invalid)?;
-            let user = tx.user_by_uid(row.uid, now)?.ok_or_else(invalid)?;
-            let mut counter = tx.lockout(user.uid, "")?;
-            if let Some(until) = counter.locked_at(now) {
-                return Err(crate::lockout::locked_error(&user.name, until, now));
-            }
-            if !credential::matches(&secret, &row.hash) {
-                counter.fail(&lockout, now);
-                tx.save_lockout(user.uid, "", &counter)?;
-                return Ok(Outcome::Wrong);
-            }
-            if row.expires <= now {
-                return Err(Error::AuthFailed(format!(
-                    "this registration code expired: ask an admin for a new one (`roster users password {} --reset`)",
-                    user.name
-                )));
-            }
-            match user.state {
-                UserState::Pending => {}
-                UserState::Suspended => {
-                    return Err(Error::PermissionDenied(format!(
-                        "the account {:?} is suspended: ask a Roster admin to enable it",
-                        user.name
-                    )));
-                }
-                UserState::Active => return Err(invalid()),
-            }
+        let registered = self.store.write(|tx| {
+            let Some(user) = live_code_owner(tx, &id, &secret, now, &lockout)? else {
+                return Ok(None);
+            };
             set_password(tx, &user, &phc, now)?;
-            Ok(Outcome::Registered(need_user(tx, &user.name, now)?))
+            Ok(Some(need_user(tx, &user.name, now)?))
         })?;
-        match outcome {
-            Outcome::Registered(user) => Ok(user),
-            Outcome::Wrong => Err(invalid()),
-        }
+        registered.ok_or_else(invalid_code)
     }
 
     /// PAM: whether `code` is `name`'s live registration code (pending
@@ -1149,6 +1129,51 @@ impl Roster {
             users,
             admin_members,
         })
+    }
+}
+
+fn invalid_code() -> Error {
+    Error::AuthFailed(
+        "this registration code is not valid: check it, or ask an admin for a new one (`roster users password NAME --reset`)"
+            .into(),
+    )
+}
+
+/// The pending user whose live code has public id `id` and secret
+/// `secret`. `Ok(None)` for a wrong secret, counted toward the user's
+/// local lockout (the caller commits that count and answers
+/// [`invalid_code`]).
+fn live_code_owner(
+    tx: &Tx<'_>,
+    id: &str,
+    secret: &Secret,
+    now: Timestamp,
+    lockout: &crate::config::LockoutConfig,
+) -> Result<Option<User>> {
+    let row = tx.code_by_id(id)?.ok_or_else(invalid_code)?;
+    let user = tx.user_by_uid(row.uid, now)?.ok_or_else(invalid_code)?;
+    let mut counter = tx.lockout(user.uid, "")?;
+    if let Some(until) = counter.locked_at(now) {
+        return Err(crate::lockout::locked_error(&user.name, until, now));
+    }
+    if !credential::matches(secret, &row.hash) {
+        counter.fail(lockout, now);
+        tx.save_lockout(user.uid, "", &counter)?;
+        return Ok(None);
+    }
+    if row.expires <= now {
+        return Err(Error::AuthFailed(format!(
+            "this registration code expired: ask an admin for a new one (`roster users password {} --reset`)",
+            user.name
+        )));
+    }
+    match user.state {
+        UserState::Pending => Ok(Some(user)),
+        UserState::Suspended => Err(Error::PermissionDenied(format!(
+            "the account {:?} is suspended: ask a Roster admin to enable it",
+            user.name
+        ))),
+        UserState::Active => Err(invalid_code()),
     }
 }
 

@@ -277,3 +277,52 @@ fn a_pending_users_code_is_refused_as_the_new_password_on_every_path() {
     register(PW).run().expect_ok();
     assert_eq!(state("rita").trim(), "active");
 }
+
+#[test]
+fn register_checks_the_code_and_the_name_rule_before_it_hashes() {
+    let bus = TestBus::start();
+    // A hash that costs: what a wrong code must not spend.
+    let d = TestDaemon::start_with(
+        &bus,
+        TestConfig::new()
+            .set("argon2.memory_kib", "65536")
+            .set("argon2.iterations", "4"),
+    );
+    let (_, code) = d.create_pending_user("rita");
+    let conn = d.connect();
+    let reg = zbus::block_on(roster_client::RegistrationProxy::new(&conn))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let register = |code: &str, new: &str| {
+        let t = Instant::now();
+        let r = zbus::block_on(reg.register(code, new));
+        (r, t.elapsed())
+    };
+
+    // The user's name in the password: refused now that the code names
+    // the user first.
+    let (named, _) = register(&code, "rita's long password");
+    match named {
+        Err(roster_client::RosterError::InvalidArgument(m)) => {
+            assert!(m.contains("user name"), "{m}")
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // A wrong code (right id, wrong secret) spends no hash: it answers in
+    // a fraction of a right code's time.
+    let id = code.split('-').next().unwrap_or_default();
+    let wrong = format!("{id}-{}", "0".repeat(26));
+    let (failed, t_wrong) = register(&wrong, PW);
+    assert!(
+        matches!(failed, Err(roster_client::RosterError::AuthFailed(_))),
+        "{failed:?}"
+    );
+    let (ok, t_right) = register(&code, PW);
+    assert_eq!(ok.unwrap_or_else(|e| panic!("{e}")), "rita");
+    assert!(
+        t_wrong * 3 < t_right,
+        "wrong code {t_wrong:?}, right code {t_right:?}"
+    );
+    eprintln!("register: wrong code {t_wrong:?}, right code (one hash) {t_right:?}");
+    assert_eq!(auth(&d, "rita", PW, "")["outcome"], "success");
+}

@@ -96,6 +96,49 @@ fn wrong_codes_count_toward_the_lockout() {
 }
 
 #[test]
+fn code_owner_names_the_user_without_using_the_code_up() {
+    let mut f = fixture_with(|c| c.lockout.attempts = 2);
+    let code = pending(&mut f, "bob");
+    let owner = f.roster.code_owner(&code).unwrap();
+    assert_eq!(
+        (owner.name.as_str(), owner.state),
+        ("bob", UserState::Pending)
+    );
+    // Asked twice: still live, still pending.
+    assert_eq!(f.roster.code_owner(&code).unwrap().name, "bob");
+    assert!(f.roster.verify_code(&Actor::Root, "bob", &code).unwrap());
+
+    // A wrong secret counts as register's does: the second one locks.
+    let id = code.expose().split('-').next().unwrap().to_string();
+    let wrong = Secret::new(format!("{id}-{}", "0".repeat(26)));
+    auth_failed(f.roster.code_owner(&wrong));
+    auth_failed(f.roster.code_owner(&wrong));
+    assert!(matches!(
+        f.roster.code_owner(&code),
+        Err(Error::Locked { .. })
+    ));
+    f.roster.unlock_user(&Actor::Root, "bob").unwrap();
+    auth_failed(f.roster.code_owner(&Secret::new("garbage")));
+
+    // Used up by register: no owner any more.
+    f.roster.register(&code, phc()).unwrap();
+    auth_failed(f.roster.code_owner(&code));
+
+    // Expired.
+    let late = pending(&mut f, "carol");
+    f.clock.advance(72 * 3600);
+    assert!(auth_failed(f.roster.code_owner(&late)).contains("expired"));
+
+    // Suspended.
+    let (_, fresh) = f.roster.reset_password(&Actor::Root, "carol").unwrap();
+    f.roster.suspend_user(&Actor::Root, "carol").unwrap();
+    assert!(matches!(
+        f.roster.code_owner(&fresh.code),
+        Err(Error::PermissionDenied(_))
+    ));
+}
+
+#[test]
 fn verify_code_is_for_the_named_pending_user_only() {
     let mut f = fixture();
     let bob = pending(&mut f, "bob");

@@ -32,15 +32,20 @@ impl Registration {
                     "both the registration code and a new password are needed".into(),
                 ));
             }
-            // The user is known only once core reads the code; the name
-            // rule of the policy is checked by core's own validation.
-            check_policy(&self.d.config.password, "", &new, Some(&code)).map_err(to_bus)?;
+            // The code first: it names the user the policy needs, and a
+            // wrong one (counted toward its owner's lockout) costs no hash.
+            let owner_code = code.clone();
+            let owner = self.d.store(move |r| r.code_owner(&owner_code)).await?;
+            call.detail("user", owner.name.clone());
+            check_policy(&self.d.config.password, &owner.name, &new, Some(&code))
+                .map_err(to_bus)?;
             if same_code(&code, &new) {
                 return Err(code_as_password());
             }
             let phc = self.d.hash(&call, new).await?;
+            // Checks the code again and uses it up with the password stored,
+            // in one transaction.
             let user = self.d.store(move |r| r.register(&code, phc)).await?;
-            call.detail("user", user.name.clone());
             self.d.snapshot.refresh().await;
             Ok(user.name)
         }
