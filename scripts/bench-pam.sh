@@ -120,9 +120,12 @@ export LD_PRELOAD="$PAM_WRAPPER:$NSS_WRAPPER" PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_
 export NSS_WRAPPER_PASSWD="$TMP/nss/passwd" NSS_WRAPPER_GROUP="$TMP/nss/group"
 export NSS_WRAPPER_MODULE_SO_PATH="$NSS_SO" NSS_WRAPPER_MODULE_FN_PREFIX=roster
 export ROSTER_NSS_CACHE="$TMP/cache/nss.cache"
+# The password comes from a here-string, not `printf | pamtester`: pam_permit
+# never reads it, so a pipe's writer, run late on a loaded machine, could
+# die of SIGPIPE and fail the pipeline (pipefail).
 one() { # SERVICE USER -> ms
     local t0=$EPOCHREALTIME
-    printf '%s\n' "$PASSWORD" | pamtester "$1" "$2" authenticate >/dev/null 2>"$TMP/last.err" \
+    pamtester "$1" "$2" authenticate <<<"$PASSWORD" >/dev/null 2>"$TMP/last.err" \
         || { echo "pamtester $1 $2 failed: $(cat "$TMP/last.err")" >&2; exit 1; }
     local t1=$EPOCHREALTIME
     echo "scale=3; (${t1/./} - ${t0/./}) / 1000" | bc
@@ -131,7 +134,7 @@ one() { # SERVICE USER -> ms
 # its snapshot check, no rosterd call); pamtester's exit status is then 1.
 unknown() {
     local t0=$EPOCHREALTIME
-    printf '%s\n' "$PASSWORD" | pamtester bench-roster local authenticate >/dev/null 2>&1 || true
+    pamtester bench-roster local authenticate <<<"$PASSWORD" >/dev/null 2>&1 || true
     local t1=$EPOCHREALTIME
     echo "scale=3; (${t1/./} - ${t0/./}) / 1000" | bc
 }
@@ -150,6 +153,12 @@ echo "==> measuring ($ROUNDS rounds, interleaved)" >&2
 TMP=$TMP PAM_WRAPPER=$PAM_WRAPPER NSS_WRAPPER=$NSS_WRAPPER NSS_SO=$NSS_SO PASSWORD=$PASSWORD ROUNDS=$ROUNDS \
     ARGON2_PROBE=$ROOT/target/bench-pam/release/bench-argon2 \
     unshare -m bash "$TMP/measure.sh" >"$TMP/times"
+# A failure inside $(...) leaves an empty figure rather than stopping.
+if grep -qvE '^[a-z0-9]+ [0-9.]+$' "$TMP/times" || [ "$(grep -c '^roster ' "$TMP/times")" != "$ROUNDS" ]; then
+    echo "bench-pam.sh: a measurement failed:" >&2
+    grep -vE '^[a-z0-9]+ [0-9.]+$' "$TMP/times" >&2 || true
+    exit 1
+fi
 ARGON=$(target/bench-pam/release/bench-argon2 "$ROUNDS")
 
 median() { grep "^$1 " "$TMP/times" | cut -d' ' -f2 | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
