@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: formatting, clippy, unit and property tests, and the
-# end-to-end tests against a real dbus-daemon, rosterd, libpam and glibc NSS.
+# end-to-end tests against a real dbus-daemon, rosterd, libpam and glibc NSS,
+# and the packages installed into a fresh Debian root (scripts/install-test.sh).
 # Installs the Debian packages it needs (as root) when they are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,5 +30,8 @@ step "tests"
 cargo test
 cargo test -p nss_roster --target-dir target/nss --release
 cargo test -p pam_roster --target-dir target/pam --release
+
+step "packages: build, lintian, install into a fresh Debian root, log in, purge"
+scripts/install-test.sh
 
 step "all tests passed"
