@@ -1117,19 +1117,56 @@ impl Roster {
 
     pub fn nss_view(&mut self) -> Result<NssView> {
         let now = self.now();
-        let users = self.store.read(|tx| tx.users(now))?;
-        let environment = &self.config.environment;
-        let admin_members = users
-            .iter()
-            .filter(|u| u.state == UserState::Active)
-            .filter(|u| u.role == Role::Admin || u.level_in(environment) == Some(Level::Admin))
-            .map(|u| u.name.clone())
-            .collect();
-        Ok(NssView {
-            users,
-            admin_members,
+        nss_view(&mut self.store, now, &self.config.environment)
+    }
+
+    /// A reader of [`NssView`]s on a connection of its own (read-only), so
+    /// rosterd builds the snapshot without holding the store's lock. A
+    /// view read after a commit contains it.
+    pub fn nss_reader(&self) -> Result<NssReader> {
+        Ok(NssReader {
+            store: self.store.open_reader()?,
+            clock: self.clock.clone(),
+            environment: self.config.environment.clone(),
         })
     }
+}
+
+/// See [`Roster::nss_reader`].
+pub struct NssReader {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    environment: String,
+}
+
+impl std::fmt::Debug for NssReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NssReader")
+            .field("store", &self.store)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NssReader {
+    /// What [`Roster::nss_view`] answers, as of now.
+    pub fn view(&mut self) -> Result<NssView> {
+        let now = self.clock.now();
+        nss_view(&mut self.store, now, &self.environment)
+    }
+}
+
+fn nss_view(store: &mut Store, now: Timestamp, environment: &str) -> Result<NssView> {
+    let users = store.read(|tx| tx.users(now))?;
+    let admin_members = users
+        .iter()
+        .filter(|u| u.state == UserState::Active)
+        .filter(|u| u.role == Role::Admin || u.level_in(environment) == Some(Level::Admin))
+        .map(|u| u.name.clone())
+        .collect();
+    Ok(NssView {
+        users,
+        admin_members,
+    })
 }
 
 fn invalid_code() -> Error {

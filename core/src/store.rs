@@ -187,6 +187,24 @@ impl Store {
         Ok(store)
     }
 
+    /// A second connection to the same database, read-only: long reads
+    /// (the NSS snapshot's every-user view) run on it without holding up
+    /// the connection that serves calls. Under WAL a read transaction sees
+    /// every commit made before it began.
+    pub fn open_reader(&self) -> crate::Result<Store> {
+        use rusqlite::OpenFlags;
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| Error::Store(format!("can't open {}: {e}", self.path.display())))?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        Ok(Store {
+            conn,
+            path: self.path.clone(),
+        })
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

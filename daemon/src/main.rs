@@ -168,6 +168,9 @@ async fn serve(args: Args, config: Config) -> Result<(), String> {
     let (roster, config) =
         opened.map_err(|e| format!("can't open the database {}: {e}", database.display()))?;
     let config = Arc::new(config);
+    let nss_reader = roster
+        .nss_reader()
+        .map_err(|e| format!("can't open the database {}: {e}", database.display()))?;
     let roster = Arc::new(Mutex::new(roster));
     let hasher = Hasher::new(&config.argon2).map_err(|e| e.to_string())?;
     let audit = audit::Audit::open(args.syslog_socket.as_deref(), args.audit_log.as_deref())
@@ -252,7 +255,11 @@ async fn serve(args: Args, config: Config) -> Result<(), String> {
         .map_err(|e| format!("can't serve {path}: {e}"))?;
 
     tokio::spawn(departures);
-    tokio::spawn(snapshot.clone().run(roster.clone(), config.clone()));
+    tokio::spawn(
+        snapshot
+            .clone()
+            .run(snapshot::file_writer(nss_reader, config.clone())),
+    );
     tokio::spawn(reaper(d.clone()));
 
     let taken = || {
