@@ -218,7 +218,7 @@ fn register_asks_for_the_code_then_the_password_twice() {
         .map(str::trim)
         .unwrap_or_default()
         .to_owned();
-    let pw = "Registered-Pass-44";
+    let pw = "Onboarded-Pass-44";
     let out = on_terminal(
         &host,
         "register",

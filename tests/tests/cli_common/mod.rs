@@ -3,144 +3,13 @@
 
 #![allow(dead_code)]
 
-use roster_tests::{Run, STRANGER_UID, TestConfig, TestDaemon, UID_MIN};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-/// Each host of a test binary gets its own block of uids: ending a user's
-/// sessions signals every process of that uid on the machine, so two
-/// tests running at once must never hand out the same uid (one test's
-/// suspend would kill the other's CLI or session leader).
-const UIDS_PER_HOST: u32 = 32;
-const MAX_HOSTS: u32 = 128;
-/// How many of the test range's first uids the bus can resolve.
-const RESOLVABLE_USERS: u32 = UIDS_PER_HOST * MAX_HOSTS;
-static NEXT_BLOCK: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-
-/// A private system-like bus whose dbus-daemon resolves the test's uids.
-///
-/// dbus-daemon looks every connecting uid up (getpwuid, its groups) and
-/// drops the connection of a uid NSS doesn't know. On a real host Roster's
-/// users resolve through libnss_roster; here dbus-daemon runs under
-/// nss_wrapper with a passwd and group file listing root, nobody, the
-/// stranger (a local account Roster doesn't know) and the first uids of
-/// the test range, so the CLI can run as any of them through setpriv.
-pub struct WrappedBus {
-    address: String,
-    child: Child,
-    _dir: tempfile::TempDir,
-}
-
-fn nss_wrapper_library() -> &'static str {
-    const CANDIDATES: [&str; 3] = [
-        "/usr/lib/x86_64-linux-gnu/libnss_wrapper.so",
-        "/usr/lib64/libnss_wrapper.so",
-        "/usr/lib/libnss_wrapper.so",
-    ];
-    CANDIDATES
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-        .unwrap_or_else(|| panic!("libnss_wrapper.so is missing: apt-get install libnss-wrapper"))
-}
-
-impl WrappedBus {
-    pub fn start() -> WrappedBus {
-        let dir = tempfile::Builder::new()
-            .prefix("roster-cli-bus-")
-            .tempdir()
-            .unwrap_or_else(|e| panic!("temp dir: {e}"));
-        let d = dir.path();
-        // Other uids (the CLI through setpriv) must reach the socket.
-        std::fs::set_permissions(d, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .unwrap_or_else(|e| panic!("chmod: {e}"));
-        let socket = d.join("bus");
-        let mut passwd = String::from(
-            "root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
-        );
-        let mut group = String::from("root:x:0:\nnogroup:x:65534:\n");
-        let ids = std::iter::once(("stranger".to_owned(), STRANGER_UID))
-            .chain((0..RESOLVABLE_USERS).map(|i| (format!("rosteruid{i}"), UID_MIN + i)));
-        for (name, id) in ids {
-            passwd.push_str(&format!("{name}:x:{id}:{id}::/nonexistent:/bin/sh\n"));
-            group.push_str(&format!("{name}:x:{id}:\n"));
-        }
-        let write = |name: &str, text: &str| {
-            std::fs::write(d.join(name), text).unwrap_or_else(|e| panic!("write {name}: {e}"))
-        };
-        write("passwd", &passwd);
-        write("group", &group);
-        write(
-            "bus.conf",
-            &format!(
-                r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path={}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <allow own="*"/>
-    <allow send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-    <allow send_destination="org.freedesktop.DBus"/>
-  </policy>
-</busconfig>
-"#,
-                socket.display()
-            ),
-        );
-        let child = Command::new("dbus-daemon")
-            .arg(format!("--config-file={}", d.join("bus.conf").display()))
-            .args(["--nofork", "--nopidfile"])
-            .env("LD_PRELOAD", nss_wrapper_library())
-            .env("NSS_WRAPPER_PASSWD", d.join("passwd"))
-            .env("NSS_WRAPPER_GROUP", d.join("group"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("dbus-daemon (apt-get install dbus): {e}"));
-        let mut bus = WrappedBus {
-            address: format!("unix:path={}", socket.display()),
-            child,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::os::unix::net::UnixStream::connect(&socket).is_err() {
-            if let Ok(Some(status)) = bus.child.try_wait() {
-                panic!("dbus-daemon exited at start: {status}");
-            }
-            assert!(Instant::now() < deadline, "dbus-daemon did not start");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        bus
-    }
-
-    pub fn address(&self) -> &str {
-        &self.address
-    }
-}
-
-impl Drop for WrappedBus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use roster_tests::{Run, TestBus, TestConfig, TestDaemon};
 
 /// A private bus and a rosterd on it. The daemon is declared first so it
 /// is dropped (killed) before its bus.
 pub struct Host {
     pub daemon: TestDaemon,
-    pub bus: WrappedBus,
+    pub bus: TestBus,
 }
 
 impl Host {
@@ -148,21 +17,12 @@ impl Host {
         Self::start_with(TestConfig::new())
     }
 
+    /// The harness gives each daemon its own block of uids (a suspend
+    /// signals every process of a uid, so tests running at once must never
+    /// share one) and a bus that resolves them.
     pub fn start_with(config: TestConfig) -> Host {
-        let block = NEXT_BLOCK.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        assert!(
-            block < MAX_HOSTS,
-            "more hosts than uid blocks: raise MAX_HOSTS"
-        );
-        let uid_min = UID_MIN + block * UIDS_PER_HOST;
-        let config = config
-            .set("uid_min", &uid_min.to_string())
-            .set("uid_max", &(uid_min + UIDS_PER_HOST - 1).to_string());
-        let bus = WrappedBus::start();
-        let daemon = match TestDaemon::try_start_at(bus.address(), config) {
-            Ok(daemon) => daemon,
-            Err(f) => panic!("rosterd did not start ({:?}):\n{}", f.status, f.stderr),
-        };
+        let bus = TestBus::start();
+        let daemon = TestDaemon::start_with(&bus, config);
         Host { daemon, bus }
     }
 
