@@ -61,6 +61,17 @@ fn register_from_another_uid_activates_the_user() {
     );
     assert_eq!(host.show("newbie")["state"], "active");
     assert_eq!(auth_outcome(&host, "newbie", "Chosen-Pass-1x"), "success");
+    // Never in a log line: the audit file (what syslog gets) and rosterd's stderr.
+    let logs = format!("{}{}", host.daemon.audit_log(), host.daemon.stderr_log());
+    assert!(logs.contains("newbie"), "the register is audited: {logs}");
+    assert!(!logs.contains(&code), "the code reached a log: {logs}");
+    assert!(
+        !logs.contains("Chosen-Pass-1x"),
+        "the password reached a log"
+    );
+    // Never on argv (world-readable in /proc): there is no way to pass it.
+    let on_argv = host.daemon.roster(&["register", &code]).run();
+    assert_eq!(on_argv.code, Some(2), "{}", on_argv.stderr);
 
     // Single use.
     let again = host
