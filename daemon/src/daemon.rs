@@ -188,12 +188,16 @@ impl Daemon {
     }
 
     /// Whether `secret` matches `phc` (a dummy hash when None, same cost),
-    /// through the bounded queue.
+    /// through the bounded queue. Answers before the hasher wipes its
+    /// working buffer, which happens after, within the same turn.
     pub async fn verify(&self, call: &Call, secret: Secret, phc: Option<String>) -> Result<bool> {
         let hasher = self.hasher.clone();
         self.queue
-            .run(&call.peer.gone, move || {
-                hasher.verify(&secret, phc.as_deref())
+            .run_answering(&call.peer.gone, move |tx| {
+                hasher.verify_then(&secret, phc.as_deref(), |right| {
+                    // The receiver is gone only if the call was dropped.
+                    let _ = tx.send(right);
+                });
             })
             .await
             .map_err(queue_error)

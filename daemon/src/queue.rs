@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
-use tokio::sync::{Semaphore, TryAcquireError};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError, oneshot};
 
 /// Why a job did not run.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -31,6 +31,8 @@ pub enum QueueError {
 }
 
 pub struct HashQueue {
+    /// How many jobs may run at once.
+    max: usize,
     permits: Arc<Semaphore>,
     waiting: AtomicUsize,
     queue_max: usize,
@@ -57,11 +59,17 @@ impl HashQueue {
             max_concurrent
         };
         HashQueue {
+            max,
             permits: Arc::new(Semaphore::new(max)),
             waiting: AtomicUsize::new(0),
             queue_max,
             queue_wait,
         }
+    }
+
+    /// How many jobs may run at once (`max_concurrent`, resolved).
+    pub fn max_concurrent(&self) -> usize {
+        self.max
     }
 
     /// How many jobs wait for a turn right now.
@@ -77,6 +85,41 @@ impl HashQueue {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
+        let permit = self.turn(caller_gone).await?;
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            job()
+        })
+        .await
+        .map_err(|_| QueueError::Failed)
+    }
+
+    /// As [`HashQueue::run`], but the answer is what `job` sends, as soon
+    /// as it sends it: the job may go on working after that (a verify
+    /// wipes its 19 MiB buffer) with its turn still held, so the cap on
+    /// concurrent jobs, and on their memory, still holds.
+    pub async fn run_answering<T, F>(
+        &self,
+        caller_gone: &AtomicBool,
+        job: F,
+    ) -> Result<T, QueueError>
+    where
+        F: FnOnce(oneshot::Sender<T>) + Send + 'static,
+        T: Send + 'static,
+    {
+        let permit = self.turn(caller_gone).await?;
+        let (tx, rx) = oneshot::channel();
+        // Not awaited: the answer comes through `rx`; a job that panics
+        // drops `tx` unsent, which `rx` reports.
+        drop(tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            job(tx)
+        }));
+        rx.await.map_err(|_| QueueError::Failed)
+    }
+
+    /// Waits for a turn (see [`HashQueue::run`]).
+    async fn turn(&self, caller_gone: &AtomicBool) -> Result<OwnedSemaphorePermit, QueueError> {
         let permit = match self.permits.clone().try_acquire_owned() {
             Ok(permit) => permit,
             Err(TryAcquireError::Closed) => return Err(QueueError::Failed),
@@ -100,12 +143,7 @@ impl HashQueue {
         if caller_gone.load(Ordering::SeqCst) {
             return Err(QueueError::CallerGone);
         }
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            job()
-        })
-        .await
-        .map_err(|_| QueueError::Failed)
+        Ok(permit)
     }
 }
 
@@ -250,5 +288,28 @@ mod tests {
         let r: Result<(), _> = queue.run(&gone, || panic!("boom")).await;
         assert_eq!(r, Err(QueueError::Failed));
         assert_eq!(queue.run(&gone, || 1).await, Ok(1));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_answer_comes_before_the_job_ends_and_its_turn_is_held_till_then() {
+        let queue = Arc::new(HashQueue::new(1, 4, Duration::from_secs(5)));
+        let gone = Arc::new(AtomicBool::new(false));
+        let started = Instant::now();
+        let answered = queue
+            .run_answering(&gone, |tx| {
+                let _ = tx.send(7);
+                // Work after the answer (a wipe), still holding the turn.
+                std::thread::sleep(Duration::from_millis(300));
+            })
+            .await;
+        assert_eq!(answered, Ok(7));
+        assert!(started.elapsed() < Duration::from_millis(250));
+        // The turn is still held: the next job waits for the first to end.
+        assert_eq!(queue.run(&gone, || 8).await, Ok(8));
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        // A job that panics before answering fails, and frees its turn.
+        let r: Result<u32, _> = queue.run_answering(&gone, |_tx| panic!("boom")).await;
+        assert_eq!(r, Err(QueueError::Failed));
+        assert_eq!(queue.run(&gone, || 9).await, Ok(9));
     }
 }

@@ -157,3 +157,103 @@ fn policy() {
     ok("ääääääää", None).unwrap();
     assert!(msg(ok("äääää", None)).contains("5 characters"));
 }
+
+#[test]
+fn reused_buffers_verify_hashes_of_any_size_and_variant() {
+    use argon2::password_hash::phc::PasswordHash;
+    use argon2::{Algorithm, Argon2, Params, PasswordHasher, Version};
+    // The kept buffer is made for 256 KiB; hashes needing more (and less)
+    // memory, and the other argon2 variants, verify through it in turn.
+    let h = cheap().keep_buffers(1);
+    let made = |alg, m, version| {
+        let params = Params::new(m, 1, 1, None).unwrap();
+        Argon2::new(alg, version, params)
+            .hash_password_with_salt(b"pw pw pw", b"some salt here")
+            .unwrap()
+            .to_string()
+    };
+    for (alg, m, version) in [
+        (Algorithm::Argon2id, 1024, Version::V0x13),
+        (Algorithm::Argon2id, 64, Version::V0x13),
+        (Algorithm::Argon2i, 256, Version::V0x13),
+        (Algorithm::Argon2d, 512, Version::V0x10),
+        (Algorithm::Argon2id, 256, Version::V0x13),
+    ] {
+        let phc = made(alg, m, version);
+        assert!(PasswordHash::new(&phc).is_ok(), "{phc}");
+        assert!(h.verify(&Secret::new("pw pw pw"), Some(&phc)), "{phc}");
+        assert!(!h.verify(&Secret::new("pw pw pX"), Some(&phc)), "{phc}");
+    }
+}
+
+#[test]
+fn verify_then_answers_once_and_matches_verify() {
+    let h = cheap();
+    let phc = h.hash(&Secret::new("hunter2 is long")).unwrap();
+    for (pw, expected) in [("hunter2 is long", true), ("nope nope", false)] {
+        let mut answers = Vec::new();
+        h.verify_then(&Secret::new(pw), Some(&phc), |right| answers.push(right));
+        assert_eq!(answers, [expected]);
+    }
+    let mut answers = Vec::new();
+    h.verify_then(&Secret::new("x"), None, |right| answers.push(right));
+    assert_eq!(answers, [false]);
+}
+
+#[test]
+fn concurrent_verifies_each_get_a_buffer_and_agree() {
+    let h = cheap().keep_buffers(2);
+    let phc = h.hash(&Secret::new("right one here")).unwrap();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..6)
+            .map(|i| {
+                let (h, phc) = (h.clone(), phc.clone());
+                s.spawn(move || {
+                    let pw = if i % 2 == 0 {
+                        "right one here"
+                    } else {
+                        "wrong one here"
+                    };
+                    (0..5).all(|_| h.verify(&Secret::new(pw), Some(&phc)) == (i % 2 == 0))
+                })
+            })
+            .collect();
+        for handle in handles {
+            assert!(handle.join().unwrap());
+        }
+    });
+}
+
+#[test]
+fn kept_buffers_are_wiped_and_capped() {
+    let h = cheap().keep_buffers(2);
+    let phc = h.hash(&Secret::new("right one here")).unwrap();
+    assert!(h.kept_buffers_wiped().is_empty());
+    assert!(h.verify(&Secret::new("right one here"), Some(&phc)));
+    assert_eq!(h.kept_buffers_wiped(), [true]);
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            let (h, phc) = (h.clone(), phc.clone());
+            s.spawn(move || h.verify(&Secret::new("x"), Some(&phc)));
+        }
+    });
+    let kept = h.kept_buffers_wiped();
+    assert!(!kept.is_empty() && kept.len() <= 2, "{kept:?}");
+    assert!(kept.iter().all(|wiped| *wiped));
+    // A hash needing more memory than configured: its buffer is not kept.
+    let big = Hasher::new(&Argon2Config {
+        memory_kib: 1024,
+        iterations: 1,
+        ..Default::default()
+    })
+    .unwrap()
+    .hash(&Secret::new("pw"))
+    .unwrap();
+    let h = cheap().keep_buffers(1);
+    assert!(h.verify(&Secret::new("pw"), Some(&big)));
+    assert!(h.kept_buffers_wiped().is_empty());
+    // keep_buffers(0): nothing is kept.
+    let h = cheap().keep_buffers(0);
+    assert!(!h.verify(&Secret::new("pw"), Some(&phc)));
+    assert!(h.kept_buffers_wiped().is_empty());
+}
