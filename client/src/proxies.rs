@@ -122,6 +122,9 @@ pub trait Tokens {
 )]
 pub trait Keys {
     async fn add(&self, user: &str, key_line: &str) -> Result<KeyInfo>;
+    /// Every key of `key_text` (one a line; blank lines and `#` comments
+    /// skipped), in one transaction: a bad line adds none of them.
+    async fn add_many(&self, user: &str, key_text: &str) -> Result<Vec<KeyInfo>>;
     async fn list(&self, user: &str) -> Result<Vec<KeyInfo>>;
     async fn remove(&self, user: &str, fingerprint: &str) -> Result<()>;
     /// The key lines sshd may accept for `user` on this host: empty unless

@@ -112,6 +112,15 @@ fn acting(user: &User) -> ActingUser {
 /// Enough for every device a person owns; a bound on what one user stores.
 const MAX_KEYS_PER_USER: usize = 100;
 
+/// `e` with "line N: " before its message, for a refused line of a list.
+fn at_line(n: usize, e: Error) -> Error {
+    match e {
+        Error::InvalidArgument(m) => Error::InvalidArgument(format!("line {n}: {m}")),
+        Error::AlreadyExists(m) => Error::AlreadyExists(format!("line {n}: {m}")),
+        other => other,
+    }
+}
+
 fn ssh_key(user: &str, key: &PublicKey, added: Timestamp) -> SshKey {
     SshKey {
         user: user.to_string(),
@@ -1032,32 +1041,96 @@ impl Roster {
     /// Add one `authorized_keys` line (validated by [`PublicKey::parse`]:
     /// no options, known types, strict base64) to `user`'s keys.
     pub fn add_key(&mut self, actor: &Actor, user: &str, line: &str) -> Result<SshKey> {
+        self.add_keys(actor, user, &[line])?
+            .pop()
+            .ok_or_else(|| Error::InvalidArgument("no key given".into()))
+    }
+
+    /// Add every key of an `authorized_keys`-style list (one entry per
+    /// line of the file; blank lines and `#` comments skipped) to
+    /// `user`'s keys, all or nothing (DESIGN.md: bad input changes
+    /// nothing): every line is parsed first, then all are inserted in one
+    /// transaction. A bad line, a key the user already has, or one given
+    /// twice refuses the whole list; with more than one line, the error
+    /// names the line (1-based).
+    pub fn add_keys(&mut self, actor: &Actor, user: &str, lines: &[&str]) -> Result<Vec<SshKey>> {
         authorize(actor, &Operation::AddKey { target: user })?;
-        let key = PublicKey::parse(line)?;
+        let numbered = lines.len() > 1;
+        let at = |n: usize, e: Error| {
+            if numbered { at_line(n, e) } else { e }
+        };
+        let entries: Vec<(usize, &str)> = lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (i + 1, l.trim()))
+            .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'))
+            .collect();
+        if entries.is_empty() {
+            return Err(Error::InvalidArgument("no key given".into()));
+        }
+        // Checked before parsing, so a huge list costs nothing.
+        if entries.len() > MAX_KEYS_PER_USER {
+            return Err(Error::Conflict(format!(
+                "{} keys given: a user has at most {MAX_KEYS_PER_USER}",
+                entries.len()
+            )));
+        }
+        let mut keys: Vec<(usize, PublicKey)> = Vec::with_capacity(entries.len());
+        for (n, line) in entries {
+            let key = PublicKey::parse(line).map_err(|e| at(n, e))?;
+            if let Some((first, _)) = keys
+                .iter()
+                .find(|(_, k)| k.fingerprint() == key.fingerprint())
+            {
+                return Err(at(
+                    n,
+                    Error::AlreadyExists(format!(
+                        "the key {} is given twice (line {first} too)",
+                        key.fingerprint()
+                    )),
+                ));
+            }
+            keys.push((n, key));
+        }
         let now = self.now();
         self.store.write(|tx| {
             let owner = need_user(tx, user, now)?;
-            let keys = tx.keys_of(owner.uid)?;
-            if keys.iter().any(|k| k.fingerprint == key.fingerprint()) {
-                return Err(Error::AlreadyExists(format!(
-                    "{user:?} already has the key {}",
-                    key.fingerprint()
-                )));
+            let existing = tx.keys_of(owner.uid)?;
+            for (n, key) in &keys {
+                if existing.iter().any(|k| k.fingerprint == key.fingerprint()) {
+                    return Err(at(
+                        *n,
+                        Error::AlreadyExists(format!(
+                            "{user:?} already has the key {}",
+                            key.fingerprint()
+                        )),
+                    ));
+                }
             }
-            if keys.len() >= MAX_KEYS_PER_USER {
-                return Err(Error::Conflict(format!(
-                    "{user:?} has {MAX_KEYS_PER_USER} keys already: remove one first"
-                )));
+            if existing.len() + keys.len() > MAX_KEYS_PER_USER {
+                return Err(Error::Conflict(if keys.len() == 1 {
+                    format!("{user:?} has {MAX_KEYS_PER_USER} keys already: remove one first")
+                } else {
+                    format!(
+                        "{user:?} has {} keys; {} more would pass the limit of {MAX_KEYS_PER_USER}",
+                        existing.len(),
+                        keys.len()
+                    )
+                }));
             }
-            let row = KeyRow {
-                key_type: key.key_type().name().to_string(),
-                blob: key.blob().to_vec(),
-                comment: key.comment().to_string(),
-                fingerprint: key.fingerprint().to_string(),
-                added: now,
-            };
-            tx.insert_key(owner.uid, &row)?;
-            Ok(ssh_key(user, &key, now))
+            let mut added = Vec::with_capacity(keys.len());
+            for (_, key) in &keys {
+                let row = KeyRow {
+                    key_type: key.key_type().name().to_string(),
+                    blob: key.blob().to_vec(),
+                    comment: key.comment().to_string(),
+                    fingerprint: key.fingerprint().to_string(),
+                    added: now,
+                };
+                tx.insert_key(owner.uid, &row)?;
+                added.push(ssh_key(user, key, now));
+            }
+            Ok(added)
         })
     }
 

@@ -874,11 +874,10 @@ fn a_real_sshd_takes_roster_keys_until_suspend_or_revoke() {
 }
 
 /// DESIGN.md: bad input "changes nothing". A key file whose second line is
-/// bad must not leave its first line added (docs/SSH-FINDINGS.md, F2: the
-/// CLI adds a file's lines one call at a time and stops at the first
-/// refusal, so the lines before it stay).
+/// bad must not leave its first line added (docs/SSH-FINDINGS.md, F2,
+/// fixed: the CLI sends the whole file in one `Keys.AddMany`, which rosterd
+/// parses whole and adds in one transaction; the error names the line).
 #[test]
-#[ignore = "docs/SSH-FINDINGS.md F2: `keys add --file` keeps the lines before a bad one"]
 fn a_key_file_with_one_bad_line_adds_nothing() {
     let bus = TestBus::start();
     let d = TestDaemon::start(&bus);
@@ -898,20 +897,40 @@ fn a_key_file_with_one_bad_line_adds_nothing() {
     ] {
         let path = tmp.path().join("keys");
         std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
-        d.roster(&[
-            "users",
-            "keys",
-            "add",
-            "alice",
-            "--file",
-            path.to_str().unwrap_or_default(),
-        ])
-        .run()
-        .expect_code(1);
+        let out = d
+            .roster(&[
+                "users",
+                "keys",
+                "add",
+                "alice",
+                "--file",
+                path.to_str().unwrap_or_default(),
+            ])
+            .run()
+            .expect_code(1);
+        assert!(out.stderr.contains("line 2"), "{what}: {}", out.stderr);
         assert_eq!(
             fingerprints(&d, "alice"),
             Vec::<String>::new(),
             "a key file with {what} after a good line added the good line"
         );
     }
+    // A good file with comments: every key added, in one call.
+    let path = tmp.path().join("keys");
+    std::fs::write(
+        &path,
+        format!("# two keys\n{}\n\n{}\n", good.line, rsa.line),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    d.roster(&[
+        "users",
+        "keys",
+        "add",
+        "alice",
+        "--file",
+        path.to_str().unwrap_or_default(),
+    ])
+    .run()
+    .expect_ok();
+    assert_eq!(fingerprints(&d, "alice").len(), 2);
 }

@@ -14,11 +14,20 @@ use std::time::Duration;
 /// never stall on it (PAM's account check still gates the login).
 const AUTHORIZED_KEYS_DEADLINE: Duration = Duration::from_secs(2);
 
-/// The key lines to add: the words given (joined), or the non-blank,
-/// non-comment lines of a file (`-` = standard input).
-fn key_lines(words: Vec<String>, file: Option<PathBuf>) -> Result<Vec<String>, CliError> {
+/// What to add: the words given, joined, as ONE key line (sent with
+/// `Keys.Add`, so a line break inside them is refused, never read as a
+/// second key), or a file's whole text (`-` = standard input), sent in
+/// one `Keys.AddMany` so that rosterd adds all its keys or, on any bad
+/// line, none.
+#[derive(Debug, PartialEq)]
+enum ToAdd {
+    Line(String),
+    File(String),
+}
+
+fn key_text(words: Vec<String>, file: Option<PathBuf>) -> Result<ToAdd, CliError> {
     let Some(path) = file else {
-        return Ok(vec![words.join(" ")]);
+        return Ok(ToAdd::Line(words.join(" ")));
     };
     let mut text = String::new();
     if path == Path::new("-") {
@@ -29,22 +38,22 @@ fn key_lines(words: Vec<String>, file: Option<PathBuf>) -> Result<Vec<String>, C
         text = std::fs::read_to_string(&path)
             .map_err(|e| CliError::Local(format!("can't read {}: {e}", path.display())))?;
     }
-    let lines: Vec<String> = text
+    // The same lines rosterd skips, checked here for a local message.
+    if !text
         .lines()
         .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(str::to_owned)
-        .collect();
-    if lines.is_empty() {
+        .any(|l| !l.is_empty() && !l.starts_with('#'))
+    {
         return Err(CliError::Local(format!("{} holds no key", path.display())));
     }
-    if lines.iter().any(|l| l.contains('\0')) {
+    // D-Bus strings can't carry NUL.
+    if text.contains('\0') {
         return Err(CliError::Local(format!(
             "{} holds a NUL byte; nothing added",
             path.display()
         )));
     }
-    Ok(lines)
+    Ok(ToAdd::File(text))
 }
 
 pub async fn add(
@@ -53,14 +62,15 @@ pub async fn add(
     words: Vec<String>,
     file: Option<PathBuf>,
 ) -> Result<(), CliError> {
-    let lines = key_lines(words, file)?;
+    let to_add = key_text(words, file)?;
     let keys = ctx.client.keys().await?;
-    for line in lines {
-        let key = keys
-            .add(&user, &line)
-            .await
-            .map_err(|e| ctx.client.error(e))?;
-        println!("Added {} for \"{user}\".", describe(&key));
+    let added = match to_add {
+        ToAdd::Line(line) => keys.add(&user, &line).await.map(|key| vec![key]),
+        ToAdd::File(text) => keys.add_many(&user, &text).await,
+    }
+    .map_err(|e| ctx.client.error(e))?;
+    for key in &added {
+        println!("Added {} for \"{user}\".", describe(key));
     }
     Ok(())
 }
@@ -252,16 +262,22 @@ mod tests {
     }
 
     #[test]
-    fn key_words_are_joined_and_files_skip_comments() {
-        let lines =
-            key_lines(vec!["ssh-ed25519".into(), "AAAA".into(), "me".into()], None).expect("words");
-        assert_eq!(lines, ["ssh-ed25519 AAAA me"]);
+    fn key_words_are_joined_and_files_are_sent_whole() {
+        let text =
+            key_text(vec!["ssh-ed25519".into(), "AAAA".into(), "me".into()], None).expect("words");
+        assert_eq!(text, ToAdd::Line("ssh-ed25519 AAAA me".into()));
         let path = std::env::temp_dir().join(format!("roster-cli-keys-{}", std::process::id()));
-        std::fs::write(&path, "# mine\n\nssh-ed25519 AAAA a\n  ssh-rsa BBBB b  \n").expect("write");
-        let lines = key_lines(vec![], Some(path.clone())).expect("file");
-        assert_eq!(lines, ["ssh-ed25519 AAAA a", "ssh-rsa BBBB b"]);
-        std::fs::write(&path, "# nothing\n").expect("write");
-        assert!(key_lines(vec![], Some(path.clone())).is_err());
+        // Sent as it is: rosterd skips the comments and numbers the lines.
+        let file = "# mine\n\nssh-ed25519 AAAA a\n  ssh-rsa BBBB b  \n";
+        std::fs::write(&path, file).expect("write");
+        assert_eq!(
+            key_text(vec![], Some(path.clone())).expect("file"),
+            ToAdd::File(file.into())
+        );
+        std::fs::write(&path, "# nothing\n\n").expect("write");
+        assert!(key_text(vec![], Some(path.clone())).is_err());
+        std::fs::write(&path, "ssh-ed25519 AAAA a\0\n").expect("write");
+        assert!(key_text(vec![], Some(path.clone())).is_err());
         std::fs::remove_file(&path).expect("cleanup");
     }
 

@@ -126,3 +126,72 @@ fn authorized_keys_only_for_users_who_may_log_in_here() {
     f.roster.delete_user(&Actor::Root, "wes").unwrap();
     assert!(f.roster.authorized_keys(&anyone, "wes").unwrap().is_empty());
 }
+
+#[test]
+fn a_list_of_keys_is_added_whole_or_not_at_all() {
+    let mut f = fixture();
+    f.create("bob");
+    let bob = f.actor("bob");
+    // Blank lines, comments and a CR (a file from Windows) are skipped.
+    let added = f
+        .roster
+        .add_keys(&bob, "bob", &["# laptop", K1, "", "  ", &format!("{K2}\r")])
+        .unwrap();
+    assert_eq!(
+        added
+            .iter()
+            .map(|k| k.fingerprint.as_str())
+            .collect::<Vec<_>>(),
+        [K1_FP, K2_FP]
+    );
+    f.roster.remove_key(&bob, "bob", K1_FP).unwrap();
+    f.roster.remove_key(&bob, "bob", K2_FP).unwrap();
+    // Any bad line refuses the whole list, naming the line.
+    let bad_b64 = "ssh-ed25519 !!!! me".to_owned();
+    let options = format!("command=\"sh\" {K2}");
+    for (lines, line) in [
+        (vec![K1, bad_b64.as_str()], 2),
+        (vec!["# c", K1, "", options.as_str()], 4),
+        (vec![K1, K2, K1], 3),
+    ] {
+        match f.roster.add_keys(&bob, "bob", &lines) {
+            Err(Error::InvalidArgument(m)) | Err(Error::AlreadyExists(m)) => {
+                assert!(m.starts_with(&format!("line {line}: ")), "{m}")
+            }
+            other => panic!("{lines:?}: {other:?}"),
+        }
+        assert!(f.roster.list_keys(&bob, "bob").unwrap().is_empty());
+    }
+    // A key the user already has: nothing else from the list is added.
+    f.roster.add_key(&bob, "bob", K2).unwrap();
+    match f.roster.add_keys(&bob, "bob", &[K1, K2]) {
+        Err(Error::AlreadyExists(m)) => assert!(m.starts_with("line 2: "), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(f.roster.list_keys(&bob, "bob").unwrap().len(), 1);
+    // Nothing but comments: refused.
+    assert!(matches!(
+        f.roster.add_keys(&bob, "bob", &["# only", ""]),
+        Err(Error::InvalidArgument(_))
+    ));
+    // Someone else's keys: refused before anything is parsed.
+    f.create("pat");
+    let pat = f.actor("pat");
+    assert!(matches!(
+        f.roster.add_keys(&pat, "bob", &[K1]),
+        Err(Error::PermissionDenied(_))
+    ));
+}
+
+#[test]
+fn a_list_past_the_key_limit_is_refused_whole() {
+    let mut f = fixture();
+    f.create("bob");
+    // 101 lines: refused before any is parsed.
+    let many = vec![K1; 101];
+    assert!(matches!(
+        f.roster.add_keys(&Actor::Root, "bob", &many),
+        Err(Error::Conflict(_))
+    ));
+    assert!(f.roster.list_keys(&Actor::Root, "bob").unwrap().is_empty());
+}

@@ -43,6 +43,33 @@ impl Keys {
         self.d.finish(&call, r)
     }
 
+    /// Every key of `key_text` (an `authorized_keys`-style file: one key a
+    /// line, blank lines and `#` comments skipped), all or none: a bad
+    /// line refuses the whole text, naming the line.
+    async fn add_many(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        user: String,
+        key_text: String,
+    ) -> Result<Vec<KeyInfo>> {
+        let call = self.d.begin(&hdr, "keys.add", &user).await?;
+        let r = async {
+            let keys = self
+                .d
+                .acting(&call, move |r, a| {
+                    let lines: Vec<&str> = key_text.lines().collect();
+                    r.add_keys(a, &user, &lines)
+                })
+                .await?;
+            for key in &keys {
+                call.detail("fingerprint", key.fingerprint.clone());
+            }
+            Ok(keys.iter().map(info).collect())
+        }
+        .await;
+        self.d.finish(&call, r)
+    }
+
     async fn list(&self, #[zbus(header)] hdr: Header<'_>, user: String) -> Result<Vec<KeyInfo>> {
         let call = self.d.begin_read(&hdr, "keys.list").await?;
         let keys = self
