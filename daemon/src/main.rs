@@ -147,6 +147,9 @@ fn main() -> ExitCode {
 /// the hot path, don't allocate: they reuse the hasher's kept buffers (at
 /// most `max_concurrent`, see `keep_buffers` in `serve`), since a fresh
 /// mmap per verify page-faulted 19 MiB each time (~13 ms of ~30).
+/// The most argon2 working buffers rosterd keeps between verifies.
+const KEPT_HASH_BUFFERS_MAX: usize = 4;
+
 fn limit_retained_memory() {
     // SAFETY: mallopt only tunes glibc's allocator; called before any
     // thread exists.
@@ -203,9 +206,11 @@ async fn serve(args: Args, config: Config) -> Result<(), String> {
         config.argon2.queue_max,
         config.argon2.queue_wait,
     );
-    // As many argon2 buffers kept as hashes may run at once: no verify
-    // pays a fresh buffer's page faults, and the memory stays capped.
-    let hasher = hasher.keep_buffers(queue.max_concurrent());
+    // As many argon2 buffers kept as hashes may run at once, so no verify
+    // pays a fresh buffer's page faults — but never more than
+    // KEPT_HASH_BUFFERS_MAX: an idle rosterd on a 64-CPU host must not hold
+    // 64 × memory_kib (beyond the cap a verify allocates, as a hash does).
+    let hasher = hasher.keep_buffers(queue.max_concurrent().min(KEPT_HASH_BUFFERS_MAX));
     let d = Arc::new(Daemon {
         roster: roster.clone(),
         config: config.clone(),
