@@ -169,15 +169,13 @@ impl Memory {
     /// is room and it is no larger than the configured parameters need (an
     /// old hash's larger memory is not kept).
     fn give_back(&self, mut buffer: Vec<Block>, configured_blocks: usize) {
-        if buffer.len() > configured_blocks {
-            buffer = Vec::new();
-        }
         // zeroize: volatile writes, never optimized away (the buffer may be
         // freed right after); as fast as a memset here (~2.7 ms for 19 MiB).
+        // Wiped before anything else, a buffer that is not kept included.
         for block in buffer.iter_mut() {
             block.zeroize();
         }
-        if buffer.is_empty() {
+        if buffer.is_empty() || buffer.len() > configured_blocks {
             return;
         }
         if let Ok(mut free) = self.free.lock()
