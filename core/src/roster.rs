@@ -96,7 +96,7 @@ fn secs(d: Duration) -> i64 {
 }
 
 fn not_found(name: &str) -> Error {
-    Error::NotFound(format!("user {name:?} not found"))
+    Error::NotFound(format!("user {} not found", validate::shown(name)))
 }
 
 fn acting(user: &User) -> ActingUser {
@@ -173,9 +173,15 @@ fn need_user(tx: &Tx<'_>, name: &str, now: Timestamp) -> Result<User> {
 
 fn need_environment(tx: &Tx<'_>, name: &str) -> Result<()> {
     if tx.environment(name)?.is_none() {
-        return Err(Error::NotFound(format!(
-            "environment {name:?} not found: add it with `roster environments add {name}`"
-        )));
+        return Err(Error::NotFound(
+            if validate::environment_name(name).is_ok() {
+                format!(
+                    "environment {name:?} not found: add it with `roster environments add {name}`"
+                )
+            } else {
+                format!("environment {} not found", validate::shown(name))
+            },
+        ));
     }
     Ok(())
 }
@@ -650,7 +656,7 @@ impl Roster {
         }
         self.store.write(|tx| {
             let env = tx.environment(name)?.ok_or_else(|| {
-                Error::NotFound(format!("environment {name:?} not found"))
+                Error::NotFound(format!("environment {} not found", validate::shown(name)))
             })?;
             if env.grants > 0 && !force {
                 return Err(Error::Conflict(format!(

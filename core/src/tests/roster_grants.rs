@@ -277,3 +277,32 @@ fn the_nss_reader_sees_every_commit_on_a_connection_of_its_own() {
     assert!(t.elapsed() < std::time::Duration::from_secs(2));
     drop(writer);
 }
+
+#[test]
+fn not_found_messages_never_echo_a_huge_name() {
+    let mut f = fixture();
+    f.create("bob");
+    let huge = "x".repeat(100 * 1024);
+    let messages = [
+        f.roster
+            .show_user(&Actor::Root, &huge)
+            .unwrap_err()
+            .to_string(),
+        f.roster
+            .grant(&Actor::Root, "bob", Some(&huge), Level::Read)
+            .unwrap_err()
+            .to_string(),
+        f.roster
+            .remove_environment(&Actor::Root, &huge, false)
+            .unwrap_err()
+            .to_string(),
+    ];
+    for message in messages {
+        assert!(
+            message.len() < 300,
+            "{} bytes: {}",
+            message.len(),
+            &message[..80]
+        );
+    }
+}
