@@ -30,7 +30,10 @@
 //!   an enumeration pins one snapshot from `setXXent` to `endXXent`;
 //! * `O_CLOEXEC` on the one file it opens (and closes again at once);
 //! * every export runs inside `catch_unwind`: a panic must never unwind
-//!   into C (the workspace never sets `panic = "abort"`).
+//!   into C (the workspace never sets `panic = "abort"`). The unwinder is
+//!   linked in (libgcc_eh, see build.rs) rather than loaded from
+//!   `libgcc_s.so.1`: that dlopen was half of a fresh process's first
+//!   lookup.
 //!
 //! The path is `/var/cache/roster/nss.cache`, overridable only through the
 //! `ROSTER_NSS_CACHE` environment variable read with `secure_getenv`
@@ -45,7 +48,7 @@
 //! `scripts/nss-test.sh` build the module first and set it); otherwise they
 //! run that same `cargo build` themselves and load
 //! `<workspace>/target/nss/release/libnss_roster.so`. They compile the C
-//! probe `tests/nss/nss_probe.c` with `cc`. Three suites:
+//! probes in `tests/nss/` with `cc`. Four suites:
 //!
 //! * `direct.rs`: the exports called through `dlopen`, checking the exact
 //!   `nss_status` and `*errnop` (any user);
@@ -55,6 +58,9 @@
 //!   and listed in a private `ld.so.cache`) inside `unshare -m`, via
 //!   `tests/nss/in-private-ns.sh`. Needs root; without root or `unshare`
 //!   each test prints `*** SKIPPED … ***` and returns.
+//! * `unwinder.rs`: the module needs no `libgcc_s`, and a panic in the
+//!   export guard (a `--features panic-probe` build into
+//!   `target/nss-panic-probe`) comes back as `NSS_STATUS_UNAVAIL`.
 //!
 //! `scripts/bench-nss.sh` compares it with nss_files; figures in
 //! `nss-module/BENCH.md`.
@@ -111,17 +117,34 @@ fn status(answer: Answer, errnop: *mut c_int) -> c_int {
     status
 }
 
+/// `f`'s answer; a panic becomes `Unavailable` instead of unwinding into C.
+fn caught(f: impl FnOnce() -> Answer) -> Answer {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or(Answer::Unavailable)
+}
+
 /// Runs `f` with the current snapshot; a panic becomes `Unavailable`.
 fn guarded(errnop: *mut c_int, f: impl FnOnce(Snapshot<'_>) -> Answer) -> c_int {
-    let answer = catch_unwind(AssertUnwindSafe(|| match cache::acquire() {
+    let answer = caught(|| match cache::acquire() {
         Some(held) => match held.snapshot() {
             Some(snap) => f(snap),
             None => Answer::Unavailable,
         },
         None => Answer::Unavailable,
-    }))
-    .unwrap_or(Answer::Unavailable);
+    });
     status(answer, errnop)
+}
+
+/// Test builds only (`--features panic-probe`): panics inside the guard
+/// every lookup uses, so a test can show a panic is caught by the unwinder
+/// this module is linked with (build.rs) in a process without libgcc_s.
+///
+/// # Safety
+/// `errnop` writable or null.
+#[cfg(feature = "panic-probe")]
+#[unsafe(no_mangle)]
+#[allow(clippy::panic)]
+pub unsafe extern "C" fn _nss_roster_panic_probe(errnop: *mut c_int) -> c_int {
+    status(caught(|| panic!("nss_roster panic probe")), errnop)
 }
 
 fn fill_result(r: Result<(), fill::Range>) -> Answer {
@@ -265,7 +288,7 @@ impl Enumeration {
         count: impl Fn(&Snapshot<'_>) -> usize,
         mut fetch: impl FnMut(&Snapshot<'_>, usize) -> Option<Answer>,
     ) -> c_int {
-        let answer = catch_unwind(AssertUnwindSafe(|| {
+        let answer = caught(|| {
             let held = match self.pinned.load(Ordering::SeqCst).checked_sub(1) {
                 Some(i) => cache::pinned(i),
                 None => cache::acquire(),
@@ -290,8 +313,7 @@ impl Enumeration {
             }
             self.pos.store(i, Ordering::SeqCst);
             Answer::NotFound
-        }))
-        .unwrap_or(Answer::Unavailable);
+        });
         status(answer, errnop)
     }
 }
