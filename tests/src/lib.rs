@@ -107,6 +107,16 @@ pub const STRANGER_UID: u32 = 4242;
 /// machine compiling in parallel is slow).
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Reports a test that can't run on this machine (it then returns early):
+/// loudly on stderr, or as a failure where `ROSTER_TESTS_REQUIRE_ALL=1`
+/// (scripts/test.sh sets it, so CI never passes a test it skipped).
+pub fn skip_or_fail(test: &str, why: &str) {
+    if std::env::var_os("ROSTER_TESTS_REQUIRE_ALL").is_some_and(|v| v == "1") {
+        panic!("{test} can't run here ({why}) and ROSTER_TESTS_REQUIRE_ALL=1 forbids skipping it");
+    }
+    eprintln!("\n*** SKIPPED {test}: {why} ***\n");
+}
+
 /// Where `rosterd`, `roster` and the other built binaries live.
 ///
 /// `$ROSTER_BIN_DIR` when set (scripts/test.sh sets it); otherwise the

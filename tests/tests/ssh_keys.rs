@@ -819,7 +819,10 @@ impl Drop for Sshd {
 #[test]
 fn a_real_sshd_takes_roster_keys_until_suspend_or_revoke() {
     if let Some(why) = sshd_unavailable() {
-        eprintln!("*** SKIPPED a_real_sshd_takes_roster_keys_until_suspend_or_revoke: {why} ***");
+        roster_tests::skip_or_fail(
+            "a_real_sshd_takes_roster_keys_until_suspend_or_revoke",
+            &why,
+        );
         return;
     }
     let bus = TestBus::start();

@@ -172,24 +172,32 @@ pub fn show(o: &Output) -> String {
 
 /// Whether the real-glibc tests can run here: root and `unshare -m`.
 /// When not, says so loudly on stderr (the test then returns early; the
-/// skip is visible with `--nocapture` and in scripts/test.sh's log).
+/// skip is visible with `--nocapture`), or fails the test where
+/// `ROSTER_TESTS_REQUIRE_ALL=1` (scripts/test.sh sets it: CI never skips).
 pub fn glibc_ns_available(test: &str) -> bool {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
-        eprintln!(
-            "\n*** SKIPPED {test}: the real-glibc NSS tests need root (for unshare -m and bind mounts) ***\n"
+        return skipped(
+            test,
+            "the real-glibc NSS tests need root (for unshare -m and bind mounts)",
         );
-        return false;
     }
     let ok = Command::new("unshare")
         .args(["-m", "true"])
         .status()
         .map(|s| s.success())
         .unwrap_or(false);
-    if !ok {
-        eprintln!("\n*** SKIPPED {test}: `unshare -m` is not available here ***\n");
+    ok || skipped(test, "`unshare -m` is not available here")
+}
+
+/// Reports a test that can't run here: false, or a failure under
+/// `ROSTER_TESTS_REQUIRE_ALL=1`.
+fn skipped(test: &str, why: &str) -> bool {
+    if std::env::var_os("ROSTER_TESTS_REQUIRE_ALL").is_some_and(|v| v == "1") {
+        panic!("{test} can't run here ({why}) and ROSTER_TESTS_REQUIRE_ALL=1 forbids skipping it");
     }
-    ok
+    eprintln!("\n*** SKIPPED {test}: {why} ***\n");
+    false
 }
 
 /// A test world: a snapshot path and a scratch dir for the namespace.
