@@ -3,25 +3,27 @@
 //! Why no lock: a thread that holds a mutex when another thread calls
 //! `fork` leaves it held forever in the child, and NSS runs in every
 //! program that resolves a name (many of them fork). So the current
-//! mapping lives in one of a few static slots, named by one atomic index,
-//! and each slot counts its readers:
+//! mapping lives in one of a few static slots, named by one atomic word
+//! (`CURRENT`: slot and generation), and each slot keeps its generation,
+//! a "retired" flag and its reader count together in one atomic word:
 //!
-//! * a reader loads `CURRENT`, increments the slot's reader count, then
-//!   checks that `CURRENT` still names the slot; only then does it touch
-//!   the mapping (else it backs off);
+//! * each mapping a slot holds gets a new generation number;
+//! * a reader loads `CURRENT` and counts itself into the slot only if the
+//!   slot still holds that generation and isn't retired (one
+//!   compare-and-swap on the word), so a reader that was slow never counts
+//!   itself into a later mapping of the same slot;
 //! * a thread that finds a new file (by `stat`: device, inode, size, mtime
 //!   differ from the slot's) maps it into a free slot, swaps it into
-//!   `CURRENT` and retires the previous slot;
-//! * a retired slot is unmapped by whoever sees its reader count reach
-//!   zero afterwards (the retirer or the last reader), exactly once, and
-//!   then becomes free again.
+//!   `CURRENT` and sets the previous slot's retired flag;
+//! * the mapping is unmapped by the one thread whose change of the word
+//!   leaves it retired with no reader (the retirer, or the last reader to
+//!   leave), so exactly once, and only after its last reader; then the
+//!   slot is free again.
 //!
-//! With sequentially consistent atomics this is safe: a reader whose
-//! increment the retirer didn't see re-checks `CURRENT` after the swap and
-//! backs off. At most one old mapping outlives a replacement, and only
-//! while a reader is still copying out of it. After a `fork` in the middle
-//! of a read the child can at worst keep one mapping it never unmaps; if
-//! every slot ends up stuck, each call maps the file privately instead.
+//! At most one old mapping outlives a replacement per reader still copying
+//! out of it. After a `fork` in the middle of a read the child can at
+//! worst keep one mapping it never unmaps; if every slot ends up stuck,
+//! each call maps the file privately instead.
 
 use std::ffi::{CStr, c_char};
 use std::sync::atomic::{AtomicI64, AtomicU8, AtomicU64, AtomicUsize, Ordering::SeqCst};
@@ -42,11 +44,21 @@ unsafe extern "C" {
 
 const SLOT_COUNT: usize = 8;
 
+/// `Slot::state`: whether a loader may take the slot.
 const FREE: u8 = 0;
-const LOADING: u8 = 1;
-const ACTIVE: u8 = 2;
-const RETIRED: u8 = 3;
-const UNMAPPING: u8 = 4;
+const IN_USE: u8 = 1;
+
+/// `Slot::word`: the reader count in the low 32 bits, the retired flag
+/// above it, the generation in the rest.
+const COUNT_MASK: u64 = 0xFFFF_FFFF;
+const RETIRED: u64 = 1 << 32;
+const GENERATION_SHIFT: u32 = 33;
+/// Generations run 1..=GENERATION_MAX and wrap; 0 is "never loaded".
+const GENERATION_MAX: u64 = (1 << (64 - GENERATION_SHIFT)) - 1;
+
+fn generation_of(word: u64) -> u64 {
+    word >> GENERATION_SHIFT
+}
 
 /// Which file a mapping came from; a change in any field means "reload".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,7 +84,10 @@ impl Identity {
 
 struct Slot {
     state: AtomicU8,
-    readers: AtomicUsize,
+    /// Generation, retired flag and reader count (see `COUNT_MASK`).
+    word: AtomicU64,
+    // Written by the loader before it publishes the generation, unchanged
+    // until the slot is free again.
     addr: AtomicUsize,
     len: AtomicUsize,
     dev: AtomicU64,
@@ -86,7 +101,7 @@ impl Slot {
     const fn new() -> Slot {
         Slot {
             state: AtomicU8::new(FREE),
-            readers: AtomicUsize::new(0),
+            word: AtomicU64::new(0),
             addr: AtomicUsize::new(0),
             len: AtomicUsize::new(0),
             dev: AtomicU64::new(0),
@@ -114,27 +129,67 @@ impl Slot {
         self.mtime.store(id.mtime, SeqCst);
         self.mtime_nsec.store(id.mtime_nsec, SeqCst);
     }
+
+    /// Counts a reader in if the slot still holds `generation`, unretired.
+    /// Once in, the mapping stays until the matching [`release`].
+    fn enter(&self, generation: u64) -> bool {
+        let mut word = self.word.load(SeqCst);
+        loop {
+            if generation_of(word) != generation
+                || word & RETIRED != 0
+                || word & COUNT_MASK == COUNT_MASK
+            {
+                return false;
+            }
+            match self
+                .word
+                .compare_exchange_weak(word, word + 1, SeqCst, SeqCst)
+            {
+                Ok(_) => return true,
+                Err(now) => word = now,
+            }
+        }
+    }
+
+    /// Unmaps the slot's mapping and frees the slot. Called by exactly one
+    /// thread per generation: the one that left it retired and unread.
+    fn unmap_and_free(&self) {
+        unmap(self.addr.load(SeqCst), self.len.load(SeqCst));
+        self.state.store(FREE, SeqCst);
+    }
 }
 
 static SLOTS: [Slot; SLOT_COUNT] = [const { Slot::new() }; SLOT_COUNT];
-/// Index + 1 of the slot holding the current mapping; 0 = none yet.
-static CURRENT: AtomicUsize = AtomicUsize::new(0);
+/// The current mapping: `generation << 8 | (slot index + 1)`; 0 = none yet.
+static CURRENT: AtomicU64 = AtomicU64::new(0);
+static LAST_GENERATION: AtomicU64 = AtomicU64::new(0);
+
+fn current() -> Option<(usize, u64)> {
+    let word = CURRENT.load(SeqCst);
+    let index = usize::try_from(word & 0xFF).ok()?.checked_sub(1)?;
+    Some((index, word >> 8))
+}
+
+fn next_generation() -> u64 {
+    LAST_GENERATION.fetch_add(1, SeqCst) % GENERATION_MAX + 1
+}
 
 /// A mapping held for the length of one NSS call.
 pub struct Held {
     addr: usize,
     len: usize,
-    /// `Some(i)`: slot `i`'s reader reference, dropped on drop. `None`: a
-    /// private mapping (no free slot), unmapped on drop.
+    /// `Some(i)`: a reader counted into slot `i`, released on drop.
+    /// `None`: a private mapping (no free slot), unmapped on drop.
     slot: Option<usize>,
 }
 
 impl Held {
     pub fn bytes(&self) -> &[u8] {
         // SAFETY: `addr..addr+len` is a live PROT_READ mapping for as long
-        // as this Held exists: a slot mapping is unmapped only after its
-        // reader count (which includes us) drops to zero, and a private
-        // one only in our own drop. `len` > 0 (checked before mmap).
+        // as this Held exists: a slot's mapping is unmapped only once the
+        // slot is retired and its reader count (which includes us) is
+        // zero, and a private one only in our own drop. `len` > 0
+        // (checked before mmap).
         unsafe { std::slice::from_raw_parts(self.addr as *const u8, self.len) }
     }
 
@@ -156,10 +211,10 @@ impl Held {
 }
 
 /// Another reference to a pinned slot, for one call. The pin keeps the
-/// slot mapped and its fields unchanged, so no re-check is needed.
+/// slot's mapping (its count can't reach zero) and its fields unchanged.
 pub fn pinned(i: usize) -> Option<Held> {
     let slot = SLOTS.get(i)?;
-    slot.readers.fetch_add(1, SeqCst);
+    slot.word.fetch_add(1, SeqCst);
     Some(Held {
         addr: slot.addr.load(SeqCst),
         len: slot.len.load(SeqCst),
@@ -188,31 +243,21 @@ fn unmap(addr: usize, len: usize) {
     }
 }
 
+/// A reader leaves; the last one out of a retired slot unmaps it.
 fn release(i: usize) {
     let Some(slot) = SLOTS.get(i) else { return };
-    if slot.readers.fetch_sub(1, SeqCst) == 1 && slot.state.load(SeqCst) == RETIRED {
-        try_unmap(slot);
+    let before = slot.word.fetch_sub(1, SeqCst);
+    if before & RETIRED != 0 && before & COUNT_MASK == 1 {
+        slot.unmap_and_free();
     }
 }
 
+/// Marks a slot no longer current; unmapped now if nobody reads it.
 fn retire(i: usize) {
     let Some(slot) = SLOTS.get(i) else { return };
-    slot.state.store(RETIRED, SeqCst);
-    if slot.readers.load(SeqCst) == 0 {
-        try_unmap(slot);
-    }
-}
-
-/// Unmaps a retired slot whose readers are gone; the state CAS makes sure
-/// only one of the threads that noticed does it.
-fn try_unmap(slot: &Slot) {
-    if slot
-        .state
-        .compare_exchange(RETIRED, UNMAPPING, SeqCst, SeqCst)
-        .is_ok()
-    {
-        unmap(slot.addr.load(SeqCst), slot.len.load(SeqCst));
-        slot.state.store(FREE, SeqCst);
+    let before = slot.word.fetch_or(RETIRED, SeqCst);
+    if before & COUNT_MASK == 0 {
+        slot.unmap_and_free();
     }
 }
 
@@ -247,14 +292,11 @@ fn stat_path(path: &CStr) -> Option<Identity> {
 pub fn acquire() -> Option<Held> {
     let path = path();
     let id = stat_path(path)?;
-    let cur = CURRENT.load(SeqCst);
-    if let Some(i) = cur.checked_sub(1)
+    if let Some((i, generation)) = current()
         && let Some(slot) = SLOTS.get(i)
+        && slot.enter(generation)
     {
-        slot.readers.fetch_add(1, SeqCst);
-        // Re-check after announcing ourselves: only a slot still current
-        // after our increment is guaranteed not to be unmapped under us.
-        if CURRENT.load(SeqCst) == cur && slot.identity() == id {
+        if slot.identity() == id {
             return Some(Held {
                 addr: slot.addr.load(SeqCst),
                 len: slot.len.load(SeqCst),
@@ -317,18 +359,20 @@ fn load(path: &CStr) -> Option<Held> {
     for (i, slot) in SLOTS.iter().enumerate() {
         if slot
             .state
-            .compare_exchange(FREE, LOADING, SeqCst, SeqCst)
+            .compare_exchange(FREE, IN_USE, SeqCst, SeqCst)
             .is_ok()
         {
             slot.addr.store(addr, SeqCst);
             slot.len.store(len, SeqCst);
             slot.set_identity(id);
-            // Our own reference, taken before anyone can retire the slot.
-            slot.readers.fetch_add(1, SeqCst);
-            slot.state.store(ACTIVE, SeqCst);
+            let generation = next_generation();
+            // One reader counted in: ourselves, before anyone can see it.
+            slot.word.store(generation << GENERATION_SHIFT | 1, SeqCst);
             std::mem::forget(private);
-            let prev = CURRENT.swap(i + 1, SeqCst);
-            if let Some(p) = prev.checked_sub(1) {
+            let index = u64::try_from(i + 1).unwrap_or(0);
+            let previous = CURRENT.swap(generation << 8 | index, SeqCst);
+            let previous_index = usize::try_from(previous & 0xFF).ok();
+            if let Some(p) = previous_index.and_then(|p| p.checked_sub(1)) {
                 retire(p);
             }
             return Some(Held {
@@ -341,4 +385,84 @@ fn load(path: &CStr) -> Option<Held> {
     // Every slot is busy (stuck readers inherited across fork): answer
     // from a private mapping for this call only.
     Some(private)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+    use super::*;
+    use roster_snapshot::{SnapshotUser, encode, write_atomically};
+    use std::path::PathBuf;
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+    use std::time::{Duration, Instant};
+
+    fn write(path: &std::path::Path, generation: u64) {
+        let users: Vec<SnapshotUser> = (0..64)
+            .map(|i| SnapshotUser {
+                name: format!("user{i}"),
+                uid: 0x7000_0001 + i,
+                gid: 0x7000_0001 + i,
+                gecos: format!("generation {generation}"),
+                home: format!("/home/user{i}"),
+                shell: "/bin/sh".into(),
+            })
+            .collect();
+        write_atomically(path, &encode(generation, &users, &[]).unwrap()).unwrap();
+    }
+
+    /// Threads read while the file is replaced as fast as it can be: a
+    /// mapping unmapped under a reader crashes this test (SIGSEGV), and
+    /// every answer must be one whole snapshot.
+    #[test]
+    fn a_mapping_outlives_every_reader_while_the_file_is_replaced() {
+        // tmpfs when there is one: fsync is free there, so replacements
+        // come fast enough to recycle the slots many times a second.
+        let base = ["/dev/shm", "/tmp"]
+            .into_iter()
+            .map(PathBuf::from)
+            .find(|p| p.is_dir())
+            .unwrap();
+        let dir = base.join(format!("nss-roster-cache-test.{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("nss.cache");
+        write(&path, 1);
+        // SAFETY: set before any thread of this test binary reads it; this
+        // is the crate's only unit test touching the environment.
+        unsafe { std::env::set_var("ROSTER_NSS_CACHE", &path) };
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let readers: Vec<_> = (0..6)
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let mut reads = 0u64;
+                    while !stop.load(SeqCst) {
+                        let held = acquire().expect("a snapshot is always there");
+                        let snap = held.snapshot().expect("a whole snapshot");
+                        let first = snap.user_by_uid(0x7000_0001).expect("user0");
+                        let last = snap.user_by_uid(0x7000_0001 + 63).expect("user63");
+                        assert_eq!(first.gecos(), last.gecos(), "one generation per answer");
+                        // Touch every byte of the mapping.
+                        let sum = held.bytes().iter().fold(0u8, |a, b| a.wrapping_add(*b));
+                        std::hint::black_box(sum);
+                        reads += 1;
+                    }
+                    reads
+                })
+            })
+            .collect();
+        let started = Instant::now();
+        let mut generation = 1;
+        while started.elapsed() < Duration::from_secs(3) {
+            generation += 1;
+            write(&path, generation);
+        }
+        stop.store(true, SeqCst);
+        let reads: u64 = readers.into_iter().map(|r| r.join().unwrap()).sum();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(generation > 100, "the writer barely ran: {generation}");
+        assert!(reads > 1000, "the readers barely ran: {reads}");
+    }
 }
