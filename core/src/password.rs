@@ -108,7 +108,7 @@ impl Hasher {
         let too_long = password.expose().len() > MAX_PASSWORD_BYTES;
         let parsed = phc.and_then(|p| PasswordHash::new(p).ok());
         let mut memory = self.memory.take();
-        let right = match parsed {
+        let (right, used) = match parsed {
             // The parameters come from the PHC string, so hashes made under
             // older settings keep verifying.
             Some(parsed) if !too_long => {
@@ -120,14 +120,15 @@ impl Hasher {
                 } else {
                     password.expose().as_bytes()
                 };
-                if let Ok(parsed) = PasswordHash::new(self.dummy()) {
-                    let _ = verify_in(bytes, &parsed, &mut memory);
-                }
-                false
+                let used = PasswordHash::new(self.dummy())
+                    .map(|parsed| verify_in(bytes, &parsed, &mut memory).1)
+                    .unwrap_or(0);
+                (false, used)
             }
         };
         answer(right);
-        self.memory.give_back(memory, self.params.block_count());
+        self.memory
+            .give_back(memory, used, self.params.block_count());
     }
 
     /// For tests: per kept buffer, whether it is all zeros.
@@ -141,6 +142,16 @@ impl Hasher {
                     .map(|b| b.iter().all(|block| block.as_ref().iter().all(|w| *w == 0)))
                     .collect()
             })
+            .unwrap_or_default()
+    }
+
+    /// For tests: per kept buffer, its length in blocks.
+    #[cfg(test)]
+    pub(crate) fn kept_buffer_blocks(&self) -> Vec<usize> {
+        self.memory
+            .free
+            .lock()
+            .map(|free| free.iter().map(Vec::len).collect())
             .unwrap_or_default()
     }
 
@@ -164,15 +175,19 @@ impl Memory {
             .unwrap_or_default()
     }
 
-    /// Wipes `buffer` (its blocks derive from the password: block 0 alone
-    /// would let a guess be checked with one Blake2b) and keeps it if there
-    /// is room and it is no larger than the configured parameters need (an
-    /// old hash's larger memory is not kept).
-    fn give_back(&self, mut buffer: Vec<Block>, configured_blocks: usize) {
+    /// Wipes the first `used` blocks of `buffer` (they derive from the
+    /// password: block 0 alone would let a guess be checked with one
+    /// Blake2b) and keeps it if there is room and it is no larger than the
+    /// configured parameters need (an old hash's larger memory is not
+    /// kept). Only the used blocks: the rest are zero already (fresh, or
+    /// wiped when last given back), so a verify of a cheaper hash than the
+    /// configured one doesn't pay for wiping memory it never touched.
+    fn give_back(&self, mut buffer: Vec<Block>, used: usize, configured_blocks: usize) {
         // zeroize: volatile writes, never optimized away (the buffer may be
         // freed right after); as fast as a memset here (~2.7 ms for 19 MiB).
         // Wiped before anything else, a buffer that is not kept included.
-        for block in buffer.iter_mut() {
+        let used = used.min(buffer.len());
+        for block in buffer.iter_mut().take(used) {
             block.zeroize();
         }
         if buffer.is_empty() || buffer.len() > configured_blocks {
@@ -188,42 +203,45 @@ impl Memory {
 
 /// argon2's own verify, with `memory` as its working buffer (grown when
 /// `phc`'s parameters need more). False for any PHC string that doesn't
-/// verify, parse into parameters, or match.
-fn verify_in(password: &[u8], phc: &PasswordHash, memory: &mut Vec<Block>) -> bool {
+/// verify, parse into parameters, or match. Also answers how many blocks
+/// at the start of `memory` it may have written (0 when it bailed out
+/// before hashing): the ones to wipe.
+fn verify_in(password: &[u8], phc: &PasswordHash, memory: &mut Vec<Block>) -> (bool, usize) {
     let (Some(salt), Some(expected)) = (&phc.salt, &phc.hash) else {
-        return false;
+        return (false, 0);
     };
     let Ok(algorithm) = Algorithm::try_from(phc.algorithm.as_str()) else {
-        return false;
+        return (false, 0);
     };
     let version = match phc.version.map(Version::try_from) {
         None => Version::default(),
         Some(Ok(v)) => v,
-        Some(Err(_)) => return false,
+        Some(Err(_)) => return (false, 0),
     };
     let Ok(params) = Params::try_from(phc) else {
-        return false;
+        return (false, 0);
     };
     let blocks = params.block_count();
     if memory.len() < blocks {
         memory.resize(blocks, Block::new());
     }
     let Some(work) = memory.get_mut(..blocks) else {
-        return false;
+        return (false, 0);
     };
     let mut out = [0u8; Output::MAX_LENGTH];
     let Some(out) = out.get_mut(..expected.len()) else {
-        return false;
+        return (false, 0);
     };
     let argon2 = Argon2::new(algorithm, version, params);
     if argon2
         .hash_password_into_with_memory(password, salt, out, work)
         .is_err()
     {
-        return false;
+        return (false, blocks);
     }
     // Output's == is constant-time.
-    Output::new(out).is_ok_and(|computed| &computed == expected)
+    let right = Output::new(out).is_ok_and(|computed| &computed == expected);
+    (right, blocks)
 }
 
 fn too_long() -> Error {

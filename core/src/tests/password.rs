@@ -12,6 +12,18 @@ fn cheap() -> Hasher {
     .unwrap()
 }
 
+/// A PHC string for `password`, made with `memory_kib` and one pass.
+fn hash_with_memory(memory_kib: u32, password: &str) -> String {
+    Hasher::new(&Argon2Config {
+        memory_kib,
+        iterations: 1,
+        ..Default::default()
+    })
+    .unwrap()
+    .hash(&Secret::new(password))
+    .unwrap()
+}
+
 #[test]
 fn hash_and_verify() {
     let h = cheap();
@@ -241,17 +253,19 @@ fn kept_buffers_are_wiped_and_capped() {
     assert!(!kept.is_empty() && kept.len() <= 2, "{kept:?}");
     assert!(kept.iter().all(|wiped| *wiped));
     // A hash needing more memory than configured: its buffer is not kept.
-    let big = Hasher::new(&Argon2Config {
-        memory_kib: 1024,
-        iterations: 1,
-        ..Default::default()
-    })
-    .unwrap()
-    .hash(&Secret::new("pw"))
-    .unwrap();
+    let big = hash_with_memory(1024, "pw");
     let h = cheap().keep_buffers(1);
     assert!(h.verify(&Secret::new("pw"), Some(&big)));
     assert!(h.kept_buffers_wiped().is_empty());
+    // A cheaper hash than configured, through a kept buffer a full verify
+    // dirtied first: what it wrote is wiped, and the buffer stays whole.
+    let small = hash_with_memory(8, "pw");
+    let h = cheap().keep_buffers(1);
+    assert!(h.verify(&Secret::new("right one here"), Some(&phc)));
+    assert!(h.verify(&Secret::new("pw"), Some(&small)));
+    assert!(!h.verify(&Secret::new("px"), Some(&small)));
+    assert_eq!(h.kept_buffers_wiped(), [true]);
+    assert_eq!(h.kept_buffer_blocks(), [256]);
     // keep_buffers(0): nothing is kept.
     let h = cheap().keep_buffers(0);
     assert!(!h.verify(&Secret::new("pw"), Some(&phc)));
