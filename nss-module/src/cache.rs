@@ -18,7 +18,12 @@
 //! * the mapping is unmapped by the one thread whose change of the word
 //!   leaves it retired with no reader (the retirer, or the last reader to
 //!   leave), so exactly once, and only after its last reader; then the
-//!   slot is free again.
+//!   slot is free again;
+//! * an enumeration keeps one reference from `setXXent` to `endXXent` (a
+//!   [`Pin`]: slot and generation); a call borrowing it counts itself in
+//!   only while the slot holds that generation with a reference still
+//!   counted, so a stale pin (dropped by another thread meanwhile) never
+//!   reaches a freed or reused slot.
 //!
 //! At most one old mapping outlives a replacement per reader still copying
 //! out of it. After a `fork` in the middle of a read the child can at
@@ -130,15 +135,20 @@ impl Slot {
         self.mtime_nsec.store(id.mtime_nsec, SeqCst);
     }
 
-    /// Counts a reader in if the slot still holds `generation`, unretired.
-    /// Once in, the mapping stays until the matching [`release`].
-    fn enter(&self, generation: u64) -> bool {
+    /// Counts a reader in if the slot still holds `generation` and `admit`
+    /// lets it in. Once in, the mapping stays until the matching
+    /// [`release`].
+    fn enter(&self, generation: u64, admit: Admit) -> bool {
         let mut word = self.word.load(SeqCst);
         loop {
-            if generation_of(word) != generation
-                || word & RETIRED != 0
-                || word & COUNT_MASK == COUNT_MASK
-            {
+            let count = word & COUNT_MASK;
+            let admitted = match admit {
+                Admit::Current => word & RETIRED == 0,
+                // A pin is a counted reference: while it lasts the count
+                // is at least 1 and the mapping stays, retired or not.
+                Admit::Pinned => count >= 1,
+            };
+            if generation_of(word) != generation || !admitted || count == COUNT_MASK {
                 return false;
             }
             match self
@@ -159,15 +169,34 @@ impl Slot {
     }
 }
 
+/// Who may count themselves into a slot (see [`Slot::enter`]).
+#[derive(Clone, Copy)]
+enum Admit {
+    /// A reader that found the slot in `CURRENT`: only while unretired.
+    Current,
+    /// A reader borrowing a pin's reference: only while a reference is
+    /// held, so never after the pin is dropped and the slot freed.
+    Pinned,
+}
+
 static SLOTS: [Slot; SLOT_COUNT] = [const { Slot::new() }; SLOT_COUNT];
 /// The current mapping: `generation << 8 | (slot index + 1)`; 0 = none yet.
 static CURRENT: AtomicU64 = AtomicU64::new(0);
 static LAST_GENERATION: AtomicU64 = AtomicU64::new(0);
 
 fn current() -> Option<(usize, u64)> {
-    let word = CURRENT.load(SeqCst);
+    slot_and_generation(CURRENT.load(SeqCst))
+}
+
+/// `generation << 8 | (slot index + 1)`, the form of `CURRENT` and of a
+/// [`Pin`]; 0 names nothing.
+fn slot_and_generation(word: u64) -> Option<(usize, u64)> {
     let index = usize::try_from(word & 0xFF).ok()?.checked_sub(1)?;
     Some((index, word >> 8))
+}
+
+fn name_slot(index: usize, generation: u64) -> u64 {
+    generation << 8 | u64::try_from(index + 1).unwrap_or(0)
 }
 
 fn next_generation() -> u64 {
@@ -198,23 +227,49 @@ impl Held {
     }
 }
 
+/// A reference kept past the call that took it, naming its slot and the
+/// generation it holds there. It travels as a `u64` ([`Pin::word`]) so an
+/// enumeration can keep it in one atomic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pin(u64);
+
+impl Pin {
+    /// The pin as one nonzero word.
+    pub fn word(self) -> u64 {
+        self.0
+    }
+
+    /// The pin a [`Pin::word`] came from; `None` for 0.
+    pub fn from_word(word: u64) -> Option<Pin> {
+        slot_and_generation(word).map(|_| Pin(word))
+    }
+}
+
 impl Held {
     /// Keeps this reference past the call (an enumeration holds one from
     /// `setXXent` to `endXXent`, so it walks one snapshot from start to
     /// end and pays no `stat` per entry). `None` for a private mapping,
-    /// which is dropped instead. Undo with [`unpin`].
-    pub fn pin(self) -> Option<usize> {
-        let slot = self.slot?;
+    /// which is dropped instead. Undo with [`unpin`], exactly once.
+    pub fn pin(self) -> Option<Pin> {
+        let i = self.slot?;
+        let slot = SLOTS.get(i)?;
+        // Our reference keeps the generation from changing under us.
+        let generation = generation_of(slot.word.load(SeqCst));
         std::mem::forget(self);
-        Some(slot)
+        Some(Pin(name_slot(i, generation)))
     }
 }
 
-/// Another reference to a pinned slot, for one call. The pin keeps the
-/// slot's mapping (its count can't reach zero) and its fields unchanged.
-pub fn pinned(i: usize) -> Option<Held> {
+/// Another reference to a pinned mapping, for one call; `None` once the
+/// pin has been dropped (by another thread: glibc serializes a process's
+/// own enumeration calls, a program calling the module directly may not),
+/// even if its slot has been reused for a newer mapping since.
+pub fn pinned(pin: Pin) -> Option<Held> {
+    let (i, generation) = slot_and_generation(pin.0)?;
     let slot = SLOTS.get(i)?;
-    slot.word.fetch_add(1, SeqCst);
+    if !slot.enter(generation, Admit::Pinned) {
+        return None;
+    }
     Some(Held {
         addr: slot.addr.load(SeqCst),
         len: slot.len.load(SeqCst),
@@ -222,9 +277,11 @@ pub fn pinned(i: usize) -> Option<Held> {
     })
 }
 
-/// Drops a reference taken by [`Held::pin`].
-pub fn unpin(i: usize) {
-    release(i);
+/// Drops the reference taken by [`Held::pin`].
+pub fn unpin(pin: Pin) {
+    if let Some((i, _)) = slot_and_generation(pin.0) {
+        release(i);
+    }
 }
 
 impl Drop for Held {
@@ -294,7 +351,7 @@ pub fn acquire() -> Option<Held> {
     let id = stat_path(path)?;
     if let Some((i, generation)) = current()
         && let Some(slot) = SLOTS.get(i)
-        && slot.enter(generation)
+        && slot.enter(generation, Admit::Current)
     {
         if slot.identity() == id {
             return Some(Held {
@@ -369,10 +426,8 @@ fn load(path: &CStr) -> Option<Held> {
             // One reader counted in: ourselves, before anyone can see it.
             slot.word.store(generation << GENERATION_SHIFT | 1, SeqCst);
             std::mem::forget(private);
-            let index = u64::try_from(i + 1).unwrap_or(0);
-            let previous = CURRENT.swap(generation << 8 | index, SeqCst);
-            let previous_index = usize::try_from(previous & 0xFF).ok();
-            if let Some(p) = previous_index.and_then(|p| p.checked_sub(1)) {
+            let previous = CURRENT.swap(name_slot(i, generation), SeqCst);
+            if let Some((p, _)) = slot_and_generation(previous) {
                 retire(p);
             }
             return Some(Held {
@@ -388,17 +443,50 @@ fn load(path: &CStr) -> Option<Held> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
     use super::*;
     use roster_snapshot::{SnapshotUser, encode, write_atomically};
-    use std::path::PathBuf;
-    use std::sync::Arc;
+    use std::path::{Path, PathBuf};
     use std::sync::atomic::AtomicBool;
+    use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
     use std::time::{Duration, Instant};
 
-    fn write(path: &std::path::Path, generation: u64) {
+    /// The snapshot path every test here uses, and a lock held for the
+    /// whole test: the slots are process-wide, and the path comes from
+    /// the environment, set once, before any test reads it.
+    pub(crate) fn exclusive() -> (MutexGuard<'static, ()>, &'static Path) {
+        static LOCK: Mutex<()> = Mutex::new(());
+        static PATH: OnceLock<PathBuf> = OnceLock::new();
+        let guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let path = PATH.get_or_init(|| {
+            // tmpfs when there is one: fsync is free there, so
+            // replacements come fast enough to recycle the slots many
+            // times a second.
+            let base = ["/dev/shm", "/tmp"]
+                .into_iter()
+                .map(PathBuf::from)
+                .find(|p| p.is_dir())
+                .unwrap();
+            let dir = base.join(format!("nss-roster-cache-test.{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let path = dir.join("nss.cache");
+            // SAFETY: under the lock, before any test of this binary has
+            // read it; no other test here touches the environment.
+            unsafe { std::env::set_var("ROSTER_NSS_CACHE", &path) };
+            path
+        });
+        (guard, path)
+    }
+
+    /// Whether the reader count of the slot `pin` names is `count`.
+    fn readers_of(pin: Pin) -> u64 {
+        let (i, _) = slot_and_generation(pin.word()).unwrap();
+        SLOTS[i].word.load(SeqCst) & COUNT_MASK
+    }
+
+    pub(crate) fn write(path: &std::path::Path, generation: u64) {
         let users: Vec<SnapshotUser> = (0..64)
             .map(|i| SnapshotUser {
                 name: format!("user{i}"),
@@ -417,20 +505,8 @@ mod tests {
     /// every answer must be one whole snapshot.
     #[test]
     fn a_mapping_outlives_every_reader_while_the_file_is_replaced() {
-        // tmpfs when there is one: fsync is free there, so replacements
-        // come fast enough to recycle the slots many times a second.
-        let base = ["/dev/shm", "/tmp"]
-            .into_iter()
-            .map(PathBuf::from)
-            .find(|p| p.is_dir())
-            .unwrap();
-        let dir = base.join(format!("nss-roster-cache-test.{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("nss.cache");
-        write(&path, 1);
-        // SAFETY: set before any thread of this test binary reads it; this
-        // is the crate's only unit test touching the environment.
-        unsafe { std::env::set_var("ROSTER_NSS_CACHE", &path) };
+        let (_exclusive, path) = exclusive();
+        write(path, 1);
 
         let stop = Arc::new(AtomicBool::new(false));
         let readers: Vec<_> = (0..6)
@@ -457,12 +533,71 @@ mod tests {
         let mut generation = 1;
         while started.elapsed() < Duration::from_secs(3) {
             generation += 1;
-            write(&path, generation);
+            write(path, generation);
         }
         stop.store(true, SeqCst);
         let reads: u64 = readers.into_iter().map(|r| r.join().unwrap()).sum();
-        std::fs::remove_dir_all(&dir).unwrap();
         assert!(generation > 100, "the writer barely ran: {generation}");
         assert!(reads > 1000, "the readers barely ran: {reads}");
+    }
+
+    /// A pin keeps its mapping through replacements; once dropped, a late
+    /// reader holding the stale pin gets nothing, and counts itself into
+    /// nothing, even after the slot has been reused for a newer mapping.
+    #[test]
+    fn a_dropped_pin_lets_no_reader_in() {
+        let (_exclusive, path) = exclusive();
+        write(path, 1000);
+        let pin = acquire().unwrap().pin().unwrap();
+        assert_eq!(readers_of(pin), 1);
+        write(path, 1001);
+        let newer = acquire().unwrap();
+        assert_eq!(
+            newer
+                .snapshot()
+                .unwrap()
+                .user_by_uid(0x7000_0001)
+                .unwrap()
+                .gecos(),
+            b"generation 1001"
+        );
+        // The pinned, now retired, mapping still answers.
+        let through_pin = pinned(pin).unwrap();
+        let gecos = through_pin
+            .snapshot()
+            .unwrap()
+            .user_by_uid(0x7000_0001)
+            .unwrap()
+            .gecos()
+            .to_owned();
+        assert_eq!(gecos, b"generation 1000");
+        assert_eq!(readers_of(pin), 2);
+        drop(through_pin);
+        drop(newer);
+        unpin(pin);
+        // Retired and unread: unmapped, the slot free.
+        assert!(pinned(pin).is_none());
+        // Replace the file until the pinned slot holds a newer mapping.
+        let (i, pinned_generation) = slot_and_generation(pin.word()).unwrap();
+        let reused = || {
+            SLOTS[i].state.load(SeqCst) != FREE
+                && generation_of(SLOTS[i].word.load(SeqCst)) != pinned_generation
+        };
+        let mut generation = 1002;
+        while !reused() {
+            assert!(generation < 1100, "slot {i} was never reused");
+            write(path, generation);
+            drop(acquire().unwrap());
+            generation += 1;
+        }
+        let before = SLOTS[i].word.load(SeqCst);
+        assert!(pinned(pin).is_none(), "a stale pin entered a newer mapping");
+        assert_eq!(SLOTS[i].word.load(SeqCst), before);
+        // A pin dropped while its slot is still current: nobody enters
+        // through it either, and the current mapping is unaffected.
+        let current_pin = acquire().unwrap().pin().unwrap();
+        unpin(current_pin);
+        assert!(pinned(current_pin).is_none());
+        assert!(acquire().is_some());
     }
 }

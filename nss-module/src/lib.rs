@@ -77,7 +77,7 @@ mod fill;
 
 use std::ffi::{CStr, c_char, c_int, c_long};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use roster_snapshot::Snapshot;
 
@@ -244,16 +244,16 @@ pub unsafe extern "C" fn _nss_roster_getgrgid_r(
 struct Enumeration {
     /// The next index to deliver.
     pos: AtomicUsize,
-    /// Slot index + 1 of the snapshot pinned by `setXXent`; 0 = none (then
-    /// each call looks up the current snapshot).
-    pinned: AtomicUsize,
+    /// The snapshot pinned by `setXXent` ([`cache::Pin::word`]); 0 = none
+    /// (then each call looks up the current snapshot).
+    pinned: AtomicU64,
 }
 
 impl Enumeration {
     const fn new() -> Enumeration {
         Enumeration {
             pos: AtomicUsize::new(0),
-            pinned: AtomicUsize::new(0),
+            pinned: AtomicU64::new(0),
         }
     }
 
@@ -261,8 +261,14 @@ impl Enumeration {
     fn set(&self) -> c_int {
         let _ = catch_unwind(AssertUnwindSafe(|| {
             self.end();
-            if let Some(i) = cache::acquire().and_then(cache::Held::pin) {
-                self.pinned.store(i + 1, Ordering::SeqCst);
+            if let Some(pin) = cache::acquire().and_then(cache::Held::pin) {
+                // Another thread's setXXent may have pinned meanwhile
+                // (only a program calling the module directly does that):
+                // the pin it replaces is dropped, not leaked.
+                let replaced = self.pinned.swap(pin.word(), Ordering::SeqCst);
+                if let Some(old) = cache::Pin::from_word(replaced) {
+                    cache::unpin(old);
+                }
             }
         }));
         // Success even without a snapshot: getXXent_r reports UNAVAIL.
@@ -272,8 +278,8 @@ impl Enumeration {
     /// `endXXent`: forget the position, let the pinned snapshot go.
     fn end(&self) {
         self.pos.store(0, Ordering::SeqCst);
-        if let Some(i) = self.pinned.swap(0, Ordering::SeqCst).checked_sub(1) {
-            cache::unpin(i);
+        if let Some(pin) = cache::Pin::from_word(self.pinned.swap(0, Ordering::SeqCst)) {
+            cache::unpin(pin);
         }
     }
 
@@ -289,8 +295,10 @@ impl Enumeration {
         mut fetch: impl FnMut(&Snapshot<'_>, usize) -> Option<Answer>,
     ) -> c_int {
         let answer = caught(|| {
-            let held = match self.pinned.load(Ordering::SeqCst).checked_sub(1) {
-                Some(i) => cache::pinned(i),
+            // A pin dropped meanwhile by another thread's endXXent: go on
+            // from the current snapshot.
+            let held = match cache::Pin::from_word(self.pinned.load(Ordering::SeqCst)) {
+                Some(pin) => cache::pinned(pin).or_else(cache::acquire),
                 None => cache::acquire(),
             };
             let Some(held) = held else {
@@ -476,4 +484,73 @@ unsafe fn add_gid(
         *start += 1;
     }
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+    use std::time::{Duration, Instant};
+
+    /// glibc serializes a process's set/get/endpwent; a program calling
+    /// the module directly from several threads doesn't. Those calls race
+    /// on one enumeration (and its pin) while the file is replaced: every
+    /// answer must be a whole entry or a status, never a crash.
+    #[test]
+    fn unserialized_enumerations_while_the_file_is_replaced() {
+        let (_exclusive, path) = cache::tests::exclusive();
+        cache::tests::write(path, 1);
+        let stop = Arc::new(AtomicBool::new(false));
+        let walkers: Vec<_> = (0..4)
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let mut entries = 0u64;
+                    let mut buf = vec![0 as c_char; 1024];
+                    while !stop.load(Ordering::SeqCst) {
+                        _nss_roster_setpwent(0);
+                        for _ in 0..8 {
+                            // SAFETY: zeroed passwd is a valid out-parameter.
+                            let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+                            let mut errno = 0;
+                            // SAFETY: pwd, buf and errno outlive the call.
+                            let status = unsafe {
+                                _nss_roster_getpwent_r(
+                                    &mut pwd,
+                                    buf.as_mut_ptr(),
+                                    buf.len(),
+                                    &mut errno,
+                                )
+                            };
+                            match status {
+                                NSS_STATUS_SUCCESS => {
+                                    // SAFETY: on success pw_name points into buf.
+                                    let name = unsafe { std::ffi::CStr::from_ptr(pwd.pw_name) };
+                                    assert!(name.to_bytes().starts_with(b"user"), "{name:?}");
+                                    entries += 1;
+                                }
+                                NSS_STATUS_NOTFOUND | NSS_STATUS_UNAVAIL => {}
+                                other => panic!("getpwent_r answered {other}"),
+                            }
+                        }
+                        _nss_roster_endpwent();
+                    }
+                    entries
+                })
+            })
+            .collect();
+        let started = Instant::now();
+        let mut generation = 1;
+        while started.elapsed() < Duration::from_secs(2) {
+            generation += 1;
+            cache::tests::write(path, generation);
+        }
+        stop.store(true, Ordering::SeqCst);
+        let entries: u64 = walkers.into_iter().map(|w| w.join().unwrap()).sum();
+        assert!(generation > 50, "the writer barely ran: {generation}");
+        assert!(entries > 1000, "the walkers barely ran: {entries}");
+    }
 }
