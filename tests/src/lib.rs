@@ -119,13 +119,17 @@ pub fn skip_or_fail(test: &str, why: &str) {
 
 /// Where `rosterd`, `roster` and the other built binaries live.
 ///
-/// `$ROSTER_BIN_DIR` when set (scripts/test.sh sets it); otherwise the
-/// folder this test binary was built into (`target/<profile>`, the parent
-/// of `deps/`), so the harness finds the binaries of the same profile and
+/// `$ROSTER_BIN_DIR` when set (scripts/test.sh sets it), a relative one
+/// taken from the workspace root: cargo runs tests in the crate's folder,
+/// while the README's commands are typed at the root. Otherwise the folder
+/// this test binary was built into (`target/<profile>`, the parent of
+/// `deps/`), so the harness finds the binaries of the same profile and
 /// target dir as the test.
 pub fn bin_dir() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let workspace = manifest.parent().unwrap_or(&manifest);
     if let Some(dir) = std::env::var_os("ROSTER_BIN_DIR") {
-        return PathBuf::from(dir);
+        return workspace.join(dir);
     }
     if let Ok(exe) = std::env::current_exe()
         && let Some(deps) = exe.parent()
@@ -141,12 +145,7 @@ pub fn bin_dir() -> PathBuf {
             return dir;
         }
     }
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest
-        .parent()
-        .unwrap_or(&manifest)
-        .join("target")
-        .join("debug")
+    workspace.join("target").join("debug")
 }
 
 /// The path of a built binary, with a clear panic when it was not built.
