@@ -480,13 +480,25 @@ pub(crate) mod tests {
         (guard, path)
     }
 
-    /// Whether the reader count of the slot `pin` names is `count`.
+    /// The reader count of the slot `pin` names.
     fn readers_of(pin: Pin) -> u64 {
         let (i, _) = slot_and_generation(pin.word()).unwrap();
         SLOTS[i].word.load(SeqCst) & COUNT_MASK
     }
 
-    pub(crate) fn write(path: &std::path::Path, generation: u64) {
+    /// Replaces the snapshot at `path` (written at generation 1) with
+    /// generations 2, 3, … for `duration`; answers the last generation.
+    pub(crate) fn replace_for(path: &Path, duration: Duration) -> u64 {
+        let started = Instant::now();
+        let mut generation = 1;
+        while started.elapsed() < duration {
+            generation += 1;
+            write(path, generation);
+        }
+        generation
+    }
+
+    pub(crate) fn write(path: &Path, generation: u64) {
         let users: Vec<SnapshotUser> = (0..64)
             .map(|i| SnapshotUser {
                 name: format!("user{i}"),
@@ -529,12 +541,7 @@ pub(crate) mod tests {
                 })
             })
             .collect();
-        let started = Instant::now();
-        let mut generation = 1;
-        while started.elapsed() < Duration::from_secs(3) {
-            generation += 1;
-            write(path, generation);
-        }
+        let generation = replace_for(path, Duration::from_secs(3));
         stop.store(true, SeqCst);
         let reads: u64 = readers.into_iter().map(|r| r.join().unwrap()).sum();
         assert!(generation > 100, "the writer barely ran: {generation}");

@@ -493,7 +493,7 @@ mod tests {
     use super::*;
     use std::sync::Arc;
     use std::sync::atomic::AtomicBool;
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     /// glibc serializes a process's set/get/endpwent; a program calling
     /// the module directly from several threads doesn't. Those calls race
@@ -542,12 +542,7 @@ mod tests {
                 })
             })
             .collect();
-        let started = Instant::now();
-        let mut generation = 1;
-        while started.elapsed() < Duration::from_secs(2) {
-            generation += 1;
-            cache::tests::write(path, generation);
-        }
+        let generation = cache::tests::replace_for(path, Duration::from_secs(2));
         stop.store(true, Ordering::SeqCst);
         let entries: u64 = walkers.into_iter().map(|w| w.join().unwrap()).sum();
         assert!(generation > 50, "the writer barely ran: {generation}");
