@@ -16,6 +16,16 @@ roster_apt_packages=(
     procps
     openssh-server  # a real sshd for the AuthorizedKeysCommand test
     openssh-client  # ssh, ssh-keygen
+    openssl         # a test makes a throw-away key pair
+    binutils        # readelf (a module test), strip (packaging)
+    sudo            # visudo checks the sudoers drop-in (doctor tests, packaging)
+    # scripts/package.sh and scripts/install-test.sh, the test command's last step:
+    dpkg-dev        # dpkg-shlibdeps, dpkg-architecture
+    fakeroot
+    rpm             # rpmbuild, rpm -qp
+    lintian
+    debootstrap     # the fresh Debian root of the installation test
+    systemd-container # systemd-nspawn boots that root under systemd
 )
 
 roster_install_deps() {
@@ -36,6 +46,33 @@ roster_install_deps() {
         echo "cargo not found: install Rust (https://rustup.rs) first" >&2
         exit 1
     fi
+}
+
+# The Debian mirror this host's own apt sources use for SUITE (e.g.
+# bookworm), so the installation test downloads from wherever this host
+# does (a local mirror included); ROSTER_DEBIAN_MIRROR overrides it.
+roster_debian_mirror() {
+    local suite=$1 uri
+    if [[ -n ${ROSTER_DEBIAN_MIRROR:-} ]]; then
+        printf '%s\n' "$ROSTER_DEBIAN_MIRROR"
+        return
+    fi
+    roster_mirror_of() {
+        apt-get indextargets --format '$(REPO_URI) $(RELEASE) $(COMPONENT) $(IDENTIFIER)' 2>/dev/null |
+            awk -v suite="$1" '$2 == suite && $3 == "main" && $4 == "Packages" { sub(/\/$/, "", $1); print $1; exit }'
+    }
+    uri=$(roster_mirror_of "$suite")
+    if [[ -z $uri ]]; then
+        # No index downloaded yet (a fresh machine): apt knows its sources
+        # once it has fetched them.
+        DEBIAN_FRONTEND=noninteractive apt-get update -q >&2 || true
+        uri=$(roster_mirror_of "$suite")
+    fi
+    if [[ -z $uri ]]; then
+        echo "no apt source on this host serves Debian $suite main: add one, or set ROSTER_DEBIAN_MIRROR" >&2
+        return 1
+    fi
+    printf '%s\n' "$uri"
 }
 
 # The C modules are built alone so that cargo's feature unification can't

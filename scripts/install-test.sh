@@ -29,7 +29,8 @@
 # exits non-zero when a step fails. --keep leaves the root for inspection.
 # --write-lists rewrites tests/packaging/*.list from the built packages and
 # stops (after an intended change of contents; review the diff).
-# Environment: ROSTER_DEBIAN_MIRROR (default http://deb.debian.org/debian).
+# Environment: ROSTER_DEBIAN_MIRROR (default: the mirror this host's own apt
+# sources use for bookworm).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -57,6 +58,10 @@ done
     echo "install-test.sh: run as root (it debootstraps and chroots)" >&2
     exit 1
 }
+
+# shellcheck source=scripts/deps.sh
+source scripts/deps.sh
+roster_install_deps
 
 step() { printf '\n==> %s\n' "$*" >&2; }
 results=()
@@ -140,16 +145,12 @@ fi
 
 # --- a fresh Debian root ---------------------------------------------------
 suite=bookworm
-mirror=${ROSTER_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 include=dbus,libpam-runtime,pamtester,sudo,procps,systemd,systemd-sysv
 cache_dir=target/install-test
 cache=$cache_dir/$suite-minbase-$(printf '%s' "$include" | md5sum | cut -c1-8).tar.gz
 if [[ ! -f $cache ]]; then
+    mirror=$(roster_debian_mirror "$suite")
     step "debootstrap $suite (minbase + $include) from $mirror, cached in $cache"
-    command -v debootstrap >/dev/null || {
-        DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends debootstrap >&2
-    }
     mkdir -p "$cache_dir"
     boot=$(mktemp -d /tmp/roster-debootstrap.XXXXXX)
     # debootstrap mounts proc and sys itself; a private mount namespace keeps
@@ -218,10 +219,6 @@ grep -qx 'END-OF-INSTALL-TEST' "$inner_log" || results+=("FAIL  the chroot test 
 # --- the same packages under a running systemd -------------------------------
 if ((with_systemd)); then
     step "boot the $suite root with systemd-nspawn and exercise rosterd.service"
-    if ! command -v systemd-nspawn >/dev/null; then
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends systemd-container >&2 ||
-            true
-    fi
     if command -v systemd-nspawn >/dev/null; then
         boot=$(mktemp -d /tmp/roster-install-test-boot.XXXXXX)
         roots+=("$boot")
