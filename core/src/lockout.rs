@@ -77,14 +77,21 @@ impl Counter {
     }
 }
 
-/// `Error::Locked` for `name`, locked until `until`, with a sentence
-/// saying for how long and how an admin lifts it.
-pub fn locked_error(name: &str, until: Timestamp, now: Timestamp) -> crate::Error {
-    let minutes = (until.saturating_sub(now) + 59) / 60;
+/// What a locked-out person is told, on every path (PAM, `users
+/// password`, tokens, registration): "account locked after too many
+/// failed attempts: try again in 15 minutes".
+pub fn lock_message(until: Timestamp, now: Timestamp) -> String {
+    let minutes = (until.saturating_sub(now).max(1) + 59) / 60;
+    format!(
+        "account locked after too many failed attempts: try again in {minutes} minute{}",
+        if minutes == 1 { "" } else { "s" }
+    )
+}
+
+/// `Error::Locked` for a lockout ending at `until`, with [`lock_message`].
+pub fn locked_error(until: Timestamp, now: Timestamp) -> crate::Error {
     crate::Error::Locked {
         until,
-        message: format!(
-            "too many failed attempts for {name:?}: locked for {minutes} more minute(s), or until an admin runs `roster users unlock {name}`"
-        ),
+        message: lock_message(until, now),
     }
 }

@@ -164,7 +164,19 @@ fn token_name(name: &str) -> Result<()> {
 }
 
 fn host_key(remote_host: Option<&str>) -> &str {
-    remote_host.unwrap_or("")
+    remote_host.unwrap_or(LOCAL)
+}
+
+/// The lockout key of a local login (console, sudo, `users password`,
+/// registration).
+const LOCAL: &str = "";
+
+/// `Locked` when `user` is locked out from `host` at `now`.
+fn refuse_if_locked(tx: &Tx<'_>, user: &User, host: &str, now: Timestamp) -> Result<()> {
+    match tx.lockout(user.uid, host)?.locked_at(now) {
+        Some(until) => Err(crate::lockout::locked_error(until, now)),
+        None => Ok(()),
+    }
 }
 
 fn need_user(tx: &Tx<'_>, name: &str, now: Timestamp) -> Result<User> {
@@ -394,7 +406,10 @@ impl Roster {
     }
 
     /// Store a new password hash; voids tokens and registration code,
-    /// clears lockouts, makes a pending user active.
+    /// clears lockouts, makes a pending user active. An own change is
+    /// refused (`Locked`) while the user is locked out locally: the lock
+    /// may have come while its current password was being verified, and a
+    /// right password must never lift a lockout.
     pub fn set_password_hash(
         &mut self,
         actor: &Actor,
@@ -411,18 +426,25 @@ impl Roster {
         let now = self.now();
         self.store.write(|tx| {
             let user = need_user(tx, name, now)?;
+            if change == PasswordChange::Own {
+                refuse_if_locked(tx, &user, LOCAL, now)?;
+            }
             set_password(tx, &user, &phc, now)?;
             need_user(tx, name, now)
         })
     }
 
     /// The stored hash for verifying a user's *current* password (own
-    /// change), after authorizing `ChangeOwnPassword`.
+    /// change), after authorizing `ChangeOwnPassword`. `Locked` while the
+    /// user is locked out locally (this is a local way to guess the
+    /// password: the caller spends no hash then, and counts a wrong
+    /// password with [`Roster::record_login_result`] as a local login).
     pub fn current_hash(&mut self, actor: &Actor, name: &str) -> Result<Option<String>> {
         authorize(actor, &Operation::ChangeOwnPassword { target: name })?;
         let now = self.now();
         self.store.read(|tx| {
             let user = need_user(tx, name, now)?;
+            refuse_if_locked(tx, &user, LOCAL, now)?;
             tx.password_hash(user.uid)
         })
     }
@@ -706,7 +728,10 @@ impl Roster {
 
     /// After argon2 (or a code check): count a failure toward the lockout
     /// of (user, remote host), or clear the counter on success. Answers
-    /// the lockout's end when this failure locked the user.
+    /// the lockout's end when the user is locked out from there after this
+    /// result: this failure locked it, or it was locked while the hash ran
+    /// (a right password then is refused too, and lifts nothing: only
+    /// `unlock`, an admin-set password or time do).
     pub fn record_login_result(
         &mut self,
         name: &str,
@@ -720,19 +745,26 @@ impl Roster {
             // The hot path of every login: write (and take the write lock)
             // only when there is a counter to clear.
             let counted = self.store.read(|tx| tx.counted_uid(name, host))?;
-            if let Some(uid) = counted {
-                self.store.write(|tx| tx.clear_lockout(uid, host))?;
-            }
-            return Ok(None);
+            let Some(uid) = counted else {
+                return Ok(None);
+            };
+            return self.store.write(|tx| {
+                let counter = tx.lockout(uid, host)?;
+                if let Some(until) = counter.locked_at(now) {
+                    return Ok(Some(until));
+                }
+                tx.clear_lockout(uid, host)?;
+                Ok(None)
+            });
         }
         self.store.write(|tx| {
             let Some(user) = tx.user(name, now)? else {
                 return Ok(None);
             };
             let mut counter = tx.lockout(user.uid, host)?;
-            let locked = counter.fail(&config, now);
+            counter.fail(&config, now);
             tx.save_lockout(user.uid, host, &counter)?;
-            Ok(locked)
+            Ok(counter.locked_at(now))
         })
     }
 
@@ -1268,13 +1300,13 @@ fn live_code_owner(
 ) -> Result<Option<User>> {
     let row = tx.code_by_id(id)?.ok_or_else(invalid_code)?;
     let user = tx.user_by_uid(row.uid, now)?.ok_or_else(invalid_code)?;
-    let mut counter = tx.lockout(user.uid, "")?;
+    let mut counter = tx.lockout(user.uid, LOCAL)?;
     if let Some(until) = counter.locked_at(now) {
-        return Err(crate::lockout::locked_error(&user.name, until, now));
+        return Err(crate::lockout::locked_error(until, now));
     }
     if !credential::matches(secret, &row.hash) {
         counter.fail(lockout, now);
-        tx.save_lockout(user.uid, "", &counter)?;
+        tx.save_lockout(user.uid, LOCAL, &counter)?;
         return Ok(None);
     }
     if row.expires <= now {

@@ -11,6 +11,7 @@ use crate::daemon::{Call, Daemon, Result, leader_alive};
 use crate::errors::to_bus;
 use roster_client::*;
 use roster_core::authz::{Operation, authorize};
+use roster_core::lockout::lock_message;
 use roster_core::password::check_policy;
 use roster_core::roster::PasswordChange;
 use roster_core::{AccountStatus, NewSession, Secret};
@@ -27,15 +28,6 @@ fn remote(host: &str) -> Option<String> {
     } else {
         Some(host.to_owned())
     }
-}
-
-/// "try again in 15 minutes" for a lockout ending at `until`.
-fn lock_message(until: i64, now: i64) -> String {
-    let minutes = ((until - now).max(1) + 59) / 60;
-    format!(
-        "account locked after too many failed attempts: try again in {minutes} minute{}",
-        if minutes == 1 { "" } else { "s" }
-    )
 }
 
 /// A pending user's new password is their registration code.
@@ -239,20 +231,21 @@ impl Pam {
             .store(move |r| r.record_login_result(&name, host.as_deref(), success))
             .await?;
         Ok(match (success, code_right, locked) {
-            (true, true, _) => AuthReply {
+            // Locked while the hash ran: even the right secret is refused.
+            (_, _, Some(until)) => AuthReply {
+                outcome: AUTH_LOCKED.into(),
+                locked_until: until,
+                message: lock_message(until, now),
+            },
+            (true, true, None) => AuthReply {
                 outcome: AUTH_CODE_ACCEPTED.into(),
                 locked_until: 0,
                 message: "registration code accepted: choose a password".into(),
             },
-            (true, false, _) => AuthReply {
+            (true, false, None) => AuthReply {
                 outcome: AUTH_SUCCESS.into(),
                 locked_until: 0,
                 message: String::new(),
-            },
-            (false, _, Some(until)) => AuthReply {
-                outcome: AUTH_LOCKED.into(),
-                locked_until: until,
-                message: lock_message(until, now),
             },
             (false, _, None) => AuthReply {
                 outcome: AUTH_FAILED.into(),
