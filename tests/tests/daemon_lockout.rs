@@ -203,3 +203,118 @@ fn registration_is_refused_while_the_codes_owner_is_locked() {
     register().expect_ok();
     assert_eq!(auth(&d, "pen", NEW_PW, ""), "success");
 }
+
+// ---- remote hosts ------------------------------------------------------
+
+fn auth_call(d: &TestDaemon, user: &str, secret: &str, rhost: &str) -> roster_tests::Cmd {
+    d.probe("Pam.Authenticate", &[&q(user), &q(secret), &q(rhost)])
+}
+
+/// The lockouts table's remote hosts, sorted ('' = local).
+fn lockout_rows(d: &TestDaemon) -> Vec<String> {
+    d.sqlite("SELECT quote(remote_host) FROM lockouts ORDER BY remote_host")
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn guesses_spread_over_fifty_remote_hosts_lock_remote_logins_not_the_console() {
+    let bus = TestBus::start();
+    let d = TestDaemon::start(&bus); // attempts 5, remote_attempts 20
+    d.create_user("bob", "user", PW);
+    let outcomes: Vec<String> = (1..=50)
+        .map(|i| auth(&d, "bob", "wrong guess", &format!("198.51.100.{i}")))
+        .collect();
+    assert!(outcomes[..19].iter().all(|o| o == "failed"), "{outcomes:?}");
+    assert!(
+        outcomes[19..].iter().all(|o| o == "locked"),
+        "the 20th locks every remote host: {outcomes:?}"
+    );
+    // A 51st host, with the right password: refused.
+    assert_eq!(auth(&d, "bob", PW, "203.0.113.51"), "locked");
+    assert_eq!(auth(&d, "bob", PW, "2001:db8::51"), "locked");
+    // The console (and sudo) still let bob in.
+    assert_eq!(auth(&d, "bob", PW, ""), "success");
+    // Still locked remotely: the right password lifted nothing.
+    assert_eq!(auth(&d, "bob", PW, "203.0.113.51"), "locked");
+    d.roster(&["users", "unlock", "bob"]).run().expect_ok();
+    assert_eq!(auth(&d, "bob", PW, "203.0.113.51"), "success");
+}
+
+#[test]
+fn a_bad_or_oversized_remote_host_is_refused_and_stores_nothing() {
+    let bus = TestBus::start();
+    let d = TestDaemon::start(&bus);
+    d.create_user("bob", "user", PW);
+    let just_too_long = "h".repeat(256);
+    let huge = "h".repeat(100_000);
+    for bad in [
+        just_too_long.as_str(),
+        huge.as_str(),
+        "a b",
+        "tab\there",
+        "new\nline",
+        "\u{1b}[2Jhost",
+        "*",
+        "user@host",
+    ] {
+        let out = auth_call(&d, "bob", "wrong guess", bad).run();
+        assert_eq!(
+            out.probe_error().as_deref(),
+            Some("InvalidArgument"),
+            "{:?}: {}",
+            &bad[..bad.len().min(20)],
+            out.stdout
+        );
+        assert!(
+            out.json()["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("remote host"),
+            "{}",
+            out.stdout
+        );
+    }
+    assert!(lockout_rows(&d).is_empty(), "{:?}", lockout_rows(&d));
+    assert!(
+        !d.audit_log().contains(&just_too_long),
+        "a refused host isn't logged either"
+    );
+    // The longest allowed, and the usual forms, are taken and counted.
+    let longest = "h".repeat(255);
+    for good in [longest.as_str(), "fe80::1%eth0", "host-1.example.org"] {
+        assert_eq!(auth(&d, "bob", "wrong guess", good), "failed", "{good:.20}");
+    }
+    assert_eq!(
+        lockout_rows(&d).len(),
+        4,
+        "three hosts and all remote hosts"
+    );
+}
+
+#[test]
+fn a_non_root_callers_remote_host_is_counted_as_local() {
+    let bus = TestBus::start();
+    let d = TestDaemon::start(&bus);
+    let bob = d.create_user("bob", "user", PW);
+    // A screen locker checking its own user, saying it is remote.
+    let out = auth_call(&d, "bob", "wrong guess", "203.0.113.77")
+        .as_uid(bob)
+        .run()
+        .expect_ok();
+    assert_eq!(out.json()["ok"]["outcome"], "failed");
+    assert_eq!(lockout_rows(&d), ["''"], "only the local counter");
+    // The right password from "anywhere" is a local success.
+    let out = auth_call(&d, "bob", PW, "198.51.100.9")
+        .as_uid(bob)
+        .run()
+        .expect_ok();
+    assert_eq!(out.json()["ok"]["outcome"], "success");
+    assert!(lockout_rows(&d).is_empty(), "the local success cleared it");
+    assert!(
+        d.audit_log().contains("rhost=203.0.113.77 counted=local"),
+        "{}",
+        d.audit_log()
+    );
+}

@@ -215,3 +215,169 @@ fn registration_checks_the_owners_lockout_before_the_code() {
         UserState::Active
     );
 }
+
+// ---- all remote hosts together ------------------------------------------
+
+fn host(i: u32) -> String {
+    format!("198.51.100.{i}")
+}
+
+fn lock_at(f: &mut Fixture, name: &str, remote_host: Option<&str>) -> Option<Timestamp> {
+    f.roster
+        .login_check(&Actor::Root, name, remote_host)
+        .unwrap()
+        .locked_until
+}
+
+/// `remote_attempts` (20) failures, one from each of 20 remote hosts.
+fn spray(f: &mut Fixture, name: &str) {
+    for i in 0..19 {
+        assert_eq!(
+            f.roster
+                .record_login_result(name, Some(&host(i)), false)
+                .unwrap(),
+            None,
+            "host {i}: one failure each locks no host"
+        );
+    }
+    let until = f.roster.now() + 900;
+    assert_eq!(
+        f.roster
+            .record_login_result(name, Some(&host(19)), false)
+            .unwrap(),
+        Some(until),
+        "the 20th remote failure locks"
+    );
+}
+
+#[test]
+fn failures_spread_over_remote_hosts_lock_every_remote_host() {
+    let mut f = fixture(); // attempts 5, remote_attempts 20, 15m, 15m
+    f.create("bob");
+    spray(&mut f, "bob");
+    // Every remote host, the sprayed ones and new ones, is locked…
+    assert_eq!(lock_at(&mut f, "bob", Some(&host(3))), Some(T0 + 900));
+    assert_eq!(lock_at(&mut f, "bob", Some("2001:db8::51")), Some(T0 + 900));
+    // …the console and sudo are not.
+    assert_eq!(lock_at(&mut f, "bob", None), None);
+    assert_eq!(
+        f.roster.record_login_result("bob", None, true).unwrap(),
+        None
+    );
+    // A right password from a remote host lifts nothing.
+    assert_eq!(
+        f.roster
+            .record_login_result("bob", Some("2001:db8::51"), true)
+            .unwrap(),
+        Some(T0 + 900)
+    );
+    assert_eq!(
+        f.roster
+            .show_user(&Actor::Root, "bob")
+            .unwrap()
+            .locked_until,
+        Some(T0 + 900)
+    );
+    // It ends on time, with a fresh count.
+    f.clock.advance(900);
+    assert_eq!(lock_at(&mut f, "bob", Some(&host(3))), None);
+    assert_eq!(
+        f.roster
+            .record_login_result("bob", Some(&host(3)), false)
+            .unwrap(),
+        None
+    );
+    f.clock.advance(900);
+    // `unlock` lifts it, and so does an admin-set password.
+    spray(&mut f, "bob");
+    f.roster.unlock_user(&Actor::Root, "bob").unwrap();
+    assert_eq!(lock_at(&mut f, "bob", Some(&host(3))), None);
+    spray(&mut f, "bob");
+    f.roster
+        .set_password_hash(&Actor::Root, "bob", PasswordChange::ByAdmin, phc())
+        .unwrap();
+    assert_eq!(lock_at(&mut f, "bob", Some(&host(3))), None);
+}
+
+#[test]
+fn remote_failures_age_out_of_the_window() {
+    let mut f = fixture();
+    f.create("bob");
+    for i in 0..19 {
+        f.roster
+            .record_login_result("bob", Some(&host(i)), false)
+            .unwrap();
+    }
+    f.clock.advance(900);
+    assert_eq!(
+        f.roster
+            .record_login_result("bob", Some(&host(19)), false)
+            .unwrap(),
+        None,
+        "the 19 earlier ones are out of the 15m window"
+    );
+}
+
+#[test]
+fn a_login_success_doesnt_reset_the_count_over_all_remote_hosts() {
+    let mut f = fixture();
+    f.create("bob");
+    for i in 0..19 {
+        f.roster
+            .record_login_result("bob", Some(&host(i)), false)
+            .unwrap();
+    }
+    // Bob logs in from home: his own host's counter goes, the sprayer's
+    // count stays.
+    f.roster
+        .record_login_result("bob", Some("192.0.2.1"), true)
+        .unwrap();
+    assert_eq!(
+        f.roster
+            .record_login_result("bob", Some(&host(19)), false)
+            .unwrap(),
+        Some(T0 + 900)
+    );
+}
+
+#[test]
+fn per_host_locks_still_come_first() {
+    let mut f = fixture();
+    f.create("bob");
+    let ssh = Some("203.0.113.7");
+    for _ in 0..4 {
+        f.roster.record_login_result("bob", ssh, false).unwrap();
+    }
+    assert_eq!(
+        f.roster.record_login_result("bob", ssh, false).unwrap(),
+        Some(T0 + 900)
+    );
+    // 5 of the 20 are used: other hosts are still open.
+    assert_eq!(lock_at(&mut f, "bob", Some("203.0.113.8")), None);
+}
+
+#[test]
+fn a_bad_remote_host_is_refused_and_nothing_is_stored() {
+    let mut f = fixture();
+    f.create("bob");
+    let long = "a".repeat(256);
+    for bad in [long.as_str(), "a b", "a\nb", "a\0b", "*"] {
+        assert!(matches!(
+            f.roster.login_check(&Actor::Root, "bob", Some(bad)),
+            Err(Error::InvalidArgument(_))
+        ));
+        assert!(matches!(
+            f.roster.record_login_result("bob", Some(bad), false),
+            Err(Error::InvalidArgument(_))
+        ));
+        assert!(matches!(
+            f.roster.record_login_result("bob", Some(bad), true),
+            Err(Error::InvalidArgument(_))
+        ));
+    }
+    let rows: i64 = rusqlite::Connection::open(&f.roster.config().database)
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM lockouts", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 0);
+}

@@ -22,12 +22,23 @@ pub struct Pam {
     pub d: Arc<Daemon>,
 }
 
-fn remote(host: &str) -> Option<String> {
-    if host.is_empty() {
-        None
-    } else {
-        Some(host.to_owned())
+/// The remote host a check is counted against (None = local), once it is
+/// shown to be a host name or address (`InvalidArgument` otherwise,
+/// before anything is counted, stored or logged). A non-root caller (a
+/// screen locker checking its own account) is on this machine whatever
+/// it says: counted as local, so it can neither spray the user's
+/// all-remote-hosts bound nor add rows to the lockouts table.
+fn counted_remote_host(call: &Call, host: &str) -> Result<Option<String>> {
+    let key = roster_core::lockout::remote_host_key(Some(host)).map_err(to_bus)?;
+    call.detail("rhost", if key.is_empty() { "local" } else { key });
+    if key.is_empty() {
+        return Ok(None);
     }
+    if call.peer.uid != 0 {
+        call.detail("counted", "local");
+        return Ok(None);
+    }
+    Ok(Some(key.to_owned()))
 }
 
 /// A pending user's new password is their registration code.
@@ -46,17 +57,10 @@ impl Pam {
     ) -> Result<AuthReply> {
         let secret = Secret::new(secret);
         let call = self.d.begin(&hdr, "pam.authenticate", &user).await?;
-        call.detail(
-            "rhost",
-            if remote_host.is_empty() {
-                "local"
-            } else {
-                &remote_host
-            },
-        );
-        let r = self
-            .authenticate_inner(&call, user, secret, remote(&remote_host))
-            .await;
+        let r = match counted_remote_host(&call, &remote_host) {
+            Ok(remote) => self.authenticate_inner(&call, user, secret, remote).await,
+            Err(e) => Err(e),
+        };
         if let Ok(reply) = &r {
             call.outcome(match reply.outcome.as_str() {
                 AUTH_SUCCESS => "success",
