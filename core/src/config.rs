@@ -66,7 +66,14 @@ pub struct PasswordConfig {
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LockoutConfig {
+    /// Failures per (user, remote host) within `window` that lock that
+    /// pair (none = local: the console and sudo) for `duration`.
     pub attempts: u32,
+    /// Failures per user from all remote hosts together within `window`
+    /// that lock every remote login of the user for `duration` (the
+    /// console and sudo stay open): so spreading guesses over many remote
+    /// hosts gets no more of them than this.
+    pub remote_attempts: u32,
     #[serde(deserialize_with = "duration")]
     pub window: Duration,
     #[serde(deserialize_with = "duration")]
@@ -138,6 +145,7 @@ impl Default for LockoutConfig {
     fn default() -> Self {
         LockoutConfig {
             attempts: 5,
+            remote_attempts: 20,
             window: Duration::from_secs(15 * 60),
             duration: Duration::from_secs(15 * 60),
         }
@@ -198,7 +206,10 @@ const SECTIONS: &[(&str, &[&str])] = &[
         ],
     ),
     ("password", &["min_length"]),
-    ("lockout", &["attempts", "window", "duration"]),
+    (
+        "lockout",
+        &["attempts", "remote_attempts", "window", "duration"],
+    ),
     ("sessions", &["end_grace"]),
     ("registration", &["ttl"]),
 ];
@@ -387,6 +398,12 @@ impl Config {
             return bad(format!(
                 "[lockout] `attempts` must be 1–1000, not {}",
                 self.lockout.attempts
+            ));
+        }
+        if self.lockout.remote_attempts == 0 || self.lockout.remote_attempts > 1000 {
+            return bad(format!(
+                "[lockout] `remote_attempts` must be 1–1000, not {}",
+                self.lockout.remote_attempts
             ));
         }
         for (key, d) in [

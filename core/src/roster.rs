@@ -16,6 +16,7 @@ use crate::credential;
 use crate::error::Error;
 use crate::level::Level;
 use crate::local_files;
+use crate::lockout::{ALL_REMOTE_HOSTS, LOCAL, remote_host_key};
 use crate::model::*;
 use crate::password::check_phc;
 use crate::rules;
@@ -163,8 +164,24 @@ fn token_name(name: &str) -> Result<()> {
     validate::field(name, "token name")
 }
 
-fn host_key(remote_host: Option<&str>) -> &str {
-    remote_host.unwrap_or("")
+/// When the user `uid` is locked out from `host` (a lockout key) at
+/// `now`: its own counter, and for a remote host the user's counter over
+/// all remote hosts too.
+fn locked_from(tx: &Tx<'_>, uid: u32, host: &str, now: Timestamp) -> Result<Option<Timestamp>> {
+    let here = tx.lockout(uid, host)?.locked_at(now);
+    if host == LOCAL {
+        return Ok(here);
+    }
+    let anywhere_remote = tx.lockout(uid, ALL_REMOTE_HOSTS)?.locked_at(now);
+    Ok(here.max(anywhere_remote))
+}
+
+/// `Locked` when `user` is locked out from `host` at `now`.
+fn refuse_if_locked(tx: &Tx<'_>, user: &User, host: &str, now: Timestamp) -> Result<()> {
+    match locked_from(tx, user.uid, host, now)? {
+        Some(until) => Err(crate::lockout::locked_error(until, now)),
+        None => Ok(()),
+    }
 }
 
 fn need_user(tx: &Tx<'_>, name: &str, now: Timestamp) -> Result<User> {
@@ -394,7 +411,10 @@ impl Roster {
     }
 
     /// Store a new password hash; voids tokens and registration code,
-    /// clears lockouts, makes a pending user active.
+    /// clears lockouts, makes a pending user active. An own change is
+    /// refused (`Locked`) while the user is locked out locally: the lock
+    /// may have come while its current password was being verified, and a
+    /// right password must never lift a lockout.
     pub fn set_password_hash(
         &mut self,
         actor: &Actor,
@@ -411,18 +431,25 @@ impl Roster {
         let now = self.now();
         self.store.write(|tx| {
             let user = need_user(tx, name, now)?;
+            if change == PasswordChange::Own {
+                refuse_if_locked(tx, &user, LOCAL, now)?;
+            }
             set_password(tx, &user, &phc, now)?;
             need_user(tx, name, now)
         })
     }
 
     /// The stored hash for verifying a user's *current* password (own
-    /// change), after authorizing `ChangeOwnPassword`.
+    /// change), after authorizing `ChangeOwnPassword`. `Locked` while the
+    /// user is locked out locally (this is a local way to guess the
+    /// password: the caller spends no hash then, and counts a wrong
+    /// password with [`Roster::record_login_result`] as a local login).
     pub fn current_hash(&mut self, actor: &Actor, name: &str) -> Result<Option<String>> {
         authorize(actor, &Operation::ChangeOwnPassword { target: name })?;
         let now = self.now();
         self.store.read(|tx| {
             let user = need_user(tx, name, now)?;
+            refuse_if_locked(tx, &user, LOCAL, now)?;
             tx.password_hash(user.uid)
         })
     }
@@ -671,7 +698,9 @@ impl Roster {
     // ---- PAM ---------------------------------------------------------
 
     /// Before argon2: the hash to verify against and whether the user is
-    /// locked out from `remote_host` (None = local).
+    /// locked out from `remote_host` (None = local; a remote host also
+    /// when all remote hosts together locked it). A remote host that is
+    /// not a host name or address is `InvalidArgument`.
     pub fn login_check(
         &mut self,
         actor: &Actor,
@@ -680,7 +709,7 @@ impl Roster {
     ) -> Result<LoginCheck> {
         authorize(actor, &Operation::VerifyPassword { target: name })?;
         let now = self.now();
-        let host = host_key(remote_host);
+        let host = remote_host_key(remote_host)?;
         self.store.read(|tx| {
             let Some(user) = tx.user(name, now)? else {
                 return Ok(LoginCheck {
@@ -697,7 +726,7 @@ impl Roster {
                 } else {
                     tx.password_hash(user.uid)?
                 },
-                locked_until: tx.lockout(user.uid, host)?.locked_at(now),
+                locked_until: locked_from(tx, user.uid, host, now)?,
                 pending,
                 known: true,
             })
@@ -705,8 +734,14 @@ impl Roster {
     }
 
     /// After argon2 (or a code check): count a failure toward the lockout
-    /// of (user, remote host), or clear the counter on success. Answers
-    /// the lockout's end when this failure locked the user.
+    /// of (user, remote host), and for a remote host toward the user's
+    /// counter over all remote hosts; or clear the (user, remote host)
+    /// counter on success (never the one over all remote hosts: a
+    /// person's own logins must not buy a sprayer more guesses). Answers
+    /// the lockout's end when the user is locked out from there after this
+    /// result: this failure locked it, or it was locked while the hash ran
+    /// (a right password then is refused too, and lifts nothing: only
+    /// `unlock`, an admin-set password or time do).
     pub fn record_login_result(
         &mut self,
         name: &str,
@@ -714,25 +749,53 @@ impl Roster {
         success: bool,
     ) -> Result<Option<Timestamp>> {
         let now = self.now();
-        let host = host_key(remote_host);
+        let host = remote_host_key(remote_host)?;
         let config = self.config.lockout.clone();
         if success {
             // The hot path of every login: write (and take the write lock)
             // only when there is a counter to clear.
-            let counted = self.store.read(|tx| tx.counted_uid(name, host))?;
-            if let Some(uid) = counted {
-                self.store.write(|tx| tx.clear_lockout(uid, host))?;
+            let counted = self.store.read(|tx| {
+                let here = tx.counted_uid(name, host)?;
+                let anywhere_remote = match host {
+                    LOCAL => None,
+                    _ => tx.counted_uid(name, ALL_REMOTE_HOSTS)?,
+                };
+                let Some(uid) = here.or(anywhere_remote) else {
+                    return Ok(None);
+                };
+                Ok(Some((
+                    uid,
+                    here.is_some(),
+                    locked_from(tx, uid, host, now)?,
+                )))
+            })?;
+            let Some((uid, to_clear, locked)) = counted else {
+                return Ok(None);
+            };
+            if locked.is_some() || !to_clear {
+                return Ok(locked);
             }
-            return Ok(None);
+            return self.store.write(|tx| {
+                if let Some(until) = locked_from(tx, uid, host, now)? {
+                    return Ok(Some(until));
+                }
+                tx.clear_lockout(uid, host)?;
+                Ok(None)
+            });
         }
         self.store.write(|tx| {
             let Some(user) = tx.user(name, now)? else {
                 return Ok(None);
             };
             let mut counter = tx.lockout(user.uid, host)?;
-            let locked = counter.fail(&config, now);
+            counter.fail(&config, now);
             tx.save_lockout(user.uid, host, &counter)?;
-            Ok(locked)
+            if host != LOCAL {
+                let mut all = tx.lockout(user.uid, ALL_REMOTE_HOSTS)?;
+                all.fail_remote(&config, now);
+                tx.save_lockout(user.uid, ALL_REMOTE_HOSTS, &all)?;
+            }
+            locked_from(tx, user.uid, host, now)
         })
     }
 
@@ -1268,13 +1331,13 @@ fn live_code_owner(
 ) -> Result<Option<User>> {
     let row = tx.code_by_id(id)?.ok_or_else(invalid_code)?;
     let user = tx.user_by_uid(row.uid, now)?.ok_or_else(invalid_code)?;
-    let mut counter = tx.lockout(user.uid, "")?;
+    let mut counter = tx.lockout(user.uid, LOCAL)?;
     if let Some(until) = counter.locked_at(now) {
-        return Err(crate::lockout::locked_error(&user.name, until, now));
+        return Err(crate::lockout::locked_error(until, now));
     }
     if !credential::matches(secret, &row.hash) {
         counter.fail(lockout, now);
-        tx.save_lockout(user.uid, "", &counter)?;
+        tx.save_lockout(user.uid, LOCAL, &counter)?;
         return Ok(None);
     }
     if row.expires <= now {

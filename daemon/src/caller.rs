@@ -41,14 +41,27 @@ impl Peer {
         }
     }
 
-    /// The public id of the token bound to this connection, if any.
-    pub fn token(&self) -> Option<String> {
-        self.token.lock().ok().and_then(|t| t.clone())
+    /// The public id of the token bound to this connection, if any. An
+    /// error when that can't be known (a panic poisoned the lock): the
+    /// call is refused rather than run with the uid's own rights, which
+    /// may be wider than the token's scope.
+    pub fn token(&self) -> Result<Option<String>, RosterError> {
+        match self.token.lock() {
+            Ok(t) => Ok(t.clone()),
+            Err(_) => Err(token_unknown()),
+        }
     }
 
-    pub fn bind_token(&self, id: String) {
-        if let Ok(mut t) = self.token.lock() {
-            *t = Some(id);
+    /// Binds the token `id` to this connection (`Tokens.Present`); an
+    /// error when the binding can't be recorded, so the caller never
+    /// believes its later calls run as the token when they wouldn't.
+    pub fn bind_token(&self, id: String) -> Result<(), RosterError> {
+        match self.token.lock() {
+            Ok(mut t) => {
+                *t = Some(id);
+                Ok(())
+            }
+            Err(_) => Err(token_unknown()),
         }
     }
 
@@ -67,13 +80,20 @@ impl Peer {
     }
 
     /// The Caller core resolves into an Actor. PAM operations go by the
-    /// uid alone (DESIGN.md: tokens never authorize them).
-    pub fn caller(&self, with_token: bool) -> roster_core::Caller {
-        roster_core::Caller {
+    /// uid alone (DESIGN.md: tokens never authorize them). An error when
+    /// the bound token can't be read: see [`Peer::token`].
+    pub fn caller(&self, with_token: bool) -> Result<roster_core::Caller, RosterError> {
+        Ok(roster_core::Caller {
             uid: self.uid,
-            token_id: if with_token { self.token() } else { None },
-        }
+            token_id: if with_token { self.token()? } else { None },
+        })
     }
+}
+
+/// The connection's token can't be known: refuse (the connection may
+/// have bound a token narrower than its uid).
+fn token_unknown() -> RosterError {
+    crate::errors::internal("a connection's token binding is unreadable (its lock was poisoned)")
 }
 
 #[derive(Default)]
@@ -96,12 +116,7 @@ impl Peers {
         dbus: &DBusProxy<'_>,
         sender: &UniqueName<'_>,
     ) -> Result<Arc<Peer>, RosterError> {
-        if let Some(peer) = self
-            .map
-            .lock()
-            .ok()
-            .and_then(|m| m.get(sender.as_str()).cloned())
-        {
+        if let Some(peer) = self.known(sender.as_str())? {
             return Ok(peer);
         }
         let credentials = dbus
@@ -122,11 +137,26 @@ impl Peers {
             .unwrap_or(false);
         if left {
             peer.gone.store(true, Ordering::SeqCst);
-        } else if let Ok(mut map) = self.map.lock() {
-            let peer = map.entry(sender.to_string()).or_insert(peer).clone();
             return Ok(peer);
         }
-        Ok(peer)
+        match self.map.lock() {
+            Ok(mut map) => Ok(map.entry(sender.to_string()).or_insert(peer).clone()),
+            Err(_) => Err(crate::errors::internal(
+                "the map of callers is unreadable (its lock was poisoned)",
+            )),
+        }
+    }
+
+    /// The peer already learnt for `sender`. An error when the map can't
+    /// be read (a panic poisoned its lock): a connection that presented a
+    /// token must never come back as a fresh peer without it.
+    fn known(&self, sender: &str) -> Result<Option<Arc<Peer>>, RosterError> {
+        match self.map.lock() {
+            Ok(map) => Ok(map.get(sender).cloned()),
+            Err(_) => Err(crate::errors::internal(
+                "the map of callers is unreadable (its lock was poisoned)",
+            )),
+        }
     }
 
     /// A unique name left the bus.
@@ -193,8 +223,63 @@ mod tests {
     #[test]
     fn tokens_bind_to_the_peer_and_never_reach_pam() {
         let peer = Peer::new(1000, 1);
-        peer.bind_token("tok123".into());
-        assert_eq!(peer.caller(true).token_id.as_deref(), Some("tok123"));
-        assert_eq!(peer.caller(false).token_id, None);
+        assert_eq!(peer.caller(true).ok().and_then(|c| c.token_id), None);
+        assert!(peer.bind_token("tok123".into()).is_ok());
+        assert_eq!(
+            peer.caller(true).ok().and_then(|c| c.token_id).as_deref(),
+            Some("tok123")
+        );
+        assert_eq!(peer.caller(false).ok().and_then(|c| c.token_id), None);
+    }
+
+    /// Poisons `lock` the way a real bug would: a thread panics holding it.
+    fn poison<T: Send>(lock: &Mutex<T>) {
+        let died = std::thread::scope(|s| {
+            s.spawn(|| {
+                let _held = lock.lock();
+                panic!("poisoning the lock on purpose");
+            })
+            .join()
+        });
+        assert!(died.is_err() && lock.is_poisoned());
+    }
+
+    #[test]
+    fn a_poisoned_token_lock_refuses_the_call_instead_of_dropping_the_token() {
+        let peer = Peer::new(1000, 1);
+        assert!(peer.bind_token("tok123".into()).is_ok());
+        poison(&peer.token);
+        // Not "no token" (the uid's own, wider rights): an error.
+        assert!(matches!(peer.token(), Err(RosterError::Unavailable(_))));
+        assert!(matches!(
+            peer.caller(true),
+            Err(RosterError::Unavailable(_))
+        ));
+        assert!(matches!(
+            peer.bind_token("other".into()),
+            Err(RosterError::Unavailable(_))
+        ));
+        // PAM's calls go by the uid alone and never read the token.
+        assert_eq!(
+            peer.caller(false).ok().map(|c| (c.uid, c.token_id)),
+            Some((1000, None))
+        );
+    }
+
+    #[test]
+    fn a_poisoned_peer_map_refuses_instead_of_forgetting_the_token() {
+        let peers = Peers::default();
+        let peer = Arc::new(Peer::new(1000, 42));
+        assert!(peer.bind_token("tok123".into()).is_ok());
+        if let Ok(mut m) = peers.map.lock() {
+            m.insert(":1.5".into(), peer);
+        }
+        assert!(matches!(peers.known(":1.5"), Ok(Some(_))));
+        poison(&peers.map);
+        // Not a fresh peer without the token: an error.
+        assert!(matches!(
+            peers.known(":1.5"),
+            Err(RosterError::Unavailable(_))
+        ));
     }
 }

@@ -121,7 +121,11 @@ impl Daemon {
                 actor_uid: call.peer.uid,
                 login_uid: call.peer.login_uid(),
                 pid: call.peer.pid,
-                token: call.peer.token(),
+                // The call was refused already if the token is unreadable.
+                token: call
+                    .peer
+                    .token()
+                    .unwrap_or_else(|_| Some("<unreadable>".into())),
                 result: word,
                 details: call.details.lock().map(|d| d.clone()).unwrap_or_default(),
             };
@@ -154,7 +158,7 @@ impl Daemon {
         F: FnOnce(&mut Roster, &Actor) -> roster_core::Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        let caller = call.peer.caller(true);
+        let caller = call.peer.caller(true)?;
         self.store(move |r| {
             let actor = r.actor(&caller)?;
             f(r, &actor)
@@ -169,7 +173,7 @@ impl Daemon {
         F: FnOnce(&mut Roster, &Actor) -> roster_core::Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        let caller = call.peer.caller(false);
+        let caller = call.peer.caller(false)?;
         self.store(move |r| {
             let actor = r.actor(&caller)?;
             f(r, &actor)

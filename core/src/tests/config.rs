@@ -91,6 +91,7 @@ fn defaults_are_designs() {
     assert_eq!(c.argon2.queue_wait, Duration::from_secs(2));
     assert_eq!(c.password.min_length, 8);
     assert_eq!(c.lockout.attempts, 5);
+    assert_eq!(c.lockout.remote_attempts, 20, "4 × attempts");
     assert_eq!(c.lockout.window, Duration::from_secs(900));
     assert_eq!(c.lockout.duration, Duration::from_secs(900));
     assert_eq!(c.sessions.end_grace, Duration::from_secs(5));
@@ -102,13 +103,14 @@ fn defaults_are_designs() {
 fn values_are_read() {
     let c = Config::parse(
         "environment = \"prod\"\nlogin_level = \"admin\"\nuid_min = 2000000000\nuid_max = 2000000100\n\
-         [lockout]\nattempts = 3\nwindow = \"30s\"\nduration = \"7d\"\n[registration]\nttl = \"1h\"\n",
+         [lockout]\nattempts = 3\nremote_attempts = 9\nwindow = \"30s\"\nduration = \"7d\"\n[registration]\nttl = \"1h\"\n",
     )
     .unwrap();
     assert_eq!(c.environment, "prod");
     assert_eq!(c.login_level, Level::Admin);
     assert_eq!((c.uid_min, c.uid_max), (2_000_000_000, 2_000_000_100));
     assert_eq!(c.lockout.attempts, 3);
+    assert_eq!(c.lockout.remote_attempts, 9);
     assert_eq!(c.lockout.window, Duration::from_secs(30));
     assert_eq!(c.lockout.duration, Duration::from_secs(7 * 86400));
     assert_eq!(c.registration.ttl, Duration::from_secs(3600));
@@ -122,6 +124,11 @@ fn unknown_keys_are_named_with_their_section() {
     assert!(m.contains("`memroy_kib`") && m.contains("[argon2]"), "{m}");
     let m = config_err("[lockout]\nattempt = 5\n");
     assert!(m.contains("`attempt`") && m.contains("[lockout]"), "{m}");
+    let m = config_err("[lockout]\nremote_attempt = 5\n");
+    assert!(
+        m.contains("`remote_attempt`") && m.contains("remote_attempts"),
+        "{m}"
+    );
     let m = config_err("[nonsense]\nx = 1\n");
     assert!(m.contains("`nonsense`"), "{m}");
     let m = config_err("argon2 = 5\n");
@@ -176,6 +183,9 @@ fn bad_values_are_refused_naming_the_key() {
         ("[argon2]\nqueue_wait = \"0s\"\n", "queue_wait"),
         ("[password]\nmin_length = 0\n", "min_length"),
         ("[lockout]\nattempts = 0\n", "attempts"),
+        ("[lockout]\nremote_attempts = 0\n", "remote_attempts"),
+        ("[lockout]\nremote_attempts = 1001\n", "remote_attempts"),
+        ("[lockout]\nremote_attempts = -1\n", "remote_attempts"),
         ("[registration]\nttl = \"0s\"\n", "ttl"),
         ("[sessions]\nend_grace = \"2d\"\n", "end_grace"),
         ("create_home = \"yes\"\n", "create_home"),

@@ -1,10 +1,12 @@
 use crate::config::LockoutConfig;
-use crate::lockout::Counter;
+use crate::error::Error;
+use crate::lockout::{ALL_REMOTE_HOSTS, Counter, LOCAL, MAX_REMOTE_HOST_BYTES, remote_host_key};
 use std::time::Duration;
 
 fn config() -> LockoutConfig {
     LockoutConfig {
         attempts: 3,
+        remote_attempts: 5,
         window: Duration::from_secs(60),
         duration: Duration::from_secs(300),
     }
@@ -69,4 +71,69 @@ fn encoding_round_trips() {
     assert_eq!(Counter::decode("x 5 y", Some(9)).failures, vec![5]);
     assert!(!k.is_clear(&c, 30));
     assert!(k.is_clear(&c, 200));
+}
+
+#[test]
+fn the_remote_counter_locks_after_remote_attempts() {
+    let c = config();
+    let mut k = Counter::default();
+    for t in 0..4 {
+        assert_eq!(k.fail_remote(&c, t), None, "{t}: more than `attempts`");
+    }
+    assert_eq!(k.fail_remote(&c, 4), Some(304));
+    assert_eq!(k.locked_at(303), Some(304));
+    // The same window: failures older than it drop out.
+    let mut k = Counter::default();
+    for t in [0, 10, 20, 30] {
+        k.fail_remote(&c, t);
+    }
+    assert_eq!(k.fail_remote(&c, 65), None, "t=0 is out of the window");
+    assert_eq!(k.fail_remote(&c, 66), Some(366));
+}
+
+#[test]
+fn remote_hosts_are_host_names_or_addresses() {
+    for host in [
+        "203.0.113.7",
+        "2001:db8::1",
+        "::ffff:192.0.2.1",
+        "fe80::1%eth0",
+        "fe80::1%enp0s31f6",
+        "host.example.org",
+        "build-01.lab_net.example",
+        "LOCALHOST",
+    ] {
+        assert_eq!(remote_host_key(Some(host)).unwrap(), host);
+    }
+    assert_eq!(remote_host_key(None).unwrap(), LOCAL);
+    assert_eq!(remote_host_key(Some("")).unwrap(), LOCAL, "empty = local");
+    let longest = "a".repeat(MAX_REMOTE_HOST_BYTES);
+    assert_eq!(remote_host_key(Some(&longest)).unwrap(), longest);
+
+    let too_long = "a".repeat(MAX_REMOTE_HOST_BYTES + 1);
+    let megabyte = "h".repeat(1 << 20);
+    for bad in [
+        too_long.as_str(),
+        megabyte.as_str(),
+        ALL_REMOTE_HOSTS,
+        "a b",
+        " host",
+        "host\n",
+        "ho\tst",
+        "ho\0st",
+        "\u{1b}[31mred",
+        "host;rm",
+        "user@host",
+        "hôst.example",
+        "[2001:db8::1]",
+        "host/24",
+    ] {
+        match remote_host_key(Some(bad)) {
+            Err(Error::InvalidArgument(m)) => {
+                assert!(m.contains("remote host"), "{m}");
+                assert!(m.len() < 300, "the value is shown shortened: {m}");
+            }
+            other => panic!("{bad:.40?}: {other:?}"),
+        }
+    }
 }

@@ -6,6 +6,7 @@ mod credential;
 mod fixture;
 mod id_ranges;
 mod lockout;
+mod lockout_paths;
 mod model_prop;
 mod password;
 mod roster_credentials;

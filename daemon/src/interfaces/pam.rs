@@ -11,6 +11,7 @@ use crate::daemon::{Call, Daemon, Result, leader_alive};
 use crate::errors::to_bus;
 use roster_client::*;
 use roster_core::authz::{Operation, authorize};
+use roster_core::lockout::lock_message;
 use roster_core::password::check_policy;
 use roster_core::roster::PasswordChange;
 use roster_core::{AccountStatus, NewSession, Secret};
@@ -21,21 +22,23 @@ pub struct Pam {
     pub d: Arc<Daemon>,
 }
 
-fn remote(host: &str) -> Option<String> {
-    if host.is_empty() {
-        None
-    } else {
-        Some(host.to_owned())
+/// The remote host a check is counted against (None = local), once it is
+/// shown to be a host name or address (`InvalidArgument` otherwise,
+/// before anything is counted, stored or logged). A non-root caller (a
+/// screen locker checking its own account) is on this machine whatever
+/// it says: counted as local, so it can neither spray the user's
+/// all-remote-hosts bound nor add rows to the lockouts table.
+fn counted_remote_host(call: &Call, host: &str) -> Result<Option<String>> {
+    let key = roster_core::lockout::remote_host_key(Some(host)).map_err(to_bus)?;
+    call.detail("rhost", if key.is_empty() { "local" } else { key });
+    if key.is_empty() {
+        return Ok(None);
     }
-}
-
-/// "try again in 15 minutes" for a lockout ending at `until`.
-fn lock_message(until: i64, now: i64) -> String {
-    let minutes = ((until - now).max(1) + 59) / 60;
-    format!(
-        "account locked after too many failed attempts: try again in {minutes} minute{}",
-        if minutes == 1 { "" } else { "s" }
-    )
+    if call.peer.uid != 0 {
+        call.detail("counted", "local");
+        return Ok(None);
+    }
+    Ok(Some(key.to_owned()))
 }
 
 /// A pending user's new password is their registration code.
@@ -54,17 +57,10 @@ impl Pam {
     ) -> Result<AuthReply> {
         let secret = Secret::new(secret);
         let call = self.d.begin(&hdr, "pam.authenticate", &user).await?;
-        call.detail(
-            "rhost",
-            if remote_host.is_empty() {
-                "local"
-            } else {
-                &remote_host
-            },
-        );
-        let r = self
-            .authenticate_inner(&call, user, secret, remote(&remote_host))
-            .await;
+        let r = match counted_remote_host(&call, &remote_host) {
+            Ok(remote) => self.authenticate_inner(&call, user, secret, remote).await,
+            Err(e) => Err(e),
+        };
         if let Ok(reply) = &r {
             call.outcome(match reply.outcome.as_str() {
                 AUTH_SUCCESS => "success",
@@ -239,20 +235,21 @@ impl Pam {
             .store(move |r| r.record_login_result(&name, host.as_deref(), success))
             .await?;
         Ok(match (success, code_right, locked) {
-            (true, true, _) => AuthReply {
+            // Locked while the hash ran: even the right secret is refused.
+            (_, _, Some(until)) => AuthReply {
+                outcome: AUTH_LOCKED.into(),
+                locked_until: until,
+                message: lock_message(until, now),
+            },
+            (true, true, None) => AuthReply {
                 outcome: AUTH_CODE_ACCEPTED.into(),
                 locked_until: 0,
                 message: "registration code accepted: choose a password".into(),
             },
-            (true, false, _) => AuthReply {
+            (true, false, None) => AuthReply {
                 outcome: AUTH_SUCCESS.into(),
                 locked_until: 0,
                 message: String::new(),
-            },
-            (false, _, Some(until)) => AuthReply {
-                outcome: AUTH_LOCKED.into(),
-                locked_until: until,
-                message: lock_message(until, now),
             },
             (false, _, None) => AuthReply {
                 outcome: AUTH_FAILED.into(),

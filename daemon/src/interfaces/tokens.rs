@@ -124,13 +124,13 @@ impl Tokens {
         let token = Secret::new(token);
         let call = self.d.begin(&hdr, "tokens.present", "").await?;
         let r = async {
-            if call.peer.token().is_some() {
+            if call.peer.token()?.is_some() {
                 return Err(RosterError::Conflict(
                     "this connection presented a token already: open a new one".into(),
                 ));
             }
             let t = self.d.store(move |r| r.present_token(&token)).await?;
-            call.peer.bind_token(t.id.clone());
+            call.peer.bind_token(t.id.clone())?;
             call.detail("owner", t.user.clone());
             Ok(info(&t))
         }
