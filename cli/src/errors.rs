@@ -22,6 +22,12 @@ pub enum CliError {
     Daemon(RosterError),
     /// Nobody answered on the bus (no bus, or no rosterd on it).
     Unreachable { address: String },
+    /// rosterd owns its name but did not answer a call in time (stopped,
+    /// stuck, or slower than the call timeout).
+    NoAnswer {
+        address: String,
+        after: std::time::Duration,
+    },
     /// Something on this side failed: reading a file, standard input, the terminal.
     Local(String),
 }
@@ -50,6 +56,12 @@ impl CliError {
             CliError::Unreachable { address } => {
                 format!("roster: rosterd is not running (bus: {address})")
             }
+            CliError::NoAnswer { address, after } => format!(
+                "roster: rosterd did not answer within {} s (bus: {address}): it may be stopped or stuck\n\
+                 hint: check `systemctl status rosterd` and its log (`journalctl -u rosterd`); \
+                 a change you asked for may still be made. ROSTER_TIMEOUT=SECONDS waits longer",
+                after.as_secs()
+            ),
             CliError::Local(message) => format!("roster: {message}"),
             CliError::Daemon(error) => render_daemon_error(error, caller),
         }
@@ -227,6 +239,21 @@ mod tests {
             e.render(USER),
             "roster: rosterd is not running (bus: unix:path=/tmp/x)"
         );
+        assert_eq!(e.exit_code(), 1);
+    }
+
+    #[test]
+    fn no_answer_names_rosterd_and_what_to_check() {
+        let e = CliError::NoAnswer {
+            address: "unix:path=/tmp/x".into(),
+            after: std::time::Duration::from_secs(60),
+        };
+        let text = e.render(USER);
+        assert!(
+            text.starts_with("roster: rosterd did not answer within 60 s (bus: unix:path=/tmp/x)"),
+            "{text}"
+        );
+        assert!(text.contains("systemctl status rosterd"), "{text}");
         assert_eq!(e.exit_code(), 1);
     }
 

@@ -49,6 +49,15 @@ pub async fn check(address: &str) -> Finding {
             ),
             "systemctl start rosterd (journalctl -u rosterd -b says why it stopped)",
         ),
+        Err(CliError::NoAnswer { after, .. }) => Finding::fail(
+            "rosterd",
+            format!(
+                "rosterd owns org.roster.Roster1 on {address} but did not answer within {} s: \
+                 it is stopped or stuck (Roster users can't log in or use sudo meanwhile)",
+                after.as_secs()
+            ),
+            "systemctl status rosterd and journalctl -u rosterd -b; systemctl restart rosterd if it stays stuck",
+        ),
         Err(other) => Finding::fail(
             "rosterd",
             format!(
