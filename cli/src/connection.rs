@@ -92,6 +92,46 @@ pub fn call_timeout(from_env: Option<String>) -> Result<Duration, CliError> {
     }
 }
 
+/// Whether connecting failed because the bus accepted the socket and then
+/// closed it (or rejected us) while it checked who we are, rather than
+/// because nothing listens at the address (refused, no socket).
+///
+/// dbus-daemon does that to a uid `getpwuid()` can't resolve: a Roster
+/// uid on a host whose nsswitch.conf lacks `roster`. The socket then reads
+/// end-of-file or a broken pipe in the middle of the SASL exchange or the
+/// `Hello`, where "no socket" is `NotFound` or `ConnectionRefused`.
+pub fn closed_during_auth(error: &zbus::Error) -> bool {
+    use std::io::ErrorKind;
+    match error {
+        zbus::Error::Handshake(_) => true,
+        zbus::Error::InputOutput(io) => matches!(
+            io.kind(),
+            ErrorKind::BrokenPipe | ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset
+        ),
+        _ => false,
+    }
+}
+
+/// Whether this host's NSS (the same nsswitch.conf the system bus reads)
+/// gives `uid` a passwd entry (`getpwuid_r`).
+fn uid_resolves(uid: u32) -> bool {
+    let mut size = 16 * 1024;
+    loop {
+        let mut buf = vec![0 as libc::c_char; size];
+        // SAFETY: `pwd` is plain data that getpwuid_r fills; `buf` outlives
+        // the call and its length is passed; `result` is only read after.
+        let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        let rc =
+            unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) };
+        if rc == libc::ERANGE && size < 1024 * 1024 {
+            size *= 4;
+            continue;
+        }
+        return rc == 0 && !result.is_null();
+    }
+}
+
 pub struct Client {
     conn: zbus::Connection,
     address: String,
@@ -107,8 +147,19 @@ impl Client {
             if std::env::var_os("ROSTER_DEBUG").is_some() {
                 eprintln!("roster: debug: {e:?}");
             }
-            CliError::Unreachable {
-                address: address.to_owned(),
+            if closed_during_auth(&e) {
+                // SAFETY: geteuid has no preconditions and can't fail.
+                // The bus sees the effective uid (SO_PEERCRED).
+                let uid = unsafe { libc::geteuid() };
+                CliError::BusRefused {
+                    address: address.to_owned(),
+                    uid,
+                    resolves_here: uid_resolves(uid),
+                }
+            } else {
+                CliError::Unreachable {
+                    address: address.to_owned(),
+                }
             }
         };
         let mut builder = zbus::connection::Builder::address(address);
@@ -227,6 +278,34 @@ mod tests {
             bus_address(Some(String::new())),
             "unix:path=/run/dbus/system_bus_socket"
         );
+    }
+
+    #[test]
+    fn a_bus_closing_mid_auth_is_not_a_missing_bus() {
+        use std::io::{Error, ErrorKind};
+        let io = |kind| zbus::Error::InputOutput(std::sync::Arc::new(Error::from(kind)));
+        // What dbus-daemon does to a uid it can't resolve.
+        assert!(closed_during_auth(&zbus::Error::InputOutput(
+            std::sync::Arc::new(Error::new(
+                ErrorKind::BrokenPipe,
+                "failed to read from socket"
+            ))
+        )));
+        assert!(closed_during_auth(&io(ErrorKind::UnexpectedEof)));
+        assert!(closed_during_auth(&io(ErrorKind::ConnectionReset)));
+        assert!(closed_during_auth(&zbus::Error::Handshake(
+            "REJECTED".into()
+        )));
+        // Nothing listening: rosterd (or the bus) is not running.
+        assert!(!closed_during_auth(&io(ErrorKind::NotFound)));
+        assert!(!closed_during_auth(&io(ErrorKind::ConnectionRefused)));
+        assert!(!closed_during_auth(&io(ErrorKind::PermissionDenied)));
+    }
+
+    #[test]
+    fn root_resolves_and_an_unlisted_uid_does_not() {
+        assert!(uid_resolves(0));
+        assert!(!uid_resolves(4_000_000_000));
     }
 
     #[test]

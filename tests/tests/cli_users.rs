@@ -883,6 +883,45 @@ fn rosterd_not_running_names_the_bus() {
     );
 }
 
+#[test]
+fn a_uid_the_bus_cannot_resolve_is_told_to_fix_nsswitch() {
+    let host = Host::start();
+    // A Roster uid past every block the test bus's passwd lists: what a
+    // Roster user is to dbus-daemon on a host whose nsswitch.conf lacks
+    // `roster`.
+    let unresolvable =
+        roster_tests::UID_MIN + roster_tests::UIDS_PER_DAEMON * roster_tests::UID_BLOCKS + 7;
+    assert!(
+        roster_tests::CONNECTABLE_UIDS
+            .iter()
+            .all(|r| !r.contains(&unresolvable))
+    );
+    let out = host.as_uid(unresolvable, &["whoami"]);
+    assert_fails(
+        &out,
+        1,
+        &format!(
+            "the bus at {} closed the connection while checking who you are (uid {unresolvable})",
+            host.bus.address()
+        ),
+    );
+    assert!(out.stderr.contains("nsswitch.conf"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("passwd: files roster"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("not running"), "{}", out.stderr);
+    // A uid the bus resolves gets through the same bus (a stranger to
+    // rosterd: an answer, not a refusal by the bus).
+    let out = host.as_uid(roster_tests::STRANGER_UID, &["whoami"]);
+    assert!(
+        !out.stderr.contains("closed the connection"),
+        "{}",
+        out.stderr
+    );
+}
+
 /// Sends SIGCONT to a stopped process when dropped, so a failed assert
 /// never leaves rosterd stopped.
 struct Stopped(u32);

@@ -12,6 +12,20 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 pub async fn check(address: &str) -> Finding {
     let client = match Client::connect(address, Some(TIMEOUT)).await {
         Ok(client) => client,
+        Err(CliError::BusRefused {
+            uid,
+            resolves_here: false,
+            ..
+        }) => {
+            return Finding::fail(
+                "rosterd",
+                format!(
+                    "the bus at {address} closed the connection while checking uid {uid}: \
+                     dbus-daemon drops a uid it can't resolve"
+                ),
+                "add roster to the passwd: and group: lines of /etc/nsswitch.conf (passwd: files roster)",
+            );
+        }
         Err(_) => {
             return Finding::fail(
                 "rosterd",
