@@ -280,10 +280,14 @@ impl Roster {
         validate::display_name(&display_name)?;
         let home = match new.home {
             Some(home) => home,
+            // Through components, so a `home_base` spelled "/home/" or
+            // "/srv//homes" still gives a normalised home.
             None => self
                 .config
                 .home_base
                 .join(&new.name)
+                .components()
+                .collect::<std::path::PathBuf>()
                 .to_string_lossy()
                 .into_owned(),
         };
