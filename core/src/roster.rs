@@ -95,6 +95,20 @@ fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 4)
 }
 
+/// A session leader's start time is stored as SQLite's signed 64-bit
+/// integer: a larger one (no kernel gives one: it counts clock ticks
+/// since boot) is refused rather than stored as another value.
+fn leader_start_fits(leader_start: u64) -> Result<()> {
+    if i64::try_from(leader_start).is_err() {
+        return Err(Error::InvalidArgument(format!(
+            "the session leader's start time {leader_start} is past {} \
+             (it is /proc/PID/stat's clock ticks since boot)",
+            i64::MAX
+        )));
+    }
+    Ok(())
+}
+
 fn not_found(name: &str) -> Error {
     Error::NotFound(format!("user {} not found", validate::shown(name)))
 }
@@ -775,6 +789,7 @@ impl Roster {
                 "the session's leader pid is 0".into(),
             ));
         }
+        leader_start_fits(session.leader_start)?;
         let now = self.now();
         self.store.write(|tx| {
             let user = need_user(tx, &session.user, now)?;
@@ -793,6 +808,7 @@ impl Roster {
         leader_start: u64,
     ) -> Result<()> {
         authorize(actor, &Operation::CloseSession)?;
+        leader_start_fits(leader_start)?;
         let now = self.now();
         self.store.write(|tx| {
             let target = need_user(tx, user, now)?;

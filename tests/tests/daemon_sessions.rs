@@ -153,6 +153,43 @@ fn sessions_open_close_and_are_reaped_when_the_leader_is_gone() {
 }
 
 #[test]
+fn a_start_time_past_i64_max_is_refused_and_nothing_is_stored() {
+    let bus = TestBus::start();
+    let d = TestDaemon::start(&bus);
+    d.create_user("alice", "user", PW);
+    // A pid no process has (above any pid_max), so rosterd can't compare
+    // the start time with the process's: core must refuse it.
+    let no_such_pid = 4_000_000_000u32;
+    let out = open_session(&d, "alice", no_such_pid, u64::MAX);
+    assert_eq!(
+        out.probe_error().as_deref(),
+        Some("InvalidArgument"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("start time"), "{}", out.stdout);
+    assert_eq!(d.sqlite("SELECT count(*) FROM sessions").trim(), "0");
+    let out = d
+        .probe(
+            "Pam.CloseSession",
+            &[&q("alice"), &no_such_pid.to_string(), &u64::MAX.to_string()],
+        )
+        .run();
+    assert_eq!(
+        out.probe_error().as_deref(),
+        Some("InvalidArgument"),
+        "{}",
+        out.stdout
+    );
+    // The largest that fits is taken, and stored as it came.
+    open_session(&d, "alice", no_such_pid, i64::MAX as u64).expect_ok();
+    assert_eq!(
+        d.sqlite("SELECT leader_start FROM sessions").trim(),
+        i64::MAX.to_string()
+    );
+}
+
+#[test]
 fn the_first_session_creates_a_private_home_from_skel() {
     let bus = TestBus::start();
     let d = TestDaemon::start(&bus);
