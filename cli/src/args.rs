@@ -19,7 +19,8 @@ use std::path::PathBuf;
         Exit codes: 0 ok, 1 error, 2 usage (including a value that is \
         missing with no terminal to ask on).\n\n\
         Environment: DBUS_SYSTEM_BUS_ADDRESS (the bus), ROSTER_TOKEN (act \
-        as a token's user), ROSTER_DEBUG (print the raw transport error).",
+        as a token's user), ROSTER_TIMEOUT (seconds to wait for rosterd's \
+        answer, default 60), ROSTER_DEBUG (print the raw transport error).",
     propagate_version = true
 )]
 pub struct Cli {

@@ -59,21 +59,107 @@ pub fn load_token(
         .map(Secret::from))
 }
 
+/// How long a command waits for rosterd's answer to one call before it
+/// says rosterd did not answer (a stopped or stuck rosterd, the name
+/// still owned, would otherwise keep it waiting forever).
+///
+/// The slowest legitimate call ends a user's processes (suspend, delete,
+/// revoke `--end-sessions`): SIGTERM, `end_grace` (5 s by default), then
+/// SIGKILL and up to 2 s for the kills to land, repeated for what forked
+/// meanwhile: about 7–11 s with the defaults. A password change waits in
+/// the hash queue for at most `queue_wait` (2 s) before its hash. 60 s
+/// leaves that slowest call several times its usual length on a loaded
+/// host; `ROSTER_TIMEOUT` changes it (an `end_grace` of a minute or more
+/// needs a longer one).
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The longest `ROSTER_TIMEOUT` taken: a day.
+const CALL_TIMEOUT_MAX_SECS: u64 = 86_400;
+
+/// The call timeout: `$ROSTER_TIMEOUT` (whole seconds, 1–86400) when set
+/// and not empty, else [`CALL_TIMEOUT`].
+pub fn call_timeout(from_env: Option<String>) -> Result<Duration, CliError> {
+    let Some(text) = from_env.filter(|t| !t.trim().is_empty()) else {
+        return Ok(CALL_TIMEOUT);
+    };
+    match text.trim().parse::<u64>() {
+        Ok(secs) if (1..=CALL_TIMEOUT_MAX_SECS).contains(&secs) => Ok(Duration::from_secs(secs)),
+        _ => Err(CliError::Usage(format!(
+            "ROSTER_TIMEOUT={text:?} is not a number of seconds from 1 to {CALL_TIMEOUT_MAX_SECS} \
+             (e.g. ROSTER_TIMEOUT=120); unset it for the default {} s",
+            CALL_TIMEOUT.as_secs()
+        ))),
+    }
+}
+
+/// Whether connecting failed because the bus accepted the socket and then
+/// closed it (or rejected us) while it checked who we are, rather than
+/// because nothing listens at the address (refused, no socket).
+///
+/// dbus-daemon does that to a uid `getpwuid()` can't resolve: a Roster
+/// uid on a host whose nsswitch.conf lacks `roster`. The socket then reads
+/// end-of-file or a broken pipe in the middle of the SASL exchange or the
+/// `Hello`, where "no socket" is `NotFound` or `ConnectionRefused`.
+pub fn closed_during_auth(error: &zbus::Error) -> bool {
+    use std::io::ErrorKind;
+    match error {
+        zbus::Error::Handshake(_) => true,
+        zbus::Error::InputOutput(io) => matches!(
+            io.kind(),
+            ErrorKind::BrokenPipe | ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset
+        ),
+        _ => false,
+    }
+}
+
+/// Whether this host's NSS (the same nsswitch.conf the system bus reads)
+/// gives `uid` a passwd entry (`getpwuid_r`).
+fn uid_resolves(uid: u32) -> bool {
+    let mut size = 16 * 1024;
+    loop {
+        let mut buf = vec![0 as libc::c_char; size];
+        // SAFETY: `pwd` is plain data that getpwuid_r fills; `buf` outlives
+        // the call and its length is passed; `result` is only read after.
+        let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        let rc =
+            unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) };
+        if rc == libc::ERANGE && size < 1024 * 1024 {
+            size *= 4;
+            continue;
+        }
+        return rc == 0 && !result.is_null();
+    }
+}
+
 pub struct Client {
     conn: zbus::Connection,
     address: String,
+    timeout: Option<Duration>,
 }
 
 impl Client {
-    /// Connects to the bus at `address`. `timeout` bounds every call (for
-    /// sshd's AuthorizedKeysCommand, which must never stall a login).
+    /// Connects to the bus at `address`. `timeout` bounds every call:
+    /// [`CALL_TIMEOUT`] for commands, shorter for sshd's
+    /// AuthorizedKeysCommand (which must never stall a login) and the doctor.
     pub async fn connect(address: &str, timeout: Option<Duration>) -> Result<Client, CliError> {
         let unreachable = |e: zbus::Error| {
             if std::env::var_os("ROSTER_DEBUG").is_some() {
                 eprintln!("roster: debug: {e:?}");
             }
-            CliError::Unreachable {
-                address: address.to_owned(),
+            if closed_during_auth(&e) {
+                // SAFETY: geteuid has no preconditions and can't fail.
+                // The bus sees the effective uid (SO_PEERCRED).
+                let uid = unsafe { libc::geteuid() };
+                CliError::BusRefused {
+                    address: address.to_owned(),
+                    uid,
+                    resolves_here: uid_resolves(uid),
+                }
+            } else {
+                CliError::Unreachable {
+                    address: address.to_owned(),
+                }
             }
         };
         let mut builder = zbus::connection::Builder::address(address);
@@ -84,6 +170,7 @@ impl Client {
         Ok(Client {
             conn,
             address: address.to_owned(),
+            timeout,
         })
     }
 
@@ -98,8 +185,17 @@ impl Client {
     }
 
     /// An error from a call, turned into "rosterd is not running" when
-    /// nothing answered.
+    /// nothing answered, or "rosterd did not answer" when the call timed out.
     pub fn error(&self, error: RosterError) -> CliError {
+        if let (Some(after), RosterError::ZBus(zbus::Error::InputOutput(io))) =
+            (self.timeout, &error)
+            && io.kind() == std::io::ErrorKind::TimedOut
+        {
+            return CliError::NoAnswer {
+                address: self.address.clone(),
+                after,
+            };
+        }
         from_call(error, &self.address)
     }
 
@@ -182,6 +278,49 @@ mod tests {
             bus_address(Some(String::new())),
             "unix:path=/run/dbus/system_bus_socket"
         );
+    }
+
+    #[test]
+    fn a_bus_closing_mid_auth_is_not_a_missing_bus() {
+        use std::io::{Error, ErrorKind};
+        let io = |kind| zbus::Error::InputOutput(std::sync::Arc::new(Error::from(kind)));
+        // What dbus-daemon does to a uid it can't resolve.
+        assert!(closed_during_auth(&zbus::Error::InputOutput(
+            std::sync::Arc::new(Error::new(
+                ErrorKind::BrokenPipe,
+                "failed to read from socket"
+            ))
+        )));
+        assert!(closed_during_auth(&io(ErrorKind::UnexpectedEof)));
+        assert!(closed_during_auth(&io(ErrorKind::ConnectionReset)));
+        assert!(closed_during_auth(&zbus::Error::Handshake(
+            "REJECTED".into()
+        )));
+        // Nothing listening: rosterd (or the bus) is not running.
+        assert!(!closed_during_auth(&io(ErrorKind::NotFound)));
+        assert!(!closed_during_auth(&io(ErrorKind::ConnectionRefused)));
+        assert!(!closed_during_auth(&io(ErrorKind::PermissionDenied)));
+    }
+
+    #[test]
+    fn root_resolves_and_an_unlisted_uid_does_not() {
+        assert!(uid_resolves(0));
+        assert!(!uid_resolves(4_000_000_000));
+    }
+
+    #[test]
+    fn the_call_timeout_is_a_minute_unless_roster_timeout_says() {
+        assert_eq!(call_timeout(None).unwrap(), Duration::from_secs(60));
+        assert_eq!(call_timeout(Some(" ".into())).unwrap(), CALL_TIMEOUT);
+        assert_eq!(
+            call_timeout(Some("5".into())).unwrap(),
+            Duration::from_secs(5)
+        );
+        for bad in ["0", "-1", "5s", "abc", "86401", "1.5"] {
+            let e = call_timeout(Some(bad.into())).expect_err(bad);
+            assert_eq!(e.exit_code(), 2, "{bad}");
+            assert!(e.to_string().contains("ROSTER_TIMEOUT"), "{e}");
+        }
     }
 
     #[test]

@@ -22,6 +22,21 @@ pub enum CliError {
     Daemon(RosterError),
     /// Nobody answered on the bus (no bus, or no rosterd on it).
     Unreachable { address: String },
+    /// The bus closed the connection while checking who we are: most
+    /// often it can't resolve our uid because NSS lacks `roster`
+    /// (`resolves_here` false: this host's NSS doesn't know the uid
+    /// either); otherwise one of the bus's limits.
+    BusRefused {
+        address: String,
+        uid: u32,
+        resolves_here: bool,
+    },
+    /// rosterd owns its name but did not answer a call in time (stopped,
+    /// stuck, or slower than the call timeout).
+    NoAnswer {
+        address: String,
+        after: std::time::Duration,
+    },
     /// Something on this side failed: reading a file, standard input, the terminal.
     Local(String),
 }
@@ -50,6 +65,32 @@ impl CliError {
             CliError::Unreachable { address } => {
                 format!("roster: rosterd is not running (bus: {address})")
             }
+            CliError::BusRefused {
+                address,
+                uid,
+                resolves_here: false,
+            } => format!(
+                "roster: the bus at {address} closed the connection while checking who you are (uid {uid}): \
+                 dbus-daemon drops a uid it can't resolve, and this host doesn't resolve uid {uid}, \
+                 as happens to a Roster user when /etc/nsswitch.conf's passwd: line lacks roster\n\
+                 hint: add roster to the passwd: and group: lines of /etc/nsswitch.conf \
+                 (passwd: files roster), check with `getent passwd {uid}`, or run `roster doctor` as root"
+            ),
+            CliError::BusRefused {
+                address,
+                uid,
+                resolves_here: true,
+            } => format!(
+                "roster: the bus at {address} closed the connection while checking who you are (uid {uid})\n\
+                 hint: uid {uid} resolves here, so it is not nsswitch.conf: check the bus's log \
+                 (journalctl -u dbus) for a limit it hit"
+            ),
+            CliError::NoAnswer { address, after } => format!(
+                "roster: rosterd did not answer within {} s (bus: {address}): it may be stopped or stuck\n\
+                 hint: check `systemctl status rosterd` and its log (`journalctl -u rosterd`); \
+                 a change you asked for may still be made. ROSTER_TIMEOUT=SECONDS waits longer",
+                after.as_secs()
+            ),
             CliError::Local(message) => format!("roster: {message}"),
             CliError::Daemon(error) => render_daemon_error(error, caller),
         }
@@ -227,6 +268,49 @@ mod tests {
             e.render(USER),
             "roster: rosterd is not running (bus: unix:path=/tmp/x)"
         );
+        assert_eq!(e.exit_code(), 1);
+    }
+
+    #[test]
+    fn a_bus_refusal_says_what_happened_and_the_nsswitch_fix() {
+        let e = CliError::BusRefused {
+            address: "unix:path=/tmp/x".into(),
+            uid: 1879048200,
+            resolves_here: false,
+        };
+        let text = e.render(USER);
+        assert!(
+            text.starts_with("roster: the bus at unix:path=/tmp/x closed the connection"),
+            "{text}"
+        );
+        assert!(!text.contains("not running"), "{text}");
+        assert!(text.contains("passwd: files roster"), "{text}");
+        assert!(text.contains("getent passwd 1879048200"), "{text}");
+        assert_eq!(e.exit_code(), 1);
+        // A uid this host resolves: not nsswitch's fault, say so.
+        let e = CliError::BusRefused {
+            address: "unix:path=/tmp/x".into(),
+            uid: 0,
+            resolves_here: true,
+        };
+        let text = e.render(USER);
+        assert!(text.contains("closed the connection"), "{text}");
+        assert!(!text.contains("passwd: files roster"), "{text}");
+        assert!(text.contains("journalctl -u dbus"), "{text}");
+    }
+
+    #[test]
+    fn no_answer_names_rosterd_and_what_to_check() {
+        let e = CliError::NoAnswer {
+            address: "unix:path=/tmp/x".into(),
+            after: std::time::Duration::from_secs(60),
+        };
+        let text = e.render(USER);
+        assert!(
+            text.starts_with("roster: rosterd did not answer within 60 s (bus: unix:path=/tmp/x)"),
+            "{text}"
+        );
+        assert!(text.contains("systemctl status rosterd"), "{text}");
         assert_eq!(e.exit_code(), 1);
     }
 

@@ -195,6 +195,9 @@ pub struct SessionOpened {
     pub id: i64,
     /// True when rosterd created the home for this first session.
     pub home_created: bool,
+    /// A sentence to show the person (a home rosterd refused to use), or
+    /// empty.
+    pub message: String,
 }
 
 /// An API token as listed: never the secret.

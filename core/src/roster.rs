@@ -96,6 +96,20 @@ fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 4)
 }
 
+/// A session leader's start time is stored as SQLite's signed 64-bit
+/// integer: a larger one (no kernel gives one: it counts clock ticks
+/// since boot) is refused rather than stored as another value.
+fn leader_start_fits(leader_start: u64) -> Result<()> {
+    if i64::try_from(leader_start).is_err() {
+        return Err(Error::InvalidArgument(format!(
+            "the session leader's start time {leader_start} is past {} \
+             (it is /proc/PID/stat's clock ticks since boot)",
+            i64::MAX
+        )));
+    }
+    Ok(())
+}
+
 fn not_found(name: &str) -> Error {
     Error::NotFound(format!("user {} not found", validate::shown(name)))
 }
@@ -297,10 +311,14 @@ impl Roster {
         validate::display_name(&display_name)?;
         let home = match new.home {
             Some(home) => home,
+            // Through components, so a `home_base` spelled "/home/" or
+            // "/srv//homes" still gives a normalised home.
             None => self
                 .config
                 .home_base
                 .join(&new.name)
+                .components()
+                .collect::<std::path::PathBuf>()
                 .to_string_lossy()
                 .into_owned(),
         };
@@ -834,6 +852,7 @@ impl Roster {
                 "the session's leader pid is 0".into(),
             ));
         }
+        leader_start_fits(session.leader_start)?;
         let now = self.now();
         self.store.write(|tx| {
             let user = need_user(tx, &session.user, now)?;
@@ -852,6 +871,7 @@ impl Roster {
         leader_start: u64,
     ) -> Result<()> {
         authorize(actor, &Operation::CloseSession)?;
+        leader_start_fits(leader_start)?;
         let now = self.now();
         self.store.write(|tx| {
             let target = need_user(tx, user, now)?;

@@ -105,8 +105,44 @@ pub fn new_user_name(name: &str, config: &Config) -> crate::Result<()> {
     Ok(())
 }
 
+/// Characters that don't show but change how text reads: Unicode's
+/// format characters (category Cf: the bidirectional embeddings,
+/// overrides and isolates U+202A–U+202E and U+2066–U+2069, the marks
+/// U+200E/U+200F and U+061C, the zero-width U+200B–U+200D, U+2060 and
+/// U+FEFF, the soft hyphen, invisible operators, tag characters, …) and
+/// the line and paragraph separators U+2028/U+2029. In a display name
+/// they make one name read as another (`"Bob\u{202E}nimda"` shows as
+/// "Bobadmin"), in a path they hide what it names.
+pub fn is_invisible_or_bidi(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{0600}'..='\u{0605}'
+            | '\u{061C}'
+            | '\u{06DD}'
+            | '\u{070F}'
+            | '\u{0890}'..='\u{0891}'
+            | '\u{08E2}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{2028}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{110BD}'
+            | '\u{110CD}'
+            | '\u{13430}'..='\u{1343F}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0001}'
+            | '\u{E0020}'..='\u{E007F}'
+    )
+}
+
 /// No ':' (the passwd field separator), no newline or other control
-/// character (NUL included), at most `max` bytes.
+/// character (NUL included), no invisible or direction-changing
+/// character ([`is_invisible_or_bidi`]), at most `max` bytes.
 fn text_field(value: &str, what: &str, max: usize) -> crate::Result<()> {
     if value.len() > max {
         return Err(Error::InvalidArgument(format!(
@@ -124,6 +160,14 @@ fn text_field(value: &str, what: &str, max: usize) -> crate::Result<()> {
         return Err(Error::InvalidArgument(format!(
             "the {what} {} holds a newline, NUL or other control character",
             shown(value)
+        )));
+    }
+    if let Some(c) = value.chars().find(|c| is_invisible_or_bidi(*c)) {
+        return Err(Error::InvalidArgument(format!(
+            "the {what} {} holds U+{:04X}, an invisible or text-direction character \
+             that can make it read as something else: remove it",
+            shown(value),
+            u32::from(c)
         )));
     }
     Ok(())
@@ -148,15 +192,49 @@ fn absolute_path(value: &str, what: &str) -> crate::Result<()> {
             shown(value)
         )));
     }
+    // One spelling per path: `/home//bob`, `/home/./bob` and `/home/bob/`
+    // name the same folder as `/home/bob` but compare as different ones.
+    let below_root = value.strip_prefix('/').unwrap_or(value);
+    if below_root
+        .split('/')
+        .any(|part| part.is_empty() || part == ".")
+    {
+        return Err(Error::InvalidArgument(format!(
+            "the {what} {} must be a normalised path below / (no '//', '/./' or trailing '/'), \
+             e.g. /home/bob",
+            shown(value)
+        )));
+    }
     Ok(())
 }
 
+/// An absolute, normalised path other than `/` (a home of `/` would make
+/// the whole file system the user's home).
 pub fn home(value: &str) -> crate::Result<()> {
     absolute_path(value, "home")
 }
 
+/// The characters a shell's path may hold: letters, digits and `/._+-`.
+fn is_shell_path_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '_' | '+' | '-')
+}
+
+/// An absolute, normalised path made of letters, digits and `/._+-` only:
+/// login and sshd run the shell as one program, so a value with spaces,
+/// quotes or shell metacharacters (`/bin/sh -c 'id'`) is never a shell
+/// that works, only one that reads as a command. Not checked against
+/// `/etc/shells`: rosterd doesn't read the host's files for it, and
+/// `/usr/sbin/nologin`, a common choice, isn't listed there.
 pub fn shell(value: &str) -> crate::Result<()> {
-    absolute_path(value, "shell")
+    absolute_path(value, "shell")?;
+    if let Some(c) = value.chars().find(|c| !is_shell_path_char(*c)) {
+        return Err(Error::InvalidArgument(format!(
+            "the shell {} holds {c:?}: a shell is the path of one program, \
+             made of letters, digits and / . _ + - only (e.g. /bin/bash)",
+            shown(value)
+        )));
+    }
+    Ok(())
 }
 
 /// A session's service, tty or remote host, or a token name: free text

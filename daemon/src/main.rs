@@ -305,12 +305,28 @@ async fn serve(args: Args, config: Config) -> Result<(), String> {
     let why = tokio::select! {
         _ = term.recv() => "SIGTERM",
         _ = int.recv() => "SIGINT",
+        // The bus went away (dbus-daemon stopped, crashed or restarted).
+        // We exit rather than reconnect: a new connection would have to
+        // own the name again, and every peer's identity and bound token
+        // belong to connections on the old bus, which are gone anyway.
+        // Exiting non-zero lets systemd's `Restart=on-failure` start a
+        // fresh rosterd once the bus is back; a deaf rosterd alive
+        // forever would never be restarted.
+        () = conn.closed() => return Err(lost_bus(&address)),
     };
     eprintln!("rosterd: stopping ({why})");
     // Every acknowledged change is committed already; releasing the name
     // first makes new callers see "not running" rather than a timeout.
     let _ = conn.release_name(roster_client::BUS_NAME).await;
     Ok(())
+}
+
+/// Why rosterd stops when its bus connection closes under it.
+fn lost_bus(address: &str) -> String {
+    format!(
+        "lost the system bus at {address}: the connection closed (dbus-daemon stopped or restarted); \
+         exiting so that systemd restarts rosterd on the new bus"
+    )
 }
 
 /// Reaps sessions whose leader is gone, every [`REAP_EVERY`].

@@ -14,7 +14,7 @@
 //! session stack goes on as if this module weren't there.
 
 use crate::codes::{Error, Outcome};
-use crate::handle::{Ctx, Item};
+use crate::handle::{Ctx, Item, LOG_WARNING};
 use crate::rosterd::classify;
 use crate::snapshot_check::roster_uid;
 use roster_client::{OpenSession, RosterError};
@@ -36,6 +36,13 @@ pub fn open(ctx: &Ctx) -> Result<Outcome, Error> {
         leader_start,
     };
     let opened = ctx.rosterd.open_session(&request).map_err(classify)?;
+    if !opened.message.is_empty() {
+        // A home rosterd refused: the person should know before they
+        // trust its files, and the host's log should say so too.
+        ctx.pam.error(&opened.message);
+        ctx.pam
+            .log(LOG_WARNING, &format!("{user}: {}", opened.message));
+    }
     ctx.debug(&format!(
         "session {} opened for {user} (leader {leader_pid}, home created: {})",
         opened.id, opened.home_created
@@ -73,11 +80,31 @@ mod tests {
         w.rosterd.session.replace(Ok(SessionOpened {
             id: 1,
             home_created: true,
+            message: String::new(),
         }));
         assert_eq!(w.run(open), Ok(Outcome::Success));
         assert_eq!(
             w.rosterd.calls(),
             vec!["open_session alice service=sshd tty=ssh rhost=198.51.100.7 leader=4242@987654"]
+        );
+        assert!(w.pam.errors().is_empty());
+    }
+
+    #[test]
+    fn a_refused_home_is_shown_and_logged_and_the_session_still_opens() {
+        let w = World::new("sess-home");
+        let message = "your home /home/alice was not set up by Roster and is not yours";
+        w.rosterd.session.replace(Ok(SessionOpened {
+            id: 2,
+            home_created: false,
+            message: message.into(),
+        }));
+        assert_eq!(w.run(open), Ok(Outcome::Success));
+        assert_eq!(w.pam.errors(), vec![message]);
+        assert!(
+            w.pam.logs().iter().any(|l| l.contains(message)),
+            "{:?}",
+            w.pam.logs()
         );
     }
 

@@ -146,6 +146,7 @@ impl Default for FakeRosterd {
             session: Slot::new(Ok(SessionOpened {
                 id: 1,
                 home_created: false,
+                message: String::new(),
             })),
             close: Slot::new(Ok(())),
             change: Slot::new(Ok(())),

@@ -33,7 +33,8 @@
 //! ```
 //!
 //! * [`TestBus`]: `start()`, `address()`, `connect()` (a zbus connection as
-//!   the test's own uid). dbus-daemon refuses uids it can't resolve, so the
+//!   the test's own uid), `restart()` (kill dbus-daemon, start a new one at
+//!   the same address). dbus-daemon refuses uids it can't resolve, so the
 //!   bus runs under nss_wrapper with a passwd listing [`CONNECTABLE_UIDS`]
 //!   (the first 1000 uids of Roster's range and the strangers 4242..4300)
 //!   besides the host's accounts.
@@ -45,7 +46,7 @@
 //!   `roster(args)` / `probe(method, json_args)` / `command(program)` return
 //!   a [`Cmd`] builder (`.as_uid(uid)`, `.stdin(text)`, `.env(k, v)`,
 //!   `.run()` → [`Run`]); `stop()` (SIGTERM, the exit status), `kill9()`,
-//!   `restart()`, `pid()`; paths: `dir()`, `config_path()`,
+//!   `restart()`, `wait_exit(limit)`, `pid()`; paths: `dir()`, `config_path()`,
 //!   `database_path()`, `nss_cache_path()`, `audit_log_path()`,
 //!   `home_base()`, `passwd_path()`, `group_path()`; logs: `audit_log()`,
 //!   `stderr_log()`; `sqlite(sql)` runs the sqlite3 CLI on the database.
@@ -220,47 +221,48 @@ impl TestBus {
         let socket = dir.path().join("bus");
         let config = dir.path().join("bus.conf");
         write_file(&config, &bus_config(&socket));
-        // Its stderr goes to a file: it complains about fd limits in
-        // containers, which is noise in every test's output.
-        let log = fs::File::create(dir.path().join("dbus-daemon.log"))
-            .unwrap_or_else(|e| panic!("create dbus-daemon.log: {e}"));
         // dbus-daemon refuses any uid getpwuid() can't resolve (it looks
         // up the caller's groups for its policy). On a real host Roster's
         // uids resolve through libnss_roster; here nss_wrapper gives
         // dbus-daemon a passwd that lists them (see [`CONNECTABLE_UIDS`]).
-        let (passwd, group) = (dir.path().join("passwd"), dir.path().join("group"));
-        write_file(&passwd, &wrapper_passwd());
-        write_file(&group, &wrapper_group());
-        let child = Command::new("dbus-daemon")
-            .env("LD_PRELOAD", nss_wrapper_library())
-            .env("NSS_WRAPPER_PASSWD", &passwd)
-            .env("NSS_WRAPPER_GROUP", &group)
-            .arg(format!("--config-file={}", config.display()))
-            .arg("--nofork")
-            .arg("--nopidfile")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("can't run dbus-daemon (apt-get install dbus): {e}"));
+        write_file(&dir.path().join("passwd"), &wrapper_passwd());
+        write_file(&dir.path().join("group"), &wrapper_group());
+        let child = spawn_bus(dir.path());
         let address = format!("unix:path={}", socket.display());
         let mut bus = TestBus {
             dir,
             address,
             child,
         };
+        bus.wait_ready();
+        bus
+    }
+
+    /// Waits until the bus socket accepts connections.
+    fn wait_ready(&mut self) {
+        let socket = self.dir.path().join("bus");
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             if socket.exists() && std::os::unix::net::UnixStream::connect(&socket).is_ok() {
                 break;
             }
-            if let Ok(Some(status)) = bus.child.try_wait() {
+            if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("dbus-daemon exited at start: {status}");
             }
             assert!(Instant::now() < deadline, "dbus-daemon did not start");
             sleep(Duration::from_millis(10));
         }
-        bus
+    }
+
+    /// Kills dbus-daemon (SIGKILL, as a crash would) and starts a new one
+    /// at the same address: every connection on the old bus is closed.
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // A killed dbus-daemon leaves its socket file behind.
+        let _ = fs::remove_file(self.dir.path().join("bus"));
+        self.child = spawn_bus(self.dir.path());
+        self.wait_ready();
     }
 
     /// The address to put in `DBUS_SYSTEM_BUS_ADDRESS` or a PAM `bus=`.
@@ -305,6 +307,30 @@ impl Drop for TestBus {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Runs dbus-daemon on the config, passwd and group files in `dir`
+/// (written by [`TestBus::start`]).
+fn spawn_bus(dir: &Path) -> Child {
+    // Its stderr goes to a file: it complains about fd limits in
+    // containers, which is noise in every test's output.
+    let log = fs::File::options()
+        .create(true)
+        .append(true)
+        .open(dir.join("dbus-daemon.log"))
+        .unwrap_or_else(|e| panic!("create dbus-daemon.log: {e}"));
+    Command::new("dbus-daemon")
+        .env("LD_PRELOAD", nss_wrapper_library())
+        .env("NSS_WRAPPER_PASSWD", dir.join("passwd"))
+        .env("NSS_WRAPPER_GROUP", dir.join("group"))
+        .arg(format!("--config-file={}", dir.join("bus.conf").display()))
+        .arg("--nofork")
+        .arg("--nopidfile")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("can't run dbus-daemon (apt-get install dbus): {e}"))
 }
 
 /// The uids that may connect to a [`TestBus`] besides the host's own
@@ -718,6 +744,23 @@ impl TestDaemon {
         match self.child.as_mut() {
             Some(c) => matches!(c.try_wait(), Ok(None)),
             None => false,
+        }
+    }
+
+    /// Waits at most `limit` for rosterd to exit on its own: its exit
+    /// status, or None when it is still running then.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let child = self.child.as_mut()?;
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            sleep(Duration::from_millis(20));
         }
     }
 

@@ -263,6 +263,31 @@ fn control_characters_and_colons_in_profiles_are_refused() {
 }
 
 #[test]
+fn profiles_that_read_as_something_else_are_refused() {
+    let host = Host::start();
+    host.user("keeper");
+    let before = state(&host);
+    for (flag, value, why) in [
+        ("--display-name", "Bob\u{202E}nimda", "U+202E"),
+        ("--display-name", "ad\u{200B}min", "U+200B"),
+        ("--display-name", "\u{2066}Alice\u{2069}", "U+2066"),
+        ("--shell", "/bin/sh -c 'id'", "one program"),
+        ("--home", "/", "normalised path below /"),
+        ("--home", "/home/./keeper", "normalised"),
+    ] {
+        let out = host.root(&["users", "edit", "keeper", flag, value]);
+        assert_eq!(out.code, Some(1), "{flag} {value:?}: {}", out.stderr);
+        assert!(out.stderr.contains(why), "{flag} {value:?}: {}", out.stderr);
+        let out = host
+            .daemon
+            .roster(&["users", "create", "newbie", "--register", flag, value])
+            .run();
+        assert_eq!(out.code, Some(1), "{flag} {value:?}: {}", out.stderr);
+    }
+    assert_eq!(state(&host), before);
+}
+
+#[test]
 fn no_terminal_means_an_error_never_a_wait() {
     let host = Host::start();
     let uid = host.user("keeper");

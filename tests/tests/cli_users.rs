@@ -4,7 +4,7 @@
 mod cli_common;
 
 use cli_common::{Host, assert_fails, names_in, password_of};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Authenticates `user` with `password` through rosterd (as root, as the
 /// PAM module would): the outcome string.
@@ -881,6 +881,113 @@ fn rosterd_not_running_names_the_bus() {
         1,
         "rosterd is not running (bus: unix:path=/nonexistent/roster-bus)",
     );
+}
+
+#[test]
+fn a_uid_the_bus_cannot_resolve_is_told_to_fix_nsswitch() {
+    let host = Host::start();
+    // A Roster uid past every block the test bus's passwd lists: what a
+    // Roster user is to dbus-daemon on a host whose nsswitch.conf lacks
+    // `roster`.
+    let unresolvable =
+        roster_tests::UID_MIN + roster_tests::UIDS_PER_DAEMON * roster_tests::UID_BLOCKS + 7;
+    assert!(
+        roster_tests::CONNECTABLE_UIDS
+            .iter()
+            .all(|r| !r.contains(&unresolvable))
+    );
+    let out = host.as_uid(unresolvable, &["whoami"]);
+    assert_fails(
+        &out,
+        1,
+        &format!(
+            "the bus at {} closed the connection while checking who you are (uid {unresolvable})",
+            host.bus.address()
+        ),
+    );
+    assert!(out.stderr.contains("nsswitch.conf"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("passwd: files roster"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("not running"), "{}", out.stderr);
+    // A uid the bus resolves gets through the same bus (a stranger to
+    // rosterd: an answer, not a refusal by the bus).
+    let out = host.as_uid(roster_tests::STRANGER_UID, &["whoami"]);
+    assert!(
+        !out.stderr.contains("closed the connection"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// Sends SIGCONT to a stopped process when dropped, so a failed assert
+/// never leaves rosterd stopped.
+struct Stopped(u32);
+
+impl Stopped {
+    fn stop(pid: u32) -> Stopped {
+        // SAFETY: kill(2) on our own rosterd child's pid.
+        unsafe { libc::kill(pid as libc::pid_t, libc::SIGSTOP) };
+        Stopped(pid)
+    }
+}
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on our own rosterd child's pid.
+        unsafe { libc::kill(self.0 as libc::pid_t, libc::SIGCONT) };
+    }
+}
+
+#[test]
+fn a_stopped_rosterd_is_a_timeout_that_says_what_to_check() {
+    let host = Host::start();
+    host.user("amy");
+    let stopped = Stopped::stop(host.daemon.pid());
+    // The name is still owned, so today's main waited here forever: the
+    // test gives up on the CLI after 30 s rather than hang with it.
+    let mut child = host
+        .daemon
+        .roster(&["users", "list"])
+        .env("ROSTER_TIMEOUT", "2")
+        .to_command()
+        .spawn()
+        .unwrap_or_else(|e| panic!("can't run roster: {e}"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().ok().flatten().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("roster users list still waits on a stopped rosterd after 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("waiting for roster: {e}"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let expected = format!(
+        "roster: rosterd did not answer within 2 s (bus: {})",
+        host.bus.address()
+    );
+    assert!(stderr.starts_with(&expected), "{stderr}");
+    assert!(stderr.contains("systemctl status rosterd"), "{stderr}");
+    drop(stopped);
+    // Running again, the same command answers (the default timeout).
+    let out = host.root(&["users", "list", "--json"]).expect_ok();
+    assert!(out.stdout.contains("amy"), "{}", out.stdout);
+    // A timeout that isn't whole seconds is a usage error.
+    for bad in ["soon", "0", "5s"] {
+        let out = host
+            .daemon
+            .roster(&["users", "list"])
+            .env("ROSTER_TIMEOUT", bad)
+            .run();
+        assert_fails(&out, 2, "ROSTER_TIMEOUT");
+    }
 }
 
 #[test]

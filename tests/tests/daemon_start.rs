@@ -131,6 +131,34 @@ fn sigterm_is_a_clean_exit_that_releases_the_name() {
 }
 
 #[test]
+fn losing_the_bus_makes_rosterd_exit_with_a_message() {
+    let mut bus = TestBus::start();
+    let mut daemon = TestDaemon::start(&bus);
+    daemon.create_user("alice", "user", "correct horse battery");
+    // Today's main stayed alive and deaf here: it neither exited nor
+    // reconnected, so systemd's Restart=on-failure never fired.
+    bus.restart();
+    let lost = std::time::Instant::now();
+    let status = daemon
+        .wait_exit(std::time::Duration::from_secs(30))
+        .unwrap_or_else(|| panic!("rosterd still runs 30 s after its bus went away"));
+    eprintln!(
+        "rosterd exited {:?} after its bus was killed",
+        lost.elapsed()
+    );
+    assert_eq!(status.code(), Some(1), "exit status {status}");
+    let stderr = daemon.stderr_log();
+    assert!(
+        stderr.contains(&format!("lost the system bus at {}", bus.address())),
+        "{stderr}"
+    );
+    // What systemd then does: a fresh rosterd serves on the new bus, with
+    // the same database.
+    daemon.restart();
+    daemon.probe("Users.Show", &["\"alice\""]).run().expect_ok();
+}
+
+#[test]
 fn check_config_validates_without_starting() {
     let bus = TestBus::start();
     let daemon = TestDaemon::start(&bus);

@@ -11,7 +11,7 @@ pub mod users;
 pub mod whoami;
 
 use crate::args::{Cli, Command, EnvironmentsCommand, KeysCommand, TokensCommand, UsersCommand};
-use crate::connection::{Client, bus_address, load_token};
+use crate::connection::{Client, bus_address, call_timeout, load_token};
 use crate::errors::{Caller, CliError};
 use crate::output::json;
 use crate::prompt::Input;
@@ -65,7 +65,8 @@ pub async fn run(cli: Cli, input: &mut dyn Input, caller: &mut Caller) -> Result
         return Ok(());
     }
 
-    let client = Client::connect(&address, None).await?;
+    let timeout = call_timeout(std::env::var("ROSTER_TIMEOUT").ok())?;
+    let client = Client::connect(&address, Some(timeout)).await?;
     if let Some(token) = &token {
         caller.with_token = true;
         client.present(token).await?;

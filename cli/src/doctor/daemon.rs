@@ -12,6 +12,20 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 pub async fn check(address: &str) -> Finding {
     let client = match Client::connect(address, Some(TIMEOUT)).await {
         Ok(client) => client,
+        Err(CliError::BusRefused {
+            uid,
+            resolves_here: false,
+            ..
+        }) => {
+            return Finding::fail(
+                "rosterd",
+                format!(
+                    "the bus at {address} closed the connection while checking uid {uid}: \
+                     dbus-daemon drops a uid it can't resolve"
+                ),
+                "add roster to the passwd: and group: lines of /etc/nsswitch.conf (passwd: files roster)",
+            );
+        }
         Err(_) => {
             return Finding::fail(
                 "rosterd",
@@ -48,6 +62,15 @@ pub async fn check(address: &str) -> Finding {
                  (Roster users can't log in or use sudo until it is back)"
             ),
             "systemctl start rosterd (journalctl -u rosterd -b says why it stopped)",
+        ),
+        Err(CliError::NoAnswer { after, .. }) => Finding::fail(
+            "rosterd",
+            format!(
+                "rosterd owns org.roster.Roster1 on {address} but did not answer within {} s: \
+                 it is stopped or stuck (Roster users can't log in or use sudo meanwhile)",
+                after.as_secs()
+            ),
+            "systemctl status rosterd and journalctl -u rosterd -b; systemctl restart rosterd if it stays stuck",
         ),
         Err(other) => Finding::fail(
             "rosterd",

@@ -463,3 +463,52 @@ fn login_path_timing() {
         t.elapsed() / n
     );
 }
+
+#[test]
+fn a_start_time_past_i64_max_is_refused_and_nothing_is_stored() {
+    let mut f = fixture();
+    f.create("bob");
+    let before = f.roster.show_user(&Actor::Root, "bob").unwrap();
+    for start in [u64::MAX, i64::MAX as u64 + 1] {
+        let r = f.roster.open_session(
+            &Actor::Root,
+            NewSession {
+                leader_start: start,
+                ..session("bob", 100)
+            },
+        );
+        match r {
+            Err(Error::InvalidArgument(m)) => assert!(m.contains(&start.to_string()), "{m}"),
+            other => panic!("expected InvalidArgument, got {other:?}"),
+        }
+        assert!(matches!(
+            f.roster.close_session(&Actor::Root, "bob", 100, start),
+            Err(Error::InvalidArgument(_))
+        ));
+    }
+    assert!(
+        f.roster
+            .list_sessions(&Actor::Root, None, true)
+            .unwrap()
+            .is_empty()
+    );
+    // Not even the last login moved.
+    assert_eq!(f.roster.show_user(&Actor::Root, "bob").unwrap(), before);
+    // The largest start time that fits is kept exactly.
+    let (s, _) = f
+        .roster
+        .open_session(
+            &Actor::Root,
+            NewSession {
+                leader_start: i64::MAX as u64,
+                ..session("bob", 100)
+            },
+        )
+        .unwrap();
+    assert_eq!(s.leader_start, i64::MAX as u64);
+    let listed = f.roster.list_sessions(&Actor::Root, None, false).unwrap();
+    assert_eq!(listed[0].leader_start, i64::MAX as u64);
+    f.roster
+        .close_session(&Actor::Root, "bob", 100, i64::MAX as u64)
+        .unwrap();
+}

@@ -94,6 +94,43 @@ fn bad_input_is_refused_and_changes_nothing() {
             },
             phc(),
         ),
+        // Issue 14's finds: a name that reads as another, a shell that
+        // reads as a command, the whole file system as a home.
+        (
+            NewUser {
+                display_name: Some("Bob\u{202E}nimda".into()),
+                ..new("bob")
+            },
+            phc(),
+        ),
+        (
+            NewUser {
+                display_name: Some("ad\u{200B}min".into()),
+                ..new("bob")
+            },
+            phc(),
+        ),
+        (
+            NewUser {
+                shell: Some("/bin/sh -c 'id'".into()),
+                ..new("bob")
+            },
+            phc(),
+        ),
+        (
+            NewUser {
+                home: Some("/".into()),
+                ..new("bob")
+            },
+            phc(),
+        ),
+        (
+            NewUser {
+                home: Some("/home//bob".into()),
+                ..new("bob")
+            },
+            phc(),
+        ),
         (new("bob"), "not a hash".into()),
     ] {
         let r = f
@@ -102,6 +139,40 @@ fn bad_input_is_refused_and_changes_nothing() {
         assert!(matches!(r, Err(Error::InvalidArgument(_))), "{r:?}");
     }
     assert!(f.roster.list_users(&Actor::Root, true).unwrap().is_empty());
+}
+
+#[test]
+fn a_bad_profile_edit_is_refused_and_changes_nothing() {
+    let mut f = fixture();
+    let before = f.create("bob");
+    for changes in [
+        UserChanges {
+            display_name: Some("Bob\u{2066}x\u{2069}".into()),
+            ..UserChanges::default()
+        },
+        UserChanges {
+            shell: Some("/bin/sh -c 'id'".into()),
+            ..UserChanges::default()
+        },
+        UserChanges {
+            home: Some("/".into()),
+            ..UserChanges::default()
+        },
+        UserChanges {
+            home: Some("/home/bob/../alice".into()),
+            ..UserChanges::default()
+        },
+    ] {
+        let r = f.roster.edit_user(&Actor::Root, "bob", changes);
+        assert!(matches!(r, Err(Error::InvalidArgument(_))), "{r:?}");
+    }
+    assert_eq!(f.roster.show_user(&Actor::Root, "bob").unwrap(), before);
+}
+
+#[test]
+fn a_home_base_spelled_loosely_still_gives_a_normalised_home() {
+    let mut f = fixture_with(|c| c.home_base = "/srv//homes/".into());
+    assert_eq!(f.create("bob").home, "/srv/homes/bob");
 }
 
 #[test]

@@ -115,3 +115,106 @@ fn shown_is_short_and_escaped() {
     assert_eq!(shown("a\nb"), "\"a\\nb\"");
     assert!(shown(&"x".repeat(1000)).chars().count() < 50);
 }
+
+#[test]
+fn display_names_refuse_invisible_and_direction_characters() {
+    // Accents, CJK, emoji and joiners inside emoji are ordinary text.
+    display_name("Zoë Ångström 王小明 🙂").unwrap();
+    for (c, name) in [
+        ('\u{202A}', "LRE"),
+        ('\u{202B}', "RLE"),
+        ('\u{202C}', "PDF"),
+        ('\u{202D}', "LRO"),
+        ('\u{202E}', "RLO"),
+        ('\u{2066}', "LRI"),
+        ('\u{2067}', "RLI"),
+        ('\u{2068}', "FSI"),
+        ('\u{2069}', "PDI"),
+        ('\u{200E}', "LRM"),
+        ('\u{200F}', "RLM"),
+        ('\u{061C}', "ALM"),
+        ('\u{200B}', "ZWSP"),
+        ('\u{200C}', "ZWNJ"),
+        ('\u{200D}', "ZWJ"),
+        ('\u{2060}', "WJ"),
+        ('\u{FEFF}', "BOM"),
+        ('\u{00AD}', "soft hyphen"),
+        ('\u{2028}', "line separator"),
+        ('\u{2029}', "paragraph separator"),
+        ('\u{E0041}', "tag A"),
+        ('\u{0085}', "NEL (a C1 control)"),
+        ('\u{009B}', "CSI (a C1 control)"),
+    ] {
+        let value = format!("Bob{c}nimda");
+        let m = invalid(display_name(&value));
+        assert!(
+            m.contains("invisible") || m.contains("control"),
+            "{name}: {m}"
+        );
+        if !c.is_control() {
+            assert!(
+                m.contains(&format!("U+{:04X}", u32::from(c))),
+                "{name}: {m}"
+            );
+        }
+        // Homes and shells take the same rule.
+        invalid(home(&format!("/home/b{c}ob")));
+        invalid(shell(&format!("/bin/b{c}ash")));
+    }
+}
+
+#[test]
+fn homes_are_normalised_paths_below_the_root() {
+    home("/home/bob").unwrap();
+    home("/srv/homes/bob.smith").unwrap();
+    home("/home/bob smith").unwrap();
+    for bad in [
+        "/",
+        "//",
+        "/home//bob",
+        "/home/./bob",
+        "/./home",
+        "/home/bob/",
+        "/home/bob/.",
+        "/home/..",
+        "/..",
+        "/home/bob/../alice",
+    ] {
+        let m = invalid(home(bad));
+        assert!(m.contains("normalised") || m.contains(".."), "{bad}: {m}");
+    }
+}
+
+#[test]
+fn shells_are_one_program_path() {
+    for ok in [
+        "/bin/bash",
+        "/usr/bin/zsh",
+        "/usr/sbin/nologin",
+        "/usr/local/bin/fish",
+        "/opt/tool-1.2_x/bin/sh+",
+    ] {
+        shell(ok).unwrap();
+    }
+    for bad in [
+        "/bin/sh -c 'id'",
+        "/bin/sh\t-c",
+        "/bin/sh;id",
+        "/bin/$SHELL",
+        "/bin/`id`",
+        "/bin/sh|id",
+        "/bin/sh&",
+        "/bin/sh>x",
+        "/bin/\"sh\"",
+        "/bin/s*",
+        "/bin/sh\\",
+        "/bin/bäsh",
+        "/",
+        "/bin//sh",
+        "/bin/sh/",
+    ] {
+        invalid(shell(bad));
+    }
+    let m = invalid(shell("/bin/sh -c 'id'"));
+    assert!(m.contains("' '") && m.contains("one program"), "{m}");
+}

@@ -9,6 +9,7 @@
 
 use crate::daemon::{Call, Daemon, Result, leader_alive};
 use crate::errors::to_bus;
+use crate::home::HomeState;
 use roster_client::*;
 use roster_core::authz::{Operation, authorize};
 use roster_core::lockout::lock_message;
@@ -290,23 +291,41 @@ impl Pam {
                 Ok((session, home))
             })
             .await?;
-        let mut home_created = false;
-        if self.d.config.create_home
-            && let Some(home) = home
-        {
-            let (skel, uid) = (self.d.skel.clone(), session.uid);
+        let (mut home_created, mut message) = (false, String::new());
+        if let Some(home) = home {
+            let (skel, uid, create) = (self.d.skel.clone(), session.uid, self.d.config.create_home);
             let path = std::path::PathBuf::from(&home);
-            let made = tokio::task::spawn_blocking(move || {
-                crate::home::create_home(&path, &skel, uid, uid)
+            let prepared = tokio::task::spawn_blocking(move || {
+                crate::home::prepare_home(&path, &skel, uid, uid, create)
             })
             .await;
-            match made {
-                Ok(Ok(created)) => home_created = created,
-                Ok(Err(e)) => eprintln!("rosterd: creating the home {home}: {e}"),
-                Err(e) => eprintln!("rosterd: creating the home {home}: {e}"),
-            }
-            if home_created {
-                call.detail("home", "created");
+            match prepared {
+                Ok(Ok(state)) => {
+                    if let Some(word) = state.audit_word() {
+                        call.detail("home", word);
+                    }
+                    match state {
+                        HomeState::Created => home_created = true,
+                        // The session still opens (refusing it would lock
+                        // the user out over a folder they can't fix), but
+                        // nothing there is adopted, and the user, the log
+                        // and the audit line are told why.
+                        HomeState::Foreign(why) => {
+                            call.detail("home_problem", why.clone());
+                            message = format!(
+                                "your home {home} was not set up by Roster and is not yours ({why}): \
+                                 don't trust its files, and ask an administrator to check it"
+                            );
+                            eprintln!(
+                                "rosterd: refusing the home {home} of uid {uid}: {why}; \
+                                 remove or fix it (chown it to the user if it is theirs)"
+                            );
+                        }
+                        HomeState::Theirs | HomeState::Missing => {}
+                    }
+                }
+                Ok(Err(e)) => eprintln!("rosterd: preparing the home {home}: {e}"),
+                Err(e) => eprintln!("rosterd: preparing the home {home}: {e}"),
             }
         }
         // Not tracked if its leader is already gone (a very short session).
@@ -316,6 +335,7 @@ impl Pam {
         Ok(SessionOpened {
             id: session.id,
             home_created,
+            message,
         })
     }
 
