@@ -239,3 +239,41 @@ fn initgroups_dyn_grows_the_array_with_realloc_and_honours_limit() {
         "{out}"
     );
 }
+
+/// Whoever can write the snapshot decides who exists and who is in the
+/// admin group: a file another uid owns, or that group or others may
+/// write, is refused like a missing one (UNAVAIL + ENOENT).
+#[test]
+fn a_snapshot_not_owned_by_root_or_writable_by_others_is_unavail() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = World::new("direct-owner");
+    write_snapshot(&w.cache(), 4, 1);
+    let lookup = ["pwnam", "ruser1", "1024"];
+    assert!(w.direct(&lookup).starts_with(SUCCESS));
+    let chmod =
+        |mode| std::fs::set_permissions(w.cache(), std::fs::Permissions::from_mode(mode)).unwrap();
+    for loose in [0o666, 0o664, 0o646] {
+        chmod(loose);
+        assert_eq!(w.direct(&lookup), format!("{UNAVAIL}\n"), "mode {loose:o}");
+        assert!(w.direct(&["pwent", "1024"]).starts_with(UNAVAIL));
+    }
+    chmod(0o644);
+    assert!(w.direct(&lookup).starts_with(SUCCESS));
+
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("(not root: the chown half of this test needs root)");
+        return;
+    }
+    let c = std::ffi::CString::new(w.cache().as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a NUL-terminated path.
+    assert_eq!(unsafe { libc::chown(c.as_ptr(), 4242, 4242) }, 0);
+    // Without the variable only root's file is believed.
+    assert_eq!(w.direct_owned_by("", &lookup), format!("{UNAVAIL}\n"));
+    assert_eq!(w.direct_owned_by("0", &lookup), format!("{UNAVAIL}\n"));
+    // The test-only way through: the variable names the owner.
+    assert!(w.direct_owned_by("4242", &lookup).starts_with(SUCCESS));
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::chown(c.as_ptr(), 0, 0) }, 0);
+    assert!(w.direct_owned_by("", &lookup).starts_with(SUCCESS));
+}

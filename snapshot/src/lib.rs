@@ -524,6 +524,16 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     result
 }
 
+/// Whether a snapshot file with this owner and mode (`st_uid`, `st_mode`)
+/// may be believed: owned by `owner` (root, 0, on a host) and writable by
+/// nobody else (no group or other write bit). Whoever can write the file
+/// decides who exists, who is in the admin group and whom the PAM module
+/// treats as a local user, so the NSS and PAM modules refuse any other
+/// file as if it were missing.
+pub fn trusted_file(file_uid: u32, file_mode: u32, owner: u32) -> bool {
+    file_uid == owner && file_mode & 0o022 == 0
+}
+
 /// For the PAM module: the uid the snapshot at `path` lists for `name`.
 /// `None` when the file is missing, unreadable, not a valid snapshot, or
 /// doesn't list the name (all of which mean "not a Roster user here").

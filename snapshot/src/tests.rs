@@ -432,3 +432,15 @@ fn a_failed_write_leaves_no_temp_file_and_the_old_file_in_place() {
     assert!(path.join("occupied").is_dir());
     fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn only_a_file_of_the_owner_writable_by_nobody_else_is_trusted() {
+    assert!(trusted_file(0, 0o100644, 0));
+    assert!(trusted_file(0, 0o100444, 0));
+    assert!(trusted_file(0, 0o100600, 0));
+    assert!(!trusted_file(1000, 0o100644, 0), "another owner");
+    assert!(!trusted_file(0, 0o100664, 0), "group-writable");
+    assert!(!trusted_file(0, 0o100646, 0), "writable by others");
+    assert!(!trusted_file(0, 0o100666, 0));
+    assert!(trusted_file(1000, 0o100644, 1000), "a test's own owner");
+}
