@@ -242,6 +242,15 @@ fn a_full_cache_folder_is_reported_and_the_snapshot_catches_up_once_freed() {
     let (code, out) = getent_in_mounts_of(&d, dir.path(), &["passwd", "bob"]);
     assert_eq!(code, 0, "the snapshot is still the old one: {out}");
     assert!(out.starts_with(&format!("bob:*:{bob}:")), "{out}");
+    // roster doctor says so.
+    let current = snapshot_current(&d);
+    assert_eq!(current["status"], "fail", "{current:#}");
+    assert!(
+        current["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("older than the database")),
+        "{current:#}"
+    );
 
     // Space comes back: rosterd's own retry writes the snapshot, with no
     // new change (bounded wait: the retry interval is at most 30 s).
@@ -261,6 +270,7 @@ fn a_full_cache_folder_is_reported_and_the_snapshot_catches_up_once_freed() {
     }
     let (_, admins) = getent_in_mounts_of(&d, dir.path(), &["group", "roster-admins"]);
     assert!(!admins.contains("bob"), "{admins}");
+    assert_eq!(snapshot_current(&d)["status"], "ok");
     // One line for the failure streak, one for the recovery.
     let log = d.stderr_log();
     assert_eq!(
@@ -273,4 +283,18 @@ fn a_full_cache_folder_is_reported_and_the_snapshot_catches_up_once_freed() {
     d.create_user("carol", "user", PW);
     let (code, _) = getent_in_mounts_of(&d, dir.path(), &["passwd", "carol"]);
     assert_eq!(code, 0);
+}
+
+/// `roster doctor --json`'s `snapshot-current` finding for `d`.
+fn snapshot_current(d: &TestDaemon) -> serde_json::Value {
+    let out = d
+        .roster(&["doctor", "--json", "--config"])
+        .arg(&d.config_path().display().to_string())
+        .run();
+    let list: serde_json::Value =
+        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {out:?}"));
+    list.as_array()
+        .and_then(|l| l.iter().find(|f| f["check"] == "snapshot-current"))
+        .cloned()
+        .unwrap_or_else(|| panic!("no snapshot-current finding: {list:#}"))
 }
