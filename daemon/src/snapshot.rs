@@ -59,6 +59,16 @@ impl SnapshotStale {
         }
     }
 
+    /// [`Self::losing_code`] when the answer carried a code, else the
+    /// plain error.
+    pub fn losing_code_if(self, had_code: bool, user: &str) -> RosterError {
+        if had_code {
+            self.losing_code(user)
+        } else {
+            self.into()
+        }
+    }
+
     /// For a change whose answer carries a registration code: an error
     /// can't carry it, so say how to get another once NSS is current.
     pub fn losing_code(self, user: &str) -> RosterError {

@@ -242,6 +242,22 @@ fn a_full_cache_folder_is_reported_and_the_snapshot_catches_up_once_freed() {
     let (code, out) = getent_in_mounts_of(&d, dir.path(), &["passwd", "bob"]);
     assert_eq!(code, 0, "the snapshot is still the old one: {out}");
     assert!(out.starts_with(&format!("bob:*:{bob}:")), "{out}");
+    // A pending user is made too, but its code can't come with an error:
+    // the sentence says how to get another.
+    let pending = d.roster(&["users", "create", "carol", "--register"]).run();
+    assert_eq!(pending.code, Some(1), "{pending:?}");
+    assert!(pending.stderr.contains(NOT_SHOWN_YET), "{pending:?}");
+    assert!(
+        pending
+            .stderr
+            .contains("roster users password carol --reset"),
+        "{pending:?}"
+    );
+    assert_eq!(
+        d.sqlite("SELECT count(*) FROM users WHERE name = 'carol'")
+            .trim(),
+        "1"
+    );
     // roster doctor says so.
     let current = snapshot_current(&d);
     assert_eq!(current["status"], "fail", "{current:#}");
@@ -279,9 +295,11 @@ fn a_full_cache_folder_is_reported_and_the_snapshot_catches_up_once_freed() {
         "{log}"
     );
     assert_eq!(log.matches("is written again").count(), 1, "{log}");
-    // A change now is acknowledged as before.
-    d.create_user("carol", "user", PW);
     let (code, _) = getent_in_mounts_of(&d, dir.path(), &["passwd", "carol"]);
+    assert_eq!(code, 0, "carol, made while the disk was full, resolves now");
+    // A change now is acknowledged as before.
+    d.create_user("dave", "user", PW);
+    let (code, _) = getent_in_mounts_of(&d, dir.path(), &["passwd", "dave"]);
     assert_eq!(code, 0);
 }
 

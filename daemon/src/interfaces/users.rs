@@ -90,7 +90,8 @@ impl Users {
                 .d
                 .acting(&call, move |r, a| r.reset_password(a, &name))
                 .await?;
-            (self.d.snapshot.refresh().await).map_err(|s| s.losing_code(&user.name))?;
+            let published = self.d.snapshot.refresh().await;
+            published.map_err(|stale| stale.losing_code(&user.name))?;
             Ok(Created {
                 user: convert::user(&user),
                 registration_code: code.code.expose().to_owned(),
@@ -294,10 +295,8 @@ impl Users {
                 })
                 .await?
         };
-        (self.d.snapshot.refresh().await).map_err(|stale| match code.is_some() {
-            true => stale.losing_code(&user.name),
-            false => stale.into(),
-        })?;
+        let published = self.d.snapshot.refresh().await;
+        published.map_err(|stale| stale.losing_code_if(code.is_some(), &user.name))?;
         Ok(Created {
             user: convert::user(&user),
             registration_code: code
