@@ -108,6 +108,7 @@ impl Default for Retry {
 /// stopped). It lives beside the database, not the snapshot: the cache
 /// folder is the one that can't be written, and a change that got
 /// committed proves the database's folder can.
+///
 /// `StaleMark::default()` keeps none (unit tests).
 #[derive(Debug, Clone, Default)]
 pub struct StaleMark(Option<PathBuf>);
@@ -122,6 +123,7 @@ impl StaleMark {
 
     /// Since when (seconds since the epoch) and why, one line each.
     fn set(&self, since: u64, why: &str) {
+        let why = why.replace(['\n', '\r'], " ");
         if let Some(path) = &self.0
             && let Err(e) = std::fs::write(path, format!("{since}\n{why}\n"))
         {
