@@ -164,8 +164,14 @@ fn unusable_snapshots_are_unavail_enoent_never_a_crash() {
         let out = w.direct(&["pwnam", "ruser1", "1024"]);
         assert!(out.starts_with("status="), "flip at {at}: {out}");
     }
-    // And it recovers once a good file is back.
+    // And it recovers once a good file is back (0644 whatever the umask:
+    // a group-writable snapshot is refused).
     std::fs::write(w.cache(), &good).unwrap();
+    std::fs::set_permissions(
+        w.cache(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
     assert!(w.direct(&["pwnam", "ruser1", "1024"]).starts_with(SUCCESS));
 }
 
