@@ -71,7 +71,8 @@ pub enum Command {
     /// Check this host's Roster setup and say how to fix what is wrong.
     ///
     /// Checks: rosterd answers on the bus; the database, its folder and the
-    /// NSS snapshot have their modes; nsswitch.conf names roster; the PAM
+    /// NSS snapshot have their modes; the snapshot holds every change (no
+    /// failed write pending in rosterd); nsswitch.conf names roster; the PAM
     /// stack has pam_roster where the profile puts it; the uid range and
     /// admin_gid are free; the sudoers drop-in names the admin group; a
     /// local break-glass admin exists; pam_lastlog (warning). Exits 1 when

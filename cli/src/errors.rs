@@ -137,6 +137,10 @@ fn render_daemon_error(error: &RosterError, caller: Caller) -> String {
             "roster: {}\nhint: create a new token with roster tokens create",
             sentence(m, "token expired")
         ),
+        RosterError::SnapshotStale(m) => format!(
+            "roster: {}",
+            sentence(m, "the change is made, but NSS doesn't show it yet")
+        ),
         RosterError::ZBus(zbus::Error::FDO(fdo)) => match fdo.as_ref() {
             zbus::fdo::Error::UnknownMethod(detail)
             | zbus::fdo::Error::UnknownInterface(detail)
@@ -257,6 +261,17 @@ mod tests {
             with_token: true,
         });
         assert!(with_token.contains("--scope full"), "{with_token}");
+    }
+
+    #[test]
+    fn a_change_nss_does_not_show_yet_is_said_as_rosterd_words_it_and_exits_1() {
+        let said = "the change is made, but NSS doesn't show it yet: rosterd couldn't write \
+                    the NSS snapshot /var/cache/roster/nss.cache and retries until it can";
+        let e = CliError::Daemon(RosterError::SnapshotStale(said.into()));
+        assert_eq!(e.render(ROOT), format!("roster: {said}"));
+        assert_eq!(e.exit_code(), 1);
+        let bare = CliError::Daemon(RosterError::SnapshotStale(String::new()));
+        assert!(bare.render(ROOT).contains("NSS doesn't show it yet"));
     }
 
     #[test]

@@ -32,6 +32,12 @@ pub enum RosterError {
     TokenRevoked(String),
     /// The token presented is past its expiry.
     TokenExpired(String),
+    /// The change IS made and saved, but rosterd couldn't write the NSS
+    /// snapshot: `getent`, `id` and sudo show the state from before it
+    /// until rosterd's retry succeeds (no new change is needed). Don't
+    /// repeat the change; fix what the message names (the cache folder's
+    /// disk) and check rosterd's log.
+    SnapshotStale(String),
 }
 
 impl RosterError {

@@ -48,6 +48,8 @@ pub fn result_word(error: &RosterError) -> &'static str {
         RosterError::Locked(_) => "locked",
         RosterError::TokenRevoked(_) => "token-revoked",
         RosterError::TokenExpired(_) => "token-expired",
+        // The change is made; only its NSS snapshot write failed.
+        RosterError::SnapshotStale(_) => "ok-snapshot-stale",
     }
 }
 

@@ -182,7 +182,11 @@ async fn serve(args: Args, config: Config) -> Result<(), String> {
     let audit = audit::Audit::open(args.syslog_socket.as_deref(), args.audit_log.as_deref())
         .map_err(|e| format!("can't open the audit log: {e}"))?;
 
-    let snapshot = snapshot::SnapshotWriter::new();
+    let snapshot = snapshot::SnapshotWriter::new(
+        &config.nss_cache,
+        snapshot::Retry::default(),
+        snapshot::StaleMark::beside(&config.database),
+    );
     snapshot
         .write_now(&roster, &config)
         .map_err(|e| format!("can't write the NSS snapshot: {e}"))?;

@@ -41,6 +41,11 @@ const DEFAULT_PATH: &CStr = c"/var/cache/roster/nss.cache";
 /// `secure_getenv`, so a setuid program (su, sudo, passwd) ignores it: a
 /// local user can't feed it a forged snapshot.
 const PATH_VAR: &CStr = c"ROSTER_NSS_CACHE";
+/// The snapshot must be owned by root and writable by nobody else
+/// ([`roster_snapshot::trusted_file`]); tests that write it as another
+/// uid name that uid here. Read with `secure_getenv` too: a setuid
+/// program always wants root's file.
+const OWNER_VAR: &CStr = c"ROSTER_NSS_CACHE_OWNER";
 
 unsafe extern "C" {
     // glibc ≥ 2.17; the libc crate doesn't declare it for Linux.
@@ -333,19 +338,47 @@ fn path() -> &'static CStr {
     }
 }
 
+/// The uid the snapshot must belong to: root, or `ROSTER_NSS_CACHE_OWNER`
+/// in a test. A value that isn't a uid leaves it root.
+fn owner() -> u32 {
+    // SAFETY: as in `path`.
+    let value = unsafe {
+        let p = secure_getenv(OWNER_VAR.as_ptr());
+        if p.is_null() {
+            return 0;
+        }
+        CStr::from_ptr(p)
+    };
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Whether the file `st` describes may be believed (owner and mode).
+fn trusted(st: &libc::stat) -> bool {
+    roster_snapshot::trusted_file(st.st_uid, st.st_mode, owner())
+}
+
+/// The file at `path`, if there is one we may believe.
 fn stat_path(path: &CStr) -> Option<Identity> {
     let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
     // SAFETY: path is NUL-terminated; st is written by stat on success.
-    unsafe {
+    let st = unsafe {
         if libc::stat(path.as_ptr(), st.as_mut_ptr()) != 0 {
             return None;
         }
-        Some(Identity::of(&st.assume_init()))
-    }
+        st.assume_init()
+    };
+    // Checked on every call, not only at load: a chmod or chown keeps
+    // the identity, and a mapping already held must stop answering too.
+    trusted(&st).then(|| Identity::of(&st))
 }
 
 /// The current snapshot, mapped and with a valid header; `None` when the
-/// file is missing, unreadable or not a usable snapshot.
+/// file is missing, unreadable, not a usable snapshot, or not one we may
+/// believe (not owned by root, or writable by group or others).
 pub fn acquire() -> Option<Held> {
     let path = path();
     let id = stat_path(path)?;
@@ -383,6 +416,11 @@ fn load(path: &CStr) -> Option<Held> {
             return None;
         }
         let st = st.assume_init();
+        // The file opened may not be the one `stat` saw: check it again.
+        if !trusted(&st) {
+            libc::close(fd);
+            return None;
+        }
         let len = match usize::try_from(st.st_size) {
             Ok(n) if n >= HEADER_SIZE && (st.st_mode & libc::S_IFMT) == libc::S_IFREG => n,
             _ => {
@@ -474,7 +512,11 @@ pub(crate) mod tests {
             let path = dir.join("nss.cache");
             // SAFETY: under the lock, before any test of this binary has
             // read it; no other test here touches the environment.
-            unsafe { std::env::set_var("ROSTER_NSS_CACHE", &path) };
+            unsafe {
+                std::env::set_var("ROSTER_NSS_CACHE", &path);
+                // The files are ours, whoever runs the tests.
+                std::env::set_var("ROSTER_NSS_CACHE_OWNER", libc::geteuid().to_string());
+            }
             path
         });
         (guard, path)
@@ -606,5 +648,40 @@ pub(crate) mod tests {
         unpin(current_pin);
         assert!(pinned(current_pin).is_none());
         assert!(acquire().is_some());
+    }
+
+    /// A snapshot someone else could have written is refused like a
+    /// missing one, even when its mapping is already held.
+    #[test]
+    fn a_snapshot_writable_by_others_or_owned_by_another_uid_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let (_exclusive, path) = exclusive();
+        let chmod =
+            |mode| std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+        write(path, 2000);
+        assert!(acquire().is_some());
+        for loose in [0o666, 0o646, 0o664] {
+            chmod(loose);
+            assert!(acquire().is_none(), "mode {loose:o}");
+        }
+        chmod(0o644);
+        assert!(acquire().is_some());
+        // A new file, loose from the start, is never mapped either.
+        write(path, 2001);
+        chmod(0o666);
+        assert!(acquire().is_none());
+        chmod(0o644);
+        assert!(acquire().is_some());
+
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+            // SAFETY: a NUL-terminated path.
+            assert_eq!(unsafe { libc::chown(c.as_ptr(), 4242, 4242) }, 0);
+            assert!(acquire().is_none(), "owned by uid 4242");
+            // SAFETY: as above.
+            assert_eq!(unsafe { libc::chown(c.as_ptr(), 0, 0) }, 0);
+            assert!(acquire().is_some());
+        }
     }
 }

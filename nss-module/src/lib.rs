@@ -19,7 +19,9 @@
 //! * errors go to `*errnop`, never `errno`; a small buffer is
 //!   `NSS_STATUS_TRYAGAIN` + `ERANGE` (glibc retries with a larger one);
 //!   not found is `NSS_STATUS_NOTFOUND` + `ENOENT`; a missing, truncated,
-//!   corrupt or foreign snapshot is `NSS_STATUS_UNAVAIL` + `ENOENT`;
+//!   corrupt or foreign snapshot is `NSS_STATUS_UNAVAIL` + `ENOENT`, and
+//!   so is one not owned by root or writable by group or others (whoever
+//!   can write it decides who exists and who is in the admin group);
 //! * every string is copied into the caller's buffer, `pw_passwd` and
 //!   `gr_passwd` are always `*` ([`fill`]);
 //! * `initgroups_dyn` grows glibc's array with `realloc`;
@@ -37,7 +39,10 @@
 //!
 //! The path is `/var/cache/roster/nss.cache`, overridable only through the
 //! `ROSTER_NSS_CACHE` environment variable read with `secure_getenv`
-//! (ignored by setuid programs). That is for tests.
+//! (ignored by setuid programs). That is for tests, and so is
+//! `ROSTER_NSS_CACHE_OWNER` (a uid, read the same way): the owner the
+//! snapshot must have instead of root, for tests that write it as
+//! another user.
 //!
 //! # Building and testing
 //!

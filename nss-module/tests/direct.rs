@@ -164,8 +164,14 @@ fn unusable_snapshots_are_unavail_enoent_never_a_crash() {
         let out = w.direct(&["pwnam", "ruser1", "1024"]);
         assert!(out.starts_with("status="), "flip at {at}: {out}");
     }
-    // And it recovers once a good file is back.
+    // And it recovers once a good file is back (0644 whatever the umask:
+    // a group-writable snapshot is refused).
     std::fs::write(w.cache(), &good).unwrap();
+    std::fs::set_permissions(
+        w.cache(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
     assert!(w.direct(&["pwnam", "ruser1", "1024"]).starts_with(SUCCESS));
 }
 
@@ -238,4 +244,42 @@ fn initgroups_dyn_grows_the_array_with_realloc_and_honours_limit() {
         out.contains(&format!("start=1 size=4 gids={ADMIN_GID}\n")),
         "{out}"
     );
+}
+
+/// Whoever can write the snapshot decides who exists and who is in the
+/// admin group: a file another uid owns, or that group or others may
+/// write, is refused like a missing one (UNAVAIL + ENOENT).
+#[test]
+fn a_snapshot_not_owned_by_root_or_writable_by_others_is_unavail() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = World::new("direct-owner");
+    write_snapshot(&w.cache(), 4, 1);
+    let lookup = ["pwnam", "ruser1", "1024"];
+    assert!(w.direct(&lookup).starts_with(SUCCESS));
+    let chmod =
+        |mode| std::fs::set_permissions(w.cache(), std::fs::Permissions::from_mode(mode)).unwrap();
+    for loose in [0o666, 0o664, 0o646] {
+        chmod(loose);
+        assert_eq!(w.direct(&lookup), format!("{UNAVAIL}\n"), "mode {loose:o}");
+        assert!(w.direct(&["pwent", "1024"]).starts_with(UNAVAIL));
+    }
+    chmod(0o644);
+    assert!(w.direct(&lookup).starts_with(SUCCESS));
+
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("(not root: the chown half of this test needs root)");
+        return;
+    }
+    let c = std::ffi::CString::new(w.cache().as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a NUL-terminated path.
+    assert_eq!(unsafe { libc::chown(c.as_ptr(), 4242, 4242) }, 0);
+    // Without the variable only root's file is believed.
+    assert_eq!(w.direct_owned_by("", &lookup), format!("{UNAVAIL}\n"));
+    assert_eq!(w.direct_owned_by("0", &lookup), format!("{UNAVAIL}\n"));
+    // The test-only way through: the variable names the owner.
+    assert!(w.direct_owned_by("4242", &lookup).starts_with(SUCCESS));
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::chown(c.as_ptr(), 0, 0) }, 0);
+    assert!(w.direct_owned_by("", &lookup).starts_with(SUCCESS));
 }

@@ -229,6 +229,35 @@ fn corrupt_or_missing_snapshot_is_unavailable_and_files_still_answer() {
     assert!(out.starts_with("rc=2\nroot:x:0:0:"), "missing: {out}");
 }
 
+/// Through glibc's dispatch: a snapshot another uid owns, or anyone may
+/// write, resolves no Roster user, and the local files still answer.
+#[test]
+fn a_snapshot_not_owned_by_root_or_writable_by_others_resolves_no_one() {
+    if !glibc_ns_available("a_snapshot_not_owned_by_root_or_writable_by_others_resolves_no_one") {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let w = World::new("glibc-owner");
+    write_snapshot(&w.cache(), 24, 1);
+    let script = "getent passwd ruser1; echo rc=$?; getent passwd root";
+    let out = ok(&w.glibc(FILES_ROSTER, &["sh", "-c", script]));
+    assert!(out.starts_with(&user_line(1, 1)), "root's 0644 file: {out}");
+
+    std::fs::set_permissions(w.cache(), std::fs::Permissions::from_mode(0o666)).unwrap();
+    let out = ok(&w.glibc(FILES_ROSTER, &["sh", "-c", script]));
+    assert!(out.starts_with("rc=2\nroot:x:0:0:"), "mode 0666: {out}");
+
+    std::fs::set_permissions(w.cache(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let c = std::ffi::CString::new(w.cache().as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a NUL-terminated path (the test runs as root, checked above).
+    assert_eq!(unsafe { libc::chown(c.as_ptr(), 4242, 4242) }, 0);
+    let out = ok(&w.glibc(FILES_ROSTER, &["sh", "-c", script]));
+    assert!(
+        out.starts_with("rc=2\nroot:x:0:0:"),
+        "owned by uid 4242: {out}"
+    );
+}
+
 /// `pw_passwd` is `*`: with a Debian-like pam_unix stack, `nullok` doesn't
 /// let a Roster user in with an empty password, and pam_unix's account
 /// check passes a Roster user (an `x` would send it looking for a shadow

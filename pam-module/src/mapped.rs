@@ -20,13 +20,15 @@
 //!   and the file is root's (0644 in a root-owned directory).
 
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
 /// A whole regular file mapped read-only; unmapped on drop.
 pub struct Mapped {
     addr: *mut libc::c_void,
     len: usize,
+    owner: u32,
+    mode: u32,
 }
 
 impl Mapped {
@@ -68,7 +70,19 @@ impl Mapped {
         if addr == libc::MAP_FAILED || addr.is_null() {
             return None;
         }
-        Some(Mapped { addr, len })
+        Some(Mapped {
+            addr,
+            len,
+            owner: meta.uid(),
+            mode: meta.mode(),
+        })
+    }
+
+    /// The mapped file's owner and mode (`st_uid`, `st_mode`), from the
+    /// descriptor that was mapped: the very file, whatever the path names
+    /// by now.
+    pub fn owner_and_mode(&self) -> (u32, u32) {
+        (self.owner, self.mode)
     }
 
     /// The file's bytes, as they were when it was mapped.

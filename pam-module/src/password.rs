@@ -49,7 +49,20 @@ pub fn change(ctx: &Ctx) -> Result<Outcome, Error> {
     };
     let new = new_token(ctx, &current, pending)?;
 
-    match ctx.rosterd.change_password(&user, &current, &new) {
+    let changed = match ctx.rosterd.change_password(&user, &current, &new) {
+        // The password is changed; only NSS lags (the admin group, for a
+        // pending user turned active). Failing here would send the user
+        // back to a code that is already used up.
+        Err(RosterError::SnapshotStale(message)) => {
+            ctx.pam.log(
+                LOG_NOTICE,
+                &format!("password changed, but rosterd says: {message}"),
+            );
+            Ok(())
+        }
+        other => other,
+    };
+    match changed {
         Ok(()) => {
             // For later modules in the password stack (a keyring).
             if let Err(e) = ctx.pam.set_token(Token::Auth, &new) {
@@ -269,6 +282,27 @@ mod tests {
             .replace(Err(RosterError::InvalidArgument(msg.into())));
         assert_eq!(w.run(change), Err(Error::TokenRejected(msg.into())));
         assert_eq!(w.pam.errors(), vec![msg]);
+    }
+
+    #[test]
+    fn a_change_nss_does_not_show_yet_is_still_a_changed_password() {
+        let w = World::new("pw-stale")
+            .flags(PAM_UPDATE_AUTHTOK)
+            .not_root()
+            .answers(&["old-pw", "new-pw-123", "new-pw-123"]);
+        w.rosterd.change.replace(Err(RosterError::SnapshotStale(
+            "NSS doesn't show it yet".into(),
+        )));
+        assert_eq!(w.run(change), Ok(Outcome::Success));
+        assert_eq!(w.pam.infos(), vec!["Password changed."]);
+        assert!(
+            w.pam
+                .logs()
+                .iter()
+                .any(|l| l.contains("NSS doesn't show it yet")),
+            "{:?}",
+            w.pam.logs()
+        );
     }
 
     #[test]

@@ -56,7 +56,8 @@ pub fn classify(error: RosterError) -> Error {
         | RosterError::AlreadyExists(m)
         | RosterError::Conflict(m)
         | RosterError::TokenRevoked(m)
-        | RosterError::TokenExpired(m) => Error::Protocol(m),
+        | RosterError::TokenExpired(m)
+        | RosterError::SnapshotStale(m) => Error::Protocol(m),
     }
 }
 

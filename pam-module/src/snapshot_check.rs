@@ -10,6 +10,15 @@
 //! The snapshot is mapped read-only for the one lookup (see [`Mapped`])
 //! rather than read: with 100,000 users it is megabytes, and a binary
 //! search by name touches a few pages of it.
+//!
+//! A snapshot not owned by root, or writable by group or others, is
+//! treated as missing (the NSS module's rule,
+//! [`roster_snapshot::trusted_file`]): whoever could write it could drop a
+//! suspended Roster user from it, and the account step would then answer
+//! "not ours" (`user_unknown=ignore`) instead of refusing them. Unlike the
+//! NSS module there is no variable to name another owner: the module reads
+//! no environment at all (DESIGN.md); the unit tests, which write their
+//! snapshots as whoever runs them, are compiled to expect that uid.
 
 #![forbid(unsafe_code)]
 
@@ -25,8 +34,24 @@ use std::path::Path;
 /// doesn't list the name: all mean "not a Roster user here".
 fn listed_uid(path: &Path, name: &str) -> Option<u32> {
     let map = Mapped::open(path, HEADER_SIZE)?;
+    let (owner, mode) = map.owner_and_mode();
+    if !roster_snapshot::trusted_file(owner, mode, snapshot_owner()) {
+        return None;
+    }
     let snap = Snapshot::parse(map.bytes()).ok()?;
     snap.user_by_name(name.as_bytes()).map(|u| u.uid())
+}
+
+/// Who must own the snapshot: root, which rosterd runs as.
+#[cfg(not(test))]
+fn snapshot_owner() -> u32 {
+    0
+}
+
+/// The unit tests' snapshots belong to whoever runs them.
+#[cfg(test)]
+fn snapshot_owner() -> u32 {
+    tests::own_uid()
 }
 
 /// The Roster uid of `user`, or why it isn't a Roster user here.
@@ -80,6 +105,12 @@ pub mod tests {
             home: format!("/home/{name}"),
             shell: "/bin/bash".into(),
         }
+    }
+
+    /// The uid the tests' files are created with.
+    pub fn own_uid() -> u32 {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(temp_dir("owner")).unwrap().uid()
     }
 
     fn temp_dir(tag: &str) -> PathBuf {
@@ -168,6 +199,36 @@ pub mod tests {
             roster_uid(&opts(snap), &host(&[("alice", 1879048193)]), "alice"),
             Err(Error::NotRosterUser(_))
         ));
+    }
+
+    #[test]
+    fn a_snapshot_others_could_have_written_lists_no_one() {
+        use std::os::unix::fs::PermissionsExt;
+        let snap = snapshot_with("loose", &[("alice", 1879048193)]);
+        let h = host(&[("alice", 1879048193)]);
+        let chmod =
+            |mode| std::fs::set_permissions(&snap, std::fs::Permissions::from_mode(mode)).unwrap();
+        for loose in [0o666, 0o664, 0o646] {
+            chmod(loose);
+            assert!(
+                matches!(
+                    roster_uid(&opts(snap.clone()), &h, "alice"),
+                    Err(Error::NotRosterUser(_))
+                ),
+                "mode {loose:o}"
+            );
+        }
+        chmod(0o644);
+        assert_eq!(roster_uid(&opts(snap.clone()), &h, "alice"), Ok(1879048193));
+        // Another owner (only root can hand a file over to test that).
+        if own_uid() == 0 {
+            std::os::unix::fs::chown(&snap, Some(4242), Some(4242)).unwrap();
+            assert!(matches!(
+                roster_uid(&opts(snap.clone()), &h, "alice"),
+                Err(Error::NotRosterUser(_))
+            ));
+        }
+        std::fs::remove_dir_all(snap.parent().unwrap()).unwrap();
     }
 
     #[test]

@@ -84,7 +84,6 @@ use std::fs;
 use std::io::{self, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The first 8 bytes of every snapshot.
 pub const MAGIC: [u8; 8] = *b"ROSTRNSS";
@@ -434,14 +433,46 @@ pub fn encode(
     Ok(out)
 }
 
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+/// How many random temp names [`write_atomically`] tries before giving up:
+/// 64 random bits each, so a second collision means someone is guessing
+/// (impossibly well) or the randomness source is broken.
+const TEMP_ATTEMPTS: u32 = 4;
+
+/// 64 unpredictable bits for a temp file's name: from `/dev/urandom`
+/// (the crate has no dependencies, and a read is all it takes), else from
+/// std's per-process random hash keys, which the OS seeded too.
+fn random_u64() -> u64 {
+    use std::io::Read;
+    let mut bytes = [0u8; 8];
+    if fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .is_ok()
+    {
+        return u64::from_le_bytes(bytes);
+    }
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.finish()
+}
 
 /// Writes `bytes` to `path` atomically: a new temp file in the same
-/// directory (`O_EXCL`, and `O_CLOEXEC`, which std sets on every open),
-/// `fsync`, mode 0644, `rename` over `path`, `fsync` of the directory. A
+/// directory with a random name (`O_EXCL`, and `O_CLOEXEC`, which std sets
+/// on every open; another random name on `EEXIST`, a few times), mode
+/// 0644, `fsync`, `rename` over `path`, `fsync` of the directory. A
 /// reader sees the old file or the new one, never a mix, and a mapped old
-/// file is never truncated under its readers. On failure the temp file is
-/// removed and `path` is untouched.
+/// file is never truncated under its readers. On failure the temp file
+/// this call created is removed (never a file it didn't create) and
+/// `path` is untouched.
+///
+/// The name is random rather than `PID.N` so that nobody can block the
+/// writes by creating the next names first.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
@@ -453,35 +484,54 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
             format!("{} has no file name", path.display()),
         )
     })?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(file_name);
-    tmp_name.push(format!(
-        ".tmp.{}.{}",
-        std::process::id(),
-        TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let tmp = dir.join(tmp_name);
-
-    let result = (|| {
-        let mut f = fs::OpenOptions::new()
+    let temp_name = || {
+        let mut name = std::ffi::OsString::from(".");
+        name.push(file_name);
+        name.push(format!(".tmp.{:016x}", random_u64()));
+        dir.join(name)
+    };
+    let mut attempt = 0;
+    let (mut f, tmp) = loop {
+        let tmp = temp_name();
+        match fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o644)
-            .open(&tmp)?;
+            .open(&tmp)
+        {
+            Ok(f) => break (f, tmp),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt + 1 < TEMP_ATTEMPTS => {
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    };
+
+    let result = (|| {
         f.write_all(bytes)?;
         // The umask may have narrowed the mode given to open(): readers in
         // every process need 0644 exactly.
         f.set_permissions(fs::Permissions::from_mode(0o644))?;
         f.sync_all()?;
-        drop(f);
         fs::rename(&tmp, path)?;
         fs::File::open(dir)?.sync_all()
     })();
+    drop(f);
     if result.is_err() {
-        // Best effort: the rename may already have consumed it.
+        // Ours (created above); the rename may already have consumed it.
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// Whether a snapshot file with this owner and mode (`st_uid`, `st_mode`)
+/// may be believed: owned by `owner` (root, 0, on a host) and writable by
+/// nobody else (no group or other write bit). Whoever can write the file
+/// decides who exists, who is in the admin group and whom the PAM module
+/// treats as a local user, so the NSS and PAM modules refuse any other
+/// file as if it were missing.
+pub fn trusted_file(file_uid: u32, file_mode: u32, owner: u32) -> bool {
+    file_uid == owner && file_mode & 0o022 == 0
 }
 
 /// For the PAM module: the uid the snapshot at `path` lists for `name`.

@@ -390,3 +390,57 @@ fn write_atomically_replaces_and_sets_mode() {
     assert!(write_atomically(&dir.join("no/such/dir/x"), b"x").is_err());
     fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn names_planted_in_advance_never_block_a_write() {
+    let dir = std::env::temp_dir().join(format!("roster-snapshot-plant-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("nss.cache");
+    // The names the writer used to pick (`.NAME.tmp.PID.N`), planted first.
+    let planted: Vec<_> = (0..256)
+        .map(|n| dir.join(format!(".nss.cache.tmp.{}.{n}", std::process::id())))
+        .collect();
+    for p in &planted {
+        fs::write(p, b"planted").unwrap();
+    }
+    for round in 0..8u8 {
+        write_atomically(&path, &[round; 16]).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), [round; 16]);
+    }
+    // Someone else's files are left alone; no temp file of ours remains.
+    assert!(planted.iter().all(|p| fs::read(p).unwrap() == b"planted"));
+    assert_eq!(fs::read_dir(&dir).unwrap().count(), planted.len() + 1);
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_failed_write_leaves_no_temp_file_and_the_old_file_in_place() {
+    let dir = std::env::temp_dir().join(format!("roster-snapshot-fail-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    // A non-empty directory where the file should go: the rename fails
+    // after the temp file was written.
+    let path = dir.join("nss.cache");
+    fs::create_dir_all(path.join("occupied")).unwrap();
+    assert!(write_atomically(&path, b"new").is_err());
+    let names: Vec<_> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, vec![std::ffi::OsString::from("nss.cache")]);
+    assert!(path.join("occupied").is_dir());
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn only_a_file_of_the_owner_writable_by_nobody_else_is_trusted() {
+    assert!(trusted_file(0, 0o100644, 0));
+    assert!(trusted_file(0, 0o100444, 0));
+    assert!(trusted_file(0, 0o100600, 0));
+    assert!(!trusted_file(1000, 0o100644, 0), "another owner");
+    assert!(!trusted_file(0, 0o100664, 0), "group-writable");
+    assert!(!trusted_file(0, 0o100646, 0), "writable by others");
+    assert!(!trusted_file(0, 0o100666, 0));
+    assert!(trusted_file(1000, 0o100644, 1000), "a test's own owner");
+}

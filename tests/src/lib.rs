@@ -40,7 +40,9 @@
 //!   besides the host's accounts.
 //! * [`TestConfig`]: `new()` (cheap argon2, temp paths), `set(key, raw)`,
 //!   `set_str(key, s)`, `raw_line(line)` (e.g. a typo), `passwd(..)`,
-//!   `group(..)`, `login_defs(..)`, `subuid(..)`, `subgid(..)`, `render()`.
+//!   `group(..)`, `login_defs(..)`, `subuid(..)`, `subgid(..)`, `arg(..)`,
+//!   `launcher(argv)` (a command that execs rosterd, e.g. `unshare -m …`),
+//!   `render()`.
 //! * [`TestDaemon`]: `start`, `start_with`, `try_start` (→ [`StartFailure`]
 //!   with status and stderr), `try_start_at(address, …)` (any bus address);
 //!   `roster(args)` / `probe(method, json_args)` / `command(program)` return
@@ -424,6 +426,7 @@ pub struct TestConfig {
     subuid: String,
     subgid: String,
     extra_args: Vec<String>,
+    launcher: Vec<String>,
 }
 
 impl Default for TestConfig {
@@ -468,6 +471,7 @@ impl TestConfig {
             subuid: "localuser:100000:65536\n".to_owned(),
             subgid: "localuser:100000:65536\n".to_owned(),
             extra_args: Vec::new(),
+            launcher: Vec::new(),
         }
     }
 
@@ -524,6 +528,15 @@ impl TestConfig {
     /// An extra command-line argument for rosterd.
     pub fn arg(mut self, arg: &str) -> Self {
         self.extra_args.push(arg.to_owned());
+        self
+    }
+
+    /// Runs rosterd as `launcher… rosterd ARGS…` (e.g. `unshare -m sh -c
+    /// '…; exec "$@"'` to give it a mount of its own). The launcher must
+    /// end by exec'ing rosterd in its own process: the harness knows
+    /// rosterd by the pid it spawned.
+    pub fn launcher(mut self, argv: &[&str]) -> Self {
+        self.launcher = argv.iter().map(|a| (*a).to_owned()).collect();
         self
     }
 
@@ -662,7 +675,15 @@ impl TestDaemon {
             .open(self.stderr_path())
             .unwrap_or_else(|e| panic!("open rosterd.stderr: {e}"));
         let start_offset = stderr.metadata().map(|m| m.len()).unwrap_or(0) as usize;
-        let mut child = Command::new(binary("rosterd"))
+        let mut command = match self.config.launcher.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(binary("rosterd"));
+                c
+            }
+            None => Command::new(binary("rosterd")),
+        };
+        let mut child = command
             .arg("--config")
             .arg(self.config_path())
             .arg("--audit-log")

@@ -229,6 +229,7 @@ fn a_good_host_passes_every_file_check() {
         "database",
         "database-folder",
         "snapshot",
+        "snapshot-current",
         "nsswitch",
         "pam-auth",
         "pam-account",
@@ -246,6 +247,56 @@ fn a_good_host_passes_every_file_check() {
     let out = host.doctor(&[]);
     assert!(out.stdout.contains("✓ nsswitch"), "{}", out.stdout);
     assert!(out.stdout.contains("✓ break-glass"), "{}", out.stdout);
+}
+
+/// rosterd keeps `<database>.snapshot-stale` while it can't write the
+/// snapshot (tests/nss_daemon.rs shows it doing so): the doctor says the
+/// snapshot is older than the database, since when, why, and what to do.
+#[test]
+fn a_snapshot_older_than_the_database_fails_with_where_to_look() {
+    let host = FakeHost::good();
+    let an_hour_ago = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() - 3600)
+        .unwrap_or(0);
+    host.write(
+        "var/lib/roster/roster.db.snapshot-stale",
+        &format!(
+            "{an_hour_ago}\n/var/cache/roster/nss.cache: No space left on device (os error 28)\n"
+        ),
+        0o644,
+    );
+    let list = host.json(&[]);
+    let f = expect(&list, "snapshot-current", "fail");
+    let message = f["message"].as_str().unwrap_or_default();
+    assert!(message.contains("is older than the database"), "{f:#}");
+    assert!(message.contains("for 60 min"), "{f:#}");
+    assert!(message.contains("No space left on device"), "{f:#}");
+    let fix = f["fix"].as_str().unwrap_or_default();
+    assert!(
+        fix.contains("df ") && fix.contains("/var/cache/roster"),
+        "{f:#}"
+    );
+    assert!(fix.contains("rosterd's log"), "{f:#}");
+    let out = host.doctor(&[]);
+    assert_eq!(out.code, Some(1));
+    assert!(out.stdout.contains("✗ snapshot-current"), "{}", out.stdout);
+
+    // A mark older than the snapshot (rosterd wrote since, but couldn't
+    // remove it): a warning naming the file to remove.
+    let mark = host.path("var/lib/roster/roster.db.snapshot-stale");
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    std::fs::File::options()
+        .write(true)
+        .open(&mark)
+        .and_then(|f| f.set_modified(old))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let list = host.json(&[]);
+    let f = expect(&list, "snapshot-current", "warn");
+    assert!(
+        f["fix"].as_str().unwrap_or_default().starts_with("rm "),
+        "{f:#}"
+    );
 }
 
 #[test]
@@ -757,6 +808,7 @@ fn a_live_rosterds_own_files_have_their_modes() {
         "database",
         "database-folder",
         "snapshot",
+        "snapshot-current",
     ] {
         expect(&list, check, "ok");
     }

@@ -184,3 +184,27 @@ fn changes_arriving_together_are_all_in_the_snapshot() {
         );
     }
 }
+
+/// The temp file's name used to be `.nss.cache.tmp.PID.N`: anyone able to
+/// create files in the cache folder could plant the next names and block
+/// every write. Random names with O_EXCL: planted files change nothing.
+#[test]
+fn temp_names_planted_in_the_cache_folder_never_block_a_write() {
+    let bus = TestBus::start();
+    let d = TestDaemon::start(&bus);
+    let cache = d.nss_cache_path();
+    let folder = cache.parent().unwrap_or_else(|| panic!("no folder"));
+    let pid = d.pid();
+    for n in 0..512 {
+        std::fs::write(folder.join(format!(".nss.cache.tmp.{pid}.{n}")), b"planted")
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    for name in ["alice", "bob"] {
+        d.create_user(name, "user", PW);
+        assert!(
+            read(&d).users.iter().any(|u| u.0 == name),
+            "{name} missing: the write was blocked"
+        );
+    }
+    assert!(!d.stderr_log().contains("can't write the NSS snapshot"));
+}

@@ -116,3 +116,43 @@ fn a_deleted_user_still_in_a_stale_snapshot_is_denied_not_waved_through() {
         .run();
     assert_eq!(out.code("acct"), PAM_PERM_DENIED, "{out:?}");
 }
+
+/// pam_roster believes only a snapshot owned by root and writable by
+/// nobody else (as libnss_roster does): whoever could write another could
+/// make a Roster user look local, or a local one look like Roster's. A
+/// file failing the rule lists no Roster user.
+#[test]
+fn a_snapshot_not_owned_by_root_or_writable_by_others_lists_no_roster_user() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = World::start();
+    w.user("alice", "correct horse 1", Some("write"));
+    let service_on = |name: &str, snapshot: &std::path::Path| {
+        let args = format!(
+            "bus={} snapshot={}",
+            w.daemon.bus_address(),
+            snapshot.display()
+        );
+        w.roster_only(name, &args);
+    };
+    let copy = |name: &str, mode: u32, owner: u32| {
+        let path = w.dir().join(name);
+        std::fs::copy(w.daemon.nss_cache_path(), &path).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        std::os::unix::fs::chown(&path, Some(owner), Some(owner)).unwrap();
+        path
+    };
+    for (service, file, want) in [
+        ("exact", copy("exact.cache", 0o644, 0), PAM_SUCCESS),
+        ("loose", copy("loose.cache", 0o666, 0), PAM_USER_UNKNOWN),
+        ("group", copy("group.cache", 0o664, 0), PAM_USER_UNKNOWN),
+        (
+            "foreign",
+            copy("foreign.cache", 0o644, 4242),
+            PAM_USER_UNKNOWN,
+        ),
+    ] {
+        service_on(service, &file);
+        let out = w.pam("alice").service(service).steps(&["acct"]).run();
+        assert_eq!(out.code("acct"), want, "{service}: {out:?}");
+    }
+}

@@ -18,6 +18,7 @@ pub mod breakglass;
 pub mod config;
 pub mod daemon;
 pub mod files;
+pub mod freshness;
 pub mod ids;
 pub mod nsswitch;
 pub mod pam;
@@ -156,8 +157,9 @@ fn under(root: &Path, path: &Path) -> PathBuf {
 /// A family of checks on the host's files.
 type Family = fn(&Host) -> Vec<Finding>;
 
-const FAMILIES: [Family; 6] = [
+const FAMILIES: [Family; 7] = [
     files::check,
+    freshness::check,
     nsswitch::check,
     pam::check,
     ids::check,

@@ -50,7 +50,7 @@ impl Environments {
                 .await?;
             if dropped > 0 {
                 // Dropped admin grants may change the admin group.
-                self.d.snapshot.refresh().await;
+                self.d.snapshot.refresh().await?;
                 call.detail("grants_dropped", dropped.to_string());
             }
             Ok(dropped)

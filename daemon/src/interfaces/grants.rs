@@ -36,7 +36,7 @@ impl Grants {
                 })
                 .await?;
             // An admin grant on this host's environment joins the admin group.
-            self.d.snapshot.refresh().await;
+            self.d.snapshot.refresh().await?;
             Ok(held.as_str().to_owned())
         }
         .await;
@@ -69,7 +69,8 @@ impl Grants {
                     Ok((outcome, uid))
                 })
                 .await?;
-            self.d.snapshot.refresh().await;
+            // Sessions end even when NSS can't show the revoke yet.
+            let published = self.d.snapshot.refresh().await;
             let live_sessions = match uid {
                 Some(uid) => self.d.live_session_count(uid).await?,
                 None => 0,
@@ -79,6 +80,7 @@ impl Grants {
                 ended.sessions = live_sessions;
                 ended.processes = end_everything(&self.d, &call, uid, false).await;
             }
+            published?;
             Ok(Revoked {
                 remaining: outcome
                     .after

@@ -384,7 +384,7 @@ impl Pam {
                     r.set_password_hash(a, &user, PasswordChange::ByAdmin, phc)
                 })
                 .await?;
-            self.d.snapshot.refresh().await;
+            self.d.snapshot.refresh().await?;
             return Ok(());
         }
         let name = user.clone();
@@ -451,7 +451,7 @@ impl Pam {
                 .acting_by_uid(call, move |r, a| r.set_password_hash(a, &user, change, phc))
                 .await?;
         }
-        self.d.snapshot.refresh().await;
+        self.d.snapshot.refresh().await?;
         Ok(())
     }
 }

@@ -46,7 +46,7 @@ impl Registration {
             // Checks the code again and uses it up with the password stored,
             // in one transaction.
             let user = self.d.store(move |r| r.register(&code, phc)).await?;
-            self.d.snapshot.refresh().await;
+            self.d.snapshot.refresh().await?;
             Ok(user.name)
         }
         .await;

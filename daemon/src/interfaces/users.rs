@@ -59,7 +59,7 @@ impl Users {
                 .d
                 .acting(&call, move |r, a| r.edit_user(a, &name, changes))
                 .await?;
-            self.d.snapshot.refresh().await;
+            self.d.snapshot.refresh().await?;
             Ok(convert::user(&user))
         }
         .await;
@@ -90,7 +90,8 @@ impl Users {
                 .d
                 .acting(&call, move |r, a| r.reset_password(a, &name))
                 .await?;
-            self.d.snapshot.refresh().await;
+            let published = self.d.snapshot.refresh().await;
+            published.map_err(|stale| stale.losing_code(&user.name))?;
             Ok(Created {
                 user: convert::user(&user),
                 registration_code: code.code.expose().to_owned(),
@@ -124,8 +125,10 @@ impl Users {
                 .d
                 .acting(&call, move |r, a| r.delete_user(a, &name))
                 .await?;
-            self.d.snapshot.refresh().await;
+            // Sessions end even when NSS can't show the delete yet.
+            let published = self.d.snapshot.refresh().await;
             let processes = self.end(&call, user.uid, keep_sessions).await;
+            published?;
             Ok(Ended {
                 sessions,
                 processes,
@@ -148,9 +151,10 @@ impl Users {
                 .acting(&call, move |r, a| r.suspend_user(a, &name))
                 .await?;
             // Suspended users leave the admin group.
-            self.d.snapshot.refresh().await;
+            let published = self.d.snapshot.refresh().await;
             let sessions = self.d.live_session_count(user.uid).await?;
             let processes = self.end(&call, user.uid, keep_sessions).await;
+            published?;
             Ok(Ended {
                 sessions,
                 processes,
@@ -167,7 +171,7 @@ impl Users {
                 .d
                 .acting(&call, move |r, a| r.enable_user(a, &name))
                 .await?;
-            self.d.snapshot.refresh().await;
+            self.d.snapshot.refresh().await?;
             Ok(convert::user(&user))
         }
         .await;
@@ -291,7 +295,8 @@ impl Users {
                 })
                 .await?
         };
-        self.d.snapshot.refresh().await;
+        let published = self.d.snapshot.refresh().await;
+        published.map_err(|stale| stale.losing_code_if(code.is_some(), &user.name))?;
         Ok(Created {
             user: convert::user(&user),
             registration_code: code
@@ -356,7 +361,7 @@ impl Users {
                 .await?;
         }
         // A pending user becomes active: the admin group may change.
-        self.d.snapshot.refresh().await;
+        self.d.snapshot.refresh().await?;
         Ok(())
     }
 

@@ -263,22 +263,40 @@ impl World {
             .env("NSS_WRAPPER_MODULE_SO_PATH", &so2)
             .env("NSS_WRAPPER_MODULE_FN_PREFIX", "roster")
             .env("ROSTER_NSS_CACHE", self.cache())
+            .env("ROSTER_NSS_CACHE_OWNER", own_uid())
             .output()
             .unwrap()
     }
 
     /// The probe called directly on the module's exports (`direct` mode).
     pub fn direct(&self, args: &[&str]) -> String {
-        let o = Command::new(probe())
+        self.direct_owned_by(&own_uid(), args)
+    }
+
+    /// As [`World::direct`], believing snapshots owned by `owner` (the
+    /// module's `ROSTER_NSS_CACHE_OWNER`; an empty one leaves it root).
+    pub fn direct_owned_by(&self, owner: &str, args: &[&str]) -> String {
+        let mut command = Command::new(probe());
+        command
             .arg("direct")
             .arg(so())
             .args(args)
             .env("ROSTER_NSS_CACHE", self.cache())
-            .output()
-            .unwrap();
+            .env_remove("ROSTER_NSS_CACHE_OWNER");
+        if !owner.is_empty() {
+            command.env("ROSTER_NSS_CACHE_OWNER", owner);
+        }
+        let o = command.output().unwrap();
         assert!(o.status.success(), "{}", show(&o));
         stdout(&o)
     }
+}
+
+/// This process's uid, as `ROSTER_NSS_CACHE_OWNER` takes it: the snapshots
+/// these tests write are ours, whoever runs them (root in CI).
+pub fn own_uid() -> String {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() }.to_string()
 }
 
 pub fn user_line(i: u32, generation: u64) -> String {
