@@ -316,12 +316,40 @@ impl Default for RateLimiter {
     }
 }
 
+/// Why [`RateLimiter::take`] refused.
+#[derive(Debug, PartialEq)]
+pub enum Refusal {
+    /// The uid used its checks up: the next one comes after this wait.
+    Wait(Duration),
+    /// The limiter's lock is poisoned (a panic while it was held): it
+    /// refuses everyone it limits until rosterd restarts, rather than let
+    /// anyone guess at full speed.
+    Broken,
+}
+
+impl Refusal {
+    /// The error the caller gets.
+    pub fn to_error(&self) -> RosterError {
+        match self {
+            Refusal::Wait(wait) => RosterError::Unavailable(format!(
+                "too many password checks: wait {} s",
+                wait.as_secs().max(1)
+            )),
+            Refusal::Broken => RosterError::Unavailable(
+                "rosterd's password-check rate limiter failed: checks by non-root callers are \
+                 refused until rosterd is restarted (systemctl restart rosterd)"
+                    .into(),
+            ),
+        }
+    }
+}
+
 impl RateLimiter {
-    /// Takes one check for `uid`, or says how long to wait.
-    pub fn take(&self, uid: u32) -> std::result::Result<(), Duration> {
+    /// Takes one check for `uid`, or says why not (fails closed).
+    pub fn take(&self, uid: u32) -> std::result::Result<(), Refusal> {
         let now = Instant::now();
         let Ok(mut buckets) = self.buckets.lock() else {
-            return Ok(());
+            return Err(Refusal::Broken);
         };
         if buckets.len() > 10_000 {
             buckets.retain(|_, (_, last)| now.duration_since(*last) < Duration::from_secs(60));
@@ -334,7 +362,9 @@ impl RateLimiter {
             *tokens -= 1.0;
             Ok(())
         } else {
-            Err(Duration::from_secs_f64((1.0 - *tokens) / self.per_second))
+            Err(Refusal::Wait(Duration::from_secs_f64(
+                (1.0 - *tokens) / self.per_second,
+            )))
         }
     }
 }
@@ -352,5 +382,23 @@ mod tests {
         assert!(l.take(1000).is_err());
         // Another uid has its own bucket.
         assert!(l.take(1001).is_ok());
+    }
+
+    #[test]
+    fn a_poisoned_limiter_refuses_everyone() {
+        let l = std::sync::Arc::new(RateLimiter::default());
+        let poisoner = l.clone();
+        let panicked = std::thread::spawn(move || {
+            let _held = poisoner.buckets.lock();
+            panic!("injected panic while the limiter's lock is held");
+        })
+        .join();
+        assert!(panicked.is_err());
+        assert!(l.buckets.is_poisoned());
+        // A fresh uid with a full bucket: refused all the same.
+        assert_eq!(l.take(1000), Err(Refusal::Broken));
+        assert_eq!(l.take(1001), Err(Refusal::Broken));
+        let message = Refusal::Broken.to_error().to_string();
+        assert!(message.contains("restart"), "{message}");
     }
 }

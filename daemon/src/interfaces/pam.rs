@@ -185,12 +185,10 @@ impl Pam {
         if call.peer.uid == 0 {
             return Ok(());
         }
-        self.d.limiter.take(call.peer.uid).map_err(|wait| {
-            RosterError::Unavailable(format!(
-                "too many password checks: wait {} s",
-                wait.as_secs().max(1)
-            ))
-        })
+        self.d
+            .limiter
+            .take(call.peer.uid)
+            .map_err(|refusal| refusal.to_error())
     }
 
     async fn authenticate_inner(
