@@ -10,7 +10,7 @@ use crate::errors::{internal, result_word, to_bus};
 use crate::procfs::Proc;
 use crate::queue::{HashQueue, QueueError};
 use crate::snapshot::SnapshotWriter;
-use roster_client::RosterError;
+use roster_client::{MAX_SECRET_BYTES, RosterError};
 use roster_core::password::Hasher;
 use roster_core::{Actor, Config, Roster, Secret};
 use std::collections::HashMap;
@@ -179,6 +179,7 @@ impl Daemon {
 
     /// An argon2id hash of `secret`, through the bounded queue.
     pub async fn hash(&self, call: &Call, secret: Secret) -> Result<String> {
+        check_secret_length("password", &secret)?;
         let hasher = self.hasher.clone();
         self.queue
             .run(&call.peer.gone, move || hasher.hash(&secret))
@@ -191,6 +192,8 @@ impl Daemon {
     /// through the bounded queue. Answers before the hasher wipes its
     /// working buffer, which happens after, within the same turn.
     pub async fn verify(&self, call: &Call, secret: Secret, phc: Option<String>) -> Result<bool> {
+        // Refused whoever the user is: the refusal tells nothing about them.
+        check_secret_length("password", &secret)?;
         let hasher = self.hasher.clone();
         self.queue
             .run_answering(&call.peer.gone, move |tx| {
@@ -290,6 +293,18 @@ pub fn leader_alive(proc: &Proc, pid: u32, start: u64) -> bool {
     matches!(proc.state_and_start(pid), Some((state, s)) if s == start && state != 'Z' && state != 'X')
 }
 
+/// Refuses a password, code or current password longer than
+/// [`MAX_SECRET_BYTES`] before it costs a hash (see there for why that bound).
+pub fn check_secret_length(what: &str, secret: &Secret) -> Result<()> {
+    let length = secret.expose().len();
+    if length > MAX_SECRET_BYTES {
+        return Err(RosterError::InvalidArgument(format!(
+            "the {what} is {length} bytes long: rosterd takes at most {MAX_SECRET_BYTES}"
+        )));
+    }
+    Ok(())
+}
+
 fn queue_error(e: QueueError) -> RosterError {
     match e {
         QueueError::Failed => internal("a password task panicked"),
@@ -382,6 +397,18 @@ mod tests {
         assert!(l.take(1000).is_err());
         // Another uid has its own bucket.
         assert!(l.take(1001).is_ok());
+    }
+
+    #[test]
+    fn the_secret_bound_is_cores_password_bound() {
+        assert_eq!(MAX_SECRET_BYTES, roster_core::password::MAX_PASSWORD_BYTES);
+        let at_bound = Secret::new("x".repeat(MAX_SECRET_BYTES));
+        assert!(check_secret_length("password", &at_bound).is_ok());
+        let over = Secret::new("x".repeat(MAX_SECRET_BYTES + 1));
+        let Err(RosterError::InvalidArgument(message)) = check_secret_length("code", &over) else {
+            panic!("a {} byte code was taken", MAX_SECRET_BYTES + 1);
+        };
+        assert!(message.contains("the code is 1025 bytes long"), "{message}");
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //! `{"error": "org.roster.Error.X", "message": "…"}` and exits 1; a usage
 //! mistake exits 2. With `ROSTER_TOKEN` set, `Tokens.Present` is called
 //! first on the same connection. Connects to `DBUS_SYSTEM_BUS_ADDRESS`.
+//! An ARG_JSON of `-` is read from stdin (one larger than the kernel lets
+//! a command line carry: a 10 MB password).
 
 use roster_client::*;
 use serde::Serialize;
@@ -12,7 +14,15 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(from_stdin) = args.iter_mut().skip(1).find(|a| *a == "-") {
+        let mut text = String::new();
+        if let Err(e) = std::io::Read::read_to_string(&mut std::io::stdin(), &mut text) {
+            eprintln!("roster-probe: can't read an argument from stdin: {e}");
+            std::process::exit(2);
+        }
+        *from_stdin = text;
+    }
     let Some((method, rest)) = args.split_first() else {
         eprintln!("usage: roster-probe Interface.Method [ARG_JSON…]");
         std::process::exit(2);
