@@ -8,12 +8,13 @@ use crate::audit::{Audit, Entry};
 use crate::caller::{Peer, Peers};
 use crate::errors::{internal, result_word, to_bus};
 use crate::procfs::Proc;
-use crate::queue::{HashQueue, QueueError};
+use crate::queue::{HashQueue, QueueError, Requester};
 use crate::snapshot::SnapshotWriter;
 use roster_client::{MAX_SECRET_BYTES, RosterError};
 use roster_core::password::Hasher;
 use roster_core::{Actor, Config, Roster, Secret};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use zbus::Connection;
@@ -48,6 +49,11 @@ pub struct Call {
     audited: bool,
     details: Mutex<Vec<(&'static str, String)>>,
     result_override: Mutex<Option<&'static str>>,
+    /// The real uid root's PAM module passed on (a setuid `su` or
+    /// `passwd` run by that uid); 0 = root's own request.
+    passed_uid: AtomicU32,
+    /// Whether this call has taken its one check from the rate limiter.
+    rate_taken: AtomicBool,
 }
 
 impl Call {
@@ -62,6 +68,31 @@ impl Call {
     pub fn outcome(&self, word: &'static str) {
         if let Ok(mut r) = self.result_override.lock() {
             *r = Some(word);
+        }
+    }
+
+    /// The PAM module's word on whose request this is (the process's real
+    /// uid): taken from root only; any other caller is its own bus uid.
+    pub fn requested_by(&self, real_uid: u32) {
+        if self.peer.uid == 0 {
+            self.passed_uid.store(real_uid, Ordering::SeqCst);
+            if real_uid != 0 {
+                self.detail("for_uid", real_uid.to_string());
+            }
+        }
+    }
+
+    /// Whose share this call's hashing counts in (see [`Requester`]).
+    pub fn requester(&self) -> Requester {
+        if self.peer.uid != 0 {
+            return Requester::Uid(self.peer.uid);
+        }
+        if let Some(token) = self.peer.token() {
+            return Requester::Token(token);
+        }
+        match self.passed_uid.load(Ordering::SeqCst) {
+            0 => Requester::Root,
+            uid => Requester::Uid(uid),
         }
     }
 }
@@ -100,6 +131,8 @@ impl Daemon {
             audited,
             details: Mutex::new(Vec::new()),
             result_override: Mutex::new(None),
+            passed_uid: AtomicU32::new(0),
+            rate_taken: AtomicBool::new(false),
         })
     }
 
@@ -177,12 +210,29 @@ impl Daemon {
         .await
     }
 
+    /// Takes this call's one check from the rate limiter, unless it is
+    /// root's own (see [`Requester`]) or took it already: every call that
+    /// costs an argon2 hash or verify for a non-root caller, a token or a
+    /// setuid program's user pays once, before the cost.
+    pub fn limit(&self, call: &Call) -> Result<()> {
+        let requester = call.requester();
+        if requester == Requester::Root || call.rate_taken.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        self.limiter
+            .take(&requester)
+            .map_err(|refusal| refusal.to_error())
+    }
+
     /// An argon2id hash of `secret`, through the bounded queue.
     pub async fn hash(&self, call: &Call, secret: Secret) -> Result<String> {
         check_secret_length("password", &secret)?;
+        self.limit(call)?;
         let hasher = self.hasher.clone();
         self.queue
-            .run(&call.peer.gone, move || hasher.hash(&secret))
+            .run(&call.requester(), &call.peer.gone, move || {
+                hasher.hash(&secret)
+            })
             .await
             .map_err(queue_error)?
             .map_err(to_bus)
@@ -194,9 +244,10 @@ impl Daemon {
     pub async fn verify(&self, call: &Call, secret: Secret, phc: Option<String>) -> Result<bool> {
         // Refused whoever the user is: the refusal tells nothing about them.
         check_secret_length("password", &secret)?;
+        self.limit(call)?;
         let hasher = self.hasher.clone();
         self.queue
-            .run_answering(&call.peer.gone, move |tx| {
+            .run_answering(&call.requester(), &call.peer.gone, move |tx| {
                 hasher.verify_then(&secret, phc.as_deref(), |right| {
                     // The receiver is gone only if the call was dropped.
                     let _ = tx.send(right);
@@ -312,11 +363,12 @@ fn queue_error(e: QueueError) -> RosterError {
     }
 }
 
-/// At most a few password checks per non-root uid (a screen locker
-/// checking its own user): a local user can't use rosterd to guess at
+/// At most a few password checks per requester other than root (a
+/// screen locker checking its own user, a password change, a token's
+/// work, `su` run by a user): a local user can't use rosterd to guess at
 /// full speed, or to keep the argon2 queue busy for everyone.
 pub struct RateLimiter {
-    buckets: Mutex<HashMap<u32, (f64, Instant)>>,
+    buckets: Mutex<HashMap<Requester, (f64, Instant)>>,
     burst: f64,
     per_second: f64,
 }
@@ -360,8 +412,8 @@ impl Refusal {
 }
 
 impl RateLimiter {
-    /// Takes one check for `uid`, or says why not (fails closed).
-    pub fn take(&self, uid: u32) -> std::result::Result<(), Refusal> {
+    /// Takes one check for `who`, or says why not (fails closed).
+    pub fn take(&self, who: &Requester) -> std::result::Result<(), Refusal> {
         let now = Instant::now();
         let Ok(mut buckets) = self.buckets.lock() else {
             return Err(Refusal::Broken);
@@ -369,7 +421,7 @@ impl RateLimiter {
         if buckets.len() > 10_000 {
             buckets.retain(|_, (_, last)| now.duration_since(*last) < Duration::from_secs(60));
         }
-        let (tokens, last) = buckets.entry(uid).or_insert((self.burst, now));
+        let (tokens, last) = buckets.entry(who.clone()).or_insert((self.burst, now));
         *tokens =
             (*tokens + now.duration_since(*last).as_secs_f64() * self.per_second).min(self.burst);
         *last = now;
@@ -392,11 +444,48 @@ mod tests {
     fn the_limiter_allows_a_burst_then_refuses() {
         let l = RateLimiter::default();
         for _ in 0..5 {
-            assert!(l.take(1000).is_ok());
+            assert!(l.take(&Requester::Uid(1000)).is_ok());
         }
-        assert!(l.take(1000).is_err());
-        // Another uid has its own bucket.
-        assert!(l.take(1001).is_ok());
+        assert!(l.take(&Requester::Uid(1000)).is_err());
+        // Another uid, or a token, has its own bucket.
+        assert!(l.take(&Requester::Uid(1001)).is_ok());
+        assert!(l.take(&Requester::Token("t1".into())).is_ok());
+    }
+
+    fn call_from(uid: u32) -> Call {
+        Call {
+            peer: Arc::new(Peer::new(uid, 1)),
+            action: "test",
+            target: String::new(),
+            audited: false,
+            details: Mutex::new(Vec::new()),
+            result_override: Mutex::new(None),
+            passed_uid: AtomicU32::new(0),
+            rate_taken: AtomicBool::new(false),
+        }
+    }
+
+    #[test]
+    fn only_root_names_whose_request_it_is() {
+        let login = call_from(0);
+        assert_eq!(login.requester(), Requester::Root);
+        // su run by uid 1000: its PAM calls reach the bus as root.
+        let su = call_from(0);
+        su.requested_by(1000);
+        assert_eq!(su.requester(), Requester::Uid(1000));
+        // A non-root caller is its bus uid, whatever it passes.
+        for passed in [0, 4242] {
+            let user = call_from(1000);
+            user.requested_by(passed);
+            assert_eq!(user.requester(), Requester::Uid(1000));
+        }
+        // A token: its own share on a root connection, the uid's otherwise.
+        let token = call_from(0);
+        token.peer.bind_token("tok1".into());
+        assert_eq!(token.requester(), Requester::Token("tok1".into()));
+        let user_token = call_from(1000);
+        user_token.peer.bind_token("tok2".into());
+        assert_eq!(user_token.requester(), Requester::Uid(1000));
     }
 
     #[test]
@@ -423,8 +512,8 @@ mod tests {
         assert!(panicked.is_err());
         assert!(l.buckets.is_poisoned());
         // A fresh uid with a full bucket: refused all the same.
-        assert_eq!(l.take(1000), Err(Refusal::Broken));
-        assert_eq!(l.take(1001), Err(Refusal::Broken));
+        assert_eq!(l.take(&Requester::Uid(1000)), Err(Refusal::Broken));
+        assert_eq!(l.take(&Requester::Uid(1001)), Err(Refusal::Broken));
         let message = Refusal::Broken.to_error().to_string();
         assert!(message.contains("restart"), "{message}");
     }

@@ -272,6 +272,7 @@ async fn serve(args: Args, config: Config) -> Result<(), String> {
             .run(snapshot::file_writer(nss_reader, config.clone())),
     );
     tokio::spawn(reaper(d.clone()));
+    tokio::spawn(audit_repeats(d.clone()));
 
     let taken = || {
         format!(
@@ -307,10 +308,21 @@ async fn serve(args: Args, config: Config) -> Result<(), String> {
         _ = int.recv() => "SIGINT",
     };
     eprintln!("rosterd: stopping ({why})");
+    d.audit.flush_repeats(true);
     // Every acknowledged change is committed already; releasing the name
     // first makes new callers see "not running" rather than a timeout.
     let _ = conn.release_name(roster_client::BUS_NAME).await;
     Ok(())
+}
+
+/// Writes the summary of collapsed audit repeats once they are
+/// [`audit::REPEAT_FLUSH`] old, also when no other line comes to end them.
+async fn audit_repeats(d: Arc<Daemon>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        d.audit.flush_repeats(false);
+    }
 }
 
 /// Reaps sessions whose leader is gone, every [`REAP_EVERY`].

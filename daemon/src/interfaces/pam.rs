@@ -51,9 +51,11 @@ impl Pam {
         user: String,
         secret: String,
         remote_host: String,
+        requester_uid: u32,
     ) -> Result<AuthReply> {
         let secret = Secret::new(secret);
         let call = self.d.begin(&hdr, "pam.authenticate", &user).await?;
+        call.requested_by(requester_uid);
         call.detail(
             "rhost",
             if remote_host.is_empty() {
@@ -162,9 +164,11 @@ impl Pam {
         user: String,
         current: String,
         new: String,
+        requester_uid: u32,
     ) -> Result<()> {
         let (current, new) = (Secret::new(current), Secret::new(new));
         let call = self.d.begin(&hdr, "pam.chauthtok", &user).await?;
+        call.requested_by(requester_uid);
         let r = self.change_password_inner(&call, user, current, new).await;
         self.d.finish(&call, r)
     }
@@ -180,15 +184,10 @@ impl Pam {
 }
 
 impl Pam {
-    /// Non-root callers may check only their own account, a few times.
+    /// Non-root callers (and `su` run by a user) may check only their own
+    /// account, a few times.
     fn limit(&self, call: &Call) -> Result<()> {
-        if call.peer.uid == 0 {
-            return Ok(());
-        }
-        self.d
-            .limiter
-            .take(call.peer.uid)
-            .map_err(|refusal| refusal.to_error())
+        self.d.limit(call)
     }
 
     async fn authenticate_inner(

@@ -33,6 +33,8 @@ impl Registration {
                 ));
             }
             check_secret_length("registration code", &code)?;
+            // Before the code is looked at: guesses are rate-limited.
+            self.d.limit(&call)?;
             check_secret_length("new password", &new)?;
             // The code first: it names the user the policy needs, and a
             // wrong one (counted toward its owner's lockout) costs no hash.

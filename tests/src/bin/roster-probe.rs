@@ -83,6 +83,11 @@ fn arg<T: DeserializeOwned>(args: &[String], i: usize) -> Result<T, Failure> {
         .map_err(|e| Failure::Usage(format!("argument {} ({text}): {e}", i + 1)))
 }
 
+/// The PAM methods' `requester_uid`: 0 (root's own request) unless given.
+fn requester(args: &[String], i: usize) -> Result<u32, Failure> {
+    if args.len() > i { arg(args, i) } else { Ok(0) }
+}
+
 fn to_json<T: Serialize>(value: T) -> Result<Value, Failure> {
     serde_json::to_value(value).map_err(|e| Failure::Usage(e.to_string()))
 }
@@ -171,7 +176,7 @@ async fn call(method: &str, a: &[String]) -> Result<Value, Failure> {
         "Pam.Authenticate" => {
             let p = PamProxy::new(&conn).await?;
             let (u, s, r): (String, String, String) = (arg(a, 0)?, arg(a, 1)?, arg(a, 2)?);
-            to_json(p.authenticate(&u, &s, &r).await?)
+            to_json(p.authenticate(&u, &s, &r, requester(a, 3)?).await?)
         }
         "Pam.CheckAccount" => {
             let p = PamProxy::new(&conn).await?;
@@ -191,7 +196,7 @@ async fn call(method: &str, a: &[String]) -> Result<Value, Failure> {
         "Pam.ChangePassword" => {
             let p = PamProxy::new(&conn).await?;
             let (u, c, n): (String, String, String) = (arg(a, 0)?, arg(a, 1)?, arg(a, 2)?);
-            to_json(p.change_password(&u, &c, &n).await?)
+            to_json(p.change_password(&u, &c, &n, requester(a, 3)?).await?)
         }
         "Pam.IsPending" => {
             let p = PamProxy::new(&conn).await?;
