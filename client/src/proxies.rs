@@ -85,14 +85,30 @@ pub trait Sessions {
 )]
 pub trait Pam {
     /// Check a password, or a pending user's registration code.
-    /// `remote_host` empty = a local login.
-    async fn authenticate(&self, user: &str, secret: &str, remote_host: &str) -> Result<AuthReply>;
+    /// `remote_host` empty = a local login. `requester_uid`: the asking
+    /// process's real uid (`getuid()`), which rosterd takes from root only:
+    /// a setuid `su` run by a user counts in that user's rate limit and
+    /// queue share, not in root's logins'. Other callers are their bus uid.
+    async fn authenticate(
+        &self,
+        user: &str,
+        secret: &str,
+        remote_host: &str,
+        requester_uid: u32,
+    ) -> Result<AuthReply>;
     async fn check_account(&self, user: &str) -> Result<AccountReply>;
     async fn open_session(&self, request: &OpenSession) -> Result<SessionOpened>;
     async fn close_session(&self, user: &str, leader_pid: u32, leader_start: u64) -> Result<()>;
     /// Set a new password through PAM: `current` is the old password or a
-    /// pending user's code; root may leave it empty.
-    async fn change_password(&self, user: &str, current: &str, new: &str) -> Result<()>;
+    /// pending user's code; root may leave it empty. `requester_uid` as
+    /// for `authenticate` (a setuid `passwd` run by a user).
+    async fn change_password(
+        &self,
+        user: &str,
+        current: &str,
+        new: &str,
+        requester_uid: u32,
+    ) -> Result<()>;
     /// Whether the user waits for a registration code (asked by chauthtok,
     /// which may run in a fresh PAM handle).
     async fn is_pending(&self, user: &str) -> Result<bool>;

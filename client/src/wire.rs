@@ -151,6 +151,14 @@ pub struct AuthReply {
 
 /// The password (or code) is right.
 pub const AUTH_SUCCESS: &str = "success";
+
+/// The longest password, registration code or current password rosterd
+/// takes, in bytes (`roster_core::password::MAX_PASSWORD_BYTES`): no
+/// password Roster stores is longer (the policy refuses one), so a longer
+/// guess can't be right, and refusing it before hashing keeps a 10 MB
+/// "password" from costing rosterd memory. Above Linux-PAM's
+/// `PAM_MAX_RESP_SIZE` (512), so every answer a PAM conversation gives fits.
+pub const MAX_SECRET_BYTES: usize = 1024;
 /// A pending user's registration code is right: the account check will ask
 /// for a new password.
 pub const AUTH_CODE_ACCEPTED: &str = "code-accepted";

@@ -8,7 +8,7 @@ use crate::error::Error;
 use crate::secret::Secret;
 use argon2::password_hash::phc::{Output, PasswordHash};
 use argon2::{Algorithm, Argon2, Block, Params, PasswordHasher, Version};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use zeroize::Zeroize;
 
 /// The longest password we hash: argon2 takes any length, but a megabyte
@@ -19,9 +19,10 @@ pub const MAX_PASSWORD_BYTES: usize = 1024;
 #[derive(Clone, Debug)]
 pub struct Hasher {
     params: Params,
-    /// The dummy hash `verify(_, None)` checks against, computed on first
-    /// use with the same parameters so it costs what a real one costs.
-    dummy: Arc<OnceLock<String>>,
+    /// The dummy hash `verify(_, None)` checks against, made when the
+    /// hasher is, with the same parameters so it costs what a real one
+    /// costs. Never empty: a hasher that can't make one isn't made.
+    dummy: Arc<String>,
     /// argon2's working memory, kept between verifies (see [`Memory`]).
     memory: Arc<Memory>,
 }
@@ -41,8 +42,26 @@ struct Memory {
     keep: usize,
 }
 
+/// Where random bytes come from: the kernel's `getrandom`, or in tests a
+/// source that fails.
+pub(crate) type Randomness = fn(&mut [u8]) -> Result<(), String>;
+
+fn kernel_randomness(buf: &mut [u8]) -> Result<(), String> {
+    getrandom::fill(buf).map_err(|e| e.to_string())
+}
+
 impl Hasher {
+    /// Also makes the dummy hash (one argon2 hash): an error when the
+    /// kernel gives no randomness for it, so rosterd refuses to start
+    /// rather than answer unknown users at no cost (a timing oracle).
     pub fn new(params: &Argon2Config) -> crate::Result<Self> {
+        Self::with_randomness(params, kernel_randomness)
+    }
+
+    pub(crate) fn with_randomness(
+        params: &Argon2Config,
+        random: Randomness,
+    ) -> crate::Result<Self> {
         let params = Params::new(
             params.memory_kib,
             params.iterations,
@@ -50,14 +69,38 @@ impl Hasher {
             None,
         )
         .map_err(|e| Error::Config(format!("[argon2] parameters refused by argon2: {e}")))?;
-        Ok(Hasher {
+        let mut hasher = Hasher {
             params,
-            dummy: Arc::new(OnceLock::new()),
+            dummy: Arc::new(String::new()),
             memory: Arc::new(Memory {
                 free: Mutex::new(Vec::new()),
                 keep: 1,
             }),
-        })
+        };
+        hasher.dummy = Arc::new(hasher.make_dummy(random)?);
+        Ok(hasher)
+    }
+
+    /// A hash of a random password nobody knows (so nobody can log in
+    /// with the dummy's password), with a random salt.
+    fn make_dummy(&self, random: Randomness) -> crate::Result<String> {
+        let no_randomness = |e: String| {
+            Error::Config(format!(
+                "no randomness from the kernel for the dummy password hash ({e}): \
+                 without it an unknown user's login would be refused at no cost, \
+                 which tells an attacker which users exist; check that getrandom(2) \
+                 works in this sandbox or container"
+            ))
+        };
+        let (mut seed, mut salt) = ([0u8; 16], [0u8; 16]);
+        random(&mut seed).map_err(no_randomness)?;
+        random(&mut salt).map_err(no_randomness)?;
+        let seed: String = seed.iter().map(|b| format!("{b:02x}")).collect();
+        let dummy = self.hash_with_salt(&Secret::new(seed), &salt)?;
+        if dummy.is_empty() {
+            return Err(no_randomness("the dummy hash came out empty".into()));
+        }
+        Ok(dummy)
     }
 
     /// Keeps up to `buffers` argon2 working buffers between verifies (1 by
@@ -83,9 +126,13 @@ impl Hasher {
         let mut salt = [0u8; 16];
         getrandom::fill(&mut salt)
             .map_err(|e| Error::Store(format!("no randomness from the kernel for a salt: {e}")))?;
+        self.hash_with_salt(password, &salt)
+    }
+
+    fn hash_with_salt(&self, password: &Secret, salt: &[u8]) -> crate::Result<String> {
         let hash = self
             .argon2()
-            .hash_password_with_salt(password.expose().as_bytes(), &salt)
+            .hash_password_with_salt(password.expose().as_bytes(), salt)
             .map_err(|e| Error::InvalidArgument(format!("can't hash this password: {e}")))?;
         Ok(hash.to_string())
     }
@@ -120,7 +167,7 @@ impl Hasher {
                 } else {
                     password.expose().as_bytes()
                 };
-                let used = PasswordHash::new(self.dummy())
+                let used = PasswordHash::new(&self.dummy)
                     .map(|parsed| verify_in(bytes, &parsed, &mut memory).1)
                     .unwrap_or(0);
                 (false, used)
@@ -155,14 +202,10 @@ impl Hasher {
             .unwrap_or_default()
     }
 
-    fn dummy(&self) -> &str {
-        self.dummy.get_or_init(|| {
-            // Random so nobody can log in with the dummy's password.
-            let mut seed = [0u8; 16];
-            let _ = getrandom::fill(&mut seed);
-            let seed: String = seed.iter().map(|b| format!("{b:02x}")).collect();
-            self.hash(&Secret::new(seed)).unwrap_or_default()
-        })
+    /// For tests: the dummy hash.
+    #[cfg(test)]
+    pub(crate) fn dummy_hash(&self) -> &str {
+        &self.dummy
     }
 }
 

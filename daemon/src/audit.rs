@@ -7,19 +7,31 @@
 //! target can't forge a second line. Without a syslog socket rosterd keeps
 //! running and writes the lines to stderr instead; `--audit-log FILE` also
 //! appends them to a file (tests grep it for secrets).
+//!
+//! Repeats are collapsed, as syslog and journald do: a line identical to
+//! the one before (same actor, action, target, result and details; the pid
+//! may differ) is counted, not written, and `message repeated N times:
+//! [line]` is written when a different line comes, or [`REPEAT_FLUSH`]
+//! after the first uncounted repeat. A flood of one user's refused calls
+//! then costs a few lines, not one per call.
 
 use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 use syslog::{Facility, Formatter3164, Logger, LoggerBackend};
 
 type SyslogLogger = Logger<LoggerBackend, Formatter3164>;
 
 /// The longest value kept on a line (a megabyte name is someone's attack).
 const MAX_VALUE: usize = 96;
+
+/// How long repeats of a line are counted before their summary is
+/// written: short, so the log is never far behind what happened.
+pub const REPEAT_FLUSH: Duration = Duration::from_secs(2);
 
 /// One audit event, built field by field.
 #[derive(Clone, Debug, Default)]
@@ -38,6 +50,15 @@ pub struct Entry {
 impl Entry {
     /// `action=users.create target=alice uid=0 login_uid=1000 pid=42 token=- result=ok …`
     pub fn format(&self) -> String {
+        self.render(true)
+    }
+
+    /// The line without its pid: what makes two lines "identical".
+    fn identity(&self) -> String {
+        self.render(false)
+    }
+
+    fn render(&self, with_pid: bool) -> String {
         let mut line = String::with_capacity(160);
         let login = match self.login_uid {
             None => "-".to_owned(),
@@ -46,12 +67,18 @@ impl Entry {
         };
         let _ = write!(
             line,
-            "action={} target={} uid={} login_uid={} pid={} token={} result={}",
+            "action={} target={} uid={} login_uid={}",
             self.action,
             quote(&self.target),
             self.actor_uid,
             login,
-            self.pid,
+        );
+        if with_pid {
+            let _ = write!(line, " pid={}", self.pid);
+        }
+        let _ = write!(
+            line,
+            " token={} result={}",
             self.token
                 .as_deref()
                 .map(quote)
@@ -99,6 +126,36 @@ pub struct Audit {
     syslog: Mutex<Option<SyslogLogger>>,
     socket: Option<PathBuf>,
     file: Option<Mutex<File>>,
+    /// The last line written and how often it came again since.
+    last: Mutex<Option<Repeats>>,
+    repeat_flush: Duration,
+}
+
+struct Repeats {
+    identity: String,
+    warning: bool,
+    /// Repeats not yet summarized.
+    count: u64,
+    /// When the count started (the line, or the last summary).
+    since: Instant,
+}
+
+impl Repeats {
+    /// The summary of the counted repeats, which restarts the count.
+    fn summary(&mut self) -> Option<String> {
+        if self.count == 0 {
+            return None;
+        }
+        let text = format!(
+            "message repeated {} time{}: [{}]",
+            self.count,
+            if self.count == 1 { "" } else { "s" },
+            self.identity
+        );
+        self.count = 0;
+        self.since = Instant::now();
+        Some(text)
+    }
 }
 
 impl Audit {
@@ -119,6 +176,8 @@ impl Audit {
             syslog: Mutex::new(None),
             socket: socket.map(Path::to_path_buf),
             file,
+            last: Mutex::new(None),
+            repeat_flush: REPEAT_FLUSH,
         };
         let connected = audit.connect();
         if connected.is_none() {
@@ -143,12 +202,50 @@ impl Audit {
         }
     }
 
-    /// Writes one event; a failed success is `info`, a refusal `warning`.
+    /// Writes one event (or counts it, when it repeats the last line);
+    /// a success is `info`, a refusal `warning`.
     pub fn record(&self, entry: &Entry) {
-        self.write(
-            &entry.format(),
-            entry.result != "ok" && entry.result != "success",
-        );
+        let warning = entry.result != "ok" && entry.result != "success";
+        let identity = entry.identity();
+        // Held while writing, so a summary never lands after the line
+        // that ended its run.
+        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(repeats) = last.as_mut()
+            && repeats.identity == identity
+        {
+            repeats.count += 1;
+            if repeats.since.elapsed() >= self.repeat_flush
+                && let Some(summary) = repeats.summary()
+            {
+                self.write(&summary, repeats.warning);
+            }
+            return;
+        }
+        if let Some(mut ended) = last.take()
+            && let Some(summary) = ended.summary()
+        {
+            self.write(&summary, ended.warning);
+        }
+        self.write(&entry.format(), warning);
+        *last = Some(Repeats {
+            identity,
+            warning,
+            count: 0,
+            since: Instant::now(),
+        });
+    }
+
+    /// Writes the summary of repeats counted for [`REPEAT_FLUSH`] or
+    /// longer (rosterd calls it every second), or of any repeats at all
+    /// with `all` (at exit).
+    pub fn flush_repeats(&self, all: bool) {
+        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(repeats) = last.as_mut()
+            && (all || repeats.since.elapsed() >= self.repeat_flush)
+            && let Some(summary) = repeats.summary()
+        {
+            self.write(&summary, repeats.warning);
+        }
     }
 
     fn write(&self, line: &str, warning: bool) {
@@ -228,6 +325,90 @@ mod tests {
         assert!(datagram.contains("action=users.suspend target=bob"));
         let text = std::fs::read_to_string(&file).unwrap_or_default();
         assert!(text.contains("action=users.suspend"));
+    }
+
+    fn entry(pid: u32, result: &'static str, rhost: &str) -> Entry {
+        Entry {
+            action: "users.password",
+            target: "mallory".into(),
+            actor_uid: 1000,
+            login_uid: Some(1000),
+            pid,
+            token: None,
+            result,
+            details: vec![("rhost", rhost.to_owned())],
+        }
+    }
+
+    fn audit_to_file(dir: &Path) -> (Audit, PathBuf) {
+        let file = dir.join("audit");
+        let audit = Audit::open(Some(&dir.join("no-socket")), Some(&file))
+            .unwrap_or_else(|e| panic!("{e}"));
+        (audit, file)
+    }
+
+    #[test]
+    fn identical_lines_collapse_into_a_summary_when_another_comes() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let (audit, file) = audit_to_file(dir.path());
+        // The pid may differ (80 connections of one user).
+        for pid in 1..=50 {
+            audit.record(&entry(pid, "unavailable", "local"));
+        }
+        // A different detail, then a different result, end the run.
+        audit.record(&entry(51, "unavailable", "203.0.113.9"));
+        audit.record(&entry(52, "auth-failed", "local"));
+        audit.record(&entry(53, "auth-failed", "local"));
+        audit.flush_repeats(true);
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 5, "{text}");
+        assert!(lines[0].contains("pid=1 ") && lines[0].contains("result=unavailable"));
+        assert_eq!(
+            lines[1],
+            "message repeated 49 times: [action=users.password target=mallory uid=1000 \
+             login_uid=1000 token=- result=unavailable rhost=local]"
+        );
+        assert!(lines[2].contains("pid=51 ") && lines[2].contains("rhost=203.0.113.9"));
+        assert!(lines[3].contains("pid=52 ") && lines[3].contains("result=auth-failed"));
+        assert!(
+            lines[4].starts_with("message repeated 1 time: ["),
+            "{}",
+            lines[4]
+        );
+    }
+
+    #[test]
+    fn repeats_are_summarized_after_the_interval_without_another_line() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let (mut audit, file) = audit_to_file(dir.path());
+        audit.repeat_flush = Duration::ZERO;
+        audit.record(&entry(1, "unavailable", "local"));
+        // Nothing to summarize yet.
+        audit.flush_repeats(false);
+        audit.record(&entry(2, "unavailable", "local"));
+        audit.record(&entry(3, "unavailable", "local"));
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        // With a zero interval each repeat is summarized as it comes.
+        assert_eq!(text.lines().count(), 3, "{text}");
+        audit.repeat_flush = Duration::from_secs(3600);
+        audit.record(&entry(4, "unavailable", "local"));
+        audit.flush_repeats(false);
+        assert_eq!(
+            std::fs::read_to_string(&file)
+                .unwrap_or_default()
+                .lines()
+                .count(),
+            3
+        );
+        audit.repeat_flush = Duration::ZERO;
+        audit.flush_repeats(false);
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        assert_eq!(text.lines().count(), 4, "{text}");
+        assert!(
+            text.ends_with("result=unavailable rhost=local]\n"),
+            "{text}"
+        );
     }
 
     #[test]

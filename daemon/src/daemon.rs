@@ -8,12 +8,13 @@ use crate::audit::{Audit, Entry};
 use crate::caller::{Peer, Peers};
 use crate::errors::{internal, result_word, to_bus};
 use crate::procfs::Proc;
-use crate::queue::{HashQueue, QueueError};
+use crate::queue::{HashQueue, QueueError, Requester};
 use crate::snapshot::SnapshotWriter;
-use roster_client::RosterError;
+use roster_client::{MAX_SECRET_BYTES, RosterError};
 use roster_core::password::Hasher;
 use roster_core::{Actor, Config, Roster, Secret};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use zbus::Connection;
@@ -48,6 +49,11 @@ pub struct Call {
     audited: bool,
     details: Mutex<Vec<(&'static str, String)>>,
     result_override: Mutex<Option<&'static str>>,
+    /// The real uid root's PAM module passed on (a setuid `su` or
+    /// `passwd` run by that uid); 0 = root's own request.
+    passed_uid: AtomicU32,
+    /// Whether this call has taken its one check from the rate limiter.
+    rate_taken: AtomicBool,
 }
 
 impl Call {
@@ -62,6 +68,35 @@ impl Call {
     pub fn outcome(&self, word: &'static str) {
         if let Ok(mut r) = self.result_override.lock() {
             *r = Some(word);
+        }
+    }
+
+    /// The PAM module's word on whose request this is (the process's real
+    /// uid): taken from root only; any other caller is its own bus uid.
+    pub fn requested_by(&self, real_uid: u32) {
+        if self.peer.uid == 0 {
+            self.passed_uid.store(real_uid, Ordering::SeqCst);
+            if real_uid != 0 {
+                self.detail("for_uid", real_uid.to_string());
+            }
+        }
+    }
+
+    /// Whose share this call's hashing counts in (see [`Requester`]).
+    pub fn requester(&self) -> Requester {
+        if self.peer.uid != 0 {
+            return Requester::Uid(self.peer.uid);
+        }
+        match self.peer.token() {
+            Ok(Some(token)) => return Requester::Token(token),
+            Ok(None) => {}
+            // Never Root: an unreadable binding counts as a token's share
+            // (the call itself is refused where the token is needed).
+            Err(_) => return Requester::Token("<unreadable>".into()),
+        }
+        match self.passed_uid.load(Ordering::SeqCst) {
+            0 => Requester::Root,
+            uid => Requester::Uid(uid),
         }
     }
 }
@@ -100,6 +135,8 @@ impl Daemon {
             audited,
             details: Mutex::new(Vec::new()),
             result_override: Mutex::new(None),
+            passed_uid: AtomicU32::new(0),
+            rate_taken: AtomicBool::new(false),
         })
     }
 
@@ -181,11 +218,33 @@ impl Daemon {
         .await
     }
 
-    /// An argon2id hash of `secret`, through the bounded queue.
+    /// Takes this call's one check from the rate limiter, unless it is
+    /// root's own (see [`Requester`]) or took it already: every call that
+    /// costs an argon2 hash or verify for a non-root caller, a token or a
+    /// setuid program's user pays once, before the cost.
+    pub fn limit(&self, call: &Call) -> Result<()> {
+        let requester = call.requester();
+        if requester == Requester::Root || call.rate_taken.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        self.limiter
+            .take(&requester)
+            .map_err(|refusal| refusal.to_error())
+    }
+
+    /// An argon2id hash of `secret`, through the bounded queue. Not rate
+    /// limited by itself: a hash with no verify before it is an admin's
+    /// (create, set another's password) or follows a registration code,
+    /// which takes its check first; the queue's shares keep admins'
+    /// bulk work from delaying logins, and a guess always goes through
+    /// [`Daemon::verify`] (or the code check), which is limited.
     pub async fn hash(&self, call: &Call, secret: Secret) -> Result<String> {
+        check_secret_length("password", &secret)?;
         let hasher = self.hasher.clone();
         self.queue
-            .run(&call.peer.gone, move || hasher.hash(&secret))
+            .run(&call.requester(), &call.peer.gone, move || {
+                hasher.hash(&secret)
+            })
             .await
             .map_err(queue_error)?
             .map_err(to_bus)
@@ -195,9 +254,12 @@ impl Daemon {
     /// through the bounded queue. Answers before the hasher wipes its
     /// working buffer, which happens after, within the same turn.
     pub async fn verify(&self, call: &Call, secret: Secret, phc: Option<String>) -> Result<bool> {
+        // Refused whoever the user is: the refusal tells nothing about them.
+        check_secret_length("password", &secret)?;
+        self.limit(call)?;
         let hasher = self.hasher.clone();
         self.queue
-            .run_answering(&call.peer.gone, move |tx| {
+            .run_answering(&call.requester(), &call.peer.gone, move |tx| {
                 hasher.verify_then(&secret, phc.as_deref(), |right| {
                     // The receiver is gone only if the call was dropped.
                     let _ = tx.send(right);
@@ -294,6 +356,18 @@ pub fn leader_alive(proc: &Proc, pid: u32, start: u64) -> bool {
     matches!(proc.state_and_start(pid), Some((state, s)) if s == start && state != 'Z' && state != 'X')
 }
 
+/// Refuses a password, code or current password longer than
+/// [`MAX_SECRET_BYTES`] before it costs a hash (see there for why that bound).
+pub fn check_secret_length(what: &str, secret: &Secret) -> Result<()> {
+    let length = secret.expose().len();
+    if length > MAX_SECRET_BYTES {
+        return Err(RosterError::InvalidArgument(format!(
+            "the {what} is {length} bytes long: rosterd takes at most {MAX_SECRET_BYTES}"
+        )));
+    }
+    Ok(())
+}
+
 fn queue_error(e: QueueError) -> RosterError {
     match e {
         QueueError::Failed => internal("a password task panicked"),
@@ -301,11 +375,12 @@ fn queue_error(e: QueueError) -> RosterError {
     }
 }
 
-/// At most a few password checks per non-root uid (a screen locker
-/// checking its own user): a local user can't use rosterd to guess at
+/// At most a few password checks per requester other than root (a
+/// screen locker checking its own user, a password change, a token's
+/// work, `su` run by a user): a local user can't use rosterd to guess at
 /// full speed, or to keep the argon2 queue busy for everyone.
 pub struct RateLimiter {
-    buckets: Mutex<HashMap<u32, (f64, Instant)>>,
+    buckets: Mutex<HashMap<Requester, (f64, Instant)>>,
     burst: f64,
     per_second: f64,
 }
@@ -320,17 +395,45 @@ impl Default for RateLimiter {
     }
 }
 
+/// Why [`RateLimiter::take`] refused.
+#[derive(Debug, PartialEq)]
+pub enum Refusal {
+    /// The uid used its checks up: the next one comes after this wait.
+    Wait(Duration),
+    /// The limiter's lock is poisoned (a panic while it was held): it
+    /// refuses everyone it limits until rosterd restarts, rather than let
+    /// anyone guess at full speed.
+    Broken,
+}
+
+impl Refusal {
+    /// The error the caller gets.
+    pub fn to_error(&self) -> RosterError {
+        match self {
+            Refusal::Wait(wait) => RosterError::Unavailable(format!(
+                "too many password checks: wait {} s",
+                wait.as_secs().max(1)
+            )),
+            Refusal::Broken => RosterError::Unavailable(
+                "rosterd's password-check rate limiter failed: checks by non-root callers are \
+                 refused until rosterd is restarted (systemctl restart rosterd)"
+                    .into(),
+            ),
+        }
+    }
+}
+
 impl RateLimiter {
-    /// Takes one check for `uid`, or says how long to wait.
-    pub fn take(&self, uid: u32) -> std::result::Result<(), Duration> {
+    /// Takes one check for `who`, or says why not (fails closed).
+    pub fn take(&self, who: &Requester) -> std::result::Result<(), Refusal> {
         let now = Instant::now();
         let Ok(mut buckets) = self.buckets.lock() else {
-            return Ok(());
+            return Err(Refusal::Broken);
         };
         if buckets.len() > 10_000 {
             buckets.retain(|_, (_, last)| now.duration_since(*last) < Duration::from_secs(60));
         }
-        let (tokens, last) = buckets.entry(uid).or_insert((self.burst, now));
+        let (tokens, last) = buckets.entry(who.clone()).or_insert((self.burst, now));
         *tokens =
             (*tokens + now.duration_since(*last).as_secs_f64() * self.per_second).min(self.burst);
         *last = now;
@@ -338,7 +441,9 @@ impl RateLimiter {
             *tokens -= 1.0;
             Ok(())
         } else {
-            Err(Duration::from_secs_f64((1.0 - *tokens) / self.per_second))
+            Err(Refusal::Wait(Duration::from_secs_f64(
+                (1.0 - *tokens) / self.per_second,
+            )))
         }
     }
 }
@@ -351,10 +456,77 @@ mod tests {
     fn the_limiter_allows_a_burst_then_refuses() {
         let l = RateLimiter::default();
         for _ in 0..5 {
-            assert!(l.take(1000).is_ok());
+            assert!(l.take(&Requester::Uid(1000)).is_ok());
         }
-        assert!(l.take(1000).is_err());
-        // Another uid has its own bucket.
-        assert!(l.take(1001).is_ok());
+        assert!(l.take(&Requester::Uid(1000)).is_err());
+        // Another uid, or a token, has its own bucket.
+        assert!(l.take(&Requester::Uid(1001)).is_ok());
+        assert!(l.take(&Requester::Token("t1".into())).is_ok());
+    }
+
+    fn call_from(uid: u32) -> Call {
+        Call {
+            peer: Arc::new(Peer::new(uid, 1)),
+            action: "test",
+            target: String::new(),
+            audited: false,
+            details: Mutex::new(Vec::new()),
+            result_override: Mutex::new(None),
+            passed_uid: AtomicU32::new(0),
+            rate_taken: AtomicBool::new(false),
+        }
+    }
+
+    #[test]
+    fn only_root_names_whose_request_it_is() {
+        let login = call_from(0);
+        assert_eq!(login.requester(), Requester::Root);
+        // su run by uid 1000: its PAM calls reach the bus as root.
+        let su = call_from(0);
+        su.requested_by(1000);
+        assert_eq!(su.requester(), Requester::Uid(1000));
+        // A non-root caller is its bus uid, whatever it passes.
+        for passed in [0, 4242] {
+            let user = call_from(1000);
+            user.requested_by(passed);
+            assert_eq!(user.requester(), Requester::Uid(1000));
+        }
+        // A token: its own share on a root connection, the uid's otherwise.
+        let token = call_from(0);
+        assert!(token.peer.bind_token("tok1".into()).is_ok());
+        assert_eq!(token.requester(), Requester::Token("tok1".into()));
+        let user_token = call_from(1000);
+        assert!(user_token.peer.bind_token("tok2".into()).is_ok());
+        assert_eq!(user_token.requester(), Requester::Uid(1000));
+    }
+
+    #[test]
+    fn the_secret_bound_is_cores_password_bound() {
+        assert_eq!(MAX_SECRET_BYTES, roster_core::password::MAX_PASSWORD_BYTES);
+        let at_bound = Secret::new("x".repeat(MAX_SECRET_BYTES));
+        assert!(check_secret_length("password", &at_bound).is_ok());
+        let over = Secret::new("x".repeat(MAX_SECRET_BYTES + 1));
+        let Err(RosterError::InvalidArgument(message)) = check_secret_length("code", &over) else {
+            panic!("a {} byte code was taken", MAX_SECRET_BYTES + 1);
+        };
+        assert!(message.contains("the code is 1025 bytes long"), "{message}");
+    }
+
+    #[test]
+    fn a_poisoned_limiter_refuses_everyone() {
+        let l = std::sync::Arc::new(RateLimiter::default());
+        let poisoner = l.clone();
+        let panicked = std::thread::spawn(move || {
+            let _held = poisoner.buckets.lock();
+            panic!("injected panic while the limiter's lock is held");
+        })
+        .join();
+        assert!(panicked.is_err());
+        assert!(l.buckets.is_poisoned());
+        // A fresh uid with a full bucket: refused all the same.
+        assert_eq!(l.take(&Requester::Uid(1000)), Err(Refusal::Broken));
+        assert_eq!(l.take(&Requester::Uid(1001)), Err(Refusal::Broken));
+        let message = Refusal::Broken.to_error().to_string();
+        assert!(message.contains("restart"), "{message}");
     }
 }

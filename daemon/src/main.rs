@@ -276,6 +276,7 @@ async fn serve(args: Args, config: Config) -> Result<(), String> {
             .run(snapshot::file_writer(nss_reader, config.clone())),
     );
     tokio::spawn(reaper(d.clone()));
+    tokio::spawn(audit_repeats(d.clone()));
 
     let taken = || {
         format!(
@@ -316,9 +317,13 @@ async fn serve(args: Args, config: Config) -> Result<(), String> {
         // Exiting non-zero lets systemd's `Restart=on-failure` start a
         // fresh rosterd once the bus is back; a deaf rosterd alive
         // forever would never be restarted.
-        () = conn.closed() => return Err(lost_bus(&address)),
+        () = conn.closed() => {
+            d.audit.flush_repeats(true);
+            return Err(lost_bus(&address));
+        }
     };
     eprintln!("rosterd: stopping ({why})");
+    d.audit.flush_repeats(true);
     // Every acknowledged change is committed already; releasing the name
     // first makes new callers see "not running" rather than a timeout.
     let _ = conn.release_name(roster_client::BUS_NAME).await;
@@ -331,6 +336,16 @@ fn lost_bus(address: &str) -> String {
         "lost the system bus at {address}: the connection closed (dbus-daemon stopped or restarted); \
          exiting so that systemd restarts rosterd on the new bus"
     )
+}
+
+/// Writes the summary of collapsed audit repeats once they are
+/// [`audit::REPEAT_FLUSH`] old, also when no other line comes to end them.
+async fn audit_repeats(d: Arc<Daemon>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        d.audit.flush_repeats(false);
+    }
 }
 
 /// Reaps sessions whose leader is gone, every [`REAP_EVERY`].

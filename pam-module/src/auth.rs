@@ -7,7 +7,8 @@ use crate::handle::{Ctx, Item, LOG_NOTICE, Token};
 use crate::rosterd::classify;
 use crate::snapshot_check::roster_uid;
 use roster_client::{
-    AUTH_CODE_ACCEPTED, AUTH_FAILED, AUTH_LOCKED, AUTH_SUCCESS, AUTH_UNKNOWN, RosterError, Secret,
+    AUTH_CODE_ACCEPTED, AUTH_FAILED, AUTH_LOCKED, AUTH_SUCCESS, AUTH_UNKNOWN, MAX_SECRET_BYTES,
+    RosterError, Secret,
 };
 
 pub const PASSWORD_PROMPT: &str = "Password: ";
@@ -18,6 +19,15 @@ pub fn authenticate(ctx: &Ctx) -> Result<Outcome, Error> {
     // the next module.
     roster_uid(ctx.opts, ctx.host, &user)?;
     let (secret, prompted) = password(ctx)?;
+    if secret.expose().len() > MAX_SECRET_BYTES {
+        // No Roster password is that long: wrong, without a call that
+        // would carry it to rosterd.
+        ctx.pam.log(
+            LOG_NOTICE,
+            &format!("a password longer than {MAX_SECRET_BYTES} bytes for {user}: refused"),
+        );
+        return Err(Error::AuthFailed);
+    }
     let remote_host = ctx.pam.item(Item::RemoteHost).unwrap_or_default();
     let reply = match ctx.rosterd.authenticate(&user, &secret, &remote_host) {
         Ok(reply) => reply,
@@ -139,6 +149,21 @@ mod tests {
         assert_eq!(w.rosterd.calls(), vec!["authenticate alice rhost="]);
         assert_eq!(w.pam.token_value(Token::Auth).as_deref(), Some("pw"));
         assert_eq!(w.rosterd.last_secret(), "pw");
+    }
+
+    #[test]
+    fn a_password_over_the_bound_fails_without_a_call() {
+        let long = "x".repeat(MAX_SECRET_BYTES + 1);
+        let w = World::new("auth-long").answers(&[&long]);
+        w.rosterd.auth.replace(reply(AUTH_SUCCESS));
+        assert_eq!(w.run(authenticate), Err(Error::AuthFailed));
+        assert!(w.rosterd.calls().is_empty(), "{:?}", w.rosterd.calls());
+        // Exactly the bound still reaches rosterd.
+        let at_bound = "x".repeat(MAX_SECRET_BYTES);
+        let w = World::new("auth-bound").answers(&[&at_bound]);
+        w.rosterd.auth.replace(reply(AUTH_SUCCESS));
+        assert_eq!(w.run(authenticate), Ok(Outcome::Success));
+        assert_eq!(w.rosterd.calls(), vec!["authenticate alice rhost="]);
     }
 
     #[test]

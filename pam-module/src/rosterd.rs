@@ -124,6 +124,14 @@ impl BusRosterd {
     }
 }
 
+/// This process's real uid, for rosterd's fair queuing: `su` and
+/// `passwd` are setuid, so their calls reach the bus as root, while the
+/// real uid still names the user who ran them.
+fn real_uid() -> u32 {
+    // SAFETY: getuid has no preconditions and can't fail.
+    unsafe { libc::getuid() }
+}
+
 impl Rosterd for BusRosterd {
     fn authenticate(
         &self,
@@ -131,7 +139,10 @@ impl Rosterd for BusRosterd {
         secret: &Secret,
         remote_host: &str,
     ) -> Result<AuthReply, RosterError> {
-        self.call(|p| async move { p.authenticate(user, secret.expose(), remote_host).await })
+        self.call(|p| async move {
+            p.authenticate(user, secret.expose(), remote_host, real_uid())
+                .await
+        })
     }
 
     fn check_account(&self, user: &str) -> Result<AccountReply, RosterError> {
@@ -158,7 +169,7 @@ impl Rosterd for BusRosterd {
         new: &Secret,
     ) -> Result<(), RosterError> {
         self.call(|p| async move {
-            p.change_password(user, current.expose(), new.expose())
+            p.change_password(user, current.expose(), new.expose(), real_uid())
                 .await
         })
     }

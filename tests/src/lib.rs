@@ -165,15 +165,21 @@ pub fn binary(name: &str) -> PathBuf {
 
 /// The `roster-probe` helper of this crate (built with the tests).
 pub fn probe_binary() -> PathBuf {
+    helper_binary("roster-probe")
+}
+
+/// A helper binary of this crate (`roster-probe`, `roster-flood`), built
+/// with the tests.
+pub fn helper_binary(name: &str) -> PathBuf {
     let dir = bin_dir();
     let candidates = [
-        dir.join("roster-probe"),
+        dir.join(name),
         // `cargo test` puts the package's bins next to `deps/`.
         std::env::current_exe()
             .ok()
             .and_then(|e| e.parent().and_then(Path::parent).map(Path::to_path_buf))
             .unwrap_or_default()
-            .join("roster-probe"),
+            .join(name),
     ];
     for c in &candidates {
         if c.exists() {
@@ -181,7 +187,7 @@ pub fn probe_binary() -> PathBuf {
         }
     }
     panic!(
-        "roster-probe is missing: it is built by `cargo test -p roster-tests` \
+        "{name} is missing: it is built by `cargo test -p roster-tests` \
          (or `cargo build -p roster-tests --bins`)"
     );
 }

@@ -200,7 +200,7 @@ fn a_wrong_password_a_pending_user_and_an_unknown_user_take_the_same_time() {
     let pam = zbus::block_on(roster_client::PamProxy::new(&conn)).unwrap_or_else(|e| panic!("{e}"));
     let time = |user: &str| {
         let t = Instant::now();
-        let r = zbus::block_on(pam.authenticate(user, "wrong password here", ""));
+        let r = zbus::block_on(pam.authenticate(user, "wrong password here", "", 0));
         assert!(r.is_ok(), "{r:?}");
         t.elapsed()
     };

@@ -26,7 +26,7 @@ fn authenticate(address: &str, user: &str) -> Result<String, String> {
             .await
             .map_err(|e| e.to_string())?;
         let pam = PamProxy::new(&conn).await.map_err(|e| e.to_string())?;
-        pam.authenticate(&user, PW, "")
+        pam.authenticate(&user, PW, "", 0)
             .await
             .map(|r| r.outcome)
             .map_err(|e| e.to_string())
@@ -163,7 +163,7 @@ fn a_caller_that_left_costs_no_hash() {
         let msg = zbus::Message::method_call(roster_client::OBJECT_PATH, "Authenticate")
             .destination(roster_client::BUS_NAME)
             .interface(roster_client::PAM_INTERFACE)
-            .build(&("ghost", PW, ""))?;
+            .build(&("ghost", PW, "", 0u32))?;
         conn.send(&msg).await?;
         async_io_sleep(Duration::from_millis(150)).await;
         drop(conn);

@@ -271,3 +271,39 @@ fn kept_buffers_are_wiped_and_capped() {
     assert!(!h.verify(&Secret::new("pw"), Some(&phc)));
     assert!(h.kept_buffers_wiped().is_empty());
 }
+
+#[test]
+fn the_dummy_hash_is_made_with_the_hasher_and_matches_nothing() {
+    let h = cheap();
+    // Made already (not on first use), a real argon2id hash of the
+    // configured cost.
+    check_phc(h.dummy_hash()).unwrap();
+    assert!(h.dummy_hash().starts_with("$argon2id$v=19$m=256,t=1,p=1$"));
+    assert!(!h.verify(&Secret::new(""), None));
+    assert!(!h.verify(&Secret::new("any password"), None));
+    // Random: two hashers have different dummies.
+    assert_ne!(h.dummy_hash(), cheap().dummy_hash());
+}
+
+#[test]
+fn without_randomness_for_the_dummy_no_hasher_is_made() {
+    let params = Argon2Config {
+        memory_kib: 256,
+        iterations: 1,
+        ..Default::default()
+    };
+    let failing: crate::password::Randomness = |_| Err("injected failure".into());
+    let err = Hasher::with_randomness(&params, failing).unwrap_err();
+    let Error::Config(message) = &err else {
+        panic!("not a Config error: {err:?}");
+    };
+    assert!(message.contains("dummy password hash"), "{message}");
+    assert!(message.contains("injected failure"), "{message}");
+    assert!(message.contains("getrandom"), "{message}");
+    // The same parameters with the kernel's randomness work.
+    let working: crate::password::Randomness = |buf| {
+        buf.fill(7);
+        Ok(())
+    };
+    assert!(Hasher::with_randomness(&params, working).is_ok());
+}

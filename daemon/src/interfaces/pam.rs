@@ -55,9 +55,11 @@ impl Pam {
         user: String,
         secret: String,
         remote_host: String,
+        requester_uid: u32,
     ) -> Result<AuthReply> {
         let secret = Secret::new(secret);
         let call = self.d.begin(&hdr, "pam.authenticate", &user).await?;
+        call.requested_by(requester_uid);
         let r = match counted_remote_host(&call, &remote_host) {
             Ok(remote) => self.authenticate_inner(&call, user, secret, remote).await,
             Err(e) => Err(e),
@@ -159,9 +161,11 @@ impl Pam {
         user: String,
         current: String,
         new: String,
+        requester_uid: u32,
     ) -> Result<()> {
         let (current, new) = (Secret::new(current), Secret::new(new));
         let call = self.d.begin(&hdr, "pam.chauthtok", &user).await?;
+        call.requested_by(requester_uid);
         let r = self.change_password_inner(&call, user, current, new).await;
         self.d.finish(&call, r)
     }
@@ -177,17 +181,10 @@ impl Pam {
 }
 
 impl Pam {
-    /// Non-root callers may check only their own account, a few times.
+    /// Non-root callers (and `su` run by a user) may check only their own
+    /// account, a few times.
     fn limit(&self, call: &Call) -> Result<()> {
-        if call.peer.uid == 0 {
-            return Ok(());
-        }
-        self.d.limiter.take(call.peer.uid).map_err(|wait| {
-            RosterError::Unavailable(format!(
-                "too many password checks: wait {} s",
-                wait.as_secs().max(1)
-            ))
-        })
+        self.d.limit(call)
     }
 
     async fn authenticate_inner(

@@ -2,7 +2,7 @@
 //! with the code an admin handed out. Anyone may call: the code is the
 //! authority, and core counts a wrong one against its user.
 
-use crate::daemon::{Daemon, Result};
+use crate::daemon::{Daemon, Result, check_secret_length};
 use crate::errors::to_bus;
 use crate::interfaces::pam::code_as_password;
 use roster_client::RosterError;
@@ -32,6 +32,10 @@ impl Registration {
                     "both the registration code and a new password are needed".into(),
                 ));
             }
+            check_secret_length("registration code", &code)?;
+            // Before the code is looked at: guesses are rate-limited.
+            self.d.limit(&call)?;
+            check_secret_length("new password", &new)?;
             // The code first: it names the user the policy needs, and a
             // wrong one (counted toward its owner's lockout) costs no hash.
             let owner_code = code.clone();

@@ -5,6 +5,8 @@
 //! `{"error": "org.roster.Error.X", "message": "…"}` and exits 1; a usage
 //! mistake exits 2. With `ROSTER_TOKEN` set, `Tokens.Present` is called
 //! first on the same connection. Connects to `DBUS_SYSTEM_BUS_ADDRESS`.
+//! An ARG_JSON of `-` is read from stdin (one larger than the kernel lets
+//! a command line carry: a 10 MB password).
 
 use roster_client::*;
 use serde::Serialize;
@@ -12,7 +14,15 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(from_stdin) = args.iter_mut().skip(1).find(|a| *a == "-") {
+        let mut text = String::new();
+        if let Err(e) = std::io::Read::read_to_string(&mut std::io::stdin(), &mut text) {
+            eprintln!("roster-probe: can't read an argument from stdin: {e}");
+            std::process::exit(2);
+        }
+        *from_stdin = text;
+    }
     let Some((method, rest)) = args.split_first() else {
         eprintln!("usage: roster-probe Interface.Method [ARG_JSON…]");
         std::process::exit(2);
@@ -71,6 +81,11 @@ fn arg<T: DeserializeOwned>(args: &[String], i: usize) -> Result<T, Failure> {
         .ok_or_else(|| Failure::Usage(format!("argument {} is missing", i + 1)))?;
     serde_json::from_str(text)
         .map_err(|e| Failure::Usage(format!("argument {} ({text}): {e}", i + 1)))
+}
+
+/// The PAM methods' `requester_uid`: 0 (root's own request) unless given.
+fn requester(args: &[String], i: usize) -> Result<u32, Failure> {
+    if args.len() > i { arg(args, i) } else { Ok(0) }
 }
 
 fn to_json<T: Serialize>(value: T) -> Result<Value, Failure> {
@@ -161,7 +176,7 @@ async fn call(method: &str, a: &[String]) -> Result<Value, Failure> {
         "Pam.Authenticate" => {
             let p = PamProxy::new(&conn).await?;
             let (u, s, r): (String, String, String) = (arg(a, 0)?, arg(a, 1)?, arg(a, 2)?);
-            to_json(p.authenticate(&u, &s, &r).await?)
+            to_json(p.authenticate(&u, &s, &r, requester(a, 3)?).await?)
         }
         "Pam.CheckAccount" => {
             let p = PamProxy::new(&conn).await?;
@@ -181,7 +196,7 @@ async fn call(method: &str, a: &[String]) -> Result<Value, Failure> {
         "Pam.ChangePassword" => {
             let p = PamProxy::new(&conn).await?;
             let (u, c, n): (String, String, String) = (arg(a, 0)?, arg(a, 1)?, arg(a, 2)?);
-            to_json(p.change_password(&u, &c, &n).await?)
+            to_json(p.change_password(&u, &c, &n, requester(a, 3)?).await?)
         }
         "Pam.IsPending" => {
             let p = PamProxy::new(&conn).await?;
