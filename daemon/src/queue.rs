@@ -15,7 +15,9 @@
 //! login). Jobs of [`Requester::Root`] form the login class: they have
 //! `queue_max` waiting places of their own, always get the next free turn
 //! before any other job, and one turn (of two or more) is never given to
-//! the other class. Within that other, shared class, turns go round the
+//! the other class; likewise, with two or more turns the shared class
+//! always gets one while it has work waiting, so a flood of remote logins
+//! can't starve a user's `sudo`. Within that shared class, turns go round the
 //! requesters in order, and one requester holds at most a quarter of the
 //! class's places (running or waiting).
 
@@ -155,7 +157,14 @@ impl State {
     /// still listens: whoever gave up on it releases it (see [`Pending`]).
     fn dispatch(&mut self) {
         while self.running < self.max {
-            if let Some(w) = self.logins.pop_front() {
+            // With two or more turns, the shared class is never left with
+            // none while it waits: a flood of remote logins (sshd asks as
+            // root) must not starve a user's `sudo` or screen unlock, as
+            // the user's work must not starve logins. With one turn in
+            // all, logins keep going first.
+            let shared_starved =
+                self.max >= 2 && self.running_shared == 0 && self.shared_waiting > 0;
+            if !shared_starved && let Some(w) = self.logins.pop_front() {
                 self.running += 1;
                 let _ = w.granted.send(());
                 continue;
@@ -474,6 +483,40 @@ mod tests {
         assert_eq!(*order.lock().unwrap(), vec!["login"]);
         drop(gates);
         for job in flood {
+            assert_eq!(job.await.unwrap(), Ok(7));
+        }
+        assert_eq!((queue.running(), queue.waiting()), (0, 0));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_flood_of_logins_never_takes_every_turn_from_waiting_user_work() {
+        let queue = Arc::new(HashQueue::new(2, 8, Duration::from_secs(30)));
+        let order = Order::default();
+        // Logins hold both turns, and more logins wait.
+        let (open_first, gate_first) = std::sync::mpsc::channel();
+        let (open_second, gate_second) = std::sync::mpsc::channel();
+        let running = [
+            spawn_job(&queue, ROOT, gated(gate_first, order.clone(), "login")),
+            spawn_job(&queue, ROOT, gated(gate_second, order.clone(), "login")),
+        ];
+        until(&queue, 2, 0).await;
+        let user = spawn_job(
+            &queue,
+            Requester::Uid(1000),
+            recorded(order.clone(), "user"),
+        );
+        until(&queue, 2, 1).await;
+        let waiting_logins: Vec<_> = (0..3)
+            .map(|_| spawn_job(&queue, ROOT, recorded(order.clone(), "waiting login")))
+            .collect();
+        until(&queue, 2, 4).await;
+        // The first turn freed goes to the user's job, ahead of the logins
+        // that waited after it; the other login still runs meanwhile.
+        drop(open_first);
+        assert_eq!(user.await.unwrap(), Ok(7));
+        assert_eq!(order.lock().unwrap()[..2], ["login", "user"]);
+        drop(open_second);
+        for job in running.into_iter().chain(waiting_logins) {
             assert_eq!(job.await.unwrap(), Ok(7));
         }
         assert_eq!((queue.running(), queue.waiting()), (0, 0));
