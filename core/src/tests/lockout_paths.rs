@@ -381,3 +381,23 @@ fn a_bad_remote_host_is_refused_and_nothing_is_stored() {
         .unwrap();
     assert_eq!(rows, 0);
 }
+
+#[test]
+fn roots_change_with_a_checked_current_password_meets_the_lockout_too() {
+    // rosterd's PAM change from a root connection (a setuid `passwd`,
+    // sshd's expired-password step) commits as Own once the current
+    // password was verified: a lock that came while the hash ran holds.
+    let mut f = fixture();
+    f.create("bob");
+    lock_locally(&mut f, "bob");
+    locked(
+        f.roster
+            .set_password_hash(&Actor::Root, "bob", PasswordChange::Own, phc()),
+    );
+    assert_eq!(local_lock(&mut f, "bob"), Some(T0 + 900), "still locked");
+    // Root's own `passwd bob` (no current password) is an admin's reset.
+    f.roster
+        .set_password_hash(&Actor::Root, "bob", PasswordChange::ByAdmin, phc())
+        .unwrap();
+    assert_eq!(local_lock(&mut f, "bob"), None);
+}

@@ -10,6 +10,7 @@
 use crate::daemon::{Call, Daemon, Result, leader_alive};
 use crate::errors::to_bus;
 use crate::home::HomeState;
+use crate::queue::Requester;
 use roster_client::*;
 use roster_core::authz::{Operation, authorize};
 use roster_core::lockout::lock_message;
@@ -351,7 +352,10 @@ impl Pam {
         self.limit(call)?;
         let policy = self.d.config.password.clone();
         if current.is_empty() {
-            if call.peer.uid != 0 {
+            // Root's own `passwd USER` only: a setuid `passwd` run by a
+            // user is uid 0 on the bus, but the module passed that user's
+            // real uid, and rosterd doesn't take the module's word for it.
+            if call.peer.uid != 0 || matches!(call.requester(), Requester::Uid(_)) {
                 return Err(RosterError::PermissionDenied(
                     "the current password is needed to change it".into(),
                 ));
@@ -439,13 +443,14 @@ impl Pam {
             self.d.store(move |r| r.register(&current, phc)).await?;
         } else {
             call.detail("by", "self");
-            let change = if call.peer.uid == 0 {
-                PasswordChange::ByAdmin
-            } else {
-                PasswordChange::Own
-            };
+            // Own, also from root (a setuid `passwd`, sshd's expired-password
+            // step): the current password was checked, so the lockout is
+            // checked again as the change commits, and a right guess made
+            // while a lock arrived never lifts it.
             self.d
-                .acting_by_uid(call, move |r, a| r.set_password_hash(a, &user, change, phc))
+                .acting_by_uid(call, move |r, a| {
+                    r.set_password_hash(a, &user, PasswordChange::Own, phc)
+                })
                 .await?;
         }
         self.d.snapshot.refresh().await?;
