@@ -286,7 +286,7 @@ pub mod tests {
         assert_eq!(listed_uid(&dir, "alice"), None);
         // The reader the module used before agrees on every case.
         for (tag, _) in cases {
-            assert_eq!(lookup_user_uid(&dir.join(tag), "alice"), None, "{tag}");
+            assert_eq!(lookup_user_uid(&dir.join(tag), "alice", 0), None, "{tag}");
         }
         std::fs::remove_dir_all(dir).unwrap();
     }
@@ -312,7 +312,8 @@ pub mod tests {
             times.sort();
             times[times.len() / 2]
         };
-        let read = median(&|| lookup_user_uid(&snap, "u077777"));
+        let owner = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&snap).unwrap());
+        let read = median(&|| lookup_user_uid(&snap, "u077777", owner));
         let mapped = median(&|| listed_uid(&snap, "u077777"));
         println!(
             "100,000 users, {size} bytes, page cache warm, median of 201: \

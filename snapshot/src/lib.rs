@@ -534,11 +534,22 @@ pub fn trusted_file(file_uid: u32, file_mode: u32, owner: u32) -> bool {
     file_uid == owner && file_mode & 0o022 == 0
 }
 
-/// For the PAM module: the uid the snapshot at `path` lists for `name`.
-/// `None` when the file is missing, unreadable, not a valid snapshot, or
-/// doesn't list the name (all of which mean "not a Roster user here").
-pub fn lookup_user_uid(path: &Path, name: &str) -> Option<u32> {
-    let bytes = fs::read(path).ok()?;
+/// The uid the snapshot at `path` lists for `name` (for
+/// `roster ssh-authorized-keys`). `None` when the file is missing,
+/// unreadable, not owned by `owner` (root, outside tests) or writable by
+/// group or others ([`trusted_file`]), not a valid snapshot, or doesn't
+/// list the name (all of which mean "not a Roster user here").
+pub fn lookup_user_uid(path: &Path, name: &str, owner: u32) -> Option<u32> {
+    use std::io::Read;
+    use std::os::unix::fs::MetadataExt;
+    let mut file = fs::File::open(path).ok()?;
+    // Checked on the open file, so the bytes read are the file checked.
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() || !trusted_file(meta.uid(), meta.mode(), owner) {
+        return None;
+    }
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).ok()?;
     let snap = Snapshot::parse(&bytes).ok()?;
     snap.user_by_name(name.as_bytes()).map(|u| u.uid())
 }

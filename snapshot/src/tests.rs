@@ -382,11 +382,16 @@ fn write_atomically_replaces_and_sets_mode() {
     assert_eq!(fs::read(&path).unwrap(), bytes);
     // No temp file is left behind.
     assert_eq!(fs::read_dir(&dir).unwrap().count(), 1);
-    assert_eq!(lookup_user_uid(&path, "bob"), Some(0x7000_0002));
-    assert_eq!(lookup_user_uid(&path, "dave"), None);
-    assert_eq!(lookup_user_uid(&dir.join("missing"), "bob"), None);
+    let me = meta.uid();
+    assert_eq!(lookup_user_uid(&path, "bob", me), Some(0x7000_0002));
+    assert_eq!(lookup_user_uid(&path, "dave", me), None);
+    assert_eq!(lookup_user_uid(&dir.join("missing"), "bob", me), None);
+    // Another owner, or a file group or others could have written: nobody.
+    assert_eq!(lookup_user_uid(&path, "bob", me.wrapping_add(1)), None);
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o664)).unwrap();
+    assert_eq!(lookup_user_uid(&path, "bob", me), None);
     write_atomically(&path, b"garbage").unwrap();
-    assert_eq!(lookup_user_uid(&path, "bob"), None);
+    assert_eq!(lookup_user_uid(&path, "bob", me), None);
     assert!(write_atomically(&dir.join("no/such/dir/x"), b"x").is_err());
     fs::remove_dir_all(&dir).unwrap();
 }

@@ -937,3 +937,29 @@ fn a_key_file_with_one_bad_line_adds_nothing() {
     .expect_ok();
     assert_eq!(fingerprints(&d, "alice").len(), 2);
 }
+
+/// sshd's AuthorizedKeysCommand trusts the snapshot only as the NSS and
+/// PAM modules do: owned by root and writable by nobody else.
+#[test]
+fn a_snapshot_others_could_have_written_gives_no_keys() {
+    use std::os::unix::fs::PermissionsExt;
+    let bus = TestBus::start();
+    let d = TestDaemon::start(&bus);
+    let tmp = tempdir();
+    let key = ed25519(tmp.path(), "writer");
+    d.create_user("writer", "user", PW);
+    d.grant("writer", "write", "");
+    d.roster(&["users", "keys", "add", "writer", &key.line])
+        .run()
+        .expect_ok();
+    assert_authorized(&d, "writer", &[&key]);
+    let snapshot = d.nss_cache_path();
+    let chmod = |mode| {
+        std::fs::set_permissions(&snapshot, std::fs::Permissions::from_mode(mode))
+            .unwrap_or_else(|e| panic!("chmod {}: {e}", snapshot.display()))
+    };
+    chmod(0o666);
+    assert_authorized(&d, "writer", &[]);
+    chmod(0o644);
+    assert_authorized(&d, "writer", &[&key]);
+}

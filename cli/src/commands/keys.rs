@@ -135,7 +135,9 @@ pub async fn remove(ctx: &mut Ctx<'_>, user: String, fingerprint: String) -> Res
 /// Never fails (sshd treats a failing command as "no keys" anyway, and a
 /// message on stderr ends up in its log): exit 0 whatever happens.
 pub async fn authorized_keys(address: &str, user: &str, snapshot: &Path) {
-    let Some(roster_uid) = roster_snapshot::lookup_user_uid(snapshot, user) else {
+    // Owned by root and written by nobody else, as the NSS and PAM modules
+    // require: a planted file must not decide whose keys sshd gets.
+    let Some(roster_uid) = roster_snapshot::lookup_user_uid(snapshot, user, 0) else {
         // Not a Roster user here: answered at once, rosterd is never asked,
         // so local users' key logins don't depend on it.
         return;

@@ -124,6 +124,10 @@ impl Tokens {
         let token = Secret::new(token);
         let call = self.d.begin(&hdr, "tokens.present", "").await?;
         let r = async {
+            // No rate limit: a token is 128 random bits checked by SHA-256
+            // outside the argon2 queue, so guessing is hopeless and cheap
+            // to refuse, and every command run with a token presents one.
+            crate::daemon::check_secret_length("token", &token)?;
             if call.peer.token()?.is_some() {
                 return Err(RosterError::Conflict(
                     "this connection presented a token already: open a new one".into(),
