@@ -46,6 +46,20 @@ pub enum Error {
     Store(String),
 }
 
+/// The config or the host files it names (rosterd's startup checks).
+impl From<roster_hostconfig::ConfigError> for Error {
+    fn from(error: roster_hostconfig::ConfigError) -> Self {
+        Error::Config(error.to_string())
+    }
+}
+
+/// A level name from a caller: a bad argument, not a bad config.
+impl From<roster_hostconfig::UnknownLevel> for Error {
+    fn from(error: roster_hostconfig::UnknownLevel) -> Self {
+        Error::InvalidArgument(error.to_string())
+    }
+}
+
 impl From<rusqlite::Error> for Error {
     fn from(error: rusqlite::Error) -> Self {
         Error::Store(error.to_string())

@@ -7,27 +7,14 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::local_files;
 
-/// POSIX portable user names are at most 32 bytes (`useradd`'s limit).
-pub const MAX_NAME_BYTES: usize = 32;
+pub use roster_hostconfig::names::{MAX_NAME_BYTES, MAX_PATH_BYTES, shown};
 pub const MAX_DISPLAY_NAME_BYTES: usize = 256;
-/// PATH_MAX counts the NUL; homes and shells are far shorter in practice.
-pub const MAX_PATH_BYTES: usize = 1024;
 /// Session fields (service, tty, remote host) and token names.
 pub const MAX_FIELD_BYTES: usize = 256;
 
 /// Names that would confuse sudo, su or the admin group whatever the
 /// local files say.
 pub const RESERVED_NAMES: &[&str] = &["root", "admin", "wheel", "sudo"];
-
-/// A value as it may appear in an error message: at most 40 characters,
-/// escaped.
-pub fn shown(value: &str) -> String {
-    let mut short: String = value.chars().take(40).collect();
-    if short.len() < value.len() {
-        short.push('…');
-    }
-    format!("{short:?}")
-}
 
 /// `^[a-z_][a-z0-9_-]{0,31}$`, the POSIX portable name rule (also used for
 /// `admin_group`). Doesn't look at local files: see [`new_user_name`].
@@ -43,33 +30,7 @@ pub fn environment_name(name: &str) -> crate::Result<()> {
 }
 
 fn name_rule(name: &str, what: &str) -> crate::Result<()> {
-    let rule = "use 1–32 characters: lowercase letters, digits, '_' and '-', starting with a letter or '_'";
-    if name.is_empty() {
-        return Err(Error::InvalidArgument(format!(
-            "the {what} is empty: {rule}"
-        )));
-    }
-    if name.len() > MAX_NAME_BYTES {
-        return Err(Error::InvalidArgument(format!(
-            "the {what} {} is {} bytes long: {rule}",
-            shown(name),
-            name.len()
-        )));
-    }
-    let mut chars = name.chars();
-    let first_ok = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c == '_');
-    let rest_ok =
-        chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
-    if first_ok && rest_ok {
-        Ok(())
-    } else {
-        Err(Error::InvalidArgument(format!(
-            "invalid {what} {}: {rule}",
-            shown(name)
-        )))
-    }
+    roster_hostconfig::names::name_rule(name, what).map_err(Error::InvalidArgument)
 }
 
 /// A name a new Roster user may take: the syntax, not reserved, not the

@@ -9,9 +9,11 @@ use roster_client::RosterError;
 /// `Store` is rosterd's own failure (a full disk, a broken file): the
 /// caller can only try again later, so it is `Unavailable`, and the detail
 /// goes to stderr rather than to a possibly unprivileged caller.
-pub fn to_bus(error: roster_core::Error) -> RosterError {
+/// Anything core's error comes from (a level name parsed by the config
+/// crate's `Level`) maps the same way.
+pub fn to_bus(error: impl Into<roster_core::Error>) -> RosterError {
     use roster_core::Error as E;
-    match error {
+    match error.into() {
         E::NotFound(m) => RosterError::NotFound(m),
         E::PermissionDenied(m) => RosterError::PermissionDenied(m),
         E::InvalidArgument(m) => RosterError::InvalidArgument(m),

@@ -1,10 +1,8 @@
 //! The crate's tests that span modules (one test binary, so one link).
 
 mod authz_table;
-mod config;
 mod credential;
 mod fixture;
-mod id_ranges;
 mod lockout;
 mod lockout_paths;
 mod model_prop;

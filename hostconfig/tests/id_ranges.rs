@@ -1,17 +1,36 @@
-use super::fixture::config_in;
-use crate::config::Config;
-use crate::error::Error;
+//! rosterd's id-range checks on temp files (moved here from core with the
+//! checks; the assertions are core's).
+
+use roster_hostconfig::Config;
 use std::fs;
 
+const PASSWD: &str = "root:x:0:0:root:/root:/bin/bash\n\
+daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n\
+alice_local:x:1000:1000::/home/alice_local:/bin/bash\n";
+const GROUP: &str = "root:x:0:\nsudo:x:27:alice_local\nstaff:x:50:\nalice_local:x:1000:\n";
+
+/// A config whose host files all live in a temp folder (core's fixture).
 fn setup() -> (tempfile::TempDir, Config) {
     let dir = tempfile::tempdir().unwrap();
-    let config = config_in(dir.path());
+    let d = dir.path();
+    let config = Config {
+        database: d.join("db/roster.db"),
+        nss_cache: d.join("nss.cache"),
+        passwd_file: d.join("passwd"),
+        group_file: d.join("group"),
+        login_defs: d.join("login.defs"),
+        subuid_file: d.join("subuid"),
+        subgid_file: d.join("subgid"),
+        ..Config::default()
+    };
+    fs::write(&config.passwd_file, PASSWD).unwrap();
+    fs::write(&config.group_file, GROUP).unwrap();
     (dir, config)
 }
 
 fn clash(config: &Config) -> String {
     match config.check_id_ranges() {
-        Err(Error::Config(m)) => m,
+        Err(e) => e.to_string(),
         other => panic!("expected a clash, got {other:?}"),
     }
 }
