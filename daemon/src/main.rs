@@ -55,7 +55,7 @@ struct Args {
 
 fn parse_args() -> Result<Option<Args>, String> {
     let mut args = Args {
-        config: PathBuf::from("/etc/roster/rosterd.toml"),
+        config: PathBuf::from(roster_core::config::DEFAULT_PATH),
         check_config: false,
         // Tests (and admins who want a plain file) get every audit line
         // appended here too.

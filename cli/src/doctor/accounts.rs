@@ -1,7 +1,8 @@
-//! The host's account files, read as rosterd reads them (core's
-//! `local_files`, which the CLI can't link): `passwd`, `group`, `shadow`,
-//! `login.defs`, `subuid`/`subgid`; and Roster's own accounts from the NSS
-//! snapshot, so a Roster user is never mistaken for a local one.
+//! The host's account files, read by the same code rosterd reads them
+//! with (`roster_hostconfig::local_files`: `passwd`, `group`, `shadow`,
+//! `login.defs`, `subuid`/`subgid`); and Roster's own accounts from the NSS
+//! snapshot, for the break-glass check and to say which local line is a
+//! copy of a Roster account.
 //!
 //! A missing file counts as empty (many hosts have no `subuid`), as in
 //! rosterd; a file that exists but can't be read is an error, since a
@@ -11,165 +12,16 @@ use std::collections::HashSet;
 use std::io::Read;
 use std::path::Path;
 
-/// Account files bigger than this are not account files.
-const MAX_BYTES: u64 = 64 << 20;
+pub use roster_hostconfig::local_files::{Entry, Kind, entries, usable_hash};
 
 /// The file's text; `None` when it doesn't exist.
 pub fn read(path: &Path) -> Result<Option<String>, String> {
-    let file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("can't read {}: {e}", path.display())),
-    };
-    let mut bytes = Vec::new();
-    file.take(MAX_BYTES)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("can't read {}: {e}", path.display()))?;
-    Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
+    roster_hostconfig::local_files::read(path).map_err(|e| e.to_string())
 }
 
 /// Missing reads as empty.
 pub fn read_or_empty(path: &Path) -> Result<String, String> {
     Ok(read(path)?.unwrap_or_default())
-}
-
-/// One line of a passwd, group or shadow file.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Entry {
-    pub name: String,
-    /// passwd/group: the second field (`x`); shadow: the hash.
-    pub password: String,
-    /// passwd: the uid; group: the gid (`None` when not a number: the name
-    /// still counts).
-    pub id: Option<u32>,
-    /// passwd: the primary gid.
-    pub gid: Option<u32>,
-    /// group: the member list.
-    pub members: Vec<String>,
-}
-
-/// The `name:…` lines of a colon-separated account file, skipping comments
-/// and NIS compat lines (`+`/`-`), which name no local account.
-pub fn entries(text: &str, kind: Kind) -> Vec<Entry> {
-    let mut out = Vec::new();
-    for line in text.lines() {
-        let line = line.trim();
-        if line.is_empty()
-            || line.starts_with('#')
-            || line.starts_with('+')
-            || line.starts_with('-')
-        {
-            continue;
-        }
-        let fields: Vec<&str> = line.split(':').collect();
-        let field = |i: usize| fields.get(i).copied().unwrap_or("");
-        let number = |i: usize| field(i).trim().parse::<u32>().ok();
-        let name = field(0).to_owned();
-        if name.is_empty() {
-            continue;
-        }
-        let entry = match kind {
-            Kind::Passwd => Entry {
-                name,
-                password: field(1).to_owned(),
-                id: number(2),
-                gid: number(3),
-                members: Vec::new(),
-            },
-            Kind::Group => Entry {
-                name,
-                password: field(1).to_owned(),
-                id: number(2),
-                gid: None,
-                members: field(3)
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|m| !m.is_empty())
-                    .map(str::to_owned)
-                    .collect(),
-            },
-            Kind::Shadow => Entry {
-                name,
-                password: field(1).to_owned(),
-                id: None,
-                gid: None,
-                members: Vec::new(),
-            },
-        };
-        out.push(entry);
-    }
-    out
-}
-
-#[derive(Clone, Copy, Debug)]
-pub enum Kind {
-    Passwd,
-    Group,
-    Shadow,
-}
-
-/// `name:start:count` lines of subuid/subgid, as inclusive ranges.
-pub fn sub_ranges(text: &str) -> Vec<(String, u64, u64)> {
-    let mut out = Vec::new();
-    for line in text.lines() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let mut fields = line.split(':');
-        let owner = fields.next().unwrap_or_default().to_owned();
-        let start = fields.next().and_then(|f| f.trim().parse::<u64>().ok());
-        let count = fields.next().and_then(|f| f.trim().parse::<u64>().ok());
-        if let (Some(start), Some(count)) = (start, count)
-            && count > 0
-        {
-            out.push((owner, start, start.saturating_add(count - 1)));
-        }
-    }
-    out
-}
-
-/// `UID_MIN`, `UID_MAX`, `GID_MIN`, `GID_MAX` of login.defs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct LoginDefs {
-    pub uid_min: u64,
-    pub uid_max: u64,
-    pub gid_min: u64,
-    pub gid_max: u64,
-}
-
-/// login.defs, with shadow's compiled-in defaults (1000–60000) for what it
-/// doesn't set.
-pub fn login_defs(text: &str) -> LoginDefs {
-    let mut defs = LoginDefs {
-        uid_min: 1000,
-        uid_max: 60000,
-        gid_min: 1000,
-        gid_max: 60000,
-    };
-    for line in text.lines() {
-        let mut words = line.split_whitespace();
-        let (Some(key), Some(value)) = (words.next(), words.next()) else {
-            continue;
-        };
-        let Ok(value) = value.parse::<u64>() else {
-            continue;
-        };
-        match key {
-            "UID_MIN" => defs.uid_min = value,
-            "UID_MAX" => defs.uid_max = value,
-            "GID_MIN" => defs.gid_min = value,
-            "GID_MAX" => defs.gid_max = value,
-            _ => {}
-        }
-    }
-    defs
-}
-
-/// A shadow hash someone can log in with: not empty (no password),
-/// not `*` (never set) and not `!…` (locked).
-pub fn usable_hash(hash: &str) -> bool {
-    !hash.is_empty() && !hash.starts_with('!') && !hash.starts_with('*')
 }
 
 /// Roster's own users and groups, as the NSS snapshot lists them.
@@ -182,7 +34,7 @@ pub struct RosterAccounts {
 
 impl RosterAccounts {
     /// From the snapshot at `path`; empty when it is missing or unusable
-    /// (then nothing is skipped, which only makes the checks stricter).
+    /// (then no local account is taken for a Roster one).
     pub fn load(path: &Path) -> RosterAccounts {
         let mut out = RosterAccounts::default();
         let Ok(Some(bytes)) = read_bytes(path) else {
@@ -224,45 +76,5 @@ fn read_bytes(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn passwd_group_and_shadow_lines() {
-        let passwd = entries(
-            "# c\nroot:x:0:0:root:/root:/bin/bash\n+nis\nodd:x:abc:1::/:/bin/sh\n\nalice:x:1000:27::/home/a:/bin/sh",
-            Kind::Passwd,
-        );
-        assert_eq!(passwd.len(), 3);
-        assert_eq!(passwd[0].id, Some(0));
-        assert_eq!(passwd[1].id, None);
-        assert_eq!(passwd[2].gid, Some(27));
-        let group = entries("sudo:x:27:alice, bob\nwheel:x:10:\n", Kind::Group);
-        assert_eq!(group[0].members, ["alice", "bob"]);
-        assert!(group[1].members.is_empty());
-        let shadow = entries(
-            "root:*:19000:0:99999:7:::\nalice:$y$j9T$x:1::::::",
-            Kind::Shadow,
-        );
-        assert!(!usable_hash(&shadow[0].password));
-        assert!(usable_hash(&shadow[1].password));
-        assert!(!usable_hash("!$6$abc"));
-        assert!(!usable_hash(""));
-    }
-
-    #[test]
-    fn login_defs_and_sub_ranges() {
-        let defs = login_defs("# UID_MIN 5\nUID_MIN\t2000\nGID_MAX 70000\nUID_MAX bad\n");
-        assert_eq!(defs.uid_min, 2000);
-        assert_eq!(defs.uid_max, 60000);
-        assert_eq!(defs.gid_max, 70000);
-        assert_eq!(
-            sub_ranges("alice:100000:65536\nbad:x:1\nzero:5:0\n"),
-            [("alice".to_owned(), 100_000, 165_535)]
-        );
     }
 }

@@ -1,139 +1,41 @@
-//! The keys of `rosterd.toml` the doctor needs (paths, the id range, the
-//! admin group), with DESIGN.md's defaults.
-//!
-//! rosterd is the judge of the whole file (unknown keys, durations, every
-//! rule): `rosterd --check-config` says what it thinks. The doctor reads
-//! only what it checks, and still reports a key of the wrong type, since a
-//! default used in its place would check the wrong thing.
+//! `rosterd.toml`, read and judged by the code rosterd reads it with
+//! (`roster-hostconfig`): an unknown key, a wrong type, a bad duration or
+//! any value rosterd would refuse fails here with rosterd's own words.
+//! When the config can't be used, the other checks run with DESIGN.md's
+//! defaults, and say so.
 
 use super::Finding;
-use std::path::{Path, PathBuf};
+use roster_hostconfig::ConfigError;
+use std::path::Path;
 
-pub const DEFAULT_PATH: &str = "/etc/roster/rosterd.toml";
-const MAX_BYTES: u64 = 1 << 20;
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Config {
-    pub database: PathBuf,
-    pub nss_cache: PathBuf,
-    pub uid_min: u32,
-    pub uid_max: u32,
-    pub admin_group: String,
-    pub admin_gid: u32,
-    pub passwd_file: PathBuf,
-    pub group_file: PathBuf,
-    pub login_defs: PathBuf,
-    pub subuid_file: PathBuf,
-    pub subgid_file: PathBuf,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            database: "/var/lib/roster/roster.db".into(),
-            nss_cache: "/var/cache/roster/nss.cache".into(),
-            uid_min: 1_879_048_193,
-            uid_max: 1_895_825_407,
-            admin_group: "roster-admins".into(),
-            admin_gid: 1_879_048_192,
-            passwd_file: "/etc/passwd".into(),
-            group_file: "/etc/group".into(),
-            login_defs: "/etc/login.defs".into(),
-            subuid_file: "/etc/subuid".into(),
-            subgid_file: "/etc/subgid".into(),
-        }
-    }
-}
-
-/// The config from `text`; the defaults stand for what it doesn't set.
-pub fn parse(text: &str) -> Result<Config, String> {
-    let table: toml::Table = toml::from_str(text).map_err(|e| format!("not valid TOML: {e}"))?;
-    let mut config = Config::default();
-    let mut bad = Vec::new();
-    let mut path = |key: &str, slot: &mut PathBuf| match table.get(key) {
-        None => {}
-        Some(toml::Value::String(s)) => *slot = PathBuf::from(s),
-        Some(_) => bad.push(format!("`{key}` should be a string")),
-    };
-    path("database", &mut config.database);
-    path("nss_cache", &mut config.nss_cache);
-    path("passwd_file", &mut config.passwd_file);
-    path("group_file", &mut config.group_file);
-    path("login_defs", &mut config.login_defs);
-    path("subuid_file", &mut config.subuid_file);
-    path("subgid_file", &mut config.subgid_file);
-    let mut id = |key: &str, slot: &mut u32| match table.get(key) {
-        None => {}
-        Some(toml::Value::Integer(i)) => match u32::try_from(*i) {
-            Ok(v) => *slot = v,
-            Err(_) => bad.push(format!("`{key}` = {i} is not a valid id")),
-        },
-        Some(_) => bad.push(format!("`{key}` should be a number")),
-    };
-    id("uid_min", &mut config.uid_min);
-    id("uid_max", &mut config.uid_max);
-    id("admin_gid", &mut config.admin_gid);
-    match table.get("admin_group") {
-        None => {}
-        Some(toml::Value::String(s)) => config.admin_group = s.clone(),
-        Some(_) => bad.push("`admin_group` should be a string".to_owned()),
-    }
-    if bad.is_empty() {
-        Ok(config)
-    } else {
-        Err(bad.join("; "))
-    }
-}
+pub use roster_hostconfig::{Config, DEFAULT_PATH};
 
 /// Reads the config at `path`: the config to check with (the defaults when
-/// it can't be read) and the finding about the file itself.
+/// it can't be used) and the finding about the file itself.
 pub fn load(path: &Path) -> (Config, Finding) {
     let shown = path.display();
-    let text = match super::accounts::read(path) {
-        Ok(Some(text)) if text.len() as u64 <= MAX_BYTES => text,
-        Ok(Some(_)) => {
-            return (
-                Config::default(),
-                Finding::fail(
-                    "config",
-                    format!("{shown} is larger than 1 MiB: is it the right file?"),
-                    "point --config at rosterd.toml",
-                ),
-            );
-        }
-        Ok(None) => {
-            return (
-                Config::default(),
-                Finding::fail(
-                    "config",
-                    format!(
-                        "{shown} is missing (rosterd won't start without it); checking with the defaults"
-                    ),
-                    "reinstall the roster package, or copy its rosterd.toml there",
-                ),
-            );
-        }
-        Err(e) => {
-            return (
-                Config::default(),
-                Finding::fail(
-                    "config",
-                    format!("{e}; checking with the defaults"),
-                    "run with sudo",
-                ),
-            );
-        }
-    };
-    match parse(&text) {
+    let failed =
+        |message: String, fix: String| (Config::default(), Finding::fail("config", message, fix));
+    match Config::load(path) {
         Ok(config) => (config, Finding::ok("config", format!("{shown} read"))),
-        Err(e) => (
-            Config::default(),
-            Finding::fail(
-                "config",
-                format!("{shown}: {e}; checking with the defaults"),
-                format!(
-                    "correct it (rosterd --check-config --config {shown} says what rosterd thinks)"
-                ),
+        Err(ConfigError::Missing(_)) => failed(
+            format!(
+                "{shown} is missing (rosterd won't start without it); checking with the defaults"
+            ),
+            "reinstall the roster package, or copy its rosterd.toml there".into(),
+        ),
+        Err(e @ ConfigError::TooLarge(_)) => {
+            failed(e.to_string(), "point --config at rosterd.toml".into())
+        }
+        Err(e @ ConfigError::Unreadable { .. }) => failed(
+            format!("{e}; checking with the defaults"),
+            "run with sudo".into(),
+        ),
+        // rosterd's own sentence ("PATH: problem; problem"), word for word.
+        Err(e) => failed(
+            format!("{e}; checking with the defaults"),
+            format!(
+                "correct it (rosterd --check-config --config {shown} says what rosterd thinks)"
             ),
         ),
     }
@@ -142,11 +44,26 @@ pub fn load(path: &Path) -> (Config, Finding) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
+
+    fn parse(text: &str) -> Result<Config, String> {
+        Config::parse(text).map_err(|e| e.to_string())
+    }
 
     #[test]
     fn defaults_stand_for_what_is_not_set() {
-        let config = parse("environment = \"prod\"\n[argon2]\nmemory_kib = 1\n").unwrap();
-        assert_eq!(config, Config::default());
+        let config = parse("environment = \"prod\"\n[argon2]\nmemory_kib = 1024\n").unwrap();
+        assert_eq!(
+            config,
+            Config {
+                environment: "prod".into(),
+                argon2: roster_hostconfig::Argon2Config {
+                    memory_kib: 1024,
+                    ..Default::default()
+                },
+                ..Config::default()
+            }
+        );
     }
 
     #[test]
@@ -168,5 +85,19 @@ mod tests {
         assert!(err.contains("`database` should be a string"), "{err}");
         assert!(err.contains("`admin_gid` = -1"), "{err}");
         assert!(parse("database = ").unwrap_err().contains("not valid TOML"));
+    }
+
+    #[test]
+    fn what_rosterd_refuses_the_doctor_refuses() {
+        // The doctor once read only the keys it needed and let an unknown
+        // key, a bad duration or an out-of-range value pass.
+        for (text, key) in [
+            ("databse = \"/x\"\n", "`databse`"),
+            ("[lockout]\nwindow = \"15 minutes\"\n", "window"),
+            ("[argon2]\nmemory_kib = 1\n", "memory_kib"),
+        ] {
+            let err = parse(text).unwrap_err();
+            assert!(err.contains(key), "{text:?}: {err}");
+        }
     }
 }

@@ -1,182 +1,39 @@
 //! Roster's uid range (and the private gids equal to it) and `admin_gid`
 //! must stay clear of every id the host hands out by other means, or a
-//! Roster user would own someone else's files. The same rules rosterd
-//! applies before it starts (DESIGN.md), so the doctor names the clash
-//! rosterd would refuse to start over, and also one that appeared later
-//! (a local account created inside the range).
+//! Roster user would own someone else's files. The checks are rosterd's
+//! own (`roster_hostconfig::id_ranges`), on the same files, so the doctor
+//! fails exactly where rosterd would refuse to start, and also on a clash
+//! that appeared later (a local account created inside the range).
+//!
+//! A Roster account copied into the local files (`getent passwd > …`) is
+//! such a clash too, as rosterd says: the doctor only adds, in its fix,
+//! which lines are those copies.
 
 use super::accounts::{self, Kind, RosterAccounts};
 use super::{Finding, Host};
+use roster_hostconfig::HostFiles;
+use roster_hostconfig::id_ranges::{clash_sentence, clashes};
 
-/// systemd's reserved ranges (systemd's docs/UIDS-GIDS.md).
-pub const SYSTEMD_RESERVED: &[(u64, u64, &str)] = &[
-    (60001, 60577, "systemd's range for systemd-homed users"),
-    (61184, 65535, "systemd's range for DynamicUser= services"),
-    (
-        524_288,
-        1_879_048_191,
-        "systemd's range for systemd-nspawn containers",
-    ),
-    (
-        2_147_352_576,
-        2_147_418_111,
-        "systemd's range for foreign (mapped) ids",
-    ),
-];
-
-/// Above this, ids break tools that treat uids as signed 32-bit numbers.
-pub const MAX_ID: u64 = 2_147_483_646;
-
-fn overlaps(a: (u64, u64), b: (u64, u64)) -> bool {
-    a.0 <= b.1 && b.0 <= a.1
-}
-
-/// The host's files, as text (a missing file is empty).
-pub struct Files {
-    pub login_defs: String,
-    pub subuid: String,
-    pub subgid: String,
-    pub passwd: String,
-    pub group: String,
-}
-
-/// Every clash, one sentence each (empty when none).
-pub fn clashes(
-    config: &super::config::Config,
-    files: &Files,
-    roster: &RosterAccounts,
-) -> Vec<String> {
-    let users = (u64::from(config.uid_min), u64::from(config.uid_max));
-    let users_text = format!("the user range {}–{}", users.0, users.1);
-    let admin = (u64::from(config.admin_gid), u64::from(config.admin_gid));
-    let admin_text = format!("admin_gid {}", admin.0);
-    let mut out = Vec::new();
-
-    if users.0 > users.1 {
-        out.push(format!("{users_text} is empty (uid_min is above uid_max)"));
-    }
-    if users.1 > MAX_ID {
-        out.push(format!("{users_text} goes past {MAX_ID}"));
-    }
-    if admin.0 > MAX_ID {
-        out.push(format!("{admin_text} is past {MAX_ID}"));
-    }
-    if overlaps(users, admin) {
-        out.push(format!(
-            "{admin_text} lies in {users_text} (a user's private gid would be the admin group)"
-        ));
-    }
-
-    let defs = accounts::login_defs(&files.login_defs);
-    if overlaps(users, (defs.uid_min, defs.uid_max)) {
-        out.push(format!(
-            "{users_text} overlaps login.defs' UID_MIN–UID_MAX {}–{}",
-            defs.uid_min, defs.uid_max
-        ));
-    }
-    // Private groups: a user's gid is its uid.
-    if overlaps(users, (defs.gid_min, defs.gid_max)) {
-        out.push(format!(
-            "{users_text} (its private gids) overlaps login.defs' GID_MIN–GID_MAX {}–{}",
-            defs.gid_min, defs.gid_max
-        ));
-    }
-    if overlaps(admin, (defs.gid_min, defs.gid_max)) {
-        out.push(format!(
-            "{admin_text} lies in login.defs' GID_MIN–GID_MAX {}–{}",
-            defs.gid_min, defs.gid_max
-        ));
-    }
-    for &(lo, hi, what) in SYSTEMD_RESERVED {
-        if overlaps(users, (lo, hi)) {
-            out.push(format!("{users_text} overlaps {lo}–{hi}, {what}"));
-        }
-        if overlaps(admin, (lo, hi)) {
-            out.push(format!("{admin_text} lies in {lo}–{hi}, {what}"));
-        }
-    }
-    for (owner, lo, hi) in accounts::sub_ranges(&files.subuid) {
-        if overlaps(users, (lo, hi)) {
-            out.push(format!(
-                "{users_text} overlaps {owner}'s subordinate uids {lo}–{hi}"
-            ));
-        }
-    }
-    for (owner, lo, hi) in accounts::sub_ranges(&files.subgid) {
-        if overlaps(users, (lo, hi)) {
-            out.push(format!(
-                "{users_text} (its private gids) overlaps {owner}'s subordinate gids {lo}–{hi}"
-            ));
-        }
-        if overlaps(admin, (lo, hi)) {
-            out.push(format!(
-                "{admin_text} lies in {owner}'s subordinate gids {lo}–{hi}"
-            ));
-        }
-    }
-    let in_users = |id: u32| (config.uid_min..=config.uid_max).contains(&id);
-    for entry in accounts::entries(&files.passwd, Kind::Passwd) {
-        // A Roster user copied into the local files (getent passwd > …) is
-        // not a clash with itself.
-        if roster.is_user(&entry) {
-            continue;
-        }
-        if let Some(uid) = entry.id.filter(|&id| in_users(id)) {
-            out.push(format!(
-                "local user {:?} has uid {uid}, inside {users_text}",
-                entry.name
-            ));
-        }
-        if entry.gid == Some(config.admin_gid) {
-            out.push(format!(
-                "local user {:?} has primary gid {}, the {admin_text}",
-                entry.name, config.admin_gid
-            ));
-        }
-    }
-    for entry in accounts::entries(&files.group, Kind::Group) {
-        if roster.is_group(&entry) {
-            continue;
-        }
-        if let Some(gid) = entry.id.filter(|&id| in_users(id)) {
-            out.push(format!(
-                "local group {:?} has gid {gid}, inside {users_text}",
-                entry.name
-            ));
-        }
-        if entry.id == Some(config.admin_gid) {
-            out.push(format!(
-                "local group {:?} has gid {}, the {admin_text}",
-                entry.name, config.admin_gid
-            ));
-        }
-        if entry.name == config.admin_group {
-            out.push(format!(
-                "local group {:?} has the name of admin_group: Roster serves that group itself",
-                entry.name
-            ));
-        }
-    }
-    out
+/// The local lines that are Roster's own accounts copied in.
+fn copies(files: &HostFiles, roster: &RosterAccounts) -> Vec<String> {
+    let users = accounts::entries(&files.passwd, Kind::Passwd)
+        .into_iter()
+        .filter(|e| roster.is_user(e))
+        .map(|e| format!("user {:?}", e.name));
+    let groups = accounts::entries(&files.group, Kind::Group)
+        .into_iter()
+        .filter(|e| roster.is_group(e))
+        .map(|e| format!("group {:?}", e.name));
+    users.chain(groups).collect()
 }
 
 pub fn check(host: &Host) -> Vec<Finding> {
     let c = &host.config;
-    let read = |p: &std::path::Path| accounts::read_or_empty(&host.path(p));
-    let files = (|| {
-        Ok::<_, String>(Files {
-            login_defs: read(&c.login_defs)?,
-            subuid: read(&c.subuid_file)?,
-            subgid: read(&c.subgid_file)?,
-            passwd: read(&c.passwd_file)?,
-            group: read(&c.group_file)?,
-        })
-    })();
-    let files = match files {
+    let files = match HostFiles::read(c, |p| host.path(p)) {
         Ok(files) => files,
-        Err(e) => return vec![Finding::fail("ids", e, "run with sudo")],
+        Err(e) => return vec![Finding::fail("ids", e.to_string(), "run with sudo")],
     };
-    let found = clashes(c, &files, &host.roster_accounts());
+    let found = clashes(c, &files);
     if found.is_empty() {
         return vec![Finding::ok(
             "ids",
@@ -186,23 +43,28 @@ pub fn check(host: &Host) -> Vec<Finding> {
             ),
         )];
     }
-    vec![Finding::fail(
-        "ids",
-        format!("Roster's ids clash with the host's: {}", found.join("; ")),
-        format!(
-            "choose uid_min/uid_max/admin_gid clear of them in {} (before creating users: their uids can't move), or move the local account",
-            host.config_path.display()
-        ),
-    )]
+    let mut fix = format!(
+        "choose uid_min/uid_max/admin_gid clear of them in {} (before creating users: their uids can't move), or move the local account",
+        host.config_path.display()
+    );
+    let copied = copies(&files, &host.roster_accounts());
+    if !copied.is_empty() {
+        fix.push_str(&format!(
+            "; {} in the local files {} Roster's own, copied there: delete those lines (Roster serves them)",
+            copied.join(", "),
+            if copied.len() == 1 { "is" } else { "are" }
+        ));
+    }
+    vec![Finding::fail("ids", clash_sentence(&found), fix)]
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::doctor::config::Config;
+    use roster_hostconfig::Config;
 
-    fn debian() -> Files {
-        Files {
+    fn debian() -> HostFiles {
+        HostFiles {
             login_defs: "UID_MIN 1000\nUID_MAX 60000\nGID_MIN 1000\nGID_MAX 60000\n".into(),
             subuid: "alice:100000:65536\n".into(),
             subgid: "alice:100000:65536\n".into(),
@@ -211,21 +73,33 @@ mod tests {
         }
     }
 
+    /// Everything rosterd would refuse: the config's own rules, then the
+    /// clashes with the host's files.
+    fn refusals(config: &Config, files: &HostFiles) -> Vec<String> {
+        let mut out: Vec<String> = config
+            .validate()
+            .err()
+            .map(|e| e.problems())
+            .into_iter()
+            .collect();
+        out.extend(clashes(config, files));
+        out
+    }
+
     #[test]
     fn the_defaults_are_clear_on_a_debian_host() {
         assert_eq!(
-            clashes(&Config::default(), &debian(), &RosterAccounts::default()),
+            refusals(&Config::default(), &debian()),
             Vec::<String>::new()
         );
     }
 
     #[test]
     fn each_rule_is_named() {
-        let none = RosterAccounts::default();
         let with = |f: &dyn Fn(&mut Config)| {
             let mut c = Config::default();
             f(&mut c);
-            clashes(&c, &debian(), &none).join("\n")
+            refusals(&c, &debian()).join("\n")
         };
         assert!(with(&|c| c.uid_max = 2_147_483_647).contains("goes past 2147483646"));
         assert!(
@@ -264,7 +138,7 @@ mod tests {
             .passwd
             .push_str("intruder:x:1879048200:1879048192::/:/bin/sh\n");
         files.group.push_str("roster-admins:x:5:\n");
-        let text = clashes(&Config::default(), &files, &none).join("\n");
+        let text = refusals(&Config::default(), &files).join("\n");
         assert!(
             text.contains("local user \"intruder\" has uid 1879048200"),
             "{text}"
@@ -273,8 +147,12 @@ mod tests {
         assert!(text.contains("name of admin_group"), "{text}");
     }
 
+    /// The drift this crate's sharing fixed: the doctor skipped Roster's
+    /// own accounts copied into the local files, where rosterd refuses to
+    /// start over them, so the doctor said ✓ to a host rosterd wouldn't
+    /// run on. Now both refuse; the doctor's fix says which lines are copies.
     #[test]
-    fn rosters_own_accounts_are_skipped() {
+    fn rosters_accounts_copied_into_the_local_files_clash_as_in_rosterd() {
         let mut files = debian();
         files
             .passwd
@@ -283,10 +161,8 @@ mod tests {
         let mut roster = RosterAccounts::default();
         roster.users.insert(("bob".into(), 1_879_048_193));
         roster.groups.insert(("bob".into(), 1_879_048_193));
-        assert!(clashes(&Config::default(), &files, &roster).is_empty());
-        assert_eq!(
-            clashes(&Config::default(), &files, &RosterAccounts::default()).len(),
-            2
-        );
+        assert_eq!(clashes(&Config::default(), &files).len(), 2);
+        assert_eq!(copies(&files, &roster), ["user \"bob\"", "group \"bob\""]);
+        assert!(copies(&files, &RosterAccounts::default()).is_empty());
     }
 }

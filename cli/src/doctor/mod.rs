@@ -50,9 +50,19 @@ impl Status {
 /// Something `--fix` may do. Each is safe to repeat.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Repair {
-    Chmod { path: PathBuf, mode: u32 },
-    Nsswitch { path: PathBuf },
-    Sudoers { path: PathBuf, group: String },
+    Chmod {
+        path: PathBuf,
+        mode: u32,
+    },
+    Nsswitch {
+        path: PathBuf,
+    },
+    Sudoers {
+        path: PathBuf,
+        group: String,
+    },
+    /// Nothing safe to do (the reason, as a sentence).
+    Refused(String),
 }
 
 impl Repair {
@@ -67,6 +77,7 @@ impl Repair {
             }
             Repair::Nsswitch { path } => nsswitch::fix(path),
             Repair::Sudoers { path, group } => sudoers::write(path, group),
+            Repair::Refused(why) => Err(why.clone()),
         }
     }
 }
@@ -131,6 +142,9 @@ pub struct Host {
     pub root: PathBuf,
     pub config_path: PathBuf,
     pub config: config::Config,
+    /// Why the config at `config_path` can't be used (then `config` is
+    /// the defaults); `None` when it was read and rosterd would take it.
+    pub config_problem: Option<String>,
 }
 
 impl Host {
@@ -179,6 +193,8 @@ pub async fn run(args: DoctorArgs, bus_address: &str) -> Result<(), CliError> {
         root: args.root.clone(),
         config_path,
         config,
+        config_problem: (config_finding.status != Status::Ok)
+            .then(|| config_finding.message.clone()),
     };
     let mut findings = vec![config_finding, daemon::check(bus_address).await];
     findings.extend(check_files(&host, args.fix));

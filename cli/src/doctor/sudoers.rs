@@ -35,22 +35,28 @@ pub fn names_group(text: &str, group: &str) -> bool {
         .any(|l| l.split_whitespace().next() == Some(want.as_str()))
 }
 
-/// DESIGN.md's user and group name rule: also what keeps a group name
-/// from smuggling sudoers syntax into the drop-in.
+/// DESIGN.md's user and group name rule (rosterd's, from the config
+/// crate): also what keeps a group name from smuggling sudoers syntax
+/// into the drop-in.
 pub fn valid_group(name: &str) -> bool {
-    let mut chars = name.chars();
-    matches!(chars.next(), Some('a'..='z' | '_'))
-        && name.len() <= 32
-        && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_' | '-'))
+    roster_hostconfig::names::name_rule(name, "group name").is_ok()
 }
 
 pub fn check(host: &Host) -> Vec<Finding> {
     let path = host.path(Path::new(PATH));
     let shown = path.display();
     let group = &host.config.admin_group;
-    let rewrite = Repair::Sudoers {
-        path: path.clone(),
-        group: group.clone(),
+    // With a config rosterd would refuse, admin_group is only the
+    // default: never write sudoers for a group the config may not mean.
+    let rewrite = match &host.config_problem {
+        None => Repair::Sudoers {
+            path: path.clone(),
+            group: group.clone(),
+        },
+        Some(_) => Repair::Refused(format!(
+            "{} can't be used: correct it before the doctor writes sudoers for its admin_group",
+            host.config_path.display()
+        )),
     };
     let write_it = format!(
         "roster doctor --fix writes it (`%{group} ALL=(ALL:ALL) ALL`, checked with visudo)"
