@@ -42,7 +42,8 @@
 //!   `set_str(key, s)`, `raw_line(line)` (e.g. a typo), `passwd(..)`,
 //!   `group(..)`, `login_defs(..)`, `subuid(..)`, `subgid(..)`, `arg(..)`,
 //!   `launcher(argv)` (a command that execs rosterd, e.g. `unshare -m …`),
-//!   `render()`.
+//!   `render()`, `write_in(dir)` (the config and host files, for
+//!   `rosterd --check-config` or `roster doctor --config`).
 //! * [`TestDaemon`]: `start`, `start_with`, `try_start` (→ [`StartFailure`]
 //!   with status and stderr), `try_start_at(address, …)` (any bus address);
 //!   `roster(args)` / `probe(method, json_args)` / `command(program)` return
@@ -589,6 +590,28 @@ impl TestConfig {
         out
     }
 
+    /// Lays out rosterd's files in `dir` as [`TestDaemon`] does (`db/`
+    /// 0700, `cache/`, `home/`, the host files in `etc/`) and writes the
+    /// config to `dir/rosterd.toml`, whose path it answers: for running
+    /// `rosterd --check-config` or `roster doctor --config` on them.
+    pub fn write_in(&self, dir: &Path) -> PathBuf {
+        for sub in ["db", "cache", "etc", "home"] {
+            fs::create_dir_all(dir.join(sub))
+                .unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.join(sub).display()));
+        }
+        // DESIGN.md: the database folder is 0700.
+        set_mode(&dir.join("db"), 0o700);
+        let etc = dir.join("etc");
+        write_file(&etc.join("passwd"), &self.passwd);
+        write_file(&etc.join("group"), &self.group);
+        write_file(&etc.join("login.defs"), &self.login_defs);
+        write_file(&etc.join("subuid"), &self.subuid);
+        write_file(&etc.join("subgid"), &self.subgid);
+        let path = dir.join("rosterd.toml");
+        write_file(&path, &self.render_in(dir));
+        path
+    }
+
     /// The TOML text with placeholder paths (for reading in a failure).
     pub fn render(&self) -> String {
         self.render_in(Path::new("/tmp/roster-test"))
@@ -651,19 +674,7 @@ impl TestDaemon {
                 .set("uid_max", &max.to_string());
         }
         let dir = temp_dir("rosterd-");
-        let d = dir.path();
-        for sub in ["db", "cache", "etc", "home"] {
-            fs::create_dir_all(d.join(sub))
-                .unwrap_or_else(|e| panic!("mkdir {}: {e}", d.join(sub).display()));
-        }
-        // DESIGN.md: the database folder is 0700.
-        set_mode(&d.join("db"), 0o700);
-        write_file(&d.join("etc").join("passwd"), &config.passwd);
-        write_file(&d.join("etc").join("group"), &config.group);
-        write_file(&d.join("etc").join("login.defs"), &config.login_defs);
-        write_file(&d.join("etc").join("subuid"), &config.subuid);
-        write_file(&d.join("etc").join("subgid"), &config.subgid);
-        write_file(&d.join("rosterd.toml"), &config.render_in(d));
+        config.write_in(dir.path());
         let mut daemon = TestDaemon {
             dir,
             bus_address: address.to_owned(),
