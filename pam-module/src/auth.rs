@@ -57,8 +57,11 @@ pub fn authenticate(ctx: &Ctx) -> Result<Outcome, Error> {
         }
         AUTH_FAILED => Err(Error::AuthFailed),
         AUTH_LOCKED => {
-            ctx.pam
-                .error(&locked_message(reply.locked_until, &reply.message));
+            // rosterd's sentence (roster_core::lockout::lock_message), the
+            // one every path shows: the module words no lockout of its own.
+            if !reply.message.is_empty() {
+                ctx.pam.error(&reply.message);
+            }
             Err(Error::Locked)
         }
         AUTH_UNKNOWN => Err(Error::NotRosterUser("unknown to rosterd")),
@@ -88,42 +91,6 @@ pub fn set_credentials(ctx: &Ctx) -> Result<Outcome, Error> {
     let user = ctx.user()?;
     roster_uid(ctx.opts, ctx.host, &user)?;
     Ok(Outcome::Success)
-}
-
-/// "until when", in UTC (the module can't know the person's zone, and a
-/// host process's TZ is not worth trusting for a message).
-pub fn locked_message(until: i64, fallback: &str) -> String {
-    if until > 0 {
-        format!(
-            "Account locked after too many failed attempts; try again after {} UTC.",
-            utc(until)
-        )
-    } else if !fallback.is_empty() {
-        fallback.to_owned()
-    } else {
-        "Account locked after too many failed attempts.".to_owned()
-    }
-}
-
-/// `YYYY-MM-DD HH:MM:SS` for a Unix time (Howard Hinnant's civil_from_days).
-fn utc(unix: i64) -> String {
-    let days = unix.div_euclid(86_400);
-    let secs = unix.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
 }
 
 #[cfg(test)]
@@ -194,21 +161,20 @@ mod tests {
         assert_eq!(w.pam.token_value(Token::Auth), None);
     }
 
+    /// rosterd's sentence, as `roster_core::lockout::lock_message` words it.
+    const ROSTERD_LOCK_MESSAGE: &str =
+        "account locked after too many failed attempts: try again in 15 minutes";
+
     #[test]
-    fn locked_out_says_until_when() {
+    fn locked_out_says_until_when_in_rosterds_words() {
         let w = World::new("auth-locked").answers(&["pw"]);
         w.rosterd.auth.replace(Ok(AuthReply {
             outcome: AUTH_LOCKED.into(),
             locked_until: 1_795_000_000,
-            message: String::new(),
+            message: ROSTERD_LOCK_MESSAGE.into(),
         }));
         assert_eq!(w.run(authenticate), Err(Error::Locked));
-        assert_eq!(
-            w.pam.errors(),
-            vec![
-                "Account locked after too many failed attempts; try again after 2026-11-18 11:06:40 UTC."
-            ]
-        );
+        assert_eq!(w.pam.errors(), vec![ROSTERD_LOCK_MESSAGE]);
     }
 
     #[test]
@@ -338,12 +304,5 @@ mod tests {
                 assert!(!line.contains("hunter2"), "{line}");
             }
         }
-    }
-
-    #[test]
-    fn utc_formatting() {
-        assert_eq!(utc(0), "1970-01-01 00:00:00");
-        assert_eq!(utc(951_782_400), "2000-02-29 00:00:00");
-        assert_eq!(utc(1_795_000_000), "2026-11-18 11:06:40");
     }
 }
