@@ -3,9 +3,10 @@
 //! Every method answers `RosterError` so callers match on what happened
 //! (`NotFound`, `PermissionDenied`, …) instead of parsing strings.
 
+use crate::enums::{Level, Scope};
 use crate::errors::RosterError;
 use crate::wire::*;
-use zbus::proxy;
+use zbus::{Optional, proxy};
 
 type Result<T> = std::result::Result<T, RosterError>;
 
@@ -42,12 +43,12 @@ pub trait Users {
 pub trait Grants {
     /// Raise `user` to `level` in `environment` (empty = this host's);
     /// answers the level held afterwards.
-    async fn grant(&self, user: &str, level: &str, environment: &str) -> Result<String>;
-    /// `level` empty removes everything in the environment.
+    async fn grant(&self, user: &str, level: Level, environment: &str) -> Result<Level>;
+    /// `level` none (empty) removes everything in the environment.
     async fn revoke(
         &self,
         user: &str,
-        level: &str,
+        level: Optional<Level>,
         environment: &str,
         end_sessions: bool,
     ) -> Result<Revoked>;
@@ -120,8 +121,14 @@ pub trait Pam {
     default_path = "/org/roster/Roster1"
 )]
 pub trait Tokens {
-    /// `expires_in` in seconds, 0 = never.
-    async fn create(&self, name: &str, scope: &str, expires_in: u64) -> Result<TokenCreated>;
+    /// `expires_in` in seconds, 0 = never. `scope` none (empty) is
+    /// [`Scope::ReadOnly`], the default.
+    async fn create(
+        &self,
+        name: &str,
+        scope: Optional<Scope>,
+        expires_in: u64,
+    ) -> Result<TokenCreated>;
     /// `user` empty = the caller's own.
     async fn list(&self, user: &str) -> Result<Vec<TokenInfo>>;
     async fn rename(&self, id: &str, name: &str) -> Result<TokenInfo>;

@@ -43,9 +43,15 @@ pub trait Rosterd {
 /// policy failure).
 pub fn classify(error: RosterError) -> Error {
     match error {
-        // No answer from rosterd at all: no bus, no daemon, a timeout, a
-        // reply that doesn't decode. Whatever zbus says, rosterd's answer
-        // is unavailable.
+        // A reply that doesn't decode (a word of a closed set this module
+        // doesn't know, a wrong signature): rosterd answered, but not
+        // something this module understands. zbus turns every decode error
+        // into `Failure`.
+        RosterError::ZBus(zbus::Error::Failure(m)) => {
+            Error::Protocol(format!("rosterd's answer doesn't decode: {m}"))
+        }
+        // No answer from rosterd at all: no bus, no daemon, a timeout.
+        // Whatever zbus says, rosterd's answer is unavailable.
         RosterError::ZBus(e) => Error::Unreachable(e.to_string()),
         RosterError::Unavailable(m) => Error::Unreachable(m),
         RosterError::AuthFailed(_) => Error::AuthFailed,

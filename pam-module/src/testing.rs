@@ -8,7 +8,7 @@ use crate::rosterd::Rosterd;
 use crate::snapshot_check::tests::{FakeHost, snapshot_with};
 use libc::c_int;
 use roster_client::{
-    ACCOUNT_OK, AUTH_SUCCESS, AccountReply, AuthReply, OpenSession, RosterError, Secret,
+    AccountOutcome, AccountReply, AuthOutcome, AuthReply, OpenSession, RosterError, Secret,
     SessionOpened,
 };
 use std::cell::RefCell;
@@ -21,6 +21,22 @@ pub fn unreachable() -> RosterError {
     RosterError::ZBus(zbus::Error::InputOutput(std::sync::Arc::new(
         std::io::Error::from(std::io::ErrorKind::ConnectionRefused),
     )))
+}
+
+/// The error the proxy answers when rosterd's auth reply names
+/// `outcome`, a word this side doesn't know: a real decode of the reply's
+/// body (outcome, locked_until, message).
+pub fn undecodable_auth_reply(outcome: &str) -> RosterError {
+    use zbus::wire::{LE, serialized::Context, to_bytes};
+    let body = (outcome, 0i64, "");
+    let decoded = to_bytes(Context::new(LE, 0), &body)
+        .and_then(|data| data.deserialize::<AuthReply>().map(|_| ()));
+    match decoded {
+        Err(e) => RosterError::ZBus(e),
+        Ok(()) => RosterError::ZBus(zbus::Error::Failure(format!(
+            "{outcome:?} decoded, though the test meant it to be unknown"
+        ))),
+    }
 }
 
 #[derive(Default)]
@@ -134,12 +150,12 @@ impl Default for FakeRosterd {
     fn default() -> Self {
         FakeRosterd {
             auth: Slot::new(Ok(AuthReply {
-                outcome: AUTH_SUCCESS.into(),
+                outcome: AuthOutcome::Success,
                 locked_until: 0,
                 message: String::new(),
             })),
             account: Slot::new(Ok(AccountReply {
-                outcome: ACCOUNT_OK.into(),
+                outcome: AccountOutcome::Ok,
                 uid: ALICE_UID,
                 message: String::new(),
             })),

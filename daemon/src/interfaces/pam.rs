@@ -66,12 +66,9 @@ impl Pam {
             Err(e) => Err(e),
         };
         if let Ok(reply) = &r {
-            call.outcome(match reply.outcome.as_str() {
-                AUTH_SUCCESS => "success",
-                AUTH_CODE_ACCEPTED => "code-accepted",
-                AUTH_LOCKED => "locked",
-                AUTH_UNKNOWN => "unknown-user",
-                _ => "failed",
+            call.outcome(match reply.outcome {
+                AuthOutcome::Unknown => "unknown-user",
+                known => known.as_str(),
             });
         }
         self.d.finish(&call, r)
@@ -89,35 +86,12 @@ impl Pam {
                 .d
                 .acting_by_uid(&call, move |r, a| r.check_account(a, &user))
                 .await?;
-            let (outcome, uid, message) = match status {
-                AccountStatus::Ok { uid } => (ACCOUNT_OK, uid, String::new()),
-                AccountStatus::Suspended => (ACCOUNT_SUSPENDED, 0, "account suspended".into()),
-                AccountStatus::Pending => (
-                    ACCOUNT_PENDING,
-                    0,
-                    "registration pending: a new password is required".into(),
-                ),
-                AccountStatus::Denied { environment, level } => (
-                    ACCOUNT_DENIED,
-                    0,
-                    format!(
-                        "access denied: logging in to environment {environment:?} needs the {level} level"
-                    ),
-                ),
-                AccountStatus::Unknown => (ACCOUNT_UNKNOWN, 0, String::new()),
-            };
-            call.outcome(match outcome {
-                ACCOUNT_OK => "ok",
-                ACCOUNT_SUSPENDED => "suspended",
-                ACCOUNT_PENDING => "pending",
-                ACCOUNT_DENIED => "denied",
-                _ => "unknown-user",
+            let reply = crate::convert::account_reply(status);
+            call.outcome(match reply.outcome {
+                AccountOutcome::Unknown => "unknown-user",
+                known => known.as_str(),
             });
-            Ok(AccountReply {
-                outcome: outcome.to_owned(),
-                uid,
-                message,
-            })
+            Ok(reply)
         }
         .await;
         self.d.finish(&call, r)
@@ -205,7 +179,7 @@ impl Pam {
             .await?;
         if let Some(until) = check.locked_until {
             return Ok(AuthReply {
-                outcome: AUTH_LOCKED.into(),
+                outcome: AuthOutcome::Locked,
                 locked_until: until,
                 message: lock_message(until, now),
             });
@@ -214,7 +188,7 @@ impl Pam {
         let right = self.d.verify(call, secret.clone(), check.hash).await?;
         if !check.known {
             return Ok(AuthReply {
-                outcome: AUTH_UNKNOWN.into(),
+                outcome: AuthOutcome::Unknown,
                 locked_until: 0,
                 message: String::new(),
             });
@@ -236,22 +210,22 @@ impl Pam {
         Ok(match (success, code_right, locked) {
             // Locked while the hash ran: even the right secret is refused.
             (_, _, Some(until)) => AuthReply {
-                outcome: AUTH_LOCKED.into(),
+                outcome: AuthOutcome::Locked,
                 locked_until: until,
                 message: lock_message(until, now),
             },
             (true, true, None) => AuthReply {
-                outcome: AUTH_CODE_ACCEPTED.into(),
+                outcome: AuthOutcome::CodeAccepted,
                 locked_until: 0,
                 message: "registration code accepted: choose a password".into(),
             },
             (true, false, None) => AuthReply {
-                outcome: AUTH_SUCCESS.into(),
+                outcome: AuthOutcome::Success,
                 locked_until: 0,
                 message: String::new(),
             },
             (false, _, None) => AuthReply {
-                outcome: AUTH_FAILED.into(),
+                outcome: AuthOutcome::Failed,
                 locked_until: 0,
                 message: String::new(),
             },

@@ -8,20 +8,12 @@ use roster_client::{CreateUser, Created, EditUser, Ended, RosterError, UserInfo,
 use roster_core::authz::{Operation, authorize};
 use roster_core::password::check_policy;
 use roster_core::roster::{InitialCredential, PasswordChange};
-use roster_core::{Actor, NewUser, Role, Secret, UserChanges};
-use std::str::FromStr;
+use roster_core::{Actor, NewUser, Secret, UserChanges};
 use std::sync::Arc;
 use zbus::message::Header;
 
 pub struct Users {
     pub d: Arc<Daemon>,
-}
-
-fn role(text: &str) -> Result<Option<Role>> {
-    match text {
-        "" => Ok(None),
-        other => Role::from_str(other).map(Some).map_err(to_bus),
-    }
 }
 
 #[zbus::interface(name = "org.roster.Roster1.Users")]
@@ -48,7 +40,7 @@ impl Users {
         let r = async {
             let changes = UserChanges {
                 display_name: given(&changes.display_name),
-                role: role(&changes.role)?,
+                role: changes.role.map(convert::role_from_wire),
                 home: given(&changes.home),
                 shell: given(&changes.shell),
             };
@@ -215,10 +207,10 @@ impl Users {
             uid,
             login_uid,
             user: String::new(),
-            role: String::new(),
+            role: None.into(),
             is_root: false,
             token_id: String::new(),
-            token_scope: String::new(),
+            token_scope: None.into(),
             environment,
             grants: Vec::new(),
         };
@@ -226,7 +218,7 @@ impl Users {
             Actor::Root => me.is_root = true,
             Actor::User(u) => {
                 me.user = u.name;
-                me.role = u.role.as_str().to_owned();
+                me.role = Some(convert::role(u.role)).into();
                 me.grants = convert::grants(&u.grants);
             }
             Actor::Token {
@@ -235,10 +227,10 @@ impl Users {
                 token_id,
             } => {
                 me.user = user.name;
-                me.role = user.role.as_str().to_owned();
+                me.role = Some(convert::role(user.role)).into();
                 me.grants = convert::grants(&user.grants);
                 me.token_id = token_id;
-                me.token_scope = scope.as_str().to_owned();
+                me.token_scope = Some(convert::scope(scope)).into();
             }
             Actor::Stranger { .. } => {}
         }
@@ -256,7 +248,7 @@ impl Users {
         let new = NewUser {
             name: request.name.clone(),
             display_name: given(&request.display_name),
-            role: role(&request.role)?,
+            role: request.role.map(convert::role_from_wire),
             home: given(&request.home),
             shell: given(&request.shell),
         };

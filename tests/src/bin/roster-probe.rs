@@ -149,13 +149,14 @@ async fn call(method: &str, a: &[String]) -> Result<Value, Failure> {
         }
         "Grants.Grant" => {
             let p = GrantsProxy::new(&conn).await?;
-            let (u, l, e): (String, String, String) = (arg(a, 0)?, arg(a, 1)?, arg(a, 2)?);
-            to_json(p.grant(&u, &l, &e).await?)
+            let (u, l, e): (String, Level, String) = (arg(a, 0)?, arg(a, 1)?, arg(a, 2)?);
+            to_json(p.grant(&u, l, &e).await?)
         }
         "Grants.Revoke" => {
             let p = GrantsProxy::new(&conn).await?;
-            let (u, l, e): (String, String, String) = (arg(a, 0)?, arg(a, 1)?, arg(a, 2)?);
-            to_json(p.revoke(&u, &l, &e, arg(a, 3)?).await?)
+            // "" revokes everything, as on the wire.
+            let (u, l, e): (String, Optional<Level>, String) = (arg(a, 0)?, arg(a, 1)?, arg(a, 2)?);
+            to_json(p.revoke(&u, l, &e, arg(a, 3)?).await?)
         }
         "Environments.Add" => {
             let p = EnvironmentsProxy::new(&conn).await?;
@@ -204,8 +205,9 @@ async fn call(method: &str, a: &[String]) -> Result<Value, Failure> {
         }
         "Tokens.Create" => {
             let p = TokensProxy::new(&conn).await?;
-            let (n, s): (String, String) = (arg(a, 0)?, arg(a, 1)?);
-            to_json(p.create(&n, &s, arg(a, 2)?).await?)
+            // "" is the default scope, as on the wire.
+            let (n, s): (String, Optional<Scope>) = (arg(a, 0)?, arg(a, 1)?);
+            to_json(p.create(&n, s, arg(a, 2)?).await?)
         }
         "Tokens.List" => {
             let p = TokensProxy::new(&conn).await?;
