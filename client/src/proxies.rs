@@ -20,9 +20,9 @@ pub trait Users {
     async fn create(&self, request: &CreateUser, password: &str) -> Result<Created>;
     /// Change display name, role, home or shell (empty fields unchanged).
     async fn edit(&self, name: &str, changes: &EditUser) -> Result<UserInfo>;
-    /// Set a password: a user's own with `current`, or anyone's as an admin
-    /// (`current` empty).
-    async fn set_password(&self, name: &str, current: &str, new: &str) -> Result<()>;
+    /// Set a password: a user's own with `current` given, or anyone's as
+    /// an admin ([`CurrentPassword::SetByAdmin`]).
+    async fn set_password(&self, name: &str, current: &CurrentPassword, new: &str) -> Result<()>;
     /// Make the user pending again with a new registration code.
     async fn reset_password(&self, name: &str) -> Result<Created>;
     async fn delete(&self, name: &str, keep_sessions: bool) -> Result<Ended>;
@@ -101,12 +101,13 @@ pub trait Pam {
     async fn open_session(&self, request: &OpenSession) -> Result<SessionOpened>;
     async fn close_session(&self, user: &str, leader_pid: u32, leader_start: u64) -> Result<()>;
     /// Set a new password through PAM: `current` is the old password or a
-    /// pending user's code; root may leave it empty. `requester_uid` as
-    /// for `authenticate` (a setuid `passwd` run by a user).
+    /// pending user's code given, or [`CurrentPassword::SetByAdmin`] for
+    /// root's own request only. `requester_uid` as for `authenticate` (a
+    /// setuid `passwd` run by a user).
     async fn change_password(
         &self,
         user: &str,
-        current: &str,
+        current: &CurrentPassword,
         new: &str,
         requester_uid: u32,
     ) -> Result<()>;

@@ -4,6 +4,7 @@
 //! empty. Times are seconds since the Unix epoch (UTC).
 
 use crate::enums::{AccountOutcome, AuthOutcome, Level, Role, Scope, UserState};
+use crate::secret::Secret;
 use serde::{Deserialize, Serialize};
 use zbus::{Optional, Type};
 
@@ -219,4 +220,95 @@ pub struct KeyInfo {
     pub added: i64,
     /// The whole `type base64 [comment]` line.
     pub line: String,
+}
+
+/// What a password change rests on: the current password (or a pending
+/// user's registration code), or an admin's (root's) right to set it
+/// without one.
+///
+/// On D-Bus a `(bs)` pair: `(true, password)` for [`Given`], `(false,
+/// "")` for [`SetByAdmin`]. A password sent along with `false` is refused
+/// when it arrives, never dropped unseen. An empty given password is just
+/// a wrong password: nothing about a string's emptiness means "admin".
+///
+/// [`Given`]: CurrentPassword::Given
+/// [`SetByAdmin`]: CurrentPassword::SetByAdmin
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CurrentPassword {
+    /// An admin (or root, through PAM) sets someone's password; rosterd
+    /// checks the caller may.
+    SetByAdmin,
+    /// The current password or code, verified by rosterd.
+    Given(Secret),
+}
+
+impl Serialize for CurrentPassword {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            CurrentPassword::SetByAdmin => (false, "").serialize(serializer),
+            CurrentPassword::Given(secret) => (true, secret.expose()).serialize(serializer),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for CurrentPassword {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let (given, password) = <(bool, String)>::deserialize(deserializer)?;
+        // Wiped on drop from here on, whatever is decided.
+        let password = Secret::new(password);
+        match (given, password.is_empty()) {
+            (true, _) => Ok(CurrentPassword::Given(password)),
+            (false, true) => Ok(CurrentPassword::SetByAdmin),
+            (false, false) => Err(serde::de::Error::custom(
+                "a current password came with set-by-admin: send (true, password) to give it, \
+                 or (false, \"\") to set it as an admin",
+            )),
+        }
+    }
+}
+
+impl Type for CurrentPassword {
+    const SIGNATURE: &'static zbus::Signature = <(bool, String) as Type>::SIGNATURE;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zbus::wire::{LE, serialized::Context, to_bytes};
+
+    fn encode<T: Serialize + Type>(value: &T) -> Vec<u8> {
+        to_bytes(Context::new(LE, 0), value)
+            .map(|data| data.bytes().to_vec())
+            .unwrap_or_default()
+    }
+
+    fn decode(pair: (bool, &str)) -> Result<CurrentPassword, String> {
+        let data = to_bytes(Context::new(LE, 0), &pair).map_err(|e| e.to_string())?;
+        data.deserialize::<CurrentPassword>()
+            .map(|(value, _)| value)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn set_by_admin_and_a_given_password_are_told_apart_on_the_wire() {
+        assert_eq!(CurrentPassword::SIGNATURE.to_string(), "(bs)");
+        assert_eq!(encode(&CurrentPassword::SetByAdmin), encode(&(false, "")));
+        let given = CurrentPassword::Given(Secret::from("hunter2"));
+        assert_eq!(encode(&given), encode(&(true, "hunter2")));
+        assert_eq!(decode((false, "")), Ok(CurrentPassword::SetByAdmin));
+        assert_eq!(decode((true, "hunter2")), Ok(given));
+        // An empty given password stays a (wrong) password, not "admin".
+        assert_eq!(
+            decode((true, "")),
+            Ok(CurrentPassword::Given(Secret::default()))
+        );
+        // A password can't ride along with set-by-admin unseen.
+        let refused = decode((false, "hunter2")).err().unwrap_or_default();
+        assert!(refused.contains("set-by-admin"), "{refused}");
+        assert!(!refused.contains("hunter2"), "{refused}");
+        assert_eq!(
+            format!("{:?}", CurrentPassword::Given(Secret::from("hunter2"))),
+            "Given(<redacted>)"
+        );
+    }
 }

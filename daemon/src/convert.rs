@@ -161,6 +161,22 @@ pub fn environment(e: &Environment, this_host: &str) -> EnvironmentInfo {
     }
 }
 
+/// A password change's footing, with the given password as core's secret
+/// (the client's copy is wiped as it drops).
+pub enum Current {
+    SetByAdmin,
+    Given(roster_core::Secret),
+}
+
+pub fn current(current: wire::CurrentPassword) -> Current {
+    match current {
+        wire::CurrentPassword::SetByAdmin => Current::SetByAdmin,
+        wire::CurrentPassword::Given(secret) => {
+            Current::Given(roster_core::Secret::new(secret.expose().to_owned()))
+        }
+    }
+}
+
 /// D-Bus has no "optional": an empty string means "not given".
 pub fn given(s: &str) -> Option<String> {
     if s.is_empty() {

@@ -7,7 +7,8 @@
 use crate::codes::Error;
 use crate::options::Options;
 use roster_client::{
-    AccountReply, AuthReply, OpenSession, PamProxy, RosterError, Secret, SessionOpened,
+    AccountReply, AuthReply, CurrentPassword, OpenSession, PamProxy, RosterError, Secret,
+    SessionOpened,
 };
 use std::future::Future;
 use std::sync::Arc;
@@ -32,7 +33,7 @@ pub trait Rosterd {
     fn change_password(
         &self,
         user: &str,
-        current: &Secret,
+        current: &CurrentPassword,
         new: &Secret,
     ) -> Result<(), RosterError>;
     fn is_pending(&self, user: &str) -> Result<bool, RosterError>;
@@ -171,11 +172,11 @@ impl Rosterd for BusRosterd {
     fn change_password(
         &self,
         user: &str,
-        current: &Secret,
+        current: &CurrentPassword,
         new: &Secret,
     ) -> Result<(), RosterError> {
         self.call(|p| async move {
-            p.change_password(user, current.expose(), new.expose(), real_uid())
+            p.change_password(user, current, new.expose(), real_uid())
                 .await
         })
     }

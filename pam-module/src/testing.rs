@@ -8,8 +8,8 @@ use crate::rosterd::Rosterd;
 use crate::snapshot_check::tests::{FakeHost, snapshot_with};
 use libc::c_int;
 use roster_client::{
-    AccountOutcome, AccountReply, AuthOutcome, AuthReply, OpenSession, RosterError, Secret,
-    SessionOpened,
+    AccountOutcome, AccountReply, AuthOutcome, AuthReply, CurrentPassword, OpenSession,
+    RosterError, Secret, SessionOpened,
 };
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
@@ -144,6 +144,7 @@ pub struct FakeRosterd {
     pub pending: Slot<Result<bool, RosterError>>,
     calls: RefCell<Vec<String>>,
     secrets: RefCell<Vec<String>>,
+    currents: RefCell<Vec<CurrentPassword>>,
 }
 
 impl Default for FakeRosterd {
@@ -169,6 +170,7 @@ impl Default for FakeRosterd {
             pending: Slot::new(Ok(false)),
             calls: RefCell::new(Vec::new()),
             secrets: RefCell::new(Vec::new()),
+            currents: RefCell::new(Vec::new()),
         }
     }
 }
@@ -179,6 +181,10 @@ impl FakeRosterd {
     }
     pub fn last_secret(&self) -> String {
         self.secrets.borrow().last().cloned().unwrap_or_default()
+    }
+    /// What the last password change rested on.
+    pub fn last_current(&self) -> Option<CurrentPassword> {
+        self.currents.borrow().last().cloned()
     }
     fn record(&self, call: String) {
         self.calls.borrow_mut().push(call);
@@ -214,14 +220,18 @@ impl Rosterd for FakeRosterd {
     fn change_password(
         &self,
         user: &str,
-        current: &Secret,
+        current: &CurrentPassword,
         new: &Secret,
     ) -> Result<(), RosterError> {
+        let shown = match current {
+            CurrentPassword::SetByAdmin => "",
+            CurrentPassword::Given(secret) => secret.expose(),
+        };
         self.record(format!(
-            "change_password {user} current={} new={}",
-            current.expose(),
+            "change_password {user} current={shown} new={}",
             new.expose()
         ));
+        self.currents.borrow_mut().push(current.clone());
         self.change.get()
     }
     fn is_pending(&self, user: &str) -> Result<bool, RosterError> {

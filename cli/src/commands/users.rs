@@ -7,7 +7,9 @@ use crate::errors::CliError;
 use crate::output::table::{Table, clean, fields};
 use crate::output::{count, ended, json, time};
 use crate::prompt::{self, ARGV_PASSWORD_WARNING, NewPassword};
-use roster_client::{CreateUser, Created, EditUser, Role, Secret, UserInfo, UserState};
+use roster_client::{
+    CreateUser, Created, CurrentPassword, EditUser, Role, Secret, UserInfo, UserState,
+};
 
 /// Where the password comes from, warning about one on argv.
 fn password_source(on_argv: Option<String>, from_stdin: bool) -> NewPassword {
@@ -151,7 +153,7 @@ pub async fn edit(
     }
     if let Some(new_password) = new_password {
         users
-            .set_password(&name, "", new_password.expose())
+            .set_password(&name, &CurrentPassword::SetByAdmin, new_password.expose())
             .await
             .map_err(|e| ctx.client.error(e))?;
         println!(
@@ -218,16 +220,16 @@ pub async fn password(
     // (Root presenting a token acts as the token's user, so it counts too.)
     let own = me.user == name && (!me.is_root || !me.token_id.is_empty());
     let current = if !own {
-        Secret::default()
+        CurrentPassword::SetByAdmin
     } else if password_stdin {
-        prompt::stdin_value(ctx.input, "current password")?
+        CurrentPassword::Given(prompt::stdin_value(ctx.input, "current password")?)
     } else {
-        prompt::ask_secret(
+        CurrentPassword::Given(prompt::ask_secret(
             ctx.input,
             "Current password: ",
             "current password",
             "use --password-stdin (the current password on the first line, the new one on the second)",
-        )?
+        )?)
     };
     let source = if password_stdin {
         NewPassword::Stdin
@@ -236,7 +238,7 @@ pub async fn password(
     };
     let new = prompt::new_password(ctx.input, source, &name, "use --password-stdin")?;
     users
-        .set_password(&name, current.expose(), new.expose())
+        .set_password(&name, &current, new.expose())
         .await
         .map_err(|e| ctx.client.error(e))?;
     println!("Password changed for \"{name}\".");

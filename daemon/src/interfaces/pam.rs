@@ -7,6 +7,7 @@
 //! unknown or pending user), so a wrong password, an unknown user and a
 //! pending user's attempt take the same time.
 
+use crate::convert::Current;
 use crate::daemon::{Call, Daemon, Result, leader_alive};
 use crate::errors::to_bus;
 use crate::home::HomeState;
@@ -134,11 +135,11 @@ impl Pam {
         &self,
         #[zbus(header)] hdr: Header<'_>,
         user: String,
-        current: String,
+        current: CurrentPassword,
         new: String,
         requester_uid: u32,
     ) -> Result<()> {
-        let (current, new) = (Secret::new(current), Secret::new(new));
+        let (current, new) = (crate::convert::current(current), Secret::new(new));
         let call = self.d.begin(&hdr, "pam.chauthtok", &user).await?;
         call.requested_by(requester_uid);
         let r = self.change_password_inner(&call, user, current, new).await;
@@ -315,7 +316,7 @@ impl Pam {
         &self,
         call: &Call,
         user: String,
-        current: Secret,
+        current: Current,
         new: Secret,
     ) -> Result<()> {
         if new.is_empty() {
@@ -325,43 +326,13 @@ impl Pam {
         }
         self.limit(call)?;
         let policy = self.d.config.password.clone();
-        if current.is_empty() {
-            // Root's own `passwd USER` only: a setuid `passwd` run by a
-            // user is uid 0 on the bus, but the module passed that user's
-            // real uid, and rosterd doesn't take the module's word for it.
-            if call.peer.uid != 0 || matches!(call.requester(), Requester::Uid(_)) {
-                return Err(RosterError::PermissionDenied(
-                    "the current password is needed to change it".into(),
-                ));
+        // An empty given password is only a wrong one, checked below.
+        let current = match current {
+            Current::Given(current) => current,
+            Current::SetByAdmin => {
+                return self.set_by_root(call, user, new, policy).await;
             }
-            call.detail("by", "root");
-            let target = user.clone();
-            self.d
-                .acting_by_uid(call, move |_, a| {
-                    authorize(a, &Operation::SetOthersPassword { target: &target })
-                })
-                .await?;
-            check_policy(&policy, &user, &new, None).map_err(to_bus)?;
-            // A pending user's code must not become the password: in the
-            // one-handle login flow (login, sshd) the module can't compare
-            // them, only rosterd knows the code.
-            let (name, candidate) = (user.clone(), new.clone());
-            let is_code = self
-                .d
-                .acting_by_uid(call, move |r, a| r.verify_code(a, &name, &candidate))
-                .await?;
-            if is_code {
-                return Err(code_as_password());
-            }
-            let phc = self.d.hash(call, new).await?;
-            self.d
-                .acting_by_uid(call, move |r, a| {
-                    r.set_password_hash(a, &user, PasswordChange::ByAdmin, phc)
-                })
-                .await?;
-            self.d.snapshot.refresh().await?;
-            return Ok(());
-        }
+        };
         let name = user.clone();
         let (check, now) = self
             .d
@@ -427,6 +398,52 @@ impl Pam {
                 })
                 .await?;
         }
+        self.d.snapshot.refresh().await?;
+        Ok(())
+    }
+
+    /// `passwd USER` run by root, login's and sshd's chauthtok: the new
+    /// password without the current one.
+    async fn set_by_root(
+        &self,
+        call: &Call,
+        user: String,
+        new: Secret,
+        policy: roster_core::config::PasswordConfig,
+    ) -> Result<()> {
+        // Root's own `passwd USER` only: a setuid `passwd` run by a
+        // user is uid 0 on the bus, but the module passed that user's
+        // real uid, and rosterd doesn't take the module's word for it.
+        if call.peer.uid != 0 || matches!(call.requester(), Requester::Uid(_)) {
+            return Err(RosterError::PermissionDenied(
+                "the current password is needed to change it".into(),
+            ));
+        }
+        call.detail("by", "root");
+        let target = user.clone();
+        self.d
+            .acting_by_uid(call, move |_, a| {
+                authorize(a, &Operation::SetOthersPassword { target: &target })
+            })
+            .await?;
+        check_policy(&policy, &user, &new, None).map_err(to_bus)?;
+        // A pending user's code must not become the password: in the
+        // one-handle login flow (login, sshd) the module can't compare
+        // them, only rosterd knows the code.
+        let (name, candidate) = (user.clone(), new.clone());
+        let is_code = self
+            .d
+            .acting_by_uid(call, move |r, a| r.verify_code(a, &name, &candidate))
+            .await?;
+        if is_code {
+            return Err(code_as_password());
+        }
+        let phc = self.d.hash(call, new).await?;
+        self.d
+            .acting_by_uid(call, move |r, a| {
+                r.set_password_hash(a, &user, PasswordChange::ByAdmin, phc)
+            })
+            .await?;
         self.d.snapshot.refresh().await?;
         Ok(())
     }

@@ -83,6 +83,31 @@ fn arg<T: DeserializeOwned>(args: &[String], i: usize) -> Result<T, Failure> {
         .map_err(|e| Failure::Usage(format!("argument {} ({text}): {e}", i + 1)))
 }
 
+/// The current password of `Users.SetPassword` and `Pam.ChangePassword`:
+/// a JSON string is the password given, except `""`, which keeps meaning
+/// what the tests always sent it for, set by an admin (the wire said that
+/// with an empty string before [`CurrentPassword`]); `null` is set by an
+/// admin too, and `{"given": "…"}` gives any password, an empty one
+/// included.
+fn current(args: &[String], i: usize) -> Result<CurrentPassword, Failure> {
+    match arg::<Value>(args, i)? {
+        Value::Null => Ok(CurrentPassword::SetByAdmin),
+        Value::String(s) if s.is_empty() => Ok(CurrentPassword::SetByAdmin),
+        Value::String(s) => Ok(CurrentPassword::Given(Secret::new(s))),
+        Value::Object(fields) => match fields.get("given") {
+            Some(Value::String(s)) => Ok(CurrentPassword::Given(Secret::new(s.clone()))),
+            _ => Err(Failure::Usage(format!(
+                "argument {}: an object names the password as {{\"given\": \"…\"}}",
+                i + 1
+            ))),
+        },
+        other => Err(Failure::Usage(format!(
+            "argument {}: {other} is no current password (a string, null or {{\"given\": …}})",
+            i + 1
+        ))),
+    }
+}
+
 /// The PAM methods' `requester_uid`: 0 (root's own request) unless given.
 fn requester(args: &[String], i: usize) -> Result<u32, Failure> {
     if args.len() > i { arg(args, i) } else { Ok(0) }
@@ -112,7 +137,8 @@ async fn call(method: &str, a: &[String]) -> Result<Value, Failure> {
         }
         "Users.SetPassword" => {
             let p = UsersProxy::new(&conn).await?;
-            let (n, c, w): (String, String, String) = (arg(a, 0)?, arg(a, 1)?, arg(a, 2)?);
+            let (n, c, w): (String, CurrentPassword, String) =
+                (arg(a, 0)?, current(a, 1)?, arg(a, 2)?);
             to_json(p.set_password(&n, &c, &w).await?)
         }
         "Users.ResetPassword" => {
@@ -196,7 +222,8 @@ async fn call(method: &str, a: &[String]) -> Result<Value, Failure> {
         }
         "Pam.ChangePassword" => {
             let p = PamProxy::new(&conn).await?;
-            let (u, c, n): (String, String, String) = (arg(a, 0)?, arg(a, 1)?, arg(a, 2)?);
+            let (u, c, n): (String, CurrentPassword, String) =
+                (arg(a, 0)?, current(a, 1)?, arg(a, 2)?);
             to_json(p.change_password(&u, &c, &n, requester(a, 3)?).await?)
         }
         "Pam.IsPending" => {
