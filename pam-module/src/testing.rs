@@ -33,9 +33,8 @@ pub fn undecodable_auth_reply(outcome: &str) -> RosterError {
         .and_then(|data| data.deserialize::<AuthReply>().map(|_| ()));
     match decoded {
         Err(e) => RosterError::ZBus(e),
-        Ok(()) => RosterError::ZBus(zbus::Error::Failure(format!(
-            "{outcome:?} decoded, though the test meant it to be unknown"
-        ))),
+        // Not a decode error: a test expecting Error::Protocol fails.
+        Ok(()) => RosterError::AuthFailed(format!("{outcome:?} decoded after all")),
     }
 }
 
