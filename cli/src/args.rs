@@ -5,8 +5,12 @@
 //! Every rule about names, sizes and rights is the daemon's: the CLI sends
 //! what it was given and prints what rosterd answers.
 
-use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::{ArgGroup, Args, Parser, Subcommand};
+use roster_client::UnknownValue;
+pub use roster_client::{Level, Role, Scope};
 use std::path::PathBuf;
+use std::str::FromStr;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -180,7 +184,7 @@ pub enum UsersCommand {
         #[arg(long)]
         register: bool,
         /// The user's role (default: user).
-        #[arg(long, value_enum, value_name = "ROLE")]
+        #[arg(long, value_name = "ROLE", value_parser = wire_value::<Role>(Role::WORDS))]
         set_role: Option<Role>,
         #[command(flatten)]
         profile: ProfileArgs,
@@ -193,7 +197,7 @@ pub enum UsersCommand {
         #[command(flatten)]
         password: NewPasswordArgs,
         /// The new role.
-        #[arg(long, value_enum, value_name = "ROLE")]
+        #[arg(long, value_name = "ROLE", value_parser = wire_value::<Role>(Role::WORDS))]
         set_role: Option<Role>,
         #[command(flatten)]
         profile: ProfileArgs,
@@ -227,7 +231,7 @@ pub enum UsersCommand {
     /// Raise a user to LEVEL in an environment (grants only add).
     Grant {
         username: String,
-        #[arg(value_enum)]
+        #[arg(value_parser = wire_value::<Level>(Level::WORDS))]
         level: Level,
         /// The environment (default: this host's).
         #[arg(long, value_name = "ENV")]
@@ -236,7 +240,7 @@ pub enum UsersCommand {
     /// Take LEVEL and everything above it away (everything, without LEVEL).
     Revoke {
         username: String,
-        #[arg(value_enum)]
+        #[arg(value_parser = wire_value::<Level>(Level::WORDS))]
         level: Option<Level>,
         /// The environment (default: this host's).
         #[arg(long, value_name = "ENV")]
@@ -335,7 +339,7 @@ pub enum TokensCommand {
         #[arg(long, value_name = "NAME")]
         name: Option<String>,
         /// What it may do: only read (default) or everything you may.
-        #[arg(long, value_enum, default_value_t = Scope::ReadOnly)]
+        #[arg(long, default_value_t = Scope::ReadOnly, value_parser = wire_value::<Scope>(Scope::WORDS))]
         scope: Scope,
         /// Stop working after this long (`30m`, `12h`, `90d`); default never.
         #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
@@ -358,53 +362,14 @@ pub enum TokensCommand {
     },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Role {
-    Admin,
-    User,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::User => "user",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Level {
-    Status,
-    Read,
-    Write,
-    Admin,
-}
-
-impl Level {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Level::Status => "status",
-            Level::Read => "read",
-            Level::Write => "write",
-            Level::Admin => "admin",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Scope {
-    ReadOnly,
-    Full,
-}
-
-impl Scope {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::ReadOnly => "read-only",
-            Scope::Full => "full",
-        }
-    }
+/// A closed set of roster-client's (role, level, scope), parsed by the
+/// client's own `FromStr`: the CLI takes exactly the words rosterd does,
+/// and `--help` lists them.
+fn wire_value<T>(words: &'static [&'static str]) -> impl TypedValueParser<Value = T>
+where
+    T: FromStr<Err = UnknownValue> + Clone + Send + Sync + 'static,
+{
+    PossibleValuesParser::new(words).try_map(|word| word.parse::<T>())
 }
 
 /// A duration as the config writes them: a number and one unit of `s`,

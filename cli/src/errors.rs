@@ -125,10 +125,9 @@ fn render_daemon_error(error: &RosterError, caller: Caller) -> String {
             sentence(m, "rosterd is busy")
         ),
         RosterError::AuthFailed(m) => format!("roster: {}", sentence(m, "wrong password or code")),
-        RosterError::Locked(m) => format!(
-            "roster: {}",
-            sentence(m, "locked out after too many failed attempts")
-        ),
+        // rosterd always words a lockout (roster_core::lockout::lock_message,
+        // the one sentence every path shows); the label is for a blank one.
+        RosterError::Locked(m) => format!("roster: {}", sentence(m, "locked out")),
         RosterError::TokenRevoked(m) => format!(
             "roster: {}\nhint: create a new token with roster tokens create",
             sentence(m, "token revoked")

@@ -9,14 +9,18 @@
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod enums;
 mod errors;
 mod names;
 mod proxies;
 mod secret;
 mod wire;
 
+pub use enums::*;
 pub use errors::RosterError;
 pub use names::*;
 pub use proxies::*;
 pub use secret::Secret;
 pub use wire::*;
+/// "None" as an empty string on the wire, for the enums that allow none.
+pub use zbus::Optional;

@@ -3,9 +3,10 @@
 //! Every method answers `RosterError` so callers match on what happened
 //! (`NotFound`, `PermissionDenied`, …) instead of parsing strings.
 
+use crate::enums::{Level, Scope};
 use crate::errors::RosterError;
 use crate::wire::*;
-use zbus::proxy;
+use zbus::{Optional, proxy};
 
 type Result<T> = std::result::Result<T, RosterError>;
 
@@ -19,9 +20,9 @@ pub trait Users {
     async fn create(&self, request: &CreateUser, password: &str) -> Result<Created>;
     /// Change display name, role, home or shell (empty fields unchanged).
     async fn edit(&self, name: &str, changes: &EditUser) -> Result<UserInfo>;
-    /// Set a password: a user's own with `current`, or anyone's as an admin
-    /// (`current` empty).
-    async fn set_password(&self, name: &str, current: &str, new: &str) -> Result<()>;
+    /// Set a password: a user's own with `current` given, or anyone's as
+    /// an admin ([`CurrentPassword::SetByAdmin`]).
+    async fn set_password(&self, name: &str, current: &CurrentPassword, new: &str) -> Result<()>;
     /// Make the user pending again with a new registration code.
     async fn reset_password(&self, name: &str) -> Result<Created>;
     async fn delete(&self, name: &str, keep_sessions: bool) -> Result<Ended>;
@@ -42,12 +43,12 @@ pub trait Users {
 pub trait Grants {
     /// Raise `user` to `level` in `environment` (empty = this host's);
     /// answers the level held afterwards.
-    async fn grant(&self, user: &str, level: &str, environment: &str) -> Result<String>;
-    /// `level` empty removes everything in the environment.
+    async fn grant(&self, user: &str, level: Level, environment: &str) -> Result<Level>;
+    /// `level` none (empty) removes everything in the environment.
     async fn revoke(
         &self,
         user: &str,
-        level: &str,
+        level: Optional<Level>,
         environment: &str,
         end_sessions: bool,
     ) -> Result<Revoked>;
@@ -100,12 +101,13 @@ pub trait Pam {
     async fn open_session(&self, request: &OpenSession) -> Result<SessionOpened>;
     async fn close_session(&self, user: &str, leader_pid: u32, leader_start: u64) -> Result<()>;
     /// Set a new password through PAM: `current` is the old password or a
-    /// pending user's code; root may leave it empty. `requester_uid` as
-    /// for `authenticate` (a setuid `passwd` run by a user).
+    /// pending user's code given, or [`CurrentPassword::SetByAdmin`] for
+    /// root's own request only. `requester_uid` as for `authenticate` (a
+    /// setuid `passwd` run by a user).
     async fn change_password(
         &self,
         user: &str,
-        current: &str,
+        current: &CurrentPassword,
         new: &str,
         requester_uid: u32,
     ) -> Result<()>;
@@ -120,8 +122,14 @@ pub trait Pam {
     default_path = "/org/roster/Roster1"
 )]
 pub trait Tokens {
-    /// `expires_in` in seconds, 0 = never.
-    async fn create(&self, name: &str, scope: &str, expires_in: u64) -> Result<TokenCreated>;
+    /// `expires_in` in seconds, 0 = never. `scope` none (empty) is
+    /// [`Scope::ReadOnly`], the default.
+    async fn create(
+        &self,
+        name: &str,
+        scope: Optional<Scope>,
+        expires_in: u64,
+    ) -> Result<TokenCreated>;
     /// `user` empty = the caller's own.
     async fn list(&self, user: &str) -> Result<Vec<TokenInfo>>;
     async fn rename(&self, id: &str, name: &str) -> Result<TokenInfo>;

@@ -3,18 +3,18 @@
 //! D-Bus has no "optional": an absent time is `0`, an absent string is
 //! empty. Times are seconds since the Unix epoch (UTC).
 
+use crate::enums::{AccountOutcome, AuthOutcome, Level, Role, Scope, UserState};
+use crate::secret::Secret;
 use serde::{Deserialize, Serialize};
-use zbus::Type;
+use zbus::{Optional, Type};
 
 /// One user as rosterd shows it: public fields only, never a hash.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Type)]
 pub struct UserInfo {
     pub name: String,
     pub display_name: String,
-    /// `admin` or `user`.
-    pub role: String,
-    /// `active`, `suspended` or `pending`.
-    pub state: String,
+    pub role: Role,
+    pub state: UserState,
     pub uid: u32,
     pub home: String,
     pub shell: String,
@@ -32,8 +32,7 @@ pub struct UserInfo {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Type)]
 pub struct GrantInfo {
     pub environment: String,
-    /// `status`, `read`, `write` or `admin`.
-    pub level: String,
+    pub level: Level,
 }
 
 /// What `users create` asks for. Empty strings mean "the default".
@@ -41,8 +40,8 @@ pub struct GrantInfo {
 pub struct CreateUser {
     pub name: String,
     pub display_name: String,
-    /// `user` (the default, also when empty) or `admin`.
-    pub role: String,
+    /// None (empty on the wire) = `user`, the default.
+    pub role: Optional<Role>,
     pub home: String,
     pub shell: String,
     /// Create the user `pending` with a registration code instead of a password.
@@ -63,7 +62,7 @@ pub struct Created {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, Type)]
 pub struct EditUser {
     pub display_name: String,
-    pub role: String,
+    pub role: Optional<Role>,
     pub home: String,
     pub shell: String,
 }
@@ -80,8 +79,8 @@ pub struct Ended {
 /// The reply to a revoke.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Type)]
 pub struct Revoked {
-    /// The level left in the environment; empty when none is left.
-    pub remaining: String,
+    /// The level left in the environment; none (empty) when none is left.
+    pub remaining: Optional<Level>,
     /// True when the revoke took `admin` away.
     pub admin_removed: bool,
     /// The user's live sessions (they keep the sudo group until they end).
@@ -126,13 +125,13 @@ pub struct WhoAmI {
     pub login_uid: u32,
     /// The Roster user the caller acts as; empty for root or a stranger.
     pub user: String,
-    /// `admin`, `user` or empty.
-    pub role: String,
+    /// None (empty) for root or a stranger.
+    pub role: Optional<Role>,
     pub is_root: bool,
     /// The token the caller presented (its public id), or empty.
     pub token_id: String,
-    /// `read-only`, `full` or empty.
-    pub token_scope: String,
+    /// None (empty) without a token.
+    pub token_scope: Optional<Scope>,
     /// The environment this host belongs to.
     pub environment: String,
     pub grants: Vec<GrantInfo>,
@@ -141,16 +140,12 @@ pub struct WhoAmI {
 /// The answer to a PAM authentication.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Type)]
 pub struct AuthReply {
-    /// One of the `AUTH_*` constants.
-    pub outcome: String,
-    /// For `AUTH_LOCKED`: when the lockout ends.
+    pub outcome: AuthOutcome,
+    /// For [`AuthOutcome::Locked`]: when the lockout ends.
     pub locked_until: i64,
     /// A sentence to show the person at the prompt, or empty.
     pub message: String,
 }
-
-/// The password (or code) is right.
-pub const AUTH_SUCCESS: &str = "success";
 
 /// The longest password, registration code or current password rosterd
 /// takes, in bytes (`roster_core::password::MAX_PASSWORD_BYTES`): no
@@ -159,32 +154,14 @@ pub const AUTH_SUCCESS: &str = "success";
 /// "password" from costing rosterd memory. Above Linux-PAM's
 /// `PAM_MAX_RESP_SIZE` (512), so every answer a PAM conversation gives fits.
 pub const MAX_SECRET_BYTES: usize = 1024;
-/// A pending user's registration code is right: the account check will ask
-/// for a new password.
-pub const AUTH_CODE_ACCEPTED: &str = "code-accepted";
-/// Wrong password or code (counted toward the lockout).
-pub const AUTH_FAILED: &str = "failed";
-/// Locked out from this remote host (or locally).
-pub const AUTH_LOCKED: &str = "locked";
-/// rosterd knows no such user.
-pub const AUTH_UNKNOWN: &str = "unknown";
 
 /// The answer to a PAM account check.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Type)]
 pub struct AccountReply {
-    /// One of the `ACCOUNT_*` constants.
-    pub outcome: String,
+    pub outcome: AccountOutcome,
     pub uid: u32,
     pub message: String,
 }
-
-pub const ACCOUNT_OK: &str = "ok";
-pub const ACCOUNT_SUSPENDED: &str = "suspended";
-/// Pending: a new password must be set (PAM_NEW_AUTHTOK_REQD).
-pub const ACCOUNT_PENDING: &str = "pending";
-/// Below the host's `login_level` and not a role admin.
-pub const ACCOUNT_DENIED: &str = "denied";
-pub const ACCOUNT_UNKNOWN: &str = "unknown";
 
 /// What `pam_sm_open_session` tells rosterd.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, Type)]
@@ -215,8 +192,7 @@ pub struct TokenInfo {
     pub id: String,
     pub user: String,
     pub name: String,
-    /// `read-only` or `full`.
-    pub scope: String,
+    pub scope: Scope,
     pub created: i64,
     /// 0 = never used.
     pub last_used: i64,
@@ -244,4 +220,95 @@ pub struct KeyInfo {
     pub added: i64,
     /// The whole `type base64 [comment]` line.
     pub line: String,
+}
+
+/// What a password change rests on: the current password (or a pending
+/// user's registration code), or an admin's (root's) right to set it
+/// without one.
+///
+/// On D-Bus a `(bs)` pair: `(true, password)` for [`Given`], `(false,
+/// "")` for [`SetByAdmin`]. A password sent along with `false` is refused
+/// when it arrives, never dropped unseen. An empty given password is just
+/// a wrong password: nothing about a string's emptiness means "admin".
+///
+/// [`Given`]: CurrentPassword::Given
+/// [`SetByAdmin`]: CurrentPassword::SetByAdmin
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CurrentPassword {
+    /// An admin (or root, through PAM) sets someone's password; rosterd
+    /// checks the caller may.
+    SetByAdmin,
+    /// The current password or code, verified by rosterd.
+    Given(Secret),
+}
+
+impl Serialize for CurrentPassword {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            CurrentPassword::SetByAdmin => (false, "").serialize(serializer),
+            CurrentPassword::Given(secret) => (true, secret.expose()).serialize(serializer),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for CurrentPassword {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let (given, password) = <(bool, String)>::deserialize(deserializer)?;
+        // Wiped on drop from here on, whatever is decided.
+        let password = Secret::new(password);
+        match (given, password.is_empty()) {
+            (true, _) => Ok(CurrentPassword::Given(password)),
+            (false, true) => Ok(CurrentPassword::SetByAdmin),
+            (false, false) => Err(serde::de::Error::custom(
+                "a current password came with set-by-admin: send (true, password) to give it, \
+                 or (false, \"\") to set it as an admin",
+            )),
+        }
+    }
+}
+
+impl Type for CurrentPassword {
+    const SIGNATURE: &'static zbus::Signature = <(bool, String) as Type>::SIGNATURE;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zbus::wire::{LE, serialized::Context, to_bytes};
+
+    fn encode<T: Serialize + Type>(value: &T) -> Vec<u8> {
+        to_bytes(Context::new(LE, 0), value)
+            .map(|data| data.bytes().to_vec())
+            .unwrap_or_default()
+    }
+
+    fn decode(pair: (bool, &str)) -> Result<CurrentPassword, String> {
+        let data = to_bytes(Context::new(LE, 0), &pair).map_err(|e| e.to_string())?;
+        data.deserialize::<CurrentPassword>()
+            .map(|(value, _)| value)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn set_by_admin_and_a_given_password_are_told_apart_on_the_wire() {
+        assert_eq!(CurrentPassword::SIGNATURE.to_string(), "(bs)");
+        assert_eq!(encode(&CurrentPassword::SetByAdmin), encode(&(false, "")));
+        let given = CurrentPassword::Given(Secret::from("hunter2"));
+        assert_eq!(encode(&given), encode(&(true, "hunter2")));
+        assert_eq!(decode((false, "")), Ok(CurrentPassword::SetByAdmin));
+        assert_eq!(decode((true, "hunter2")), Ok(given));
+        // An empty given password stays a (wrong) password, not "admin".
+        assert_eq!(
+            decode((true, "")),
+            Ok(CurrentPassword::Given(Secret::default()))
+        );
+        // A password can't ride along with set-by-admin unseen.
+        let refused = decode((false, "hunter2")).err().unwrap_or_default();
+        assert!(refused.contains("set-by-admin"), "{refused}");
+        assert!(!refused.contains("hunter2"), "{refused}");
+        assert_eq!(
+            format!("{:?}", CurrentPassword::Given(Secret::from("hunter2"))),
+            "Given(<redacted>)"
+        );
+    }
 }

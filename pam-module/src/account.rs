@@ -6,9 +6,7 @@ use crate::codes::{Error, Outcome};
 use crate::handle::Ctx;
 use crate::rosterd::classify;
 use crate::snapshot_check::roster_uid;
-use roster_client::{
-    ACCOUNT_DENIED, ACCOUNT_OK, ACCOUNT_PENDING, ACCOUNT_SUSPENDED, ACCOUNT_UNKNOWN, RosterError,
-};
+use roster_client::{AccountOutcome, RosterError};
 
 pub const SUSPENDED_MESSAGE: &str = "Your Roster account is suspended (account suspended).";
 pub const PENDING_MESSAGE: &str =
@@ -27,21 +25,23 @@ pub fn check(ctx: &Ctx) -> Result<Outcome, Error> {
         Err(RosterError::NotFound(m)) => return Err(Error::Denied(m)),
         Err(e) => return Err(classify(e)),
     };
-    match reply.outcome.as_str() {
-        ACCOUNT_OK if reply.uid == uid => Ok(Outcome::Success),
-        ACCOUNT_OK => Err(Error::Denied(format!(
+    // zbus parsed the outcome: a word this module doesn't know never got
+    // this far (a decode error, Error::Protocol in `classify`).
+    match reply.outcome {
+        AccountOutcome::Ok if reply.uid == uid => Ok(Outcome::Success),
+        AccountOutcome::Ok => Err(Error::Denied(format!(
             "rosterd gives uid {} where the snapshot says {uid}",
             reply.uid
         ))),
-        ACCOUNT_SUSPENDED => {
+        AccountOutcome::Suspended => {
             ctx.pam.error(SUSPENDED_MESSAGE);
             Err(Error::Suspended)
         }
-        ACCOUNT_PENDING => {
+        AccountOutcome::Pending => {
             ctx.pam.info(PENDING_MESSAGE);
             Ok(Outcome::NewAuthtokRequired)
         }
-        ACCOUNT_DENIED => {
+        AccountOutcome::Denied => {
             let message = if reply.message.is_empty() {
                 "You may not log in to this host.".to_owned()
             } else {
@@ -51,10 +51,7 @@ pub fn check(ctx: &Ctx) -> Result<Outcome, Error> {
             Err(Error::Denied(message))
         }
         // See NotFound above: fail closed rather than hand over to pam_unix.
-        ACCOUNT_UNKNOWN => Err(Error::Denied("rosterd doesn't know this user".into())),
-        other => Err(Error::Protocol(format!(
-            "rosterd answered an unknown account outcome {other:?}"
-        ))),
+        AccountOutcome::Unknown => Err(Error::Denied("rosterd doesn't know this user".into())),
     }
 }
 
@@ -64,9 +61,13 @@ mod tests {
     use crate::testing::*;
     use roster_client::AccountReply;
 
-    fn reply(outcome: &str, uid: u32, message: &str) -> Result<AccountReply, RosterError> {
+    fn reply(
+        outcome: AccountOutcome,
+        uid: u32,
+        message: &str,
+    ) -> Result<AccountReply, RosterError> {
         Ok(AccountReply {
-            outcome: outcome.into(),
+            outcome,
             uid,
             message: message.into(),
         })
@@ -75,7 +76,9 @@ mod tests {
     #[test]
     fn an_allowed_user_passes() {
         let w = World::new("acct-ok");
-        w.rosterd.account.replace(reply(ACCOUNT_OK, ALICE_UID, ""));
+        w.rosterd
+            .account
+            .replace(reply(AccountOutcome::Ok, ALICE_UID, ""));
         assert_eq!(w.run(check), Ok(Outcome::Success));
         assert_eq!(w.rosterd.calls(), vec!["check_account alice"]);
     }
@@ -85,7 +88,7 @@ mod tests {
         let w = World::new("acct-susp");
         w.rosterd
             .account
-            .replace(reply(ACCOUNT_SUSPENDED, ALICE_UID, ""));
+            .replace(reply(AccountOutcome::Suspended, ALICE_UID, ""));
         assert_eq!(w.run(check), Err(Error::Suspended));
         assert!(w.pam.errors()[0].contains("account suspended"));
     }
@@ -95,7 +98,7 @@ mod tests {
         let w = World::new("acct-pending");
         w.rosterd
             .account
-            .replace(reply(ACCOUNT_PENDING, ALICE_UID, ""));
+            .replace(reply(AccountOutcome::Pending, ALICE_UID, ""));
         assert_eq!(w.run(check), Ok(Outcome::NewAuthtokRequired));
         assert_eq!(w.pam.infos(), vec![PENDING_MESSAGE]);
     }
@@ -106,7 +109,7 @@ mod tests {
         let msg = "alice may not log in to hosts of environment \"prod\" (needs write)";
         w.rosterd
             .account
-            .replace(reply(ACCOUNT_DENIED, ALICE_UID, msg));
+            .replace(reply(AccountOutcome::Denied, ALICE_UID, msg));
         assert_eq!(w.run(check), Err(Error::Denied(msg.into())));
         assert_eq!(w.pam.errors(), vec![msg]);
     }
@@ -121,7 +124,9 @@ mod tests {
     #[test]
     fn a_user_rosterd_forgot_or_renumbered_is_denied_not_handed_to_pam_unix() {
         let w = World::new("acct-forgot");
-        w.rosterd.account.replace(reply(ACCOUNT_UNKNOWN, 0, ""));
+        w.rosterd
+            .account
+            .replace(reply(AccountOutcome::Unknown, 0, ""));
         assert!(matches!(w.run(check), Err(Error::Denied(_))));
         let w = World::new("acct-notfound");
         w.rosterd
@@ -131,7 +136,7 @@ mod tests {
         let w = World::new("acct-renumbered");
         w.rosterd
             .account
-            .replace(reply(ACCOUNT_OK, ALICE_UID + 1, ""));
+            .replace(reply(AccountOutcome::Ok, ALICE_UID + 1, ""));
         assert!(matches!(w.run(check), Err(Error::Denied(_))));
     }
 

@@ -13,7 +13,7 @@ use crate::ffi::{PAM_PRELIM_CHECK, PAM_UPDATE_AUTHTOK};
 use crate::handle::{Ctx, LOG_NOTICE, Token};
 use crate::rosterd::classify;
 use crate::snapshot_check::roster_uid;
-use roster_client::{RosterError, Secret};
+use roster_client::{CurrentPassword, RosterError, Secret};
 
 pub const CURRENT_PROMPT: &str = "Current password: ";
 pub const CODE_PROMPT: &str = "Registration code: ";
@@ -43,9 +43,9 @@ pub fn change(ctx: &Ctx) -> Result<Outcome, Error> {
     // Root (login, sshd, `passwd USER` run by root) sets a password
     // without the current one, as with pam_unix; anyone else proves it.
     let current = if ctx.host.is_root() {
-        Secret::default()
+        CurrentPassword::SetByAdmin
     } else {
-        current_token(ctx, pending)?
+        CurrentPassword::Given(current_token(ctx, pending)?)
     };
     let new = new_token(ctx, &current, pending)?;
 
@@ -119,14 +119,18 @@ fn current_token(ctx: &Ctx, pending: bool) -> Result<Secret, Error> {
 
 /// The new password: an earlier module's with use_authtok when one is
 /// set, else asked for twice.
-fn new_token(ctx: &Ctx, current: &Secret, pending: bool) -> Result<Secret, Error> {
+fn new_token(ctx: &Ctx, current: &CurrentPassword, pending: bool) -> Result<Secret, Error> {
+    let given = match current {
+        CurrentPassword::Given(secret) => Some(secret),
+        CurrentPassword::SetByAdmin => None,
+    };
     let earlier = if ctx.opts.use_authtok {
         // A PAM_AUTHTOK equal to the current token (the password or the
         // code) is not a new password an earlier module chose: ask.
         ctx.pam
             .token(Token::Auth)
             .map_err(|_| Error::TokenRejected("not UTF-8".into()))?
-            .filter(|t| !t.is_empty() && (current.is_empty() || t != current))
+            .filter(|t| !t.is_empty() && given.is_none_or(|current| t != current))
     } else {
         None
     };
@@ -155,7 +159,7 @@ fn new_token(ctx: &Ctx, current: &Secret, pending: bool) -> Result<Secret, Error
     // rosterd refuses it too; saying so here spares a round trip. (As
     // root there is no code at hand: libpam wiped what auth read, so only
     // rosterd can compare then.)
-    if pending && !current.is_empty() && new == *current {
+    if pending && given.is_some_and(|current| new == *current) {
         ctx.pam.error(SAME_AS_CODE);
         return Err(Error::TokenRejected(SAME_AS_CODE.into()));
     }
@@ -219,6 +223,23 @@ mod tests {
         assert_eq!(
             w.rosterd.calls()[1],
             "change_password alice current= new=new-pw-123"
+        );
+        assert_eq!(w.rosterd.last_current(), Some(CurrentPassword::SetByAdmin));
+    }
+
+    #[test]
+    fn a_user_with_an_empty_current_password_gives_it_never_sets_by_admin() {
+        let w = World::new("pw-user-empty")
+            .flags(PAM_UPDATE_AUTHTOK)
+            .not_root()
+            .answers(&["", "new-pw-123", "new-pw-123"]);
+        w.rosterd
+            .change
+            .replace(Err(RosterError::AuthFailed("wrong".into())));
+        assert_eq!(w.run(change), Err(Error::AuthFailed));
+        assert_eq!(
+            w.rosterd.last_current(),
+            Some(CurrentPassword::Given(Secret::default()))
         );
     }
 

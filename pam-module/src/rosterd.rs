@@ -7,7 +7,8 @@
 use crate::codes::Error;
 use crate::options::Options;
 use roster_client::{
-    AccountReply, AuthReply, OpenSession, PamProxy, RosterError, Secret, SessionOpened,
+    AccountReply, AuthReply, CurrentPassword, OpenSession, PamProxy, RosterError, Secret,
+    SessionOpened,
 };
 use std::future::Future;
 use std::sync::Arc;
@@ -32,7 +33,7 @@ pub trait Rosterd {
     fn change_password(
         &self,
         user: &str,
-        current: &Secret,
+        current: &CurrentPassword,
         new: &Secret,
     ) -> Result<(), RosterError>;
     fn is_pending(&self, user: &str) -> Result<bool, RosterError>;
@@ -43,9 +44,15 @@ pub trait Rosterd {
 /// policy failure).
 pub fn classify(error: RosterError) -> Error {
     match error {
-        // No answer from rosterd at all: no bus, no daemon, a timeout, a
-        // reply that doesn't decode. Whatever zbus says, rosterd's answer
-        // is unavailable.
+        // A reply that doesn't decode (a word of a closed set this module
+        // doesn't know, a wrong signature): rosterd answered, but not
+        // something this module understands. zbus turns every decode error
+        // into `Failure`.
+        RosterError::ZBus(zbus::Error::Failure(m)) => {
+            Error::Protocol(format!("rosterd's answer doesn't decode: {m}"))
+        }
+        // No answer from rosterd at all: no bus, no daemon, a timeout.
+        // Whatever zbus says, rosterd's answer is unavailable.
         RosterError::ZBus(e) => Error::Unreachable(e.to_string()),
         RosterError::Unavailable(m) => Error::Unreachable(m),
         RosterError::AuthFailed(_) => Error::AuthFailed,
@@ -165,11 +172,11 @@ impl Rosterd for BusRosterd {
     fn change_password(
         &self,
         user: &str,
-        current: &Secret,
+        current: &CurrentPassword,
         new: &Secret,
     ) -> Result<(), RosterError> {
         self.call(|p| async move {
-            p.change_password(user, current.expose(), new.expose(), real_uid())
+            p.change_password(user, current, new.expose(), real_uid())
                 .await
         })
     }

@@ -8,8 +8,8 @@ use crate::rosterd::Rosterd;
 use crate::snapshot_check::tests::{FakeHost, snapshot_with};
 use libc::c_int;
 use roster_client::{
-    ACCOUNT_OK, AUTH_SUCCESS, AccountReply, AuthReply, OpenSession, RosterError, Secret,
-    SessionOpened,
+    AccountOutcome, AccountReply, AuthOutcome, AuthReply, CurrentPassword, OpenSession,
+    RosterError, Secret, SessionOpened,
 };
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
@@ -21,6 +21,21 @@ pub fn unreachable() -> RosterError {
     RosterError::ZBus(zbus::Error::InputOutput(std::sync::Arc::new(
         std::io::Error::from(std::io::ErrorKind::ConnectionRefused),
     )))
+}
+
+/// The error the proxy answers when rosterd's auth reply names
+/// `outcome`, a word this side doesn't know: a real decode of the reply's
+/// body (outcome, locked_until, message).
+pub fn undecodable_auth_reply(outcome: &str) -> RosterError {
+    use zbus::wire::{LE, serialized::Context, to_bytes};
+    let body = (outcome, 0i64, "");
+    let decoded = to_bytes(Context::new(LE, 0), &body)
+        .and_then(|data| data.deserialize::<AuthReply>().map(|_| ()));
+    match decoded {
+        Err(e) => RosterError::ZBus(e),
+        // Not a decode error: a test expecting Error::Protocol fails.
+        Ok(()) => RosterError::AuthFailed(format!("{outcome:?} decoded after all")),
+    }
 }
 
 #[derive(Default)]
@@ -128,18 +143,19 @@ pub struct FakeRosterd {
     pub pending: Slot<Result<bool, RosterError>>,
     calls: RefCell<Vec<String>>,
     secrets: RefCell<Vec<String>>,
+    currents: RefCell<Vec<CurrentPassword>>,
 }
 
 impl Default for FakeRosterd {
     fn default() -> Self {
         FakeRosterd {
             auth: Slot::new(Ok(AuthReply {
-                outcome: AUTH_SUCCESS.into(),
+                outcome: AuthOutcome::Success,
                 locked_until: 0,
                 message: String::new(),
             })),
             account: Slot::new(Ok(AccountReply {
-                outcome: ACCOUNT_OK.into(),
+                outcome: AccountOutcome::Ok,
                 uid: ALICE_UID,
                 message: String::new(),
             })),
@@ -153,6 +169,7 @@ impl Default for FakeRosterd {
             pending: Slot::new(Ok(false)),
             calls: RefCell::new(Vec::new()),
             secrets: RefCell::new(Vec::new()),
+            currents: RefCell::new(Vec::new()),
         }
     }
 }
@@ -163,6 +180,10 @@ impl FakeRosterd {
     }
     pub fn last_secret(&self) -> String {
         self.secrets.borrow().last().cloned().unwrap_or_default()
+    }
+    /// What the last password change rested on.
+    pub fn last_current(&self) -> Option<CurrentPassword> {
+        self.currents.borrow().last().cloned()
     }
     fn record(&self, call: String) {
         self.calls.borrow_mut().push(call);
@@ -198,14 +219,18 @@ impl Rosterd for FakeRosterd {
     fn change_password(
         &self,
         user: &str,
-        current: &Secret,
+        current: &CurrentPassword,
         new: &Secret,
     ) -> Result<(), RosterError> {
+        let shown = match current {
+            CurrentPassword::SetByAdmin => "",
+            CurrentPassword::Given(secret) => secret.expose(),
+        };
         self.record(format!(
-            "change_password {user} current={} new={}",
-            current.expose(),
+            "change_password {user} current={shown} new={}",
             new.expose()
         ));
+        self.currents.borrow_mut().push(current.clone());
         self.change.get()
     }
     fn is_pending(&self, user: &str) -> Result<bool, RosterError> {

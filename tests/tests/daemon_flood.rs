@@ -59,12 +59,12 @@ fn one_users_password_flood_leaves_roots_logins_working_and_the_audit_log_short(
                         let answer = pam.authenticate("alice", PW, "", 0).await;
                         calls.fetch_add(1, Ordering::SeqCst);
                         match answer {
-                            Ok(reply) if reply.outcome == "success" => {
+                            Ok(reply) if reply.outcome.as_str() == "success" => {
                                 ok.fetch_add(1, Ordering::SeqCst);
                             }
                             Ok(reply) => refusals
                                 .lock()
-                                .map(|mut r| r.push(reply.outcome))
+                                .map(|mut r| r.push(reply.outcome.to_string()))
                                 .unwrap_or(()),
                             Err(e) => refusals
                                 .lock()

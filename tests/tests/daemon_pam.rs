@@ -326,3 +326,43 @@ fn register_checks_the_code_and_the_name_rule_before_it_hashes() {
     eprintln!("register: wrong code {t_wrong:?}, right code (one hash) {t_right:?}");
     assert_eq!(auth(&d, "rita", PW, "")["outcome"], "success");
 }
+
+/// "Set by an admin" is its own variant on the wire: an empty password
+/// given as the current one is only a wrong password, from root through
+/// PAM and from the user through Users.SetPassword, and the password
+/// stays as it was.
+#[test]
+fn an_empty_given_current_password_is_a_wrong_one_not_set_by_admin() {
+    let bus = TestBus::start();
+    let d = TestDaemon::start(&bus);
+    let alice = d.create_user("alice", "user", PW);
+    let empty = r#"{"given": ""}"#;
+    let by_root = d
+        .probe(
+            "Pam.ChangePassword",
+            &[&q("alice"), empty, &q("a new long one"), "0"],
+        )
+        .run();
+    assert_eq!(by_root.probe_error().as_deref(), Some("AuthFailed"));
+    let by_alice = d
+        .probe(
+            "Users.SetPassword",
+            &[&q("alice"), empty, &q("a new long one")],
+        )
+        .as_uid(alice)
+        .run();
+    assert_eq!(by_alice.probe_error().as_deref(), Some("AuthFailed"));
+    assert_eq!(auth(&d, "alice", PW, "")["outcome"], "success");
+    assert_eq!(auth(&d, "alice", "a new long one", "")["outcome"], "failed");
+    // Root setting it, said as such, still works.
+    d.probe(
+        "Pam.ChangePassword",
+        &[&q("alice"), "null", &q("set by root 123"), "0"],
+    )
+    .run()
+    .expect_ok();
+    assert_eq!(
+        auth(&d, "alice", "set by root 123", "")["outcome"],
+        "success"
+    );
+}

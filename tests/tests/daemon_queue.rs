@@ -28,7 +28,7 @@ fn authenticate(address: &str, user: &str) -> Result<String, String> {
         let pam = PamProxy::new(&conn).await.map_err(|e| e.to_string())?;
         pam.authenticate(&user, PW, "", 0)
             .await
-            .map(|r| r.outcome)
+            .map(|r| r.outcome.to_string())
             .map_err(|e| e.to_string())
     })
 }

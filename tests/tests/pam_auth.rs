@@ -283,7 +283,7 @@ fn lockout_from_one_remote_host_leaves_the_console_working_until_unlock() {
         locked
             .errors
             .iter()
-            .any(|e| e.contains("locked") && e.contains("UTC")),
+            .any(|e| e.contains("account locked after too many failed attempts: try again in ")),
         "says until when: {:?}",
         locked.errors
     );

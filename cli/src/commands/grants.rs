@@ -1,10 +1,9 @@
 //! `roster users grant` and `roster users revoke`.
 
 use super::Ctx;
-use crate::args::Level;
 use crate::errors::CliError;
 use crate::output::{count, ended};
-use roster_client::Revoked;
+use roster_client::{Level, Revoked};
 
 /// The environment to name in messages: the one given, else this host's
 /// as rosterd reports it (an empty name on the wire means the same).
@@ -26,12 +25,12 @@ pub async fn grant(
     let environment = environment_name(ctx, environment).await?;
     let grants = ctx.client.grants().await?;
     let held = grants
-        .grant(&user, level.as_str(), &environment)
+        .grant(&user, level, &environment)
         .await
         .map_err(|e| ctx.client.error(e))?;
     println!(
         "{}",
-        render_grant(&user, level.as_str(), &held, &environment)
+        render_grant(&user, level.as_str(), held.as_str(), &environment)
     );
     Ok(())
 }
@@ -56,11 +55,11 @@ pub async fn revoke(
 ) -> Result<(), CliError> {
     let environment = environment_name(ctx, environment).await?;
     let grants = ctx.client.grants().await?;
-    let level = level.map(Level::as_str).unwrap_or("");
     let result = grants
-        .revoke(&user, level, &environment, end_sessions)
+        .revoke(&user, level.into(), &environment, end_sessions)
         .await
         .map_err(|e| ctx.client.error(e))?;
+    let level = level.map_or("", Level::as_str);
     let (out, warning) = render_revoke(&user, level, &environment, &result, end_sessions);
     println!("{out}");
     if let Some(warning) = warning {
@@ -83,10 +82,9 @@ pub fn render_revoke(
     } else {
         format!("Revoked {level} and above")
     };
-    let left = if result.remaining.is_empty() {
-        format!("\"{user}\" holds nothing there now")
-    } else {
-        format!("\"{user}\" now holds {}", result.remaining)
+    let left = match *result.remaining {
+        None => format!("\"{user}\" holds nothing there now"),
+        Some(remaining) => format!("\"{user}\" now holds {remaining}"),
     };
     let mut out = format!("{what} from \"{user}\" in environment \"{environment}\"; {left}.");
     if end_sessions {
@@ -109,7 +107,8 @@ mod tests {
 
     fn revoked(remaining: &str, admin_removed: bool, live: u32) -> Revoked {
         Revoked {
-            remaining: remaining.into(),
+            // "" is none left, as on the wire.
+            remaining: remaining.parse::<Level>().ok().into(),
             admin_removed,
             live_sessions: live,
             ended: Ended::default(),

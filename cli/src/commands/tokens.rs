@@ -5,11 +5,10 @@
 //! to stderr. Listings never show it (the wire type has no field for it).
 
 use super::{Ctx, print_json};
-use crate::args::Scope;
 use crate::errors::CliError;
 use crate::output::table::Table;
 use crate::output::{json, time};
-use roster_client::{Secret, TokenInfo};
+use roster_client::{Scope, Secret, TokenInfo};
 
 pub async fn create(
     ctx: &mut Ctx<'_>,
@@ -21,7 +20,7 @@ pub async fn create(
     let created = tokens
         .create(
             name.as_deref().unwrap_or(""),
-            scope.as_str(),
+            Some(scope).into(),
             expires_in.unwrap_or(0),
         )
         .await
@@ -39,7 +38,7 @@ pub fn describe_created(info: &TokenInfo, now: i64) -> String {
     } else {
         format!(" \"{}\"", info.name)
     };
-    let scope = if info.scope == "full" {
+    let scope = if info.scope == Scope::Full {
         "scope full: it can do everything its user can".to_owned()
     } else {
         format!("scope {}", info.scope)
@@ -90,7 +89,7 @@ pub fn render(tokens: &[TokenInfo], now: i64) -> String {
             t.id.clone(),
             t.user.clone(),
             t.name.clone(),
-            t.scope.clone(),
+            t.scope.to_string(),
             time::ago(t.created, now),
             time::ago(t.last_used, now),
             time::until(t.expires, now),
@@ -130,7 +129,7 @@ mod tests {
             id: "rt_4f2a".into(),
             user: "bob".into(),
             name: "monitoring".into(),
-            scope: scope.into(),
+            scope: scope.parse().expect("a scope word"),
             created: NOW - 86_400,
             last_used: 0,
             expires,

@@ -2,12 +2,14 @@
 //! unlock / list / show`.
 
 use super::{Ctx, print_json};
-use crate::args::{NewPasswordArgs, ProfileArgs, Role};
+use crate::args::{NewPasswordArgs, ProfileArgs};
 use crate::errors::CliError;
 use crate::output::table::{Table, clean, fields};
 use crate::output::{count, ended, json, time};
 use crate::prompt::{self, ARGV_PASSWORD_WARNING, NewPassword};
-use roster_client::{CreateUser, Created, EditUser, Secret, UserInfo};
+use roster_client::{
+    CreateUser, Created, CurrentPassword, EditUser, Role, Secret, UserInfo, UserState,
+};
 
 /// Where the password comes from, warning about one on argv.
 fn password_source(on_argv: Option<String>, from_stdin: bool) -> NewPassword {
@@ -46,7 +48,7 @@ pub async fn create(
     let request = CreateUser {
         name,
         display_name: profile.display_name.unwrap_or_default(),
-        role: role.map(|r| r.as_str().to_owned()).unwrap_or_default(),
+        role: role.into(),
         home: profile.home.unwrap_or_default(),
         shell: profile.shell.unwrap_or_default(),
         register,
@@ -76,7 +78,7 @@ pub fn render_created(created: Created, now: i64) -> String {
             "User \"{}\" created (uid {}, role {}).\n",
             user.name, user.uid, user.role
         ));
-        if user.role != "admin" && user.grants.is_empty() {
+        if user.role != Role::Admin && user.grants.is_empty() {
             out.push_str(&format!(
                 "\"{0}\" has no grants yet: `roster users grant {0} write` lets them log in to this environment's hosts.\n",
                 user.name
@@ -131,7 +133,7 @@ pub async fn edit(
     };
     let changes = EditUser {
         display_name: profile.display_name.unwrap_or_default(),
-        role: role.map(|r| r.as_str().to_owned()).unwrap_or_default(),
+        role: role.into(),
         home: profile.home.unwrap_or_default(),
         shell: profile.shell.unwrap_or_default(),
     };
@@ -151,7 +153,7 @@ pub async fn edit(
     }
     if let Some(new_password) = new_password {
         users
-            .set_password(&name, "", new_password.expose())
+            .set_password(&name, &CurrentPassword::SetByAdmin, new_password.expose())
             .await
             .map_err(|e| ctx.client.error(e))?;
         println!(
@@ -163,8 +165,8 @@ pub async fn edit(
 
 fn describe_changes(changes: &EditUser) -> String {
     let mut parts = Vec::new();
-    if !changes.role.is_empty() {
-        parts.push(format!("role {}", changes.role));
+    if let Some(role) = *changes.role {
+        parts.push(format!("role {role}"));
     }
     if !changes.display_name.is_empty() {
         parts.push(format!("display name \"{}\"", changes.display_name));
@@ -218,16 +220,16 @@ pub async fn password(
     // (Root presenting a token acts as the token's user, so it counts too.)
     let own = me.user == name && (!me.is_root || !me.token_id.is_empty());
     let current = if !own {
-        Secret::default()
+        CurrentPassword::SetByAdmin
     } else if password_stdin {
-        prompt::stdin_value(ctx.input, "current password")?
+        CurrentPassword::Given(prompt::stdin_value(ctx.input, "current password")?)
     } else {
-        prompt::ask_secret(
+        CurrentPassword::Given(prompt::ask_secret(
             ctx.input,
             "Current password: ",
             "current password",
             "use --password-stdin (the current password on the first line, the new one on the second)",
-        )?
+        )?)
     };
     let source = if password_stdin {
         NewPassword::Stdin
@@ -236,7 +238,7 @@ pub async fn password(
     };
     let new = prompt::new_password(ctx.input, source, &name, "use --password-stdin")?;
     users
-        .set_password(&name, current.expose(), new.expose())
+        .set_password(&name, &current, new.expose())
         .await
         .map_err(|e| ctx.client.error(e))?;
     println!("Password changed for \"{name}\".");
@@ -346,13 +348,13 @@ pub fn render_list(users: &[UserInfo], now: i64) -> String {
     let mut table = Table::new(&["Name", "Display name", "Role", "Created", "Last login"]);
     for user in users {
         let mut last = time::ago(user.last_login, now);
-        if user.state != "active" {
+        if user.state != UserState::Active {
             last.push_str(&format!(" ({})", user.state));
         }
         table.row(vec![
             user.name.clone(),
             user.display_name.clone(),
-            user.role.clone(),
+            user.role.to_string(),
             time::ago(user.created, now),
             last,
         ]);
@@ -382,7 +384,7 @@ fn when(t: i64, now: i64) -> String {
 pub fn render_show(user: &UserInfo, now: i64) -> String {
     let password = if user.password_changed > 0 {
         format!("set {}", when(user.password_changed, now))
-    } else if user.state == "pending" {
+    } else if user.state == UserState::Pending {
         "none yet (waiting for the registration code)".to_owned()
     } else {
         "none".to_owned()
@@ -399,8 +401,8 @@ pub fn render_show(user: &UserInfo, now: i64) -> String {
     let mut out = fields(&[
         ("name", user.name.clone()),
         ("display name", user.display_name.clone()),
-        ("role", user.role.clone()),
-        ("state", user.state.clone()),
+        ("role", user.role.to_string()),
+        ("state", user.state.to_string()),
         ("uid", user.uid.to_string()),
         ("home", user.home.clone()),
         ("shell", user.shell.clone()),
@@ -410,7 +412,7 @@ pub fn render_show(user: &UserInfo, now: i64) -> String {
         ("locked", locked),
     ]);
     if user.grants.is_empty() {
-        let none = if user.role == "admin" {
+        let none = if user.role == Role::Admin {
             "grants:        none (role admin: everything, everywhere)\n"
         } else {
             "grants:        none\n"
@@ -422,7 +424,7 @@ pub fn render_show(user: &UserInfo, now: i64) -> String {
         for grant in &user.grants {
             table.row(vec![
                 format!("  {}", grant.environment),
-                grant.level.clone(),
+                grant.level.to_string(),
             ]);
         }
         out.push_str(&table.render());
@@ -441,8 +443,8 @@ mod tests {
         UserInfo {
             name: name.into(),
             display_name: String::new(),
-            role: "user".into(),
-            state: state.into(),
+            role: Role::User,
+            state: state.parse().expect("a state word"),
             uid: 1_879_048_193,
             home: format!("/home/{name}"),
             shell: "/bin/bash".into(),
@@ -457,7 +459,7 @@ mod tests {
     #[test]
     fn the_list_reads_like_jujus() {
         let mut admin = user("admin", "active", NOW - 5);
-        admin.role = "admin".into();
+        admin.role = Role::Admin;
         admin.display_name = "The Admin".into();
         let out = render_list(
             &[
@@ -488,11 +490,11 @@ mod tests {
         bob.grants = vec![
             GrantInfo {
                 environment: "default".into(),
-                level: "write".into(),
+                level: roster_client::Level::Write,
             },
             GrantInfo {
                 environment: "staging".into(),
-                level: "status".into(),
+                level: roster_client::Level::Status,
             },
         ];
         bob.locked_until = NOW + 600;
@@ -522,7 +524,7 @@ mod tests {
     fn show_explains_an_admin_without_grants_and_a_pending_password() {
         let mut pat = user("pat", "pending", 0);
         pat.password_changed = 0;
-        pat.role = "admin".into();
+        pat.role = Role::Admin;
         let out = render_show(&pat, NOW);
         assert!(out.contains("last login:    never\n"), "{out}");
         assert!(
@@ -567,7 +569,7 @@ mod tests {
     fn edits_are_described_role_first() {
         let changes = EditUser {
             display_name: "Bob".into(),
-            role: "admin".into(),
+            role: Some(Role::Admin).into(),
             home: String::new(),
             shell: "/bin/zsh".into(),
         };

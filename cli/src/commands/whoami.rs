@@ -4,7 +4,7 @@ use super::{Ctx, print_json};
 use crate::errors::CliError;
 use crate::output::json;
 use crate::output::table::fields;
-use roster_client::WhoAmI;
+use roster_client::{Role, Scope, WhoAmI};
 
 pub async fn run(ctx: &mut Ctx<'_>, as_json: bool) -> Result<(), CliError> {
     let users = ctx.client.users().await?;
@@ -18,7 +18,7 @@ pub async fn run(ctx: &mut Ctx<'_>, as_json: bool) -> Result<(), CliError> {
 
 pub fn render(me: &WhoAmI) -> String {
     let user = if !me.user.is_empty() {
-        format!("{} (role {})", me.user, me.role)
+        format!("{} (role {})", me.user, me.role.map_or("", Role::as_str))
     } else if me.is_root {
         "root (not a Roster user; a full admin)".to_owned()
     } else {
@@ -46,7 +46,8 @@ pub fn render(me: &WhoAmI) -> String {
         ("grants", grants),
     ];
     if !me.token_id.is_empty() {
-        pairs.push(("token", format!("{} ({})", me.token_id, me.token_scope)));
+        let scope = me.token_scope.map_or("", Scope::as_str);
+        pairs.push(("token", format!("{} ({scope})", me.token_id)));
     }
     fields(&pairs)
 }
@@ -61,14 +62,14 @@ mod tests {
             uid: 1_879_048_193,
             login_uid: 1000,
             user: "bob".into(),
-            role: "user".into(),
+            role: Some(Role::User).into(),
             is_root: false,
             token_id: String::new(),
-            token_scope: String::new(),
+            token_scope: None.into(),
             environment: "default".into(),
             grants: vec![GrantInfo {
                 environment: "default".into(),
-                level: "write".into(),
+                level: roster_client::Level::Write,
             }],
         }
     }
@@ -86,7 +87,7 @@ mod tests {
     fn root_and_strangers_are_named() {
         let mut root = me();
         root.user.clear();
-        root.role.clear();
+        *root.role = None;
         root.is_root = true;
         root.uid = 0;
         root.login_uid = u32::MAX;
@@ -103,7 +104,7 @@ mod tests {
     fn a_token_is_shown_by_id_and_scope() {
         let mut with_token = me();
         with_token.token_id = "rt_1234".into();
-        with_token.token_scope = "read-only".into();
+        with_token.token_scope = Some(Scope::ReadOnly).into();
         assert!(render(&with_token).contains("token:        rt_1234 (read-only)\n"));
     }
 }

@@ -7,7 +7,8 @@
 //! seconds since the Unix epoch; `null` means never (or no expiry).
 
 use roster_client::{
-    EnvironmentInfo, GrantInfo, KeyInfo, SessionInfo, TokenInfo, UserInfo, WhoAmI,
+    EnvironmentInfo, GrantInfo, KeyInfo, Level, Role, Scope, SessionInfo, TokenInfo, UserInfo,
+    UserState, WhoAmI,
 };
 use serde::Serialize;
 
@@ -18,14 +19,14 @@ fn time(t: i64) -> Option<i64> {
 #[derive(Debug, Serialize, PartialEq, Eq)]
 pub struct Grant {
     pub environment: String,
-    pub level: String,
+    pub level: Level,
 }
 
 impl From<&GrantInfo> for Grant {
     fn from(g: &GrantInfo) -> Self {
         Grant {
             environment: g.environment.clone(),
-            level: g.level.clone(),
+            level: g.level,
         }
     }
 }
@@ -34,8 +35,8 @@ impl From<&GrantInfo> for Grant {
 pub struct User {
     pub name: String,
     pub display_name: String,
-    pub role: String,
-    pub state: String,
+    pub role: Role,
+    pub state: UserState,
     pub uid: u32,
     pub home: String,
     pub shell: String,
@@ -51,8 +52,8 @@ impl From<&UserInfo> for User {
         User {
             name: u.name.clone(),
             display_name: u.display_name.clone(),
-            role: u.role.clone(),
-            state: u.state.clone(),
+            role: u.role,
+            state: u.state,
             uid: u.uid,
             home: u.home.clone(),
             shell: u.shell.clone(),
@@ -120,10 +121,10 @@ pub struct Identity {
     pub login_uid: Option<u32>,
     /// `null` for root or a uid Roster doesn't know.
     pub user: Option<String>,
-    pub role: Option<String>,
+    pub role: Option<Role>,
     pub is_root: bool,
     pub token_id: Option<String>,
-    pub token_scope: Option<String>,
+    pub token_scope: Option<Scope>,
     pub environment: String,
     pub grants: Vec<Grant>,
 }
@@ -138,10 +139,10 @@ impl From<&WhoAmI> for Identity {
             uid: w.uid,
             login_uid: (w.login_uid != u32::MAX).then_some(w.login_uid),
             user: some(&w.user),
-            role: some(&w.role),
+            role: *w.role,
             is_root: w.is_root,
             token_id: some(&w.token_id),
-            token_scope: some(&w.token_scope),
+            token_scope: *w.token_scope,
             environment: w.environment.clone(),
             grants: w.grants.iter().map(Grant::from).collect(),
         }
@@ -154,7 +155,7 @@ pub struct Token {
     pub id: String,
     pub user: String,
     pub name: String,
-    pub scope: String,
+    pub scope: Scope,
     pub created: Option<i64>,
     pub last_used: Option<i64>,
     pub expires: Option<i64>,
@@ -166,7 +167,7 @@ impl From<&TokenInfo> for Token {
             id: t.id.clone(),
             user: t.user.clone(),
             name: t.name.clone(),
-            scope: t.scope.clone(),
+            scope: t.scope,
             created: time(t.created),
             last_used: time(t.last_used),
             expires: time(t.expires),
@@ -212,8 +213,8 @@ mod tests {
         UserInfo {
             name: "bob".into(),
             display_name: "Bob".into(),
-            role: "user".into(),
-            state: "active".into(),
+            role: Role::User,
+            state: UserState::Active,
             uid: 1_879_048_193,
             home: "/home/bob".into(),
             shell: "/bin/bash".into(),
@@ -223,7 +224,7 @@ mod tests {
             locked_until: 0,
             grants: vec![GrantInfo {
                 environment: "default".into(),
-                level: "write".into(),
+                level: Level::Write,
             }],
         }
     }
@@ -252,10 +253,10 @@ mod tests {
             uid: 0,
             login_uid: u32::MAX,
             user: String::new(),
-            role: String::new(),
+            role: None.into(),
             is_root: true,
             token_id: String::new(),
-            token_scope: String::new(),
+            token_scope: None.into(),
             environment: "default".into(),
             grants: vec![],
         };
@@ -273,7 +274,7 @@ mod tests {
             id: "rt_abc".into(),
             user: "bob".into(),
             name: "ci".into(),
-            scope: "read-only".into(),
+            scope: Scope::ReadOnly,
             created: 1,
             last_used: 0,
             expires: 0,

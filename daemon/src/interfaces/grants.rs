@@ -1,12 +1,9 @@
 //! `org.roster.Roster1.Grants`: grant and revoke levels in environments.
 
-use crate::convert::given;
+use crate::convert::{self, given};
 use crate::daemon::{Daemon, Result};
-use crate::errors::to_bus;
 use crate::interfaces::users::end_everything;
-use roster_client::{Ended, Revoked};
-use roster_core::Level;
-use std::str::FromStr;
+use roster_client::{Ended, Level, Optional, Revoked};
 use std::sync::Arc;
 use zbus::message::Header;
 
@@ -20,14 +17,14 @@ impl Grants {
         &self,
         #[zbus(header)] hdr: Header<'_>,
         user: String,
-        level: String,
+        level: Level,
         environment: String,
-    ) -> Result<String> {
+    ) -> Result<Level> {
         let call = self.d.begin(&hdr, "users.grant", &user).await?;
-        call.detail("level", level.clone());
+        call.detail("level", level.as_str());
         call.detail("environment", environment.clone());
         let r = async {
-            let level = Level::from_str(&level).map_err(to_bus)?;
+            let level = convert::level_from_wire(level);
             let environment = given(&environment);
             let held = self
                 .d
@@ -37,7 +34,7 @@ impl Grants {
                 .await?;
             // An admin grant on this host's environment joins the admin group.
             self.d.snapshot.refresh().await?;
-            Ok(held.as_str().to_owned())
+            Ok(convert::level(held))
         }
         .await;
         self.d.finish(&call, r)
@@ -47,18 +44,15 @@ impl Grants {
         &self,
         #[zbus(header)] hdr: Header<'_>,
         user: String,
-        level: String,
+        level: Optional<Level>,
         environment: String,
         end_sessions: bool,
     ) -> Result<Revoked> {
         let call = self.d.begin(&hdr, "users.revoke", &user).await?;
-        call.detail("level", if level.is_empty() { "all" } else { &level });
+        call.detail("level", level.map_or("all", Level::as_str));
         call.detail("environment", environment.clone());
         let r = async {
-            let level = match level.as_str() {
-                "" => None,
-                text => Some(Level::from_str(text).map_err(to_bus)?),
-            };
+            let level = level.map(convert::level_from_wire);
             let environment = given(&environment);
             let name = user.clone();
             let (outcome, uid) = self
@@ -82,10 +76,7 @@ impl Grants {
             }
             published?;
             Ok(Revoked {
-                remaining: outcome
-                    .after
-                    .map(|l| l.as_str().to_owned())
-                    .unwrap_or_default(),
+                remaining: outcome.after.map(convert::level).into(),
                 admin_removed: outcome.admin_removed(),
                 live_sessions,
                 ended,

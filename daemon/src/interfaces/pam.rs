@@ -7,6 +7,7 @@
 //! unknown or pending user), so a wrong password, an unknown user and a
 //! pending user's attempt take the same time.
 
+use crate::convert::Current;
 use crate::daemon::{Call, Daemon, Result, leader_alive};
 use crate::errors::to_bus;
 use crate::home::HomeState;
@@ -66,12 +67,9 @@ impl Pam {
             Err(e) => Err(e),
         };
         if let Ok(reply) = &r {
-            call.outcome(match reply.outcome.as_str() {
-                AUTH_SUCCESS => "success",
-                AUTH_CODE_ACCEPTED => "code-accepted",
-                AUTH_LOCKED => "locked",
-                AUTH_UNKNOWN => "unknown-user",
-                _ => "failed",
+            call.outcome(match reply.outcome {
+                AuthOutcome::Unknown => "unknown-user",
+                known => known.as_str(),
             });
         }
         self.d.finish(&call, r)
@@ -89,35 +87,12 @@ impl Pam {
                 .d
                 .acting_by_uid(&call, move |r, a| r.check_account(a, &user))
                 .await?;
-            let (outcome, uid, message) = match status {
-                AccountStatus::Ok { uid } => (ACCOUNT_OK, uid, String::new()),
-                AccountStatus::Suspended => (ACCOUNT_SUSPENDED, 0, "account suspended".into()),
-                AccountStatus::Pending => (
-                    ACCOUNT_PENDING,
-                    0,
-                    "registration pending: a new password is required".into(),
-                ),
-                AccountStatus::Denied { environment, level } => (
-                    ACCOUNT_DENIED,
-                    0,
-                    format!(
-                        "access denied: logging in to environment {environment:?} needs the {level} level"
-                    ),
-                ),
-                AccountStatus::Unknown => (ACCOUNT_UNKNOWN, 0, String::new()),
-            };
-            call.outcome(match outcome {
-                ACCOUNT_OK => "ok",
-                ACCOUNT_SUSPENDED => "suspended",
-                ACCOUNT_PENDING => "pending",
-                ACCOUNT_DENIED => "denied",
-                _ => "unknown-user",
+            let reply = crate::convert::account_reply(status);
+            call.outcome(match reply.outcome {
+                AccountOutcome::Unknown => "unknown-user",
+                known => known.as_str(),
             });
-            Ok(AccountReply {
-                outcome: outcome.to_owned(),
-                uid,
-                message,
-            })
+            Ok(reply)
         }
         .await;
         self.d.finish(&call, r)
@@ -160,11 +135,11 @@ impl Pam {
         &self,
         #[zbus(header)] hdr: Header<'_>,
         user: String,
-        current: String,
+        current: CurrentPassword,
         new: String,
         requester_uid: u32,
     ) -> Result<()> {
-        let (current, new) = (Secret::new(current), Secret::new(new));
+        let (current, new) = (crate::convert::current(current), Secret::new(new));
         let call = self.d.begin(&hdr, "pam.chauthtok", &user).await?;
         call.requested_by(requester_uid);
         let r = self.change_password_inner(&call, user, current, new).await;
@@ -205,7 +180,7 @@ impl Pam {
             .await?;
         if let Some(until) = check.locked_until {
             return Ok(AuthReply {
-                outcome: AUTH_LOCKED.into(),
+                outcome: AuthOutcome::Locked,
                 locked_until: until,
                 message: lock_message(until, now),
             });
@@ -214,7 +189,7 @@ impl Pam {
         let right = self.d.verify(call, secret.clone(), check.hash).await?;
         if !check.known {
             return Ok(AuthReply {
-                outcome: AUTH_UNKNOWN.into(),
+                outcome: AuthOutcome::Unknown,
                 locked_until: 0,
                 message: String::new(),
             });
@@ -236,22 +211,22 @@ impl Pam {
         Ok(match (success, code_right, locked) {
             // Locked while the hash ran: even the right secret is refused.
             (_, _, Some(until)) => AuthReply {
-                outcome: AUTH_LOCKED.into(),
+                outcome: AuthOutcome::Locked,
                 locked_until: until,
                 message: lock_message(until, now),
             },
             (true, true, None) => AuthReply {
-                outcome: AUTH_CODE_ACCEPTED.into(),
+                outcome: AuthOutcome::CodeAccepted,
                 locked_until: 0,
                 message: "registration code accepted: choose a password".into(),
             },
             (true, false, None) => AuthReply {
-                outcome: AUTH_SUCCESS.into(),
+                outcome: AuthOutcome::Success,
                 locked_until: 0,
                 message: String::new(),
             },
             (false, _, None) => AuthReply {
-                outcome: AUTH_FAILED.into(),
+                outcome: AuthOutcome::Failed,
                 locked_until: 0,
                 message: String::new(),
             },
@@ -341,7 +316,7 @@ impl Pam {
         &self,
         call: &Call,
         user: String,
-        current: Secret,
+        current: Current,
         new: Secret,
     ) -> Result<()> {
         if new.is_empty() {
@@ -351,43 +326,13 @@ impl Pam {
         }
         self.limit(call)?;
         let policy = self.d.config.password.clone();
-        if current.is_empty() {
-            // Root's own `passwd USER` only: a setuid `passwd` run by a
-            // user is uid 0 on the bus, but the module passed that user's
-            // real uid, and rosterd doesn't take the module's word for it.
-            if call.peer.uid != 0 || matches!(call.requester(), Requester::Uid(_)) {
-                return Err(RosterError::PermissionDenied(
-                    "the current password is needed to change it".into(),
-                ));
+        // An empty given password is only a wrong one, checked below.
+        let current = match current {
+            Current::Given(current) => current,
+            Current::SetByAdmin => {
+                return self.set_by_root(call, user, new, policy).await;
             }
-            call.detail("by", "root");
-            let target = user.clone();
-            self.d
-                .acting_by_uid(call, move |_, a| {
-                    authorize(a, &Operation::SetOthersPassword { target: &target })
-                })
-                .await?;
-            check_policy(&policy, &user, &new, None).map_err(to_bus)?;
-            // A pending user's code must not become the password: in the
-            // one-handle login flow (login, sshd) the module can't compare
-            // them, only rosterd knows the code.
-            let (name, candidate) = (user.clone(), new.clone());
-            let is_code = self
-                .d
-                .acting_by_uid(call, move |r, a| r.verify_code(a, &name, &candidate))
-                .await?;
-            if is_code {
-                return Err(code_as_password());
-            }
-            let phc = self.d.hash(call, new).await?;
-            self.d
-                .acting_by_uid(call, move |r, a| {
-                    r.set_password_hash(a, &user, PasswordChange::ByAdmin, phc)
-                })
-                .await?;
-            self.d.snapshot.refresh().await?;
-            return Ok(());
-        }
+        };
         let name = user.clone();
         let (check, now) = self
             .d
@@ -453,6 +398,52 @@ impl Pam {
                 })
                 .await?;
         }
+        self.d.snapshot.refresh().await?;
+        Ok(())
+    }
+
+    /// `passwd USER` run by root, login's and sshd's chauthtok: the new
+    /// password without the current one.
+    async fn set_by_root(
+        &self,
+        call: &Call,
+        user: String,
+        new: Secret,
+        policy: roster_core::config::PasswordConfig,
+    ) -> Result<()> {
+        // Root's own `passwd USER` only: a setuid `passwd` run by a
+        // user is uid 0 on the bus, but the module passed that user's
+        // real uid, and rosterd doesn't take the module's word for it.
+        if call.peer.uid != 0 || matches!(call.requester(), Requester::Uid(_)) {
+            return Err(RosterError::PermissionDenied(
+                "the current password is needed to change it".into(),
+            ));
+        }
+        call.detail("by", "root");
+        let target = user.clone();
+        self.d
+            .acting_by_uid(call, move |_, a| {
+                authorize(a, &Operation::SetOthersPassword { target: &target })
+            })
+            .await?;
+        check_policy(&policy, &user, &new, None).map_err(to_bus)?;
+        // A pending user's code must not become the password: in the
+        // one-handle login flow (login, sshd) the module can't compare
+        // them, only rosterd knows the code.
+        let (name, candidate) = (user.clone(), new.clone());
+        let is_code = self
+            .d
+            .acting_by_uid(call, move |r, a| r.verify_code(a, &name, &candidate))
+            .await?;
+        if is_code {
+            return Err(code_as_password());
+        }
+        let phc = self.d.hash(call, new).await?;
+        self.d
+            .acting_by_uid(call, move |r, a| {
+                r.set_password_hash(a, &user, PasswordChange::ByAdmin, phc)
+            })
+            .await?;
         self.d.snapshot.refresh().await?;
         Ok(())
     }

@@ -1,12 +1,10 @@
 //! `org.roster.Roster1.Tokens`: API tokens (MAAS-style), and binding one
 //! to the caller's bus connection with `Present`.
 
-use crate::convert::given;
+use crate::convert::{self, given};
 use crate::daemon::{Daemon, Result};
-use crate::errors::to_bus;
-use roster_client::{RosterError, TokenCreated, TokenInfo};
-use roster_core::{Scope, Secret, Token};
-use std::str::FromStr;
+use roster_client::{Optional, RosterError, Scope, TokenCreated, TokenInfo};
+use roster_core::{Secret, Token};
 use std::sync::Arc;
 use std::time::Duration;
 use zbus::message::Header;
@@ -16,15 +14,7 @@ pub struct Tokens {
 }
 
 fn info(t: &Token) -> TokenInfo {
-    TokenInfo {
-        id: t.id.clone(),
-        user: t.user.clone(),
-        name: t.name.clone(),
-        scope: t.scope.as_str().to_owned(),
-        created: t.created,
-        last_used: t.last_used.unwrap_or(0),
-        expires: t.expires.unwrap_or(0),
-    }
+    convert::token(t)
 }
 
 #[zbus::interface(name = "org.roster.Roster1.Tokens")]
@@ -33,13 +23,15 @@ impl Tokens {
         &self,
         #[zbus(header)] hdr: Header<'_>,
         name: String,
-        scope: String,
+        scope: Optional<Scope>,
         expires_in: u64,
     ) -> Result<TokenCreated> {
         let call = self.d.begin(&hdr, "tokens.create", &name).await?;
-        call.detail("scope", scope.clone());
+        // None (an empty string) is the default, read-only.
+        let scope = scope.unwrap_or(Scope::ReadOnly);
+        call.detail("scope", scope.as_str());
         let r = async {
-            let scope = Scope::from_str(&scope).map_err(to_bus)?;
+            let scope = convert::scope_from_wire(scope);
             let name = given(&name);
             let expires = (expires_in > 0).then(|| Duration::from_secs(expires_in));
             let (token, secret) = self

@@ -1,27 +1,21 @@
 //! `org.roster.Roster1.Users`: create, edit, passwords, delete, suspend,
 //! enable, unlock, list, show, who-am-I.
 
-use crate::convert::{self, given};
+use crate::convert::{self, Current, given};
 use crate::daemon::{Call, Daemon, Result};
 use crate::errors::to_bus;
-use roster_client::{CreateUser, Created, EditUser, Ended, RosterError, UserInfo, WhoAmI};
+use roster_client::{
+    CreateUser, Created, CurrentPassword, EditUser, Ended, RosterError, UserInfo, WhoAmI,
+};
 use roster_core::authz::{Operation, authorize};
 use roster_core::password::check_policy;
 use roster_core::roster::{InitialCredential, PasswordChange};
-use roster_core::{Actor, NewUser, Role, Secret, UserChanges};
-use std::str::FromStr;
+use roster_core::{Actor, NewUser, Secret, UserChanges};
 use std::sync::Arc;
 use zbus::message::Header;
 
 pub struct Users {
     pub d: Arc<Daemon>,
-}
-
-fn role(text: &str) -> Result<Option<Role>> {
-    match text {
-        "" => Ok(None),
-        other => Role::from_str(other).map(Some).map_err(to_bus),
-    }
 }
 
 #[zbus::interface(name = "org.roster.Roster1.Users")]
@@ -48,7 +42,7 @@ impl Users {
         let r = async {
             let changes = UserChanges {
                 display_name: given(&changes.display_name),
-                role: role(&changes.role)?,
+                role: changes.role.map(convert::role_from_wire),
                 home: given(&changes.home),
                 shell: given(&changes.shell),
             };
@@ -70,10 +64,10 @@ impl Users {
         &self,
         #[zbus(header)] hdr: Header<'_>,
         name: String,
-        current: String,
+        current: CurrentPassword,
         new: String,
     ) -> Result<()> {
-        let (current, new) = (Secret::new(current), Secret::new(new));
+        let (current, new) = (convert::current(current), Secret::new(new));
         let call = self.d.begin(&hdr, "users.password", &name).await?;
         let r = self.set_password_inner(&call, name, current, new).await;
         self.d.finish(&call, r)
@@ -215,10 +209,10 @@ impl Users {
             uid,
             login_uid,
             user: String::new(),
-            role: String::new(),
+            role: None.into(),
             is_root: false,
             token_id: String::new(),
-            token_scope: String::new(),
+            token_scope: None.into(),
             environment,
             grants: Vec::new(),
         };
@@ -226,7 +220,7 @@ impl Users {
             Actor::Root => me.is_root = true,
             Actor::User(u) => {
                 me.user = u.name;
-                me.role = u.role.as_str().to_owned();
+                me.role = Some(convert::role(u.role)).into();
                 me.grants = convert::grants(&u.grants);
             }
             Actor::Token {
@@ -235,10 +229,10 @@ impl Users {
                 token_id,
             } => {
                 me.user = user.name;
-                me.role = user.role.as_str().to_owned();
+                me.role = Some(convert::role(user.role)).into();
                 me.grants = convert::grants(&user.grants);
                 me.token_id = token_id;
-                me.token_scope = scope.as_str().to_owned();
+                me.token_scope = Some(convert::scope(scope)).into();
             }
             Actor::Stranger { .. } => {}
         }
@@ -256,7 +250,7 @@ impl Users {
         let new = NewUser {
             name: request.name.clone(),
             display_name: given(&request.display_name),
-            role: role(&request.role)?,
+            role: request.role.map(convert::role_from_wire),
             home: given(&request.home),
             shell: given(&request.shell),
         };
@@ -311,7 +305,7 @@ impl Users {
         &self,
         call: &Call,
         name: String,
-        current: Secret,
+        current: Current,
         new: Secret,
     ) -> Result<()> {
         if new.is_empty() {
@@ -319,46 +313,51 @@ impl Users {
                 "the new password is empty".into(),
             ));
         }
-        if current.is_empty() {
-            call.detail("by", "admin");
-            let target = name.clone();
-            self.d
-                .acting(call, move |_, a| {
-                    authorize(a, &Operation::SetOthersPassword { target: &target })
-                })
-                .await?;
-            check_policy(&self.d.config.password, &name, &new, None).map_err(to_bus)?;
-            let phc = self.d.hash(call, new).await?;
-            self.d
-                .acting(call, move |r, a| {
-                    r.set_password_hash(a, &name, PasswordChange::ByAdmin, phc)
-                })
-                .await?;
-        } else {
-            call.detail("by", "self");
-            let target = name.clone();
-            let stored = self
-                .d
-                .acting(call, move |r, a| r.current_hash(a, &target))
-                .await?;
-            if !self.d.verify(call, current.clone(), stored).await? {
-                // Counted like a failed local login: this is a way to
-                // guess the password too.
+        match current {
+            Current::SetByAdmin => {
+                call.detail("by", "admin");
                 let target = name.clone();
                 self.d
-                    .store(move |r| r.record_login_result(&target, None, false))
+                    .acting(call, move |_, a| {
+                        authorize(a, &Operation::SetOthersPassword { target: &target })
+                    })
                     .await?;
-                return Err(RosterError::AuthFailed(
-                    "the current password is wrong".into(),
-                ));
+                check_policy(&self.d.config.password, &name, &new, None).map_err(to_bus)?;
+                let phc = self.d.hash(call, new).await?;
+                self.d
+                    .acting(call, move |r, a| {
+                        r.set_password_hash(a, &name, PasswordChange::ByAdmin, phc)
+                    })
+                    .await?;
             }
-            check_policy(&self.d.config.password, &name, &new, Some(&current)).map_err(to_bus)?;
-            let phc = self.d.hash(call, new).await?;
-            self.d
-                .acting(call, move |r, a| {
-                    r.set_password_hash(a, &name, PasswordChange::Own, phc)
-                })
-                .await?;
+            // An empty given password is only a wrong one.
+            Current::Given(current) => {
+                call.detail("by", "self");
+                let target = name.clone();
+                let stored = self
+                    .d
+                    .acting(call, move |r, a| r.current_hash(a, &target))
+                    .await?;
+                if !self.d.verify(call, current.clone(), stored).await? {
+                    // Counted like a failed local login: this is a way to
+                    // guess the password too.
+                    let target = name.clone();
+                    self.d
+                        .store(move |r| r.record_login_result(&target, None, false))
+                        .await?;
+                    return Err(RosterError::AuthFailed(
+                        "the current password is wrong".into(),
+                    ));
+                }
+                check_policy(&self.d.config.password, &name, &new, Some(&current))
+                    .map_err(to_bus)?;
+                let phc = self.d.hash(call, new).await?;
+                self.d
+                    .acting(call, move |r, a| {
+                        r.set_password_hash(a, &name, PasswordChange::Own, phc)
+                    })
+                    .await?;
+            }
         }
         // A pending user becomes active: the admin group may change.
         self.d.snapshot.refresh().await?;

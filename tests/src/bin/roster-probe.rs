@@ -83,6 +83,31 @@ fn arg<T: DeserializeOwned>(args: &[String], i: usize) -> Result<T, Failure> {
         .map_err(|e| Failure::Usage(format!("argument {} ({text}): {e}", i + 1)))
 }
 
+/// The current password of `Users.SetPassword` and `Pam.ChangePassword`:
+/// a JSON string is the password given, except `""`, which keeps meaning
+/// what the tests always sent it for, set by an admin (the wire said that
+/// with an empty string before [`CurrentPassword`]); `null` is set by an
+/// admin too, and `{"given": "…"}` gives any password, an empty one
+/// included.
+fn current(args: &[String], i: usize) -> Result<CurrentPassword, Failure> {
+    match arg::<Value>(args, i)? {
+        Value::Null => Ok(CurrentPassword::SetByAdmin),
+        Value::String(s) if s.is_empty() => Ok(CurrentPassword::SetByAdmin),
+        Value::String(s) => Ok(CurrentPassword::Given(Secret::new(s))),
+        Value::Object(fields) => match fields.get("given") {
+            Some(Value::String(s)) => Ok(CurrentPassword::Given(Secret::new(s.clone()))),
+            _ => Err(Failure::Usage(format!(
+                "argument {}: an object names the password as {{\"given\": \"…\"}}",
+                i + 1
+            ))),
+        },
+        other => Err(Failure::Usage(format!(
+            "argument {}: {other} is no current password (a string, null or {{\"given\": …}})",
+            i + 1
+        ))),
+    }
+}
+
 /// The PAM methods' `requester_uid`: 0 (root's own request) unless given.
 fn requester(args: &[String], i: usize) -> Result<u32, Failure> {
     if args.len() > i { arg(args, i) } else { Ok(0) }
@@ -112,7 +137,8 @@ async fn call(method: &str, a: &[String]) -> Result<Value, Failure> {
         }
         "Users.SetPassword" => {
             let p = UsersProxy::new(&conn).await?;
-            let (n, c, w): (String, String, String) = (arg(a, 0)?, arg(a, 1)?, arg(a, 2)?);
+            let (n, c, w): (String, CurrentPassword, String) =
+                (arg(a, 0)?, current(a, 1)?, arg(a, 2)?);
             to_json(p.set_password(&n, &c, &w).await?)
         }
         "Users.ResetPassword" => {
@@ -149,13 +175,14 @@ async fn call(method: &str, a: &[String]) -> Result<Value, Failure> {
         }
         "Grants.Grant" => {
             let p = GrantsProxy::new(&conn).await?;
-            let (u, l, e): (String, String, String) = (arg(a, 0)?, arg(a, 1)?, arg(a, 2)?);
-            to_json(p.grant(&u, &l, &e).await?)
+            let (u, l, e): (String, Level, String) = (arg(a, 0)?, arg(a, 1)?, arg(a, 2)?);
+            to_json(p.grant(&u, l, &e).await?)
         }
         "Grants.Revoke" => {
             let p = GrantsProxy::new(&conn).await?;
-            let (u, l, e): (String, String, String) = (arg(a, 0)?, arg(a, 1)?, arg(a, 2)?);
-            to_json(p.revoke(&u, &l, &e, arg(a, 3)?).await?)
+            // "" revokes everything, as on the wire.
+            let (u, l, e): (String, Optional<Level>, String) = (arg(a, 0)?, arg(a, 1)?, arg(a, 2)?);
+            to_json(p.revoke(&u, l, &e, arg(a, 3)?).await?)
         }
         "Environments.Add" => {
             let p = EnvironmentsProxy::new(&conn).await?;
@@ -195,7 +222,8 @@ async fn call(method: &str, a: &[String]) -> Result<Value, Failure> {
         }
         "Pam.ChangePassword" => {
             let p = PamProxy::new(&conn).await?;
-            let (u, c, n): (String, String, String) = (arg(a, 0)?, arg(a, 1)?, arg(a, 2)?);
+            let (u, c, n): (String, CurrentPassword, String) =
+                (arg(a, 0)?, current(a, 1)?, arg(a, 2)?);
             to_json(p.change_password(&u, &c, &n, requester(a, 3)?).await?)
         }
         "Pam.IsPending" => {
@@ -204,8 +232,9 @@ async fn call(method: &str, a: &[String]) -> Result<Value, Failure> {
         }
         "Tokens.Create" => {
             let p = TokensProxy::new(&conn).await?;
-            let (n, s): (String, String) = (arg(a, 0)?, arg(a, 1)?);
-            to_json(p.create(&n, &s, arg(a, 2)?).await?)
+            // "" is the default scope, as on the wire.
+            let (n, s): (String, Optional<Scope>) = (arg(a, 0)?, arg(a, 1)?);
+            to_json(p.create(&n, s, arg(a, 2)?).await?)
         }
         "Tokens.List" => {
             let p = TokensProxy::new(&conn).await?;
