@@ -375,22 +375,10 @@ where
 /// A duration as the config writes them: a number and one unit of `s`,
 /// `m`, `h`, `d` (`30s`, `15m`, `72h`, `7d`), in seconds.
 pub fn parse_duration(text: &str) -> Result<u64, String> {
-    let bad =
-        || format!("\"{text}\" is not a duration: write a number and a unit, like 30m, 12h or 7d");
-    let unit_at = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-    let (digits, unit) = text.split_at(unit_at);
-    let count: u64 = digits.parse().map_err(|_| bad())?;
-    let seconds = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => return Err(bad()),
-    };
-    match count.checked_mul(seconds) {
-        Some(0) => Err(format!("\"{text}\" is zero: a token must live a while")),
-        Some(total) => Ok(total),
-        None => Err(format!("\"{text}\" is too long")),
+    match roster_hostconfig::parse_duration(text).map(|d| d.as_secs()) {
+        Ok(0) => Err(format!("\"{text}\" is zero: a token must live a while")),
+        Ok(seconds) => Ok(seconds),
+        Err(e) => Err(e.to_string()),
     }
 }
 
