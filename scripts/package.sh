@@ -142,11 +142,14 @@ for pkg in roster libpam-roster libnss-roster; do
 done
 
 # Man pages (clap_mangen) and bash/zsh/fish completions (clap_complete),
-# rendered from the CLI's own clap definition by a hidden subcommand:
-#   roster generate man DIR           -> DIR/roster.1, DIR/roster-*.1 (one per subcommand), DIR/rosterd.8
+# each rendered from the clap definition its binary parses with, by a hidden
+# subcommand or flag:
+#   roster generate man DIR           -> DIR/roster.1, DIR/roster-*.1 (one per subcommand)
+#   rosterd --generate-man DIR        -> DIR/rosterd.8
 #   roster generate completions DIR   -> DIR/roster.bash, DIR/_roster, DIR/roster.fish
 mkdir -p "$gen/man" "$gen/completions"
 "$roster_bin" generate man "$gen/man" >/dev/null || die "roster generate man failed"
+"$rosterd_bin" --generate-man "$gen/man" >/dev/null || die "rosterd --generate-man failed"
 "$roster_bin" generate completions "$gen/completions" >/dev/null || die "roster generate completions failed"
 shopt -s nullglob
 man_pages=("$gen"/man/*.[1-8])

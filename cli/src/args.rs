@@ -119,7 +119,7 @@ pub struct GenerateCli {
 
 #[derive(Debug, Subcommand)]
 pub enum GenerateCommand {
-    /// Write roster.1, one roster-….1 per subcommand and rosterd.8 into DIR.
+    /// Write roster.1 and one roster-….1 per subcommand into DIR.
     Man {
         #[arg(value_name = "DIR")]
         dir: PathBuf,

@@ -7,7 +7,7 @@
 
 use crate::args::{Cli, GenerateCommand};
 use crate::errors::CliError;
-use clap::{Arg, ArgAction, CommandFactory};
+use clap::CommandFactory;
 use clap_complete::Shell;
 use std::path::{Path, PathBuf};
 
@@ -32,14 +32,11 @@ fn io_error(dir: &Path) -> impl Fn(std::io::Error) -> CliError + '_ {
 }
 
 /// roster.1, roster-users.1, roster-users-create.1, … (every visible
-/// subcommand) and rosterd.8 in `dir`; the paths written, sorted.
+/// subcommand) in `dir`; the paths written, sorted. rosterd.8 comes from
+/// rosterd's own definition (`rosterd --generate-man DIR`).
 pub fn man_pages(dir: &Path) -> Result<Vec<PathBuf>, CliError> {
     std::fs::create_dir_all(dir).map_err(io_error(dir))?;
     clap_mangen::generate_to(Cli::command(), dir).map_err(io_error(dir))?;
-    clap_mangen::Man::new(rosterd_command())
-        .section("8")
-        .generate_to(dir)
-        .map_err(io_error(dir))?;
     let mut written: Vec<PathBuf> = pages_in(dir)?;
     written.sort();
     for page in &written {
@@ -83,9 +80,9 @@ fn pages_in(dir: &Path) -> Result<Vec<PathBuf>, CliError> {
         .map_err(io_error(dir))?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
         .filter(|p| {
-            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
-                n.starts_with("roster") && (n.ends_with(".1") || n.ends_with(".8"))
-            })
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("roster") && n.ends_with(".1"))
         })
         .collect();
     Ok(written)
@@ -105,71 +102,6 @@ pub fn completions(dir: &Path) -> Result<Vec<PathBuf>, CliError> {
     Ok(written)
 }
 
-/// rosterd's command line, for rosterd(8) only: rosterd parses its few
-/// flags by hand (daemon/src/main.rs), and the CLI can't link the daemon.
-/// `tests/tests/cli_doctor.rs` compares these flags with `rosterd --help`.
-pub fn rosterd_command() -> clap::Command {
-    clap::Command::new("rosterd")
-        .version(env!("CARGO_PKG_VERSION"))
-        .about("Roster's daemon: owns the user store and serves org.roster.Roster1 on the system bus")
-        .long_about(
-            "rosterd owns Roster's SQLite database, serves the org.roster.Roster1 D-Bus \
-             interface on the system bus (the roster command and pam_roster talk to it), \
-             writes the public NSS snapshot that libnss_roster reads, and writes every admin \
-             action and login result to syslog (authpriv).\n\n\
-             It is started by systemd (rosterd.service) or by D-Bus activation, as root. It \
-             refuses to start, naming the clash, when the configured uid range or admin_gid \
-             overlaps ids the host hands out by other means (login.defs, systemd's reserved \
-             ranges, subuid/subgid, the local passwd and group files).\n\n\
-             Files: /etc/roster/rosterd.toml (the config; every key is listed there with its \
-             default), /var/lib/roster/roster.db (the database, 0600 in a 0700 folder), \
-             /var/cache/roster/nss.cache (the NSS snapshot, 0644).\n\n\
-             See also: roster(1); `roster doctor` checks a host's setup.",
-        )
-        .disable_version_flag(true)
-        .disable_help_flag(true)
-        .arg(
-            Arg::new("config")
-                .long("config")
-                .short('c')
-                .value_name("PATH")
-                .default_value("/etc/roster/rosterd.toml")
-                .help("The config file"),
-        )
-        .arg(
-            Arg::new("check-config")
-                .long("check-config")
-                .action(ArgAction::SetTrue)
-                .help("Check the config file and exit (0 when it is valid)"),
-        )
-        .arg(
-            Arg::new("audit-log")
-                .long("audit-log")
-                .value_name("PATH")
-                .help("Also append every audit line to PATH (besides syslog)"),
-        )
-        .arg(
-            Arg::new("syslog-socket")
-                .long("syslog-socket")
-                .value_name("PATH")
-                .help("The syslog socket (default /dev/log); when it is missing rosterd logs to stderr"),
-        )
-        .arg(
-            Arg::new("help")
-                .long("help")
-                .short('h')
-                .action(ArgAction::Help)
-                .help("Print help"),
-        )
-        .arg(
-            Arg::new("version")
-                .long("version")
-                .short('V')
-                .action(ArgAction::Version)
-                .help("Print version"),
-        )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,7 +113,7 @@ mod tests {
     }
 
     #[test]
-    fn man_pages_cover_every_visible_command_and_rosterd() {
+    fn man_pages_cover_every_visible_command() {
         let dir = temp("man");
         let pages = man_pages(&dir).unwrap();
         let names: Vec<String> = pages
@@ -195,7 +127,6 @@ mod tests {
             "roster-users-keys-add.1",
             "roster-tokens-create.1",
             "roster-doctor.1",
-            "rosterd.8",
         ] {
             assert!(
                 names.iter().any(|n| n == expected),
@@ -205,9 +136,8 @@ mod tests {
         assert!(!names.iter().any(|n| n.contains("generate")), "{names:?}");
         let top = std::fs::read_to_string(dir.join("roster.1")).unwrap();
         assert!(top.contains("doctor"), "{top}");
-        let daemon = std::fs::read_to_string(dir.join("rosterd.8")).unwrap();
-        assert!(daemon.contains(".TH rosterd 8"), "{daemon}");
-        assert!(daemon.contains("check\\-config"), "{daemon}");
+        // rosterd.8 is rosterd's own (daemon/src/args.rs tests it).
+        assert!(!names.iter().any(|n| n == "rosterd.8"), "{names:?}");
         let edit = std::fs::read_to_string(dir.join("roster-users-edit.1")).unwrap();
         assert!(edit.contains("\\fB\\-\\-set\\-password\\fR|\\:"), "{edit}");
         std::fs::remove_dir_all(&dir).unwrap();

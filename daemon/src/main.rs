@@ -18,6 +18,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+mod args;
 mod audit;
 mod caller;
 mod convert;
@@ -30,6 +31,7 @@ mod queue;
 mod snapshot;
 mod sweep;
 
+use crate::args::Args;
 use crate::daemon::{Daemon, RateLimiter};
 use roster_core::password::Hasher;
 use roster_core::{Config, Roster, SystemClock};
@@ -40,69 +42,24 @@ use std::time::Duration;
 use tokio::signal::unix::{SignalKind, signal};
 use zbus::fdo::{DBusProxy, RequestNameFlags, RequestNameReply};
 
-const USAGE: &str =
-    "usage: rosterd [--config PATH] [--check-config] [--audit-log PATH] [--syslog-socket PATH]";
-
 /// How often sessions whose leader is gone are reaped (also on every list).
 const REAP_EVERY: Duration = Duration::from_secs(30);
 
-struct Args {
-    config: PathBuf,
-    check_config: bool,
-    audit_log: Option<PathBuf>,
-    syslog_socket: Option<PathBuf>,
-}
-
-fn parse_args() -> Result<Option<Args>, String> {
-    let mut args = Args {
-        config: PathBuf::from(roster_core::config::DEFAULT_PATH),
-        check_config: false,
-        // Tests (and admins who want a plain file) get every audit line
-        // appended here too.
-        audit_log: std::env::var_os("ROSTERD_AUDIT_FILE").map(PathBuf::from),
-        syslog_socket: None,
-    };
-    let mut it = std::env::args_os().skip(1);
-    while let Some(arg) = it.next() {
-        let arg = arg.to_string_lossy().into_owned();
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(PathBuf::from(v))),
-            _ => (arg.clone(), None),
-        };
-        let mut value = |name: &str| -> Result<PathBuf, String> {
-            inline
-                .clone()
-                .or_else(|| it.next().map(PathBuf::from))
-                .ok_or_else(|| format!("{name} needs a path"))
-        };
-        match flag.as_str() {
-            "--config" | "-c" => args.config = value("--config")?,
-            "--audit-log" => args.audit_log = Some(value("--audit-log")?),
-            "--syslog-socket" => args.syslog_socket = Some(value("--syslog-socket")?),
-            "--check-config" => args.check_config = true,
-            "--help" | "-h" => {
-                println!("{USAGE}");
-                return Ok(None);
-            }
-            "--version" | "-V" => {
-                println!("rosterd {}", env!("CARGO_PKG_VERSION"));
-                return Ok(None);
-            }
-            other => return Err(format!("unknown argument {other:?}")),
-        }
-    }
-    Ok(Some(args))
-}
-
 fn main() -> ExitCode {
-    let args = match parse_args() {
-        Ok(Some(args)) => args,
-        Ok(None) => return ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("rosterd: {message}\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
+    // Help, version and usage errors exit here (0, 0, 2).
+    let args = Args::from_env();
+    if let Some(dir) = &args.generate_man {
+        return match args::write_man_page(dir) {
+            Ok(page) => {
+                println!("{}", page.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("rosterd: can't write rosterd.8 into {}: {e}", dir.display());
+                ExitCode::FAILURE
+            }
+        };
+    }
     let config = match Config::load(&args.config) {
         Ok(config) => config,
         Err(e) => {

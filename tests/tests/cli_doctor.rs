@@ -822,8 +822,9 @@ fn visudo() -> PathBuf {
         .unwrap_or_else(|| panic!("visudo is missing: apt-get install sudo"))
 }
 
-/// The packaging hook: `roster generate man DIR` and `roster generate
-/// completions DIR`, as scripts/package.sh calls them.
+/// The packaging hooks: `roster generate man DIR`, `rosterd --generate-man
+/// DIR` and `roster generate completions DIR`, as scripts/package.sh calls
+/// them.
 #[test]
 fn generate_writes_man_pages_and_completions_for_packaging() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp: {e}"));
@@ -836,6 +837,25 @@ fn generate_writes_man_pages_and_completions_for_packaging() {
     };
     let out = run(&["generate", "man", &man.display().to_string()]);
     assert!(out.status.success(), "{out:?}");
+    let out = Command::new(binary("rosterd"))
+        .arg("--generate-man")
+        .arg(&man)
+        .output()
+        .unwrap_or_else(|e| panic!("rosterd: {e}"));
+    assert!(out.status.success(), "{out:?}");
+    // A folder it can't create: an error naming it, exit 1.
+    let blocker = dir.path().join("a-file");
+    std::fs::write(&blocker, "").unwrap_or_else(|e| panic!("{e}"));
+    let failed = Command::new(binary("rosterd"))
+        .arg("--generate-man")
+        .arg(blocker.join("man"))
+        .output()
+        .unwrap_or_else(|e| panic!("rosterd: {e}"));
+    assert_eq!(failed.status.code(), Some(1), "{failed:?}");
+    assert!(
+        String::from_utf8_lossy(&failed.stderr).contains("a-file"),
+        "{failed:?}"
+    );
     for page in [
         "roster.1",
         "roster-doctor.1",
@@ -866,8 +886,8 @@ fn generate_writes_man_pages_and_completions_for_packaging() {
     assert!(help.contains("doctor"), "{help}");
     assert!(!help.contains("generate"), "{help}");
 
-    // rosterd(8) is written by hand in the CLI (rosterd parses its flags
-    // itself): every flag `rosterd --help` shows must be in it.
+    // rosterd(8) comes from rosterd's own parser: every flag
+    // `rosterd --help` shows must be in it.
     let page = std::fs::read_to_string(man.join("rosterd.8"))
         .unwrap_or_default()
         .replace("\\-", "-");
