@@ -11,6 +11,7 @@
 
 mod enums;
 mod errors;
+mod leader;
 mod names;
 mod proxies;
 mod secret;
@@ -18,6 +19,7 @@ mod wire;
 
 pub use enums::*;
 pub use errors::RosterError;
+pub use leader::{stat_start_time, stat_state_and_start};
 pub use names::*;
 pub use proxies::*;
 pub use secret::Secret;

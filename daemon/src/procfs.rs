@@ -5,6 +5,7 @@
 //! Every reader answers `None` when the process is gone or the file is not
 //! what we expect: a process can vanish between any two reads.
 
+use roster_client::{stat_start_time, stat_state_and_start};
 use std::fs;
 use std::path::PathBuf;
 
@@ -30,15 +31,13 @@ impl Proc {
     /// Field 22 of `/proc/PID/stat`: the start time in clock ticks since boot.
     pub fn start_time(&self, pid: u32) -> Option<u64> {
         let text = fs::read_to_string(self.file(pid, "stat")).ok()?;
-        parse_start_time(&text)
+        stat_start_time(&text)
     }
 
     /// The process's state letter (field 3: `R`, `S`, `Z` …) and start time.
     pub fn state_and_start(&self, pid: u32) -> Option<(char, u64)> {
         let text = fs::read_to_string(self.file(pid, "stat")).ok()?;
-        let after = text.get(text.rfind(')')? + 1..)?;
-        let state = after.split_whitespace().next()?.chars().next()?;
-        Some((state, parse_start_time(&text)?))
+        stat_state_and_start(&text)
     }
 
     /// The real uid (the first of the four on `Uid:` in `/proc/PID/status`).
@@ -73,14 +72,6 @@ impl Proc {
     }
 }
 
-/// Field 22 of a `stat` line. The command name (field 2) may hold spaces
-/// and parentheses, so fields are counted after its last `)`.
-pub fn parse_start_time(stat: &str) -> Option<u64> {
-    let after = stat.get(stat.rfind(')')? + 1..)?;
-    // After the name: field 3 (state) is the first; field 22 is the 20th.
-    after.split_whitespace().nth(19)?.parse().ok()
-}
-
 fn parse_real_uid(status: &str) -> Option<u32> {
     let line = status.lines().find(|l| l.starts_with("Uid:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
@@ -89,12 +80,6 @@ fn parse_real_uid(status: &str) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn start_time_survives_a_hostile_command_name() {
-        let stat = "4242 (evil) 1 2 3 4 5) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 100";
-        assert_eq!(parse_start_time(stat), Some(987654));
-    }
 
     #[test]
     fn start_time_of_our_own_process_is_readable() {
@@ -110,11 +95,5 @@ mod tests {
     fn real_uid_is_the_first_uid() {
         let status = "Name:\tx\nUid:\t1000\t0\t0\t0\nGid:\t1\t1\t1\t1\n";
         assert_eq!(parse_real_uid(status), Some(1000));
-    }
-
-    #[test]
-    fn a_truncated_stat_is_none() {
-        assert_eq!(parse_start_time("12 (x) S 1 2"), None);
-        assert_eq!(parse_start_time("no paren"), None);
     }
 }

@@ -2,6 +2,7 @@
 //! whether it runs as root, and which process leads a session.
 
 use crate::codes::Error;
+use roster_client::stat_start_time;
 use std::ffi::CString;
 
 pub trait Host {
@@ -59,33 +60,15 @@ impl Host for RealHost {
         let pid = std::process::id();
         let stat = std::fs::read_to_string("/proc/self/stat")
             .map_err(|e| Error::System(format!("can't read /proc/self/stat: {e}")))?;
-        let start =
-            start_time(&stat).ok_or_else(|| Error::System("can't parse /proc/self/stat".into()))?;
+        let start = stat_start_time(&stat)
+            .ok_or_else(|| Error::System("can't parse /proc/self/stat".into()))?;
         Ok((pid, start))
     }
-}
-
-/// Field 22 (`starttime`) of a /proc/PID/stat line. The command name
-/// (field 2) is in parentheses and may hold spaces and parentheses, so
-/// fields are counted after the last `)`.
-pub fn start_time(stat: &str) -> Option<u64> {
-    let (_, rest) = stat.rsplit_once(')')?;
-    // After ")" come fields 3 (state), 4, …: field 22 is the 20th of them.
-    rest.split_whitespace().nth(19)?.parse().ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn start_time_is_field_22_even_with_odd_command_names() {
-        let stat =
-            "4242 (a) b (c)) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10";
-        assert_eq!(start_time(stat), Some(987654));
-        assert_eq!(start_time("garbage"), None);
-        assert_eq!(start_time("1 (x) S 1"), None);
-    }
 
     #[test]
     fn this_process_has_a_start_time_and_root_resolves() {

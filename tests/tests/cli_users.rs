@@ -596,16 +596,7 @@ fn spawn_leader(uid: u32) -> (std::process::Child, u32, u64) {
             l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some(&uid.to_string())
         });
         if switched && stat.contains("(sleep)") {
-            let after = stat
-                .rsplit_once(") ")
-                .map(|(_, rest)| rest)
-                .unwrap_or_default();
-            // Fields after the command: state is field 3, starttime field 22.
-            break after
-                .split_whitespace()
-                .nth(19)
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(0);
+            break roster_client::stat_start_time(&stat).unwrap_or(0);
         }
         assert!(
             std::time::Instant::now() < deadline,

@@ -34,12 +34,7 @@ fn run_as(uid: u32, script: &str) -> Child {
 
 fn start_time(pid: u32) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rfind(')').map(|i| &stat[i + 1..]).unwrap_or("");
-    after
-        .split_whitespace()
-        .nth(19)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
+    roster_client::stat_start_time(&stat).unwrap_or(0)
 }
 
 /// Live (non-zombie) pids whose real uid is `uid`.
