@@ -373,14 +373,7 @@ impl Pam {
         check_policy(&policy, &user, &new, Some(&current)).map_err(to_bus)?;
         // Also in another spelling (case, o/0, i/l/1) of the code.
         if check.pending {
-            let (name, candidate) = (user.clone(), new.clone());
-            let is_code = self
-                .d
-                .acting_by_uid(call, move |r, a| r.verify_code(a, &name, &candidate))
-                .await?;
-            if is_code {
-                return Err(code_as_password());
-            }
+            self.refuse_the_code(call, &user, &new).await?;
         }
         let phc = self.d.hash(call, new).await?;
         if code_right {
@@ -399,6 +392,20 @@ impl Pam {
                 .await?;
         }
         self.d.snapshot.refresh().await?;
+        Ok(())
+    }
+
+    /// A pending user's registration code (in any spelling) must not
+    /// become the password.
+    async fn refuse_the_code(&self, call: &Call, user: &str, new: &Secret) -> Result<()> {
+        let (name, candidate) = (user.to_owned(), new.clone());
+        let is_code = self
+            .d
+            .acting_by_uid(call, move |r, a| r.verify_code(a, &name, &candidate))
+            .await?;
+        if is_code {
+            return Err(code_as_password());
+        }
         Ok(())
     }
 
@@ -427,17 +434,9 @@ impl Pam {
             })
             .await?;
         check_policy(&policy, &user, &new, None).map_err(to_bus)?;
-        // A pending user's code must not become the password: in the
-        // one-handle login flow (login, sshd) the module can't compare
-        // them, only rosterd knows the code.
-        let (name, candidate) = (user.clone(), new.clone());
-        let is_code = self
-            .d
-            .acting_by_uid(call, move |r, a| r.verify_code(a, &name, &candidate))
-            .await?;
-        if is_code {
-            return Err(code_as_password());
-        }
+        // In the one-handle login flow (login, sshd) the module can't
+        // compare the new password with the code: only rosterd knows it.
+        self.refuse_the_code(call, &user, &new).await?;
         let phc = self.d.hash(call, new).await?;
         self.d
             .acting_by_uid(call, move |r, a| {
