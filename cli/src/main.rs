@@ -12,7 +12,6 @@
 //! come from a prompt, standard input or a file, never from argv without a
 //! warning (codes never from argv).
 
-#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 // Tests may unwrap: a panic there is the failure report.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 

@@ -8,6 +8,7 @@
 use crate::errors::CliError;
 use roster_client::Secret;
 use std::io::{self, BufRead, IsTerminal, Write};
+use zeroize::Zeroizing;
 
 /// Where values come from when they are not on the command line.
 pub trait Input {
@@ -48,12 +49,13 @@ impl Input for Terminal {
     fn stdin_secret(&mut self) -> io::Result<Option<Secret>> {
         // Room for a long passphrase up front, so the buffer holding the
         // secret is rarely reallocated (leaving copies in freed memory).
-        let mut line = String::with_capacity(256);
+        // Wiped on every way out, a failed read's partial line included.
+        let mut line = Zeroizing::new(String::with_capacity(256));
         if io::stdin().lock().read_line(&mut line)? == 0 {
             return Ok(None);
         }
         strip_line_ending(&mut line);
-        Ok(Some(Secret::new(line)))
+        Ok(Some(Secret::new(std::mem::take(&mut *line))))
     }
 }
 

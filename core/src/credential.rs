@@ -10,6 +10,7 @@ use crate::error::Error;
 use crate::secret::Secret;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+use zeroize::Zeroize;
 
 const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
 /// 8 characters = 40 bits: unique enough for ids, short enough to type.
@@ -26,7 +27,7 @@ fn random_chars(n: usize) -> crate::Result<String> {
         .iter()
         .map(|b| char::from(ALPHABET[usize::from(*b) % 32]))
         .collect();
-    bytes.iter_mut().for_each(|b| *b = 0);
+    bytes.zeroize();
     Ok(out)
 }
 

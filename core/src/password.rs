@@ -9,7 +9,7 @@ use crate::secret::Secret;
 use argon2::password_hash::phc::{Output, PasswordHash};
 use argon2::{Algorithm, Argon2, Block, Params, PasswordHasher, Version};
 use std::sync::{Arc, Mutex};
-use zeroize::Zeroize;
+use zeroize::{Zeroize, Zeroizing};
 
 /// The longest password we hash: argon2 takes any length, but a megabyte
 /// "password" is an attack on memory, not a password.
@@ -339,9 +339,12 @@ pub fn check_policy(
     }
     // Containment only for names of 3+ characters: for `a` or `_` it would
     // refuse nearly every password.
-    let (lower_pw, lower_user) = (pw.to_lowercase(), user.to_lowercase());
+    // A lowercased copy of the password is a copy of it: wiped on drop too.
+    let lower_pw = Zeroizing::new(pw.to_lowercase());
+    let lower_user = user.to_lowercase();
     if !user.is_empty()
-        && (lower_pw == lower_user || (user.chars().count() >= 3 && lower_pw.contains(&lower_user)))
+        && (*lower_pw == lower_user
+            || (user.chars().count() >= 3 && lower_pw.contains(lower_user.as_str())))
     {
         problems.push("it contains the user name".into());
     }

@@ -14,11 +14,6 @@
 //!
 //! Dependencies: serde and toml only.
 
-#![cfg_attr(
-    not(test),
-    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
-)]
-
 pub mod config;
 pub mod duration;
 pub mod error;

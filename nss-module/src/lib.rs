@@ -70,12 +70,9 @@
 //! `scripts/bench-nss.sh` compares it with nss_files; figures in
 //! `nss-module/BENCH.md`.
 
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+// Beyond the workspace's lints: a malformed file must never index out of
+// bounds (a panic inside getpwnam or sshd).
+#![deny(clippy::indexing_slicing)]
 
 mod cache;
 mod fill;

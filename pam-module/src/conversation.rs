@@ -6,6 +6,7 @@ use crate::ffi::{PAM_SUCCESS, PamConv, PamMessage, PamResponse};
 use libc::{c_char, c_int};
 use std::ffi::CString;
 use std::ptr;
+use zeroize::Zeroize;
 
 /// Sends one message of `style` and returns the answer, if the application
 /// gave one. The answer's C copy is zeroed and freed before returning,
@@ -70,7 +71,7 @@ unsafe fn take_response(responses: *mut PamResponse) -> Option<Vec<u8>> {
         let mut copy = Vec::with_capacity(len);
         copy.extend_from_slice(bytes);
         // SAFETY: the same `len` bytes, writable: the string is ours now.
-        unsafe { wipe_raw(text.cast::<u8>(), len) };
+        wipe(unsafe { std::slice::from_raw_parts_mut(text.cast::<u8>(), len) });
         // SAFETY: allocated by the application with malloc, owned by us.
         unsafe { libc::free(text.cast()) };
         Some(copy)
@@ -80,20 +81,10 @@ unsafe fn take_response(responses: *mut PamResponse) -> Option<Vec<u8>> {
     answer
 }
 
-/// Zeroes a buffer in a way the optimiser can't drop.
+/// Zeroes a buffer in a way the optimiser can't drop (zeroize's volatile
+/// writes).
 pub fn wipe(bytes: &mut [u8]) {
-    // SAFETY: a valid, exclusive slice.
-    unsafe { wipe_raw(bytes.as_mut_ptr(), bytes.len()) }
-}
-
-/// # Safety
-/// `len` bytes from `at` must be writable.
-unsafe fn wipe_raw(at: *mut u8, len: usize) {
-    for i in 0..len {
-        // SAFETY: within the `len` writable bytes.
-        unsafe { ptr::write_volatile(at.add(i), 0) };
-    }
-    std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
+    bytes.zeroize();
 }
 
 #[cfg(test)]

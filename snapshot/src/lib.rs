@@ -72,12 +72,9 @@
 //! stored (fewer numbers to distrust).
 
 #![forbid(unsafe_code)]
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+// Beyond the workspace's lints: a malformed file must never index out of
+// bounds (a panic inside getpwnam or sshd).
+#![deny(clippy::indexing_slicing)]
 
 use std::fmt;
 use std::fs;
