@@ -166,7 +166,27 @@ impl Client {
         if let Some(timeout) = timeout {
             builder = builder.method_timeout(timeout);
         }
-        let conn = builder.build().await.map_err(unreachable)?;
+        // method_timeout bounds calls only: the connect, SASL and Hello
+        // round trips are bounded here, or a stopped bus daemon (which
+        // still accepts on its socket) would hold the command forever.
+        let handshake = builder.build();
+        let conn = match timeout {
+            Some(after) => {
+                let runtime = zruntime::SharedRuntime::current().map_err(|e| {
+                    CliError::Local(format!("can't start the bus connection's runtime: {e}"))
+                })?;
+                match runtime.timeout(after, handshake).await {
+                    Ok(connected) => connected.map_err(unreachable)?,
+                    Err(_) => {
+                        return Err(CliError::NoAnswer {
+                            address: address.to_owned(),
+                            after,
+                        });
+                    }
+                }
+            }
+            None => handshake.await.map_err(unreachable)?,
+        };
         Ok(Client {
             conn,
             address: address.to_owned(),

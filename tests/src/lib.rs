@@ -274,6 +274,11 @@ impl TestBus {
         self.wait_ready();
     }
 
+    /// The dbus-daemon's pid (to stop it in a test).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The address to put in `DBUS_SYSTEM_BUS_ADDRESS` or a PAM `bus=`.
     pub fn address(&self) -> &str {
         &self.address

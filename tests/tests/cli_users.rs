@@ -919,7 +919,7 @@ struct Stopped(u32);
 
 impl Stopped {
     fn stop(pid: u32) -> Stopped {
-        // SAFETY: kill(2) on our own rosterd child's pid.
+        // SAFETY: kill(2) on a pid of our own child (rosterd, dbus-daemon).
         unsafe { libc::kill(pid as libc::pid_t, libc::SIGSTOP) };
         Stopped(pid)
     }
@@ -979,6 +979,44 @@ fn a_stopped_rosterd_is_a_timeout_that_says_what_to_check() {
             .run();
         assert_fails(&out, 2, "ROSTER_TIMEOUT");
     }
+}
+
+#[test]
+fn a_stopped_bus_daemon_is_a_timeout_too() {
+    let host = Host::start();
+    host.user("amy");
+    // The bus still accepts on its socket but never answers the SASL
+    // handshake: the connect itself must be bounded, not only the calls.
+    let stopped = Stopped::stop(host.bus.pid());
+    let mut child = host
+        .daemon
+        .roster(&["users", "list"])
+        .env("ROSTER_TIMEOUT", "2")
+        .to_command()
+        .spawn()
+        .unwrap_or_else(|e| panic!("can't run roster: {e}"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().ok().flatten().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("roster users list still waits on a stopped dbus-daemon after 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("waiting for roster: {e}"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let expected = format!(
+        "roster: rosterd did not answer within 2 s (bus: {})",
+        host.bus.address()
+    );
+    assert!(stderr.starts_with(&expected), "{stderr}");
+    drop(stopped);
+    let out = host.root(&["users", "list", "--json"]).expect_ok();
+    assert!(out.stdout.contains("amy"), "{}", out.stdout);
 }
 
 #[test]
