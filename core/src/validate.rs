@@ -123,6 +123,12 @@ fn text_field(value: &str, what: &str, max: usize) -> crate::Result<()> {
             shown(value)
         )));
     }
+    visible(value, what)
+}
+
+/// Refuses an invisible or direction-changing character
+/// ([`is_invisible_or_bidi`]).
+fn visible(value: &str, what: &str) -> crate::Result<()> {
     if let Some(c) = value.chars().find(|c| is_invisible_or_bidi(*c)) {
         return Err(Error::InvalidArgument(format!(
             "the {what} {} holds U+{:04X}, an invisible or text-direction character \
@@ -213,5 +219,7 @@ pub fn field(value: &str, what: &str) -> crate::Result<()> {
             shown(value)
         )));
     }
-    Ok(())
+    // Shown in `roster users sessions` and `tokens list`: one must not
+    // read as another.
+    visible(value, what)
 }

@@ -107,6 +107,12 @@ fn free_text_fields() {
     field("", "tty").unwrap();
     invalid(field("ss\nhd", "PAM service"));
     invalid(field(&"x".repeat(300), "remote host"));
+    // A token name or a tty shown in a list must not read as another.
+    field("ci deploy", "token name").unwrap();
+    field("pts/0", "tty").unwrap();
+    let m = invalid(field("deploy\u{202E}nimda", "token name"));
+    assert!(m.contains("U+202E") && m.contains("token name"), "{m}");
+    invalid(field("pts/\u{200B}0", "tty"));
 }
 
 #[test]
