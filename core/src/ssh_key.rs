@@ -1156,6 +1156,50 @@ mod tests {
         assert!(msg.contains("exponent"), "{msg}");
     }
 
+    /// Valid ECDSA blobs without ssh-keygen: each curve's generator point
+    /// is a public key (of the private key 1); and a 2048-bit RSA blob.
+    fn fixed_blobs() -> Vec<(KeyType, Vec<u8>)> {
+        use p256::elliptic_curve::sec1::ToEncodedPoint;
+        let p256 = p256::AffinePoint::GENERATOR.to_encoded_point(false);
+        let p384 = p384::AffinePoint::GENERATOR.to_encoded_point(false);
+        let p521 = p521::AffinePoint::GENERATOR.to_encoded_point(false);
+        let mut modulus = vec![0u8, 0xC5];
+        modulus.extend([0x5Cu8; 254]);
+        modulus.push(0x01);
+        vec![
+            (
+                KeyType::EcdsaP256,
+                wire(&[b"ecdsa-sha2-nistp256", b"nistp256", p256.as_bytes()]),
+            ),
+            (
+                KeyType::EcdsaP384,
+                wire(&[b"ecdsa-sha2-nistp384", b"nistp384", p384.as_bytes()]),
+            ),
+            (
+                KeyType::EcdsaP521,
+                wire(&[b"ecdsa-sha2-nistp521", b"nistp521", p521.as_bytes()]),
+            ),
+            (
+                KeyType::SkEcdsaP256,
+                wire(&[
+                    b"sk-ecdsa-sha2-nistp256@openssh.com",
+                    b"nistp256",
+                    p256.as_bytes(),
+                    b"ssh:",
+                ]),
+            ),
+            (KeyType::Rsa, wire(&[b"ssh-rsa", &[1, 0, 1], &modulus])),
+        ]
+    }
+
+    #[test]
+    fn ssh_key_curve_generators_are_keys() {
+        for (key_type, blob) in fixed_blobs() {
+            let key = PublicKey::from_blob(key_type.name(), &blob, "").unwrap();
+            assert_eq!(key.key_type(), key_type);
+        }
+    }
+
     proptest::proptest! {
         #[test]
         fn ssh_key_parse_never_panics(line in "\\PC{0,200}") {
@@ -1174,6 +1218,19 @@ mod tests {
             blob.truncate(cut.max(1));
             let _ = PublicKey::parse(&format!("ssh-ed25519 {}", base64_encode(&blob, true)));
             let _ = PublicKey::from_blob("ssh-rsa", &blob, "c");
+        }
+
+        #[test]
+        fn ssh_key_mutated_ecdsa_and_rsa_blobs_never_panic(
+            which in 0usize..5,
+            cut in 0usize..300,
+            flip in 0usize..300,
+            byte in proptest::num::u8::ANY,
+        ) {
+            let (key_type, mut blob) = fixed_blobs().swap_remove(which);
+            if let Some(b) = blob.get_mut(flip) { *b = byte; }
+            blob.truncate(cut.max(1));
+            let _ = PublicKey::parse(&format!("{key_type} {}", base64_encode(&blob, true)));
         }
     }
 }
