@@ -12,6 +12,7 @@
 //! - a blob whose own type string differs from the declared type, that is
 //!   truncated or has bytes left over, or whose fields have the wrong size;
 //! - RSA moduli under [`MIN_RSA_BITS`] or over [`MAX_RSA_BITS`];
+//! - ECDSA points that are compressed or don't lie on their curve;
 //! - lines over [`MAX_LINE_BYTES`], control characters, newlines, NUL, and
 //!   a second key on the same line.
 //!
@@ -21,15 +22,24 @@
 //!
 //! [`PublicKey::fingerprint`] and [`PublicKey::bits`] are what
 //! `ssh-keygen -l` prints; [`PublicKey::line`] is the canonical line sshd
-//! reads. Not checked here: that an ECDSA point lies on its curve (that
-//! needs the curve arithmetic; sshd refuses such a key at login, it can't
-//! authenticate anyone) — the point's encoding and length are checked.
+//! reads.
 //!
-//! Pure: no I/O, no crypto beyond SHA-256 for the fingerprint.
+//! The blob (the SSH wire format) is decoded by the `ssh-key` crate, which
+//! knows every type above, computes the fingerprint, and through the
+//! `p256`/`p384`/`p521` crates checks that an ECDSA point lies on its
+//! curve. What stays here is Roster's policy on top of it: the line's
+//! syntax and the refusals above, each with its own sentence, since the
+//! crate's errors ("length invalid") don't say what to give instead.
+//!
+//! Pure: no I/O.
 
 use crate::error::Error;
 use crate::validate::shown;
+use base64ct::{Base64, Base64Unpadded, Encoding};
 use sha2::{Digest, Sha256};
+use ssh_encoding::Decode;
+use ssh_key::HashAlg;
+use ssh_key::public::{EcdsaPublicKey, KeyData};
 use std::fmt;
 
 /// The longest key line accepted (a 16384-bit RSA key is about 2.8 KiB).
@@ -95,14 +105,29 @@ impl KeyType {
         }
     }
 
-    /// The curve name inside ECDSA blobs, its bit size and the length of
-    /// an uncompressed point (`04 || X || Y`).
-    fn curve(self) -> Option<(&'static str, u32, usize)> {
+    /// The curve name inside ECDSA blobs and its bit size.
+    fn curve(self) -> Option<(&'static str, u32)> {
         match self {
-            KeyType::EcdsaP256 | KeyType::SkEcdsaP256 => Some(("nistp256", 256, 65)),
-            KeyType::EcdsaP384 => Some(("nistp384", 384, 97)),
-            KeyType::EcdsaP521 => Some(("nistp521", 521, 133)),
+            KeyType::EcdsaP256 | KeyType::SkEcdsaP256 => Some(("nistp256", 256)),
+            KeyType::EcdsaP384 => Some(("nistp384", 384)),
+            KeyType::EcdsaP521 => Some(("nistp521", 521)),
             _ => None,
+        }
+    }
+
+    /// What a blob of this type holds after its type name, for the
+    /// sentence that refuses a malformed one.
+    fn contents(self) -> &'static str {
+        match self {
+            KeyType::Ed25519 => "a 32-byte Ed25519 public key",
+            KeyType::Rsa => "the public exponent and the modulus",
+            KeyType::EcdsaP256 => "the curve name and an uncompressed nistp256 point",
+            KeyType::EcdsaP384 => "the curve name and an uncompressed nistp384 point",
+            KeyType::EcdsaP521 => "the curve name and an uncompressed nistp521 point",
+            KeyType::SkEd25519 => "a 32-byte Ed25519 public key and an application string",
+            KeyType::SkEcdsaP256 => {
+                "the curve name, an uncompressed nistp256 point and an application string"
+            }
         }
     }
 }
@@ -216,8 +241,7 @@ impl PublicKey {
     }
 
     fn build(key_type: KeyType, blob: Vec<u8>, comment: String) -> crate::Result<PublicKey> {
-        let bits = check_blob(key_type, &blob)?;
-        let fingerprint = fingerprint(&blob);
+        let (bits, fingerprint) = check_blob(key_type, &blob)?;
         Ok(PublicKey {
             key_type,
             blob,
@@ -404,9 +428,7 @@ fn looks_like_key_data(word: &str) -> bool {
     let Ok(bytes) = base64_decode(word) else {
         return false;
     };
-    let mut reader = Reader { buf: &bytes };
-    reader
-        .string()
+    blob_type(&bytes)
         .and_then(|name| std::str::from_utf8(name).ok())
         .is_some_and(|name| KeyType::from_name(name).is_some())
 }
@@ -441,16 +463,19 @@ fn is_invisible_format(c: char) -> bool {
         | '\u{FFF9}'..='\u{FFFB}')
 }
 
-/// Check the blob against its declared type; returns the key's bits.
-fn check_blob(key_type: KeyType, blob: &[u8]) -> crate::Result<u32> {
-    let truncated = || {
+/// Check the blob against its declared type, decode it with `ssh-key` and
+/// apply Roster's rules to what it holds; returns the key's bits and its
+/// `SHA256:` fingerprint.
+fn check_blob(key_type: KeyType, blob: &[u8]) -> crate::Result<(u32, String)> {
+    let malformed = || {
         invalid(format!(
-            "the {key_type} key's data is truncated or malformed: \
-             give the whole line of the .pub file"
+            "the {key_type} key's data is truncated or malformed (it should hold {}): \
+             give the whole line of the .pub file",
+            key_type.contents()
         ))
     };
-    let mut r = Reader { buf: blob };
-    let inner = r.string().ok_or_else(truncated)?;
+    // The blob's own type first, so that a mismatch names both types.
+    let inner = blob_type(blob).ok_or_else(malformed)?;
     if inner != key_type.name().as_bytes() {
         let inner_shown = match std::str::from_utf8(inner) {
             Ok(s) => shown(s),
@@ -462,60 +487,78 @@ fn check_blob(key_type: KeyType, blob: &[u8]) -> crate::Result<u32> {
              .pub file unchanged"
         )));
     }
-    let bits = match key_type {
-        KeyType::Ed25519 | KeyType::SkEd25519 => {
-            let pk = r.string().ok_or_else(truncated)?;
-            if pk.len() != 32 {
-                return Err(invalid(format!(
-                    "the {key_type} key's public key is {} bytes; Ed25519 keys have 32: \
-                     give the line of the .pub file unchanged",
-                    pk.len()
-                )));
-            }
-            256
-        }
-        KeyType::Rsa => {
-            let e = r.string().ok_or_else(truncated)?;
-            let n = r.string().ok_or_else(truncated)?;
-            check_rsa(e, n)?
-        }
-        KeyType::EcdsaP256 | KeyType::EcdsaP384 | KeyType::EcdsaP521 | KeyType::SkEcdsaP256 => {
-            let (curve, bits, point_len) = key_type.curve().ok_or_else(truncated)?;
-            let named = r.string().ok_or_else(truncated)?;
-            if named != curve.as_bytes() {
-                return Err(invalid(format!(
-                    "the {key_type} key names a curve other than {curve}: \
-                     give the line of the .pub file unchanged"
-                )));
-            }
-            let point = r.string().ok_or_else(truncated)?;
-            if point.len() != point_len || point.first() != Some(&0x04) {
-                return Err(invalid(format!(
-                    "the {key_type} key's public point is not an uncompressed {curve} \
-                     point ({} bytes): give the line of the .pub file unchanged",
-                    point.len()
-                )));
-            }
-            bits
-        }
-    };
-    if matches!(key_type, KeyType::SkEd25519 | KeyType::SkEcdsaP256) {
-        let application = r.string().ok_or_else(truncated)?;
-        if application.is_empty() || std::str::from_utf8(application).is_err() {
-            return Err(invalid(format!(
-                "the {key_type} key's application string is empty or not text: \
-                 give the line of the .pub file unchanged"
-            )));
-        }
-    }
-    if !r.buf.is_empty() {
+    let mut rest = blob;
+    let data = KeyData::decode(&mut rest).map_err(|_| malformed())?;
+    if !rest.is_empty() {
         return Err(invalid(format!(
             "the {key_type} key's data has {} bytes left over after the key: \
              give the line of the .pub file unchanged",
-            r.buf.len()
+            rest.len()
+        )));
+    }
+    let bits = match &data {
+        KeyData::Ed25519(_) => 256,
+        KeyData::SkEd25519(sk) => {
+            check_application(key_type, sk.application())?;
+            256
+        }
+        KeyData::Rsa(rsa) => check_rsa(rsa.e.as_bytes(), rsa.n.as_bytes())?,
+        KeyData::Ecdsa(point) => check_point(key_type, point)?,
+        KeyData::SkEcdsaSha2NistP256(sk) => {
+            check_application(key_type, sk.application())?;
+            check_point(key_type, &EcdsaPublicKey::NistP256(*sk.ec_point()))?
+        }
+        // The type name matched one of Roster's, so ssh-key decoded that type.
+        _ => return Err(malformed()),
+    };
+    Ok((bits, data.fingerprint(HashAlg::Sha256).to_string()))
+}
+
+/// The first `string` of an SSH wire blob (a big-endian u32 length and the
+/// bytes): the blob's type name. Read by hand, not allocated, since every
+/// comment word that might be a second key is peeked at.
+fn blob_type(blob: &[u8]) -> Option<&[u8]> {
+    let (len, rest) = blob.split_first_chunk::<4>()?;
+    rest.get(..usize::try_from(u32::from_be_bytes(*len)).ok()?)
+}
+
+/// An uncompressed point (what OpenSSH writes, and what the fingerprint
+/// is computed over) on the key's curve; returns the curve's bits.
+fn check_point(key_type: KeyType, point: &EcdsaPublicKey) -> crate::Result<u32> {
+    let Some((curve, bits)) = key_type.curve() else {
+        return Err(invalid(format!("the {key_type} key is not an ECDSA key")));
+    };
+    let sec1 = point.as_sec1_bytes();
+    if sec1.first() != Some(&0x04) {
+        return Err(invalid(format!(
+            "the {key_type} key's public point is not an uncompressed {curve} \
+             point ({} bytes): give the line of the .pub file unchanged",
+            sec1.len()
+        )));
+    }
+    let on_curve = match point {
+        EcdsaPublicKey::NistP256(_) => p256::ecdsa::VerifyingKey::try_from(point).is_ok(),
+        EcdsaPublicKey::NistP384(_) => p384::ecdsa::VerifyingKey::try_from(point).is_ok(),
+        EcdsaPublicKey::NistP521(_) => p521::ecdsa::VerifyingKey::try_from(point).is_ok(),
+    };
+    if !on_curve {
+        return Err(invalid(format!(
+            "the {key_type} key's public point is not on the {curve} curve, so the key \
+             can never log in: it was damaged or edited; give the line of the .pub \
+             file unchanged"
         )));
     }
     Ok(bits)
+}
+
+fn check_application(key_type: KeyType, application: &str) -> crate::Result<()> {
+    if application.is_empty() {
+        return Err(invalid(format!(
+            "the {key_type} key's application string is empty: \
+             give the line of the .pub file unchanged"
+        )));
+    }
+    Ok(())
 }
 
 fn check_rsa(e: &[u8], n: &[u8]) -> crate::Result<u32> {
@@ -569,125 +612,57 @@ fn strip_leading_zeros(mut bytes: &[u8]) -> &[u8] {
     bytes
 }
 
-/// The SSH wire format's `string`: a big-endian u32 length and the bytes.
-struct Reader<'a> {
-    buf: &'a [u8],
-}
-
-impl<'a> Reader<'a> {
-    /// None when the buffer ends before the string does.
-    fn string(&mut self) -> Option<&'a [u8]> {
-        let (len, rest) = self.buf.split_first_chunk::<4>()?;
-        let len = usize::try_from(u32::from_be_bytes(*len)).ok()?;
-        if len > rest.len() {
-            return None;
-        }
-        let (value, rest) = rest.split_at(len);
-        self.buf = rest;
-        Some(value)
-    }
-}
-
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 fn decode_symbol(b: u8) -> Option<u8> {
-    match b {
-        b'A'..=b'Z' => Some(b - b'A'),
-        b'a'..=b'z' => Some(b - b'a' + 26),
-        b'0'..=b'9' => Some(b - b'0' + 52),
-        b'+' => Some(62),
-        b'/' => Some(63),
-        _ => None,
-    }
+    let position = ALPHABET.iter().position(|&symbol| symbol == b)?;
+    u8::try_from(position).ok()
 }
 
 /// Standard base64 (RFC 4648 §4), with or without `=` padding.
 fn base64_encode(data: &[u8], pad: bool) -> String {
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    let symbol =
-        |index: u32| char::from(ALPHABET.get((index & 63) as usize).copied().unwrap_or(b'A'));
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk.first().copied().unwrap_or(0),
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        let symbols = chunk.len() + 1;
-        for i in 0..4 {
-            if i < symbols {
-                out.push(symbol(n >> (18 - 6 * i)));
-            } else if pad {
-                out.push('=');
-            }
-        }
+    if pad {
+        Base64::encode_string(data)
+    } else {
+        Base64Unpadded::encode_string(data)
     }
-    out
 }
 
-/// Strict standard base64: the RFC 4648 alphabet, length a multiple of 4,
-/// `=` only as the final one or two characters, and the unused bits before
-/// the padding zero (so each blob has exactly one encoding).
+/// Strict standard base64 (`base64ct`): the RFC 4648 alphabet, length a
+/// multiple of 4, `=` only as the final one or two characters, and the
+/// unused bits before the padding zero (so each blob has exactly one
+/// encoding). The checks before the decoder only name what is wrong.
 fn base64_decode(text: &str) -> Result<Vec<u8>, String> {
-    let bytes = text.as_bytes();
-    if bytes.is_empty() {
+    if text.is_empty() {
         return Err("it is empty".into());
     }
-    if !bytes.len().is_multiple_of(4) {
+    if !text.len().is_multiple_of(4) {
         return Err(format!(
             "its length, {}, is not a multiple of 4: it was cut short or copied with a piece missing",
-            bytes.len()
+            text.len()
         ));
     }
-    let padding = bytes.iter().rev().take_while(|&&b| b == b'=').count();
-    if padding > 2 {
+    let body = text.trim_end_matches('=');
+    if text.len() - body.len() > 2 {
         return Err("it ends with more than two '='".into());
     }
-    let body = bytes.get(..bytes.len() - padding).unwrap_or_default();
-    let mut out = Vec::with_capacity(bytes.len() / 4 * 3);
-    let mut acc: u32 = 0;
-    let mut count = 0u32;
-    for (position, &b) in body.iter().enumerate() {
-        let Some(v) = decode_symbol(b) else {
-            return Err(if b == b'=' {
-                format!("'=' at position {} before the end", position + 1)
-            } else {
-                format!(
-                    "the character {:?} at position {} is not base64",
-                    char::from(b),
-                    position + 1
-                )
-            });
-        };
-        acc = (acc << 6) | u32::from(v);
-        count += 1;
-        if count == 4 {
-            out.extend_from_slice(&[(acc >> 16) as u8, (acc >> 8) as u8, acc as u8]);
-            acc = 0;
-            count = 0;
-        }
+    if let Some((position, b)) = body
+        .bytes()
+        .enumerate()
+        .find(|&(_, b)| decode_symbol(b).is_none())
+    {
+        return Err(if b == b'=' {
+            format!("'=' at position {} before the end", position + 1)
+        } else {
+            format!(
+                "the character {:?} at position {} is not base64",
+                char::from(b),
+                position + 1
+            )
+        });
     }
-    match count {
-        0 => {}
-        2 => {
-            if acc & 0xF != 0 {
-                return Err(
-                    "its last characters carry stray bits (not a canonical encoding)".into(),
-                );
-            }
-            out.push((acc >> 4) as u8);
-        }
-        3 => {
-            if acc & 0x3 != 0 {
-                return Err(
-                    "its last characters carry stray bits (not a canonical encoding)".into(),
-                );
-            }
-            out.extend_from_slice(&[(acc >> 10) as u8, (acc >> 2) as u8]);
-        }
-        _ => return Err("its final group of characters is incomplete".into()),
-    }
-    Ok(out)
+    Base64::decode_vec(text)
+        .map_err(|_| "its last characters carry stray bits (not a canonical encoding)".into())
 }
 
 #[cfg(test)]
@@ -754,11 +729,13 @@ mod tests {
         out
     }
 
-    fn fields(blob: &[u8]) -> Vec<Vec<u8>> {
-        let mut r = Reader { buf: blob };
+    /// Split a wire blob into its strings.
+    fn fields(mut blob: &[u8]) -> Vec<Vec<u8>> {
         let mut out = Vec::new();
-        while !r.buf.is_empty() {
-            out.push(r.string().unwrap().to_vec());
+        while !blob.is_empty() {
+            let field = blob_type(blob).unwrap();
+            out.push(field.to_vec());
+            blob = &blob[4 + field.len()..];
         }
         out
     }
@@ -1033,6 +1010,196 @@ mod tests {
         assert!(base64_decode("Zm9v YmFy").is_err());
     }
 
+    /// One generated key of each of the five types ssh-keygen makes here,
+    /// plus both security-key types built from them (no token here).
+    fn one_key_of_each_type(dir: &Path) -> Vec<PublicKey> {
+        let mut keys: Vec<PublicKey> = [
+            ("ed", &["-t", "ed25519"][..]),
+            ("rsa", &["-t", "rsa", "-b", "2048"][..]),
+            ("ec256", &["-t", "ecdsa", "-b", "256"][..]),
+            ("ec384", &["-t", "ecdsa", "-b", "384"][..]),
+            ("ec521", &["-t", "ecdsa", "-b", "521"][..]),
+        ]
+        .into_iter()
+        .map(|(name, args)| {
+            let text = std::fs::read_to_string(keygen(dir, name, args)).unwrap();
+            PublicKey::parse(&text).unwrap()
+        })
+        .collect();
+        let ed = fields(keys[0].blob());
+        let ec = fields(keys[2].blob());
+        let sk_ed = wire(&[b"sk-ssh-ed25519@openssh.com", &ed[1], b"ssh:"]);
+        let sk_ec = wire(&[
+            b"sk-ecdsa-sha2-nistp256@openssh.com",
+            &ec[1],
+            &ec[2],
+            b"ssh:",
+        ]);
+        for (key_type, blob) in [(KeyType::SkEd25519, sk_ed), (KeyType::SkEcdsaP256, sk_ec)] {
+            keys.push(PublicKey::from_blob(key_type.name(), &blob, "").unwrap());
+        }
+        keys
+    }
+
+    #[test]
+    fn ssh_key_fingerprint_is_the_hash_of_the_blob_for_every_type() {
+        // ssh-key computes the fingerprint over its own encoding of the key;
+        // for every key accepted that is the blob itself, as ssh-keygen has it.
+        let dir = tempfile::tempdir().unwrap();
+        let keys = one_key_of_each_type(dir.path());
+        assert_eq!(keys.len(), KeyType::ALL.len());
+        for key in keys {
+            assert_eq!(
+                key.fingerprint(),
+                fingerprint(key.blob()),
+                "{}",
+                key.key_type()
+            );
+        }
+    }
+
+    #[test]
+    fn ssh_key_ecdsa_point_off_its_curve_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        for key in one_key_of_each_type(dir.path()) {
+            let Some((curve, _)) = key.key_type().curve() else {
+                continue;
+            };
+            let mut parts = fields(key.blob());
+            let point = &mut parts[2];
+            // Flip bit 1 of Y: X stays, and the only other Y on the curve
+            // for that X, p - Y, has the other parity (p is odd).
+            *point.last_mut().unwrap() ^= 0x02;
+            let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+            let line = format!("{} {}", key.key_type(), base64_encode(&wire(&refs), true));
+            let msg = err(&line);
+            assert!(msg.contains(&format!("not on the {curve} curve")), "{msg}");
+            // OpenSSH refuses it too.
+            let file = dir.path().join("off-curve.pub");
+            std::fs::write(&file, format!("{line}\n")).unwrap();
+            let out = Command::new("ssh-keygen")
+                .arg("-lf")
+                .arg(&file)
+                .output()
+                .unwrap();
+            assert!(!out.status.success(), "ssh-keygen accepted {line}");
+
+            // The same point compressed (02/03 || X): ssh-key decodes it, but
+            // OpenSSH writes uncompressed points and fingerprints those.
+            let mut parts = fields(key.blob());
+            let point = &mut parts[2];
+            let x_len = (point.len() - 1) / 2;
+            let tag = 0x02 | (point.last().unwrap() & 1);
+            let compressed: Vec<u8> = std::iter::once(tag)
+                .chain(point[1..=x_len].iter().copied())
+                .collect();
+            *point = compressed;
+            let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+            let line = format!("{} {}", key.key_type(), base64_encode(&wire(&refs), true));
+            let msg = err(&line);
+            assert!(msg.contains("not an uncompressed"), "{msg}");
+        }
+        // (0, 0), what a zeroed point decodes to, is on no curve.
+        let zero_point = [&[4u8][..], &[0u8; 64]].concat();
+        let blob = wire(&[b"ecdsa-sha2-nistp256", b"nistp256", &zero_point]);
+        let msg = err(&format!(
+            "ecdsa-sha2-nistp256 {}",
+            base64_encode(&blob, true)
+        ));
+        assert!(msg.contains("not on the nistp256 curve"), "{msg}");
+    }
+
+    #[test]
+    fn ssh_key_truncated_blobs_and_trailing_bytes_are_refused_for_every_type() {
+        let dir = tempfile::tempdir().unwrap();
+        for key in one_key_of_each_type(dir.path()) {
+            let blob = key.blob();
+            let t = key.key_type();
+            for cut in 1..blob.len() {
+                let line = format!("{t} {}", base64_encode(&blob[..cut], true));
+                let msg = err(&line);
+                assert!(msg.contains("truncated"), "{t} cut at {cut}: {msg}");
+            }
+            for extra in [&[0u8][..], &[0, 0, 0, 0], b"\0\0\0\x04ssh:"] {
+                let long = [blob, extra].concat();
+                let msg = err(&format!("{t} {}", base64_encode(&long, true)));
+                let left_over = format!("{} bytes left over", extra.len());
+                assert!(msg.contains(&left_over), "{t} + {extra:?}: {msg}");
+            }
+            // A declared length far past the end, in the first field and the last.
+            let mut huge = blob.to_vec();
+            huge[..4].copy_from_slice(&0x000F_FFFFu32.to_be_bytes());
+            assert!(err(&format!("{t} {}", base64_encode(&huge, true))).contains("truncated"));
+            let mut parts = fields(blob);
+            let last = parts.len() - 1;
+            parts[last].truncate(1);
+            let mut cut = wire(&parts.iter().map(Vec::as_slice).collect::<Vec<_>>());
+            let at = cut.len() - 5;
+            cut[at..at + 4].copy_from_slice(&0x000F_FFFFu32.to_be_bytes());
+            assert!(err(&format!("{t} {}", base64_encode(&cut, true))).contains("truncated"));
+        }
+    }
+
+    #[test]
+    fn ssh_key_rsa_number_with_a_needless_leading_zero_is_refused() {
+        // ssh-keygen accepts `00 01 00 01` for 65537 but fingerprints the
+        // minimal encoding, so a stored hash of this blob would match no
+        // fingerprint ssh-keygen prints; no tool writes such a key.
+        let dir = tempfile::tempdir().unwrap();
+        let text = std::fs::read_to_string(keygen(dir.path(), "r", &["-t", "rsa"])).unwrap();
+        let key = PublicKey::parse(&text).unwrap();
+        let parts = fields(key.blob());
+        let e = [&[0u8][..], &parts[1]].concat();
+        let blob = wire(&[&parts[0], &e, &parts[2]]);
+        let msg = err(&format!("ssh-rsa {}", base64_encode(&blob, true)));
+        assert!(msg.contains("truncated or malformed"), "{msg}");
+        assert!(msg.contains("exponent"), "{msg}");
+    }
+
+    /// Valid ECDSA blobs without ssh-keygen: each curve's generator point
+    /// is a public key (of the private key 1); and a 2048-bit RSA blob.
+    fn fixed_blobs() -> Vec<(KeyType, Vec<u8>)> {
+        use p256::elliptic_curve::sec1::ToEncodedPoint;
+        let p256 = p256::AffinePoint::GENERATOR.to_encoded_point(false);
+        let p384 = p384::AffinePoint::GENERATOR.to_encoded_point(false);
+        let p521 = p521::AffinePoint::GENERATOR.to_encoded_point(false);
+        let mut modulus = vec![0u8, 0xC5];
+        modulus.extend([0x5Cu8; 254]);
+        modulus.push(0x01);
+        vec![
+            (
+                KeyType::EcdsaP256,
+                wire(&[b"ecdsa-sha2-nistp256", b"nistp256", p256.as_bytes()]),
+            ),
+            (
+                KeyType::EcdsaP384,
+                wire(&[b"ecdsa-sha2-nistp384", b"nistp384", p384.as_bytes()]),
+            ),
+            (
+                KeyType::EcdsaP521,
+                wire(&[b"ecdsa-sha2-nistp521", b"nistp521", p521.as_bytes()]),
+            ),
+            (
+                KeyType::SkEcdsaP256,
+                wire(&[
+                    b"sk-ecdsa-sha2-nistp256@openssh.com",
+                    b"nistp256",
+                    p256.as_bytes(),
+                    b"ssh:",
+                ]),
+            ),
+            (KeyType::Rsa, wire(&[b"ssh-rsa", &[1, 0, 1], &modulus])),
+        ]
+    }
+
+    #[test]
+    fn ssh_key_curve_generators_are_keys() {
+        for (key_type, blob) in fixed_blobs() {
+            let key = PublicKey::from_blob(key_type.name(), &blob, "").unwrap();
+            assert_eq!(key.key_type(), key_type);
+        }
+    }
+
     proptest::proptest! {
         #[test]
         fn ssh_key_parse_never_panics(line in "\\PC{0,200}") {
@@ -1051,6 +1218,19 @@ mod tests {
             blob.truncate(cut.max(1));
             let _ = PublicKey::parse(&format!("ssh-ed25519 {}", base64_encode(&blob, true)));
             let _ = PublicKey::from_blob("ssh-rsa", &blob, "c");
+        }
+
+        #[test]
+        fn ssh_key_mutated_ecdsa_and_rsa_blobs_never_panic(
+            which in 0usize..5,
+            cut in 0usize..300,
+            flip in 0usize..300,
+            byte in proptest::num::u8::ANY,
+        ) {
+            let (key_type, mut blob) = fixed_blobs().swap_remove(which);
+            if let Some(b) = blob.get_mut(flip) { *b = byte; }
+            blob.truncate(cut.max(1));
+            let _ = PublicKey::parse(&format!("{key_type} {}", base64_encode(&blob, true)));
         }
     }
 }
