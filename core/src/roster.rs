@@ -827,10 +827,7 @@ impl Roster {
             None => AccountStatus::Unknown,
             Some(u) if u.state == UserState::Suspended => AccountStatus::Suspended,
             Some(u) if u.state == UserState::Pending => AccountStatus::Pending,
-            Some(u)
-                if u.role == Role::Admin
-                    || u.level_in(environment).is_some_and(|l| l >= login_level) =>
-            {
+            Some(u) if rules::may_log_in_here(&u, environment, login_level) => {
                 AccountStatus::Ok { uid: u.uid }
             }
             Some(_) => AccountStatus::Denied {
@@ -901,16 +898,7 @@ impl Roster {
             },
         )?;
         let now = self.now();
-        let sees_all = match actor {
-            Actor::Root => true,
-            Actor::Stranger { .. } => false,
-            Actor::User(u) | Actor::Token { user: u, .. } => {
-                u.role == Role::Admin
-                    || u.grants
-                        .get(&environment)
-                        .is_some_and(|l| *l >= Level::Status)
-            }
-        };
+        let sees_all = crate::authz::sees_all_sessions(actor, &environment);
         let own = rules::actor_name(actor).map(str::to_string);
         self.store.read(|tx| {
             let uid = match user {
@@ -1260,12 +1248,7 @@ impl Roster {
             let Some(owner) = tx.user(user, now)? else {
                 return Ok(Vec::new());
             };
-            let may_log_in = owner.state == UserState::Active
-                && (owner.role == Role::Admin
-                    || owner
-                        .level_in(&environment)
-                        .is_some_and(|l| l >= login_level));
-            if !may_log_in {
+            if !rules::may_log_in_here(&owner, &environment, login_level) {
                 return Ok(Vec::new());
             }
             Ok(stored_keys(tx, &owner)?
