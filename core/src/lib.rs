@@ -19,6 +19,7 @@ pub mod clock;
 pub mod config;
 pub mod credential;
 pub mod error;
+pub mod flows;
 pub mod id_ranges;
 pub mod level;
 pub mod local_files;

@@ -3,6 +3,7 @@
 mod authz_table;
 mod credential;
 mod fixture;
+mod flow_steps;
 mod lockout;
 mod lockout_paths;
 mod model_prop;
