@@ -7,6 +7,8 @@
 //! the call fails, or the lockout would count nothing). Methods that need
 //! a password hash take the finished PHC string: rosterd computes it with
 //! [`crate::password::Hasher`] in its bounded queue, off the async threads.
+//! The flows around that hash (a login, every password change) are
+//! [`crate::flows`]: they plan, rosterd verifies and hashes, they commit.
 
 use crate::Result;
 use crate::authz::{ActingUser, Actor, Operation, authorize, visible_user};
@@ -46,7 +48,7 @@ pub struct IssuedCode {
 
 /// Who changes a password, which decides the authorization.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PasswordChange {
+pub(crate) enum PasswordChange {
     /// The user, after rosterd verified the current password.
     Own,
     /// Root or a role admin, without the current password.

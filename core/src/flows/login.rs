@@ -226,7 +226,6 @@ impl Roster {
             return Ok(LoginOutcome::Unknown);
         };
         let success = verified || code_right;
-        let config = self.config.lockout.clone();
         let locked = match (success, user.counted_here) {
             (true, false) => self
                 .store
@@ -238,13 +237,16 @@ impl Roster {
                 tx.clear_lockout(user.uid, &host)?;
                 Ok(None)
             })?,
-            (false, _) => self.store.write(|tx| {
-                // Gone while the hash ran: nothing left to count.
-                let Some(current) = tx.user(&name, now)? else {
-                    return Ok(None);
-                };
-                count_failure(tx, current.uid, &host, &config, now)
-            })?,
+            (false, _) => {
+                let config = self.config.lockout.clone();
+                self.store.write(|tx| {
+                    // Gone while the hash ran: nothing left to count.
+                    let Some(current) = tx.user(&name, now)? else {
+                        return Ok(None);
+                    };
+                    count_failure(tx, current.uid, &host, &config, now)
+                })?
+            }
         };
         Ok(match (locked, success, code_right) {
             (Some(until), _, _) => LoginOutcome::Locked {
