@@ -56,8 +56,10 @@ impl LoginOutcome {
 /// finish without another read.
 pub struct LoginPlan {
     name: String,
-    /// The lockout key of the remote host ([`LOCAL`] for none).
+    /// The lockout key the login counts under ([`LOCAL`] for none).
     host: String,
+    /// A remote host was named, but the login counts as local.
+    counted_as_local: bool,
     /// When the login began: the lock message counts from here.
     began: Timestamp,
     user: Option<Known>,
@@ -110,6 +112,12 @@ impl LoginPlan {
         self.user.as_ref().and_then(|u| u.locked_until)
     }
 
+    /// A remote host was named by a caller other than root: the login
+    /// counts as local (see [`Roster::begin_login`]).
+    pub fn counted_as_local(&self) -> bool {
+        self.counted_as_local
+    }
+
     pub fn is_known(&self) -> bool {
         self.user.is_some()
     }
@@ -159,7 +167,8 @@ impl Roster {
     /// `remote_host` (None = local; a remote host is also locked when all
     /// remote hosts together locked it), the hash to verify, and a pending
     /// user's code row. A remote host that is not a host name or address
-    /// is `InvalidArgument`, before anything is read.
+    /// is `InvalidArgument`, before anything is read; one named by a
+    /// caller other than root counts as local.
     pub fn begin_login(
         &mut self,
         actor: &Actor,
@@ -167,7 +176,13 @@ impl Roster {
         remote_host: Option<&str>,
     ) -> Result<LoginPlan> {
         authorize(actor, &Operation::VerifyPassword { target: name })?;
-        let host = remote_host_key(remote_host)?.to_owned();
+        let named = remote_host_key(remote_host)?;
+        // A caller other than root (a screen locker checking its own
+        // account) is on this machine whatever it says: counted as local,
+        // so it can neither spray the user's all-remote-hosts bound nor
+        // add rows to the lockouts table.
+        let counted_as_local = named != LOCAL && !matches!(actor, Actor::Root);
+        let host = if counted_as_local { LOCAL } else { named }.to_owned();
         let began = self.now();
         let user = self.store.read(|tx| {
             let Some(user) = tx.user(name, began)? else {
@@ -190,6 +205,7 @@ impl Roster {
         Ok(LoginPlan {
             name: name.to_owned(),
             host,
+            counted_as_local,
             began,
             user,
         })
@@ -221,6 +237,7 @@ impl Roster {
             host,
             began,
             user,
+            ..
         } = plan;
         let Some(user) = user else {
             return Ok(LoginOutcome::Unknown);

@@ -677,3 +677,34 @@ fn creating_with_a_password_is_planned_checked_and_committed() {
         Err(Error::InvalidArgument(_))
     ));
 }
+
+#[test]
+fn a_remote_host_named_by_anyone_but_root_counts_as_local() {
+    let mut f = fixture();
+    f.create("bob");
+    let bob = f.actor("bob");
+    // A screen locker checking its own user, saying it is remote.
+    let plan = f
+        .roster
+        .begin_login(&bob, "bob", Some("203.0.113.77"))
+        .unwrap();
+    assert!(plan.counted_as_local());
+    f.roster
+        .finish_login(plan, &Secret::new(""), false)
+        .unwrap();
+    assert_eq!(local_failures(&f, "bob"), 1, "the local counter");
+    // Root's remote host is the host's own counter (and the one over all
+    // remote hosts), not the local one.
+    let plan = f
+        .roster
+        .begin_login(&Actor::Root, "bob", Some("203.0.113.77"))
+        .unwrap();
+    assert!(!plan.counted_as_local());
+    f.roster
+        .finish_login(plan, &Secret::new(""), false)
+        .unwrap();
+    assert_eq!(local_failures(&f, "bob"), 1);
+    // No remote host: local for everyone, nothing to say.
+    let plan = f.roster.begin_login(&bob, "bob", None).unwrap();
+    assert!(!plan.counted_as_local());
+}

@@ -24,23 +24,14 @@ pub struct Pam {
     pub d: Arc<Daemon>,
 }
 
-/// The remote host a check is counted against (None = local), once it is
-/// shown to be a host name or address (`InvalidArgument` otherwise,
-/// before anything is counted, stored or logged). A non-root caller (a
-/// screen locker checking its own account) is on this machine whatever
-/// it says: counted as local, so it can neither spray the user's
-/// all-remote-hosts bound nor add rows to the lockouts table.
-fn counted_remote_host(call: &Call, host: &str) -> Result<Option<String>> {
+/// The remote host a check names (None = local), once it is shown to be
+/// a host name or address (`InvalidArgument` otherwise, before anything
+/// is counted, stored or logged). Whose counter it lands in is core's
+/// decision ([`roster_core::Roster::begin_login`]).
+fn named_remote_host(call: &Call, host: &str) -> Result<Option<String>> {
     let key = roster_core::lockout::remote_host_key(Some(host)).map_err(to_bus)?;
     call.detail("rhost", if key.is_empty() { "local" } else { key });
-    if key.is_empty() {
-        return Ok(None);
-    }
-    if call.peer.uid != 0 {
-        call.detail("counted", "local");
-        return Ok(None);
-    }
-    Ok(Some(key.to_owned()))
+    Ok((!key.is_empty()).then(|| key.to_owned()))
 }
 
 #[zbus::interface(name = "org.roster.Roster1.Pam")]
@@ -56,7 +47,7 @@ impl Pam {
         let secret = Secret::new(secret);
         let call = self.d.begin(&hdr, "pam.authenticate", &user).await?;
         call.requested_by(requester_uid);
-        let r = match counted_remote_host(&call, &remote_host) {
+        let r = match named_remote_host(&call, &remote_host) {
             Ok(remote) => self.authenticate_inner(&call, user, secret, remote).await,
             Err(e) => Err(e),
         };
@@ -172,6 +163,9 @@ impl Pam {
             .d
             .acting_by_uid(call, move |r, a| r.begin_login(a, &user, remote.as_deref()))
             .await?;
+        if plan.counted_as_local() {
+            call.detail("counted", "local");
+        }
         if let Some(refused) = plan.refused() {
             return Ok(crate::convert::auth_reply(refused));
         }
