@@ -327,8 +327,9 @@ impl Users {
 /// What every password change does once core planned it (see
 /// `roster_core::flows`): the one verify the plan names (rate-limited
 /// there), the hash of the new password core accepts, and core's commit.
-/// `accepted` runs once the new password passed core's checks, before
-/// it is hashed (what the audit line says about the change's footing).
+/// `accepted` runs once the new password passed core's checks and was
+/// hashed, before the commit (what the audit line says about the
+/// change's footing).
 pub async fn carry_out(
     d: &Daemon,
     call: &Call,
@@ -341,8 +342,9 @@ pub async fn carry_out(
     };
     let phc = match plan.password_to_hash(verified).map_err(to_bus)? {
         Some(new) => {
+            let phc = d.hash(call, new).await?;
             accepted(&plan);
-            Some(d.hash(call, new).await?)
+            Some(phc)
         }
         None => None,
     };
