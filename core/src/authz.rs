@@ -375,18 +375,14 @@ pub fn authorize(actor: &Actor, operation: &Operation<'_>) -> crate::Result<()> 
         ListSessions {
             environment,
             target,
-        } => {
-            let sees_all = user
-                .grants
-                .get(*environment)
-                .is_some_and(|l| *l >= Level::Status);
-            match target {
-                Some(target) if !own(target) && !sees_all => Err(denied(format!(
+        } => match target {
+            Some(target) if !own(target) && !sees_all_sessions(actor, environment) => {
+                Err(denied(format!(
                     "you may not {what}: that takes status or more in environment {environment:?}, or sudo"
-                ))),
-                _ => Ok(()),
+                )))
             }
-        }
+            _ => Ok(()),
+        },
         ChangeOwnPassword { target }
         | AddKey { target }
         | RemoveKey { target }
@@ -413,6 +409,26 @@ pub fn authorize(actor: &Actor, operation: &Operation<'_>) -> crate::Result<()> 
             Err(denied(format!("only root may {what}")))
         }
     }
+}
+
+/// "Sees all sessions" on this host (whose environment is
+/// `environment`): root, an active role admin, and an active holder of
+/// `status` or more there; everyone else sees their own only. The one
+/// answer for the authorization of `users sessions USER` and for what
+/// the listing shows.
+pub fn sees_all_sessions(actor: &Actor, environment: &str) -> bool {
+    if matches!(actor, Actor::Root) {
+        return true;
+    }
+    let Some(user) = acting_user(actor) else {
+        return false;
+    };
+    user.state == UserState::Active
+        && (user.role == Role::Admin
+            || user
+                .grants
+                .get(environment)
+                .is_some_and(|held| *held >= Level::Status))
 }
 
 /// Whether `actor` may see `target` (a user with `target_grants`) in a

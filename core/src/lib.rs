@@ -4,7 +4,9 @@
 //! Only rosterd links this crate. Every rule of DESIGN.md's model lives
 //! here once: the daemon identifies the caller and hands each request to
 //! [`Roster`], which authorizes it ([`authz::authorize`]), validates it,
-//! applies the rules and commits it in one store transaction. Nothing here
+//! applies the rules and commits it in one store transaction. The
+//! credential flows ([`flows`]: a login, every password change) are two
+//! phases around the argon2 work rosterd runs in its queue. Nothing here
 //! knows about D-Bus, tokio or any transport; time comes in through
 //! [`clock::Clock`] so tests move a clock instead of sleeping.
 //!
@@ -17,6 +19,7 @@ pub mod clock;
 pub mod config;
 pub mod credential;
 pub mod error;
+pub mod flows;
 pub mod id_ranges;
 pub mod level;
 pub mod local_files;

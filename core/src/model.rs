@@ -68,7 +68,8 @@ impl fmt::Display for UserState {
 }
 
 /// A user as stored, with its grants. The password hash stays in the
-/// store: it is fetched only by [`crate::Roster::login_hash`].
+/// store: it is fetched only by the credential flows, to be verified
+/// ([`crate::Roster::begin_login`], [`crate::Roster::plan_password_change`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct User {
     pub name: String,

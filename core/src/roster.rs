@@ -7,6 +7,8 @@
 //! the call fails, or the lockout would count nothing). Methods that need
 //! a password hash take the finished PHC string: rosterd computes it with
 //! [`crate::password::Hasher`] in its bounded queue, off the async threads.
+//! The flows around that hash (a login, every password change) are
+//! [`crate::flows`]: they plan, rosterd verifies and hashes, they commit.
 
 use crate::Result;
 use crate::authz::{ActingUser, Actor, Operation, authorize, visible_user};
@@ -16,7 +18,7 @@ use crate::credential;
 use crate::error::Error;
 use crate::level::Level;
 use crate::local_files;
-use crate::lockout::{ALL_REMOTE_HOSTS, LOCAL, remote_host_key};
+use crate::lockout::{ALL_REMOTE_HOSTS, LOCAL};
 use crate::model::*;
 use crate::password::check_phc;
 use crate::rules;
@@ -46,25 +48,11 @@ pub struct IssuedCode {
 
 /// Who changes a password, which decides the authorization.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PasswordChange {
+pub(crate) enum PasswordChange {
     /// The user, after rosterd verified the current password.
     Own,
     /// Root or a role admin, without the current password.
     ByAdmin,
-}
-
-/// What PAM authentication needs before running argon2.
-#[derive(Debug)]
-pub struct LoginCheck {
-    /// The stored hash; `None` for an unknown or pending user, in which
-    /// case the daemon verifies against the dummy hash anyway.
-    pub hash: Option<String>,
-    /// Set when this user is locked out from this remote host.
-    pub locked_until: Option<Timestamp>,
-    /// The user is pending: the secret may be a registration code.
-    pub pending: bool,
-    /// rosterd knows the user.
-    pub known: bool,
 }
 
 /// What the NSS snapshot shows.
@@ -79,9 +67,9 @@ pub struct NssView {
 }
 
 pub struct Roster {
-    config: Config,
+    pub(crate) config: Config,
     clock: Arc<dyn Clock>,
-    store: Store,
+    pub(crate) store: Store,
 }
 
 impl std::fmt::Debug for Roster {
@@ -181,7 +169,12 @@ fn token_name(name: &str) -> Result<()> {
 /// When the user `uid` is locked out from `host` (a lockout key) at
 /// `now`: its own counter, and for a remote host the user's counter over
 /// all remote hosts too.
-fn locked_from(tx: &Tx<'_>, uid: u32, host: &str, now: Timestamp) -> Result<Option<Timestamp>> {
+pub(crate) fn locked_from(
+    tx: &Tx<'_>,
+    uid: u32,
+    host: &str,
+    now: Timestamp,
+) -> Result<Option<Timestamp>> {
     let here = tx.lockout(uid, host)?.locked_at(now);
     if host == LOCAL {
         return Ok(here);
@@ -191,14 +184,14 @@ fn locked_from(tx: &Tx<'_>, uid: u32, host: &str, now: Timestamp) -> Result<Opti
 }
 
 /// `Locked` when `user` is locked out from `host` at `now`.
-fn refuse_if_locked(tx: &Tx<'_>, user: &User, host: &str, now: Timestamp) -> Result<()> {
+pub(crate) fn refuse_if_locked(tx: &Tx<'_>, user: &User, host: &str, now: Timestamp) -> Result<()> {
     match locked_from(tx, user.uid, host, now)? {
         Some(until) => Err(crate::lockout::locked_error(until, now)),
         None => Ok(()),
     }
 }
 
-fn need_user(tx: &Tx<'_>, name: &str, now: Timestamp) -> Result<User> {
+pub(crate) fn need_user(tx: &Tx<'_>, name: &str, now: Timestamp) -> Result<User> {
     tx.user(name, now)?.ok_or_else(|| not_found(name))
 }
 
@@ -433,7 +426,7 @@ impl Roster {
     /// refused (`Locked`) while the user is locked out locally: the lock
     /// may have come while its current password was being verified, and a
     /// right password must never lift a lockout.
-    pub fn set_password_hash(
+    pub(crate) fn set_password_hash(
         &mut self,
         actor: &Actor,
         name: &str,
@@ -454,21 +447,6 @@ impl Roster {
             }
             set_password(tx, &user, &phc, now)?;
             need_user(tx, name, now)
-        })
-    }
-
-    /// The stored hash for verifying a user's *current* password (own
-    /// change), after authorizing `ChangeOwnPassword`. `Locked` while the
-    /// user is locked out locally (this is a local way to guess the
-    /// password: the caller spends no hash then, and counts a wrong
-    /// password with [`Roster::record_login_result`] as a local login).
-    pub fn current_hash(&mut self, actor: &Actor, name: &str) -> Result<Option<String>> {
-        authorize(actor, &Operation::ChangeOwnPassword { target: name })?;
-        let now = self.now();
-        self.store.read(|tx| {
-            let user = need_user(tx, name, now)?;
-            refuse_if_locked(tx, &user, LOCAL, now)?;
-            tx.password_hash(user.uid)
         })
     }
 
@@ -715,108 +693,6 @@ impl Roster {
 
     // ---- PAM ---------------------------------------------------------
 
-    /// Before argon2: the hash to verify against and whether the user is
-    /// locked out from `remote_host` (None = local; a remote host also
-    /// when all remote hosts together locked it). A remote host that is
-    /// not a host name or address is `InvalidArgument`.
-    pub fn login_check(
-        &mut self,
-        actor: &Actor,
-        name: &str,
-        remote_host: Option<&str>,
-    ) -> Result<LoginCheck> {
-        authorize(actor, &Operation::VerifyPassword { target: name })?;
-        let now = self.now();
-        let host = remote_host_key(remote_host)?;
-        self.store.read(|tx| {
-            let Some(user) = tx.user(name, now)? else {
-                return Ok(LoginCheck {
-                    hash: None,
-                    locked_until: None,
-                    pending: false,
-                    known: false,
-                });
-            };
-            let pending = user.state == UserState::Pending;
-            Ok(LoginCheck {
-                hash: if pending {
-                    None
-                } else {
-                    tx.password_hash(user.uid)?
-                },
-                locked_until: locked_from(tx, user.uid, host, now)?,
-                pending,
-                known: true,
-            })
-        })
-    }
-
-    /// After argon2 (or a code check): count a failure toward the lockout
-    /// of (user, remote host), and for a remote host toward the user's
-    /// counter over all remote hosts; or clear the (user, remote host)
-    /// counter on success (never the one over all remote hosts: a
-    /// person's own logins must not buy a sprayer more guesses). Answers
-    /// the lockout's end when the user is locked out from there after this
-    /// result: this failure locked it, or it was locked while the hash ran
-    /// (a right password then is refused too, and lifts nothing: only
-    /// `unlock`, an admin-set password or time do).
-    pub fn record_login_result(
-        &mut self,
-        name: &str,
-        remote_host: Option<&str>,
-        success: bool,
-    ) -> Result<Option<Timestamp>> {
-        let now = self.now();
-        let host = remote_host_key(remote_host)?;
-        let config = self.config.lockout.clone();
-        if success {
-            // The hot path of every login: write (and take the write lock)
-            // only when there is a counter to clear.
-            let counted = self.store.read(|tx| {
-                let here = tx.counted_uid(name, host)?;
-                let anywhere_remote = match host {
-                    LOCAL => None,
-                    _ => tx.counted_uid(name, ALL_REMOTE_HOSTS)?,
-                };
-                let Some(uid) = here.or(anywhere_remote) else {
-                    return Ok(None);
-                };
-                Ok(Some((
-                    uid,
-                    here.is_some(),
-                    locked_from(tx, uid, host, now)?,
-                )))
-            })?;
-            let Some((uid, to_clear, locked)) = counted else {
-                return Ok(None);
-            };
-            if locked.is_some() || !to_clear {
-                return Ok(locked);
-            }
-            return self.store.write(|tx| {
-                if let Some(until) = locked_from(tx, uid, host, now)? {
-                    return Ok(Some(until));
-                }
-                tx.clear_lockout(uid, host)?;
-                Ok(None)
-            });
-        }
-        self.store.write(|tx| {
-            let Some(user) = tx.user(name, now)? else {
-                return Ok(None);
-            };
-            let mut counter = tx.lockout(user.uid, host)?;
-            counter.fail(&config, now);
-            tx.save_lockout(user.uid, host, &counter)?;
-            if host != LOCAL {
-                let mut all = tx.lockout(user.uid, ALL_REMOTE_HOSTS)?;
-                all.fail_remote(&config, now);
-                tx.save_lockout(user.uid, ALL_REMOTE_HOSTS, &all)?;
-            }
-            locked_from(tx, user.uid, host, now)
-        })
-    }
-
     pub fn check_account(&mut self, actor: &Actor, name: &str) -> Result<AccountStatus> {
         authorize(actor, &Operation::CheckAccount { target: name })?;
         let now = self.now();
@@ -827,10 +703,7 @@ impl Roster {
             None => AccountStatus::Unknown,
             Some(u) if u.state == UserState::Suspended => AccountStatus::Suspended,
             Some(u) if u.state == UserState::Pending => AccountStatus::Pending,
-            Some(u)
-                if u.role == Role::Admin
-                    || u.level_in(environment).is_some_and(|l| l >= login_level) =>
-            {
+            Some(u) if rules::may_log_in_here(&u, environment, login_level) => {
                 AccountStatus::Ok { uid: u.uid }
             }
             Some(_) => AccountStatus::Denied {
@@ -901,16 +774,7 @@ impl Roster {
             },
         )?;
         let now = self.now();
-        let sees_all = match actor {
-            Actor::Root => true,
-            Actor::Stranger { .. } => false,
-            Actor::User(u) | Actor::Token { user: u, .. } => {
-                u.role == Role::Admin
-                    || u.grants
-                        .get(&environment)
-                        .is_some_and(|l| *l >= Level::Status)
-            }
-        };
+        let sees_all = crate::authz::sees_all_sessions(actor, &environment);
         let own = rules::actor_name(actor).map(str::to_string);
         self.store.read(|tx| {
             let uid = match user {
@@ -938,22 +802,6 @@ impl Roster {
 
     // ---- registration codes ------------------------------------------
 
-    /// The pending user a registration code belongs to, checked as
-    /// [`Roster::register`] checks it (wrong, used or expired →
-    /// `AuthFailed`, and a wrong one counts toward the owner's local
-    /// lockout; `Locked`; `PermissionDenied` when suspended) but not used
-    /// up. For rosterd: the policy's "not the user name" rule needs the
-    /// user, and the argon2 hash should be spent only on a live code.
-    pub fn code_owner(&mut self, code: &Secret) -> Result<User> {
-        let (id, secret) = credential::parse(code).ok_or_else(invalid_code)?;
-        let now = self.now();
-        let lockout = self.config.lockout.clone();
-        let owner = self
-            .store
-            .write(|tx| live_code_owner(tx, &id, &secret, now, &lockout))?;
-        owner.ok_or_else(invalid_code)
-    }
-
     /// Finish a pending user's registration with the code an admin handed
     /// out: stores `phc` (policy checked by the caller, with the code
     /// passed as `old` so a password equal to the code is refused), makes
@@ -962,7 +810,7 @@ impl Roster {
     /// known id counts toward that user's local lockout (and that count is
     /// kept although the call fails). Checking the code, storing the
     /// password and using the code up are one transaction.
-    pub fn register(&mut self, code: &Secret, phc: String) -> Result<User> {
+    pub(crate) fn register(&mut self, code: &Secret, phc: String) -> Result<User> {
         check_phc(&phc)?;
         let (id, secret) = credential::parse(code).ok_or_else(invalid_code)?;
         let now = self.now();
@@ -975,32 +823,6 @@ impl Roster {
             Ok(Some(need_user(tx, &user.name, now)?))
         })?;
         registered.ok_or_else(invalid_code)
-    }
-
-    /// PAM: whether `code` is `name`'s live registration code (pending
-    /// user, right code, not expired). Changes nothing: the daemon counts
-    /// the result with [`Roster::record_login_result`], and the code is
-    /// used up only by [`Roster::register`].
-    pub fn verify_code(&mut self, actor: &Actor, name: &str, code: &Secret) -> Result<bool> {
-        authorize(actor, &Operation::VerifyPassword { target: name })?;
-        let Some((id, secret)) = credential::parse(code) else {
-            return Ok(false);
-        };
-        let now = self.now();
-        self.store.read(|tx| {
-            let Some(user) = tx.user(name, now)? else {
-                return Ok(false);
-            };
-            let Some(row) = tx.code_of(user.uid)? else {
-                return Ok(false);
-            };
-            // Compare the hash first and always, whatever else is wrong.
-            let right = credential::matches(&secret, &row.hash);
-            Ok(right
-                && row.public_id == id
-                && row.expires > now
-                && user.state == UserState::Pending)
-        })
     }
 
     // ---- API tokens ---------------------------------------------------
@@ -1260,12 +1082,7 @@ impl Roster {
             let Some(owner) = tx.user(user, now)? else {
                 return Ok(Vec::new());
             };
-            let may_log_in = owner.state == UserState::Active
-                && (owner.role == Role::Admin
-                    || owner
-                        .level_in(&environment)
-                        .is_some_and(|l| l >= login_level));
-            if !may_log_in {
+            if !rules::may_log_in_here(&owner, &environment, login_level) {
                 return Ok(Vec::new());
             }
             Ok(stored_keys(tx, &owner)?
@@ -1331,7 +1148,7 @@ fn nss_view(store: &mut Store, now: Timestamp, environment: &str) -> Result<NssV
     })
 }
 
-fn invalid_code() -> Error {
+pub(crate) fn invalid_code() -> Error {
     Error::AuthFailed(
         "this registration code is not valid: check it, or ask an admin for a new one (`roster users password NAME --reset`)"
             .into(),
@@ -1342,7 +1159,7 @@ fn invalid_code() -> Error {
 /// `secret`. `Ok(None)` for a wrong secret, counted toward the user's
 /// local lockout (the caller commits that count and answers
 /// [`invalid_code`]).
-fn live_code_owner(
+pub(crate) fn live_code_owner(
     tx: &Tx<'_>,
     id: &str,
     secret: &Secret,

@@ -63,6 +63,17 @@ pub fn not_last_admin(target: &User, active_admins: u32, what: &str) -> crate::R
     Ok(())
 }
 
+/// "May log in here": an active user who is a role admin or holds at
+/// least `login_level` in this host's `environment`. The one answer for
+/// PAM's account check and for the SSH keys sshd may accept.
+pub fn may_log_in_here(user: &User, environment: &str, login_level: Level) -> bool {
+    user.state == UserState::Active
+        && (user.role == Role::Admin
+            || user
+                .level_in(environment)
+                .is_some_and(|held| held >= login_level))
+}
+
 /// The lowest uid in `min..=max` that no user holds, no deleted user ever
 /// held (`taken`, ascending), and no local account uses as a uid or gid
 /// (the private group's gid is the uid).

@@ -10,7 +10,8 @@
 //! handler runs.
 
 use roster_client as wire;
-use roster_client::{AccountReply, EnvironmentInfo, GrantInfo, SessionInfo, UserInfo};
+use roster_client::{AccountReply, AuthReply, EnvironmentInfo, GrantInfo, SessionInfo, UserInfo};
+use roster_core::flows::LoginOutcome;
 use roster_core::{AccountStatus, Environment, Session, User};
 use std::collections::BTreeMap;
 
@@ -94,6 +95,24 @@ pub fn account_reply(status: AccountStatus) -> AccountReply {
     AccountReply {
         outcome,
         uid,
+        message,
+    }
+}
+
+/// What a PAM authentication answers: core decided the outcome and its
+/// sentence; this is only their wire form.
+pub fn auth_reply(outcome: LoginOutcome) -> AuthReply {
+    let message = outcome.message().to_owned();
+    let (outcome, locked_until) = match outcome {
+        LoginOutcome::Success => (wire::AuthOutcome::Success, 0),
+        LoginOutcome::CodeAccepted => (wire::AuthOutcome::CodeAccepted, 0),
+        LoginOutcome::Failed => (wire::AuthOutcome::Failed, 0),
+        LoginOutcome::Locked { until, .. } => (wire::AuthOutcome::Locked, until),
+        LoginOutcome::Unknown => (wire::AuthOutcome::Unknown, 0),
+    };
+    AuthReply {
+        outcome,
+        locked_until,
         message,
     }
 }

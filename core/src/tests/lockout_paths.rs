@@ -1,9 +1,11 @@
 //! The lockout on every path that checks a person's password or code:
-//! PAM (`login_check` / `record_login_result`), an own password change
-//! (`current_hash` / `set_password_hash(Own)`, also through a token) and
-//! registration (`code_owner` / `register`). While locked, each refuses
-//! before anything is verified, with the message PAM gives, and a right
-//! secret lifts nothing.
+//! PAM (`begin_login` / `finish_login`, here as `login_check` /
+//! `record_login_result`, see `flow_steps`), an own password change (its
+//! plan, here `current_hash`, and its commit, `set_password_hash(Own)`,
+//! also through a token) and registration (its plan, here `code_owner`,
+//! and its commit, `register`). While locked, each refuses before
+//! anything is verified, with the message PAM gives, and a right secret
+//! lifts nothing.
 
 use super::fixture::*;
 use crate::clock::Timestamp;

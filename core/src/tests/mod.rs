@@ -3,6 +3,8 @@
 mod authz_table;
 mod credential;
 mod fixture;
+mod flow_steps;
+mod flows;
 mod lockout;
 mod lockout_paths;
 mod model_prop;

@@ -11,12 +11,11 @@ use crate::convert::Current;
 use crate::daemon::{Call, Daemon, Result, leader_alive};
 use crate::errors::to_bus;
 use crate::home::HomeState;
+use crate::interfaces::users::carry_out;
 use crate::queue::Requester;
 use roster_client::*;
 use roster_core::authz::{Operation, authorize};
-use roster_core::lockout::lock_message;
-use roster_core::password::check_policy;
-use roster_core::roster::PasswordChange;
+use roster_core::flows::{Channel, PasswordRequest};
 use roster_core::{AccountStatus, NewSession, Secret};
 use std::sync::Arc;
 use zbus::message::Header;
@@ -25,28 +24,14 @@ pub struct Pam {
     pub d: Arc<Daemon>,
 }
 
-/// The remote host a check is counted against (None = local), once it is
-/// shown to be a host name or address (`InvalidArgument` otherwise,
-/// before anything is counted, stored or logged). A non-root caller (a
-/// screen locker checking its own account) is on this machine whatever
-/// it says: counted as local, so it can neither spray the user's
-/// all-remote-hosts bound nor add rows to the lockouts table.
-fn counted_remote_host(call: &Call, host: &str) -> Result<Option<String>> {
+/// The remote host a check names (None = local), once it is shown to be
+/// a host name or address (`InvalidArgument` otherwise, before anything
+/// is counted, stored or logged). Whose counter it lands in is core's
+/// decision ([`roster_core::Roster::begin_login`]).
+fn named_remote_host(call: &Call, host: &str) -> Result<Option<String>> {
     let key = roster_core::lockout::remote_host_key(Some(host)).map_err(to_bus)?;
     call.detail("rhost", if key.is_empty() { "local" } else { key });
-    if key.is_empty() {
-        return Ok(None);
-    }
-    if call.peer.uid != 0 {
-        call.detail("counted", "local");
-        return Ok(None);
-    }
-    Ok(Some(key.to_owned()))
-}
-
-/// A pending user's new password is their registration code.
-pub fn code_as_password() -> RosterError {
-    RosterError::InvalidArgument("the new password must not be the registration code".into())
+    Ok((!key.is_empty()).then(|| key.to_owned()))
 }
 
 #[zbus::interface(name = "org.roster.Roster1.Pam")]
@@ -62,7 +47,7 @@ impl Pam {
         let secret = Secret::new(secret);
         let call = self.d.begin(&hdr, "pam.authenticate", &user).await?;
         call.requested_by(requester_uid);
-        let r = match counted_remote_host(&call, &remote_host) {
+        let r = match named_remote_host(&call, &remote_host) {
             Ok(remote) => self.authenticate_inner(&call, user, secret, remote).await,
             Err(e) => Err(e),
         };
@@ -163,6 +148,9 @@ impl Pam {
         self.d.limit(call)
     }
 
+    /// One read to begin, the one argon2 verify every attempt pays
+    /// (dummy when the plan has no hash), one transaction to finish: core
+    /// decides the outcome and its message.
     async fn authenticate_inner(
         &self,
         call: &Call,
@@ -171,66 +159,25 @@ impl Pam {
         remote: Option<String>,
     ) -> Result<AuthReply> {
         self.limit(call)?;
-        let (name, host) = (user.clone(), remote.clone());
-        let (check, now) = self
+        let plan = self
             .d
-            .acting_by_uid(call, move |r, a| {
-                Ok((r.login_check(a, &name, host.as_deref())?, r.now()))
-            })
+            .acting_by_uid(call, move |r, a| r.begin_login(a, &user, remote.as_deref()))
             .await?;
-        if let Some(until) = check.locked_until {
-            return Ok(AuthReply {
-                outcome: AuthOutcome::Locked,
-                locked_until: until,
-                message: lock_message(until, now),
-            });
+        if plan.counted_as_local() {
+            call.detail("counted", "local");
         }
-        // The one argon2 verify every attempt pays (dummy when None).
-        let right = self.d.verify(call, secret.clone(), check.hash).await?;
-        if !check.known {
-            return Ok(AuthReply {
-                outcome: AuthOutcome::Unknown,
-                locked_until: 0,
-                message: String::new(),
-            });
+        if let Some(refused) = plan.refused() {
+            return Ok(crate::convert::auth_reply(refused));
         }
-        let code_right = if check.pending {
-            let (name, code) = (user.clone(), secret);
-            self.d
-                .acting_by_uid(call, move |r, a| r.verify_code(a, &name, &code))
-                .await?
-        } else {
-            false
-        };
-        let success = right || code_right;
-        let (name, host) = (user.clone(), remote);
-        let locked = self
+        let verified = self
             .d
-            .store(move |r| r.record_login_result(&name, host.as_deref(), success))
+            .verify(call, secret.clone(), plan.hash_to_verify())
             .await?;
-        Ok(match (success, code_right, locked) {
-            // Locked while the hash ran: even the right secret is refused.
-            (_, _, Some(until)) => AuthReply {
-                outcome: AuthOutcome::Locked,
-                locked_until: until,
-                message: lock_message(until, now),
-            },
-            (true, true, None) => AuthReply {
-                outcome: AuthOutcome::CodeAccepted,
-                locked_until: 0,
-                message: "registration code accepted: choose a password".into(),
-            },
-            (true, false, None) => AuthReply {
-                outcome: AuthOutcome::Success,
-                locked_until: 0,
-                message: String::new(),
-            },
-            (false, _, None) => AuthReply {
-                outcome: AuthOutcome::Failed,
-                locked_until: 0,
-                message: String::new(),
-            },
-        })
+        let outcome = self
+            .d
+            .store(move |r| r.finish_login(plan, &secret, verified))
+            .await?;
+        Ok(crate::convert::auth_reply(outcome))
     }
 
     async fn open_session_inner(&self, call: &Call, request: OpenSession) -> Result<SessionOpened> {
@@ -319,105 +266,44 @@ impl Pam {
         current: Current,
         new: Secret,
     ) -> Result<()> {
-        if new.is_empty() {
-            return Err(RosterError::InvalidArgument(
-                "the new password is empty".into(),
-            ));
-        }
-        self.limit(call)?;
-        let policy = self.d.config.password.clone();
         // An empty given password is only a wrong one, checked below.
-        let current = match current {
-            Current::Given(current) => current,
-            Current::SetByAdmin => {
-                return self.set_by_root(call, user, new, policy).await;
-            }
-        };
-        let name = user.clone();
-        let (check, now) = self
+        let request = match current {
+            Current::Given(current) => PasswordRequest::own(&user, current, new, Channel::Pam),
+            Current::SetByAdmin => PasswordRequest::by_admin(&user, new),
+        }
+        .map_err(to_bus)?;
+        self.limit(call)?;
+        if request.is_by_admin() {
+            return self.set_by_root(call, request).await;
+        }
+        let plan = self
             .d
-            .acting_by_uid(call, move |r, a| {
-                Ok((r.login_check(a, &name, None)?, r.now()))
-            })
+            .acting_by_uid(call, move |r, a| r.plan_password_change(a, request))
             .await?;
-        if let Some(until) = check.locked_until {
-            return Err(RosterError::Locked(lock_message(until, now)));
-        }
-        if !check.known {
-            return Err(RosterError::NotFound(format!("user {user:?} not found")));
-        }
-        let right = self.d.verify(call, current.clone(), check.hash).await?;
-        let code_right = if check.pending && !right {
-            let (name, code) = (user.clone(), current.clone());
-            self.d
-                .acting_by_uid(call, move |r, a| r.verify_code(a, &name, &code))
-                .await?
-        } else {
-            false
-        };
-        if !right && !code_right {
-            let name = user.clone();
-            self.d
-                .store(move |r| r.record_login_result(&name, None, false))
-                .await?;
-            return Err(RosterError::AuthFailed(
-                if check.pending {
-                    "the registration code is wrong or expired"
+        // Own, also from root (a setuid `passwd`, sshd's expired-password
+        // step): the current password is checked, so the lockout is
+        // checked again as the change commits, and a right guess made
+        // while a lock arrived never lifts it.
+        carry_out(&self.d, call, plan, |plan| {
+            call.detail(
+                "by",
+                if plan.by_code() {
+                    "registration-code"
                 } else {
-                    "the current password is wrong"
-                }
-                .into(),
-            ));
-        }
-        // The code counts as the old password: a new one equal to it is refused.
-        check_policy(&policy, &user, &new, Some(&current)).map_err(to_bus)?;
-        // Also in another spelling (case, o/0, i/l/1) of the code.
-        if check.pending {
-            self.refuse_the_code(call, &user, &new).await?;
-        }
-        let phc = self.d.hash(call, new).await?;
-        if code_right {
-            call.detail("by", "registration-code");
-            self.d.store(move |r| r.register(&current, phc)).await?;
-        } else {
-            call.detail("by", "self");
-            // Own, also from root (a setuid `passwd`, sshd's expired-password
-            // step): the current password was checked, so the lockout is
-            // checked again as the change commits, and a right guess made
-            // while a lock arrived never lifts it.
-            self.d
-                .acting_by_uid(call, move |r, a| {
-                    r.set_password_hash(a, &user, PasswordChange::Own, phc)
-                })
-                .await?;
-        }
+                    "self"
+                },
+            );
+        })
+        .await?;
         self.d.snapshot.refresh().await?;
         Ok(())
     }
 
-    /// A pending user's registration code (in any spelling) must not
-    /// become the password.
-    async fn refuse_the_code(&self, call: &Call, user: &str, new: &Secret) -> Result<()> {
-        let (name, candidate) = (user.to_owned(), new.clone());
-        let is_code = self
-            .d
-            .acting_by_uid(call, move |r, a| r.verify_code(a, &name, &candidate))
-            .await?;
-        if is_code {
-            return Err(code_as_password());
-        }
-        Ok(())
-    }
-
     /// `passwd USER` run by root, login's and sshd's chauthtok: the new
-    /// password without the current one.
-    async fn set_by_root(
-        &self,
-        call: &Call,
-        user: String,
-        new: Secret,
-        policy: roster_core::config::PasswordConfig,
-    ) -> Result<()> {
+    /// password without the current one. In the one-handle login flow
+    /// (login, sshd) the module can't compare the new password with the
+    /// code: only rosterd knows it, and core refuses it.
+    async fn set_by_root(&self, call: &Call, request: PasswordRequest) -> Result<()> {
         // Root's own `passwd USER` only: a setuid `passwd` run by a
         // user is uid 0 on the bus, but the module passed that user's
         // real uid, and rosterd doesn't take the module's word for it.
@@ -427,22 +313,11 @@ impl Pam {
             ));
         }
         call.detail("by", "root");
-        let target = user.clone();
-        self.d
-            .acting_by_uid(call, move |_, a| {
-                authorize(a, &Operation::SetOthersPassword { target: &target })
-            })
+        let plan = self
+            .d
+            .acting_by_uid(call, move |r, a| r.plan_password_change(a, request))
             .await?;
-        check_policy(&policy, &user, &new, None).map_err(to_bus)?;
-        // In the one-handle login flow (login, sshd) the module can't
-        // compare the new password with the code: only rosterd knows it.
-        self.refuse_the_code(call, &user, &new).await?;
-        let phc = self.d.hash(call, new).await?;
-        self.d
-            .acting_by_uid(call, move |r, a| {
-                r.set_password_hash(a, &user, PasswordChange::ByAdmin, phc)
-            })
-            .await?;
+        carry_out(&self.d, call, plan, |_| {}).await?;
         self.d.snapshot.refresh().await?;
         Ok(())
     }

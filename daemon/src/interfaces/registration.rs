@@ -4,11 +4,9 @@
 
 use crate::daemon::{Daemon, Result, check_secret_length};
 use crate::errors::to_bus;
-use crate::interfaces::pam::code_as_password;
-use roster_client::RosterError;
+use crate::interfaces::users::carry_out;
 use roster_core::Secret;
-use roster_core::credential;
-use roster_core::password::check_policy;
+use roster_core::flows::PasswordRequest;
 use std::sync::Arc;
 use zbus::message::Header;
 
@@ -27,41 +25,25 @@ impl Registration {
         let (code, new) = (Secret::new(code), Secret::new(new_password));
         let call = self.d.begin(&hdr, "users.register", "").await?;
         let r = async {
-            if code.is_empty() || new.is_empty() {
-                return Err(RosterError::InvalidArgument(
-                    "both the registration code and a new password are needed".into(),
-                ));
-            }
+            let request = PasswordRequest::register(code.clone(), new.clone()).map_err(to_bus)?;
             check_secret_length("registration code", &code)?;
             // Before the code is looked at: guesses are rate-limited.
             self.d.limit(&call)?;
             check_secret_length("new password", &new)?;
             // The code first: it names the user the policy needs, and a
             // wrong one (counted toward its owner's lockout) costs no hash.
-            let owner_code = code.clone();
-            let owner = self.d.store(move |r| r.code_owner(&owner_code)).await?;
-            call.detail("user", owner.name.clone());
-            check_policy(&self.d.config.password, &owner.name, &new, Some(&code))
-                .map_err(to_bus)?;
-            if same_code(&code, &new) {
-                return Err(code_as_password());
-            }
-            let phc = self.d.hash(&call, new).await?;
-            // Checks the code again and uses it up with the password stored,
-            // in one transaction.
-            let user = self.d.store(move |r| r.register(&code, phc)).await?;
+            let plan = self
+                .d
+                .acting_by_uid(&call, move |r, a| r.plan_password_change(a, request))
+                .await?;
+            call.detail("user", plan.user().to_owned());
+            // Checks the code again and uses it up with the password
+            // stored, in one transaction.
+            let user = carry_out(&self.d, &call, plan, |_| {}).await?;
             self.d.snapshot.refresh().await?;
             Ok(user.name)
         }
         .await;
         self.d.finish(&call, r)
-    }
-}
-
-/// Whether `new` is `code` in another spelling (case, o/0, i/l/1).
-fn same_code(code: &Secret, new: &Secret) -> bool {
-    match (credential::parse(code), credential::parse(new)) {
-        (Some((a, x)), Some((b, y))) => a == b && x.expose() == y.expose(),
-        _ => false,
     }
 }

@@ -7,10 +7,9 @@ use crate::errors::to_bus;
 use roster_client::{
     CreateUser, Created, CurrentPassword, EditUser, Ended, RosterError, UserInfo, WhoAmI,
 };
-use roster_core::authz::{Operation, authorize};
-use roster_core::password::check_policy;
-use roster_core::roster::{InitialCredential, PasswordChange};
-use roster_core::{Actor, NewUser, Secret, UserChanges};
+use roster_core::flows::{Channel, PasswordPlan, PasswordRequest};
+use roster_core::roster::InitialCredential;
+use roster_core::{Actor, NewUser, Secret, User, UserChanges};
 use std::sync::Arc;
 use zbus::message::Header;
 
@@ -268,26 +267,13 @@ impl Users {
                 })
                 .await?
         } else {
-            if password.is_empty() {
-                return Err(RosterError::InvalidArgument(
-                    "a password is needed: give one, or create the user with --register".into(),
-                ));
-            }
             // Authorized and validated before a hash is spent on it.
-            let (name, config) = (new.name.clone(), self.d.config.clone());
-            self.d
-                .acting(call, move |_, a| {
-                    authorize(a, &Operation::CreateUser)?;
-                    roster_core::validate::new_user_name(&name, &config)
-                })
+            let request = PasswordRequest::create(new, password).map_err(to_bus)?;
+            let plan = self
+                .d
+                .acting(call, move |r, a| r.plan_password_change(a, request))
                 .await?;
-            check_policy(&self.d.config.password, &new.name, &password, None).map_err(to_bus)?;
-            let phc = self.d.hash(call, password).await?;
-            self.d
-                .acting(call, move |r, a| {
-                    r.create_user(a, new, InitialCredential::PasswordHash(phc))
-                })
-                .await?
+            (carry_out(&self.d, call, plan, |_| {}).await?, None)
         };
         let published = self.d.snapshot.refresh().await;
         published.map_err(|stale| stale.losing_code_if(code.is_some(), &user.name))?;
@@ -308,57 +294,25 @@ impl Users {
         current: Current,
         new: Secret,
     ) -> Result<()> {
-        if new.is_empty() {
-            return Err(RosterError::InvalidArgument(
-                "the new password is empty".into(),
-            ));
-        }
-        match current {
+        let request = match current {
             Current::SetByAdmin => {
+                let request = PasswordRequest::by_admin(&name, new).map_err(to_bus)?;
                 call.detail("by", "admin");
-                let target = name.clone();
-                self.d
-                    .acting(call, move |_, a| {
-                        authorize(a, &Operation::SetOthersPassword { target: &target })
-                    })
-                    .await?;
-                check_policy(&self.d.config.password, &name, &new, None).map_err(to_bus)?;
-                let phc = self.d.hash(call, new).await?;
-                self.d
-                    .acting(call, move |r, a| {
-                        r.set_password_hash(a, &name, PasswordChange::ByAdmin, phc)
-                    })
-                    .await?;
+                request
             }
             // An empty given password is only a wrong one.
             Current::Given(current) => {
+                let request =
+                    PasswordRequest::own(&name, current, new, Channel::Api).map_err(to_bus)?;
                 call.detail("by", "self");
-                let target = name.clone();
-                let stored = self
-                    .d
-                    .acting(call, move |r, a| r.current_hash(a, &target))
-                    .await?;
-                if !self.d.verify(call, current.clone(), stored).await? {
-                    // Counted like a failed local login: this is a way to
-                    // guess the password too.
-                    let target = name.clone();
-                    self.d
-                        .store(move |r| r.record_login_result(&target, None, false))
-                        .await?;
-                    return Err(RosterError::AuthFailed(
-                        "the current password is wrong".into(),
-                    ));
-                }
-                check_policy(&self.d.config.password, &name, &new, Some(&current))
-                    .map_err(to_bus)?;
-                let phc = self.d.hash(call, new).await?;
-                self.d
-                    .acting(call, move |r, a| {
-                        r.set_password_hash(a, &name, PasswordChange::Own, phc)
-                    })
-                    .await?;
+                request
             }
-        }
+        };
+        let plan = self
+            .d
+            .acting(call, move |r, a| r.plan_password_change(a, request))
+            .await?;
+        carry_out(&self.d, call, plan, |_| {}).await?;
         // A pending user becomes active: the admin group may change.
         self.d.snapshot.refresh().await?;
         Ok(())
@@ -368,6 +322,34 @@ impl Users {
     pub async fn end(&self, call: &Call, uid: u32, keep_sessions: bool) -> u32 {
         end_everything(&self.d, call, uid, keep_sessions).await
     }
+}
+
+/// What every password change does once core planned it (see
+/// `roster_core::flows`): the one verify the plan names (rate-limited
+/// there), the hash of the new password core accepts, and core's commit.
+/// `accepted` runs once the new password passed core's checks and was
+/// hashed, before the commit (what the audit line says about the
+/// change's footing).
+pub async fn carry_out(
+    d: &Daemon,
+    call: &Call,
+    plan: PasswordPlan,
+    accepted: impl FnOnce(&PasswordPlan),
+) -> Result<User> {
+    let verified = match plan.to_verify() {
+        Some((current, hash)) => d.verify(call, current, hash).await?,
+        None => false,
+    };
+    let phc = match plan.password_to_hash(verified).map_err(to_bus)? {
+        Some(new) => {
+            let phc = d.hash(call, new).await?;
+            accepted(&plan);
+            Some(phc)
+        }
+        None => None,
+    };
+    d.store(move |r| r.commit_password_change(plan, verified, phc))
+        .await
 }
 
 /// What suspend, delete and `revoke --end-sessions` share: the sweep, then
