@@ -72,7 +72,7 @@ impl Pam {
                 known => known.as_str(),
             });
         }
-        self.d.finish(&call, r)
+        self.d.finish(&call, r).await
     }
 
     async fn check_account(
@@ -95,7 +95,7 @@ impl Pam {
             Ok(reply)
         }
         .await;
-        self.d.finish(&call, r)
+        self.d.finish(&call, r).await
     }
 
     async fn open_session(
@@ -110,7 +110,7 @@ impl Pam {
         call.detail("service", request.service.clone());
         call.detail("pid", request.leader_pid.to_string());
         let r = self.open_session_inner(&call, request).await;
-        self.d.finish(&call, r)
+        self.d.finish(&call, r).await
     }
 
     async fn close_session(
@@ -128,7 +128,7 @@ impl Pam {
                 r.close_session(a, &user, leader_pid, leader_start)
             })
             .await;
-        self.d.finish(&call, r)
+        self.d.finish(&call, r).await
     }
 
     async fn change_password(
@@ -143,7 +143,7 @@ impl Pam {
         let call = self.d.begin(&hdr, "pam.chauthtok", &user).await?;
         call.requested_by(requester_uid);
         let r = self.change_password_inner(&call, user, current, new).await;
-        self.d.finish(&call, r)
+        self.d.finish(&call, r).await
     }
 
     async fn is_pending(&self, #[zbus(header)] hdr: Header<'_>, user: String) -> Result<bool> {
@@ -206,7 +206,9 @@ impl Pam {
         let (name, host) = (user.clone(), remote);
         let locked = self
             .d
-            .store(move |r| r.record_login_result(&name, host.as_deref(), success))
+            .store(call, move |r| {
+                r.record_login_result(&name, host.as_deref(), success)
+            })
             .await?;
         Ok(match (success, code_right, locked) {
             // Locked while the hash ran: even the right secret is refused.
@@ -358,7 +360,7 @@ impl Pam {
         if !right && !code_right {
             let name = user.clone();
             self.d
-                .store(move |r| r.record_login_result(&name, None, false))
+                .store(call, move |r| r.record_login_result(&name, None, false))
                 .await?;
             return Err(RosterError::AuthFailed(
                 if check.pending {
@@ -378,7 +380,9 @@ impl Pam {
         let phc = self.d.hash(call, new).await?;
         if code_right {
             call.detail("by", "registration-code");
-            self.d.store(move |r| r.register(&current, phc)).await?;
+            self.d
+                .store(call, move |r| r.register(&current, phc))
+                .await?;
         } else {
             call.detail("by", "self");
             // Own, also from root (a setuid `passwd`, sshd's expired-password
@@ -391,7 +395,6 @@ impl Pam {
                 })
                 .await?;
         }
-        self.d.snapshot.refresh().await?;
         Ok(())
     }
 
@@ -443,7 +446,6 @@ impl Pam {
                 r.set_password_hash(a, &user, PasswordChange::ByAdmin, phc)
             })
             .await?;
-        self.d.snapshot.refresh().await?;
         Ok(())
     }
 }

@@ -39,7 +39,10 @@ impl Registration {
             // The code first: it names the user the policy needs, and a
             // wrong one (counted toward its owner's lockout) costs no hash.
             let owner_code = code.clone();
-            let owner = self.d.store(move |r| r.code_owner(&owner_code)).await?;
+            let owner = self
+                .d
+                .store(&call, move |r| r.code_owner(&owner_code))
+                .await?;
             call.detail("user", owner.name.clone());
             check_policy(&self.d.config.password, &owner.name, &new, Some(&code))
                 .map_err(to_bus)?;
@@ -49,12 +52,11 @@ impl Registration {
             let phc = self.d.hash(&call, new).await?;
             // Checks the code again and uses it up with the password stored,
             // in one transaction.
-            let user = self.d.store(move |r| r.register(&code, phc)).await?;
-            self.d.snapshot.refresh().await?;
+            let user = self.d.store(&call, move |r| r.register(&code, phc)).await?;
             Ok(user.name)
         }
         .await;
-        self.d.finish(&call, r)
+        self.d.finish(&call, r).await
     }
 }
 
