@@ -46,8 +46,8 @@ pub use model::*;
 pub use roster::Roster;
 pub use secret::Secret;
 
-/// Core's rule tests as a suite any store backend runs (the
-/// `conformance` feature; always in core's own tests).
+// Core's rule tests as a suite any store backend runs (the `conformance`
+// feature; always in core's own tests).
 #[cfg(any(test, feature = "conformance"))]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 pub mod conformance;

@@ -10,7 +10,7 @@
 //! [`SqliteTx`], whose methods (in the submodules, one per table family)
 //! implement [`Transaction`] and are the only way to the data. Methods
 //! that change what the NSS snapshot shows flag the transaction
-//! ([`SqliteTx::touches_view`]); a flagged transaction that commits sets
+//! (`SqliteTx::touches_view`); a flagged transaction that commits sets
 //! the store's [`CommitMark`]. The rules live in [`crate::roster`];
 //! nothing here decides what is allowed.
 //!
