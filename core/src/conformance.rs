@@ -9,7 +9,10 @@
 //! and, in core's own `cargo test`, a `#[test]` that runs the body once
 //! per entry of [`BACKENDS`] (today SQLite alone). The bodies stay at the
 //! left margin inside the macro, as they were before it, so moving them
-//! in is a two-line change per file.
+//! in is a two-line change per file. Only `#[test] fn name() { … }` items
+//! go inside (anything else fails to compile there): helpers and
+//! constants stay above it. A test that needs SQLite itself belongs in
+//! core/src/tests/sqlite_rules.rs instead.
 //!
 //! ## How a second backend joins
 //!
