@@ -208,26 +208,10 @@ impl Daemon {
         result
     }
 
-    /// `result`, once the snapshot write the call asked for is done; its
-    /// failure turns a success into `SnapshotStale` (an earlier error
-    /// stands: it says more).
+    /// `result`, once the snapshot write the call asked for is done (see
+    /// [`published`]).
     async fn published<T>(&self, call: &Call, result: Result<T>) -> Result<T> {
-        let generation = call.snapshot_generation.load(Ordering::SeqCst);
-        if generation == 0 {
-            return result;
-        }
-        let written = self.snapshot.wait(generation).await;
-        match (result, written) {
-            (Ok(answer), Ok(())) => Ok(answer),
-            (Ok(_), Err(stale)) => {
-                let code_of = call.code_of.lock().ok().and_then(|c| c.clone());
-                Err(match code_of {
-                    Some(user) => stale.losing_code(&user),
-                    None => stale.into(),
-                })
-            }
-            (Err(e), _) => Err(e),
-        }
+        published(&self.snapshot, call, result).await
     }
 
     /// Runs `f` on the store for `call`, on a blocking thread. When it
@@ -441,6 +425,28 @@ impl Daemon {
     }
 }
 
+/// `result`, once `snapshot` has finished the write `call` asked for (none
+/// asked: at once); that write's failure turns a success into
+/// `SnapshotStale` (an earlier error stands: it says more).
+async fn published<T>(snapshot: &SnapshotWriter, call: &Call, result: Result<T>) -> Result<T> {
+    let generation = call.snapshot_generation.load(Ordering::SeqCst);
+    if generation == 0 {
+        return result;
+    }
+    let written = snapshot.wait(generation).await;
+    match (result, written) {
+        (Ok(answer), Ok(())) => Ok(answer),
+        (Ok(_), Err(stale)) => {
+            let code_of = call.code_of.lock().ok().and_then(|c| c.clone());
+            Err(match code_of {
+                Some(user) => stale.losing_code(&user),
+                None => stale.into(),
+            })
+        }
+        (Err(e), _) => Err(e),
+    }
+}
+
 /// A session leader counts as alive while a non-zombie process with its
 /// pid and start time exists.
 pub fn leader_alive(proc: &Proc, pid: u32, start: u64) -> bool {
@@ -568,6 +574,81 @@ mod tests {
             snapshot_generation: AtomicU64::new(0),
             code_of: Mutex::new(None),
         }
+    }
+
+    /// A writer whose every write fails (a full cache folder).
+    fn failing_writer() -> Arc<SnapshotWriter> {
+        let writer = SnapshotWriter::new(
+            std::path::Path::new("/var/cache/roster/nss.cache"),
+            crate::snapshot::Retry {
+                first: Duration::from_secs(60),
+                max: Duration::from_secs(60),
+            },
+            crate::snapshot::StaleMark::default(),
+        );
+        let write: crate::snapshot::WriteFn =
+            Arc::new(|_| Err("No space left on device (os error 28)".into()));
+        tokio::spawn(writer.clone().run(write));
+        writer
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_change_not_yet_in_nss_answers_snapshot_stale() {
+        let writer = failing_writer();
+        // A call whose commits changed nothing NSS shows answers as it is.
+        let login = call_from(0);
+        assert_eq!(published(&writer, &login, Ok(7)).await, Ok(7));
+        // One that did hears the change is made but not shown.
+        let change = call_from(0);
+        change.wants_snapshot(writer.request());
+        let Err(RosterError::SnapshotStale(said)) = published(&writer, &change, Ok(7)).await else {
+            panic!("a failed snapshot write was acknowledged");
+        };
+        assert!(said.contains("the change is made"), "{said}");
+        assert!(!said.contains("registration code"), "{said}");
+        // An answer carrying a code says how to get another.
+        let create = call_from(0);
+        create.answers_code("carol");
+        create.wants_snapshot(writer.request());
+        let Err(RosterError::SnapshotStale(said)) = published(&writer, &create, Ok(())).await
+        else {
+            panic!("a failed snapshot write was acknowledged");
+        };
+        assert!(
+            said.contains("roster users password carol --reset"),
+            "{said}"
+        );
+        // An error the call met after its change stands.
+        let failed = call_from(0);
+        failed.wants_snapshot(writer.request());
+        let refused: Result<()> = Err(RosterError::NotFound("no such thing".into()));
+        assert_eq!(
+            published(&writer, &failed, refused).await,
+            Err(RosterError::NotFound("no such thing".into()))
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_call_waits_for_the_highest_write_it_asked_for() {
+        let writer = SnapshotWriter::new(
+            std::path::Path::new("/var/cache/roster/nss.cache"),
+            crate::snapshot::Retry::default(),
+            crate::snapshot::StaleMark::default(),
+        );
+        let writes = Arc::new(AtomicU32::new(0));
+        let counted = writes.clone();
+        let write: crate::snapshot::WriteFn = Arc::new(move |_| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        });
+        tokio::spawn(writer.clone().run(write));
+        let call = call_from(0);
+        let (first, second) = (writer.request(), writer.request());
+        call.wants_snapshot(second);
+        call.wants_snapshot(first);
+        assert_eq!(call.snapshot_generation.load(Ordering::SeqCst), second);
+        assert_eq!(published(&writer, &call, Ok(())).await, Ok(()));
+        assert!(writes.load(Ordering::SeqCst) >= 1);
     }
 
     #[test]
