@@ -1,5 +1,6 @@
-//! Roster's core: the model and its rules, passwords, the SQLite store and
-//! the configuration.
+//! Roster's core: the model and its rules, passwords, the store (behind
+//! the [`store::Backend`] and [`store::Transaction`] traits, SQLite's
+//! implementation in [`store::sqlite`]) and the configuration.
 //!
 //! Only rosterd links this crate. Every rule of DESIGN.md's model lives
 //! here once: the daemon identifies the caller and hands each request to
@@ -12,7 +13,11 @@
 //!
 //! Not here: talking to the bus, the argon2 queue (the daemon runs
 //! [`password::Hasher`] off its async threads), signalling processes, the
-//! NSS snapshot file.
+//! NSS snapshot file. What core does say about the snapshot is when it
+//! must be rewritten: a committed change to what NSS shows sets the
+//! store's [`store::CommitMark`] ([`Roster::commit_mark`]), which rosterd
+//! drains after each call to request a snapshot write; nothing else asks
+//! for one.
 
 pub mod authz;
 pub mod clock;
@@ -41,6 +46,12 @@ pub use level::Level;
 pub use model::*;
 pub use roster::Roster;
 pub use secret::Secret;
+
+// Core's rule tests as a suite any store backend runs (the `conformance`
+// feature; always in core's own tests).
+#[cfg(any(test, feature = "conformance"))]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+pub mod conformance;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]

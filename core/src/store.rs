@@ -1,270 +1,281 @@
-//! The SQLite store: the one place with SQL.
+//! The store behind two narrow traits: [`Backend`] (open a transaction,
+//! the schema version, a second reader) and [`Transaction`] (every typed
+//! operation on the data, no SQL). The rules live in [`crate::roster`] and
+//! see only these traits; nothing here decides what is allowed.
 //!
-//! DESIGN.md's "Storage": WAL with `synchronous=FULL` (an acknowledged
-//! suspend survives a power cut), foreign keys, a busy timeout, versioned
-//! migrations (`PRAGMA user_version`), one transaction per change, the
-//! file 0600 in a 0700 folder. A database newer than this build is refused.
+//! Today's backend is SQLite ([`sqlite::SqliteStore`], the one place with
+//! SQL); a second one (the fleet's PostgreSQL, a crate of its own)
+//! implements the same two traits and hands a `Box<dyn Backend>` to
+//! [`crate::Roster::with_backend`]. [`crate::conformance`] runs core's
+//! rule tests against any backend.
 //!
-//! The API is narrow and typed: [`Store::write`] and [`Store::read`] run a
-//! closure in one transaction over a [`Tx`], whose methods (in the
-//! submodules, one per table family) are the only way to the data. The
-//! rules live in [`crate::roster`]; nothing here decides what is allowed.
+//! ## The commit mark: where the NSS snapshot refresh comes from
 //!
-//! Modes: a missing folder is created 0700. An existing folder looser than
-//! 0700 is tightened only when it is ours alone (owned by rosterd's uid and
-//! holding nothing but the database's files): the packaging or a test may
-//! have made it with the default umask. A shared folder (`/tmp`,
-//! `/var/lib`) is never touched: that is refused, asking for a folder of
-//! its own, since chmod-ing it would break the host. A database file we own
-//! is tightened to 0600. Anything owned by another uid is refused, since
-//! someone else could have put or changed the database.
+//! The methods that change what the NSS snapshot shows (users' names,
+//! uids, profiles, states and roles; grants; an environment's removal
+//! with its grants) flag their transaction; when such a transaction
+//! commits the backend sets its [`CommitMark`]. A rolled-back transaction
+//! marks nothing, and neither does anything a login touches (lockout
+//! counters, last login, sessions, tokens, codes, password hashes) nor SSH
+//! keys (sshd asks rosterd for them live: they are not in the snapshot).
+//! rosterd drains the mark after each store call and asks for a snapshot
+//! write when it was set; no handler refreshes the snapshot by hand.
 
-mod credentials;
-mod grants;
-mod keys;
-mod lockouts;
-mod migrations;
-mod sessions;
-mod users;
+pub mod sqlite;
 
-pub use credentials::{CodeRow, TokenRow};
-pub use keys::KeyRow;
+pub use sqlite::{SqliteStore, SqliteTx};
 
+use crate::Result;
+use crate::clock::Timestamp;
 use crate::error::Error;
-use rusqlite::{Connection, TransactionBehavior};
-use std::fs;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use crate::level::Level;
+use crate::lockout::Counter;
+use crate::model::{Environment, NewSession, Session, Token, User, UserState};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-/// How long a writer waits for another connection's lock (the daemon has
-/// one connection; `sqlite3` run by an admin may hold a lock briefly).
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// The name the rules use for an open transaction: `fn f(tx: &Tx<'_>)`.
+pub type Tx<'a> = dyn Transaction + 'a;
 
-pub struct Store {
-    conn: Connection,
-    path: PathBuf,
+/// A stored registration code.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CodeRow {
+    pub uid: u32,
+    pub public_id: String,
+    pub hash: Vec<u8>,
+    pub created: Timestamp,
+    pub expires: Timestamp,
 }
 
-/// One open transaction: the store's typed operations hang off it.
-pub struct Tx<'a> {
-    conn: &'a Connection,
+/// A stored token, with what the listing doesn't show.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenRow {
+    pub token: Token,
+    pub hash: Vec<u8>,
+    pub revoked: Option<Timestamp>,
 }
 
-impl std::fmt::Debug for Store {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.path).finish()
+/// A stored SSH key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyRow {
+    pub key_type: String,
+    pub blob: Vec<u8>,
+    pub comment: String,
+    pub fingerprint: String,
+    pub added: Timestamp,
+}
+
+/// Set when a committed transaction changed what the NSS snapshot shows;
+/// shared between the backend (which sets it at commit) and whoever
+/// writes the snapshot (which drains it with [`CommitMark::take`]).
+/// Clones share one mark.
+#[derive(Clone, Debug, Default)]
+pub struct CommitMark(Arc<AtomicBool>);
+
+impl CommitMark {
+    /// For a backend: a transaction that flagged a snapshot-visible change
+    /// has committed.
+    pub fn set(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether a snapshot-visible change committed since the last take;
+    /// clears the mark.
+    pub fn take(&self) -> bool {
+        self.0.swap(false, Ordering::SeqCst)
+    }
+
+    /// Whether the mark is set, leaving it as it is.
+    pub fn is_set(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
     }
 }
 
-fn euid() -> u32 {
-    // SAFETY: geteuid has no preconditions and can't fail.
-    unsafe { libc::geteuid() }
+/// One open transaction: every operation on the stored data, typed.
+///
+/// An implementation flags the transaction in the methods marked
+/// "**NSS-visible**" (whether or not a row matched: a flag too many costs
+/// one snapshot write, a flag too few a stale NSS) and sets the backend's
+/// [`CommitMark`] when a flagged transaction commits. Enum columns hold a
+/// value this build doesn't know → an error (the data was edited by hand
+/// or by a newer build), never a default.
+pub trait Transaction {
+    // ---- users -------------------------------------------------------
+
+    /// The user named `name`, with grants; `locked_until` as of `now`.
+    fn user(&self, name: &str, now: Timestamp) -> Result<Option<User>>;
+    fn user_by_uid(&self, uid: u32, now: Timestamp) -> Result<Option<User>>;
+    /// Every user, sorted by name, with grants.
+    fn users(&self, now: Timestamp) -> Result<Vec<User>>;
+    /// **NSS-visible.** The user and its grants.
+    fn insert_user(&self, user: &User, password_hash: Option<&str>) -> Result<()>;
+    /// **NSS-visible.** Display name, role, home and shell.
+    fn update_profile(&self, user: &User) -> Result<()>;
+    /// **NSS-visible** (the admin group holds active users only).
+    fn set_state(&self, uid: u32, state: UserState) -> Result<()>;
+    /// Store a hash (or none: pending) and when it changed.
+    fn set_password(&self, uid: u32, hash: Option<&str>, changed: Option<Timestamp>) -> Result<()>;
+    fn password_hash(&self, uid: u32) -> Result<Option<String>>;
+    fn set_last_login(&self, uid: u32, at: Timestamp) -> Result<()>;
+    /// **NSS-visible.** Delete the user (grants, lockouts, code and keys go
+    /// with it) and retire its uid for good.
+    fn delete_user(&self, uid: u32, name: &str, now: Timestamp) -> Result<()>;
+    /// Users with role admin and state active.
+    fn active_admins(&self) -> Result<u32>;
+    /// The uids in `min..=max` held by a user or retired, ascending.
+    fn taken_uids(&self, min: u32, max: u32) -> Result<Vec<u32>>;
+    fn is_retired(&self, uid: u32) -> Result<bool>;
+
+    // ---- grants and environments -------------------------------------
+
+    fn grants_of(&self, uid: u32) -> Result<BTreeMap<String, Level>>;
+    /// uid → (environment → level), for listing everyone at once.
+    fn all_grants(&self) -> Result<BTreeMap<u32, BTreeMap<String, Level>>>;
+    /// **NSS-visible.** Set the one level `uid` holds in `environment`.
+    fn set_grant(&self, uid: u32, environment: &str, level: Level) -> Result<()>;
+    /// **NSS-visible.**
+    fn delete_grant(&self, uid: u32, environment: &str) -> Result<()>;
+    /// The names of the users holding `level` in `environment`, sorted.
+    fn holders(&self, environment: &str, level: Level) -> Result<Vec<String>>;
+    fn environment(&self, name: &str) -> Result<Option<Environment>>;
+    fn environments(&self) -> Result<Vec<Environment>>;
+    /// A new environment holds no grant: not NSS-visible.
+    fn insert_environment(&self, name: &str, now: Timestamp) -> Result<()>;
+    /// Remove `name` and every grant naming it; answers how many grants
+    /// went. **NSS-visible** when that is more than none.
+    fn delete_environment(&self, name: &str) -> Result<u32>;
+
+    // ---- SSH keys (served to sshd live, not in the snapshot) ----------
+
+    fn insert_key(&self, uid: u32, key: &KeyRow) -> Result<()>;
+    /// Oldest first.
+    fn keys_of(&self, uid: u32) -> Result<Vec<KeyRow>>;
+    /// False when the user has no key with that fingerprint.
+    fn delete_key(&self, uid: u32, fingerprint: &str) -> Result<bool>;
+
+    // ---- lockouts: one counter per (user, remote host); "" is local ---
+
+    fn lockout(&self, uid: u32, remote_host: &str) -> Result<Counter>;
+    /// The uid of `name` when a counter exists for (`name`, host).
+    fn counted_uid(&self, name: &str, remote_host: &str) -> Result<Option<u32>>;
+    fn save_lockout(&self, uid: u32, remote_host: &str, counter: &Counter) -> Result<()>;
+    /// Forget one (user, host) counter.
+    fn clear_lockout(&self, uid: u32, remote_host: &str) -> Result<()>;
+    /// Forget every counter of the user (unlock, password change).
+    fn clear_lockouts(&self, uid: u32) -> Result<()>;
+
+    // ---- sessions ----------------------------------------------------
+
+    fn insert_session(&self, new: &NewSession, uid: u32, now: Timestamp) -> Result<Session>;
+    /// How many sessions `uid` ever had (0 before its first).
+    fn session_count(&self, uid: u32) -> Result<i64>;
+    /// End the live session of `uid` led by (pid, start); false if none.
+    fn end_session(
+        &self,
+        uid: u32,
+        leader_pid: u32,
+        leader_start: u64,
+        now: Timestamp,
+    ) -> Result<bool>;
+    fn end_sessions(&self, ids: &[i64], now: Timestamp) -> Result<()>;
+    /// Sessions, newest first; only live ones unless `ended` too.
+    fn sessions(&self, uid: Option<u32>, ended: bool) -> Result<Vec<Session>>;
+
+    // ---- registration codes and API tokens ---------------------------
+
+    /// Store the user's one code, voiding any earlier one.
+    fn set_code(&self, code: &CodeRow) -> Result<()>;
+    fn code_by_id(&self, public_id: &str) -> Result<Option<CodeRow>>;
+    fn code_of(&self, uid: u32) -> Result<Option<CodeRow>>;
+    fn delete_code(&self, uid: u32) -> Result<()>;
+    fn insert_token(&self, token: &Token, hash: &[u8]) -> Result<()>;
+    fn token(&self, public_id: &str) -> Result<Option<TokenRow>>;
+    /// Tokens that aren't revoked, of one user or (None) everyone's,
+    /// oldest first.
+    fn tokens(&self, uid: Option<u32>) -> Result<Vec<Token>>;
+    fn rename_token(&self, public_id: &str, name: &str) -> Result<()>;
+    fn delete_token(&self, public_id: &str) -> Result<()>;
+    fn touch_token(&self, public_id: &str, now: Timestamp) -> Result<()>;
+    /// Void every live token of the user (password change, suspend,
+    /// delete); they stay, revoked, so using one says "revoked".
+    fn revoke_tokens(&self, uid: u32, now: Timestamp) -> Result<u32>;
 }
 
-/// Create or check the folder and the file (and SQLite's side files) so
-/// the database is never readable by others, even for a moment.
-fn prepare_files(path: &Path) -> crate::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    if !dir.exists() {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&dir)
-            .map_err(|e| Error::Store(format!("can't create the folder {}: {e}", dir.display())))?;
+/// A change or a query run inside one transaction (see [`Backend`]).
+pub type TxFn<'f> = dyn FnMut(&Tx<'_>) -> Result<()> + 'f;
+
+/// Where the data lives. Object-safe, so [`crate::Roster`] holds a
+/// `Box<dyn Backend>` and the rules never name an engine; callers use the
+/// generic [`write`](#method.write) and [`read`](#method.read) on
+/// `dyn Backend`, which answer any type.
+pub trait Backend: Send + std::fmt::Debug {
+    /// Run `change` in one write transaction: committed when it answers
+    /// `Ok` (and then, if it flagged an NSS-visible change, the
+    /// [`CommitMark`] set), rolled back (nothing changed, nothing marked)
+    /// when it answers `Err`. The whole transaction is serialized against
+    /// other writers, so a read-then-write can't fail halfway.
+    fn write_with(&mut self, change: &mut TxFn<'_>) -> Result<()>;
+
+    /// Run `query` in one read transaction (a consistent view).
+    fn read_with(&mut self, query: &mut TxFn<'_>) -> Result<()>;
+
+    /// The schema version this store is at.
+    fn schema_version(&self) -> Result<u32>;
+
+    /// A second, read-only handle on the same data: long reads (the NSS
+    /// snapshot's every-user view) run on it without holding up the
+    /// handle that serves calls. A read begun after a commit sees it.
+    fn open_reader(&self) -> Result<Box<dyn Backend>>;
+
+    /// The mark this backend sets when an NSS-visible change commits.
+    fn commit_mark(&self) -> CommitMark;
+}
+
+impl dyn Backend + '_ {
+    /// [`Backend::write_with`] answering what `change` answers.
+    pub fn write<T>(&mut self, change: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
+        let mut run = Once::new(change);
+        self.write_with(&mut |tx| run.call(tx))?;
+        run.answer()
     }
-    secure_folder(&dir, path)?;
-    if !path.exists() {
-        fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(|e| Error::Store(format!("can't create {}: {e}", path.display())))?;
+
+    /// [`Backend::read_with`] answering what `query` answers.
+    pub fn read<T>(&mut self, query: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
+        let mut run = Once::new(query);
+        self.read_with(&mut |tx| run.call(tx))?;
+        run.answer()
     }
-    secure(path, 0o600, "database")?;
-    for suffix in ["-wal", "-shm", "-journal"] {
-        let mut side = path.as_os_str().to_owned();
-        side.push(suffix);
-        let side = PathBuf::from(side);
-        if side.exists() {
-            secure(&side, 0o600, "database")?;
+}
+
+/// A `FnOnce` behind the `FnMut` the object-safe trait takes, keeping its
+/// answer for the generic caller.
+struct Once<F, T> {
+    f: Option<F>,
+    answer: Option<T>,
+}
+
+impl<F: FnOnce(&Tx<'_>) -> Result<T>, T> Once<F, T> {
+    fn new(f: F) -> Self {
+        Once {
+            f: Some(f),
+            answer: None,
         }
     }
-    Ok(())
-}
 
-/// Whether every entry of `dir` is the database or one of SQLite's side
-/// files for it.
-fn holds_only_the_database(dir: &Path, database: &Path) -> crate::Result<bool> {
-    let Some(name) = database.file_name() else {
-        return Ok(false);
-    };
-    let name = name.to_string_lossy().into_owned();
-    let entries = fs::read_dir(dir)
-        .map_err(|e| Error::Store(format!("can't list the folder {}: {e}", dir.display())))?;
-    for entry in entries {
-        let entry = entry
-            .map_err(|e| Error::Store(format!("can't list the folder {}: {e}", dir.display())))?;
-        let entry_name = entry.file_name().to_string_lossy().into_owned();
-        let ours = entry_name == name
-            || ["-wal", "-shm", "-journal"]
-                .iter()
-                .any(|suffix| entry_name == format!("{name}{suffix}"));
-        if !ours {
-            return Ok(false);
-        }
-    }
-    Ok(true)
-}
-
-fn secure_folder(dir: &Path, database: &Path) -> crate::Result<()> {
-    let meta = fs::metadata(dir)
-        .map_err(|e| Error::Store(format!("can't inspect {}: {e}", dir.display())))?;
-    let mode = meta.mode() & 0o7777;
-    if meta.uid() == euid() && mode & 0o077 == 0 {
-        return Ok(());
-    }
-    if meta.uid() == euid() && mode & 0o1000 == 0 && holds_only_the_database(dir, database)? {
-        return secure(dir, 0o700, "folder");
-    }
-    Err(Error::Store(format!(
-        "the database's folder {} has mode {mode:o} (owner uid {}) and is shared with other files: give the database a folder of its own, owned by rosterd's uid {} with mode 700 (e.g. /var/lib/roster)",
-        dir.display(),
-        meta.uid(),
-        euid()
-    )))
-}
-
-fn secure(path: &Path, mode: u32, what: &str) -> crate::Result<()> {
-    let meta = fs::metadata(path)
-        .map_err(|e| Error::Store(format!("can't inspect {}: {e}", path.display())))?;
-    if meta.uid() != euid() {
-        return Err(Error::Store(format!(
-            "the {what} {} belongs to uid {}, not to rosterd's uid {}: someone else could change the database; chown it or pick another path",
-            path.display(),
-            meta.uid(),
-            euid()
-        )));
-    }
-    if meta.mode() & 0o077 != 0 {
-        fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(|e| {
-            Error::Store(format!(
-                "the {what} {} has mode {:o} and can't be set to {mode:o}: {e}",
-                path.display(),
-                meta.mode() & 0o7777
-            ))
+    fn call(&mut self, tx: &Tx<'_>) -> Result<()> {
+        let f = self.f.take().ok_or_else(|| {
+            Error::Store("the store ran one transaction's work twice (a backend bug)".into())
         })?;
-    }
-    Ok(())
-}
-
-impl Store {
-    /// Open (creating if missing) and migrate the database at `path`.
-    pub fn open(path: &Path) -> crate::Result<Store> {
-        prepare_files(path)?;
-        let conn = Connection::open(path)
-            .map_err(|e| Error::Store(format!("can't open {}: {e}", path.display())))?;
-        conn.busy_timeout(BUSY_TIMEOUT)?;
-        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            return Err(Error::Store(format!(
-                "{} can't use WAL mode (got {mode}): is it on a network filesystem?",
-                path.display()
-            )));
-        }
-        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
-        let mut store = Store {
-            conn,
-            path: path.to_path_buf(),
-        };
-        migrations::migrate(&mut store.conn, path)?;
-        // SQLite made -wal and -shm just now; keep them as tight as the file.
-        prepare_files(path)?;
-        Ok(store)
+        self.answer = Some(f(tx)?);
+        Ok(())
     }
 
-    /// A second connection to the same database, read-only: long reads
-    /// (the NSS snapshot's every-user view) run on it without holding up
-    /// the connection that serves calls. Under WAL a read transaction sees
-    /// every commit made before it began.
-    pub fn open_reader(&self) -> crate::Result<Store> {
-        use rusqlite::OpenFlags;
-        let conn = Connection::open_with_flags(
-            &self.path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|e| Error::Store(format!("can't open {}: {e}", self.path.display())))?;
-        conn.busy_timeout(BUSY_TIMEOUT)?;
-        Ok(Store {
-            conn,
-            path: self.path.clone(),
+    fn answer(self) -> Result<T> {
+        self.answer.ok_or_else(|| {
+            Error::Store(
+                "the store committed without running the transaction's work (a backend bug)".into(),
+            )
         })
     }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// The connection's settings as SQLite reports them: (journal_mode,
-    /// synchronous, foreign_keys), e.g. ("wal", 2, 1). For `roster doctor`
-    /// and the tests.
-    pub fn settings(&self) -> crate::Result<(String, i64, i64)> {
-        let mode: String = self
-            .conn
-            .query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
-        let sync: i64 = self
-            .conn
-            .query_row("PRAGMA synchronous", [], |r| r.get(0))?;
-        let fk: i64 = self
-            .conn
-            .query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
-        Ok((mode, sync, fk))
-    }
-
-    /// The schema version (`PRAGMA user_version`).
-    pub fn schema_version(&self) -> crate::Result<u32> {
-        Ok(self
-            .conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))?)
-    }
-
-    /// Run `change` in one write transaction: committed when it answers
-    /// `Ok`, rolled back (nothing changed) when it answers `Err`.
-    pub fn write<T>(
-        &mut self,
-        change: impl FnOnce(&Tx<'_>) -> crate::Result<T>,
-    ) -> crate::Result<T> {
-        // IMMEDIATE takes the write lock up front, so a read-then-write
-        // can't fail halfway with SQLITE_BUSY.
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let out = change(&Tx { conn: &tx })?;
-        tx.commit()?;
-        Ok(out)
-    }
-
-    /// Run `query` in one read transaction (a consistent snapshot).
-    pub fn read<T>(&mut self, query: impl FnOnce(&Tx<'_>) -> crate::Result<T>) -> crate::Result<T> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Deferred)?;
-        let out = query(&Tx { conn: &tx })?;
-        tx.commit()?;
-        Ok(out)
-    }
-}
-
-/// Text columns that hold an enum: a value we don't know means the
-/// database was edited by hand or by a newer build.
-fn corrupt(what: &str, value: &str) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(
-        0,
-        rusqlite::types::Type::Text,
-        format!("unknown {what} {value:?} in the database").into(),
-    )
 }

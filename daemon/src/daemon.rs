@@ -1,8 +1,19 @@
 //! The state every interface shares, and the few steps every call takes:
 //! learn the caller ([`Daemon::begin`]), run store work off the async
-//! threads ([`Daemon::acting`]), hash through the queue
-//! ([`Daemon::hash`], [`Daemon::verify`]), refresh the NSS snapshot before
-//! answering, and write the audit line ([`Daemon::finish`]).
+//! threads ([`Daemon::store`], [`Daemon::acting`]), hash through the queue
+//! ([`Daemon::hash`], [`Daemon::verify`]), and answer ([`Daemon::finish`]).
+//!
+//! The NSS snapshot is refreshed from the store's commit, never by a
+//! handler: a committed change that NSS shows sets core's
+//! [`roster_core::store::CommitMark`]; [`Daemon::store`] drains it (under
+//! the store's lock, so the mark is exactly that call's) and asks the
+//! [`SnapshotWriter`] for a write, recording the generation on the
+//! [`Call`]; [`Daemon::finish`] waits for that write before answering and
+//! turns its failure into `SnapshotStale` (said with how to get a new code
+//! when the call answers one, [`Call::answers_code`]). Work that must
+//! happen after the change (ending sessions) happens before the wait, so
+//! it happens even when NSS can't show the change yet. A login, a session
+//! or a token touches nothing NSS shows, so it costs no snapshot write.
 
 use crate::audit::{Audit, Entry};
 use crate::caller::{Peer, Peers};
@@ -14,7 +25,7 @@ use roster_client::{MAX_SECRET_BYTES, RosterError};
 use roster_core::password::Hasher;
 use roster_core::{Actor, Config, Roster, Secret};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use zbus::Connection;
@@ -54,6 +65,11 @@ pub struct Call {
     passed_uid: AtomicU32,
     /// Whether this call has taken its one check from the rate limiter.
     rate_taken: AtomicBool,
+    /// The highest snapshot generation this call's changes asked for (0 =
+    /// none): [`Daemon::finish`] waits for it before answering.
+    snapshot_generation: AtomicU64,
+    /// The user whose registration code this call's answer carries.
+    code_of: Mutex<Option<String>>,
 }
 
 impl Call {
@@ -80,6 +96,21 @@ impl Call {
                 self.detail("for_uid", real_uid.to_string());
             }
         }
+    }
+
+    /// This call's answer carries `user`'s registration code: should the
+    /// snapshot write fail, the error (which can't carry the code) says
+    /// how to get a new one.
+    pub fn answers_code(&self, user: &str) {
+        if let Ok(mut code_of) = self.code_of.lock() {
+            *code_of = Some(user.to_owned());
+        }
+    }
+
+    /// The call's answer must wait for snapshot write `generation`.
+    fn wants_snapshot(&self, generation: u64) {
+        self.snapshot_generation
+            .fetch_max(generation, Ordering::SeqCst);
     }
 
     /// Whose share this call's hashing counts in (see [`Requester`]).
@@ -137,11 +168,17 @@ impl Daemon {
             result_override: Mutex::new(None),
             passed_uid: AtomicU32::new(0),
             rate_taken: AtomicBool::new(false),
+            snapshot_generation: AtomicU64::new(0),
+            code_of: Mutex::new(None),
         })
     }
 
-    /// Writes the audit line (for audited calls) and passes the result on.
-    pub fn finish<T>(&self, call: &Call, result: Result<T>) -> Result<T> {
+    /// Waits until the NSS snapshot shows the call's changes (if it made
+    /// any NSS shows), writes the audit line (for audited calls) and
+    /// passes the result on: a change made but not yet in NSS answers
+    /// `SnapshotStale` instead of its success.
+    pub async fn finish<T>(&self, call: &Call, result: Result<T>) -> Result<T> {
+        let result = self.published(call, result).await;
         if call.audited {
             let word = match &result {
                 Ok(_) => call
@@ -171,22 +208,59 @@ impl Daemon {
         result
     }
 
-    /// Runs `f` on the store, on a blocking thread.
-    pub async fn store<T, F>(&self, f: F) -> Result<T>
+    /// `result`, once the snapshot write the call asked for is done (see
+    /// [`published`]).
+    async fn published<T>(&self, call: &Call, result: Result<T>) -> Result<T> {
+        published(&self.snapshot, call, result).await
+    }
+
+    /// Runs `f` on the store for `call`, on a blocking thread. When it
+    /// committed a change NSS shows, a snapshot write is requested and
+    /// [`Daemon::finish`] waits for it (also when `f` failed after such a
+    /// commit: the change is made).
+    pub async fn store<T, F>(&self, call: &Call, f: F) -> Result<T>
+    where
+        F: FnOnce(&mut Roster) -> roster_core::Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (result, generation) = self.run_store(f).await?;
+        if let Some(generation) = generation {
+            call.wants_snapshot(generation);
+        }
+        result.map_err(to_bus)
+    }
+
+    /// Runs `f` on the store for no call (the reaper, the sweep): a change
+    /// NSS shows still gets its snapshot write, which nobody waits for.
+    pub async fn store_unattended<T, F>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce(&mut Roster) -> roster_core::Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (result, _) = self.run_store(f).await?;
+        result.map_err(to_bus)
+    }
+
+    /// `f`'s result, and the snapshot generation requested when its
+    /// commits changed what NSS shows. The mark is drained under the
+    /// store's lock, so it is this `f`'s and no other call's.
+    async fn run_store<T, F>(&self, f: F) -> Result<(roster_core::Result<T>, Option<u64>)>
     where
         F: FnOnce(&mut Roster) -> roster_core::Result<T> + Send + 'static,
         T: Send + 'static,
     {
         let roster = self.roster.clone();
+        let snapshot = self.snapshot.clone();
         tokio::task::spawn_blocking(move || {
             // A panic inside core poisons the lock; SQLite rolled its
             // transaction back, so the store itself is consistent.
             let mut guard = roster.lock().unwrap_or_else(|p| p.into_inner());
-            f(&mut guard)
+            let result = f(&mut guard);
+            let generation = guard.commit_mark().take().then(|| snapshot.request());
+            (result, generation)
         })
         .await
-        .map_err(|e| internal(&format!("store task: {e}")))?
-        .map_err(to_bus)
+        .map_err(|e| internal(&format!("store task: {e}")))
     }
 
     /// Runs `f` as the caller (resolved by core from uid and bound token).
@@ -196,7 +270,7 @@ impl Daemon {
         T: Send + 'static,
     {
         let caller = call.peer.caller(true)?;
-        self.store(move |r| {
+        self.store(call, move |r| {
             let actor = r.actor(&caller)?;
             f(r, &actor)
         })
@@ -211,7 +285,7 @@ impl Daemon {
         T: Send + 'static,
     {
         let caller = call.peer.caller(false)?;
-        self.store(move |r| {
+        self.store(call, move |r| {
             let actor = r.actor(&caller)?;
             f(r, &actor)
         })
@@ -307,8 +381,8 @@ impl Daemon {
     }
 
     /// Ends every live session of `uid` in the store; answers how many.
-    pub async fn end_sessions_of(&self, uid: u32) -> Result<u32> {
-        self.store(move |r| {
+    pub async fn end_sessions_of(&self, call: &Call, uid: u32) -> Result<u32> {
+        self.store(call, move |r| {
             let ids: Vec<i64> = r
                 .live_sessions()?
                 .into_iter()
@@ -322,8 +396,8 @@ impl Daemon {
     }
 
     /// How many live sessions `uid` has.
-    pub async fn live_session_count(&self, uid: u32) -> Result<u32> {
-        self.store(move |r| {
+    pub async fn live_session_count(&self, call: &Call, uid: u32) -> Result<u32> {
+        self.store(call, move |r| {
             let n = r.live_sessions()?.iter().filter(|s| s.uid == uid).count();
             Ok(u32::try_from(n).unwrap_or(u32::MAX))
         })
@@ -331,10 +405,11 @@ impl Daemon {
     }
 
     /// Marks ended every live session whose leader (pid + start time) is
-    /// gone. Never by pid alone: a recycled pid is another process.
+    /// gone. Never by pid alone: a recycled pid is another process. Ending
+    /// a session changes nothing NSS shows, so no answer waits for it.
     pub async fn reap(&self) -> Result<u32> {
         let proc = self.proc.clone();
-        self.store(move |r| {
+        self.store_unattended(move |r| {
             let dead: Vec<i64> = r
                 .live_sessions()?
                 .into_iter()
@@ -347,6 +422,28 @@ impl Daemon {
             Ok(u32::try_from(dead.len()).unwrap_or(u32::MAX))
         })
         .await
+    }
+}
+
+/// `result`, once `snapshot` has finished the write `call` asked for (none
+/// asked: at once); that write's failure turns a success into
+/// `SnapshotStale` (an earlier error stands: it says more).
+async fn published<T>(snapshot: &SnapshotWriter, call: &Call, result: Result<T>) -> Result<T> {
+    let generation = call.snapshot_generation.load(Ordering::SeqCst);
+    if generation == 0 {
+        return result;
+    }
+    let written = snapshot.wait(generation).await;
+    match (result, written) {
+        (Ok(answer), Ok(())) => Ok(answer),
+        (Ok(_), Err(stale)) => {
+            let code_of = call.code_of.lock().ok().and_then(|c| c.clone());
+            Err(match code_of {
+                Some(user) => stale.losing_code(&user),
+                None => stale.into(),
+            })
+        }
+        (Err(e), _) => Err(e),
     }
 }
 
@@ -474,7 +571,84 @@ mod tests {
             result_override: Mutex::new(None),
             passed_uid: AtomicU32::new(0),
             rate_taken: AtomicBool::new(false),
+            snapshot_generation: AtomicU64::new(0),
+            code_of: Mutex::new(None),
         }
+    }
+
+    /// A writer whose every write fails (a full cache folder).
+    fn failing_writer() -> Arc<SnapshotWriter> {
+        let writer = SnapshotWriter::new(
+            std::path::Path::new("/var/cache/roster/nss.cache"),
+            crate::snapshot::Retry {
+                first: Duration::from_secs(60),
+                max: Duration::from_secs(60),
+            },
+            crate::snapshot::StaleMark::default(),
+        );
+        let write: crate::snapshot::WriteFn =
+            Arc::new(|_| Err("No space left on device (os error 28)".into()));
+        tokio::spawn(writer.clone().run(write));
+        writer
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_change_not_yet_in_nss_answers_snapshot_stale() {
+        let writer = failing_writer();
+        // A call whose commits changed nothing NSS shows answers as it is.
+        let login = call_from(0);
+        assert_eq!(published(&writer, &login, Ok(7)).await, Ok(7));
+        // One that did hears the change is made but not shown.
+        let change = call_from(0);
+        change.wants_snapshot(writer.request());
+        let Err(RosterError::SnapshotStale(said)) = published(&writer, &change, Ok(7)).await else {
+            panic!("a failed snapshot write was acknowledged");
+        };
+        assert!(said.contains("the change is made"), "{said}");
+        assert!(!said.contains("registration code"), "{said}");
+        // An answer carrying a code says how to get another.
+        let create = call_from(0);
+        create.answers_code("carol");
+        create.wants_snapshot(writer.request());
+        let Err(RosterError::SnapshotStale(said)) = published(&writer, &create, Ok(())).await
+        else {
+            panic!("a failed snapshot write was acknowledged");
+        };
+        assert!(
+            said.contains("roster users password carol --reset"),
+            "{said}"
+        );
+        // An error the call met after its change stands.
+        let failed = call_from(0);
+        failed.wants_snapshot(writer.request());
+        let refused: Result<()> = Err(RosterError::NotFound("no such thing".into()));
+        assert_eq!(
+            published(&writer, &failed, refused).await,
+            Err(RosterError::NotFound("no such thing".into()))
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_call_waits_for_the_highest_write_it_asked_for() {
+        let writer = SnapshotWriter::new(
+            std::path::Path::new("/var/cache/roster/nss.cache"),
+            crate::snapshot::Retry::default(),
+            crate::snapshot::StaleMark::default(),
+        );
+        let writes = Arc::new(AtomicU32::new(0));
+        let counted = writes.clone();
+        let write: crate::snapshot::WriteFn = Arc::new(move |_| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        });
+        tokio::spawn(writer.clone().run(write));
+        let call = call_from(0);
+        let (first, second) = (writer.request(), writer.request());
+        call.wants_snapshot(second);
+        call.wants_snapshot(first);
+        assert_eq!(call.snapshot_generation.load(Ordering::SeqCst), second);
+        assert_eq!(published(&writer, &call, Ok(())).await, Ok(()));
+        assert!(writes.load(Ordering::SeqCst) >= 1);
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! token bound to its connection), hands each request to `roster-core`,
 //! which authorizes, validates and commits it; runs argon2 in a bounded
 //! queue off the async threads; writes the public NSS snapshot before
-//! acknowledging a change that shows there; ends a suspended or deleted
+//! acknowledging a change that shows there (core's commit mark says
+//! which, see `daemon.rs`); ends a suspended or deleted
 //! user's processes; creates homes at the first session; writes an audit
 //! line per admin action and login result to syslog (authpriv).
 //!
@@ -128,6 +129,8 @@ async fn serve(args: Args, config: Config) -> Result<(), String> {
     let nss_reader = roster
         .nss_reader()
         .map_err(|e| format!("can't open the database {}: {e}", database.display()))?;
+    // The start's write below shows everything committed so far.
+    roster.commit_mark().take();
     let roster = Arc::new(Mutex::new(roster));
     let hasher = Hasher::new(&config.argon2).map_err(|e| e.to_string())?;
     let audit = audit::Audit::open(args.syslog_socket.as_deref(), args.audit_log.as_deref())

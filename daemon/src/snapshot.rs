@@ -2,13 +2,18 @@
 //! atomically to `nss_cache` at start and after every change that affects
 //! it, before that change is acknowledged.
 //!
-//! Changes arriving together share one write: each caller takes a
-//! generation number after its commit ([`SnapshotWriter::request`]) and
-//! waits until a write that started after that number is finished
-//! ([`SnapshotWriter::wait`]). The writer task always writes the newest
-//! state, so one write covers every request made before it began: a
-//! burst of changes costs at most two writes (the one running when it
-//! arrived, and one after).
+//! Which changes affect it is the store's to say: a commit that changed
+//! what NSS shows sets core's `CommitMark`, which `Daemon::store` drains
+//! after each store call, taking a generation number for the call
+//! ([`SnapshotWriter::request`]); `Daemon::finish` waits until a write
+//! that started after that number is finished ([`SnapshotWriter::wait`])
+//! before answering. No handler asks for a write by hand, and a login
+//! (lockout counters, sessions, last login) asks for none.
+//!
+//! Changes arriving together share one write. The writer task always
+//! writes the newest state, so one write covers every request made before
+//! it began: a burst of changes costs at most two writes (the one running
+//! when it arrived, and one after).
 //!
 //! The writer reads its view on a connection of its own
 //! ([`roster_core::roster::NssReader`], read-only): building a snapshot of
@@ -56,16 +61,6 @@ impl SnapshotStale {
         SnapshotStale {
             path: path.display().to_string(),
             folder: folder.display().to_string(),
-        }
-    }
-
-    /// [`Self::losing_code`] when the answer carried a code, else the
-    /// plain error.
-    pub fn losing_code_if(self, had_code: bool, user: &str) -> RosterError {
-        if had_code {
-            self.losing_code(user)
-        } else {
-            self.into()
         }
     }
 
@@ -193,7 +188,8 @@ impl SnapshotWriter {
         })
     }
 
-    /// Call after committing a change: the number to [`Self::wait`] for.
+    /// Call after committing a change NSS shows: the number to
+    /// [`Self::wait`] for.
     pub fn request(&self) -> u64 {
         let generation = self.wanted.fetch_add(1, Ordering::SeqCst) + 1;
         self.wake.notify_one();
@@ -217,9 +213,10 @@ impl SnapshotWriter {
         }
     }
 
-    /// Request and wait: what a call that changed the snapshot's content
-    /// does before it answers (and answers the error with, after any work
-    /// that must still happen).
+    /// Request and wait, for the tests: rosterd requests in
+    /// `Daemon::store` (when core's commit mark is set) and waits in
+    /// `Daemon::finish`.
+    #[cfg(test)]
     pub async fn refresh(&self) -> Result<(), SnapshotStale> {
         let generation = self.request();
         self.wait(generation).await

@@ -208,3 +208,102 @@ fn temp_names_planted_in_the_cache_folder_never_block_a_write() {
     }
     assert!(!d.stderr_log().contains("can't write the NSS snapshot"));
 }
+
+/// The snapshot's generation (each write has a higher one) and inode
+/// (each write renames a new file into place).
+fn written(d: &TestDaemon) -> (u64, u64) {
+    let path = d.nss_cache_path();
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let s = Snapshot::parse(&bytes).unwrap_or_else(|e| panic!("{e:?}"));
+    let inode = std::fs::metadata(&path).map(|m| m.ino()).unwrap_or(0);
+    (s.generation(), inode)
+}
+
+/// Nothing a login writes (lockout counters, last login, sessions) is in
+/// the snapshot: a burst of logins never rewrites it, and a change after
+/// them still does.
+#[test]
+fn logins_never_rewrite_the_snapshot() {
+    let bus = TestBus::start();
+    let d = TestDaemon::start(&bus);
+    d.create_user("alice", "admin", PW);
+    let before = written(&d);
+    let conn = d.connect();
+    let pam = zbus::block_on(roster_client::PamProxy::new(&conn)).unwrap_or_else(|e| panic!("{e}"));
+    let pid = std::process::id();
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let start = roster_client::stat_start_time(&stat).unwrap_or(0);
+    let session = roster_client::OpenSession {
+        user: "alice".into(),
+        service: "sshd".into(),
+        tty: "pts/3".into(),
+        remote_host: "198.51.100.7".into(),
+        leader_pid: pid,
+        leader_start: start,
+    };
+    for i in 0..100 {
+        // Every tenth a wrong password first: a counted failure, then the
+        // success that clears it.
+        if i % 10 == 0 {
+            let failed = zbus::block_on(pam.authenticate("alice", "wrong", "198.51.100.7", 0))
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(failed.outcome.as_str(), "failed");
+        }
+        let reply = zbus::block_on(pam.authenticate("alice", PW, "198.51.100.7", 0))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(reply.outcome.as_str(), "success");
+        zbus::block_on(pam.check_account("alice")).unwrap_or_else(|e| panic!("{e}"));
+        zbus::block_on(pam.open_session(&session)).unwrap_or_else(|e| panic!("{e}"));
+        zbus::block_on(pam.close_session("alice", pid, start)).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let after = written(&d);
+    eprintln!(
+        "snapshot writes for 100 logins: {}",
+        after.0.saturating_sub(before.0)
+    );
+    assert_eq!(after, before, "a login rewrote the snapshot");
+    d.create_user("bob", "user", PW);
+    assert!(written(&d).0 > before.0, "a create rewrites it");
+}
+
+/// Figures for the record (no assertion on speed): what a `users create`
+/// costs over the bus, the snapshot write included.
+/// `cargo test -p roster-tests --test daemon_snapshot users_create_cost -- --ignored --nocapture`
+#[test]
+#[ignore = "timing figures"]
+fn users_create_cost() {
+    let bus = TestBus::start();
+    // A range of its own past every test's block: these users run nothing.
+    let first = roster_tests::UID_MIN + 100_000;
+    let d = TestDaemon::start_with(
+        &bus,
+        roster_tests::TestConfig::new()
+            .set("uid_min", &first.to_string())
+            .set("uid_max", &(first + 300).to_string()),
+    );
+    let conn = d.connect();
+    let users =
+        zbus::block_on(roster_client::UsersProxy::new(&conn)).unwrap_or_else(|e| panic!("{e}"));
+    let mut took = Vec::new();
+    for i in 0..201 {
+        let request = roster_client::CreateUser {
+            name: format!("user{i}"),
+            display_name: String::new(),
+            role: None.into(),
+            home: String::new(),
+            shell: String::new(),
+            register: true,
+        };
+        let t = std::time::Instant::now();
+        zbus::block_on(users.create(&request, "")).unwrap_or_else(|e| panic!("{e}"));
+        took.push(t.elapsed());
+    }
+    took.sort();
+    eprintln!(
+        "users create (--register, over the bus): median {:?}, min {:?}, max {:?} of {}",
+        took[took.len() / 2],
+        took[0],
+        took[took.len() - 1],
+        took.len()
+    );
+}

@@ -1,5 +1,6 @@
 //! A Roster on temp files: config paths, local account files, a clock the
-//! test moves, and cheap argon2 parameters.
+//! test moves, and cheap argon2 parameters; its store comes from the
+//! backend the running suite names ([`crate::conformance::backend_for`]).
 
 #![allow(dead_code)]
 
@@ -53,7 +54,8 @@ pub fn fixture_with(edit: impl FnOnce(&mut Config)) -> Fixture {
     let mut config = config_in(dir.path());
     edit(&mut config);
     let clock = Arc::new(FixedClock::at(T0));
-    let roster = Roster::open(config, clock.clone()).unwrap();
+    let store = crate::conformance::backend_for(&config).unwrap();
+    let roster = Roster::with_backend(config, clock.clone(), store).unwrap();
     Fixture { dir, clock, roster }
 }
 

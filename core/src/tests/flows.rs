@@ -80,17 +80,14 @@ fn local_lock(f: &mut Fixture, name: &str) -> Option<Timestamp> {
 }
 
 /// How many failures are counted locally, read back from the store.
-fn local_failures(f: &Fixture, name: &str) -> i64 {
-    rusqlite::Connection::open(&f.roster.config().database)
+pub fn local_failures(f: &mut Fixture, name: &str) -> usize {
+    let uid = f.roster.user_by_name(name).unwrap().unwrap().uid;
+    f.roster
+        .store
+        .read(|tx| tx.lockout(uid, crate::lockout::LOCAL))
         .unwrap()
-        .query_row(
-            "SELECT COALESCE(SUM(length(failures) - length(replace(failures, ' ', '')) + 1), 0) \
-             FROM lockouts l JOIN users u ON u.uid = l.uid \
-             WHERE u.name = ?1 AND l.remote_host = '' AND failures != ''",
-            [name],
-            |r| r.get(0),
-        )
-        .unwrap()
+        .failures
+        .len()
 }
 
 #[track_caller]
@@ -132,8 +129,20 @@ fn password_changed(f: &mut Fixture, name: &str) -> Option<Timestamp> {
         .password_changed
 }
 
+/// `code` with its last character changed (never to itself).
+fn wrong_last_character(code: &str) -> String {
+    let (kept, last) = code.split_at(code.len() - 1);
+    format!("{kept}{}", if last == "x" { "y" } else { "x" })
+}
+
+fn live_row(f: &mut Fixture, name: &str) -> crate::store::CodeRow {
+    let uid = f.roster.user_by_name(name).unwrap().unwrap().uid;
+    f.roster.store.read(|tx| tx.code_of(uid)).unwrap().unwrap()
+}
+
 // ---- a login -------------------------------------------------------------
 
+rule_tests! {
 #[test]
 fn a_login_begins_with_what_the_verify_needs_and_finishes_with_the_outcome() {
     let mut f = fixture();
@@ -153,7 +162,7 @@ fn a_login_begins_with_what_the_verify_needs_and_finishes_with_the_outcome() {
         .finish_login(plan, &Secret::new(""), false)
         .unwrap();
     assert_eq!(outcome, LoginOutcome::Failed);
-    assert_eq!(local_failures(&f, "bob"), 1, "a failure is counted");
+    assert_eq!(local_failures(&mut f, "bob"), 1, "a failure is counted");
 
     // Unknown and pending: the dummy hash, the same one verify.
     let plan = f.roster.begin_login(&Actor::Root, "ghost", None).unwrap();
@@ -177,12 +186,12 @@ fn a_login_begins_with_what_the_verify_needs_and_finishes_with_the_outcome() {
     );
     // Not used up by a login: a wrong one fails and is counted.
     let plan = f.roster.begin_login(&Actor::Root, "pen", None).unwrap();
-    let wrong = Secret::new(format!("{}x", &code.expose()[..34]));
+    let wrong = Secret::new(wrong_last_character(code.expose()));
     assert_eq!(
         f.roster.finish_login(plan, &wrong, false).unwrap(),
         LoginOutcome::Failed
     );
-    assert_eq!(local_failures(&f, "pen"), 1);
+    assert_eq!(local_failures(&mut f, "pen"), 1);
 
     // Authorization first: PAM goes by uid, a token never counts.
     let stranger = Actor::Stranger { uid: 4242 };
@@ -238,51 +247,6 @@ fn a_right_secret_during_a_lock_lifts_nothing_at_the_login_prompt() {
     assert_eq!(code_right.locked_until(), Some(T0 + 900));
     assert_eq!(local_lock(&mut f, "bob"), Some(T0 + 900), "still locked");
     assert_eq!(local_lock(&mut f, "pen"), Some(T0 + 900), "still locked");
-}
-
-/// A second connection holding SQLite's write lock: anything that then
-/// needs to write waits out the busy timeout and fails.
-fn hold_write_lock(f: &Fixture) -> rusqlite::Connection {
-    let conn = rusqlite::Connection::open(&f.roster.config().database).unwrap();
-    conn.execute_batch("BEGIN IMMEDIATE").unwrap();
-    conn
-}
-
-#[test]
-fn a_login_reads_once_to_begin_and_writes_only_what_it_records() {
-    let mut f = fixture_with(|c| c.lockout.attempts = 3);
-    f.create("bob");
-    let writer = hold_write_lock(&f);
-    // Begin is a read; a success with nothing to clear finishes with a
-    // read too: both go through while someone else writes.
-    let plan = f
-        .roster
-        .begin_login(&Actor::Root, "bob", Some("a"))
-        .unwrap();
-    assert_eq!(
-        f.roster.finish_login(plan, &Secret::new(""), true).unwrap(),
-        LoginOutcome::Success
-    );
-    drop(writer);
-    // A failure is the one write of its finish.
-    let plan = f.roster.begin_login(&Actor::Root, "bob", None).unwrap();
-    assert_eq!(
-        f.roster
-            .finish_login(plan, &Secret::new(""), false)
-            .unwrap(),
-        LoginOutcome::Failed
-    );
-    // A success with a counter to clear is the one write of its finish.
-    let plan = f.roster.begin_login(&Actor::Root, "bob", None).unwrap();
-    let writer = hold_write_lock(&f);
-    assert!(f.roster.finish_login(plan, &Secret::new(""), true).is_err());
-    drop(writer);
-    let plan = f.roster.begin_login(&Actor::Root, "bob", None).unwrap();
-    assert_eq!(
-        f.roster.finish_login(plan, &Secret::new(""), true).unwrap(),
-        LoginOutcome::Success
-    );
-    assert_eq!(local_failures(&f, "bob"), 0, "cleared");
 }
 
 // ---- a locked user, on every path ---------------------------------------------
@@ -473,25 +437,6 @@ fn the_code_as_the_new_password_is_refused_in_any_spelling_on_every_path() {
     assert!(p.password_to_hash(false).unwrap().is_some());
 }
 
-fn live_row(f: &mut Fixture, name: &str) -> crate::store::CodeRow {
-    let uid = f.roster.user_by_name(name).unwrap().unwrap().uid;
-    rusqlite::Connection::open(&f.roster.config().database)
-        .unwrap()
-        .query_row(
-            "SELECT public_id, hash, created, expires FROM registration_codes WHERE uid = ?1",
-            [uid],
-            |r| {
-                Ok(crate::store::CodeRow {
-                    uid,
-                    public_id: r.get(0)?,
-                    hash: r.get(1)?,
-                    created: r.get(2)?,
-                    expires: r.get(3)?,
-                })
-            },
-        )
-        .unwrap()
-}
 
 // ---- wrong current passwords and codes -----------------------------------------
 
@@ -525,7 +470,7 @@ fn a_wrong_current_password_or_code_is_counted_on_every_path() {
             other => panic!("{other:?}"),
         }
     }
-    assert_eq!(local_failures(&f, "bob"), 3);
+    assert_eq!(local_failures(&mut f, "bob"), 3);
 
     // PAM with a wrong code for a pending user.
     let p = plan(&mut f, &Actor::Root, own("pen", "wrong", Channel::Pam)).unwrap();
@@ -535,18 +480,18 @@ fn a_wrong_current_password_or_code_is_counted_on_every_path() {
     }
     // Registration: a wrong code for a known id is counted in the plan,
     // before anything is hashed.
-    let wrong = Secret::new(format!("{}x", &code.expose()[..34]));
+    let wrong = Secret::new(wrong_last_character(code.expose()));
     let register = PasswordRequest::register(wrong, Secret::new(NEW));
     assert!(matches!(
         plan(&mut f, &Actor::Stranger { uid: 4242 }, register),
         Err(Error::AuthFailed(_))
     ));
-    assert_eq!(local_failures(&f, "pen"), 2);
+    assert_eq!(local_failures(&mut f, "pen"), 2);
 
     // The right one goes through, and clears the counts.
     let p = plan(&mut f, &bob, own("bob", "correct horse", Channel::Api)).unwrap();
     assert_eq!(carry_out(&mut f, p, true).unwrap().name, "bob");
-    assert_eq!(local_failures(&f, "bob"), 0);
+    assert_eq!(local_failures(&mut f, "bob"), 0);
 }
 
 #[test]
@@ -692,7 +637,7 @@ fn a_remote_host_named_by_anyone_but_root_counts_as_local() {
     f.roster
         .finish_login(plan, &Secret::new(""), false)
         .unwrap();
-    assert_eq!(local_failures(&f, "bob"), 1, "the local counter");
+    assert_eq!(local_failures(&mut f, "bob"), 1, "the local counter");
     // Root's remote host is the host's own counter (and the one over all
     // remote hosts), not the local one.
     let plan = f
@@ -703,8 +648,9 @@ fn a_remote_host_named_by_anyone_but_root_counts_as_local() {
     f.roster
         .finish_login(plan, &Secret::new(""), false)
         .unwrap();
-    assert_eq!(local_failures(&f, "bob"), 1);
+    assert_eq!(local_failures(&mut f, "bob"), 1);
     // No remote host: local for everyone, nothing to say.
     let plan = f.roster.begin_login(&bob, "bob", None).unwrap();
     assert!(!plan.counted_as_local());
+}
 }

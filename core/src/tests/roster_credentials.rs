@@ -28,6 +28,14 @@ fn auth_failed<T: std::fmt::Debug>(r: Result<T>) -> String {
     }
 }
 
+fn token(f: &mut Fixture, owner: &str, scope: Scope, expires: Option<Duration>) -> (Token, Secret) {
+    let actor = f.actor(owner);
+    f.roster
+        .create_token(&actor, Some("ci"), scope, expires)
+        .unwrap()
+}
+
+rule_tests! {
 #[test]
 fn register_activates_once() {
     let mut f = fixture();
@@ -175,13 +183,6 @@ fn an_admin_setting_the_password_uses_up_the_code() {
         .unwrap();
     assert_eq!(u.state, UserState::Active);
     auth_failed(f.roster.register(&code, phc()));
-}
-
-fn token(f: &mut Fixture, owner: &str, scope: Scope, expires: Option<Duration>) -> (Token, Secret) {
-    let actor = f.actor(owner);
-    f.roster
-        .create_token(&actor, Some("ci"), scope, expires)
-        .unwrap()
 }
 
 #[test]
@@ -425,4 +426,5 @@ fn secrets_never_print() {
     assert!(
         !format!("{:?}", f.roster.show_user(&Actor::Root, "pen").unwrap()).contains(code.expose())
     );
+}
 }

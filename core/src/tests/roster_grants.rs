@@ -1,6 +1,7 @@
 use super::fixture::*;
 use crate::*;
 
+rule_tests! {
 #[test]
 fn grant_is_additive_and_defaults_to_the_hosts_environment() {
     let mut f = fixture_with(|c| c.environment = "lab".into());
@@ -245,40 +246,6 @@ fn nss_view_lists_everyone_and_the_admin_group() {
 }
 
 #[test]
-fn the_nss_reader_sees_every_commit_on_a_connection_of_its_own() {
-    let mut f = fixture_with(|c| c.environment = "lab".into());
-    f.create_admin("ann");
-    let mut reader = f.roster.nss_reader().unwrap();
-    let names = |r: &mut roster::NssReader| -> Vec<String> {
-        r.view()
-            .unwrap()
-            .users
-            .into_iter()
-            .map(|u| u.name)
-            .collect()
-    };
-    assert_eq!(names(&mut reader), ["ann"]);
-    // A commit made after the reader opened shows in its next view, as
-    // the store's own connection shows it.
-    f.create("bob");
-    f.grant("bob", "lab", Level::Admin);
-    let view = reader.view().unwrap();
-    assert_eq!(view.admin_members, ["ann", "bob"]);
-    assert_eq!(
-        view.admin_members,
-        f.roster.nss_view().unwrap().admin_members
-    );
-    // It reads while another connection holds the write lock: it never
-    // waits on a writer.
-    let writer = rusqlite::Connection::open(&f.roster.config().database).unwrap();
-    writer.execute_batch("BEGIN IMMEDIATE").unwrap();
-    let t = std::time::Instant::now();
-    assert_eq!(names(&mut reader), ["ann", "bob"]);
-    assert!(t.elapsed() < std::time::Duration::from_secs(2));
-    drop(writer);
-}
-
-#[test]
 fn not_found_messages_never_echo_a_huge_name() {
     let mut f = fixture();
     f.create("bob");
@@ -305,4 +272,5 @@ fn not_found_messages_never_echo_a_huge_name() {
             &message[..80]
         );
     }
+}
 }

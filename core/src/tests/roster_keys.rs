@@ -8,6 +8,7 @@ const K1_FP: &str = "SHA256:eMghfLn9waHOMH4fS6Gi3QKY6TIdqfdJL0+k5cjriE0";
 const K2: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMXtbZtsUU3Rg6LDCnL0LId6oQW31p5H0qK0BLC2qTmN";
 const K2_FP: &str = "SHA256:2Ysxx4s9nc7vfXEVo+DTKyCeb9/83wC8QveYErdhsC0";
 
+rule_tests! {
 #[test]
 fn add_list_remove() {
     let mut f = fixture();
@@ -194,4 +195,5 @@ fn a_list_past_the_key_limit_is_refused_whole() {
         Err(Error::Conflict(_))
     ));
     assert!(f.roster.list_keys(&Actor::Root, "bob").unwrap().is_empty());
+}
 }

@@ -13,6 +13,7 @@ fn session(user: &str, pid: u32) -> NewSession {
     }
 }
 
+rule_tests! {
 #[test]
 fn login_check_answers_what_argon2_needs() {
     let mut f = fixture();
@@ -374,96 +375,6 @@ fn actors_are_resolved_from_the_caller() {
     ));
 }
 
-/// A second connection holding SQLite's write lock: anything that then
-/// needs to write waits out the busy timeout and fails.
-fn hold_write_lock(f: &Fixture) -> rusqlite::Connection {
-    let conn = rusqlite::Connection::open(&f.roster.config().database).unwrap();
-    conn.execute_batch("BEGIN IMMEDIATE").unwrap();
-    conn
-}
-
-#[test]
-fn a_login_with_no_failure_to_clear_writes_nothing() {
-    let mut f = fixture();
-    f.create("bob");
-    let writer = hold_write_lock(&f);
-    // The whole successful-login path of pam_roster's auth and account
-    // steps: reads only, so they go through while someone else writes.
-    let t = std::time::Instant::now();
-    let check = f
-        .roster
-        .login_check(&Actor::Root, "bob", Some("a"))
-        .unwrap();
-    assert!(check.known && check.locked_until.is_none());
-    assert!(
-        !f.roster
-            .verify_code(&Actor::Root, "bob", &Secret::new("x"))
-            .unwrap()
-    );
-    assert_eq!(
-        f.roster
-            .record_login_result("bob", Some("a"), true)
-            .unwrap(),
-        None
-    );
-    assert_eq!(
-        f.roster.record_login_result("ghost", None, true).unwrap(),
-        None
-    );
-    f.roster.check_account(&Actor::Root, "bob").unwrap();
-    assert!(
-        t.elapsed() < std::time::Duration::from_secs(2),
-        "{:?}",
-        t.elapsed()
-    );
-    drop(writer);
-}
-
-#[test]
-fn a_success_after_a_failure_clears_the_counter() {
-    let mut f = fixture_with(|c| c.lockout.attempts = 2);
-    f.create("bob");
-    f.roster
-        .record_login_result("bob", Some("a"), false)
-        .unwrap();
-    // Something to clear: this success writes (and would wait for a writer).
-    f.roster
-        .record_login_result("bob", Some("a"), true)
-        .unwrap();
-    assert_eq!(
-        f.roster
-            .record_login_result("bob", Some("a"), false)
-            .unwrap(),
-        None,
-        "the count restarted"
-    );
-    let writer = hold_write_lock(&f);
-    assert!(
-        f.roster
-            .record_login_result("bob", Some("a"), true)
-            .is_err(),
-        "a counter to clear needs the write lock"
-    );
-    drop(writer);
-}
-
-#[test]
-#[ignore = "timing figures: cargo test -p roster-core --release login_path_timing -- --ignored --nocapture"]
-fn login_path_timing() {
-    let mut f = fixture();
-    f.create("bob");
-    let n = 300;
-    let t = std::time::Instant::now();
-    for _ in 0..n {
-        f.roster.login_check(&Actor::Root, "bob", None).unwrap();
-        f.roster.record_login_result("bob", None, true).unwrap();
-    }
-    eprintln!(
-        "login_check + record_login_result(success), no counter: {:?} per login",
-        t.elapsed() / n
-    );
-}
-
 #[test]
 fn a_start_time_past_i64_max_is_refused_and_nothing_is_stored() {
     let mut f = fixture();
@@ -511,4 +422,5 @@ fn a_start_time_past_i64_max_is_refused_and_nothing_is_stored() {
     f.roster
         .close_session(&Actor::Root, "bob", 100, i64::MAX as u64)
         .unwrap();
+}
 }

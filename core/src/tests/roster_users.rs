@@ -16,6 +16,7 @@ fn new(name: &str) -> NewUser {
     }
 }
 
+rule_tests! {
 #[test]
 fn create_uses_the_configured_defaults() {
     let mut f = fixture();
@@ -510,4 +511,5 @@ fn open_refuses_a_bad_config() {
     config.uid_min = 0;
     let clock = std::sync::Arc::new(FixedClock::at(T0));
     assert!(matches!(Roster::open(config, clock), Err(Error::Config(_))));
+}
 }

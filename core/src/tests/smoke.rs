@@ -1,6 +1,7 @@
 use super::fixture::*;
 use crate::*;
 
+rule_tests! {
 #[test]
 fn create_list_grant_nss() {
     let mut f = fixture();
@@ -38,4 +39,5 @@ fn the_daemons_types_cross_threads() {
     send_sync::<password::Hasher>();
     send_sync::<Config>();
     send_sync::<Error>();
+}
 }

@@ -1,7 +1,7 @@
 use crate::error::Error;
 use crate::level::Level;
 use crate::model::{Role, User, UserState};
-use crate::store::Store;
+use crate::store::SqliteStore as Store;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
 fn mode(path: &std::path::Path) -> u32 {

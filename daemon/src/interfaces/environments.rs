@@ -20,7 +20,7 @@ impl Environments {
             .acting(&call, move |r, a| r.add_environment(a, &name))
             .await
             .map(|e| convert::environment(&e, &here));
-        self.d.finish(&call, r)
+        self.d.finish(&call, r).await
     }
 
     async fn list(&self, #[zbus(header)] hdr: Header<'_>) -> Result<Vec<EnvironmentInfo>> {
@@ -49,13 +49,11 @@ impl Environments {
                 .acting(&call, move |r, a| r.remove_environment(a, &name, force))
                 .await?;
             if dropped > 0 {
-                // Dropped admin grants may change the admin group.
-                self.d.snapshot.refresh().await?;
                 call.detail("grants_dropped", dropped.to_string());
             }
             Ok(dropped)
         }
         .await;
-        self.d.finish(&call, r)
+        self.d.finish(&call, r).await
     }
 }

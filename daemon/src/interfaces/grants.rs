@@ -32,12 +32,10 @@ impl Grants {
                     r.grant(a, &user, environment.as_deref(), level)
                 })
                 .await?;
-            // An admin grant on this host's environment joins the admin group.
-            self.d.snapshot.refresh().await?;
             Ok(convert::level(held))
         }
         .await;
-        self.d.finish(&call, r)
+        self.d.finish(&call, r).await
     }
 
     async fn revoke(
@@ -63,10 +61,10 @@ impl Grants {
                     Ok((outcome, uid))
                 })
                 .await?;
-            // Sessions end even when NSS can't show the revoke yet.
-            let published = self.d.snapshot.refresh().await;
+            // Sessions end even when NSS can't show the revoke yet:
+            // `finish` waits for the snapshot after this.
             let live_sessions = match uid {
-                Some(uid) => self.d.live_session_count(uid).await?,
+                Some(uid) => self.d.live_session_count(&call, uid).await?,
                 None => 0,
             };
             let mut ended = Ended::default();
@@ -74,7 +72,6 @@ impl Grants {
                 ended.sessions = live_sessions;
                 ended.processes = end_everything(&self.d, &call, uid, false).await;
             }
-            published?;
             Ok(Revoked {
                 remaining: outcome.after.map(convert::level).into(),
                 admin_removed: outcome.admin_removed(),
@@ -83,6 +80,6 @@ impl Grants {
             })
         }
         .await;
-        self.d.finish(&call, r)
+        self.d.finish(&call, r).await
     }
 }

@@ -40,7 +40,7 @@ impl Keys {
             Ok(info(&key))
         }
         .await;
-        self.d.finish(&call, r)
+        self.d.finish(&call, r).await
     }
 
     /// Every key of `key_text` (an `authorized_keys`-style file: one key a
@@ -67,7 +67,7 @@ impl Keys {
             Ok(keys.iter().map(info).collect())
         }
         .await;
-        self.d.finish(&call, r)
+        self.d.finish(&call, r).await
     }
 
     async fn list(&self, #[zbus(header)] hdr: Header<'_>, user: String) -> Result<Vec<KeyInfo>> {
@@ -95,7 +95,7 @@ impl Keys {
             Ok(())
         }
         .await;
-        self.d.finish(&call, r)
+        self.d.finish(&call, r).await
     }
 
     /// Public by design (DESIGN.md): keys are public, and only users who

@@ -1,7 +1,8 @@
 //! The D-Bus interfaces rosterd serves, all on `/org/roster/Roster1`. Each
 //! method resolves its caller, hands the request to core (which
-//! authorizes it), refreshes the NSS snapshot when the change shows there,
-//! and writes its audit line; the method names and signatures match
+//! authorizes it) and answers through `Daemon::finish`, which waits for
+//! the NSS snapshot when the call's commits changed what NSS shows and
+//! writes the audit line; the method names and signatures match
 //! roster-client's proxies.
 
 pub mod environments;

@@ -57,7 +57,7 @@ impl Pam {
                 known => known.as_str(),
             });
         }
-        self.d.finish(&call, r)
+        self.d.finish(&call, r).await
     }
 
     async fn check_account(
@@ -80,7 +80,7 @@ impl Pam {
             Ok(reply)
         }
         .await;
-        self.d.finish(&call, r)
+        self.d.finish(&call, r).await
     }
 
     async fn open_session(
@@ -95,7 +95,7 @@ impl Pam {
         call.detail("service", request.service.clone());
         call.detail("pid", request.leader_pid.to_string());
         let r = self.open_session_inner(&call, request).await;
-        self.d.finish(&call, r)
+        self.d.finish(&call, r).await
     }
 
     async fn close_session(
@@ -113,7 +113,7 @@ impl Pam {
                 r.close_session(a, &user, leader_pid, leader_start)
             })
             .await;
-        self.d.finish(&call, r)
+        self.d.finish(&call, r).await
     }
 
     async fn change_password(
@@ -128,7 +128,7 @@ impl Pam {
         let call = self.d.begin(&hdr, "pam.chauthtok", &user).await?;
         call.requested_by(requester_uid);
         let r = self.change_password_inner(&call, user, current, new).await;
-        self.d.finish(&call, r)
+        self.d.finish(&call, r).await
     }
 
     async fn is_pending(&self, #[zbus(header)] hdr: Header<'_>, user: String) -> Result<bool> {
@@ -175,7 +175,7 @@ impl Pam {
             .await?;
         let outcome = self
             .d
-            .store(move |r| r.finish_login(plan, &secret, verified))
+            .store(call, move |r| r.finish_login(plan, &secret, verified))
             .await?;
         Ok(crate::convert::auth_reply(outcome))
     }
@@ -295,7 +295,6 @@ impl Pam {
             );
         })
         .await?;
-        self.d.snapshot.refresh().await?;
         Ok(())
     }
 
@@ -318,7 +317,6 @@ impl Pam {
             .acting_by_uid(call, move |r, a| r.plan_password_change(a, request))
             .await?;
         carry_out(&self.d, call, plan, |_| {}).await?;
-        self.d.snapshot.refresh().await?;
         Ok(())
     }
 }

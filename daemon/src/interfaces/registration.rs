@@ -40,10 +40,9 @@ impl Registration {
             // Checks the code again and uses it up with the password
             // stored, in one transaction.
             let user = carry_out(&self.d, &call, plan, |_| {}).await?;
-            self.d.snapshot.refresh().await?;
             Ok(user.name)
         }
         .await;
-        self.d.finish(&call, r)
+        self.d.finish(&call, r).await
     }
 }

@@ -47,7 +47,7 @@ impl Tokens {
             })
         }
         .await;
-        self.d.finish(&call, r)
+        self.d.finish(&call, r).await
     }
 
     async fn list(&self, #[zbus(header)] hdr: Header<'_>, user: String) -> Result<Vec<TokenInfo>> {
@@ -72,7 +72,7 @@ impl Tokens {
             .acting(&call, move |r, a| r.rename_token(a, &id, &name))
             .await
             .map(|t| info(&t));
-        self.d.finish(&call, r)
+        self.d.finish(&call, r).await
     }
 
     async fn delete(
@@ -109,7 +109,7 @@ impl Tokens {
             Ok(())
         }
         .await;
-        self.d.finish(&call, r)
+        self.d.finish(&call, r).await
     }
 
     async fn present(&self, #[zbus(header)] hdr: Header<'_>, token: String) -> Result<TokenInfo> {
@@ -125,12 +125,15 @@ impl Tokens {
                     "this connection presented a token already: open a new one".into(),
                 ));
             }
-            let t = self.d.store(move |r| r.present_token(&token)).await?;
+            let t = self
+                .d
+                .store(&call, move |r| r.present_token(&token))
+                .await?;
             call.peer.bind_token(t.id.clone())?;
             call.detail("owner", t.user.clone());
             Ok(info(&t))
         }
         .await;
-        self.d.finish(&call, r)
+        self.d.finish(&call, r).await
     }
 }

@@ -28,7 +28,7 @@ impl Users {
         let password = Secret::new(password);
         let call = self.d.begin(&hdr, "users.create", &request.name).await?;
         let r = self.create_inner(&call, request, password).await;
-        self.d.finish(&call, r)
+        self.d.finish(&call, r).await
     }
 
     async fn edit(
@@ -52,11 +52,10 @@ impl Users {
                 .d
                 .acting(&call, move |r, a| r.edit_user(a, &name, changes))
                 .await?;
-            self.d.snapshot.refresh().await?;
             Ok(convert::user(&user))
         }
         .await;
-        self.d.finish(&call, r)
+        self.d.finish(&call, r).await
     }
 
     async fn set_password(
@@ -69,7 +68,7 @@ impl Users {
         let (current, new) = (convert::current(current), Secret::new(new));
         let call = self.d.begin(&hdr, "users.password", &name).await?;
         let r = self.set_password_inner(&call, name, current, new).await;
-        self.d.finish(&call, r)
+        self.d.finish(&call, r).await
     }
 
     async fn reset_password(
@@ -83,8 +82,7 @@ impl Users {
                 .d
                 .acting(&call, move |r, a| r.reset_password(a, &name))
                 .await?;
-            let published = self.d.snapshot.refresh().await;
-            published.map_err(|stale| stale.losing_code(&user.name))?;
+            call.answers_code(&user.name);
             Ok(Created {
                 user: convert::user(&user),
                 registration_code: code.code.expose().to_owned(),
@@ -92,7 +90,7 @@ impl Users {
             })
         }
         .await;
-        self.d.finish(&call, r)
+        self.d.finish(&call, r).await
     }
 
     async fn delete(
@@ -107,28 +105,27 @@ impl Users {
             let target = name.clone();
             let before = self
                 .d
-                .store(move |r| r.user_by_name(&target))
+                .store(&call, move |r| r.user_by_name(&target))
                 .await?
                 .map(|u| u.uid);
             let sessions = match before {
-                Some(uid) => self.d.live_session_count(uid).await?,
+                Some(uid) => self.d.live_session_count(&call, uid).await?,
                 None => 0,
             };
             let user = self
                 .d
                 .acting(&call, move |r, a| r.delete_user(a, &name))
                 .await?;
-            // Sessions end even when NSS can't show the delete yet.
-            let published = self.d.snapshot.refresh().await;
+            // Sessions end even when NSS can't show the delete yet:
+            // `finish` waits for the snapshot after this.
             let processes = self.end(&call, user.uid, keep_sessions).await;
-            published?;
             Ok(Ended {
                 sessions,
                 processes,
             })
         }
         .await;
-        self.d.finish(&call, r)
+        self.d.finish(&call, r).await
     }
 
     async fn suspend(
@@ -143,18 +140,18 @@ impl Users {
                 .d
                 .acting(&call, move |r, a| r.suspend_user(a, &name))
                 .await?;
-            // Suspended users leave the admin group.
-            let published = self.d.snapshot.refresh().await;
-            let sessions = self.d.live_session_count(user.uid).await?;
+            // Sessions end even when NSS can't show the suspend yet (a
+            // suspended user leaves the admin group): `finish` waits for
+            // the snapshot after this.
+            let sessions = self.d.live_session_count(&call, user.uid).await?;
             let processes = self.end(&call, user.uid, keep_sessions).await;
-            published?;
             Ok(Ended {
                 sessions,
                 processes,
             })
         }
         .await;
-        self.d.finish(&call, r)
+        self.d.finish(&call, r).await
     }
 
     async fn enable(&self, #[zbus(header)] hdr: Header<'_>, name: String) -> Result<UserInfo> {
@@ -164,11 +161,10 @@ impl Users {
                 .d
                 .acting(&call, move |r, a| r.enable_user(a, &name))
                 .await?;
-            self.d.snapshot.refresh().await?;
             Ok(convert::user(&user))
         }
         .await;
-        self.d.finish(&call, r)
+        self.d.finish(&call, r).await
     }
 
     async fn unlock(&self, #[zbus(header)] hdr: Header<'_>, name: String) -> Result<UserInfo> {
@@ -178,7 +174,7 @@ impl Users {
             .acting(&call, move |r, a| r.unlock_user(a, &name))
             .await
             .map(|u| convert::user(&u));
-        self.d.finish(&call, r)
+        self.d.finish(&call, r).await
     }
 
     async fn list(&self, #[zbus(header)] hdr: Header<'_>, all: bool) -> Result<Vec<UserInfo>> {
@@ -275,8 +271,9 @@ impl Users {
                 .await?;
             (carry_out(&self.d, call, plan, |_| {}).await?, None)
         };
-        let published = self.d.snapshot.refresh().await;
-        published.map_err(|stale| stale.losing_code_if(code.is_some(), &user.name))?;
+        if code.is_some() {
+            call.answers_code(&user.name);
+        }
         Ok(Created {
             user: convert::user(&user),
             registration_code: code
@@ -313,8 +310,6 @@ impl Users {
             .acting(call, move |r, a| r.plan_password_change(a, request))
             .await?;
         carry_out(&self.d, call, plan, |_| {}).await?;
-        // A pending user becomes active: the admin group may change.
-        self.d.snapshot.refresh().await?;
         Ok(())
     }
 
@@ -348,7 +343,7 @@ pub async fn carry_out(
         }
         None => None,
     };
-    d.store(move |r| r.commit_password_change(plan, verified, phc))
+    d.store(call, move |r| r.commit_password_change(plan, verified, phc))
         .await
 }
 
@@ -360,7 +355,7 @@ pub async fn end_everything(d: &Daemon, call: &Call, uid: u32, keep_sessions: bo
         return 0;
     }
     let processes = d.end_user_processes(uid).await;
-    if let Err(e) = d.end_sessions_of(uid).await {
+    if let Err(e) = d.end_sessions_of(call, uid).await {
         eprintln!("rosterd: marking the sessions of uid {uid} ended: {e}");
     }
     call.detail("processes", processes.to_string());

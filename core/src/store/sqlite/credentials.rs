@@ -1,27 +1,10 @@
 //! Registration codes and API tokens: public ids and SHA-256 hashes.
 
-use super::{Tx, corrupt};
+use super::{SqliteTx, corrupt};
 use crate::clock::Timestamp;
 use crate::model::{Scope, Token};
+use crate::store::{CodeRow, TokenRow};
 use rusqlite::{OptionalExtension, Row, params};
-
-/// A stored registration code.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CodeRow {
-    pub uid: u32,
-    pub public_id: String,
-    pub hash: Vec<u8>,
-    pub created: Timestamp,
-    pub expires: Timestamp,
-}
-
-/// A stored token, with what the listing doesn't show.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TokenRow {
-    pub token: Token,
-    pub hash: Vec<u8>,
-    pub revoked: Option<Timestamp>,
-}
 
 const TOKEN_COLUMNS: &str = "t.public_id, COALESCE(u.name, r.name, ''), t.uid, t.name, t.scope, \
      t.created, t.last_used, t.expires, t.hash, t.revoked \
@@ -50,7 +33,7 @@ fn token_row(r: &Row<'_>) -> rusqlite::Result<TokenRow> {
     })
 }
 
-impl Tx<'_> {
+impl SqliteTx<'_> {
     /// Store the user's one code, voiding any earlier one.
     pub fn set_code(&self, code: &CodeRow) -> crate::Result<()> {
         self.conn.execute(

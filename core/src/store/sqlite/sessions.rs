@@ -1,6 +1,6 @@
 //! PAM sessions: open → close, and the reaper's view of the live ones.
 
-use super::Tx;
+use super::SqliteTx;
 use crate::clock::Timestamp;
 use crate::model::{NewSession, Session};
 use rusqlite::{Row, params};
@@ -23,7 +23,7 @@ fn session_row(r: &Row<'_>) -> rusqlite::Result<Session> {
     })
 }
 
-impl Tx<'_> {
+impl SqliteTx<'_> {
     pub fn insert_session(
         &self,
         new: &NewSession,

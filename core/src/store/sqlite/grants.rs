@@ -1,6 +1,6 @@
 //! Environments and the grants that name them.
 
-use super::{Tx, corrupt};
+use super::{SqliteTx, corrupt};
 use crate::clock::Timestamp;
 use crate::level::Level;
 use crate::model::Environment;
@@ -11,7 +11,7 @@ fn level(text: String) -> rusqlite::Result<Level> {
     text.parse().map_err(|_| corrupt("level", &text))
 }
 
-impl Tx<'_> {
+impl SqliteTx<'_> {
     pub fn grants_of(&self, uid: u32) -> crate::Result<BTreeMap<String, Level>> {
         let mut stmt = self
             .conn
@@ -42,6 +42,7 @@ impl Tx<'_> {
 
     /// Set the one level `uid` holds in `environment`.
     pub fn set_grant(&self, uid: u32, environment: &str, level: Level) -> crate::Result<()> {
+        self.touches_view();
         self.conn.execute(
             "INSERT INTO grants (uid, environment, level) VALUES (?1, ?2, ?3) \
              ON CONFLICT (uid, environment) DO UPDATE SET level = excluded.level",
@@ -51,6 +52,7 @@ impl Tx<'_> {
     }
 
     pub fn delete_grant(&self, uid: u32, environment: &str) -> crate::Result<()> {
+        self.touches_view();
         self.conn.execute(
             "DELETE FROM grants WHERE uid = ?1 AND environment = ?2",
             params![uid, environment],
@@ -123,6 +125,10 @@ impl Tx<'_> {
             .execute("DELETE FROM grants WHERE environment = ?1", params![name])?;
         self.conn
             .execute("DELETE FROM environments WHERE name = ?1", params![name])?;
+        if dropped > 0 {
+            // Dropped admin grants may change the admin group.
+            self.touches_view();
+        }
         Ok(u32::try_from(dropped).unwrap_or(u32::MAX))
     }
 }

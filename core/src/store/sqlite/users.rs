@@ -1,6 +1,6 @@
 //! Users, their uids (and the retired ones), passwords and last logins.
 
-use super::{Tx, corrupt};
+use super::{SqliteTx, corrupt};
 use crate::clock::Timestamp;
 use crate::model::{User, UserState};
 use rusqlite::{OptionalExtension, Row, params};
@@ -29,7 +29,7 @@ fn user_row(row: &Row<'_>) -> rusqlite::Result<User> {
     })
 }
 
-impl Tx<'_> {
+impl SqliteTx<'_> {
     fn with_grants(&self, mut user: User) -> crate::Result<User> {
         user.grants = self.grants_of(user.uid)?;
         Ok(user)
@@ -69,6 +69,7 @@ impl Tx<'_> {
     }
 
     pub fn insert_user(&self, user: &User, password_hash: Option<&str>) -> crate::Result<()> {
+        self.touches_view();
         self.conn.execute(
             "INSERT INTO users (uid, name, display_name, role, state, home, shell, created, \
              last_login, password_hash, password_changed) \
@@ -95,6 +96,7 @@ impl Tx<'_> {
 
     /// Display name, role, home and shell.
     pub fn update_profile(&self, user: &User) -> crate::Result<()> {
+        self.touches_view();
         self.conn.execute(
             "UPDATE users SET display_name = ?2, role = ?3, home = ?4, shell = ?5 WHERE uid = ?1",
             params![
@@ -109,6 +111,7 @@ impl Tx<'_> {
     }
 
     pub fn set_state(&self, uid: u32, state: UserState) -> crate::Result<()> {
+        self.touches_view();
         self.conn.execute(
             "UPDATE users SET state = ?2 WHERE uid = ?1",
             params![uid, state.as_str()],
@@ -153,6 +156,7 @@ impl Tx<'_> {
     /// Delete the user (grants, lockouts, code and keys go with it) and
     /// retire its uid for good.
     pub fn delete_user(&self, uid: u32, name: &str, now: Timestamp) -> crate::Result<()> {
+        self.touches_view();
         self.conn.execute(
             "INSERT OR REPLACE INTO retired_uids (uid, name, retired) VALUES (?1, ?2, ?3)",
             params![uid, name, now],

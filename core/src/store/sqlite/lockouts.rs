@@ -1,10 +1,10 @@
 //! One lockout counter per (user, remote host); '' is a local login.
 
-use super::Tx;
+use super::SqliteTx;
 use crate::lockout::Counter;
 use rusqlite::{OptionalExtension, params};
 
-impl Tx<'_> {
+impl SqliteTx<'_> {
     pub fn lockout(&self, uid: u32, remote_host: &str) -> crate::Result<Counter> {
         let row: Option<(String, Option<i64>)> = self
             .conn

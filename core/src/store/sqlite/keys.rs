@@ -1,20 +1,10 @@
 //! SSH public keys, by user and fingerprint.
 
-use super::Tx;
-use crate::clock::Timestamp;
+use super::SqliteTx;
+use crate::store::KeyRow;
 use rusqlite::params;
 
-/// A stored key.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct KeyRow {
-    pub key_type: String,
-    pub blob: Vec<u8>,
-    pub comment: String,
-    pub fingerprint: String,
-    pub added: Timestamp,
-}
-
-impl Tx<'_> {
+impl SqliteTx<'_> {
     pub fn insert_key(&self, uid: u32, key: &KeyRow) -> crate::Result<()> {
         self.conn.execute(
             "INSERT INTO ssh_keys (uid, key_type, blob, comment, fingerprint, added) \
