@@ -173,6 +173,21 @@ impl Daemon {
         })
     }
 
+    /// Runs one audited call: resolves the caller, runs `body`, then
+    /// [`Daemon::finish`] on whatever it answered, so no way out of a
+    /// handler skips the snapshot wait or the audit line.
+    pub async fn audited<T>(
+        &self,
+        hdr: &Header<'_>,
+        action: &'static str,
+        target: &str,
+        body: impl AsyncFnOnce(&Call) -> Result<T>,
+    ) -> Result<T> {
+        let call = self.begin(hdr, action, target).await?;
+        let result = body(&call).await;
+        self.finish(&call, result).await
+    }
+
     /// Waits until the NSS snapshot shows the call's changes (if it made
     /// any NSS shows), writes the audit line (for audited calls) and
     /// passes the result on: a change made but not yet in NSS answers

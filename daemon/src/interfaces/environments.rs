@@ -39,21 +39,21 @@ impl Environments {
         name: String,
         force: bool,
     ) -> Result<u32> {
-        let call = self.d.begin(&hdr, "environments.remove", &name).await?;
-        if force {
-            call.detail("force", "yes");
-        }
-        let r = async {
-            let dropped = self
-                .d
-                .acting(&call, move |r, a| r.remove_environment(a, &name, force))
-                .await?;
-            if dropped > 0 {
-                call.detail("grants_dropped", dropped.to_string());
-            }
-            Ok(dropped)
-        }
-        .await;
-        self.d.finish(&call, r).await
+        let target = name.clone();
+        self.d
+            .audited(&hdr, "environments.remove", &target, async |call| {
+                if force {
+                    call.detail("force", "yes");
+                }
+                let dropped = self
+                    .d
+                    .acting(call, move |r, a| r.remove_environment(a, &name, force))
+                    .await?;
+                if dropped > 0 {
+                    call.detail("grants_dropped", dropped.to_string());
+                }
+                Ok(dropped)
+            })
+            .await
     }
 }
