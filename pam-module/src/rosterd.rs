@@ -2,7 +2,8 @@
 //! [`BusRosterd`], which makes each call on a fresh bus connection inside
 //! one `zbus::block_on`, bounded by `timeout=`, and closes the connection
 //! before returning so that no zbus helper thread is left in the host
-//! process.
+//! process. The connection's round trips: the SASL handshake (one write,
+//! one answer), then the bus's `Hello` and the call together.
 
 use crate::codes::Error;
 use crate::options::Options;
@@ -98,11 +99,17 @@ impl BusRosterd {
             let runtime = zruntime::SharedRuntime::current()
                 .map_err(|e| RosterError::ZBus(zbus::Error::InputOutput(Arc::new(e))))?;
             let talk = async {
+                // Authenticated, without zbus's own `Hello` (`p2p`): the
+                // bus's `Hello` goes out right before the call instead, so
+                // the two share one round trip rather than waiting for the
+                // unique name, which this module never uses.
                 let connection = zbus::connection::Builder::address(self.address.as_str())
+                    .p2p()
                     .method_timeout(self.timeout)
                     .build()
                     .await?;
                 let result = async {
+                    connection.send(&bus_hello()?).await?;
                     let proxy = PamProxy::builder(&connection)
                         // No properties on this interface: don't subscribe
                         // to PropertiesChanged (one round trip fewer).
@@ -129,6 +136,18 @@ impl BusRosterd {
             }
         })
     }
+}
+
+/// The bus's `Hello`, which must be a connection's first message: the
+/// bus refuses anything else before it and answers it with the unique
+/// name, which nobody here waits for (zbus drops a reply no call awaits).
+/// Sent first on the connection and followed at once by the call, the bus
+/// handles both in order, one round trip for the two.
+fn bus_hello() -> Result<zbus::Message, RosterError> {
+    Ok(zbus::Message::method_call("/org/freedesktop/DBus", "Hello")
+        .destination("org.freedesktop.DBus")
+        .interface("org.freedesktop.DBus")
+        .build(&())?)
 }
 
 /// This process's real uid, for rosterd's fair queuing: `su` and
