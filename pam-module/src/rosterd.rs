@@ -282,6 +282,58 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// A bus that answers the SASL handshake and then reads messages
+    /// without answering any: both the bus's `Hello` (first, as the bus
+    /// requires) and the call must reach it without waiting for a reply
+    /// to the `Hello`, the round trip this module no longer spends.
+    #[test]
+    fn the_hello_and_the_call_go_out_together_hello_first() {
+        let _serial = SERIAL.lock();
+        let dir = std::env::temp_dir().join(format!("pam-roster-pipe-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join("bus");
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path).unwrap();
+        let server = std::thread::spawn(move || {
+            use std::io::Write;
+            let (mut s, _) = listener.accept().unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 4096];
+            let contains =
+                |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).position(|w| w == needle);
+            while contains(&seen, b"BEGIN\r\n").is_none() {
+                let n = s.read(&mut buf).unwrap();
+                assert!(n > 0, "closed during the handshake");
+                seen.extend_from_slice(&buf[..n]);
+            }
+            let mut answer = b"OK 0123456789abcdef0123456789abcdef\r\n".to_vec();
+            if contains(&seen, b"NEGOTIATE_UNIX_FD").is_some() {
+                answer.extend_from_slice(b"AGREE_UNIX_FD\r\n");
+            }
+            s.write_all(&answer).unwrap();
+            // Nothing more is answered: read until the client gives up.
+            while let Ok(n) = s.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                seen.extend_from_slice(&buf[..n]);
+            }
+            (contains(&seen, b"Hello"), contains(&seen, b"IsPending"))
+        });
+        let r = rosterd_at(
+            format!("unix:path={}", path.display()),
+            Duration::from_millis(300),
+        );
+        let err = r.is_pending("alice").unwrap_err();
+        assert!(matches!(classify(err), Error::Unreachable(_)));
+        let (hello, call) = server.join().unwrap();
+        let (hello, call) = (hello.expect("no Hello"), call.expect("no call"));
+        assert!(hello < call, "the call went out before the Hello");
+        assert_eq!(zbus_threads(), 0, "a zbus thread outlived the call");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn rosterds_named_errors_keep_their_meaning() {
         assert_eq!(
