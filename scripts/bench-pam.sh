@@ -16,8 +16,9 @@
 # stacks): the local one from a temp passwd file, the Roster one through
 # the real libnss_roster.so.2.
 #
-# The bar (issue 5 §8): pam_roster <= 0.5 x pam_unix, and
-# pam_roster - pam_permit - one argon2 verify <= 2 ms.
+# The bars (issue 5 §8): pam_roster <= 0.5 x pam_unix, and
+# pam_roster - pam_permit - one argon2 verify <= 2 ms; issue 15 lowers the
+# second to 1.5 ms. The last line printed is that overhead figure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -257,6 +258,7 @@ parameters (m=19456 KiB, t=2, p=1), built from \`${BIN#"$ROOT"/}\`.
 |---|---|---|
 | pam_roster ≤ 0.5 × pam_unix | $RATIO × | $(ok "$RATIO <= 0.5") |
 | pam_roster − pam_permit − one argon2 verify ≤ 2 ms (the minimal-cost user − pam_permit) | $OVER ms | $(ok "$OVER <= 2") |
+| the same ≤ 1.5 ms (issue 15) | $OVER ms | $(ok "$OVER <= 1.5") |
 | the same, pam_authenticate alone in one process | $IN_OVER ms | $(ok "$IN_OVER <= 2") |
 
 The second bar worked out from the full login instead, less the hash as
@@ -278,10 +280,15 @@ default cost on this machine, measured side by side in one process.
 pam_unix comes out slower than its hash because it pays a fresh process's
 page faults for yescrypt's memory; rosterd keeps its argon2 buffers.
 
-What pam_roster adds over pam_permit besides the hash: mapping the NSS
-snapshot (one binary search), getpwnam_r, a new bus connection (SASL +
-Hello), one method call routed through dbus-daemon, rosterd's SQLite
-lookups and its lockout bookkeeping (a write with synchronous=FULL), and
-closing the connection.
+What pam_roster adds over pam_permit besides the hash: loading it
+(its unwinder linked in, no libgcc_s.so.1), mapping the NSS snapshot
+(one binary search), getpwnam_r (the uid cross-check, through NSS), a
+new bus connection (the SASL handshake in one write, one answer), the
+bus's Hello and the one method call sent together and routed through
+dbus-daemon, rosterd's SQLite lookups and its lockout bookkeeping (a
+write with synchronous=FULL), and closing the connection.
 EOF
 cat pam-module/BENCH.md
+echo
+echo "overhead (the minimal-cost user's login − pam_permit, through pamtester): $OVER ms" \
+    "(bar ≤ 1.5 ms: $(ok "$OVER <= 1.5")); pam_authenticate alone, in one process: $IN_OVER ms"

@@ -104,7 +104,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             database: PathBuf::from("/var/lib/roster/roster.db"),
-            nss_cache: PathBuf::from("/var/cache/roster/nss.cache"),
+            nss_cache: PathBuf::from(roster_snapshot::DEFAULT_PATH),
             environment: "default".into(),
             login_level: Level::Write,
             uid_min: 1_879_048_193,

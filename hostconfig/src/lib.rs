@@ -10,9 +10,10 @@
 //!   2147483646.
 //! - [`local_files`]: reading passwd, group, shadow, login.defs and
 //!   subuid/subgid as Roster reads them.
-//! - [`parse_duration`]: `30s`, `15m`, `72h`, `7d`.
+//! - [`parse_duration`]: `30s`, `15m`, `72h`, `7d` (the parser itself is
+//!   roster-snapshot's, which pam_roster links too).
 //!
-//! Dependencies: serde and toml only.
+//! Dependencies: serde and toml, and the dependency-free roster-snapshot.
 
 pub mod config;
 pub mod duration;

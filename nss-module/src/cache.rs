@@ -33,10 +33,8 @@
 use std::ffi::{CStr, c_char};
 use std::sync::atomic::{AtomicI64, AtomicU8, AtomicU64, AtomicUsize, Ordering::SeqCst};
 
-use roster_snapshot::{HEADER_SIZE, Snapshot};
-
-/// Where rosterd writes the snapshot (DESIGN.md: `nss_cache`).
-const DEFAULT_PATH: &CStr = c"/var/cache/roster/nss.cache";
+use roster_snapshot::mapped::{MappedFile, RawMapping};
+use roster_snapshot::{DEFAULT_PATH_C as DEFAULT_PATH, HEADER_SIZE, Snapshot};
 /// Tests point the module elsewhere through this variable. It is read with
 /// `secure_getenv`, so a setuid program (su, sudo, passwd) ignores it: a
 /// local user can't feed it a forged snapshot.
@@ -300,9 +298,7 @@ impl Drop for Held {
 
 fn unmap(addr: usize, len: usize) {
     // SAFETY: called exactly once per mapping, after its last reader.
-    unsafe {
-        libc::munmap(addr as *mut libc::c_void, len);
-    }
+    unsafe { RawMapping { addr, len }.unmap() }
 }
 
 /// A reader leaves; the last one out of a retired slot unmaps it.
@@ -400,48 +396,11 @@ pub fn acquire() -> Option<Held> {
 
 /// Maps the file at `path` and, if it is a valid snapshot, publishes it.
 fn load(path: &CStr) -> Option<Held> {
-    // SAFETY: plain syscalls on a NUL-terminated path; the fd is closed on
-    // every path; the mapping is either published or unmapped.
-    let (addr, len, id) = unsafe {
-        let fd = libc::open(
-            path.as_ptr(),
-            libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOCTTY,
-        );
-        if fd < 0 {
-            return None;
-        }
-        let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
-        if libc::fstat(fd, st.as_mut_ptr()) != 0 {
-            libc::close(fd);
-            return None;
-        }
-        let st = st.assume_init();
-        // The file opened may not be the one `stat` saw: check it again.
-        if !trusted(&st) {
-            libc::close(fd);
-            return None;
-        }
-        let len = match usize::try_from(st.st_size) {
-            Ok(n) if n >= HEADER_SIZE && (st.st_mode & libc::S_IFMT) == libc::S_IFREG => n,
-            _ => {
-                libc::close(fd);
-                return None;
-            }
-        };
-        let addr = libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ,
-            libc::MAP_SHARED,
-            fd,
-            0,
-        );
-        libc::close(fd);
-        if addr == libc::MAP_FAILED {
-            return None;
-        }
-        (addr as usize, len, Identity::of(&st))
-    };
+    // The file opened may not be the one `stat` saw: `MappedFile::open`
+    // checks the owner and mode again, on the descriptor it maps.
+    let map = MappedFile::open(path, HEADER_SIZE, owner())?;
+    let id = Identity::of(map.stat());
+    let RawMapping { addr, len } = map.into_raw();
     let private = Held {
         addr,
         len,

@@ -30,14 +30,17 @@
 //!   ([`cache`]); a replaced file is noticed by `stat` (device, inode,
 //!   size, mtime) on each call; at most one old mapping outlives it;
 //!   an enumeration pins one snapshot from `setXXent` to `endXXent`;
-//! * `O_CLOEXEC` on the one file it opens (and closes again at once);
+//! * `O_CLOEXEC` (and `O_NONBLOCK`: a FIFO at the path must not hang a
+//!   lookup) on the one file it opens, and closes again at once
+//!   ([`roster_snapshot::mapped`], the PAM module's mapping too);
 //! * every export runs inside `catch_unwind`: a panic must never unwind
 //!   into C (the workspace never sets `panic = "abort"`). The unwinder is
 //!   linked in (libgcc_eh, see build.rs) rather than loaded from
 //!   `libgcc_s.so.1`: that dlopen was half of a fresh process's first
 //!   lookup.
 //!
-//! The path is `/var/cache/roster/nss.cache`, overridable only through the
+//! The path is `/var/cache/roster/nss.cache` ([`roster_snapshot::DEFAULT_PATH`]),
+//! overridable only through the
 //! `ROSTER_NSS_CACHE` environment variable read with `secure_getenv`
 //! (ignored by setuid programs). That is for tests, and so is
 //! `ROSTER_NSS_CACHE_OWNER` (a uid, read the same way): the owner the

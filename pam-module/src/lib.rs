@@ -28,7 +28,6 @@ mod conversation;
 mod ffi;
 mod handle;
 mod host;
-mod mapped;
 mod options;
 mod password;
 mod rosterd;

@@ -5,6 +5,7 @@
 //! local user point the module at a fake rosterd. The service file (owned
 //! by root) is the only input.
 
+use roster_snapshot::duration::parse_short_duration;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -12,7 +13,7 @@ use std::time::Duration;
 pub use roster_client::DEFAULT_SYSTEM_BUS;
 
 /// rosterd's default `nss_cache`: the public snapshot naming Roster users.
-pub const DEFAULT_SNAPSHOT: &str = "/var/cache/roster/nss.cache";
+pub use roster_snapshot::DEFAULT_PATH as DEFAULT_SNAPSHOT;
 
 /// How long one call may talk with rosterd (connect, handshake, call)
 /// unless `timeout=` says otherwise. Above rosterd's own hash-queue wait
@@ -85,8 +86,10 @@ impl Options {
                 Some(("snapshot", value)) if value.starts_with('/') => {
                     opts.snapshot = PathBuf::from(value)
                 }
-                Some(("timeout", value)) => match parse_duration(value) {
-                    Some(d) if !d.is_zero() && d <= MAX_TIMEOUT => opts.timeout = d,
+                // Roster's one duration form (rosterd.toml's `30s`, `1m`),
+                // plus `500ms` and a bare number of seconds.
+                Some(("timeout", value)) => match parse_short_duration(value) {
+                    Ok(d) if !d.is_zero() && d <= MAX_TIMEOUT => opts.timeout = d,
                     _ => opts.problems.push(format!(
                         "timeout=\"{value}\" is not a duration between 1ms and 60s \
                          (like 3, 3s or 500ms); using {}s",
@@ -108,15 +111,6 @@ impl Options {
         }
         opts
     }
-}
-
-/// `3`, `3s`, `1500ms`: whole seconds or milliseconds.
-fn parse_duration(value: &str) -> Option<Duration> {
-    if let Some(ms) = value.strip_suffix("ms") {
-        return ms.parse::<u64>().ok().map(Duration::from_millis);
-    }
-    let secs = value.strip_suffix('s').unwrap_or(value);
-    secs.parse::<u64>().ok().map(Duration::from_secs)
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //! [`BusRosterd`], which makes each call on a fresh bus connection inside
 //! one `zbus::block_on`, bounded by `timeout=`, and closes the connection
 //! before returning so that no zbus helper thread is left in the host
-//! process.
+//! process. The connection's round trips: the SASL handshake (one write,
+//! one answer), then the bus's `Hello` and the call together.
 
 use crate::codes::Error;
 use crate::options::Options;
@@ -98,11 +99,17 @@ impl BusRosterd {
             let runtime = zruntime::SharedRuntime::current()
                 .map_err(|e| RosterError::ZBus(zbus::Error::InputOutput(Arc::new(e))))?;
             let talk = async {
+                // Authenticated, without zbus's own `Hello` (`p2p`): the
+                // bus's `Hello` goes out right before the call instead, so
+                // the two share one round trip rather than waiting for the
+                // unique name, which this module never uses.
                 let connection = zbus::connection::Builder::address(self.address.as_str())
+                    .p2p()
                     .method_timeout(self.timeout)
                     .build()
                     .await?;
                 let result = async {
+                    connection.send(&bus_hello()?).await?;
                     let proxy = PamProxy::builder(&connection)
                         // No properties on this interface: don't subscribe
                         // to PropertiesChanged (one round trip fewer).
@@ -129,6 +136,18 @@ impl BusRosterd {
             }
         })
     }
+}
+
+/// The bus's `Hello`, which must be a connection's first message: the
+/// bus refuses anything else before it and answers it with the unique
+/// name, which nobody here waits for (zbus drops a reply no call awaits).
+/// Sent first on the connection and followed at once by the call, the bus
+/// handles both in order, one round trip for the two.
+fn bus_hello() -> Result<zbus::Message, RosterError> {
+    Ok(zbus::Message::method_call("/org/freedesktop/DBus", "Hello")
+        .destination("org.freedesktop.DBus")
+        .interface("org.freedesktop.DBus")
+        .build(&())?)
 }
 
 /// This process's real uid, for rosterd's fair queuing: `su` and
@@ -260,6 +279,58 @@ mod tests {
         assert!(took < Duration::from_secs(2), "{took:?}");
         assert_eq!(zbus_threads(), 0, "a zbus thread outlived the call");
         server.join().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A bus that answers the SASL handshake and then reads messages
+    /// without answering any: both the bus's `Hello` (first, as the bus
+    /// requires) and the call must reach it without waiting for a reply
+    /// to the `Hello`, the round trip this module no longer spends.
+    #[test]
+    fn the_hello_and_the_call_go_out_together_hello_first() {
+        let _serial = SERIAL.lock();
+        let dir = std::env::temp_dir().join(format!("pam-roster-pipe-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join("bus");
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path).unwrap();
+        let server = std::thread::spawn(move || {
+            use std::io::Write;
+            let (mut s, _) = listener.accept().unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 4096];
+            let contains =
+                |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).position(|w| w == needle);
+            while contains(&seen, b"BEGIN\r\n").is_none() {
+                let n = s.read(&mut buf).unwrap();
+                assert!(n > 0, "closed during the handshake");
+                seen.extend_from_slice(&buf[..n]);
+            }
+            let mut answer = b"OK 0123456789abcdef0123456789abcdef\r\n".to_vec();
+            if contains(&seen, b"NEGOTIATE_UNIX_FD").is_some() {
+                answer.extend_from_slice(b"AGREE_UNIX_FD\r\n");
+            }
+            s.write_all(&answer).unwrap();
+            // Nothing more is answered: read until the client gives up.
+            while let Ok(n) = s.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                seen.extend_from_slice(&buf[..n]);
+            }
+            (contains(&seen, b"Hello"), contains(&seen, b"IsPending"))
+        });
+        let r = rosterd_at(
+            format!("unix:path={}", path.display()),
+            Duration::from_millis(300),
+        );
+        let err = r.is_pending("alice").unwrap_err();
+        assert!(matches!(classify(err), Error::Unreachable(_)));
+        let (hello, call) = server.join().unwrap();
+        let (hello, call) = (hello.expect("no Hello"), call.expect("no call"));
+        assert!(hello < call, "the call went out before the Hello");
+        assert_eq!(zbus_threads(), 0, "a zbus thread outlived the call");
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -7,9 +7,12 @@
 //! `PAM_USER_UNKNOWN` at once, so root and local users never wait on
 //! rosterd and a local account never authenticates against Roster.
 //!
-//! The snapshot is mapped read-only for the one lookup (see [`Mapped`])
+//! The snapshot is mapped read-only for the one lookup
+//! ([`roster_snapshot::mapped`], the mapping the NSS module uses too)
 //! rather than read: with 100,000 users it is megabytes, and a binary
-//! search by name touches a few pages of it.
+//! search by name touches a few pages of it. The rule itself (root never,
+//! listed, and the same uid through the host's NSS) is
+//! [`roster_snapshot::roster_uid_here`].
 //!
 //! A snapshot not owned by root, or writable by group or others, is
 //! treated as missing (the NSS module's rule,
@@ -24,22 +27,17 @@
 
 use crate::codes::Error;
 use crate::host::Host;
-use crate::mapped::Mapped;
 use crate::options::Options;
-use roster_snapshot::{HEADER_SIZE, Snapshot};
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 /// The uid the snapshot at `path` lists for `name`. `None` when the file
 /// is missing, unreadable, empty, too small, not a valid snapshot, or
 /// doesn't list the name: all mean "not a Roster user here".
 fn listed_uid(path: &Path, name: &str) -> Option<u32> {
-    let map = Mapped::open(path, HEADER_SIZE)?;
-    let (owner, mode) = map.owner_and_mode();
-    if !roster_snapshot::trusted_file(owner, mode, snapshot_owner()) {
-        return None;
-    }
-    let snap = Snapshot::parse(map.bytes()).ok()?;
-    snap.user_by_name(name.as_bytes()).map(|u| u.uid())
+    let path = CString::new(path.as_os_str().as_bytes()).ok()?;
+    roster_snapshot::mapped::listed_uid(&path, name, snapshot_owner())
 }
 
 /// Who must own the snapshot: root, which rosterd runs as.
@@ -56,26 +54,19 @@ fn snapshot_owner() -> u32 {
 
 /// The Roster uid of `user`, or why it isn't a Roster user here.
 pub fn roster_uid(opts: &Options, host: &dyn Host, user: &str) -> Result<u32, Error> {
-    // rosterd refuses the name `root`; the snapshot isn't even opened for it.
-    if user == "root" {
-        return Err(Error::NotRosterUser("root is never a Roster user"));
-    }
-    let listed =
-        listed_uid(&opts.snapshot, user).ok_or(Error::NotRosterUser("not in the NSS snapshot"))?;
-    match host.passwd_uid(user) {
-        Some(uid) if uid == listed => Ok(uid),
-        Some(_) => Err(Error::NotRosterUser(
-            "a local account with another uid has this name",
-        )),
-        None => Err(Error::NotRosterUser("the host's NSS doesn't resolve it")),
-    }
+    roster_snapshot::roster_uid_here(
+        user,
+        |name| listed_uid(&opts.snapshot, name),
+        |name| host.passwd_uid(name),
+    )
+    .map_err(|why| Error::NotRosterUser(why.reason()))
 }
 
 #[cfg(test)]
 pub mod tests {
     use super::*;
     use crate::host::Host;
-    use roster_snapshot::{SnapshotUser, encode, lookup_user_uid, write_atomically};
+    use roster_snapshot::{HEADER_SIZE, SnapshotUser, encode, lookup_user_uid, write_atomically};
     use std::collections::HashMap;
     use std::path::PathBuf;
 

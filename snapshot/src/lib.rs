@@ -10,9 +10,22 @@
 //! (there are none in it; `pw_passwd`/`gr_passwd` are not even stored, the
 //! NSS module always answers `*`), or anything rosterd needs to remember.
 //!
-//! This crate has no dependencies and no `unsafe`: the NSS module runs
-//! inside every process that resolves a user name, so the code that reads
-//! an untrusted file there is plain bounds-checked Rust.
+//! This crate has no dependencies and no `unsafe` of its own: the NSS
+//! module runs inside every process that resolves a user name, so the code
+//! that reads an untrusted file there is plain bounds-checked Rust. The one
+//! exception is opt-in: feature `mapped` (libc, which both modules link
+//! anyway) adds [`mapped`], the read-only mapping both modules read the
+//! file through, the only `unsafe` the readers need.
+//!
+//! Besides the format, two small rules the modules share live here because
+//! this is the one crate every Roster program and both modules link, and it
+//! links nothing: [`roster_uid_here`] ("is this a Roster user on this
+//! host") and [`duration`] (how Roster writes a duration).
+//!
+//! # Where
+//!
+//! [`DEFAULT_PATH`]: rosterd's default `nss_cache`, where the NSS and PAM
+//! modules look unless told otherwise.
 //!
 //! # Writing
 //!
@@ -71,16 +84,35 @@
 //! padding, so their offsets are derived from the counts rather than
 //! stored (fewer numbers to distrust).
 
-#![forbid(unsafe_code)]
+// `deny`, not `forbid`: `mapped` (opt-in) allows it for the mapping alone.
+#![deny(unsafe_code)]
 // Beyond the workspace's lints: a malformed file must never index out of
 // bounds (a panic inside getpwnam or sshd).
 #![deny(clippy::indexing_slicing)]
 
+pub mod duration;
+#[cfg(feature = "mapped")]
+pub mod mapped;
+
+use std::ffi::CStr;
 use std::fmt;
 use std::fs;
 use std::io::{self, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
+
+/// Where rosterd writes the snapshot unless `nss_cache` says otherwise,
+/// and where the NSS module (and the PAM module, unless `snapshot=`) read
+/// it, NUL-terminated for the NSS module's libc calls.
+pub const DEFAULT_PATH_C: &CStr = c"/var/cache/roster/nss.cache";
+
+/// [`DEFAULT_PATH_C`] as text, for configs and messages.
+pub const DEFAULT_PATH: &str = match DEFAULT_PATH_C.to_str() {
+    Ok(path) => path,
+    // Evaluated at compile time: a non-UTF-8 literal fails the build.
+    #[allow(clippy::panic)]
+    Err(_) => panic!("the default snapshot path is not UTF-8"),
+};
 
 /// The first 8 bytes of every snapshot.
 pub const MAGIC: [u8; 8] = *b"ROSTRNSS";
@@ -529,6 +561,57 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// file as if it were missing.
 pub fn trusted_file(file_uid: u32, file_mode: u32, owner: u32) -> bool {
     file_uid == owner && file_mode & 0o022 == 0
+}
+
+/// Why a name is not a Roster user on this host ([`roster_uid_here`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotHere {
+    /// `root`, which rosterd refuses as a name.
+    Root,
+    /// The snapshot doesn't list the name (or there is no snapshot one may
+    /// believe: NSS can't resolve Roster users then either).
+    NotListed,
+    /// The host resolves the name to another uid: a local account created
+    /// later under the same name.
+    Shadowed,
+    /// The host's NSS doesn't resolve the name at all.
+    Unresolved,
+}
+
+impl NotHere {
+    /// The reason, in a few words, for a log line.
+    pub fn reason(self) -> &'static str {
+        match self {
+            NotHere::Root => "root is never a Roster user",
+            NotHere::NotListed => "not in the NSS snapshot",
+            NotHere::Shadowed => "a local account with another uid has this name",
+            NotHere::Unresolved => "the host's NSS doesn't resolve it",
+        }
+    }
+}
+
+/// "Is `name` a Roster user on this host?": the Roster uid, when the
+/// snapshot lists the name (`listed`: the uid it lists, see
+/// [`mapped::listed_uid`] or [`lookup_user_uid`]) and the host's own NSS
+/// (`resolve`: `getpwnam`, through every source the host has) resolves it
+/// to that same uid. Root is never asked about: the snapshot isn't even
+/// opened for it. A name resolving to another uid is a local account that
+/// shadows the Roster one: it must never authenticate against Roster or be
+/// opened by a Roster user's keys.
+pub fn roster_uid_here(
+    name: &str,
+    listed: impl FnOnce(&str) -> Option<u32>,
+    resolve: impl FnOnce(&str) -> Option<u32>,
+) -> Result<u32, NotHere> {
+    if name == "root" {
+        return Err(NotHere::Root);
+    }
+    let roster_uid = listed(name).ok_or(NotHere::NotListed)?;
+    match resolve(name) {
+        Some(uid) if uid == roster_uid => Ok(uid),
+        Some(_) => Err(NotHere::Shadowed),
+        None => Err(NotHere::Unresolved),
+    }
 }
 
 /// The uid the snapshot at `path` lists for `name` (for

@@ -449,3 +449,42 @@ fn only_a_file_of_the_owner_writable_by_nobody_else_is_trusted() {
     assert!(!trusted_file(0, 0o100666, 0));
     assert!(trusted_file(1000, 0o100644, 1000), "a test's own owner");
 }
+
+#[test]
+fn a_roster_user_here_is_listed_and_resolves_to_the_same_uid() {
+    let listed = |name: &str| (name == "alice" || name == "root").then_some(0x7000_0001);
+    assert_eq!(
+        roster_uid_here("alice", listed, |_| Some(0x7000_0001)),
+        Ok(0x7000_0001)
+    );
+    assert_eq!(
+        roster_uid_here("alice", listed, |_| Some(1000)),
+        Err(NotHere::Shadowed)
+    );
+    assert_eq!(
+        roster_uid_here("alice", listed, |_| None),
+        Err(NotHere::Unresolved)
+    );
+    assert_eq!(
+        roster_uid_here("bob", listed, |_| Some(0x7000_0001)),
+        Err(NotHere::NotListed)
+    );
+    // Root is refused before the snapshot is even asked, whatever it says.
+    let asked = std::cell::Cell::new(false);
+    let result = roster_uid_here(
+        "root",
+        |n| {
+            asked.set(true);
+            listed(n)
+        },
+        |_| Some(0x7000_0001),
+    );
+    assert_eq!(result, Err(NotHere::Root));
+    assert!(!asked.get());
+}
+
+#[test]
+fn the_default_path_is_rosterds_nss_cache() {
+    assert_eq!(DEFAULT_PATH, "/var/cache/roster/nss.cache");
+    assert_eq!(DEFAULT_PATH_C.to_bytes(), DEFAULT_PATH.as_bytes());
+}
