@@ -6,6 +6,7 @@ use crate::errors::CliError;
 use crate::output::table::Table;
 use crate::output::{json, time};
 use roster_client::KeyInfo;
+use roster_snapshot::NotHere;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -135,22 +136,32 @@ pub async fn remove(ctx: &mut Ctx<'_>, user: String, fingerprint: String) -> Res
 /// Never fails (sshd treats a failing command as "no keys" anyway, and a
 /// message on stderr ends up in its log): exit 0 whatever happens.
 pub async fn authorized_keys(address: &str, user: &str, snapshot: &Path) {
-    // Owned by root and written by nobody else, as the NSS and PAM modules
-    // require: a planted file must not decide whose keys sshd gets.
-    let Some(roster_uid) = roster_snapshot::lookup_user_uid(snapshot, user, 0) else {
-        // Not a Roster user here: answered at once, rosterd is never asked,
-        // so local users' key logins don't depend on it.
-        return;
-    };
-    if let Some(uid) = passwd_uid(user)
-        && uid != roster_uid
-    {
-        // A local account shadows the Roster name: its logins must not
-        // be opened by the Roster user's keys.
-        eprintln!(
-            "roster: \"{user}\" resolves to uid {uid}, not Roster's uid {roster_uid}; no keys"
-        );
-        return;
+    // The PAM module's rule ("is this a Roster user here"), with the
+    // snapshot read as the modules require (owned by root, written by
+    // nobody else: a planted file must not decide whose keys sshd gets).
+    let here = roster_snapshot::roster_uid_here(
+        user,
+        |name| roster_snapshot::lookup_user_uid(snapshot, name, 0),
+        passwd_uid,
+    );
+    match here {
+        Ok(_) => {}
+        // sshd asks only about names getpwnam resolved; a caller without
+        // Roster's NSS module (an admin's check, the tests) still gets the
+        // keys of a name the snapshot lists.
+        Err(NotHere::Unresolved) => {}
+        // A local account shadows the Roster name: its logins must not be
+        // opened by the Roster user's keys.
+        Err(NotHere::Shadowed) => {
+            eprintln!(
+                "roster: \"{user}\": {}; no keys",
+                NotHere::Shadowed.reason()
+            );
+            return;
+        }
+        // Not a Roster user here: answered at once, rosterd is never
+        // asked, so local users' key logins don't depend on it.
+        Err(NotHere::Root | NotHere::NotListed) => return,
     }
     let lines = match fetch_authorized_keys(address, user).await {
         Ok(lines) => lines,
