@@ -1,7 +1,8 @@
 //! The state every interface shares, and the few steps every call takes:
-//! learn the caller ([`Daemon::begin`]), run store work off the async
-//! threads ([`Daemon::store`], [`Daemon::acting`]), hash through the queue
-//! ([`Daemon::hash`], [`Daemon::verify`]), and answer ([`Daemon::finish`]).
+//! learn the caller and answer ([`Daemon::audited`] around an audited
+//! call's body, [`Daemon::begin_read`] for a read), run store work off the
+//! async threads ([`Daemon::store`], [`Daemon::acting`]), and hash through
+//! the queue ([`Daemon::hash`], [`Daemon::verify`]).
 //!
 //! The NSS snapshot is refreshed from the store's commit, never by a
 //! handler: a committed change that NSS shows sets core's
@@ -133,13 +134,9 @@ impl Call {
 }
 
 impl Daemon {
-    /// Resolves the caller of an audited call.
-    pub async fn begin(
-        &self,
-        hdr: &Header<'_>,
-        action: &'static str,
-        target: &str,
-    ) -> Result<Call> {
+    /// Resolves the caller of an audited call. Private: handlers go
+    /// through [`Daemon::audited`], which always finishes what this began.
+    async fn begin(&self, hdr: &Header<'_>, action: &'static str, target: &str) -> Result<Call> {
         self.start(hdr, action, target, true).await
     }
 
@@ -192,7 +189,7 @@ impl Daemon {
     /// any NSS shows), writes the audit line (for audited calls) and
     /// passes the result on: a change made but not yet in NSS answers
     /// `SnapshotStale` instead of its success.
-    pub async fn finish<T>(&self, call: &Call, result: Result<T>) -> Result<T> {
+    async fn finish<T>(&self, call: &Call, result: Result<T>) -> Result<T> {
         let result = self.published(call, result).await;
         if call.audited {
             let word = match &result {

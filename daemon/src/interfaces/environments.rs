@@ -13,14 +13,16 @@ pub struct Environments {
 #[zbus::interface(name = "org.roster.Roster1.Environments")]
 impl Environments {
     async fn add(&self, #[zbus(header)] hdr: Header<'_>, name: String) -> Result<EnvironmentInfo> {
-        let call = self.d.begin(&hdr, "environments.add", &name).await?;
-        let here = self.d.config.environment.clone();
-        let r = self
-            .d
-            .acting(&call, move |r, a| r.add_environment(a, &name))
+        let target = name.clone();
+        self.d
+            .audited(&hdr, "environments.add", &target, async |call| {
+                let here = self.d.config.environment.clone();
+                self.d
+                    .acting(call, move |r, a| r.add_environment(a, &name))
+                    .await
+                    .map(|e| convert::environment(&e, &here))
+            })
             .await
-            .map(|e| convert::environment(&e, &here));
-        self.d.finish(&call, r).await
     }
 
     async fn list(&self, #[zbus(header)] hdr: Header<'_>) -> Result<Vec<EnvironmentInfo>> {

@@ -20,22 +20,22 @@ impl Grants {
         level: Level,
         environment: String,
     ) -> Result<Level> {
-        let call = self.d.begin(&hdr, "users.grant", &user).await?;
-        call.detail("level", level.as_str());
-        call.detail("environment", environment.clone());
-        let r = async {
-            let level = convert::level_from_wire(level);
-            let environment = given(&environment);
-            let held = self
-                .d
-                .acting(&call, move |r, a| {
-                    r.grant(a, &user, environment.as_deref(), level)
-                })
-                .await?;
-            Ok(convert::level(held))
-        }
-        .await;
-        self.d.finish(&call, r).await
+        let target = user.clone();
+        self.d
+            .audited(&hdr, "users.grant", &target, async |call| {
+                call.detail("level", level.as_str());
+                call.detail("environment", environment.clone());
+                let level = convert::level_from_wire(level);
+                let environment = given(&environment);
+                let held = self
+                    .d
+                    .acting(call, move |r, a| {
+                        r.grant(a, &user, environment.as_deref(), level)
+                    })
+                    .await?;
+                Ok(convert::level(held))
+            })
+            .await
     }
 
     async fn revoke(
@@ -46,40 +46,39 @@ impl Grants {
         environment: String,
         end_sessions: bool,
     ) -> Result<Revoked> {
-        let call = self.d.begin(&hdr, "users.revoke", &user).await?;
-        call.detail("level", level.map_or("all", Level::as_str));
-        call.detail("environment", environment.clone());
-        let r = async {
-            let level = level.map(convert::level_from_wire);
-            let environment = given(&environment);
-            let name = user.clone();
-            let (outcome, uid) = self
-                .d
-                .acting(&call, move |r, a| {
-                    let outcome = r.revoke(a, &name, environment.as_deref(), level)?;
-                    let uid = r.user_by_name(&name)?.map(|u| u.uid);
-                    Ok((outcome, uid))
+        let target = user.clone();
+        self.d
+            .audited(&hdr, "users.revoke", &target, async |call| {
+                call.detail("level", level.map_or("all", Level::as_str));
+                call.detail("environment", environment.clone());
+                let level = level.map(convert::level_from_wire);
+                let environment = given(&environment);
+                let (outcome, uid) = self
+                    .d
+                    .acting(call, move |r, a| {
+                        let outcome = r.revoke(a, &user, environment.as_deref(), level)?;
+                        let uid = r.user_by_name(&user)?.map(|u| u.uid);
+                        Ok((outcome, uid))
+                    })
+                    .await?;
+                // Sessions end even when NSS can't show the revoke yet:
+                // `finish` waits for the snapshot after this.
+                let live_sessions = match uid {
+                    Some(uid) => self.d.live_session_count(call, uid).await?,
+                    None => 0,
+                };
+                let mut ended = Ended::default();
+                if end_sessions && let Some(uid) = uid {
+                    ended.sessions = live_sessions;
+                    ended.processes = end_everything(&self.d, call, uid, false).await;
+                }
+                Ok(Revoked {
+                    remaining: outcome.after.map(convert::level).into(),
+                    admin_removed: outcome.admin_removed(),
+                    live_sessions,
+                    ended,
                 })
-                .await?;
-            // Sessions end even when NSS can't show the revoke yet:
-            // `finish` waits for the snapshot after this.
-            let live_sessions = match uid {
-                Some(uid) => self.d.live_session_count(&call, uid).await?,
-                None => 0,
-            };
-            let mut ended = Ended::default();
-            if end_sessions && let Some(uid) = uid {
-                ended.sessions = live_sessions;
-                ended.processes = end_everything(&self.d, &call, uid, false).await;
-            }
-            Ok(Revoked {
-                remaining: outcome.after.map(convert::level).into(),
-                admin_removed: outcome.admin_removed(),
-                live_sessions,
-                ended,
             })
-        }
-        .await;
-        self.d.finish(&call, r).await
+            .await
     }
 }

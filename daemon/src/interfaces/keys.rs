@@ -30,17 +30,17 @@ impl Keys {
         user: String,
         key_line: String,
     ) -> Result<KeyInfo> {
-        let call = self.d.begin(&hdr, "keys.add", &user).await?;
-        let r = async {
-            let key = self
-                .d
-                .acting(&call, move |r, a| r.add_key(a, &user, &key_line))
-                .await?;
-            call.detail("fingerprint", key.fingerprint.clone());
-            Ok(info(&key))
-        }
-        .await;
-        self.d.finish(&call, r).await
+        let target = user.clone();
+        self.d
+            .audited(&hdr, "keys.add", &target, async |call| {
+                let key = self
+                    .d
+                    .acting(call, move |r, a| r.add_key(a, &user, &key_line))
+                    .await?;
+                call.detail("fingerprint", key.fingerprint.clone());
+                Ok(info(&key))
+            })
+            .await
     }
 
     /// Every key of `key_text` (an `authorized_keys`-style file: one key a
@@ -52,22 +52,22 @@ impl Keys {
         user: String,
         key_text: String,
     ) -> Result<Vec<KeyInfo>> {
-        let call = self.d.begin(&hdr, "keys.add", &user).await?;
-        let r = async {
-            let keys = self
-                .d
-                .acting(&call, move |r, a| {
-                    let lines: Vec<&str> = key_text.lines().collect();
-                    r.add_keys(a, &user, &lines)
-                })
-                .await?;
-            for key in &keys {
-                call.detail("fingerprint", key.fingerprint.clone());
-            }
-            Ok(keys.iter().map(info).collect())
-        }
-        .await;
-        self.d.finish(&call, r).await
+        let target = user.clone();
+        self.d
+            .audited(&hdr, "keys.add", &target, async |call| {
+                let keys = self
+                    .d
+                    .acting(call, move |r, a| {
+                        let lines: Vec<&str> = key_text.lines().collect();
+                        r.add_keys(a, &user, &lines)
+                    })
+                    .await?;
+                for key in &keys {
+                    call.detail("fingerprint", key.fingerprint.clone());
+                }
+                Ok(keys.iter().map(info).collect())
+            })
+            .await
     }
 
     async fn list(&self, #[zbus(header)] hdr: Header<'_>, user: String) -> Result<Vec<KeyInfo>> {
@@ -85,17 +85,17 @@ impl Keys {
         user: String,
         fingerprint: String,
     ) -> Result<()> {
-        let call = self.d.begin(&hdr, "keys.remove", &user).await?;
-        let r = async {
-            let key = self
-                .d
-                .acting(&call, move |r, a| r.remove_key(a, &user, &fingerprint))
-                .await?;
-            call.detail("fingerprint", key.fingerprint);
-            Ok(())
-        }
-        .await;
-        self.d.finish(&call, r).await
+        let target = user.clone();
+        self.d
+            .audited(&hdr, "keys.remove", &target, async |call| {
+                let key = self
+                    .d
+                    .acting(call, move |r, a| r.remove_key(a, &user, &fingerprint))
+                    .await?;
+                call.detail("fingerprint", key.fingerprint);
+                Ok(())
+            })
+            .await
     }
 
     /// Public by design (DESIGN.md): keys are public, and only users who

@@ -45,19 +45,19 @@ impl Pam {
         requester_uid: u32,
     ) -> Result<AuthReply> {
         let secret = Secret::new(secret);
-        let call = self.d.begin(&hdr, "pam.authenticate", &user).await?;
-        call.requested_by(requester_uid);
-        let r = match named_remote_host(&call, &remote_host) {
-            Ok(remote) => self.authenticate_inner(&call, user, secret, remote).await,
-            Err(e) => Err(e),
-        };
-        if let Ok(reply) = &r {
-            call.outcome(match reply.outcome {
-                AuthOutcome::Unknown => "unknown-user",
-                known => known.as_str(),
-            });
-        }
-        self.d.finish(&call, r).await
+        let target = user.clone();
+        self.d
+            .audited(&hdr, "pam.authenticate", &target, async |call| {
+                call.requested_by(requester_uid);
+                let remote = named_remote_host(call, &remote_host)?;
+                let reply = self.authenticate_inner(call, user, secret, remote).await?;
+                call.outcome(match reply.outcome {
+                    AuthOutcome::Unknown => "unknown-user",
+                    known => known.as_str(),
+                });
+                Ok(reply)
+            })
+            .await
     }
 
     async fn check_account(
@@ -65,22 +65,22 @@ impl Pam {
         #[zbus(header)] hdr: Header<'_>,
         user: String,
     ) -> Result<AccountReply> {
-        let call = self.d.begin(&hdr, "pam.account", &user).await?;
-        let r = async {
-            self.limit(&call)?;
-            let status = self
-                .d
-                .acting_by_uid(&call, move |r, a| r.check_account(a, &user))
-                .await?;
-            let reply = crate::convert::account_reply(status);
-            call.outcome(match reply.outcome {
-                AccountOutcome::Unknown => "unknown-user",
-                known => known.as_str(),
-            });
-            Ok(reply)
-        }
-        .await;
-        self.d.finish(&call, r).await
+        let target = user.clone();
+        self.d
+            .audited(&hdr, "pam.account", &target, async |call| {
+                self.limit(call)?;
+                let status = self
+                    .d
+                    .acting_by_uid(call, move |r, a| r.check_account(a, &user))
+                    .await?;
+                let reply = crate::convert::account_reply(status);
+                call.outcome(match reply.outcome {
+                    AccountOutcome::Unknown => "unknown-user",
+                    known => known.as_str(),
+                });
+                Ok(reply)
+            })
+            .await
     }
 
     async fn open_session(
@@ -88,14 +88,14 @@ impl Pam {
         #[zbus(header)] hdr: Header<'_>,
         request: OpenSession,
     ) -> Result<SessionOpened> {
-        let call = self
-            .d
-            .begin(&hdr, "pam.open_session", &request.user)
-            .await?;
-        call.detail("service", request.service.clone());
-        call.detail("pid", request.leader_pid.to_string());
-        let r = self.open_session_inner(&call, request).await;
-        self.d.finish(&call, r).await
+        let target = request.user.clone();
+        self.d
+            .audited(&hdr, "pam.open_session", &target, async |call| {
+                call.detail("service", request.service.clone());
+                call.detail("pid", request.leader_pid.to_string());
+                self.open_session_inner(call, request).await
+            })
+            .await
     }
 
     async fn close_session(
@@ -105,15 +105,17 @@ impl Pam {
         leader_pid: u32,
         leader_start: u64,
     ) -> Result<()> {
-        let call = self.d.begin(&hdr, "pam.close_session", &user).await?;
-        call.detail("pid", leader_pid.to_string());
-        let r = self
-            .d
-            .acting_by_uid(&call, move |r, a| {
-                r.close_session(a, &user, leader_pid, leader_start)
+        let target = user.clone();
+        self.d
+            .audited(&hdr, "pam.close_session", &target, async |call| {
+                call.detail("pid", leader_pid.to_string());
+                self.d
+                    .acting_by_uid(call, move |r, a| {
+                        r.close_session(a, &user, leader_pid, leader_start)
+                    })
+                    .await
             })
-            .await;
-        self.d.finish(&call, r).await
+            .await
     }
 
     async fn change_password(
@@ -125,10 +127,13 @@ impl Pam {
         requester_uid: u32,
     ) -> Result<()> {
         let (current, new) = (crate::convert::current(current), Secret::new(new));
-        let call = self.d.begin(&hdr, "pam.chauthtok", &user).await?;
-        call.requested_by(requester_uid);
-        let r = self.change_password_inner(&call, user, current, new).await;
-        self.d.finish(&call, r).await
+        let target = user.clone();
+        self.d
+            .audited(&hdr, "pam.chauthtok", &target, async |call| {
+                call.requested_by(requester_uid);
+                self.change_password_inner(call, user, current, new).await
+            })
+            .await
     }
 
     async fn is_pending(&self, #[zbus(header)] hdr: Header<'_>, user: String) -> Result<bool> {

@@ -23,26 +23,26 @@ impl Registration {
         new_password: String,
     ) -> Result<String> {
         let (code, new) = (Secret::new(code), Secret::new(new_password));
-        let call = self.d.begin(&hdr, "users.register", "").await?;
-        let r = async {
-            let request = PasswordRequest::register(code.clone(), new.clone()).map_err(to_bus)?;
-            check_secret_length("registration code", &code)?;
-            // Before the code is looked at: guesses are rate-limited.
-            self.d.limit(&call)?;
-            check_secret_length("new password", &new)?;
-            // The code first: it names the user the policy needs, and a
-            // wrong one (counted toward its owner's lockout) costs no hash.
-            let plan = self
-                .d
-                .acting_by_uid(&call, move |r, a| r.plan_password_change(a, request))
-                .await?;
-            call.detail("user", plan.user().to_owned());
-            // Checks the code again and uses it up with the password
-            // stored, in one transaction.
-            let user = carry_out(&self.d, &call, plan, |_| {}).await?;
-            Ok(user.name)
-        }
-        .await;
-        self.d.finish(&call, r).await
+        self.d
+            .audited(&hdr, "users.register", "", async |call| {
+                let request =
+                    PasswordRequest::register(code.clone(), new.clone()).map_err(to_bus)?;
+                check_secret_length("registration code", &code)?;
+                // Before the code is looked at: guesses are rate-limited.
+                self.d.limit(call)?;
+                check_secret_length("new password", &new)?;
+                // The code first: it names the user the policy needs, and a
+                // wrong one (counted toward its owner's lockout) costs no hash.
+                let plan = self
+                    .d
+                    .acting_by_uid(call, move |r, a| r.plan_password_change(a, request))
+                    .await?;
+                call.detail("user", plan.user().to_owned());
+                // Checks the code again and uses it up with the password
+                // stored, in one transaction.
+                let user = carry_out(&self.d, call, plan, |_| {}).await?;
+                Ok(user.name)
+            })
+            .await
     }
 }

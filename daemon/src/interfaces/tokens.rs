@@ -26,28 +26,28 @@ impl Tokens {
         scope: Optional<Scope>,
         expires_in: u64,
     ) -> Result<TokenCreated> {
-        let call = self.d.begin(&hdr, "tokens.create", &name).await?;
-        // None (an empty string) is the default, read-only.
-        let scope = scope.unwrap_or(Scope::ReadOnly);
-        call.detail("scope", scope.as_str());
-        let r = async {
-            let scope = convert::scope_from_wire(scope);
-            let name = given(&name);
-            let expires = (expires_in > 0).then(|| Duration::from_secs(expires_in));
-            let (token, secret) = self
-                .d
-                .acting(&call, move |r, a| {
-                    r.create_token(a, name.as_deref(), scope, expires)
+        let target = name.clone();
+        self.d
+            .audited(&hdr, "tokens.create", &target, async |call| {
+                // None (an empty string) is the default, read-only.
+                let scope = scope.unwrap_or(Scope::ReadOnly);
+                call.detail("scope", scope.as_str());
+                let scope = convert::scope_from_wire(scope);
+                let name = given(&name);
+                let expires = (expires_in > 0).then(|| Duration::from_secs(expires_in));
+                let (token, secret) = self
+                    .d
+                    .acting(call, move |r, a| {
+                        r.create_token(a, name.as_deref(), scope, expires)
+                    })
+                    .await?;
+                call.detail("id", token.id.clone());
+                Ok(TokenCreated {
+                    info: info(&token),
+                    token: secret.expose().to_owned(),
                 })
-                .await?;
-            call.detail("id", token.id.clone());
-            Ok(TokenCreated {
-                info: info(&token),
-                token: secret.expose().to_owned(),
             })
-        }
-        .await;
-        self.d.finish(&call, r).await
+            .await
     }
 
     async fn list(&self, #[zbus(header)] hdr: Header<'_>, user: String) -> Result<Vec<TokenInfo>> {
@@ -66,13 +66,15 @@ impl Tokens {
         id: String,
         name: String,
     ) -> Result<TokenInfo> {
-        let call = self.d.begin(&hdr, "tokens.rename", &id).await?;
-        let r = self
-            .d
-            .acting(&call, move |r, a| r.rename_token(a, &id, &name))
+        let target = id.clone();
+        self.d
+            .audited(&hdr, "tokens.rename", &target, async |call| {
+                self.d
+                    .acting(call, move |r, a| r.rename_token(a, &id, &name))
+                    .await
+                    .map(|t| info(&t))
+            })
             .await
-            .map(|t| info(&t));
-        self.d.finish(&call, r).await
     }
 
     async fn delete(
@@ -81,59 +83,57 @@ impl Tokens {
         id: String,
         user: String,
     ) -> Result<()> {
-        let call = self.d.begin(&hdr, "tokens.delete", &id).await?;
-        let r = async {
-            let token = self
-                .d
-                .acting(&call, move |r, a| {
-                    // `--user` names whose token the caller means: a token
-                    // of someone else is "not found", never deleted.
-                    if !user.is_empty()
-                        && let Some(t) = r
-                            .list_tokens(a, Some(&user))?
-                            .into_iter()
-                            .find(|t| t.id == id)
-                    {
-                        return r.delete_token(a, &t.id);
-                    }
-                    if !user.is_empty() {
-                        return Err(roster_core::Error::NotFound(format!(
-                            "user {user:?} has no token {}",
-                            roster_core::validate::shown(&id)
-                        )));
-                    }
-                    r.delete_token(a, &id)
-                })
-                .await?;
-            call.detail("owner", token.user);
-            Ok(())
-        }
-        .await;
-        self.d.finish(&call, r).await
+        let target = id.clone();
+        self.d
+            .audited(&hdr, "tokens.delete", &target, async |call| {
+                let token = self
+                    .d
+                    .acting(call, move |r, a| {
+                        // `--user` names whose token the caller means: a
+                        // token of someone else is "not found", never
+                        // deleted.
+                        if !user.is_empty()
+                            && let Some(t) = r
+                                .list_tokens(a, Some(&user))?
+                                .into_iter()
+                                .find(|t| t.id == id)
+                        {
+                            return r.delete_token(a, &t.id);
+                        }
+                        if !user.is_empty() {
+                            return Err(roster_core::Error::NotFound(format!(
+                                "user {user:?} has no token {}",
+                                roster_core::validate::shown(&id)
+                            )));
+                        }
+                        r.delete_token(a, &id)
+                    })
+                    .await?;
+                call.detail("owner", token.user);
+                Ok(())
+            })
+            .await
     }
 
     async fn present(&self, #[zbus(header)] hdr: Header<'_>, token: String) -> Result<TokenInfo> {
         let token = Secret::new(token);
-        let call = self.d.begin(&hdr, "tokens.present", "").await?;
-        let r = async {
-            // No rate limit: a token is 128 random bits checked by SHA-256
-            // outside the argon2 queue, so guessing is hopeless and cheap
-            // to refuse, and every command run with a token presents one.
-            crate::daemon::check_secret_length("token", &token)?;
-            if call.peer.token()?.is_some() {
-                return Err(RosterError::Conflict(
-                    "this connection presented a token already: open a new one".into(),
-                ));
-            }
-            let t = self
-                .d
-                .store(&call, move |r| r.present_token(&token))
-                .await?;
-            call.peer.bind_token(t.id.clone())?;
-            call.detail("owner", t.user.clone());
-            Ok(info(&t))
-        }
-        .await;
-        self.d.finish(&call, r).await
+        self.d
+            .audited(&hdr, "tokens.present", "", async |call| {
+                // No rate limit: a token is 128 random bits checked by
+                // SHA-256 outside the argon2 queue, so guessing is hopeless
+                // and cheap to refuse, and every command run with a token
+                // presents one.
+                crate::daemon::check_secret_length("token", &token)?;
+                if call.peer.token()?.is_some() {
+                    return Err(RosterError::Conflict(
+                        "this connection presented a token already: open a new one".into(),
+                    ));
+                }
+                let t = self.d.store(call, move |r| r.present_token(&token)).await?;
+                call.peer.bind_token(t.id.clone())?;
+                call.detail("owner", t.user.clone());
+                Ok(info(&t))
+            })
+            .await
     }
 }

@@ -26,9 +26,12 @@ impl Users {
         password: String,
     ) -> Result<Created> {
         let password = Secret::new(password);
-        let call = self.d.begin(&hdr, "users.create", &request.name).await?;
-        let r = self.create_inner(&call, request, password).await;
-        self.d.finish(&call, r).await
+        let target = request.name.clone();
+        self.d
+            .audited(&hdr, "users.create", &target, async |call| {
+                self.create_inner(call, request, password).await
+            })
+            .await
     }
 
     async fn edit(
@@ -37,25 +40,25 @@ impl Users {
         name: String,
         changes: EditUser,
     ) -> Result<UserInfo> {
-        let call = self.d.begin(&hdr, "users.edit", &name).await?;
-        let r = async {
-            let changes = UserChanges {
-                display_name: given(&changes.display_name),
-                role: changes.role.map(convert::role_from_wire),
-                home: given(&changes.home),
-                shell: given(&changes.shell),
-            };
-            if let Some(role) = changes.role {
-                call.detail("role", role.as_str());
-            }
-            let user = self
-                .d
-                .acting(&call, move |r, a| r.edit_user(a, &name, changes))
-                .await?;
-            Ok(convert::user(&user))
-        }
-        .await;
-        self.d.finish(&call, r).await
+        let target = name.clone();
+        self.d
+            .audited(&hdr, "users.edit", &target, async |call| {
+                let changes = UserChanges {
+                    display_name: given(&changes.display_name),
+                    role: changes.role.map(convert::role_from_wire),
+                    home: given(&changes.home),
+                    shell: given(&changes.shell),
+                };
+                if let Some(role) = changes.role {
+                    call.detail("role", role.as_str());
+                }
+                let user = self
+                    .d
+                    .acting(call, move |r, a| r.edit_user(a, &name, changes))
+                    .await?;
+                Ok(convert::user(&user))
+            })
+            .await
     }
 
     async fn set_password(
@@ -66,9 +69,12 @@ impl Users {
         new: String,
     ) -> Result<()> {
         let (current, new) = (convert::current(current), Secret::new(new));
-        let call = self.d.begin(&hdr, "users.password", &name).await?;
-        let r = self.set_password_inner(&call, name, current, new).await;
-        self.d.finish(&call, r).await
+        let target = name.clone();
+        self.d
+            .audited(&hdr, "users.password", &target, async |call| {
+                self.set_password_inner(call, name, current, new).await
+            })
+            .await
     }
 
     async fn reset_password(
@@ -76,21 +82,21 @@ impl Users {
         #[zbus(header)] hdr: Header<'_>,
         name: String,
     ) -> Result<Created> {
-        let call = self.d.begin(&hdr, "users.password-reset", &name).await?;
-        let r = async {
-            let (user, code) = self
-                .d
-                .acting(&call, move |r, a| r.reset_password(a, &name))
-                .await?;
-            call.answers_code(&user.name);
-            Ok(Created {
-                user: convert::user(&user),
-                registration_code: code.code.expose().to_owned(),
-                code_expires: code.expires,
+        let target = name.clone();
+        self.d
+            .audited(&hdr, "users.password-reset", &target, async |call| {
+                let (user, code) = self
+                    .d
+                    .acting(call, move |r, a| r.reset_password(a, &name))
+                    .await?;
+                call.answers_code(&user.name);
+                Ok(Created {
+                    user: convert::user(&user),
+                    registration_code: code.code.expose().to_owned(),
+                    code_expires: code.expires,
+                })
             })
-        }
-        .await;
-        self.d.finish(&call, r).await
+            .await
     }
 
     async fn delete(
@@ -99,33 +105,33 @@ impl Users {
         name: String,
         keep_sessions: bool,
     ) -> Result<Ended> {
-        let call = self.d.begin(&hdr, "users.delete", &name).await?;
-        let r = async {
-            // Counted before the delete: the user's sessions go with it.
-            let target = name.clone();
-            let before = self
-                .d
-                .store(&call, move |r| r.user_by_name(&target))
-                .await?
-                .map(|u| u.uid);
-            let sessions = match before {
-                Some(uid) => self.d.live_session_count(&call, uid).await?,
-                None => 0,
-            };
-            let user = self
-                .d
-                .acting(&call, move |r, a| r.delete_user(a, &name))
-                .await?;
-            // Sessions end even when NSS can't show the delete yet:
-            // `finish` waits for the snapshot after this.
-            let processes = self.end(&call, user.uid, keep_sessions).await;
-            Ok(Ended {
-                sessions,
-                processes,
+        let target = name.clone();
+        self.d
+            .audited(&hdr, "users.delete", &target, async |call| {
+                // Counted before the delete: the user's sessions go with it.
+                let looked_up = name.clone();
+                let before = self
+                    .d
+                    .store(call, move |r| r.user_by_name(&looked_up))
+                    .await?
+                    .map(|u| u.uid);
+                let sessions = match before {
+                    Some(uid) => self.d.live_session_count(call, uid).await?,
+                    None => 0,
+                };
+                let user = self
+                    .d
+                    .acting(call, move |r, a| r.delete_user(a, &name))
+                    .await?;
+                // Sessions end even when NSS can't show the delete yet:
+                // `finish` waits for the snapshot after this.
+                let processes = self.end(call, user.uid, keep_sessions).await;
+                Ok(Ended {
+                    sessions,
+                    processes,
+                })
             })
-        }
-        .await;
-        self.d.finish(&call, r).await
+            .await
     }
 
     async fn suspend(
@@ -134,47 +140,49 @@ impl Users {
         name: String,
         keep_sessions: bool,
     ) -> Result<Ended> {
-        let call = self.d.begin(&hdr, "users.suspend", &name).await?;
-        let r = async {
-            let user = self
-                .d
-                .acting(&call, move |r, a| r.suspend_user(a, &name))
-                .await?;
-            // Sessions end even when NSS can't show the suspend yet (a
-            // suspended user leaves the admin group): `finish` waits for
-            // the snapshot after this.
-            let sessions = self.d.live_session_count(&call, user.uid).await?;
-            let processes = self.end(&call, user.uid, keep_sessions).await;
-            Ok(Ended {
-                sessions,
-                processes,
+        let target = name.clone();
+        self.d
+            .audited(&hdr, "users.suspend", &target, async |call| {
+                let user = self
+                    .d
+                    .acting(call, move |r, a| r.suspend_user(a, &name))
+                    .await?;
+                // Sessions end even when NSS can't show the suspend yet (a
+                // suspended user leaves the admin group): `finish` waits for
+                // the snapshot after this.
+                let sessions = self.d.live_session_count(call, user.uid).await?;
+                let processes = self.end(call, user.uid, keep_sessions).await;
+                Ok(Ended {
+                    sessions,
+                    processes,
+                })
             })
-        }
-        .await;
-        self.d.finish(&call, r).await
+            .await
     }
 
     async fn enable(&self, #[zbus(header)] hdr: Header<'_>, name: String) -> Result<UserInfo> {
-        let call = self.d.begin(&hdr, "users.enable", &name).await?;
-        let r = async {
-            let user = self
-                .d
-                .acting(&call, move |r, a| r.enable_user(a, &name))
-                .await?;
-            Ok(convert::user(&user))
-        }
-        .await;
-        self.d.finish(&call, r).await
+        let target = name.clone();
+        self.d
+            .audited(&hdr, "users.enable", &target, async |call| {
+                let user = self
+                    .d
+                    .acting(call, move |r, a| r.enable_user(a, &name))
+                    .await?;
+                Ok(convert::user(&user))
+            })
+            .await
     }
 
     async fn unlock(&self, #[zbus(header)] hdr: Header<'_>, name: String) -> Result<UserInfo> {
-        let call = self.d.begin(&hdr, "users.unlock", &name).await?;
-        let r = self
-            .d
-            .acting(&call, move |r, a| r.unlock_user(a, &name))
+        let target = name.clone();
+        self.d
+            .audited(&hdr, "users.unlock", &target, async |call| {
+                self.d
+                    .acting(call, move |r, a| r.unlock_user(a, &name))
+                    .await
+                    .map(|u| convert::user(&u))
+            })
             .await
-            .map(|u| convert::user(&u));
-        self.d.finish(&call, r).await
     }
 
     async fn list(&self, #[zbus(header)] hdr: Header<'_>, all: bool) -> Result<Vec<UserInfo>> {
