@@ -247,16 +247,23 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(1));
     }
 
+    /// A socket standing in for the bus, in a folder of its own:
+    /// (the folder, the socket's path, the listener).
+    fn fake_bus(tag: &str) -> (std::path::PathBuf, std::path::PathBuf, UnixListener) {
+        let dir = std::env::temp_dir().join(format!("pam-roster-{tag}-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join("bus");
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path).unwrap();
+        (dir, path, listener)
+    }
+
     #[test]
     fn a_bus_that_never_answers_times_out_and_leaves_no_thread() {
         // Accepts the connection, reads the handshake, never answers: the
         // SASL exchange itself must be bounded, not only the method call.
         let _serial = SERIAL.lock();
-        let dir = std::env::temp_dir().join(format!("pam-roster-hang-{}", std::process::id()));
-        let _ = std::fs::create_dir_all(&dir);
-        let path = dir.join("bus");
-        let _ = std::fs::remove_file(&path);
-        let listener = UnixListener::bind(&path).unwrap();
+        let (dir, path, listener) = fake_bus("hang");
         let server = std::thread::spawn(move || {
             let (mut s, _) = listener.accept().unwrap();
             let mut buf = [0u8; 256];
@@ -289,11 +296,7 @@ mod tests {
     #[test]
     fn the_hello_and_the_call_go_out_together_hello_first() {
         let _serial = SERIAL.lock();
-        let dir = std::env::temp_dir().join(format!("pam-roster-pipe-{}", std::process::id()));
-        let _ = std::fs::create_dir_all(&dir);
-        let path = dir.join("bus");
-        let _ = std::fs::remove_file(&path);
-        let listener = UnixListener::bind(&path).unwrap();
+        let (dir, path, listener) = fake_bus("pipe");
         let server = std::thread::spawn(move || {
             use std::io::Write;
             let (mut s, _) = listener.accept().unwrap();

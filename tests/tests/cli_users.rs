@@ -932,13 +932,14 @@ impl Drop for Stopped {
     }
 }
 
-#[test]
-fn a_stopped_rosterd_is_a_timeout_that_says_what_to_check() {
-    let host = Host::start();
-    host.user("amy");
-    let stopped = Stopped::stop(host.daemon.pid());
-    // The name is still owned, so today's main waited here forever: the
-    // test gives up on the CLI after 30 s rather than hang with it.
+/// Stops `pid` (rosterd or the bus daemon), runs `roster users list`
+/// with a 2 s timeout, and requires it to give up in time, saying what to
+/// check; then resumes `pid`.
+fn a_stopped_process_is_a_timeout(host: &Host, pid: u32, what: &str) {
+    let stopped = Stopped::stop(pid);
+    // The bus still accepts (and rosterd's name is still owned), so
+    // without a bound the CLI would wait here forever: the test gives up
+    // on it after 30 s rather than hang with it.
     let mut child = host
         .daemon
         .roster(&["users", "list"])
@@ -951,7 +952,7 @@ fn a_stopped_rosterd_is_a_timeout_that_says_what_to_check() {
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("roster users list still waits on a stopped rosterd after 30 s");
+            panic!("roster users list still waits on a stopped {what} after 30 s");
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -970,6 +971,13 @@ fn a_stopped_rosterd_is_a_timeout_that_says_what_to_check() {
     // Running again, the same command answers (the default timeout).
     let out = host.root(&["users", "list", "--json"]).expect_ok();
     assert!(out.stdout.contains("amy"), "{}", out.stdout);
+}
+
+#[test]
+fn a_stopped_rosterd_is_a_timeout_that_says_what_to_check() {
+    let host = Host::start();
+    host.user("amy");
+    a_stopped_process_is_a_timeout(&host, host.daemon.pid(), "rosterd");
     // A timeout that isn't whole seconds is a usage error.
     for bad in ["soon", "0", "5s"] {
         let out = host
@@ -987,36 +995,7 @@ fn a_stopped_bus_daemon_is_a_timeout_too() {
     host.user("amy");
     // The bus still accepts on its socket but never answers the SASL
     // handshake: the connect itself must be bounded, not only the calls.
-    let stopped = Stopped::stop(host.bus.pid());
-    let mut child = host
-        .daemon
-        .roster(&["users", "list"])
-        .env("ROSTER_TIMEOUT", "2")
-        .to_command()
-        .spawn()
-        .unwrap_or_else(|e| panic!("can't run roster: {e}"));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while child.try_wait().ok().flatten().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("roster users list still waits on a stopped dbus-daemon after 30 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let out = child
-        .wait_with_output()
-        .unwrap_or_else(|e| panic!("waiting for roster: {e}"));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    let expected = format!(
-        "roster: rosterd did not answer within 2 s (bus: {})",
-        host.bus.address()
-    );
-    assert!(stderr.starts_with(&expected), "{stderr}");
-    drop(stopped);
-    let out = host.root(&["users", "list", "--json"]).expect_ok();
-    assert!(out.stdout.contains("amy"), "{}", out.stdout);
+    a_stopped_process_is_a_timeout(&host, host.bus.pid(), "dbus-daemon");
 }
 
 #[test]
