@@ -216,7 +216,9 @@ impl Roster {
     /// checked in memory; then one transaction records the result and
     /// re-checks the lock, so a lock that came while the hash ran holds
     /// and a right secret lifts nothing (only `unlock`, an admin-set
-    /// password or time do). A failure counts toward (user, host), and for
+    /// password or time do), and re-reads what the secret was checked
+    /// against: a code used up or a password reset while the hash ran
+    /// makes the secret a failure (counted), never a login. A failure counts toward (user, host), and for
     /// a remote host toward the user's counter over all remote hosts; a
     /// success clears the (user, host) counter (never the one over all
     /// remote hosts: a person's own logins must not buy a sprayer more
@@ -242,29 +244,64 @@ impl Roster {
         let Some(user) = user else {
             return Ok(LoginOutcome::Unknown);
         };
-        let success = verified || code_right;
-        let locked = match (success, user.counted_here) {
-            (true, false) => self
-                .store
-                .read(|tx| locked_from(tx, user.uid, &host, now))?,
+        // What the verify (or the code check) vouched for must still be
+        // what the store holds as the finish commits: a registration or a
+        // reset while the hash ran makes the old secret worth nothing.
+        let still_current = |tx: &Tx<'_>| -> Result<bool> {
+            let Some(current) = tx.user(&name, now)? else {
+                return Ok(false);
+            };
+            if current.uid != user.uid {
+                return Ok(false);
+            }
+            if code_right {
+                let pending = current.state == UserState::Pending;
+                let same_code = match (&user.code, tx.code_of(current.uid)?) {
+                    (Some(read), Some(now_row)) => {
+                        read.public_id == now_row.public_id
+                            && read.hash == now_row.hash
+                            && is_live_code(secret, &now_row, now)
+                    }
+                    _ => false,
+                };
+                return Ok(pending && same_code);
+            }
+            Ok(tx.password_hash(current.uid)? == user.hash)
+        };
+        let claimed = verified || code_right;
+        let config = self.config.lockout.clone();
+        let count = |tx: &Tx<'_>| -> Result<Option<Timestamp>> {
+            // Gone while the hash ran: nothing left to count.
+            let Some(current) = tx.user(&name, now)? else {
+                return Ok(None);
+            };
+            count_failure(tx, current.uid, &host, &config, now)
+        };
+        let (success, locked) = match (claimed, user.counted_here) {
+            (false, _) => (false, self.store.write(count)?),
             (true, true) => self.store.write(|tx| {
+                if !still_current(tx)? {
+                    return Ok((false, count(tx)?));
+                }
                 if let Some(until) = locked_from(tx, user.uid, &host, now)? {
-                    return Ok(Some(until));
+                    return Ok((true, Some(until)));
                 }
                 tx.clear_lockout(user.uid, &host)?;
-                Ok(None)
+                Ok((true, None))
             })?,
-            (false, _) => {
-                let config = self.config.lockout.clone();
-                self.store.write(|tx| {
-                    // Gone while the hash ran: nothing left to count.
-                    let Some(current) = tx.user(&name, now)? else {
-                        return Ok(None);
-                    };
-                    count_failure(tx, current.uid, &host, &config, now)
-                })?
+            (true, false) => {
+                let (current, locked) = self
+                    .store
+                    .read(|tx| Ok((still_current(tx)?, locked_from(tx, user.uid, &host, now)?)))?;
+                if current {
+                    (true, locked)
+                } else {
+                    // Rare (a change raced the hash): the one extra trip.
+                    (false, self.store.write(count)?)
+                }
             }
         };
+        let code_right = code_right && success;
         Ok(match (locked, success, code_right) {
             (Some(until), _, _) => LoginOutcome::Locked {
                 until,

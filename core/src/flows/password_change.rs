@@ -179,6 +179,12 @@ impl std::fmt::Debug for PasswordPlan {
 }
 
 impl PasswordPlan {
+    /// Who planned the change (the commit authorizes whoever the caller
+    /// is by then).
+    pub fn actor(&self) -> &Actor {
+        &self.actor
+    }
+
     /// The user whose password is set (a registration's: the code's owner).
     pub fn user(&self) -> &str {
         match &self.step {
@@ -340,7 +346,10 @@ impl Roster {
 
     /// A password change's second phase, after rosterd verified what the
     /// plan named (`verified`) and hashed what
-    /// [`PasswordPlan::password_to_hash`] answered (`new_phc`).
+    /// [`PasswordPlan::password_to_hash`] answered (`new_phc`). `actor` is
+    /// who the caller is now, resolved again at the commit: a token
+    /// revoked or an admin demoted or suspended while the hash ran is
+    /// authorized no longer.
     /// A wrong current password is counted like a failed local login (it
     /// is a way to guess the password too) and answered `AuthFailed`.
     /// Otherwise one transaction re-checks and writes: the new user; an
@@ -352,13 +361,14 @@ impl Roster {
     /// active.
     pub fn commit_password_change(
         &mut self,
+        actor: &Actor,
         plan: PasswordPlan,
         verified: bool,
         new_phc: Option<String>,
     ) -> Result<User> {
         let accepted = plan.accepted(verified);
         let by_code = plan.by_code();
-        let PasswordPlan { actor, step, .. } = plan;
+        let PasswordPlan { step, .. } = plan;
         if let Step::Own { name, pending, .. } = &step
             && !accepted
         {
@@ -386,14 +396,14 @@ impl Roster {
         })?;
         match step {
             Step::Create { user, .. } => Ok(self
-                .create_user(&actor, user, InitialCredential::PasswordHash(phc))?
+                .create_user(actor, user, InitialCredential::PasswordHash(phc))?
                 .0),
             Step::Own { current, .. } if by_code => self.register(&current, phc),
             Step::Own { name, .. } => {
-                self.set_password_hash(&actor, &name, PasswordChange::Own, phc)
+                self.set_password_hash(actor, &name, PasswordChange::Own, phc)
             }
             Step::ByAdmin { name, .. } => {
-                self.set_password_hash(&actor, &name, PasswordChange::ByAdmin, phc)
+                self.set_password_hash(actor, &name, PasswordChange::ByAdmin, phc)
             }
             Step::Register { code, .. } => self.register(&code, phc),
         }

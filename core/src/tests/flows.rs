@@ -118,7 +118,8 @@ fn own(name: &str, current: &str, channel: Channel) -> Result<PasswordRequest> {
 /// core accepts, commit.
 fn carry_out(f: &mut Fixture, plan: PasswordPlan, verified: bool) -> Result<User> {
     let phc = plan.password_to_hash(verified)?.map(|_| phc());
-    f.roster.commit_password_change(plan, verified, phc)
+    let actor = plan.actor().clone();
+    f.roster.commit_password_change(&actor, plan, verified, phc)
 }
 
 fn password_changed(f: &mut Fixture, name: &str) -> Option<Timestamp> {
@@ -247,6 +248,76 @@ fn a_right_secret_during_a_lock_lifts_nothing_at_the_login_prompt() {
     assert_eq!(code_right.locked_until(), Some(T0 + 900));
     assert_eq!(local_lock(&mut f, "bob"), Some(T0 + 900), "still locked");
     assert_eq!(local_lock(&mut f, "pen"), Some(T0 + 900), "still locked");
+}
+
+#[test]
+fn a_secret_made_worthless_while_the_hash_ran_logs_nobody_in() {
+    let mut f = fixture();
+    f.create("bob");
+    let code = pending(&mut f, "pen");
+    // The code typed at the login prompt, used up by a registration that
+    // lands while the login's hash runs: refused and counted.
+    let pens = f.roster.begin_login(&Actor::Root, "pen", None).unwrap();
+    f.roster.register(&code, phc()).unwrap();
+    assert_eq!(
+        f.roster.finish_login(pens, &code, false).unwrap(),
+        LoginOutcome::Failed
+    );
+    assert_eq!(local_failures(&mut f, "pen"), 1);
+    // The old password, verified while an admin reset it: refused too.
+    let bobs = f.roster.begin_login(&Actor::Root, "bob", None).unwrap();
+    f.roster.reset_password(&Actor::Root, "bob").unwrap();
+    assert_eq!(
+        f.roster.finish_login(bobs, &Secret::new(""), true).unwrap(),
+        LoginOutcome::Failed
+    );
+    assert_eq!(local_failures(&mut f, "bob"), 1);
+    // With a counter to clear (the write path), the same holds.
+    let code = f
+        .roster
+        .reset_password(&Actor::Root, "bob")
+        .unwrap()
+        .1
+        .code;
+    let bobs = f.roster.begin_login(&Actor::Root, "bob", None).unwrap();
+    f.roster.register(&code, phc()).unwrap();
+    assert_eq!(
+        f.roster.finish_login(bobs, &code, false).unwrap(),
+        LoginOutcome::Failed
+    );
+}
+
+#[test]
+fn the_commit_authorizes_whoever_the_caller_is_by_then() {
+    let mut f = fixture();
+    f.create_admin("ada");
+    // Not the last admin: ada may be demoted.
+    f.create_admin("root2");
+    f.create("bob");
+    let ada = f.actor("ada");
+    let by_ada = plan(
+        &mut f,
+        &ada,
+        PasswordRequest::by_admin("bob", Secret::new(NEW)),
+    )
+    .unwrap();
+    // Ada stops being an admin while the new password is hashed.
+    f.roster
+        .edit_user(
+            &Actor::Root,
+            "ada",
+            UserChanges {
+                role: Some(Role::User),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let ada_now = f.actor("ada");
+    assert!(matches!(
+        f.roster
+            .commit_password_change(&ada_now, by_ada, false, Some(phc())),
+        Err(Error::PermissionDenied(_))
+    ));
 }
 
 // ---- a locked user, on every path ---------------------------------------------
@@ -465,7 +536,7 @@ fn a_wrong_current_password_or_code_is_counted_on_every_path() {
         .unwrap();
         assert!(p.to_verify().is_some());
         assert_eq!(p.password_to_hash(false).unwrap(), None, "nothing to hash");
-        match f.roster.commit_password_change(p, false, None) {
+        match f.roster.commit_password_change(actor, p, false, None) {
             Err(Error::AuthFailed(m)) => assert_eq!(m, "the current password is wrong"),
             other => panic!("{other:?}"),
         }
@@ -618,7 +689,7 @@ fn creating_with_a_password_is_planned_checked_and_committed() {
     )
     .unwrap();
     assert!(matches!(
-        f.roster.commit_password_change(p, false, None),
+        f.roster.commit_password_change(&Actor::Root, p, false, None),
         Err(Error::InvalidArgument(_))
     ));
 }

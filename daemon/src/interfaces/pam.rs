@@ -289,7 +289,7 @@ impl Pam {
         // step): the current password is checked, so the lockout is
         // checked again as the change commits, and a right guess made
         // while a lock arrived never lifts it.
-        carry_out(&self.d, call, plan, |plan| {
+        carry_out(&self.d, call, plan, false, |plan| {
             call.detail(
                 "by",
                 if plan.by_code() {
@@ -321,7 +321,7 @@ impl Pam {
             .d
             .acting_by_uid(call, move |r, a| r.plan_password_change(a, request))
             .await?;
-        carry_out(&self.d, call, plan, |_| {}).await?;
+        carry_out(&self.d, call, plan, false, |_| {}).await?;
         Ok(())
     }
 }

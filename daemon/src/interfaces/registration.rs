@@ -40,7 +40,7 @@ impl Registration {
                 call.detail("user", plan.user().to_owned());
                 // Checks the code again and uses it up with the password
                 // stored, in one transaction.
-                let user = carry_out(&self.d, call, plan, |_| {}).await?;
+                let user = carry_out(&self.d, call, plan, false, |_| {}).await?;
                 Ok(user.name)
             })
             .await

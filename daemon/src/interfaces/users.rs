@@ -9,7 +9,7 @@ use roster_client::{
 };
 use roster_core::flows::{Channel, PasswordPlan, PasswordRequest};
 use roster_core::roster::InitialCredential;
-use roster_core::{Actor, NewUser, Secret, User, UserChanges};
+use roster_core::{Actor, NewUser, Roster, Secret, User, UserChanges};
 use std::sync::Arc;
 use zbus::message::Header;
 
@@ -277,7 +277,7 @@ impl Users {
                 .d
                 .acting(call, move |r, a| r.plan_password_change(a, request))
                 .await?;
-            (carry_out(&self.d, call, plan, |_| {}).await?, None)
+            (carry_out(&self.d, call, plan, true, |_| {}).await?, None)
         };
         if code.is_some() {
             call.answers_code(&user.name);
@@ -317,7 +317,7 @@ impl Users {
             .d
             .acting(call, move |r, a| r.plan_password_change(a, request))
             .await?;
-        carry_out(&self.d, call, plan, |_| {}).await?;
+        carry_out(&self.d, call, plan, true, |_| {}).await?;
         Ok(())
     }
 
@@ -337,6 +337,7 @@ pub async fn carry_out(
     d: &Daemon,
     call: &Call,
     plan: PasswordPlan,
+    tokens_count: bool,
     accepted: impl FnOnce(&PasswordPlan),
 ) -> Result<User> {
     let verified = match plan.to_verify() {
@@ -351,8 +352,14 @@ pub async fn carry_out(
         }
         None => None,
     };
-    d.store(call, move |r| r.commit_password_change(plan, verified, phc))
-        .await
+    let commit = move |r: &mut Roster, a: &Actor| r.commit_password_change(a, plan, verified, phc);
+    // Who the caller is now, resolved as the plan was: a token revoked or
+    // an admin demoted while the hash ran is no longer authorized.
+    if tokens_count {
+        d.acting(call, commit).await
+    } else {
+        d.acting_by_uid(call, commit).await
+    }
 }
 
 /// What suspend, delete and `revoke --end-sessions` share: the sweep, then
