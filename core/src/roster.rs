@@ -1083,10 +1083,26 @@ impl Roster {
         let now = self.now();
         self.store.write(|tx| {
             let owner = need_user(tx, user, now)?;
-            let key = stored_keys(tx, &owner)?
+            let row = tx
+                .keys_of(owner.uid)?
                 .into_iter()
                 .find(|k| k.fingerprint == fingerprint)
                 .ok_or_else(|| Error::NotFound(format!("{user:?} has no key {fingerprint}")))?;
+            // A stored key that no longer parses (edited by hand, or one a
+            // newer check refuses) can still be removed by its fingerprint:
+            // the way out of a "damaged" key.
+            let key = match PublicKey::from_blob(&row.key_type, &row.blob, &row.comment) {
+                Ok(key) => ssh_key(&owner.name, &key, row.added),
+                Err(_) => SshKey {
+                    user: owner.name.clone(),
+                    key_type: row.key_type.clone(),
+                    fingerprint: row.fingerprint.clone(),
+                    comment: row.comment.clone(),
+                    bits: 0,
+                    added: row.added,
+                    line: String::new(),
+                },
+            };
             tx.delete_key(owner.uid, &fingerprint)?;
             Ok(key)
         })

@@ -196,4 +196,40 @@ fn a_list_past_the_key_limit_is_refused_whole() {
     ));
     assert!(f.roster.list_keys(&Actor::Root, "bob").unwrap().is_empty());
 }
+
+#[test]
+fn a_damaged_stored_key_can_be_removed_by_its_fingerprint() {
+    let mut f = fixture();
+    let bob = f.create("bob");
+    f.roster.add_key(&Actor::Root, "bob", K1).unwrap();
+    // A row no check would take (a blob cut short), as a hand edit or a
+    // stricter later release would leave it.
+    f.roster
+        .store
+        .write(|tx| {
+            tx.insert_key(
+                bob.uid,
+                &crate::store::KeyRow {
+                    key_type: "ssh-ed25519".into(),
+                    blob: vec![0, 0, 0, 11],
+                    comment: "cut".into(),
+                    fingerprint: K2_FP.into(),
+                    added: T0,
+                },
+            )
+        })
+        .unwrap();
+    assert!(matches!(
+        f.roster.list_keys(&Actor::Root, "bob"),
+        Err(Error::Store(_))
+    ));
+    let removed = f.roster.remove_key(&Actor::Root, "bob", K2_FP).unwrap();
+    assert_eq!(
+        (removed.fingerprint.as_str(), removed.comment.as_str()),
+        (K2_FP, "cut")
+    );
+    let left = f.roster.list_keys(&Actor::Root, "bob").unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].fingerprint, K1_FP);
+}
 }
