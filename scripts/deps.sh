@@ -80,7 +80,11 @@ roster_debian_mirror() {
 roster_build_modules() {
     cargo build --release -p nss_roster --target-dir target/nss
     cargo build --release -p pam_roster --target-dir target/pam
-    if cargo tree -p pam_roster -e features --target-dir target/pam 2>/dev/null | grep -q 'tokio'; then
+    # The tree first (cargo tree takes no --target-dir: given one, it failed
+    # and the check passed unseen), then the search.
+    local features
+    features=$(cargo tree -p pam_roster -e features)
+    if grep -q 'tokio' <<<"$features"; then
         echo "pam_roster's dependency tree contains tokio: the PAM module must not carry a runtime" >&2
         exit 1
     fi

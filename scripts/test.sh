@@ -17,6 +17,29 @@ step "build (workspace and the two modules, each alone)"
 cargo build --all-targets
 roster_build_modules
 
+step "what each crate may link (DESIGN.md)"
+# Only the controller may link a PostgreSQL client or an HTTP/TLS stack; the
+# modules, which run inside other people's processes, link no store and no
+# runtime either.
+forbidden='^(postgres|tokio-postgres|postgres-protocol|hyper|axum|axum-server|rustls|tokio-rustls) '
+# The tree is taken first, so a cargo tree that fails fails the run rather
+# than passing the check unseen.
+links() { cargo tree -p "$1" -e normal --prefix none; }
+for pkg in rosterd roster; do
+    tree=$(links "$pkg")
+    if grep -E "$forbidden" <<<"$tree"; then
+        echo "$pkg links a PostgreSQL client or an HTTP/TLS stack (above): only the controller may" >&2
+        exit 1
+    fi
+done
+for module in nss_roster pam_roster; do
+    tree=$(links "$module")
+    if grep -E "$forbidden|^(rusqlite|roster-core|tokio) " <<<"$tree"; then
+        echo "$module links a store, a runtime or an HTTP stack (above): the modules must not" >&2
+        exit 1
+    fi
+done
+
 step "clippy"
 cargo clippy --all-targets -- -D warnings
 cargo clippy -p nss_roster --all-targets --target-dir target/nss -- -D warnings
