@@ -233,6 +233,10 @@ fn postgresql_backend() {
             "writers_serialize_read_then_write",
             writers_serialize_read_then_write,
         ),
+        (
+            "answers_match_sqlite_row_for_row",
+            answers_match_sqlite_row_for_row,
+        ),
     ];
     let mut failed = Vec::new();
     for (name, check) in checks {
@@ -454,4 +458,131 @@ fn writers_serialize_read_then_write() {
         .unwrap();
     let first_uid = holder.join().unwrap();
     assert_eq!((first_uid, second_uid), (70_100, 70_101));
+}
+
+/// The same changes on SQLite and on PostgreSQL answer the same, row for
+/// row and in the same order: names that sort differently bytewise than
+/// in a locale, ties broken the same way (sessions by id, keys by
+/// insertion, tokens by public id), retired uids, revoked tokens,
+/// lockouts, codes replaced.
+fn answers_match_sqlite_row_for_row() {
+    use roster_core::Level;
+    use roster_core::lockout::Counter;
+    use roster_core::model::{NewSession, Scope, Token};
+    use roster_core::store::{CodeRow, KeyRow, SqliteStore};
+
+    fn script(store: &mut dyn Backend) -> Vec<String> {
+        let names = ["alice", "Zed", "_under", "a.b", "ab", "émile"];
+        store
+            .write(|tx| {
+                for env in ["prod", "Prod", "dev"] {
+                    tx.insert_environment(env, NOW)?;
+                }
+                for (i, name) in (0u32..).zip(names) {
+                    let mut u = user(80_000 + i, name);
+                    u.grants.insert("prod".into(), Level::Read);
+                    if i % 2 == 0 {
+                        u.grants.insert("dev".into(), Level::Admin);
+                        u.role = Role::Admin;
+                    }
+                    tx.insert_user(&u, Some("$argon2id$hash"))?;
+                }
+                tx.set_state(80_001, UserState::Suspended)?;
+                tx.delete_user(80_003, "a.b", NOW + 5)?;
+                for (pid, started) in [(10, NOW), (11, NOW), (12, NOW + 1)] {
+                    let new = NewSession {
+                        user: "alice".into(),
+                        service: "sshd".into(),
+                        tty: "pts/0".into(),
+                        remote_host: "10.0.0.1".into(),
+                        leader_pid: pid,
+                        leader_start: u64::MAX,
+                    };
+                    tx.insert_session(&new, 80_000, started)?;
+                }
+                tx.end_session(80_000, 11, u64::MAX, NOW + 2)?;
+                for (fingerprint, added) in
+                    [("SHA256:b", NOW), ("SHA256:a", NOW), ("SHA256:c", NOW - 1)]
+                {
+                    let key = KeyRow {
+                        key_type: "ssh-ed25519".into(),
+                        blob: vec![0, 1, 2, 255],
+                        comment: "laptop".into(),
+                        fingerprint: fingerprint.into(),
+                        added,
+                    };
+                    tx.insert_key(80_000, &key)?;
+                }
+                for (id, uid) in [
+                    ("tokB", 80_000),
+                    ("tokA", 80_000),
+                    ("tokC", 80_003),
+                    ("tokD", 80_002),
+                ] {
+                    let token = Token {
+                        id: id.into(),
+                        user: String::new(),
+                        uid,
+                        name: format!("{id} name"),
+                        scope: Scope::ReadOnly,
+                        created: NOW,
+                        last_used: None,
+                        expires: Some(NOW + 100),
+                    };
+                    tx.insert_token(&token, &[7, 0, 7])?;
+                }
+                tx.revoke_tokens(80_002, NOW + 3)?;
+                for (uid, id) in [(80_000, "code1"), (80_000, "code2"), (80_002, "code3")] {
+                    tx.set_code(&CodeRow {
+                        uid,
+                        public_id: id.into(),
+                        hash: vec![1, 2, 3],
+                        created: NOW,
+                        expires: NOW + 60,
+                    })?;
+                }
+                let counter = Counter {
+                    failures: vec![NOW, NOW + 1],
+                    locked_until: Some(NOW + 600),
+                };
+                tx.save_lockout(80_004, "", &counter)?;
+                tx.save_lockout(80_004, "10.0.0.9", &Counter::default())?;
+                Ok(())
+            })
+            .unwrap();
+        store
+            .read(|tx| {
+                Ok(vec![
+                    format!("{:?}", tx.users(NOW)?),
+                    format!("{:?}", tx.environments()?),
+                    format!("{:?}", tx.holders("prod", Level::Read)?),
+                    format!("{:?}", tx.all_grants()?),
+                    format!("{:?}", tx.sessions(None, true)?),
+                    format!("{:?}", tx.sessions(Some(80_000), false)?),
+                    format!("{:?}", tx.session_count(80_000)?),
+                    format!("{:?}", tx.keys_of(80_000)?),
+                    format!("{:?}", tx.tokens(None)?),
+                    format!("{:?}", tx.token("tokC")?),
+                    format!("{:?}", tx.token("tokD")?),
+                    format!("{:?}", (tx.code_of(80_000)?, tx.code_by_id("code1")?)),
+                    format!("{:?}", tx.lockout(80_004, "")?),
+                    format!("{:?}", tx.counted_uid("émile", "10.0.0.9")?),
+                    format!("{:?}", tx.taken_uids(80_000, 80_010)?),
+                    format!("{:?}", (tx.is_retired(80_003)?, tx.active_admins()?)),
+                    format!("{:?}", tx.password_hash(80_000)?),
+                    format!("{:?}", tx.user("alice", NOW + 1)?),
+                ])
+            })
+            .unwrap()
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut sqlite: Box<dyn Backend> =
+        Box::new(SqliteStore::open(&dir.path().join("db").join("roster.db")).unwrap());
+    let mut postgres = store();
+    let expected = script(sqlite.as_mut());
+    let answered = script(postgres.as_mut());
+    for (sqlite, postgres) in expected.iter().zip(&answered) {
+        assert_eq!(sqlite, postgres, "SQLite and PostgreSQL answer differently");
+    }
 }
