@@ -47,31 +47,46 @@ struct Server {
 }
 
 impl Server {
-    fn start(uid: u32, gid: u32) -> Server {
+    /// Start a cluster, as `run_as` (uid, gid) when given (we are root:
+    /// PostgreSQL refuses to run as root), else as ourselves.
+    fn start(run_as: Option<(u32, u32)>) -> Server {
+        // In /tmp, not $TMPDIR: the postgres user must reach the folder
+        // (a TMPDIR under /root is 0700), and the socket's path must stay
+        // under the 107 bytes a unix socket name allows.
         let dir = tempfile::Builder::new()
             .prefix("roster-pg-")
-            .tempdir()
+            .tempdir_in("/tmp")
             .unwrap();
-        std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).unwrap();
         let data = dir.path().join("data");
-        let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
-        std::os::unix::fs::chown(dir.path().join("server.log"), Some(uid), Some(gid)).unwrap();
-        let initdb = Command::new(Path::new(PG_BIN).join("initdb"))
+        let log_path = dir.path().join("server.log");
+        let log = std::fs::File::create(&log_path).unwrap();
+        if let Some((uid, gid)) = run_as {
+            for path in [dir.path(), log_path.as_path()] {
+                std::os::unix::fs::chown(path, Some(uid), Some(gid)).unwrap();
+            }
+        }
+        let as_server_user = |command: &mut Command| {
+            if let Some((uid, gid)) = run_as {
+                // std drops root's supplementary groups with the uid.
+                command.uid(uid).gid(gid);
+            }
+        };
+        let mut initdb = Command::new(Path::new(PG_BIN).join("initdb"));
+        initdb
             .args(["--auth=trust", "--username=postgres", "--encoding=UTF8"])
             .args(["--locale=C", "--no-sync", "--no-instructions", "-D"])
             .arg(&data)
-            .uid(uid)
-            .gid(gid)
-            .current_dir(dir.path())
-            .output()
-            .unwrap();
+            .current_dir(dir.path());
+        as_server_user(&mut initdb);
+        let initdb = initdb.output().unwrap();
         assert!(
             initdb.status.success(),
             "initdb failed: {}\n{}",
             String::from_utf8_lossy(&initdb.stdout),
             String::from_utf8_lossy(&initdb.stderr)
         );
-        let child = Command::new(Path::new(PG_BIN).join("postgres"))
+        let mut postgres = Command::new(Path::new(PG_BIN).join("postgres"));
+        postgres
             .arg("-D")
             .arg(&data)
             .arg("-k")
@@ -79,14 +94,12 @@ impl Server {
             .args(["-c", "listen_addresses="])
             .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
             .args(["-c", "full_page_writes=off", "-c", "max_connections=50"])
-            .uid(uid)
-            .gid(gid)
             .current_dir(dir.path())
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
+            .stderr(log);
+        as_server_user(&mut postgres);
+        let child = postgres.spawn().unwrap();
         let mut server = Server { child, dir };
         server.wait_until_accepting();
         server
@@ -167,9 +180,9 @@ fn fresh_store(_config: &Config) -> roster_core::Result<Box<dyn Backend>> {
     Ok(Box::new(PgStore::connect(&config)?))
 }
 
-/// The `postgres` system user's uid and gid, when the binaries and the
-/// user are there; else why not.
-fn postgres_user() -> Result<(u32, u32), String> {
+/// Who runs the server: the `postgres` system user's (uid, gid) when we
+/// are root, ourselves (None) otherwise; or why it can't run here.
+fn server_user() -> Result<Option<(u32, u32)>, String> {
     for tool in ["initdb", "postgres"] {
         if !Path::new(PG_BIN).join(tool).exists() {
             return Err(format!(
@@ -187,7 +200,11 @@ fn postgres_user() -> Result<(u32, u32), String> {
             .parse()
             .map_err(|_| "there is no postgres system user (postgresql-15 makes it)".to_string())
     };
-    Ok((id("-u")?, id("-g")?))
+    // SAFETY: geteuid has no preconditions and can't fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return Ok(None);
+    }
+    Ok(Some((id("-u")?, id("-g")?)))
 }
 
 fn skip_or_fail(test: &str, why: &str) {
@@ -201,12 +218,12 @@ fn skip_or_fail(test: &str, why: &str) {
 /// suite, then this backend's own checks, each named when it fails.
 #[test]
 fn postgresql_backend() {
-    let (uid, gid) = match postgres_user() {
-        Ok(ids) => ids,
+    let run_as = match server_user() {
+        Ok(run_as) => run_as,
         Err(why) => return skip_or_fail("postgresql_backend", &why),
     };
     let started = Instant::now();
-    let server = Server::start(uid, gid);
+    let server = Server::start(run_as);
     eprintln!("PostgreSQL test server up in {:?}", started.elapsed());
     SOCKET_DIR.set(server.dir.path().to_path_buf()).unwrap();
 
