@@ -1,5 +1,6 @@
-//! Roster's store on PostgreSQL: core's [`Backend`] and [`Transaction`]
-//! for the fleet's controller (DESIGN.md "Fleet mode"). Only the
+//! Roster's store on PostgreSQL: core's [`Backend`] and
+//! [`Transaction`](roster_core::store::Transaction) for the fleet's
+//! controller (DESIGN.md "Fleet mode"). Only the
 //! controller links this crate: rosterd, the CLI and the modules keep
 //! SQLite and never see a PostgreSQL client.
 //!
@@ -25,10 +26,14 @@
 //!
 //! ## Migrations
 //!
-//! A one-row `schema_version` table holds the version; each step of
-//! [`schema::MIGRATIONS`] runs in its own transaction with its version
-//! bump, under the write lock (two replicas starting at once migrate
-//! once). A database newer than this build is refused.
+//! A one-row `schema_version` table holds the version; each step of the
+//! migration list (src/schema.rs) runs in its own transaction with its
+//! version bump, under the write lock (two replicas starting at once
+//! migrate once). A database newer than this build is refused.
+//!
+//! When the change log comes (issue 16), its `change_head` bump (one row
+//! updated first in every write) serializes writers the same way; the
+//! advisory lock can then give way to it or stay just before it.
 
 mod schema;
 mod tx;
