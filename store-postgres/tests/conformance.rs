@@ -254,6 +254,10 @@ fn postgresql_backend() {
             "answers_match_sqlite_row_for_row",
             answers_match_sqlite_row_for_row,
         ),
+        (
+            "concurrent_first_opens_migrate_once",
+            concurrent_first_opens_migrate_once,
+        ),
     ];
     let mut failed = Vec::new();
     for (name, check) in checks {
@@ -602,4 +606,24 @@ fn answers_match_sqlite_row_for_row() {
     for (sqlite, postgres) in expected.iter().zip(&answered) {
         assert_eq!(sqlite, postgres, "SQLite and PostgreSQL answer differently");
     }
+}
+
+/// Replicas starting at once on an empty database: every open succeeds
+/// and the schema is made once (the migration holds the write lock).
+fn concurrent_first_opens_migrate_once() {
+    let (config, _) = fresh_schema();
+    let opens: Vec<_> = (0..4)
+        .map(|_| {
+            let config = config.clone();
+            std::thread::spawn(move || PgStore::connect(&config).map(|s| s.schema_version()))
+        })
+        .collect();
+    for open in opens {
+        assert_eq!(open.join().unwrap().unwrap().unwrap(), 1);
+    }
+    let mut admin = config.connect(NoTls).unwrap();
+    let rows = admin
+        .query("SELECT version FROM schema_version", &[])
+        .unwrap();
+    assert_eq!(rows.len(), 1);
 }
