@@ -26,6 +26,11 @@ roster_apt_packages=(
     lintian
     debootstrap     # the fresh Debian root of the installation test
     systemd-container # systemd-nspawn boots that root under systemd
+    # store-postgres's test: initdb and postgres (/usr/lib/postgresql/15/bin)
+    # for a private cluster in a temp dir, run as the postgres user this
+    # package creates (the test needs no runuser: it sets the uid itself;
+    # the package's own cluster on port 5432 is left alone).
+    postgresql-15
 )
 
 roster_install_deps() {

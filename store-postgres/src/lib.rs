@@ -1,0 +1,207 @@
+//! Roster's store on PostgreSQL: core's [`Backend`] and
+//! [`Transaction`](roster_core::store::Transaction) for the fleet's
+//! controller (DESIGN.md "Fleet mode"). Only the
+//! controller links this crate: rosterd, the CLI and the modules keep
+//! SQLite and never see a PostgreSQL client.
+//!
+//! Every method has the SQLite backend's semantics (core/src/store/sqlite):
+//! the same rows, the same order, the same error variant for the same
+//! condition (every database failure is [`Error::Store`], as SQLite's
+//! are), and the [`CommitMark`] set by the same methods, only after a
+//! successful COMMIT.
+//!
+//! ## How writes serialize
+//!
+//! SQLite's writers take the write lock up front (`BEGIN IMMEDIATE`), so
+//! a read-then-write can't fail halfway. Here a write transaction runs at
+//! READ COMMITTED and takes one transaction-scoped advisory lock
+//! ([`WRITE_LOCK`]) as its first statement: writers queue on it (across
+//! connections and across controller replicas sharing the database) and
+//! every statement after it sees every commit made before, so the rules'
+//! read-then-write sees the latest state and never needs a retry.
+//! SERIALIZABLE would instead abort one of two overlapping writers with a
+//! serialization failure, which core's callers don't retry. Reads run at
+//! REPEATABLE READ, READ ONLY: one consistent snapshot, like SQLite's read
+//! transaction, taking no lock.
+//!
+//! ## Migrations
+//!
+//! A one-row `schema_version` table holds the version; each step of the
+//! migration list (src/schema.rs) runs in its own transaction with its
+//! version bump, under the write lock (two replicas starting at once
+//! migrate once). A database newer than this build is refused.
+//!
+//! When the change log comes (issue 16), its `change_head` bump (one row
+//! updated first in every write) serializes writers the same way; the
+//! advisory lock can then give way to it or stay just before it.
+
+mod schema;
+mod tx;
+
+pub use tx::PgTx;
+
+use postgres::{Client, IsolationLevel, NoTls};
+use roster_core::error::Error;
+use roster_core::store::{Backend, CommitMark, TxFn};
+use std::cell::{Cell, RefCell};
+
+/// The advisory lock every write transaction (and every migration step)
+/// holds until it ends: a fixed key, b"roster\0\x01" as an integer, so
+/// another application's advisory locks in the same database don't
+/// collide with it by accident.
+pub const WRITE_LOCK: i64 = 0x726f_7374_6572_0001;
+
+/// A database failure, as core reports SQLite's: [`Error::Store`] with
+/// PostgreSQL's message (the server's own for a constraint, e.g.
+/// `duplicate key value violates unique constraint "users_name_key"`).
+pub(crate) fn db(error: postgres::Error) -> Error {
+    Error::Store(message(&error))
+}
+
+/// The server's words, with its detail (which row, which key), or the
+/// client's (connection lost, a type that doesn't fit).
+pub(crate) fn message(error: &postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(server) => match server.detail() {
+            Some(detail) => format!("{} ({detail})", server.message()),
+            None => server.message().to_string(),
+        },
+        None => error.to_string(),
+    }
+}
+
+/// The store on one PostgreSQL connection.
+pub struct PgStore {
+    /// In a RefCell so [`Backend::schema_version`]'s `&self` can ask too;
+    /// a transaction borrows it through `&mut self` (`get_mut`).
+    client: RefCell<Client>,
+    config: postgres::Config,
+    mark: CommitMark,
+    /// A handle from [`Backend::open_reader`]: its transactions are
+    /// READ ONLY, so a write through it fails as SQLite's read-only
+    /// connection does.
+    reader: bool,
+}
+
+impl std::fmt::Debug for PgStore {
+    // Never the password: hosts, port and database name only.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("hosts", &self.config.get_hosts())
+            .field("dbname", &self.config.get_dbname())
+            .field("reader", &self.reader)
+            .finish()
+    }
+}
+
+impl PgStore {
+    /// Connect with a libpq-style connection string (`host=/run/postgresql
+    /// dbname=roster user=roster`) and bring the schema to this build's.
+    pub fn open(conninfo: &str) -> roster_core::Result<PgStore> {
+        let config: postgres::Config = conninfo.parse().map_err(|e| {
+            Error::Config(format!(
+                "the PostgreSQL connection string can't be read ({e}): write it as key=value pairs, e.g. host=/run/postgresql dbname=roster"
+            ))
+        })?;
+        PgStore::connect(&config)
+    }
+
+    /// Connect with a parsed config and bring the schema to this build's.
+    pub fn connect(config: &postgres::Config) -> roster_core::Result<PgStore> {
+        let mut client = Self::client(config)?;
+        schema::migrate(&mut client)?;
+        Ok(PgStore {
+            client: RefCell::new(client),
+            config: config.clone(),
+            mark: CommitMark::default(),
+            reader: false,
+        })
+    }
+
+    fn client(config: &postgres::Config) -> roster_core::Result<Client> {
+        config.connect(NoTls).map_err(|e| {
+            Error::Store(format!(
+                "can't connect to PostgreSQL (hosts {:?}, database {:?}): {e}",
+                config.get_hosts(),
+                config.get_dbname().unwrap_or("(the user's)")
+            ))
+        })
+    }
+
+    /// A second connection to the same database whose transactions are
+    /// read-only (see [`Backend::open_reader`]). A read begun after a
+    /// commit sees it: each read transaction takes a fresh snapshot.
+    pub fn open_reader(&self) -> roster_core::Result<PgStore> {
+        Ok(PgStore {
+            client: RefCell::new(Self::client(&self.config)?),
+            config: self.config.clone(),
+            // A reader never commits a change: a mark of its own.
+            mark: CommitMark::default(),
+            reader: true,
+        })
+    }
+
+    /// The schema version this database is at.
+    pub fn schema_version(&self) -> roster_core::Result<u32> {
+        schema::version(&mut self.client.borrow_mut())
+    }
+}
+
+impl Backend for PgStore {
+    fn write_with(&mut self, change: &mut TxFn<'_>) -> roster_core::Result<()> {
+        let mut tx = self
+            .client
+            .get_mut()
+            .build_transaction()
+            .isolation_level(IsolationLevel::ReadCommitted)
+            .read_only(self.reader)
+            .start()
+            .map_err(db)?;
+        // Serialize against every other writer before reading anything
+        // (see the module's doc): the BEGIN IMMEDIATE of this backend.
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])
+            .map_err(db)?;
+        let typed = PgTx {
+            tx: RefCell::new(tx),
+            view_changed: Cell::new(false),
+        };
+        // An error drops the transaction: postgres rolls it back.
+        change(&typed)?;
+        let view_changed = typed.view_changed.get();
+        typed.tx.into_inner().commit().map_err(db)?;
+        if view_changed {
+            self.mark.set();
+        }
+        Ok(())
+    }
+
+    fn read_with(&mut self, query: &mut TxFn<'_>) -> roster_core::Result<()> {
+        let tx = self
+            .client
+            .get_mut()
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .map_err(db)?;
+        let typed = PgTx {
+            tx: RefCell::new(tx),
+            view_changed: Cell::new(false),
+        };
+        query(&typed)?;
+        typed.tx.into_inner().commit().map_err(db)?;
+        Ok(())
+    }
+
+    fn schema_version(&self) -> roster_core::Result<u32> {
+        PgStore::schema_version(self)
+    }
+
+    fn open_reader(&self) -> roster_core::Result<Box<dyn Backend>> {
+        Ok(Box::new(PgStore::open_reader(self)?))
+    }
+
+    fn commit_mark(&self) -> CommitMark {
+        self.mark.clone()
+    }
+}
