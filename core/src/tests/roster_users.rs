@@ -512,4 +512,24 @@ fn open_refuses_a_bad_config() {
     let clock = std::sync::Arc::new(FixedClock::at(T0));
     assert!(matches!(Roster::open(config, clock), Err(Error::Config(_))));
 }
+
+#[test]
+fn users_list_in_the_byte_order_of_their_names() {
+    let mut f = fixture();
+    // A locale's collation would sort these by letters alone ("b-c",
+    // "b_c" and "bc" together); every backend sorts bytes, as the NSS
+    // snapshot and its binary search do.
+    for name in ["bc", "b_c", "b-c", "b0"] {
+        f.create(name);
+    }
+    let listed: Vec<String> = f
+        .roster
+        .list_users(&Actor::Root, true)
+        .unwrap()
+        .into_iter()
+        .map(|u| u.name)
+        .filter(|n| n.starts_with('b'))
+        .collect();
+    assert_eq!(listed, ["b-c", "b0", "b_c", "bc"]);
+}
 }
