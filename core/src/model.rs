@@ -133,6 +133,24 @@ pub struct NewSession {
     pub leader_start: u64,
 }
 
+impl NewSession {
+    /// The live session a backend stored for this request as row `id`.
+    pub fn stored(&self, id: i64, uid: u32, started: Timestamp) -> Session {
+        Session {
+            id,
+            user: self.user.clone(),
+            uid,
+            service: self.service.clone(),
+            tty: self.tty.clone(),
+            remote_host: self.remote_host.clone(),
+            leader_pid: self.leader_pid,
+            leader_start: self.leader_start,
+            started,
+            ended: None,
+        }
+    }
+}
+
 /// What `users create` asks for; `None` means the configured default.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct NewUser {
@@ -199,18 +217,29 @@ impl Scope {
             Scope::Full => "full",
         }
     }
+
+    /// The scope [`Scope::as_str`] names, and nothing else (a stored
+    /// word: no default for an empty one, as input has).
+    pub fn from_word(word: &str) -> Option<Scope> {
+        match word {
+            "read-only" => Some(Scope::ReadOnly),
+            "full" => Some(Scope::Full),
+            _ => None,
+        }
+    }
 }
 
 impl FromStr for Scope {
     type Err = crate::Error;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "read-only" | "" => Ok(Scope::ReadOnly),
-            "full" => Ok(Scope::Full),
-            other => Err(crate::Error::InvalidArgument(format!(
-                "unknown token scope {other:?}: use read-only or full"
-            ))),
+        if s.is_empty() {
+            return Ok(Scope::ReadOnly);
         }
+        Scope::from_word(s).ok_or_else(|| {
+            crate::Error::InvalidArgument(format!(
+                "unknown token scope {s:?}: use read-only or full"
+            ))
+        })
     }
 }
 

@@ -114,11 +114,7 @@ const TOKEN_COLUMNS: &str = "t.public_id, COALESCE(u.name, r.name, ''), t.uid, t
 
 fn token_row(row: &Row) -> Result<TokenRow> {
     let scope: String = get(row, 4)?;
-    let scope = match scope.as_str() {
-        "read-only" => Scope::ReadOnly,
-        "full" => Scope::Full,
-        other => return Err(corrupt("token scope", other)),
-    };
+    let scope = Scope::from_word(&scope).ok_or_else(|| corrupt("token scope", &scope))?;
     Ok(TokenRow {
         token: Token {
             id: get(row, 0)?,
@@ -532,18 +528,7 @@ impl Transaction for PgTx<'_> {
                 &now,
             ],
         )?;
-        Ok(Session {
-            id: get(&row, 0)?,
-            user: new.user.clone(),
-            uid,
-            service: new.service.clone(),
-            tty: new.tty.clone(),
-            remote_host: new.remote_host.clone(),
-            leader_pid: new.leader_pid,
-            leader_start: new.leader_start,
-            started: now,
-            ended: None,
-        })
+        Ok(new.stored(get(&row, 0)?, uid, now))
     }
 
     fn session_count(&self, uid: u32) -> Result<i64> {

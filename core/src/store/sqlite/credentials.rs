@@ -12,11 +12,7 @@ const TOKEN_COLUMNS: &str = "t.public_id, COALESCE(u.name, r.name, ''), t.uid, t
 
 fn token_row(r: &Row<'_>) -> rusqlite::Result<TokenRow> {
     let scope: String = r.get(4)?;
-    let scope = match scope.as_str() {
-        "read-only" => Scope::ReadOnly,
-        "full" => Scope::Full,
-        other => return Err(corrupt("token scope", other)),
-    };
+    let scope = Scope::from_word(&scope).ok_or_else(|| corrupt("token scope", &scope))?;
     Ok(TokenRow {
         token: Token {
             id: r.get(0)?,

@@ -38,18 +38,7 @@ impl SqliteTx<'_> {
             params![uid, new.user, new.service, new.tty, new.remote_host, new.leader_pid, start, now],
         )?;
         let id = self.conn.last_insert_rowid();
-        Ok(Session {
-            id,
-            user: new.user.clone(),
-            uid,
-            service: new.service.clone(),
-            tty: new.tty.clone(),
-            remote_host: new.remote_host.clone(),
-            leader_pid: new.leader_pid,
-            leader_start: new.leader_start,
-            started: now,
-            ended: None,
-        })
+        Ok(new.stored(id, uid, now))
     }
 
     /// How many sessions `uid` ever had (0 before its first).
