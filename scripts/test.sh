@@ -32,6 +32,20 @@ for pkg in rosterd roster; do
         exit 1
     fi
 done
+# Core runs inside rosterd: no PostgreSQL client may reach it through a
+# feature either.
+tree=$(links roster-core)
+if grep -E "$forbidden" <<<"$tree"; then
+    echo "roster-core links a PostgreSQL client or an HTTP/TLS stack (above): only the controller may" >&2
+    exit 1
+fi
+# The controller's TLS is rustls on ring: no OpenSSL, no aws-lc (a long C
+# build on two CPUs).
+tree=$(links roster-controller)
+if grep -E '^(openssl|openssl-sys|aws-lc-rs|aws-lc-sys) ' <<<"$tree"; then
+    echo "roster-controller links OpenSSL or aws-lc (above): keep rustls on ring" >&2
+    exit 1
+fi
 for module in nss_roster pam_roster; do
     tree=$(links "$module")
     if grep -E "$forbidden|^(rusqlite|roster-core|tokio) " <<<"$tree"; then

@@ -24,6 +24,7 @@ pub mod clock;
 pub mod config;
 pub mod credential;
 pub mod error;
+pub mod fleet;
 pub mod flows;
 pub mod id_ranges;
 pub mod level;

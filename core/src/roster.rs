@@ -594,6 +594,21 @@ impl Roster {
         self.store.read(|tx| tx.user(name, now))
     }
 
+    /// A user with the hash and keys a fleet host may cache, read in one
+    /// transaction; what actually goes is decided by [`crate::fleet`].
+    pub fn fleet_view(
+        &mut self,
+        name: &str,
+    ) -> Result<(User, Option<String>, Vec<crate::store::KeyRow>)> {
+        let now = self.now();
+        self.store.read(|tx| {
+            let user = need_user(tx, name, now)?;
+            let hash = tx.password_hash(user.uid)?;
+            let keys = tx.keys_of(user.uid)?;
+            Ok((user, hash, keys))
+        })
+    }
+
     // ---- grants and environments -------------------------------------
 
     /// `environment` None = this host's. Answers the level held afterwards.

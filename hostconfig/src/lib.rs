@@ -15,6 +15,7 @@
 //!
 //! Dependencies: serde and toml, and the dependency-free roster-snapshot.
 
+pub mod calendar;
 pub mod config;
 pub mod duration;
 pub mod error;

@@ -80,43 +80,7 @@ pub fn until(time: i64, now: i64) -> String {
     }
 }
 
-/// `YYYY-MM-DD` (UTC).
-pub fn date(time: i64) -> String {
-    let (year, month, day) = civil_from_days(time.div_euclid(DAY));
-    format!("{year:04}-{month:02}-{day:02}")
-}
-
-/// `YYYY-MM-DD HH:MM:SS UTC`, for the detail views.
-pub fn timestamp(time: i64) -> String {
-    let seconds = time.rem_euclid(DAY);
-    format!(
-        "{} {:02}:{:02}:{:02} UTC",
-        date(time),
-        seconds / HOUR,
-        (seconds % HOUR) / MINUTE,
-        seconds % MINUTE
-    )
-}
-
-/// The proleptic Gregorian date of a day count since 1970-01-01
-/// (Howard Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097); // [0, 146096]
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365]
-    let mp = (5 * doy + 2) / 153; // [0, 11]
-    let day = doy - (153 * mp + 2) / 5 + 1; // [1, 31]
-    let month = if mp < 10 { mp + 3 } else { mp - 9 }; // [1, 12]
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    // Both are in range by construction; the fallbacks are never taken.
-    (
-        year,
-        u32::try_from(month).unwrap_or(1),
-        u32::try_from(day).unwrap_or(1),
-    )
-}
+pub use roster_hostconfig::calendar::{date, timestamp};
 
 #[cfg(test)]
 mod tests {

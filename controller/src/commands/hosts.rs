@@ -1,0 +1,46 @@
+//! `roster-controller hosts list|revoke`.
+
+use super::{now, when};
+use crate::error::Fail;
+use crate::store::Store;
+
+pub fn list(store: &Store, environment: Option<&str>) -> Result<(), Fail> {
+    let (hosts, head) = store.with(|s| {
+        s.fleet_read(|tx| Ok((tx.hosts(environment)?, tx.change_head()?)))
+    })?;
+    let at = now();
+    println!(
+        "{:<24} {:<16} {:<24} {:>10} {:<24} STATE",
+        "HOST", "ENVIRONMENT", "LAST SEEN", "LAG", "CERTIFICATE EXPIRES"
+    );
+    for host in hosts {
+        let state = match host.revoked {
+            Some(revoked) => format!("revoked {}", when(revoked)),
+            None if host.cert_expires <= at => "certificate expired".into(),
+            None => "enrolled".into(),
+        };
+        println!(
+            "{:<24} {:<16} {:<24} {:>10} {:<24} {state}",
+            host.name,
+            host.environment,
+            host.last_seen.map_or_else(|| "never".into(), when),
+            head.saturating_sub(host.cursor),
+            when(host.cert_expires),
+        );
+    }
+    Ok(())
+}
+
+pub fn revoke(store: &Store, name: &str) -> Result<(), Fail> {
+    let at = now();
+    let revoked = store.with(|s| s.fleet_write(|tx| tx.revoke_host(name, at)))?;
+    if !revoked {
+        return Err(Fail::Store(roster_core::Error::NotFound(format!(
+            "no enrolled host {name:?} that isn't revoked already (see `roster-controller hosts list`)"
+        ))));
+    }
+    println!(
+        "Revoked {name:?}: it is refused at its next request and, told so, wipes its cached hashes and keys (a host that can't be told keeps them until its offline grace ends)."
+    );
+    Ok(())
+}

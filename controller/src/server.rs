@@ -1,0 +1,221 @@
+//! `roster-controller serve`: the hosts' API on HTTPS with mutual TLS and
+//! `/metrics` on its own listener, over one store shared by any number
+//! of replicas. Each replica keeps one feed connection and a window of
+//! recent changes in memory and answers long polls from it.
+
+pub mod api;
+pub mod feed;
+pub mod hosts;
+pub mod metrics;
+pub mod window;
+
+use crate::config::ControllerConfig;
+use crate::error::Fail;
+use crate::pki::CaBundle;
+use crate::store::Store;
+use crate::tls::{AcceptLimiter, MtlsAcceptor};
+use api::snapshot::SnapshotCache;
+use feed::Feed;
+use hosts::HostDirectory;
+use metrics::{AcceptCounters, Metrics};
+use roster_core::clock::{Clock, SystemClock};
+use roster_core::store::Transaction;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How often what hosts did (last seen, cursor) is written.
+const ACTIVITY_FLUSH: Duration = Duration::from_secs(10);
+/// How often reports, audit rows and request ids past retention go.
+const PURGE_EVERY: Duration = Duration::from_secs(3600);
+
+/// What every handler shares.
+pub struct Shared {
+    pub store: Arc<Store>,
+    pub config: ControllerConfig,
+    pub feed: Arc<Feed>,
+    pub hosts: Arc<HostDirectory>,
+    pub metrics: Arc<Metrics>,
+    pub ca: Arc<CaBundle>,
+    pub snapshots: SnapshotCache,
+    pub limiter: Arc<AcceptLimiter>,
+    pub argon2: api::ops::Argon2Quota,
+}
+
+pub fn serve(config: ControllerConfig) -> Result<(), Fail> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("roster-controller")
+        .build()
+        .map_err(Fail::io("starting the runtime"))?;
+    runtime.block_on(run(config))
+}
+
+async fn run(config: ControllerConfig) -> Result<(), Fail> {
+    let store = Store::open(&config.store.conninfo, config.rules())?;
+    let (epoch, head, host_rows, policies) = {
+        let store = Arc::clone(&store);
+        tokio::task::spawn_blocking(move || {
+            store.with(|s| {
+                s.fleet_read(|tx| {
+                    let epoch = tx.epoch()?.ok_or_else(|| {
+                        roster_core::Error::Config(
+                            "the store isn't initialized: run `roster-controller init --admin NAME` first".into(),
+                        )
+                    })?;
+                    let mut policies = HashMap::new();
+                    for environment in tx.environments()? {
+                        if let Some(policy) = tx.environment_settings(&environment.name)? {
+                            policies.insert(environment.name, policy);
+                        }
+                    }
+                    Ok((epoch, tx.change_head()?, tx.hosts(None)?, policies))
+                })
+            })
+        })
+        .await
+        .map_err(|e| Fail::Usage(format!("reading the store: {e}")))??
+    };
+    let ca = Arc::new(CaBundle::load(&config.tls.ca_dir).map_err(Fail::pki)?);
+    let chain = read(&config.tls.server_cert)?;
+    let key = zeroize::Zeroizing::new(read(&config.tls.server_key)?);
+    let tls = crate::tls::server_config(&chain, &key, &ca.trusted()).map_err(Fail::pki)?;
+    let limiter = Arc::new(AcceptLimiter::new(
+        config.limits.accept_rate,
+        config.limits.accept_burst,
+    ));
+    let metrics = Arc::new(Metrics::default());
+    let hosts = HostDirectory::new(&host_rows);
+    let feed = Feed::new(config.limits.window_changes, head, epoch, policies);
+    feed::spawn(
+        Arc::clone(&store),
+        Arc::clone(&feed),
+        Arc::clone(&hosts),
+        Arc::clone(&metrics),
+    )
+    .map_err(Fail::io("starting the feed thread"))?;
+    let argon2 = api::ops::Argon2Quota::new(
+        config.limits.argon2_per_host,
+        roster_core::password::Hasher::new(&config.argon2)?,
+    );
+    let shared = Arc::new(Shared {
+        argon2,
+        store,
+        snapshots: SnapshotCache::new(config.limits.snapshots_at_once),
+        config,
+        feed,
+        hosts,
+        metrics,
+        ca,
+        limiter,
+    });
+    tokio::spawn(flush_activity(Arc::clone(&shared)));
+    tokio::spawn(purge(Arc::clone(&shared)));
+
+    let metrics_listener = tokio::net::TcpListener::bind(shared.config.listen.metrics)
+        .await
+        .map_err(Fail::io(format!("listening on {} for /metrics", shared.config.listen.metrics)))?;
+    let metrics_address = metrics_listener
+        .local_addr()
+        .map_err(Fail::io("the metrics listener's address"))?;
+    tokio::spawn(serve_metrics(metrics_listener, Arc::clone(&shared)));
+
+    let handle = axum_server::Handle::new();
+    tokio::spawn(stop_on_signal(handle.clone()));
+    let acceptor = MtlsAcceptor::new(tls, Arc::clone(&shared.limiter));
+    let api = shared.config.listen.api;
+    let server = axum_server::bind(api)
+        .handle(handle.clone())
+        .acceptor(acceptor)
+        .serve(api::router(Arc::clone(&shared)).into_make_service());
+    let announce = async {
+        if let Some(address) = handle.listening().await {
+            announce(address, metrics_address);
+        }
+    };
+    let (served, ()) = tokio::join!(server, announce);
+    served.map_err(Fail::io(format!("serving hosts on {api}")))?;
+    // Hosts' last activity is written before the process ends.
+    if let Err(e) = shared.hosts.flush(&shared.store).await {
+        eprintln!("roster-controller: writing hosts' last activity: {e}");
+    }
+    Ok(())
+}
+
+/// The line operators (and the tests) read to know where it listens.
+fn announce(api: SocketAddr, metrics: SocketAddr) {
+    eprintln!("roster-controller: serving hosts on https://{api}, metrics on http://{metrics}/metrics");
+}
+
+fn read(path: &std::path::Path) -> Result<String, Fail> {
+    std::fs::read_to_string(path).map_err(Fail::io(format!("{}: reading", path.display())))
+}
+
+async fn stop_on_signal(handle: axum_server::Handle<SocketAddr>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        eprintln!("roster-controller: can't watch for SIGTERM; stop it with SIGKILL");
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    // Long polls end within their own time; a host reconnects elsewhere.
+    handle.graceful_shutdown(Some(Duration::from_secs(2)));
+}
+
+async fn flush_activity(shared: Arc<Shared>) {
+    let mut every = tokio::time::interval(ACTIVITY_FLUSH);
+    loop {
+        every.tick().await;
+        if let Err(e) = shared.hosts.flush(&shared.store).await {
+            eprintln!("roster-controller: writing hosts' last activity: {e}");
+        }
+    }
+}
+
+async fn purge(shared: Arc<Shared>) {
+    let mut every = tokio::time::interval(PURGE_EVERY);
+    loop {
+        every.tick().await;
+        let retention = i64::try_from(shared.config.report_retention.as_secs()).unwrap_or(i64::MAX);
+        let cutoff = SystemClock.now().saturating_sub(retention);
+        match shared.store.run(move |s| s.fleet_write(|tx| tx.purge_before(cutoff))).await {
+            Ok(counts) => {
+                let gone = counts.audit + counts.reports + counts.requests;
+                if gone > 0 {
+                    eprintln!(
+                        "roster-controller: past report_retention: removed {} audit rows, {} reports, {} request ids",
+                        counts.audit, counts.reports, counts.requests
+                    );
+                }
+            }
+            Err(e) => eprintln!("roster-controller: removing rows past report_retention: {e}"),
+        }
+    }
+}
+
+async fn serve_metrics(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
+    use axum::routing::get;
+    let router = axum::Router::new().route(
+        "/metrics",
+        get(move || {
+            let shared = Arc::clone(&shared);
+            async move {
+                let accept = AcceptCounters {
+                    limiter_drops: shared.limiter.drops(),
+                    handshake_failures: shared.limiter.handshake_failures(),
+                };
+                (
+                    [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                    shared.metrics.render(shared.hosts.count(), &accept),
+                )
+            }
+        }),
+    );
+    if let Err(e) = axum::serve(listener, router).await {
+        eprintln!("roster-controller: the metrics listener stopped: {e}");
+    }
+}

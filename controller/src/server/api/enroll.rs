@@ -1,0 +1,237 @@
+//! `POST /v1/enroll`: a host presents a join token, its name, a CSR and
+//! its local ids, and gets its certificate. The one endpoint that needs
+//! no client certificate.
+//!
+//! Only the CSR's public key is used: the certificate's name,
+//! environment and id come from the host's row (the name from the
+//! request, checked and unique; the environment from the token). The
+//! token is burnt in the transaction that adds the host, so two hosts
+//! racing on one token can't both join, and a refused request (a bad
+//! CSR, a name taken) leaves the token usable.
+
+use super::{ApiError, JsonBody, answer, protocol_of};
+use crate::server::Shared;
+use crate::server::hosts::HostInfo;
+use crate::pki::HostSubject;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use roster_core::clock::{Clock, SystemClock};
+use roster_core::error::Error;
+use roster_core::{Secret, credential};
+use roster_fleet_protocol::{
+    EnrollAnswer, EnrollRequest, ErrorCode, IdKind, MAX_REPORTED_IDS, RangeKind,
+};
+use roster_store_postgres::fleet::{AuditRow, HostRange, NewHost, ReportedId};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, UNIX_EPOCH};
+
+pub async fn enroll(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    JsonBody(request): JsonBody<EnrollRequest>,
+) -> Result<Response, ApiError> {
+    let outcome = admit(&shared, &headers, request).await;
+    let counter = match outcome {
+        Ok(_) => &shared.metrics.enroll_ok,
+        Err(_) => &shared.metrics.enroll_refused,
+    };
+    counter.fetch_add(1, Ordering::Relaxed);
+    outcome.map(answer)
+}
+
+async fn admit(
+    shared: &Arc<Shared>,
+    headers: &HeaderMap,
+    request: EnrollRequest,
+) -> Result<EnrollAnswer, ApiError> {
+    let protocol = protocol_of(headers).unwrap_or(0);
+    hostname(&request.hostname)?;
+    if request.local.entries() > MAX_REPORTED_IDS {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::TooLarge,
+            format!(
+                "the host reported {} local ids and ranges; at most {MAX_REPORTED_IDS} are taken",
+                request.local.entries()
+            ),
+        ));
+    }
+    let Some((token_id, secret)) = credential::parse(&Secret::new(request.join_token.clone()))
+    else {
+        return Err(not_a_token());
+    };
+    let reported: Vec<ReportedId> = request
+        .local
+        .used
+        .iter()
+        .map(|used| ReportedId {
+            kind: match used.kind {
+                IdKind::User => "user".into(),
+                IdKind::Group => "group".into(),
+            },
+            name: used.name.clone(),
+            id: used.id,
+        })
+        .collect();
+    let ranges: Vec<HostRange> = request
+        .local
+        .ranges
+        .iter()
+        .map(|range| HostRange {
+            kind: match range.kind {
+                RangeKind::LoginDefsUid => "login_defs_uid",
+                RangeKind::LoginDefsGid => "login_defs_gid",
+                RangeKind::Subuid => "subuid",
+                RangeKind::Subgid => "subgid",
+            }
+            .into(),
+            first: range.first,
+            count: range.count,
+        })
+        .collect();
+    let store = Arc::clone(&shared.store);
+    let signer = Arc::clone(&shared.ca);
+    let controllers = shared.config.listen.public_urls.clone();
+    let name = request.hostname.clone();
+    let csr = request.csr_pem;
+    let (answer, info) = store
+        .run(move |s| {
+            s.fleet_write(|tx| {
+                use roster_core::store::Transaction;
+                let now = SystemClock.now();
+                let token = tx
+                    .join_token(&token_id)?
+                    .filter(|token| credential::matches(&secret, &token.hash))
+                    .ok_or_else(|| Error::PermissionDenied(not_a_token().message))?;
+                if token.used.is_some() {
+                    return Err(Error::Conflict(
+                        "this join token was used already: make another (`roster-controller token create`)".into(),
+                    ));
+                }
+                if token.expires <= now {
+                    return Err(Error::PermissionDenied(
+                        "this join token has expired: make another (`roster-controller token create`)".into(),
+                    ));
+                }
+                if tx.host_by_name(&name)?.is_some() {
+                    return Err(Error::Conflict(format!(
+                        "a host named {name:?} is enrolled already: revoke it first (`roster-controller hosts revoke {name}`) or pick another name"
+                    )));
+                }
+                if tx.environment(&token.environment)?.is_none() {
+                    return Err(Error::NotFound(format!(
+                        "the token's environment {:?} was removed",
+                        token.environment
+                    )));
+                }
+                let epoch = tx.epoch()?.ok_or_else(|| {
+                    Error::Store("the store has no epoch: run `roster-controller init`".into())
+                })?;
+                let host = tx.insert_host(&NewHost {
+                    name: name.clone(),
+                    environment: token.environment.clone(),
+                    public_key: Vec::new(),
+                    cert_serial: String::new(),
+                    cert_expires: now,
+                    enrolled: now,
+                    protocol,
+                    reported_ids: reported,
+                    ranges,
+                })?;
+                let issued = signer
+                    .signing
+                    .sign_host_csr(
+                        &csr,
+                        &HostSubject {
+                            id: host.id,
+                            name: name.clone(),
+                            environment: token.environment.clone(),
+                        },
+                        UNIX_EPOCH + Duration::from_secs(u64::try_from(now).unwrap_or(0)),
+                    )
+                    .map_err(|e| Error::InvalidArgument(format!("the certificate request: {e}")))?;
+                let expires = issued
+                    .not_after
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+                tx.set_host_certificate(host.id, &issued.public_key_der, &issued.serial, expires)?;
+                if !tx.burn_join_token(&token.public_id, host.id, now)? {
+                    return Err(Error::Conflict(
+                        "this join token was used already: make another (`roster-controller token create`)".into(),
+                    ));
+                }
+                tx.append_audit(&AuditRow {
+                    id: 0,
+                    at: now,
+                    person: format!("join-token:{}", token.public_id),
+                    host: name.clone(),
+                    request_id: None,
+                    action: "hosts join".into(),
+                    target: name.clone(),
+                    detail: format!("environment={}", token.environment),
+                })?;
+                Ok((
+                    EnrollAnswer {
+                        host_id: host.id,
+                        hostname: name.clone(),
+                        environment: token.environment.clone(),
+                        certificate_pem: issued.cert_pem,
+                        ca_bundle_pem: signer.bundle_pem(),
+                        controllers: controllers.clone(),
+                        epoch,
+                        cursor: 0,
+                    },
+                    HostInfo {
+                        id: host.id,
+                        name: name.clone(),
+                        environment: token.environment,
+                        revoked: false,
+                    },
+                ))
+            })
+        })
+        .await?;
+    shared.hosts.remember(info);
+    Ok(answer)
+}
+
+fn not_a_token() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        ErrorCode::Forbidden,
+        "the join token is not valid: check it was copied whole, or make another (`roster-controller token create`)",
+    )
+}
+
+/// A host name: 1–253 bytes of lowercase letters, digits, `-` and `.`,
+/// starting with a letter or digit (what `hostname` allows, lowercased:
+/// two hosts never differ by case alone).
+fn hostname(name: &str) -> Result<(), ApiError> {
+    let fits = (1..=253).contains(&name.len())
+        && name.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+    if fits {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "the host name {name:?} is not one: 1–253 lowercase letters, digits, '-' and '.'"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn host_names_are_lowercase_dns_labels() {
+        for good in ["web-1", "db.prod.example", "0a"] {
+            assert!(super::hostname(good).is_ok(), "{good}");
+        }
+        for bad in ["", "Web", "-x", "a b", "a/b", &"x".repeat(254)] {
+            assert!(super::hostname(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,614 @@
+//! `POST /v1/ops`: a call made for a person. The host's certificate says
+//! which host asks (its environment and its lockout key); the person's
+//! credential, checked here, says who acts; core's rules decide the rest
+//! exactly as on a standalone host (the controller's core runs with the
+//! asking host's environment as "this host's").
+//!
+//! Passwords are checked under the controller's own lockout (core's, per
+//! user and reporting host plus a bound per user over all hosts: the
+//! reporting host is the lockout's remote host) and an argon2 quota per
+//! host, so no host can guess without limit or starve the others.
+//!
+//! A write's request id is stored with its change (in the change's own
+//! transaction) and a repeat gets the first answer; an answer that showed
+//! a secret is not shown again.
+
+use super::{ApiError, JsonBody, answer, authenticated};
+use crate::server::Shared;
+use crate::server::hosts::HostInfo;
+use crate::store::CallTag;
+use crate::tls::PeerHost;
+use axum::Extension;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use roster_core::flows::{Channel, LoginOutcome, PasswordRequest};
+use roster_core::fleet::{project_after_online_login, session_name, token_usable_from};
+use roster_core::level::Level;
+use roster_core::model::{Caller, NewUser, Role, Scope, User};
+use roster_core::password::Hasher;
+use roster_core::{Actor, Error, Roster, Secret};
+use roster_fleet_protocol::ops::valid_request_id;
+use roster_fleet_protocol::{Credential, ErrorCode, Op, OpsAnswer, OpsRequest, UserView};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// How long a `roster login` session lasts unless asked otherwise, and
+/// the most it may.
+const SESSION_HOURS: u32 = 8;
+const SESSION_HOURS_MAX: u32 = 24;
+
+/// The argon2 work each host may have running here at once.
+#[derive(Debug)]
+pub struct Argon2Quota {
+    per_host: usize,
+    hosts: Mutex<HashMap<i64, Arc<Semaphore>>>,
+    hasher: Arc<Hasher>,
+}
+
+impl Argon2Quota {
+    pub fn new(per_host: usize, hasher: Hasher) -> Argon2Quota {
+        Argon2Quota {
+            per_host: per_host.max(1),
+            hosts: Mutex::default(),
+            hasher: Arc::new(hasher),
+        }
+    }
+
+    /// A slot for `host`, or 429 when it has its quota running already:
+    /// that host waits, the others go on.
+    fn slot(&self, host: &HostInfo) -> Result<OwnedSemaphorePermit, ApiError> {
+        let semaphore = Arc::clone(
+            self.hosts
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .entry(host.id)
+                .or_insert_with(|| Arc::new(Semaphore::new(self.per_host))),
+        );
+        semaphore.try_acquire_owned().map_err(|_| {
+            ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                ErrorCode::TooManyRequests,
+                format!(
+                    "{:?} has {} password checks running at the controller already: retry in a moment",
+                    host.name, self.per_host
+                ),
+            )
+        })
+    }
+
+    /// Run argon2 (verify or hash) off the executor, in the host's quota.
+    async fn run<T: Send + 'static>(
+        &self,
+        host: &HostInfo,
+        work: impl FnOnce(&Hasher) -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let slot = self.slot(host)?;
+        let hasher = Arc::clone(&self.hasher);
+        let answer = tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            work(&hasher)
+        })
+        .await
+        .map_err(|e| ApiError::from(Error::Store(format!("a password check ended abnormally: {e}"))))?;
+        Ok(answer)
+    }
+}
+
+pub async fn ops(
+    State(shared): State<Arc<Shared>>,
+    peer: Option<Extension<PeerHost>>,
+    JsonBody(request): JsonBody<OpsRequest>,
+) -> Result<Response, ApiError> {
+    let host = authenticated(&shared, peer.as_deref()).await?;
+    if !valid_request_id(&request.request_id) {
+        return Err(ApiError::bad_request(
+            "request_id must be 16–64 letters, digits, '-' or '_', made once per change",
+        ));
+    }
+    let writes = request.op.writes();
+    if writes {
+        if let Some(first) = first_answer(&shared, &request.request_id).await? {
+            return Ok(answer(first));
+        }
+    }
+    let id = request.request_id.clone();
+    let outcome = act(&shared, &host, request).await;
+    if writes {
+        if let Ok(done) = &outcome {
+            keep_answer(&shared, id, done).await;
+        }
+    }
+    outcome.map(answer)
+}
+
+/// The answer stored for a request id made before, if any.
+async fn first_answer(shared: &Arc<Shared>, id: &str) -> Result<Option<OpsAnswer>, ApiError> {
+    let id = id.to_string();
+    let row = shared.store.run(move |s| s.fleet_read(|tx| tx.request(&id))).await?;
+    Ok(row.map(|row| {
+        row.answer
+            .and_then(|json| serde_json::from_str(&json).ok())
+            .unwrap_or_else(|| OpsAnswer::AlreadyDone {
+                message: "done by your earlier attempt (its answer was not kept): check with `roster users show`".into(),
+            })
+    }))
+}
+
+/// Keep the answer for repeats; a secret shown once is replaced by
+/// "done by your earlier attempt".
+async fn keep_answer(shared: &Arc<Shared>, id: String, done: &OpsAnswer) {
+    let kept = match done {
+        OpsAnswer::Session { .. } => OpsAnswer::AlreadyDone {
+            message: "logged in by your earlier attempt; its session was shown once: run `roster login` again for another".into(),
+        },
+        OpsAnswer::Code { user, .. } => OpsAnswer::AlreadyDone {
+            message: format!(
+                "done by your earlier attempt; the registration code was shown once: `roster users password {} --reset` makes a new one",
+                user.name
+            ),
+        },
+        other => other.clone(),
+    };
+    let Ok(json) = serde_json::to_string(&kept) else {
+        return;
+    };
+    let stored = shared
+        .store
+        .run(move |s| s.fleet_write(|tx| tx.store_answer(&id, &json)))
+        .await;
+    if let Err(e) = stored {
+        // The change stands; a repeat hears "done by your earlier attempt".
+        eprintln!("roster-controller: keeping a request's answer: {e}");
+    }
+}
+
+/// Who the credential proves, as core's actor, and the user behind it.
+enum Proven {
+    Actor(Actor),
+    /// A registration code: only `register` takes it.
+    Code(Secret),
+}
+
+async fn act(shared: &Arc<Shared>, host: &HostInfo, request: OpsRequest) -> Result<OpsAnswer, ApiError> {
+    let OpsRequest {
+        request_id,
+        credential,
+        op,
+    } = request;
+    // An own password change with the current password: core's own flow
+    // checks that password itself (and counts a wrong one), so it isn't
+    // verified twice.
+    if let (Credential::Password { user, password }, Op::SetPassword { name, new_password }) =
+        (&credential, &op)
+        && user == name
+    {
+        let request = PasswordRequest::own(
+            name,
+            Secret::new(password.clone()),
+            Secret::new(new_password.clone()),
+            Channel::Api,
+        )?;
+        let tag = CallTag {
+            request_id,
+            person: name.clone(),
+            host: host.name.clone(),
+            action: op.name().to_string(),
+        };
+        let actor = user_actor(shared, host, name).await?;
+        let user = change_password(shared, host, Some(tag), actor, request).await?;
+        return Ok(OpsAnswer::Done {
+            message: format!("the password of {:?} is changed", user.name),
+        });
+    }
+    let proven = prove(shared, host, credential).await?;
+    let person = match &proven {
+        Proven::Actor(actor) => roster_core::rules::actor_name(actor).unwrap_or("root").to_string(),
+        Proven::Code(_) => "registration-code".to_string(),
+    };
+    let tag = op.writes().then(|| CallTag {
+        request_id: request_id.clone(),
+        person,
+        host: host.name.clone(),
+        action: op.name().to_string(),
+    });
+    match (proven, op) {
+        (Proven::Code(code), Op::Register { new_password }) => {
+            let request = PasswordRequest::register(code, Secret::new(new_password))?;
+            let user = change_password(shared, host, tag, Actor::Root, request).await?;
+            Ok(OpsAnswer::Done {
+                message: format!("{:?} is registered and may log in", user.name),
+            })
+        }
+        (Proven::Code(_), _) => Err(ApiError::from(Error::PermissionDenied(
+            "a registration code only sets the first password (register)".into(),
+        ))),
+        (Proven::Actor(_), Op::Register { .. }) => Err(ApiError::bad_request(
+            "register takes the registration code as its credential",
+        )),
+        (Proven::Actor(actor), op) => as_actor(shared, host, tag, actor, op).await,
+    }
+}
+
+async fn as_actor(
+    shared: &Arc<Shared>,
+    host: &HostInfo,
+    tag: Option<CallTag>,
+    actor: Actor,
+    op: Op,
+) -> Result<OpsAnswer, ApiError> {
+    let environment = host.environment.clone();
+    let on = |work: Box<dyn FnOnce(&mut Roster, &Actor) -> roster_core::Result<OpsAnswer> + Send>| {
+        let store = Arc::clone(&shared.store);
+        let environment = environment.clone();
+        let tag = tag.clone();
+        let actor = actor.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                store.with_roster_in(&environment, tag, |roster| work(roster, &actor))
+            })
+            .await
+            .map_err(|e| ApiError::from(Error::Store(format!("a store task ended abnormally: {e}"))))?
+            .map_err(ApiError::from)
+        }
+    };
+    match op {
+        Op::Login { hours } => {
+            let hours = hours.unwrap_or(SESSION_HOURS);
+            if hours == 0 || hours > SESSION_HOURS_MAX {
+                return Err(ApiError::bad_request(format!(
+                    "a session lasts 1–{SESSION_HOURS_MAX} hours"
+                )));
+            }
+            if matches!(actor, Actor::Token { .. }) {
+                return Err(ApiError::from(Error::PermissionDenied(
+                    "`roster login` takes your Roster name and password, not a token".into(),
+                )));
+            }
+            let name = session_name(&host.name);
+            on(Box::new(move |roster, actor| {
+                let (token, secret) = roster.create_token(
+                    actor,
+                    Some(&name),
+                    Scope::Full,
+                    Some(Duration::from_secs(u64::from(hours) * 3600)),
+                )?;
+                Ok(OpsAnswer::Session {
+                    token: secret.expose().to_string(),
+                    expires: token.expires.unwrap_or_default(),
+                })
+            }))
+            .await
+        }
+        Op::Authenticate => {
+            let Actor::User(_) = &actor else {
+                return Err(ApiError::bad_request(
+                    "authenticate takes the person's name and password",
+                ));
+            };
+            let policy = shared.feed.policy(&host.environment);
+            let environment = host.environment.clone();
+            on(Box::new(move |roster, actor| {
+                let name = roster_core::rules::actor_name(actor).unwrap_or_default().to_string();
+                let (user, hash, keys) = roster.fleet_view(&name)?;
+                Ok(OpsAnswer::Authenticated {
+                    user: project_after_online_login(&user, &environment, &policy, hash.as_deref(), &keys),
+                })
+            }))
+            .await
+        }
+        Op::ShowUser { name } => {
+            on(Box::new(move |roster, actor| {
+                Ok(OpsAnswer::User {
+                    user: view(&roster.show_user(actor, &name)?),
+                })
+            }))
+            .await
+        }
+        Op::ListUsers { all } => {
+            on(Box::new(move |roster, actor| {
+                Ok(OpsAnswer::Users {
+                    users: roster.list_users(actor, all)?.iter().map(view).collect(),
+                })
+            }))
+            .await
+        }
+        Op::CreateUser {
+            name,
+            display_name,
+            role,
+            password,
+        } => {
+            let role = role
+                .map(|role| role.parse::<Role>())
+                .transpose()
+                .map_err(|e| ApiError::bad_request(e.to_string()))?;
+            let new = NewUser {
+                name,
+                display_name,
+                role,
+                home: None,
+                shell: None,
+            };
+            match password {
+                Some(password) => {
+                    let request = PasswordRequest::create(new, Secret::new(password))?;
+                    let user = change_password(shared, host, tag, actor, request).await?;
+                    Ok(OpsAnswer::User { user: view(&user) })
+                }
+                None => {
+                    on(Box::new(move |roster, actor| {
+                        let (user, code) = roster.create_user(
+                            actor,
+                            new,
+                            roster_core::roster::InitialCredential::Register,
+                        )?;
+                        let code = code.ok_or_else(|| {
+                            Error::Store("a pending user was created without a code".into())
+                        })?;
+                        Ok(OpsAnswer::Code {
+                            user: view(&user),
+                            code: code.code.expose().to_string(),
+                            expires: code.expires,
+                        })
+                    }))
+                    .await
+                }
+            }
+        }
+        Op::SetPassword { name, new_password } => {
+            let request = PasswordRequest::by_admin(&name, Secret::new(new_password))?;
+            let user = change_password(shared, host, tag, actor, request).await?;
+            Ok(OpsAnswer::Done {
+                message: format!("the password of {:?} is changed", user.name),
+            })
+        }
+        Op::ResetPassword { name } => {
+            on(Box::new(move |roster, actor| {
+                let (user, code) = roster.reset_password(actor, &name)?;
+                Ok(OpsAnswer::Code {
+                    user: view(&user),
+                    code: code.code.expose().to_string(),
+                    expires: code.expires,
+                })
+            }))
+            .await
+        }
+        Op::SuspendUser { name } => {
+            on(Box::new(move |r, a| Ok(user_done("suspended", &r.suspend_user(a, &name)?)))).await
+        }
+        Op::EnableUser { name } => {
+            on(Box::new(move |r, a| Ok(user_done("enabled", &r.enable_user(a, &name)?)))).await
+        }
+        Op::DeleteUser { name } => {
+            on(Box::new(move |r, a| Ok(user_done("deleted", &r.delete_user(a, &name)?)))).await
+        }
+        Op::UnlockUser { name } => {
+            on(Box::new(move |r, a| Ok(user_done("unlocked", &r.unlock_user(a, &name)?)))).await
+        }
+        Op::Grant {
+            name,
+            environment,
+            level,
+        } => {
+            let level = parse_level(&level)?;
+            on(Box::new(move |roster, actor| {
+                let after = roster.grant(actor, &name, Some(&environment), level)?;
+                Ok(OpsAnswer::Done {
+                    message: format!("{name:?} holds {} in {environment:?}", after.as_str()),
+                })
+            }))
+            .await
+        }
+        Op::Revoke {
+            name,
+            environment,
+            level,
+        } => {
+            let level = level.as_deref().map(parse_level).transpose()?;
+            on(Box::new(move |roster, actor| {
+                let outcome = roster.revoke(actor, &name, Some(&environment), level)?;
+                Ok(OpsAnswer::Done {
+                    message: match outcome.after {
+                        Some(level) => format!("{name:?} holds {} in {environment:?}", level.as_str()),
+                        None => format!("{name:?} holds nothing in {environment:?}"),
+                    },
+                })
+            }))
+            .await
+        }
+        Op::Register { .. } => Err(ApiError::bad_request(
+            "register takes the registration code as its credential",
+        )),
+    }
+}
+
+fn user_done(what: &str, user: &User) -> OpsAnswer {
+    OpsAnswer::Done {
+        message: format!("{:?} is {what}", user.name),
+    }
+}
+
+fn parse_level(level: &str) -> Result<Level, ApiError> {
+    level
+        .parse::<Level>()
+        .map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+pub fn view(user: &User) -> UserView {
+    UserView {
+        name: user.name.clone(),
+        uid: user.uid,
+        display_name: user.display_name.clone(),
+        role: user.role.as_str().to_string(),
+        state: user.state.as_str().to_string(),
+        home: user.home.clone(),
+        shell: user.shell.clone(),
+        created: user.created,
+        last_login: user.last_login,
+        password_changed: user.password_changed,
+        locked_until: user.locked_until,
+        grants: user
+            .grants
+            .iter()
+            .map(|(environment, level)| (environment.clone(), level.as_str().to_string()))
+            .collect(),
+    }
+}
+
+/// Core's password flow: plan, argon2 in the host's quota, commit.
+async fn change_password(
+    shared: &Arc<Shared>,
+    host: &HostInfo,
+    tag: Option<CallTag>,
+    actor: Actor,
+    request: PasswordRequest,
+) -> Result<User, ApiError> {
+    let store = Arc::clone(&shared.store);
+    let environment = host.environment.clone();
+    let planner = actor.clone();
+    let plan = tokio::task::spawn_blocking(move || {
+        store.with_roster_in(&environment, None, |roster| roster.plan_password_change(&planner, request))
+    })
+    .await
+    .map_err(|e| ApiError::from(Error::Store(format!("a store task ended abnormally: {e}"))))??;
+    let verified = match plan.to_verify() {
+        Some((current, hash)) => {
+            shared
+                .argon2
+                .run(host, move |hasher| hasher.verify(&current, hash.as_deref()))
+                .await?
+        }
+        None => false,
+    };
+    let phc = match plan.password_to_hash(verified)? {
+        Some(new) => Some(shared.argon2.run(host, move |hasher| hasher.hash(&new)).await??),
+        None => None,
+    };
+    let store = Arc::clone(&shared.store);
+    let environment = host.environment.clone();
+    let user = tokio::task::spawn_blocking(move || {
+        store.with_roster_in(&environment, tag, |roster| {
+            roster.commit_password_change(&actor, plan, verified, phc)
+        })
+    })
+    .await
+    .map_err(|e| ApiError::from(Error::Store(format!("a store task ended abnormally: {e}"))))??;
+    Ok(user)
+}
+
+/// Check the credential here: a token (API or session, bound to its
+/// host), a password under the lockout and the host's argon2 quota, or a
+/// code (checked when it is used, by the register flow).
+async fn prove(shared: &Arc<Shared>, host: &HostInfo, credential: Credential) -> Result<Proven, ApiError> {
+    match credential {
+        Credential::Code { code } => Ok(Proven::Code(Secret::new(code))),
+        Credential::Token { token } => {
+            let store = Arc::clone(&shared.store);
+            let environment = host.environment.clone();
+            let name = host.name.clone();
+            let actor = tokio::task::spawn_blocking(move || {
+                store.with_roster_in(&environment, None, |roster| {
+                    let token = roster.present_token(&Secret::new(token))?;
+                    if !token_usable_from(&token, &name) {
+                        return Err(Error::PermissionDenied(
+                            "this session was made on another host: run `roster login` here".into(),
+                        ));
+                    }
+                    roster.actor(&Caller {
+                        uid: token.uid,
+                        token_id: Some(token.id),
+                    })
+                })
+            })
+            .await
+            .map_err(|e| ApiError::from(Error::Store(format!("a store task ended abnormally: {e}"))))??;
+            Ok(Proven::Actor(actor))
+        }
+        Credential::Password { user, password } => {
+            let password = Secret::new(password);
+            let store = Arc::clone(&shared.store);
+            let environment = host.environment.clone();
+            let remote = lockout_host(host);
+            let name = user.clone();
+            let plan = tokio::task::spawn_blocking(move || {
+                store.with_roster_in(&environment, None, |roster| {
+                    roster.begin_login(&Actor::Root, &name, Some(&remote))
+                })
+            })
+            .await
+            .map_err(|e| ApiError::from(Error::Store(format!("a store task ended abnormally: {e}"))))??;
+            if let Some(LoginOutcome::Locked { message, .. }) = plan.refused() {
+                return Err(locked(message));
+            }
+            let hash = plan.hash_to_verify();
+            let secret = password.clone();
+            let verified = shared
+                .argon2
+                .run(host, move |hasher| hasher.verify(&secret, hash.as_deref()))
+                .await?;
+            let store = Arc::clone(&shared.store);
+            let environment = host.environment.clone();
+            let outcome = tokio::task::spawn_blocking(move || {
+                store.with_roster_in(&environment, None, |roster| {
+                    let outcome = roster.finish_login(plan, &password, verified)?;
+                    let actor = match &outcome {
+                        LoginOutcome::Success => match roster.user_by_name(&user)? {
+                            Some(found) => Some(roster.actor(&Caller {
+                                uid: found.uid,
+                                token_id: None,
+                            })?),
+                            None => None,
+                        },
+                        _ => None,
+                    };
+                    Ok((outcome, actor))
+                })
+            })
+            .await
+            .map_err(|e| ApiError::from(Error::Store(format!("a store task ended abnormally: {e}"))))??;
+            match outcome {
+                (LoginOutcome::Success, Some(actor)) => Ok(Proven::Actor(actor)),
+                (LoginOutcome::Locked { message, .. }, _) => Err(locked(message)),
+                _ => Err(ApiError::from(Error::AuthFailed(
+                    "wrong name or password (a registration code is given as a code credential)".into(),
+                ))),
+            }
+        }
+    }
+}
+
+/// The actor of a named user, before any proof: only for core's own
+/// password flow, which proves the person with the current password.
+async fn user_actor(shared: &Arc<Shared>, host: &HostInfo, name: &str) -> Result<Actor, ApiError> {
+    let store = Arc::clone(&shared.store);
+    let environment = host.environment.clone();
+    let name = name.to_string();
+    let actor = tokio::task::spawn_blocking(move || {
+        store.with_roster_in(&environment, None, |roster| {
+            let user = roster.user_by_name(&name)?.ok_or_else(|| {
+                Error::AuthFailed("wrong name or password".into())
+            })?;
+            roster.actor(&Caller {
+                uid: user.uid,
+                token_id: None,
+            })
+        })
+    })
+    .await
+    .map_err(|e| ApiError::from(Error::Store(format!("a store task ended abnormally: {e}"))))??;
+    Ok(actor)
+}
+
+/// The lockout's "remote host" for a check asked by `host`: its name,
+/// so each host has its own counter and the bound over all remote hosts
+/// holds across the fleet.
+fn lockout_host(host: &HostInfo) -> String {
+    format!("fleet:{}", host.name)
+}
+
+fn locked(message: String) -> ApiError {
+    ApiError::new(StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManyRequests, message)
+}

@@ -1,0 +1,241 @@
+//! The feed: one thread per replica reads the store's change log after
+//! its cursor (one query per batch, whatever the number of hosts), loads
+//! the current state of what each row names in the same snapshot, and
+//! appends it to the [`Window`]; waiting long polls wake on the head's
+//! watch. LISTEN/NOTIFY is only the doorbell: notifications are lost
+//! across a reconnect or a failover, so the feed also re-reads every
+//! second whatever it heard.
+
+use super::hosts::HostDirectory;
+use super::metrics::Metrics;
+use super::window::{Entry, FleetChange, Window};
+use crate::store::Store;
+use roster_core::clock::{Clock, SystemClock};
+use roster_core::fleet::EnvironmentPolicy;
+use roster_store_postgres::PgStore;
+use roster_store_postgres::fleet::{ChangeKind, ChangeRow};
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Rows read per query: a large backlog is read in several batches.
+const BATCH: u32 = 2_000;
+/// The re-read that covers a lost doorbell.
+const REREAD: Duration = Duration::from_secs(1);
+/// Waits between reconnects to a store that is down (capped).
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// What every request handler reads: the window, the head (watched by
+/// long polls), the store's epoch and each environment's settings.
+pub struct Feed {
+    capacity: usize,
+    window: RwLock<Window>,
+    head: watch::Sender<i64>,
+    epoch: RwLock<String>,
+    policies: RwLock<HashMap<String, EnvironmentPolicy>>,
+}
+
+impl Feed {
+    /// Start empty at the store's current head and epoch.
+    pub fn new(
+        capacity: usize,
+        head: i64,
+        epoch: String,
+        policies: HashMap<String, EnvironmentPolicy>,
+    ) -> Arc<Feed> {
+        let (sender, _) = watch::channel(head);
+        Arc::new(Feed {
+            capacity,
+            window: RwLock::new(Window::new(capacity, head)),
+            head: sender,
+            epoch: RwLock::new(epoch),
+            policies: RwLock::new(policies),
+        })
+    }
+
+    pub fn window(&self) -> std::sync::RwLockReadGuard<'_, Window> {
+        self.window.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<i64> {
+        self.head.subscribe()
+    }
+
+    pub fn epoch(&self) -> String {
+        self.epoch
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The settings of `environment` (the defaults for one never set).
+    pub fn policy(&self, environment: &str) -> EnvironmentPolicy {
+        self.policies
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(environment)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// A new epoch (a restore): the store's sequence went back with the
+    /// backup, so nothing in the window stands; start again at its head.
+    /// Every cursor of the old epoch is refused from now on.
+    fn restart(&self, epoch: String, head: i64, capacity: usize) {
+        *self.epoch.write().unwrap_or_else(PoisonError::into_inner) = epoch;
+        *self.window.write().unwrap_or_else(PoisonError::into_inner) = Window::new(capacity, head);
+        self.head.send_replace(head);
+    }
+
+    fn apply(&self, entries: Vec<Entry>) {
+        if entries.is_empty() {
+            return;
+        }
+        {
+            let mut policies = self.policies.write().unwrap_or_else(PoisonError::into_inner);
+            for entry in &entries {
+                if let FleetChange::Environment { name, policy } = &entry.change {
+                    match policy {
+                        Some(policy) => policies.insert(name.clone(), policy.clone()),
+                        None => policies.remove(name),
+                    };
+                }
+            }
+        }
+        let head = {
+            let mut window = self.window.write().unwrap_or_else(PoisonError::into_inner);
+            for entry in entries {
+                window.push(entry);
+            }
+            window.head()
+        };
+        self.head.send_replace(head);
+    }
+}
+
+/// Run the feed on its own thread until the process ends.
+pub fn spawn(
+    store: Arc<Store>,
+    feed: Arc<Feed>,
+    hosts: Arc<HostDirectory>,
+    metrics: Arc<Metrics>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("roster-feed".into())
+        .spawn(move || run(&store, &feed, &hosts, &metrics))
+}
+
+fn run(store: &Store, feed: &Feed, hosts: &HostDirectory, metrics: &Metrics) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match follow(store, feed, hosts, metrics) {
+            Ok(()) => return,
+            Err(e) => {
+                metrics.feed_errors.fetch_add(1, Ordering::Relaxed);
+                eprintln!("roster-controller: the change feed lost the store ({e}); reconnecting in {backoff:?}");
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+            }
+        }
+    }
+}
+
+/// Read on one connection until it fails.
+fn follow(
+    store: &Store,
+    feed: &Feed,
+    hosts: &HostDirectory,
+    metrics: &Metrics,
+) -> roster_core::Result<()> {
+    let mut connection = store.connect()?;
+    connection.listen_changes()?;
+    loop {
+        let cursor = feed.window().head();
+        let Batch {
+            epoch,
+            head,
+            entries,
+        } = read_after(&mut connection, cursor)?;
+        if epoch != feed.epoch() {
+            eprintln!("roster-controller: the store has a new epoch ({epoch}): every host resyncs in full");
+            feed.restart(epoch, head, feed.capacity);
+            continue;
+        }
+        let full = entries.len() >= BATCH as usize;
+        for entry in &entries {
+            if let FleetChange::Host { id, revoked } = entry.change {
+                hosts.changed(id, revoked);
+            }
+        }
+        if let Some(newest) = entries.last() {
+            let lag = SystemClock.now().saturating_sub(newest.at).max(0);
+            metrics.feed_lag_seconds.store(lag, Ordering::Relaxed);
+        }
+        feed.apply(entries);
+        metrics.feed_head.store(feed.window().head(), Ordering::Relaxed);
+        if !full {
+            connection.wait_doorbell(REREAD)?;
+        }
+    }
+}
+
+/// One read of the log.
+pub struct Batch {
+    pub epoch: String,
+    /// The store's head when read.
+    pub head: i64,
+    pub entries: Vec<Entry>,
+}
+
+/// The epoch, the head and every change after `cursor` (one batch), each
+/// with the current state of what it names, read in one snapshot.
+pub fn read_after(connection: &mut PgStore, cursor: i64) -> roster_core::Result<Batch> {
+    connection.fleet_read(|tx| {
+        let epoch = tx.epoch()?.unwrap_or_default();
+        let head = tx.change_head()?;
+        let now = SystemClock.now();
+        let mut entries = Vec::new();
+        for row in tx.changes_after(cursor, BATCH)? {
+            let change = load(tx, &row, now)?;
+            entries.push(Entry {
+                seq: row.seq,
+                at: row.at,
+                change,
+            });
+        }
+        Ok(Batch {
+            epoch,
+            head,
+            entries,
+        })
+    })
+}
+
+fn load(
+    tx: &roster_store_postgres::PgTx<'_>,
+    row: &ChangeRow,
+    now: i64,
+) -> roster_core::Result<FleetChange> {
+    use roster_core::store::Transaction;
+    Ok(match (row.kind, row.uid, &row.environment, row.host_id) {
+        (ChangeKind::User, Some(uid), _, _) => match tx.user_by_uid(uid, now)? {
+            Some(user) => FleetChange::User {
+                hash: tx.password_hash(uid)?,
+                keys: tx.keys_of(uid)?,
+                user,
+            },
+            None => FleetChange::UserDeleted { uid },
+        },
+        (ChangeKind::Environment, _, Some(name), _) => FleetChange::Environment {
+            name: name.clone(),
+            policy: tx.environment_settings(name)?,
+        },
+        (ChangeKind::Host, _, _, Some(id)) => FleetChange::Host {
+            id,
+            revoked: tx.host(id)?.is_none_or(|host| host.revoked.is_some()),
+        },
+        _ => FleetChange::Unseen,
+    })
+}

@@ -1,0 +1,132 @@
+//! The enrolled hosts as this replica knows them: who a certificate's
+//! host id is, its environment (from its row, never from a request) and
+//! whether it was revoked. Kept in memory so a long poll costs no query;
+//! the feed marks revocations as they commit, and an id not known yet
+//! (enrolled through another replica) is read once.
+//!
+//! What hosts did (last seen, cursor, protocol) is gathered here too and
+//! written for all of them at once every few seconds, not per request.
+
+use crate::store::Store;
+use roster_store_postgres::fleet::HostRow;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostInfo {
+    pub id: i64,
+    pub name: String,
+    pub environment: String,
+    pub revoked: bool,
+}
+
+impl From<&HostRow> for HostInfo {
+    fn from(row: &HostRow) -> HostInfo {
+        HostInfo {
+            id: row.id,
+            name: row.name.clone(),
+            environment: row.environment.clone(),
+            revoked: row.revoked.is_some(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Activity {
+    pub at: i64,
+    pub cursor: i64,
+    pub protocol: u32,
+}
+
+#[derive(Debug, Default)]
+pub struct HostDirectory {
+    hosts: RwLock<HashMap<i64, HostInfo>>,
+    activity: Mutex<HashMap<i64, Activity>>,
+}
+
+impl HostDirectory {
+    pub fn new(rows: &[HostRow]) -> Arc<HostDirectory> {
+        Arc::new(HostDirectory {
+            hosts: RwLock::new(rows.iter().map(|row| (row.id, HostInfo::from(row))).collect()),
+            activity: Mutex::default(),
+        })
+    }
+
+    /// The host with this id, read from the store when not known here.
+    pub async fn resolve(&self, store: &Arc<Store>, id: i64) -> roster_core::Result<Option<HostInfo>> {
+        if let Some(info) = self.known(id) {
+            return Ok(Some(info));
+        }
+        let row = store.run(move |s| s.fleet_read(|tx| tx.host(id))).await?;
+        Ok(row.map(|row| {
+            let info = HostInfo::from(&row);
+            self.remember(info.clone());
+            info
+        }))
+    }
+
+    pub fn known(&self, id: i64) -> Option<HostInfo> {
+        self.hosts
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&id)
+            .cloned()
+    }
+
+    pub fn remember(&self, info: HostInfo) {
+        self.hosts
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(info.id, info);
+    }
+
+    /// The feed saw the host's row change: a revocation sticks at once;
+    /// anything else is re-read at the host's next request.
+    pub fn changed(&self, id: i64, revoked: bool) {
+        let mut hosts = self.hosts.write().unwrap_or_else(PoisonError::into_inner);
+        if revoked {
+            if let Some(info) = hosts.get_mut(&id) {
+                info.revoked = true;
+            }
+        } else {
+            hosts.remove(&id);
+        }
+    }
+
+    /// How many hosts this replica knows of.
+    pub fn count(&self) -> usize {
+        self.hosts.read().unwrap_or_else(PoisonError::into_inner).len()
+    }
+
+    pub fn seen(&self, id: i64, activity: Activity) {
+        self.activity
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id, activity);
+    }
+
+    /// Everything seen since the last take, to write at once.
+    pub fn take_activity(&self) -> HashMap<i64, Activity> {
+        std::mem::take(&mut *self.activity.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Write what hosts did since the last flush, in one transaction.
+    pub async fn flush(&self, store: &Arc<Store>) -> roster_core::Result<usize> {
+        let activity = self.take_activity();
+        if activity.is_empty() {
+            return Ok(0);
+        }
+        let written = activity.len();
+        store
+            .run(move |s| {
+                s.fleet_write(|tx| {
+                    for (id, seen) in &activity {
+                        tx.touch_host(*id, seen.at, seen.cursor, seen.protocol)?;
+                    }
+                    Ok(())
+                })
+            })
+            .await?;
+        Ok(written)
+    }
+}

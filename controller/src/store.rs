@@ -1,0 +1,127 @@
+//! The controller's connections to its PostgreSQL store: a small pool of
+//! [`PgStore`]s (the `postgres` crate is synchronous and runs its own
+//! runtime, so async handlers reach it through
+//! [`tokio::task::spawn_blocking`], never on an executor thread), and the
+//! core [`Roster`] the model's rules run on.
+
+use roster_core::clock::SystemClock;
+use roster_core::error::Error;
+use roster_core::store::Backend;
+use roster_core::{Config, Roster};
+use roster_store_postgres::PgStore;
+pub use roster_store_postgres::CallTag;
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// At most this many idle connections are kept; more are opened on
+/// demand and closed after use.
+const IDLE_MAX: usize = 8;
+
+pub struct Store {
+    conninfo: String,
+    rules: Config,
+    idle: Mutex<Vec<PgStore>>,
+}
+
+impl std::fmt::Debug for Store {
+    // The connection string may hold a password: never printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Connect once (which migrates the schema) and keep the connection.
+    pub fn open(conninfo: &str, rules: Config) -> roster_core::Result<Arc<Store>> {
+        let first = PgStore::open(conninfo)?;
+        Ok(Arc::new(Store {
+            conninfo: conninfo.to_string(),
+            rules,
+            idle: Mutex::new(vec![first]),
+        }))
+    }
+
+    /// A connection of its own, outside the pool (the feed's LISTEN).
+    pub fn connect(&self) -> roster_core::Result<PgStore> {
+        PgStore::open(&self.conninfo)
+    }
+
+    /// Run `work` on a pooled connection, here (blocking). A connection
+    /// whose work failed is dropped rather than pooled: after a lost
+    /// connection or a failover the next call opens a fresh one.
+    pub fn with<T>(
+        &self,
+        work: impl FnOnce(&mut PgStore) -> roster_core::Result<T>,
+    ) -> roster_core::Result<T> {
+        let pooled = self
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        let mut store = match pooled {
+            Some(store) => store,
+            None => self.connect()?,
+        };
+        let answer = work(&mut store);
+        if answer.is_ok() {
+            let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+            if idle.len() < IDLE_MAX {
+                idle.push(store);
+            }
+        }
+        answer
+    }
+
+    /// Run the model's rules on a pooled connection (core's [`Roster`]
+    /// over this store), here (blocking).
+    pub fn with_roster<T>(
+        &self,
+        work: impl FnOnce(&mut Roster) -> roster_core::Result<T>,
+    ) -> roster_core::Result<T> {
+        let store = self.connect()?;
+        let mut roster = Roster::with_backend(
+            self.rules.clone(),
+            Arc::new(SystemClock),
+            Box::new(store) as Box<dyn Backend>,
+        )?;
+        work(&mut roster)
+    }
+
+    /// Core's rules for a call made from a host of `environment` (which
+    /// is "this host's environment" to them), on a connection of its own.
+    /// With a tag, the call's write claims its request id and writes its
+    /// audit row in the change's own transaction.
+    pub fn with_roster_in<T>(
+        &self,
+        environment: &str,
+        tag: Option<CallTag>,
+        work: impl FnOnce(&mut Roster) -> roster_core::Result<T>,
+    ) -> roster_core::Result<T> {
+        let store = self.connect()?;
+        let tags = store.call_tags();
+        let rules = Config {
+            environment: environment.to_string(),
+            ..self.rules.clone()
+        };
+        let mut roster = Roster::with_backend(
+            rules,
+            Arc::new(SystemClock),
+            Box::new(store) as Box<dyn Backend>,
+        )?;
+        // After with_backend's own write: the tag belongs to the call's.
+        if let Some(tag) = tag {
+            tags.set(tag);
+        }
+        work(&mut roster)
+    }
+
+    /// [`Store::with`] from async code, off the executor's threads.
+    pub async fn run<T: Send + 'static>(
+        self: &Arc<Self>,
+        work: impl FnOnce(&mut PgStore) -> roster_core::Result<T> + Send + 'static,
+    ) -> roster_core::Result<T> {
+        let store = Arc::clone(self);
+        tokio::task::spawn_blocking(move || store.with(work))
+            .await
+            .map_err(|e| Error::Store(format!("a store task ended abnormally: {e}")))?
+    }
+}

@@ -1,0 +1,291 @@
+//! What a fleet host receives (DESIGN.md "What a host receives"): the
+//! rule, decided from the host's environment as the controller's row of
+//! it says, never from anything the host asks for. The controller
+//! projects every change and every snapshot through here; rosterd in
+//! fleet mode applies what comes out.
+
+use crate::level::Level;
+use crate::model::{Role, User, UserState};
+use crate::store::KeyRow;
+use base64ct::{Base64, Encoding};
+use roster_fleet_protocol::{EnvironmentView, HostKey, HostUser, PasswordView};
+use std::time::Duration;
+
+/// The default `offline_grace`: a day of logins from the cache after the
+/// last answer.
+pub const DEFAULT_OFFLINE_GRACE: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// The settings of one environment that the controller decides for its
+/// hosts (`roster-controller environments set E key=value…`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EnvironmentPolicy {
+    /// The level that may log in on the environment's hosts.
+    pub login_level: Level,
+    /// How long logins go on from the cache with no answer; zero = none.
+    pub offline_grace: Duration,
+    /// uid 0 on a host of this environment has the rights of an `admin`
+    /// holder of it (a migration aid; never a role admin's rights).
+    pub host_root_is_admin: bool,
+}
+
+impl Default for EnvironmentPolicy {
+    fn default() -> Self {
+        EnvironmentPolicy {
+            login_level: Level::Write,
+            offline_grace: DEFAULT_OFFLINE_GRACE,
+            host_root_is_admin: false,
+        }
+    }
+}
+
+impl EnvironmentPolicy {
+    pub fn view(&self, environment: &str) -> EnvironmentView {
+        EnvironmentView {
+            name: environment.to_string(),
+            login_level: self.login_level.as_str().to_string(),
+            offline_grace_secs: self.offline_grace.as_secs(),
+            host_root_is_admin: self.host_root_is_admin,
+        }
+    }
+}
+
+/// Whether the hosts of `environment` receive the user's password hash
+/// and SSH keys: `user`-role users who may log in there (at or above
+/// its login level), active or pending (a pending user's hash arrives
+/// with its registration). Role admins may log in everywhere, but their
+/// hashes are not spread to every host: they are verified online at their
+/// first login on a host and cached there until the next password change.
+pub fn host_receives_credentials(user: &User, environment: &str, login_level: Level) -> bool {
+    user.role == Role::User
+        && matches!(user.state, UserState::Active | UserState::Pending)
+        && user
+            .level_in(environment)
+            .is_some_and(|held| held >= login_level)
+}
+
+/// The user as a host of `environment` sees it: every user's public entry
+/// with state and role, the grant in that environment only, the "password
+/// changed" mark always, and the hash and keys only when
+/// [`host_receives_credentials`]. `hash` and `keys` are what the store
+/// holds; this decides whether they go.
+pub fn project_user(
+    user: &User,
+    environment: &str,
+    policy: &EnvironmentPolicy,
+    hash: Option<&str>,
+    keys: &[KeyRow],
+) -> HostUser {
+    let credentials = host_receives_credentials(user, environment, policy.login_level);
+    projected(user, environment, credentials, hash, keys)
+}
+
+/// The user as a host of `environment` receives it after a login there
+/// checked online by the controller: hash and keys go whenever the user
+/// may log in there ([`crate::rules::may_log_in_here`]), a role admin
+/// included, so the host caches them until the next "password changed".
+pub fn project_after_online_login(
+    user: &User,
+    environment: &str,
+    policy: &EnvironmentPolicy,
+    hash: Option<&str>,
+    keys: &[KeyRow],
+) -> HostUser {
+    let credentials = crate::rules::may_log_in_here(user, environment, policy.login_level);
+    projected(user, environment, credentials, hash, keys)
+}
+
+fn projected(
+    user: &User,
+    environment: &str,
+    credentials: bool,
+    hash: Option<&str>,
+    keys: &[KeyRow],
+) -> HostUser {
+    HostUser {
+        uid: user.uid,
+        name: user.name.clone(),
+        display_name: user.display_name.clone(),
+        role: user.role.as_str().to_string(),
+        state: user.state.as_str().to_string(),
+        home: user.home.clone(),
+        shell: user.shell.clone(),
+        level: user
+            .level_in(environment)
+            .map(|level| level.as_str().to_string()),
+        password: PasswordView {
+            changed: user.password_changed,
+            hash: hash.filter(|_| credentials).map(str::to_string),
+        },
+        keys: if credentials {
+            keys.iter().map(host_key).collect()
+        } else {
+            Vec::new()
+        },
+    }
+}
+
+/// The name of a `roster login` session's token: it records the host it
+/// was made on, which is the only host it works from.
+pub fn session_name(host: &str) -> String {
+    format!("{SESSION_PREFIX}{host}")
+}
+
+const SESSION_PREFIX: &str = "login session on ";
+
+/// A session made by `roster login` is bound to its host's certificate:
+/// used from any other host it is refused, so a session copied off one
+/// machine is worth nothing elsewhere. Other tokens work from any host.
+pub fn token_usable_from(token: &crate::model::Token, host: &str) -> bool {
+    match token.name.strip_prefix(SESSION_PREFIX) {
+        Some(bound) => bound == host,
+        None => true,
+    }
+}
+
+fn host_key(key: &KeyRow) -> HostKey {
+    HostKey {
+        key_type: key.key_type.clone(),
+        blob: Base64::encode_string(&key.blob),
+        comment: key.comment.clone(),
+        fingerprint: key.fingerprint.clone(),
+        added: key.added,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn user(role: Role, state: UserState, grants: &[(&str, Level)]) -> User {
+        User {
+            name: "alice".into(),
+            display_name: "Alice".into(),
+            role,
+            state,
+            uid: 60001,
+            home: "/home/alice".into(),
+            shell: "/bin/bash".into(),
+            created: 1,
+            last_login: None,
+            password_changed: Some(7),
+            locked_until: None,
+            grants: grants
+                .iter()
+                .map(|(environment, level)| (environment.to_string(), *level))
+                .collect::<BTreeMap<_, _>>(),
+        }
+    }
+
+    fn key() -> KeyRow {
+        KeyRow {
+            key_type: "ssh-ed25519".into(),
+            blob: vec![1, 2, 3],
+            comment: "alice@laptop".into(),
+            fingerprint: "SHA256:x".into(),
+            added: 5,
+        }
+    }
+
+    #[test]
+    fn a_user_who_may_log_in_there_comes_with_hash_and_keys() {
+        let alice = user(Role::User, UserState::Active, &[("prod", Level::Write)]);
+        let seen = project_user(
+            &alice,
+            "prod",
+            &EnvironmentPolicy::default(),
+            Some("$argon2id$x"),
+            &[key()],
+        );
+        assert_eq!(seen.password.hash.as_deref(), Some("$argon2id$x"));
+        assert_eq!(seen.password.changed, Some(7));
+        assert_eq!(seen.keys.len(), 1);
+        assert_eq!(seen.keys[0].blob, "AQID");
+        assert_eq!(seen.level.as_deref(), Some("write"));
+    }
+
+    #[test]
+    fn below_the_login_level_or_elsewhere_only_the_entry_and_the_mark_go() {
+        let policy = EnvironmentPolicy::default();
+        for alice in [
+            user(Role::User, UserState::Active, &[("prod", Level::Read)]),
+            user(Role::User, UserState::Active, &[("dev", Level::Admin)]),
+            user(Role::User, UserState::Suspended, &[("prod", Level::Admin)]),
+        ] {
+            let seen = project_user(&alice, "prod", &policy, Some("$argon2id$x"), &[key()]);
+            assert_eq!(seen.password.hash, None, "{alice:?}");
+            assert_eq!(seen.password.changed, Some(7), "the mark always goes");
+            assert!(seen.keys.is_empty());
+            assert_eq!(seen.name, "alice");
+        }
+    }
+
+    #[test]
+    fn other_environments_grants_never_go() {
+        let alice = user(
+            Role::User,
+            UserState::Active,
+            &[("dev", Level::Admin), ("prod", Level::Write)],
+        );
+        let seen = project_user(&alice, "dev", &EnvironmentPolicy::default(), None, &[]);
+        assert_eq!(seen.level.as_deref(), Some("admin"));
+        let json = format!("{seen:?}");
+        assert!(!json.contains("prod"), "{json}");
+    }
+
+    #[test]
+    fn role_admins_hashes_are_not_spread_but_checked_online() {
+        let root_like = user(Role::Admin, UserState::Active, &[("prod", Level::Admin)]);
+        let seen = project_user(
+            &root_like,
+            "prod",
+            &EnvironmentPolicy::default(),
+            Some("$argon2id$x"),
+            &[key()],
+        );
+        assert_eq!(seen.password.hash, None);
+        assert!(seen.keys.is_empty());
+        assert_eq!(seen.role, "admin");
+        // Checked online at a login there: cached from then on.
+        let policy = EnvironmentPolicy::default();
+        let after = project_after_online_login(&root_like, "prod", &policy, Some("$argon2id$x"), &[key()]);
+        assert_eq!(after.password.hash.as_deref(), Some("$argon2id$x"));
+        // Never for someone who may not log in there.
+        let suspended = user(Role::Admin, UserState::Suspended, &[]);
+        let after = project_after_online_login(&suspended, "prod", &policy, Some("$argon2id$x"), &[]);
+        assert_eq!(after.password.hash, None);
+    }
+
+    #[test]
+    fn a_session_works_from_its_own_host_only() {
+        let token = crate::model::Token {
+            id: "abcdefgh".into(),
+            user: "alice".into(),
+            uid: 60001,
+            name: session_name("web-1"),
+            scope: crate::model::Scope::Full,
+            created: 0,
+            last_used: None,
+            expires: Some(8 * 3600),
+        };
+        assert!(token_usable_from(&token, "web-1"));
+        assert!(!token_usable_from(&token, "web-2"));
+        let api = crate::model::Token {
+            name: "ci".into(),
+            ..token
+        };
+        assert!(token_usable_from(&api, "web-2"));
+    }
+
+    #[test]
+    fn a_pending_user_qualifies_and_the_login_level_is_the_environments() {
+        let bob = user(Role::User, UserState::Pending, &[("prod", Level::Read)]);
+        let strict = EnvironmentPolicy::default();
+        let open = EnvironmentPolicy {
+            login_level: Level::Read,
+            ..EnvironmentPolicy::default()
+        };
+        assert!(!host_receives_credentials(&bob, "prod", strict.login_level));
+        assert!(host_receives_credentials(&bob, "prod", open.login_level));
+    }
+}

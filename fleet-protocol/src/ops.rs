@@ -1,0 +1,212 @@
+//! `POST /v1/ops`: a call a host makes for a person, read or write. The
+//! host's certificate says which host asks (its environment, its lockout
+//! key); the person's own credential, checked by the controller itself,
+//! says who acts. Root on one host is nobody at the controller.
+//!
+//! Every call carries a request id the CLI makes once per change and
+//! keeps across its retries: the controller stores it with the change
+//! and answers a repeat with the first answer (a secret shown once is not
+//! shown again: the repeat says the earlier attempt did it).
+
+use crate::sync::HostUser;
+use serde::{Deserialize, Serialize};
+
+/// The shortest and longest request id: enough randomness not to collide
+/// across a fleet, short enough to log.
+pub const REQUEST_ID_CHARS: std::ops::RangeInclusive<usize> = 16..=64;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpsRequest {
+    /// Letters, digits, `-` and `_`; [`REQUEST_ID_CHARS`] long.
+    pub request_id: String,
+    pub credential: Credential,
+    pub op: Op,
+}
+
+/// Who acts, proven to the controller.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Credential {
+    /// An API token or a `roster login` session (`ID-SECRET`).
+    Token { token: String },
+    /// The person's Roster name and current password (an own password
+    /// change, `passwd` through PAM, `roster login`).
+    Password { user: String, password: String },
+    /// A registration code (only to register: set the first password).
+    Code { code: String },
+}
+
+impl std::fmt::Debug for Credential {
+    // Never the secret, whichever kind.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credential::Token { .. } => f.write_str("Token(<redacted>)"),
+            Credential::Password { user, .. } => write!(f, "Password({user:?}, <redacted>)"),
+            Credential::Code { .. } => f.write_str("Code(<redacted>)"),
+        }
+    }
+}
+
+/// What to do. Names follow the CLI's commands.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Op {
+    /// `roster login`: a session for the credential's user (a password),
+    /// valid `hours` (default 8), bound to the asking host.
+    Login { hours: Option<u32> },
+    /// A login on the asking host checked online (a role admin's first
+    /// login there, or any login with no cached hash): the answer carries
+    /// the user as that host sees it, with the hash to cache.
+    Authenticate,
+    ShowUser { name: String },
+    ListUsers { all: bool },
+    CreateUser {
+        name: String,
+        display_name: Option<String>,
+        /// "admin" or "user" (default).
+        role: Option<String>,
+        /// None: pending, with a registration code shown once.
+        password: Option<String>,
+    },
+    SetPassword { name: String, new_password: String },
+    /// With a [`Credential::Code`]: the first password.
+    Register { new_password: String },
+    ResetPassword { name: String },
+    SuspendUser { name: String },
+    EnableUser { name: String },
+    DeleteUser { name: String },
+    UnlockUser { name: String },
+    Grant {
+        name: String,
+        environment: String,
+        level: String,
+    },
+    Revoke {
+        name: String,
+        environment: String,
+        /// None removes every level there.
+        level: Option<String>,
+    },
+}
+
+impl std::fmt::Debug for Op {
+    // Ops carry passwords: print the op's name only.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Op {
+    /// The op's wire name, for audit lines and logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Login { .. } => "login",
+            Op::Authenticate => "authenticate",
+            Op::ShowUser { .. } => "show_user",
+            Op::ListUsers { .. } => "list_users",
+            Op::CreateUser { .. } => "create_user",
+            Op::SetPassword { .. } => "set_password",
+            Op::Register { .. } => "register",
+            Op::ResetPassword { .. } => "reset_password",
+            Op::SuspendUser { .. } => "suspend_user",
+            Op::EnableUser { .. } => "enable_user",
+            Op::DeleteUser { .. } => "delete_user",
+            Op::UnlockUser { .. } => "unlock_user",
+            Op::Grant { .. } => "grant",
+            Op::Revoke { .. } => "revoke",
+        }
+    }
+
+    /// Whether the op changes the store (and so is kept by request id).
+    pub fn writes(&self) -> bool {
+        !matches!(
+            self,
+            Op::ShowUser { .. } | Op::ListUsers { .. } | Op::Authenticate
+        )
+    }
+}
+
+/// What an op answers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum OpsAnswer {
+    /// A change made; a sentence for the person.
+    Done { message: String },
+    /// A `roster login` session: shown once.
+    Session { token: String, expires: i64 },
+    /// A registration code: shown once.
+    Code { user: UserView, code: String, expires: i64 },
+    User { user: UserView },
+    Users { users: Vec<UserView> },
+    /// An online login's answer: the user as the asking host sees it.
+    Authenticated { user: HostUser },
+    /// A repeat of a request id whose first answer held a secret (or was
+    /// lost): the change was made by the earlier attempt.
+    AlreadyDone { message: String },
+}
+
+/// A user as `roster users show` prints it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserView {
+    pub name: String,
+    pub uid: u32,
+    pub display_name: String,
+    pub role: String,
+    pub state: String,
+    pub home: String,
+    pub shell: String,
+    pub created: i64,
+    pub last_login: Option<i64>,
+    pub password_changed: Option<i64>,
+    pub locked_until: Option<i64>,
+    /// environment → level.
+    pub grants: std::collections::BTreeMap<String, String>,
+}
+
+/// Whether a request id has the form [`OpsRequest::request_id`] needs.
+pub fn valid_request_id(id: &str) -> bool {
+    REQUEST_ID_CHARS.contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_print() {
+        let credential = Credential::Password {
+            user: "alice".into(),
+            password: "hunter22".into(),
+        };
+        let op = Op::SetPassword {
+            name: "alice".into(),
+            new_password: "correct horse".into(),
+        };
+        let printed = format!("{credential:?} {op:?}");
+        assert!(!printed.contains("hunter22") && !printed.contains("correct horse"), "{printed}");
+    }
+
+    #[test]
+    fn the_wire_form_is_tagged_and_strict() {
+        let request: OpsRequest = serde_json::from_str(
+            r#"{"request_id":"0123456789abcdef","credential":{"kind":"token","token":"x"},"op":{"op":"suspend_user","name":"bob"}}"#,
+        )
+        .unwrap();
+        assert_eq!(request.op, Op::SuspendUser { name: "bob".into() });
+        let unknown = serde_json::from_str::<OpsRequest>(
+            r#"{"request_id":"0123456789abcdef","credential":{"kind":"token","token":"x","as":"root"},"op":{"op":"authenticate"}}"#,
+        );
+        assert!(unknown.is_err());
+    }
+
+    #[test]
+    fn request_ids_are_long_enough_and_plain() {
+        assert!(valid_request_id("0123456789abcdef"));
+        assert!(!valid_request_id("short"));
+        assert!(!valid_request_id("0123456789abcdef/../"));
+    }
+}
