@@ -36,6 +36,8 @@
 //! advisory lock can then give way to it or stay just before it.
 
 mod schema;
+#[cfg(feature = "test-server")]
+pub mod test_server;
 mod tx;
 
 pub use tx::PgTx;
