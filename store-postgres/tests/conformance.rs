@@ -21,8 +21,8 @@ use roster_core::config::Config;
 use roster_core::error::Error;
 use roster_core::model::{Role, User, UserState};
 use roster_core::store::Backend;
-use roster_store_postgres::PgStore;
 use roster_store_postgres::test_server::TestServer;
+use roster_store_postgres::{PgStore, SCHEMA_VERSION};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -139,15 +139,15 @@ fn store() -> Box<dyn Backend> {
 fn fresh_store_is_at_the_newest_schema() {
     let (config, _) = fresh_schema();
     let store = PgStore::connect(&config).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 1);
-    assert_eq!(Backend::schema_version(&store).unwrap(), 1);
+    assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+    assert_eq!(Backend::schema_version(&store).unwrap(), SCHEMA_VERSION);
     // Opening again migrates nothing and keeps the data.
     let mut again: Box<dyn Backend> = Box::new(PgStore::connect(&config).unwrap());
     again
         .write(|tx| tx.insert_environment("prod", NOW))
         .unwrap();
     let reopened: Box<dyn Backend> = Box::new(PgStore::connect(&config).unwrap());
-    assert_eq!(reopened.schema_version().unwrap(), 1);
+    assert_eq!(reopened.schema_version().unwrap(), SCHEMA_VERSION);
     let mut reopened = reopened;
     assert!(
         reopened
@@ -167,7 +167,9 @@ fn newer_schema_is_refused() {
     let err = PgStore::connect(&config).unwrap_err();
     match err {
         Error::Store(message) => assert!(
-            message.contains("schema version 99, newer than this build knows (1)"),
+            message.contains(&format!(
+                "schema version 99, newer than this build knows ({SCHEMA_VERSION})"
+            )),
             "{message}"
         ),
         other => panic!("expected a store error, got {other:?}"),
@@ -445,7 +447,7 @@ fn concurrent_first_opens_migrate_once() {
         })
         .collect();
     for open in opens {
-        assert_eq!(open.join().unwrap().unwrap().unwrap(), 1);
+        assert_eq!(open.join().unwrap().unwrap().unwrap(), SCHEMA_VERSION);
     }
     let mut admin = config.connect(NoTls).unwrap();
     let rows = admin
