@@ -1118,6 +1118,35 @@ fn hosts_round_trip() {
         ]
     );
     assert_eq!(all_ids.len(), 10_002);
+    // The create-time check for one user: by name or by id, user or group.
+    let collisions = store
+        .fleet_read(|tx| {
+            Ok((
+                tx.reported_collisions("docker", 1)?,
+                tx.reported_collisions("newuser", 60_002)?,
+                tx.reported_collisions("local00003", 70_500)?,
+                tx.reported_collisions("newuser", 80_000)?,
+            ))
+        })
+        .unwrap();
+    let hosts_of = |rows: &[(String, ReportedId)]| -> Vec<(String, String)> {
+        rows.iter()
+            .map(|(host, id)| (host.clone(), id.name.clone()))
+            .collect()
+    };
+    assert_eq!(hosts_of(&collisions.0), [("web1".into(), "docker".into())]);
+    assert_eq!(
+        hosts_of(&collisions.1),
+        [("db1".into(), "local00002".into())]
+    );
+    assert_eq!(
+        hosts_of(&collisions.2),
+        [
+            ("db1".into(), "local00003".into()),
+            ("web1".into(), "web1-local".into())
+        ]
+    );
+    assert_eq!(collisions.3, []);
     let mut expected_ranges = new_host("web1", "prod").ranges;
     expected_ranges.sort();
     let mut ranges = ranges;

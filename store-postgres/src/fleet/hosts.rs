@@ -155,6 +155,19 @@ fn host_row(row: &Row) -> Result<HostRow> {
     })
 }
 
+/// (host name, kind, name, id) as a host's name and its reported id.
+fn reported_row(row: &Row) -> Result<(String, ReportedId)> {
+    let kind: String = get(row, 1)?;
+    Ok((
+        get(row, 0)?,
+        ReportedId {
+            kind: IdKind::from_word(&kind).ok_or_else(|| corrupt("id kind", &kind))?,
+            name: get(row, 2)?,
+            id: get_u32(row, 3)?,
+        },
+    ))
+}
+
 /// A protocol version as stored (INTEGER).
 fn protocol(version: u32) -> Result<i32> {
     i32::try_from(version)
@@ -325,17 +338,23 @@ impl PgTx<'_> {
             &[&environment],
         )?
         .iter()
-        .map(|row| {
-            let kind: String = get(row, 1)?;
-            Ok((
-                get(row, 0)?,
-                ReportedId {
-                    kind: IdKind::from_word(&kind).ok_or_else(|| corrupt("id kind", &kind))?,
-                    name: get(row, 2)?,
-                    id: get_u32(row, 3)?,
-                },
-            ))
-        })
+        .map(reported_row)
+        .collect()
+    }
+
+    /// What any host reported that a new user named `name` with uid `uid`
+    /// (and its group of the same name and id) would collide with: the
+    /// name, or the id, of a user or a group. The create-time check for
+    /// one user, through the indexes (hosts × 10,000 reported ids need
+    /// not be read); same order as [`PgTx::reported_ids`].
+    pub fn reported_collisions(&self, name: &str, uid: u32) -> Result<Vec<(String, ReportedId)>> {
+        self.query(
+            "SELECT h.name, i.kind, i.name, i.id FROM host_ids i JOIN hosts h ON h.id = i.host_id \
+             WHERE i.name = $1 OR i.id = $2 ORDER BY h.name, i.kind, i.name, i.id",
+            &[&name, &id(uid)],
+        )?
+        .iter()
+        .map(reported_row)
         .collect()
     }
 
