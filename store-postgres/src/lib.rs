@@ -8,7 +8,9 @@
 //! the same rows, the same order, the same error variant for the same
 //! condition (every database failure is [`Error::Store`], as SQLite's
 //! are), and the [`CommitMark`] set by the same methods, only after a
-//! successful COMMIT.
+//! successful COMMIT. One condition SQLite never meets: removing an
+//! environment that still has enrolled hosts, which `delete_environment`
+//! refuses as [`Error::Conflict`] naming them, before anything changes.
 //!
 //! ## How writes serialize
 //!
@@ -38,7 +40,9 @@
 //! tokens, request ids with their first answers, the audit, the hosts'
 //! reports, and the change log. Triggers fill the change log, so no code
 //! path (this crate's, a hand-typed statement's) can change what hosts
-//! are told without its row, written in the same transaction: each
+//! are told without its row, written in the same transaction (what is
+//! logged, and what is not — logins, lockouts, sessions, tokens, codes,
+//! a host's requests and renewals — is listed in src/schema.rs): each
 //! logged row first bumps the one `change_head` row, whose row lock is
 //! held to the commit, so sequence order is commit order and a reader
 //! after a cursor never skips a row that commits later; a rolled-back
@@ -49,7 +53,9 @@
 //! (`NOTIFY roster_changes`, delivered at commit only): a controller
 //! LISTENs ([`PgStore::listen_changes`], [`PgStore::wait_doorbell`]) and
 //! re-reads the log anyway every second, since notifications are lost
-//! across a reconnect or a failover. [`PgStore::fleet_read`] and
+//! across a reconnect or a failover. A transaction tags its rows with
+//! the request id and time it sets ([`PgTx::set_request_id`],
+//! [`PgTx::set_change_time`]). [`PgStore::fleet_read`] and
 //! [`PgStore::fleet_write`] hand out [`PgTx`] itself, with the fleet's
 //! methods beside core's [`Transaction`](roster_core::store::Transaction)
 //! ones, so a batch of change rows and the users' state are read in one
