@@ -68,7 +68,8 @@ impl PgTx<'_> {
     }
 
     /// Store a claimed request's answer (replacing an earlier one); false
-    /// when the id was never claimed (nothing stored).
+    /// when the id was never claimed (nothing stored). Never a secret: a
+    /// repeat is told "done by your earlier attempt", not shown it again.
     pub fn store_answer(&self, id: &str, answer: &str) -> Result<bool> {
         let stored = self.execute(
             "UPDATE request_ids SET answer = $2 WHERE id = $1",
