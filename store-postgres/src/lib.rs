@@ -8,7 +8,9 @@
 //! the same rows, the same order, the same error variant for the same
 //! condition (every database failure is [`Error::Store`], as SQLite's
 //! are), and the [`CommitMark`] set by the same methods, only after a
-//! successful COMMIT.
+//! successful COMMIT. One condition SQLite never meets: removing an
+//! environment that still has enrolled hosts, which `delete_environment`
+//! refuses as [`Error::Conflict`] naming them, before anything changes.
 //!
 //! ## How writes serialize
 //!
@@ -31,19 +33,54 @@
 //! version bump, under the write lock (two replicas starting at once
 //! migrate once). A database newer than this build is refused.
 //!
-//! When the change log comes (issue 16), its `change_head` bump (one row
-//! updated first in every write) serializes writers the same way; the
-//! advisory lock can then give way to it or stay just before it.
+//! ## The fleet: the change log and the rest (src/fleet.rs)
+//!
+//! Migration 2 adds the fleet's tables (DESIGN.md "Fleet mode"): the
+//! store's epoch, hosts with what they reported at enrollment, join
+//! tokens, request ids with their first answers, the audit, the hosts'
+//! reports, and the change log. Triggers fill the change log, so no code
+//! path (this crate's, a hand-typed statement's) can change what hosts
+//! are told without its row, written in the same transaction (what is
+//! logged, and what is not — logins, lockouts, sessions, tokens, codes,
+//! a host's requests and renewals — is listed in src/schema.rs): each
+//! logged row first bumps the one `change_head` row, whose row lock is
+//! held to the commit, so sequence order is commit order and a reader
+//! after a cursor never skips a row that commits later; a rolled-back
+//! transaction takes its bumps back with it (no gap). Writers still take
+//! [`WRITE_LOCK`] first (the rules' read-then-write needs it, and a
+//! transaction that logs nothing takes no head lock); the head bump then
+//! never waits on another writer. Each logged row rings the doorbell
+//! (`NOTIFY roster_changes`, delivered at commit only): a controller
+//! LISTENs ([`PgStore::listen_changes`], [`PgStore::wait_doorbell`]) and
+//! re-reads the log anyway every second, since notifications are lost
+//! across a reconnect or a failover. A transaction tags its rows with
+//! the request id and time it sets ([`PgTx::set_request_id`],
+//! [`PgTx::set_change_time`]). [`PgStore::fleet_read`] and
+//! [`PgStore::fleet_write`] hand out [`PgTx`] itself, with the fleet's
+//! methods beside core's [`Transaction`](roster_core::store::Transaction)
+//! ones, so a batch of change rows and the users' state are read in one
+//! snapshot.
 
-mod schema;
+pub mod fleet;
+pub mod schema;
+#[cfg(feature = "test-server")]
+pub mod test_server;
 mod tx;
 
+pub use fleet::{
+    AuditRow, ChangeKind, ChangeRow, EnvironmentSettings, HostRange, HostRow, IdKind, JoinTokenRow,
+    NewHost, PurgeCounts, RangeKind, ReportRow, ReportedId, RequestClaim, RequestRow,
+};
 pub use tx::PgTx;
 
 use postgres::{Client, IsolationLevel, NoTls};
 use roster_core::error::Error;
 use roster_core::store::{Backend, CommitMark, TxFn};
 use std::cell::{Cell, RefCell};
+
+/// The schema version this build migrates to (the length of the
+/// migration list in src/schema.rs).
+pub const SCHEMA_VERSION: u32 = schema::MIGRATIONS.len() as u32;
 
 /// The advisory lock every write transaction (and every migration step)
 /// holds until it ends: a fixed key, b"roster\0\x01" as an integer, so
@@ -147,8 +184,14 @@ impl PgStore {
     }
 }
 
-impl Backend for PgStore {
-    fn write_with(&mut self, change: &mut TxFn<'_>) -> roster_core::Result<()> {
+impl PgStore {
+    /// One write transaction: READ COMMITTED, [`WRITE_LOCK`] taken first,
+    /// committed when `change` answers Ok (and then the [`CommitMark`]
+    /// set if it changed what NSS shows), rolled back otherwise.
+    pub(crate) fn write_tx<T>(
+        &mut self,
+        change: impl FnOnce(&PgTx<'_>) -> roster_core::Result<T>,
+    ) -> roster_core::Result<T> {
         let mut tx = self
             .client
             .get_mut()
@@ -166,16 +209,20 @@ impl Backend for PgStore {
             view_changed: Cell::new(false),
         };
         // An error drops the transaction: postgres rolls it back.
-        change(&typed)?;
+        let answer = change(&typed)?;
         let view_changed = typed.view_changed.get();
         typed.tx.into_inner().commit().map_err(db)?;
         if view_changed {
             self.mark.set();
         }
-        Ok(())
+        Ok(answer)
     }
 
-    fn read_with(&mut self, query: &mut TxFn<'_>) -> roster_core::Result<()> {
+    /// One read transaction: REPEATABLE READ, READ ONLY (one snapshot).
+    pub(crate) fn read_tx<T>(
+        &mut self,
+        query: impl FnOnce(&PgTx<'_>) -> roster_core::Result<T>,
+    ) -> roster_core::Result<T> {
         let tx = self
             .client
             .get_mut()
@@ -188,9 +235,19 @@ impl Backend for PgStore {
             tx: RefCell::new(tx),
             view_changed: Cell::new(false),
         };
-        query(&typed)?;
+        let answer = query(&typed)?;
         typed.tx.into_inner().commit().map_err(db)?;
-        Ok(())
+        Ok(answer)
+    }
+}
+
+impl Backend for PgStore {
+    fn write_with(&mut self, change: &mut TxFn<'_>) -> roster_core::Result<()> {
+        self.write_tx(|tx| change(tx))
+    }
+
+    fn read_with(&mut self, query: &mut TxFn<'_>) -> roster_core::Result<()> {
+        self.read_tx(|tx| query(tx))
     }
 
     fn schema_version(&self) -> roster_core::Result<u32> {

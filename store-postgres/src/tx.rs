@@ -14,8 +14,8 @@ use roster_core::store::{CodeRow, KeyRow, TokenRow, Transaction};
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 
-type Result<T> = roster_core::Result<T>;
-type Params<'p> = &'p [&'p (dyn ToSql + Sync)];
+pub(crate) type Result<T> = roster_core::Result<T>;
+pub(crate) type Params<'p> = &'p [&'p (dyn ToSql + Sync)];
 
 /// One open PostgreSQL transaction: the store's typed operations hang off
 /// it. Dropped without a commit, it rolls back.
@@ -27,7 +27,7 @@ pub struct PgTx<'a> {
 
 /// A uid as stored: BIGINT (PostgreSQL has no unsigned type, and the
 /// client maps `u32` to OID).
-fn id(uid: u32) -> i64 {
+pub(crate) fn id(uid: u32) -> i64 {
     i64::from(uid)
 }
 
@@ -37,12 +37,12 @@ fn clamp(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
-fn get<'r, T: postgres::types::FromSql<'r>>(row: &'r Row, index: usize) -> Result<T> {
+pub(crate) fn get<'r, T: postgres::types::FromSql<'r>>(row: &'r Row, index: usize) -> Result<T> {
     row.try_get(index).map_err(db)
 }
 
 /// A BIGINT column holding a u32 (uid, pid).
-fn get_u32(row: &Row, index: usize) -> Result<u32> {
+pub(crate) fn get_u32(row: &Row, index: usize) -> Result<u32> {
     let value: i64 = get(row, index)?;
     u32::try_from(value).map_err(|_| {
         Error::Store(format!(
@@ -53,17 +53,17 @@ fn get_u32(row: &Row, index: usize) -> Result<u32> {
 }
 
 /// A count or row total as core's u32.
-fn count(value: u64) -> u32 {
+pub(crate) fn count(value: u64) -> u32 {
     u32::try_from(value).unwrap_or(u32::MAX)
 }
 
 /// Text columns that hold an enum: a value we don't know means the
 /// database was edited by hand or by a newer build.
-fn corrupt(what: &str, value: &str) -> Error {
+pub(crate) fn corrupt(what: &str, value: &str) -> Error {
     Error::Store(format!("unknown {what} {value:?} in the database"))
 }
 
-fn level(text: &str) -> Result<Level> {
+pub(crate) fn level(text: &str) -> Result<Level> {
     text.parse().map_err(|_| corrupt("level", text))
 }
 
@@ -160,19 +160,19 @@ impl PgTx<'_> {
     }
 
     /// Run one statement; answers how many rows it changed.
-    fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64> {
+    pub(crate) fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64> {
         self.tx.borrow_mut().execute(sql, params).map_err(db)
     }
 
-    fn query(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
+    pub(crate) fn query(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
         self.tx.borrow_mut().query(sql, params).map_err(db)
     }
 
-    fn query_opt(&self, sql: &str, params: Params<'_>) -> Result<Option<Row>> {
+    pub(crate) fn query_opt(&self, sql: &str, params: Params<'_>) -> Result<Option<Row>> {
         self.tx.borrow_mut().query_opt(sql, params).map_err(db)
     }
 
-    fn query_one(&self, sql: &str, params: Params<'_>) -> Result<Row> {
+    pub(crate) fn query_one(&self, sql: &str, params: Params<'_>) -> Result<Row> {
         self.tx.borrow_mut().query_one(sql, params).map_err(db)
     }
 
@@ -402,6 +402,10 @@ impl Transaction for PgTx<'_> {
     }
 
     fn delete_environment(&self, name: &str) -> Result<u32> {
+        // Hosts hold on to their environment (the foreign key RESTRICTs):
+        // say so by name before anything changes, rather than let the
+        // foreign key abort the transaction with the schema's words.
+        self.refuse_if_hosts(name)?;
         let dropped = self.execute("DELETE FROM grants WHERE environment = $1", &[&name])?;
         self.execute("DELETE FROM environments WHERE name = $1", &[&name])?;
         if dropped > 0 {

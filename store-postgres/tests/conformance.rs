@@ -2,14 +2,14 @@
 //! tests (the same bodies SQLite runs) and what only this backend has
 //! (its schema version, its transactions, its second connection).
 //!
-//! The test starts a private cluster: Debian's `postgresql-15` binaries,
-//! `initdb` into a temporary folder as the `postgres` system user
-//! (PostgreSQL refuses to run as root), listening on a unix socket in
-//! that folder only, trust authentication, fsync off. Each store gets a
-//! fresh schema of its own. The server stops and the folder goes when the
-//! test ends, also when it fails. Without the binaries the test says so
-//! loudly and passes, or fails where `ROSTER_TESTS_REQUIRE_ALL=1` (as
-//! scripts/test.sh sets it, so CI never passes it skipped).
+//! The test starts a private cluster (the crate's `test-server` feature,
+//! src/test_server.rs: Debian's `postgresql-15` binaries, `initdb` into a
+//! temporary folder as the `postgres` system user, a unix socket only,
+//! fsync off). Each store gets a fresh schema of its own. The server stops
+//! and the folder goes when the test binary exits, also when a test
+//! fails. Without the binaries the test says so loudly and passes, or
+//! fails where `ROSTER_TESTS_REQUIRE_ALL=1` (as scripts/test.sh sets it,
+//! so CI never passes it skipped).
 
 // Test code: a failed unwrap is a failed test (clippy's allow-*-in-tests
 // covers #[test] functions only, not their helpers).
@@ -21,157 +21,21 @@ use roster_core::config::Config;
 use roster_core::error::Error;
 use roster_core::model::{Role, User, UserState};
 use roster_core::store::Backend;
-use roster_store_postgres::PgStore;
+use roster_store_postgres::test_server::TestServer;
+use roster_store_postgres::{PgStore, SCHEMA_VERSION};
 use std::collections::BTreeMap;
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
-/// How long the server may take to accept (a loaded CI machine).
-const START_TIMEOUT: Duration = Duration::from_secs(60);
-const STOP_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// The running server's socket folder, for the factory (a plain fn).
-static SOCKET_DIR: OnceLock<PathBuf> = OnceLock::new();
-/// Names each store's schema.
-static NEXT_SCHEMA: AtomicU32 = AtomicU32::new(0);
-
-/// The private cluster: stopped and removed on drop, also on a panic.
-struct Server {
-    child: Child,
-    dir: tempfile::TempDir,
+/// The binary's server (src/test_server.rs), stopped when it exits.
+fn server() -> &'static TestServer {
+    TestServer::shared().expect("the test server is running")
 }
 
-impl Server {
-    /// Start a cluster, as `run_as` (uid, gid) when given (we are root:
-    /// PostgreSQL refuses to run as root), else as ourselves.
-    fn start(run_as: Option<(u32, u32)>) -> Server {
-        // In /tmp, not $TMPDIR: the postgres user must reach the folder
-        // (a TMPDIR under /root is 0700), and the socket's path must stay
-        // under the 107 bytes a unix socket name allows.
-        let dir = tempfile::Builder::new()
-            .prefix("roster-pg-")
-            .tempdir_in("/tmp")
-            .unwrap();
-        let data = dir.path().join("data");
-        let log_path = dir.path().join("server.log");
-        let log = std::fs::File::create(&log_path).unwrap();
-        if let Some((uid, gid)) = run_as {
-            for path in [dir.path(), log_path.as_path()] {
-                std::os::unix::fs::chown(path, Some(uid), Some(gid)).unwrap();
-            }
-        }
-        let as_server_user = |command: &mut Command| {
-            if let Some((uid, gid)) = run_as {
-                // std drops root's supplementary groups with the uid.
-                command.uid(uid).gid(gid);
-            }
-        };
-        let mut initdb = Command::new(Path::new(PG_BIN).join("initdb"));
-        initdb
-            .args(["--auth=trust", "--username=postgres", "--encoding=UTF8"])
-            .args(["--locale=C", "--no-sync", "--no-instructions", "-D"])
-            .arg(&data)
-            .current_dir(dir.path());
-        as_server_user(&mut initdb);
-        let initdb = initdb.output().unwrap();
-        assert!(
-            initdb.status.success(),
-            "initdb failed: {}\n{}",
-            String::from_utf8_lossy(&initdb.stdout),
-            String::from_utf8_lossy(&initdb.stderr)
-        );
-        let mut postgres = Command::new(Path::new(PG_BIN).join("postgres"));
-        postgres
-            .arg("-D")
-            .arg(&data)
-            .arg("-k")
-            .arg(dir.path())
-            .args(["-c", "listen_addresses="])
-            .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
-            .args(["-c", "full_page_writes=off", "-c", "max_connections=50"])
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log);
-        as_server_user(&mut postgres);
-        let child = postgres.spawn().unwrap();
-        let mut server = Server { child, dir };
-        server.wait_until_accepting();
-        server
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
-    }
-
-    fn wait_until_accepting(&mut self) {
-        let started = Instant::now();
-        loop {
-            if connection(self.dir.path()).connect(NoTls).is_ok() {
-                return;
-            }
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!(
-                    "postgres exited ({status}) before accepting:\n{}",
-                    self.log()
-                );
-            }
-            assert!(
-                started.elapsed() < START_TIMEOUT,
-                "postgres didn't accept within {START_TIMEOUT:?}:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        // SIGINT: fast shutdown (open connections are cut, every child
-        // process exits), so the folder can go.
-        let pid = libc::pid_t::try_from(self.child.id()).unwrap_or(0);
-        // SAFETY: kill has no memory preconditions; the pid is our child's.
-        unsafe { libc::kill(pid, libc::SIGINT) };
-        let asked = Instant::now();
-        while asked.elapsed() < STOP_TIMEOUT {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        eprintln!("postgres didn't stop within {STOP_TIMEOUT:?}: killing it");
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The test server as the `postgres` superuser, on its socket.
-fn connection(socket_dir: &Path) -> postgres::Config {
-    let mut config = postgres::Config::new();
-    config
-        .host_path(socket_dir)
-        .user("postgres")
-        .dbname("postgres");
-    config
-}
-
-/// A fresh schema of its own; answers a config whose search path is it.
+/// A fresh schema of its own (no LISTEN here: a schema is cheaper than a
+/// database); answers a config whose search path is it.
 fn fresh_schema() -> (postgres::Config, String) {
-    let dir = SOCKET_DIR.get().expect("the test server is running");
-    let schema = format!("store_{}", NEXT_SCHEMA.fetch_add(1, Ordering::Relaxed));
-    let mut admin = connection(dir).connect(NoTls).unwrap();
-    admin
-        .batch_execute(&format!("CREATE SCHEMA {schema}"))
-        .unwrap();
-    let mut config = connection(dir);
-    config.options(&format!("-c search_path={schema}"));
-    (config, schema)
+    let conninfo = server().schema_conninfo_for("store");
+    (conninfo.parse().unwrap(), conninfo)
 }
 
 /// The factory the rule tests call: a fresh, migrated, empty store.
@@ -180,52 +44,15 @@ fn fresh_store(_config: &Config) -> roster_core::Result<Box<dyn Backend>> {
     Ok(Box::new(PgStore::connect(&config)?))
 }
 
-/// Who runs the server: the `postgres` system user's (uid, gid) when we
-/// are root, ourselves (None) otherwise; or why it can't run here.
-fn server_user() -> Result<Option<(u32, u32)>, String> {
-    for tool in ["initdb", "postgres"] {
-        if !Path::new(PG_BIN).join(tool).exists() {
-            return Err(format!(
-                "{PG_BIN}/{tool} is missing: install postgresql-15 (scripts/deps.sh does)"
-            ));
-        }
-    }
-    let id = |flag: &str| -> Result<u32, String> {
-        let out = Command::new("id")
-            .args([flag, "postgres"])
-            .output()
-            .map_err(|e| format!("can't run id: {e}"))?;
-        String::from_utf8_lossy(&out.stdout)
-            .trim()
-            .parse()
-            .map_err(|_| "there is no postgres system user (postgresql-15 makes it)".to_string())
-    };
-    // SAFETY: geteuid has no preconditions and can't fail.
-    if unsafe { libc::geteuid() } != 0 {
-        return Ok(None);
-    }
-    Ok(Some((id("-u")?, id("-g")?)))
-}
-
-fn skip_or_fail(test: &str, why: &str) {
-    if std::env::var_os("ROSTER_TESTS_REQUIRE_ALL").is_some_and(|v| v == "1") {
-        panic!("{test} can't run here ({why}) and ROSTER_TESTS_REQUIRE_ALL=1 forbids skipping it");
-    }
-    eprintln!("\n*** SKIPPED {test}: {why} ***\n");
-}
-
 /// One server for every check (an initdb costs seconds): the rule
 /// suite, then this backend's own checks, each named when it fails.
 #[test]
 fn postgresql_backend() {
-    let run_as = match server_user() {
-        Ok(run_as) => run_as,
-        Err(why) => return skip_or_fail("postgresql_backend", &why),
+    // None: PostgreSQL 15 isn't installed and skipping is allowed (said
+    // loudly by TestServer::start).
+    let Some(server) = TestServer::shared() else {
+        return;
     };
-    let started = Instant::now();
-    let server = Server::start(run_as);
-    eprintln!("PostgreSQL test server up in {:?}", started.elapsed());
-    SOCKET_DIR.set(server.dir.path().to_path_buf()).unwrap();
 
     let checks: &[(&str, fn())] = &[
         (
@@ -272,7 +99,7 @@ fn postgresql_backend() {
     eprintln!(
         "core's rule tests on PostgreSQL: {:?} ({} stores)",
         suite.elapsed(),
-        NEXT_SCHEMA.load(Ordering::Relaxed)
+        server.handed_out()
     );
     assert!(
         failed.is_empty(),
@@ -283,7 +110,6 @@ fn postgresql_backend() {
         rules.is_ok(),
         "core's rule tests failed on PostgreSQL (named above)"
     );
-    drop(server);
 }
 
 const NOW: Timestamp = 1_800_000_000;
@@ -313,15 +139,15 @@ fn store() -> Box<dyn Backend> {
 fn fresh_store_is_at_the_newest_schema() {
     let (config, _) = fresh_schema();
     let store = PgStore::connect(&config).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 1);
-    assert_eq!(Backend::schema_version(&store).unwrap(), 1);
+    assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+    assert_eq!(Backend::schema_version(&store).unwrap(), SCHEMA_VERSION);
     // Opening again migrates nothing and keeps the data.
     let mut again: Box<dyn Backend> = Box::new(PgStore::connect(&config).unwrap());
     again
         .write(|tx| tx.insert_environment("prod", NOW))
         .unwrap();
     let reopened: Box<dyn Backend> = Box::new(PgStore::connect(&config).unwrap());
-    assert_eq!(reopened.schema_version().unwrap(), 1);
+    assert_eq!(reopened.schema_version().unwrap(), SCHEMA_VERSION);
     let mut reopened = reopened;
     assert!(
         reopened
@@ -341,7 +167,9 @@ fn newer_schema_is_refused() {
     let err = PgStore::connect(&config).unwrap_err();
     match err {
         Error::Store(message) => assert!(
-            message.contains("schema version 99, newer than this build knows (1)"),
+            message.contains(&format!(
+                "schema version 99, newer than this build knows ({SCHEMA_VERSION})"
+            )),
             "{message}"
         ),
         other => panic!("expected a store error, got {other:?}"),
@@ -619,7 +447,7 @@ fn concurrent_first_opens_migrate_once() {
         })
         .collect();
     for open in opens {
-        assert_eq!(open.join().unwrap().unwrap().unwrap(), 1);
+        assert_eq!(open.join().unwrap().unwrap().unwrap(), SCHEMA_VERSION);
     }
     let mut admin = config.connect(NoTls).unwrap();
     let rows = admin

@@ -1,0 +1,382 @@
+//! A private PostgreSQL 15 for tests (feature `test-server`): Debian's
+//! `postgresql-15` binaries, `initdb` into a fresh folder under /tmp as
+//! the `postgres` system user (PostgreSQL refuses to run as root),
+//! listening on a unix socket in that folder only (no TCP port, so tests
+//! running at once never collide), trust authentication, fsync off. The
+//! server stops and the folder goes when the [`TestServer`] drops, also
+//! when a test fails; [`TestServer::shared`] keeps one for the whole test
+//! binary and stops it when the process exits.
+//!
+//! Each caller takes a fresh, empty database of its own
+//! ([`TestServer::conninfo_for`]): NOTIFY channels are per database, so a
+//! test's doorbell never rings for another test's commits.
+//!
+//! Without the binaries, [`TestServer::start`] says so loudly and answers
+//! `None` (the test passes, skipped), or panics where
+//! `ROSTER_TESTS_REQUIRE_ALL=1` (as scripts/test.sh sets it, so CI never
+//! passes a test skipped). Any other failure to start panics with the
+//! server's log: this is test support, whose failure is the test's.
+
+// A failure here is the calling test's failure: panicking with the
+// server's log is the clearest way to say it.
+#![allow(clippy::panic)]
+
+use postgres::NoTls;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// Where Debian's `postgresql-15` puts the server binaries.
+pub const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
+/// How long the server may take to accept (a loaded CI machine).
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+const STOP_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A running private cluster: stopped and removed on drop.
+pub struct TestServer {
+    child: Mutex<Child>,
+    dir: tempfile::TempDir,
+    /// Numbers each database and schema handed out.
+    next: AtomicU32,
+}
+
+impl std::fmt::Debug for TestServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestServer")
+            .field("socket_dir", &self.dir.path())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The server [`TestServer::shared`] started (leaked: statics are never
+/// dropped), taken out by the exit hook, which stops it.
+static SHARED: OnceLock<Mutex<Option<&'static TestServer>>> = OnceLock::new();
+
+impl TestServer {
+    /// Start a private cluster; `None` (after a loud message on stderr)
+    /// when PostgreSQL 15 isn't installed, unless
+    /// `ROSTER_TESTS_REQUIRE_ALL=1`, which makes that a panic.
+    pub fn start() -> Option<TestServer> {
+        let run_as = match server_user() {
+            Ok(run_as) => run_as,
+            Err(why) => {
+                skip_or_fail(&why);
+                return None;
+            }
+        };
+        let started = Instant::now();
+        let server = TestServer::start_as(run_as);
+        eprintln!(
+            "PostgreSQL test server up in {:?} (socket in {})",
+            started.elapsed(),
+            server.dir.path().display()
+        );
+        Some(server)
+    }
+
+    /// One server for the whole test binary, started by the first caller
+    /// and stopped (its folder removed) when the process exits, also when
+    /// tests failed. `None` as [`TestServer::start`] answers it.
+    pub fn shared() -> Option<&'static TestServer> {
+        let slot = SHARED.get_or_init(|| {
+            let server = TestServer::start().map(|server| {
+                let leaked: &'static TestServer = Box::leak(Box::new(server));
+                // SAFETY: atexit takes a plain function with no
+                // preconditions; it runs once, when the process exits.
+                unsafe { libc::atexit(stop_shared) };
+                leaked
+            });
+            Mutex::new(server)
+        });
+        *slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The socket folder (the server's `-k`), which is also the cluster's
+    /// folder: `host=` of a connection string.
+    pub fn socket_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The superuser's connection string to the `postgres` database.
+    pub fn admin_conninfo(&self) -> String {
+        self.conninfo("postgres")
+    }
+
+    /// The superuser's connection to the `postgres` database.
+    pub fn admin(&self) -> postgres::Client {
+        connect(&self.admin_conninfo())
+    }
+
+    /// A fresh, empty database of its own (named after `name`, plus a
+    /// number: asking twice gives two databases) and the connection string
+    /// to it, as the superuser over the socket.
+    pub fn conninfo_for(&self, name: &str) -> String {
+        let database = format!("{}_{}", identifier(name), self.number());
+        let mut admin = self.admin();
+        // A tiny template: template0 (nothing in it) copied file by file,
+        // which at fsync=off is the fastest way to a new database.
+        if let Err(e) = admin.batch_execute(&format!(
+            "CREATE DATABASE {database} TEMPLATE template0 STRATEGY file_copy"
+        )) {
+            panic!("CREATE DATABASE {database} failed: {e}\n{}", self.log());
+        }
+        self.conninfo(&database)
+    }
+
+    /// A fresh, empty schema of its own in the `postgres` database, and a
+    /// connection string whose search path is that schema: cheaper than a
+    /// database, for tests that never LISTEN (notifications are per
+    /// database, so stores in schemas hear each other's doorbells).
+    pub fn schema_conninfo_for(&self, name: &str) -> String {
+        let schema = format!("{}_{}", identifier(name), self.number());
+        let mut admin = self.admin();
+        if let Err(e) = admin.batch_execute(&format!("CREATE SCHEMA {schema}")) {
+            panic!("CREATE SCHEMA {schema} failed: {e}\n{}", self.log());
+        }
+        format!(
+            "{} options='-c search_path={schema}'",
+            self.admin_conninfo()
+        )
+    }
+
+    /// How many databases and schemas were handed out.
+    pub fn handed_out(&self) -> u32 {
+        self.next.load(Ordering::Relaxed)
+    }
+
+    /// The server's log so far (for a failure message).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
+    fn number(&self) -> u32 {
+        self.next.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn conninfo(&self, database: &str) -> String {
+        format!(
+            "host={} user=postgres dbname={database}",
+            self.dir.path().display()
+        )
+    }
+
+    /// Start a cluster, as `run_as` (uid, gid) when given (as root), else
+    /// as ourselves.
+    fn start_as(run_as: Option<(u32, u32)>) -> TestServer {
+        // In /tmp, not $TMPDIR: the postgres user must reach the folder
+        // (a TMPDIR under /root is 0700), and the socket's path must stay
+        // under the 107 bytes a unix socket name allows.
+        let dir = tempfile::Builder::new()
+            .prefix("roster-pg-")
+            .tempdir_in("/tmp")
+            .unwrap_or_else(|e| panic!("can't make the test server's folder in /tmp: {e}"));
+        let data = dir.path().join("data");
+        let log_path = dir.path().join("server.log");
+        let log = std::fs::File::create(&log_path)
+            .unwrap_or_else(|e| panic!("can't create {}: {e}", log_path.display()));
+        if let Some((uid, gid)) = run_as {
+            for path in [dir.path(), log_path.as_path()] {
+                std::os::unix::fs::chown(path, Some(uid), Some(gid))
+                    .unwrap_or_else(|e| panic!("can't chown {}: {e}", path.display()));
+            }
+        }
+        let as_server_user = |command: &mut Command| {
+            if let Some((uid, gid)) = run_as {
+                // std drops root's supplementary groups with the uid.
+                command.uid(uid).gid(gid);
+            }
+        };
+        let mut initdb = Command::new(Path::new(PG_BIN).join("initdb"));
+        initdb
+            .args(["--auth=trust", "--username=postgres", "--encoding=UTF8"])
+            .args(["--locale=C", "--no-sync", "--no-instructions", "-D"])
+            .arg(&data)
+            .current_dir(dir.path());
+        as_server_user(&mut initdb);
+        let initdb = initdb
+            .output()
+            .unwrap_or_else(|e| panic!("can't run initdb: {e}"));
+        if !initdb.status.success() {
+            panic!(
+                "initdb failed: {}\n{}",
+                String::from_utf8_lossy(&initdb.stdout),
+                String::from_utf8_lossy(&initdb.stderr)
+            );
+        }
+        let log_err = log
+            .try_clone()
+            .unwrap_or_else(|e| panic!("can't share the server log's handle: {e}"));
+        let mut postgres = Command::new(Path::new(PG_BIN).join("postgres"));
+        postgres
+            .arg("-D")
+            .arg(&data)
+            .arg("-k")
+            .arg(dir.path())
+            .args(["-c", "listen_addresses="])
+            .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
+            .args(["-c", "full_page_writes=off", "-c", "max_connections=100"])
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_err);
+        as_server_user(&mut postgres);
+        let child = postgres
+            .spawn()
+            .unwrap_or_else(|e| panic!("can't start postgres: {e}"));
+        let server = TestServer {
+            child: Mutex::new(child),
+            dir,
+            next: AtomicU32::new(0),
+        };
+        server.wait_until_accepting();
+        server
+    }
+
+    fn wait_until_accepting(&self) {
+        let started = Instant::now();
+        loop {
+            if self
+                .admin_conninfo()
+                .parse::<postgres::Config>()
+                .is_ok_and(|c| c.connect(NoTls).is_ok())
+            {
+                return;
+            }
+            let exited = self
+                .child
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .try_wait();
+            if let Ok(Some(status)) = exited {
+                panic!(
+                    "postgres exited ({status}) before accepting:\n{}",
+                    self.log()
+                );
+            }
+            if started.elapsed() > START_TIMEOUT {
+                panic!(
+                    "postgres didn't accept within {START_TIMEOUT:?}:\n{}",
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn stop(&self) {
+        let mut child = self
+            .child
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // SIGINT: fast shutdown (open connections are cut, every child
+        // process exits), so the folder can go.
+        let pid = libc::pid_t::try_from(child.id()).unwrap_or(0);
+        if pid > 0 {
+            // SAFETY: kill has no memory preconditions; the pid is our child's.
+            unsafe { libc::kill(pid, libc::SIGINT) };
+        }
+        let asked = Instant::now();
+        while asked.elapsed() < STOP_TIMEOUT {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        eprintln!("postgres didn't stop within {STOP_TIMEOUT:?}: killing it");
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.stop();
+        // The TempDir field then removes the folder.
+    }
+}
+
+/// The exit hook of [`TestServer::shared`]: stop the server and remove its
+/// folder. The server itself stays allocated (a thread still running at
+/// exit may hold a reference): only its process and its files go.
+extern "C" fn stop_shared() {
+    let Some(slot) = SHARED.get() else { return };
+    let taken = slot
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .take();
+    if let Some(server) = taken {
+        server.stop();
+        let _ = std::fs::remove_dir_all(server.dir.path());
+    }
+}
+
+/// A connection to a conninfo the server handed out; panics with the
+/// reason (test support).
+pub fn connect(conninfo: &str) -> postgres::Client {
+    let config: postgres::Config = conninfo
+        .parse()
+        .unwrap_or_else(|e| panic!("bad connection string {conninfo:?}: {e}"));
+    config
+        .connect(NoTls)
+        .unwrap_or_else(|e| panic!("can't connect to the test server ({conninfo}): {e}"))
+}
+
+/// `name` as a lowercase SQL identifier: letters, digits and `_` kept,
+/// anything else `_`, at most 40 characters (PostgreSQL keeps 63).
+fn identifier(name: &str) -> String {
+    let mut out: String = name
+        .chars()
+        .take(40)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if !out.starts_with(|c: char| c.is_ascii_lowercase()) {
+        out.insert(0, 't');
+    }
+    out
+}
+
+/// Who runs the server: the `postgres` system user's (uid, gid) when we
+/// are root, ourselves (None) otherwise; or why it can't run here.
+fn server_user() -> Result<Option<(u32, u32)>, String> {
+    for tool in ["initdb", "postgres"] {
+        if !Path::new(PG_BIN).join(tool).exists() {
+            return Err(format!(
+                "{PG_BIN}/{tool} is missing: install postgresql-15 (scripts/deps.sh does)"
+            ));
+        }
+    }
+    let id = |flag: &str| -> Result<u32, String> {
+        let out = Command::new("id")
+            .args([flag, "postgres"])
+            .output()
+            .map_err(|e| format!("can't run id: {e}"))?;
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .map_err(|_| "there is no postgres system user (postgresql-15 makes it)".to_string())
+    };
+    // SAFETY: geteuid has no preconditions and can't fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return Ok(None);
+    }
+    Ok(Some((id("-u")?, id("-g")?)))
+}
+
+fn skip_or_fail(why: &str) {
+    let test = std::thread::current()
+        .name()
+        .map_or_else(|| "a PostgreSQL test".to_string(), str::to_string);
+    if std::env::var_os("ROSTER_TESTS_REQUIRE_ALL").is_some_and(|v| v == "1") {
+        panic!("{test} can't run here ({why}) and ROSTER_TESTS_REQUIRE_ALL=1 forbids skipping it");
+    }
+    eprintln!("\n*** SKIPPED {test}: {why} ***\n");
+}
