@@ -17,7 +17,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use rcgen::{CertificateParams, DnType, KeyPair, PKCS_ECDSA_P256_SHA256};
-use roster_controller::pki::{Ca, HostSubject};
+use roster_controller::pki::{CA_KEY_FILE, Ca, CaBundle, HostSubject};
 use roster_controller::tls::{
     AcceptLimiter, AcceptStats, MtlsAcceptor, PeerHost, client_config, enrollment_client_config,
     server_config,
@@ -101,15 +101,21 @@ fn trust(ca: &Ca) -> Vec<CertificateDer<'static>> {
     vec![ca.cert_der().clone()]
 }
 
+/// One TLS connection to the server (the client side of the handshake done).
+async fn connect(
+    address: SocketAddr,
+    config: Arc<ClientConfig>,
+) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, AnyError> {
+    let tcp = tokio::net::TcpStream::connect(address).await?;
+    let server_name = ServerName::IpAddress(IpAddr::from(Ipv4Addr::LOCALHOST).into());
+    Ok(tokio_rustls::TlsConnector::from(config)
+        .connect(server_name, tcp)
+        .await?)
+}
+
 /// One TLS connection, one `GET /whoami`, the answer's body.
 async fn whoami_over(address: SocketAddr, config: Arc<ClientConfig>) -> Result<String, AnyError> {
-    let tcp = tokio::net::TcpStream::connect(address).await?;
-    let tls = tokio_rustls::TlsConnector::from(config)
-        .connect(
-            ServerName::IpAddress(IpAddr::from(Ipv4Addr::LOCALHOST).into()),
-            tcp,
-        )
-        .await?;
+    let tls = connect(address, config).await?;
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
     tokio::spawn(connection);
     let request = hyper::Request::get("/whoami")
@@ -206,6 +212,32 @@ async fn a_controller_certificate_is_no_host_certificate() {
 }
 
 #[tokio::test]
+async fn a_trusted_client_certificate_without_a_host_id_is_refused() {
+    // Our own CA signs a clientAuth certificate that names no roster-host:
+    // valid for TLS, but it must not pass as an anonymous enrollment client.
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = CaBundle::init(dir.path(), "Roster fleet CA", SystemTime::now()).unwrap();
+    let server = start_server(&bundle.signing, generous_limiter()).await;
+    let ca_key =
+        KeyPair::from_pem(&std::fs::read_to_string(dir.path().join(CA_KEY_FILE)).unwrap()).unwrap();
+    let issuer = rcgen::Issuer::from_ca_cert_der(bundle.signing.cert_der(), ca_key).unwrap();
+    let client_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut params = CertificateParams::new(vec!["not-a-host.example".to_owned()]).unwrap();
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let cert = params.signed_by(&client_key, &issuer).unwrap();
+    let config = client_config(
+        &trust(&bundle.signing),
+        &cert.pem(),
+        &client_key.serialize_pem(),
+    )
+    .unwrap();
+    let result = whoami_over(server.address, config).await;
+    assert!(result.is_err(), "answered: {result:?}");
+    assert_eq!(wait_for(&server.stats.handshake_failures, 1).await, 1);
+    assert_eq!(server.stats.handshakes.load(Ordering::Relaxed), 0);
+}
+
+#[tokio::test]
 async fn a_client_that_does_not_trust_the_controller_gives_up() {
     let ca = Ca::create("Roster fleet CA", SystemTime::now()).unwrap();
     let server = start_server(&ca, generous_limiter()).await;
@@ -243,36 +275,55 @@ async fn connections_over_the_bucket_are_closed_and_counted() {
 
 /// Not a timed assertion: prints how many mTLS connections (handshake with a
 /// host certificate + one request) the server accepts per second on
-/// loopback. `cargo test -p roster-controller --release --test tls -- --ignored --nocapture`.
+/// loopback, with full handshakes (client-side resumption off: every
+/// connection verifies the host's certificate and signs) and with TLS 1.3
+/// resumption (what a host reconnecting to the same controller gets).
+/// `cargo test -p roster-controller --test tls -- --ignored --nocapture`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement, run by hand"]
 async fn measure_mtls_accept_rate() {
     let ca = Ca::create("Roster fleet CA", SystemTime::now()).unwrap();
     let server = start_server(&ca, generous_limiter()).await;
     let (cert, key) = host_credentials(&ca, 1, SystemTime::now());
-    let config = client_config(&trust(&ca), &cert, &key).unwrap();
-    for (clients, per_client) in [(1, 300), (8, 100)] {
-        let started = Instant::now();
-        let tasks: Vec<_> = (0..clients)
-            .map(|_| {
-                let config = config.clone();
-                let address = server.address;
-                tokio::spawn(async move {
-                    for _ in 0..per_client {
-                        whoami_over(address, config.clone()).await.unwrap();
-                    }
-                })
-            })
-            .collect();
-        for task in tasks {
-            task.await.unwrap();
-        }
-        let elapsed = started.elapsed();
-        let total = clients * per_client;
-        println!(
-            "{clients} concurrent client(s): {total} mTLS connections in {:.2} s = {:.0} connections/s",
-            elapsed.as_secs_f64(),
-            f64::from(total) / elapsed.as_secs_f64()
-        );
+    let resuming = client_config(&trust(&ca), &cert, &key).unwrap();
+    let mut full = (*resuming).clone();
+    full.resumption = rustls::client::Resumption::disabled();
+    let full = Arc::new(full);
+    // Check that each configuration does what its name says.
+    for (config, expected) in [
+        (&full, rustls::HandshakeKind::Full),
+        (&resuming, rustls::HandshakeKind::Resumed),
+    ] {
+        whoami_over(server.address, config.clone()).await.unwrap();
+        let stream = connect(server.address, config.clone()).await.unwrap();
+        assert_eq!(stream.get_ref().1.handshake_kind(), Some(expected));
     }
+    for (handshakes, config) in [("full", full), ("resumed", resuming)] {
+        for (clients, per_client) in [(1u32, 300u32), (8, 100)] {
+            let started = Instant::now();
+            let tasks: Vec<_> = (0..clients)
+                .map(|_| {
+                    let config = config.clone();
+                    let address = server.address;
+                    tokio::spawn(async move {
+                        for _ in 0..per_client {
+                            let answer = whoami_over(address, config.clone()).await.unwrap();
+                            assert_eq!(answer, "host 1 host-1 prod");
+                        }
+                    })
+                })
+                .collect();
+            for task in tasks {
+                task.await.unwrap();
+            }
+            let elapsed = started.elapsed();
+            let total = clients * per_client;
+            println!(
+                "{handshakes} handshakes, {clients} concurrent client(s): {total} mTLS connections in {:.2} s = {:.0} connections/s (client and server on the same 2 vCPUs)",
+                elapsed.as_secs_f64(),
+                f64::from(total) / elapsed.as_secs_f64()
+            );
+        }
+    }
+    assert_eq!(server.stats.handshake_failures.load(Ordering::Relaxed), 0);
 }

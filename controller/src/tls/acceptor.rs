@@ -25,6 +25,12 @@ use crate::pki::HostIdentity;
 /// The verified host behind a request's connection, `None` when the client
 /// presented no certificate (enrollment). Handlers take it as
 /// `Extension(PeerHost(peer))`.
+///
+/// The certificate was verified when the connection began (or when the
+/// session it resumes began: rustls carries the client's certificate
+/// through TLS 1.3 resumption). A keep-alive connection can outlive the
+/// certificate and a host can be revoked while connected, so handlers still
+/// check `not_after` and the host's row (revoked, serial) on each request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PeerHost(pub Option<HostIdentity>);
 
