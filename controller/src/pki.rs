@@ -149,6 +149,13 @@ pub enum PkiError {
     /// A certificate does not verify against the trusted CAs.
     #[error("certificate refused: {0}")]
     Untrusted(rustls::Error),
+    /// A crashed `ca rotate` left files behind; `fix` says how to finish or
+    /// undo it.
+    #[error("{}: left by an interrupted `ca rotate`: {fix}", path.display())]
+    InterruptedRotation { path: PathBuf, fix: String },
+    /// The system's random source failed (for a serial number).
+    #[error("cannot read random bytes for a serial number: {0}")]
+    Random(String),
     /// `drop_old` was asked for a CA that is not among the retired ones.
     #[error("no retired CA with fingerprint {fingerprint} in {}", dir.display())]
     NoSuchOldCa { fingerprint: String, dir: PathBuf },
@@ -192,11 +199,7 @@ fn validity(
 /// case, no leading zero bytes: the form [`serial_hex`] reads back).
 fn random_serial() -> Result<(rcgen::SerialNumber, String)> {
     let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).map_err(|error| PkiError::Io {
-        action: "read random bytes for a serial number from",
-        path: PathBuf::from("getrandom"),
-        source: std::io::Error::other(error.to_string()),
-    })?;
+    getrandom::fill(&mut bytes).map_err(|error| PkiError::Random(error.to_string()))?;
     // A serial of zero is not allowed (RFC 5280 §4.1.2.2).
     if bytes.iter().all(|byte| *byte == 0) {
         bytes[15] = 1;

@@ -191,24 +191,24 @@ impl CaBundle {
 fn refuse_interrupted_rotation(dir: &Path) -> Result<()> {
     let new_key = dir.join(format!("{CA_KEY_FILE}{NEW_SUFFIX}"));
     let new_cert = dir.join(format!("{CA_CERT_FILE}{NEW_SUFFIX}"));
-    let reason = if new_cert.exists() {
-        format!(
-            "left by an interrupted `ca rotate` before it changed anything: {CA_KEY_FILE} and {CA_CERT_FILE} are still the previous CA; remove {CA_CERT_FILE}{NEW_SUFFIX} and {CA_KEY_FILE}{NEW_SUFFIX} (if present), then run `ca rotate` again"
+    let (path, fix) = if new_cert.exists() {
+        (
+            new_cert,
+            format!(
+                "it stopped before changing anything, so {CA_KEY_FILE} and {CA_CERT_FILE} are still the previous CA; remove {CA_CERT_FILE}{NEW_SUFFIX} and {CA_KEY_FILE}{NEW_SUFFIX} (if present), then run `ca rotate` again"
+            ),
         )
     } else if new_key.exists() {
-        format!(
-            "left by an interrupted `ca rotate` half-way: {CA_CERT_FILE} is already the new CA and its key is this file; finish the rotation with `mv {} {}`",
+        let fix = format!(
+            "it stopped half-way: {CA_CERT_FILE} is already the new CA and this file holds its key; finish with `mv {} {}`",
             new_key.display(),
             dir.join(CA_KEY_FILE).display()
-        )
+        );
+        (new_key, fix)
     } else {
         return Ok(());
     };
-    let what = if new_cert.exists() { new_cert } else { new_key };
-    Err(PkiError::BadPem {
-        what: what.display().to_string(),
-        reason,
-    })
+    Err(PkiError::InterruptedRotation { path, fix })
 }
 
 /// The retired CA files in `dir`, in file-name order.
