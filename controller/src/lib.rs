@@ -1,6 +1,7 @@
 //! roster-controller: the fleet's store on PostgreSQL served to enrolled
 //! hosts (DESIGN.md "Fleet mode"). Only this crate links the PostgreSQL
-//! backend and an HTTP stack; rosterd, the CLI and the modules never do.
+//! backend and an HTTP/TLS stack; rosterd, the CLI and the modules never
+//! do.
 
 pub mod args;
 pub mod commands;

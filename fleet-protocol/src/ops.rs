@@ -118,6 +118,24 @@ impl Op {
         }
     }
 
+    /// What the op acts on, for the audit line ('' when it is the
+    /// credential's own user).
+    pub fn target(&self) -> &str {
+        match self {
+            Op::ShowUser { name }
+            | Op::CreateUser { name, .. }
+            | Op::SetPassword { name, .. }
+            | Op::ResetPassword { name }
+            | Op::SuspendUser { name }
+            | Op::EnableUser { name }
+            | Op::DeleteUser { name }
+            | Op::UnlockUser { name }
+            | Op::Grant { name, .. }
+            | Op::Revoke { name, .. } => name,
+            Op::Login { .. } | Op::Authenticate | Op::ListUsers { .. } | Op::Register { .. } => "",
+        }
+    }
+
     /// Whether the op changes the store (and so is kept by request id).
     pub fn writes(&self) -> bool {
         !matches!(

@@ -28,7 +28,6 @@ pub mod retention;
 
 pub use audit::AuditRow;
 pub use changes::{ChangeKind, ChangeRow};
-pub use environments::EnvironmentSettings;
 pub use hosts::{HostRange, HostRow, IdKind, NewHost, RangeKind, ReportedId};
 pub use join_tokens::JoinTokenRow;
 pub use reports::ReportRow;

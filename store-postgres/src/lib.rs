@@ -61,6 +61,7 @@
 //! ones, so a batch of change rows and the users' state are read in one
 //! snapshot.
 
+mod call_tag;
 pub mod fleet;
 pub mod schema;
 #[cfg(feature = "test-server")]
@@ -68,12 +69,14 @@ pub mod test_server;
 mod tx;
 
 pub use fleet::{
-    AuditRow, ChangeKind, ChangeRow, EnvironmentSettings, HostRange, HostRow, IdKind, JoinTokenRow,
+    AuditRow, ChangeKind, ChangeRow, HostRange, HostRow, IdKind, JoinTokenRow,
     NewHost, PurgeCounts, RangeKind, ReportRow, ReportedId, RequestClaim, RequestRow,
 };
+pub use call_tag::{CallTag, CallTags, claimed_before};
 pub use tx::PgTx;
 
 use postgres::{Client, IsolationLevel, NoTls};
+use roster_core::clock::{Clock, SystemClock};
 use roster_core::error::Error;
 use roster_core::store::{Backend, CommitMark, TxFn};
 use std::cell::{Cell, RefCell};
@@ -114,6 +117,8 @@ pub struct PgStore {
     client: RefCell<Client>,
     config: postgres::Config,
     mark: CommitMark,
+    /// The call the next write carries out (see [`CallTag`]).
+    tags: CallTags,
     /// A handle from [`Backend::open_reader`]: its transactions are
     /// READ ONLY, so a write through it fails as SQLite's read-only
     /// connection does.
@@ -151,6 +156,7 @@ impl PgStore {
             client: RefCell::new(client),
             config: config.clone(),
             mark: CommitMark::default(),
+            tags: CallTags::default(),
             reader: false,
         })
     }
@@ -174,8 +180,15 @@ impl PgStore {
             config: self.config.clone(),
             // A reader never commits a change: a mark of its own.
             mark: CommitMark::default(),
+            tags: CallTags::default(),
             reader: true,
         })
+    }
+
+    /// Where the controller tags the next write with the call it carries
+    /// out (request id, person, host); shared with clones of the handle.
+    pub fn call_tags(&self) -> CallTags {
+        self.tags.clone()
     }
 
     /// The schema version this database is at.
@@ -208,8 +221,33 @@ impl PgStore {
             tx: RefCell::new(tx),
             view_changed: Cell::new(false),
         };
+        let tag = self.tags.take();
+        if let Some(tag) = &tag {
+            typed.set_request_id(Some(&tag.request_id))?;
+            let claim = RequestClaim {
+                id: tag.request_id.clone(),
+                at: SystemClock.now(),
+                person: tag.person.clone(),
+                host: tag.host.clone(),
+                action: tag.action.clone(),
+            };
+            if !typed.claim_request(&claim)? {
+                return Err(claimed_before(&tag.request_id));
+            }
+        }
         // An error drops the transaction: postgres rolls it back.
         let answer = change(&typed)?;
+        if let Some(tag) = tag {
+            typed.append_audit(&AuditRow {
+                at: SystemClock.now(),
+                person: tag.person,
+                host: tag.host,
+                request_id: Some(tag.request_id),
+                action: tag.action,
+                target: tag.target,
+                detail: String::new(),
+            })?;
+        }
         let view_changed = typed.view_changed.get();
         typed.tx.into_inner().commit().map_err(db)?;
         if view_changed {

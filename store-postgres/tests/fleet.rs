@@ -19,10 +19,11 @@ use roster_core::level::Level;
 use roster_core::lockout::Counter;
 use roster_core::model::{NewSession, Role, Scope, Token, User, UserState};
 use roster_core::store::{Backend, CodeRow, KeyRow, Transaction};
+use roster_core::fleet::EnvironmentPolicy;
 use roster_store_postgres::fleet::CHANGES_CHANNEL;
 use roster_store_postgres::test_server::{TestServer, connect};
 use roster_store_postgres::{
-    AuditRow, ChangeKind, ChangeRow, EnvironmentSettings, HostRange, IdKind, JoinTokenRow, NewHost,
+    AuditRow, ChangeKind, ChangeRow, HostRange, IdKind, JoinTokenRow, NewHost,
     PgStore, PurgeCounts, RangeKind, ReportedId, RequestClaim, SCHEMA_VERSION, schema,
 };
 use std::collections::BTreeMap;
@@ -218,12 +219,12 @@ fn migration_1_to_2_keeps_the_rows() {
         ["dev", "prod"]
     );
     // Environments gain the defaults.
-    assert_eq!(prod, Some(EnvironmentSettings::default()));
+    assert_eq!(prod, Some(EnvironmentPolicy::default()));
     assert_eq!(
-        EnvironmentSettings::default(),
-        EnvironmentSettings {
+        EnvironmentPolicy::default(),
+        EnvironmentPolicy {
             login_level: Level::Write,
-            offline_grace_secs: 86_400,
+            offline_grace: std::time::Duration::from_secs(86_400),
             host_root_is_admin: false,
         }
     );
@@ -333,9 +334,9 @@ fn every_model_write_logs_its_rows() {
 
     // An environment's settings; its removal (with a grant in it: the
     // grant's row too).
-    let strict = EnvironmentSettings {
+    let strict = EnvironmentPolicy {
         login_level: Level::Admin,
-        offline_grace_secs: 0,
+        offline_grace: std::time::Duration::ZERO,
         host_root_is_admin: true,
     };
     assert!(
@@ -926,9 +927,9 @@ fn environment_settings_round_trip() {
         store
             .fleet_read(|tx| tx.environment_settings("prod"))
             .unwrap(),
-        Some(EnvironmentSettings::default())
+        Some(EnvironmentPolicy::default())
     );
-    let set = EnvironmentSettings {
+    let set = EnvironmentPolicy {
         login_level: Level::Read,
         offline_grace_secs: 3600,
         host_root_is_admin: true,
@@ -959,7 +960,7 @@ fn environment_settings_round_trip() {
     );
     assert_eq!(store.fleet_read(|tx| tx.change_head()).unwrap(), head);
     // A grace that doesn't fit: refused before any statement.
-    let huge = EnvironmentSettings {
+    let huge = EnvironmentPolicy {
         offline_grace_secs: u64::MAX,
         ..set
     };

@@ -117,8 +117,15 @@ pub async fn ops(
     let id = request.request_id.clone();
     let outcome = act(&shared, &host, request).await;
     if writes {
-        if let Ok(done) = &outcome {
-            keep_answer(&shared, id, done).await;
+        match &outcome {
+            Ok(done) => keep_answer(&shared, id, done).await,
+            // A repeat that raced its first attempt: the first one's
+            // change stands, and so does its answer.
+            Err(_) => {
+                if let Some(first) = first_answer(&shared, &id).await? {
+                    return Ok(answer(first));
+                }
+            }
         }
     }
     outcome.map(answer)
@@ -196,6 +203,7 @@ async fn act(shared: &Arc<Shared>, host: &HostInfo, request: OpsRequest) -> Resu
             person: name.clone(),
             host: host.name.clone(),
             action: op.name().to_string(),
+            target: op.target().to_string(),
         };
         let actor = user_actor(shared, host, name).await?;
         let user = change_password(shared, host, Some(tag), actor, request).await?;
@@ -213,6 +221,7 @@ async fn act(shared: &Arc<Shared>, host: &HostInfo, request: OpsRequest) -> Resu
         person,
         host: host.name.clone(),
         action: op.name().to_string(),
+        target: op.target().to_string(),
     });
     match (proven, op) {
         (Proven::Code(code), Op::Register { new_password }) => {

@@ -1,0 +1,134 @@
+//! A token bucket for accepted connections. Hand-written (a `Mutex` around
+//! two numbers): the one check per connection needs nothing a crate would
+//! add, and `governor` would bring its own clock and a dozen dependencies.
+
+use std::sync::Mutex;
+use std::time::Instant;
+
+use super::{Result, TlsError};
+
+/// Up to `burst` connections at once, refilled at `rate_per_sec`.
+#[derive(Debug)]
+pub struct AcceptLimiter {
+    rate_per_sec: f64,
+    burst: f64,
+    bucket: Mutex<Bucket>,
+}
+
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    refilled_at: Instant,
+}
+
+impl AcceptLimiter {
+    /// A full bucket of `burst` tokens refilled at `rate_per_sec` (which may
+    /// be fractional: 0.5 is one connection every 2 s). Refuses a rate that
+    /// is not a positive finite number and a burst of 0.
+    pub fn new(rate_per_sec: f64, burst: u32) -> Result<AcceptLimiter> {
+        if !rate_per_sec.is_finite() || rate_per_sec <= 0.0 {
+            return Err(TlsError::BadLimit(
+                "the accept rate must be a positive number of connections per second",
+            ));
+        }
+        if burst == 0 {
+            return Err(TlsError::BadLimit("the accept burst must be at least 1"));
+        }
+        Ok(AcceptLimiter {
+            rate_per_sec,
+            burst: f64::from(burst),
+            bucket: Mutex::new(Bucket {
+                tokens: f64::from(burst),
+                refilled_at: Instant::now(),
+            }),
+        })
+    }
+
+    /// Takes a token now if there is one.
+    pub fn try_acquire(&self) -> bool {
+        self.try_acquire_at(Instant::now())
+    }
+
+    /// Takes a token at `now` if there is one (time comes in from outside so
+    /// tests move it instead of sleeping).
+    pub fn try_acquire_at(&self, now: Instant) -> bool {
+        // A panic while holding this lock can't leave the two numbers
+        // inconsistent in a way that matters: carry on with them.
+        let mut bucket = self
+            .bucket
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let elapsed = now.saturating_duration_since(bucket.refilled_at);
+        bucket.tokens = (bucket.tokens + elapsed.as_secs_f64() * self.rate_per_sec).min(self.burst);
+        // An `Instant` earlier than the last one (another thread's) must not
+        // move the refill time back and count the same interval twice.
+        if now > bucket.refilled_at {
+            bucket.refilled_at = now;
+        }
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The refill rate, connections per second.
+    pub fn rate_per_sec(&self) -> f64 {
+        self.rate_per_sec
+    }
+
+    /// The bucket's size.
+    pub fn burst(&self) -> u32 {
+        // Built from a u32, so the conversion back is exact.
+        self.burst as u32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn a_burst_then_the_rate() {
+        let limiter = AcceptLimiter::new(2.0, 3).unwrap();
+        let start = Instant::now();
+        assert!((0..3).all(|_| limiter.try_acquire_at(start)));
+        assert!(!limiter.try_acquire_at(start));
+        // Half a second at 2/s is one token.
+        let later = start + Duration::from_millis(500);
+        assert!(limiter.try_acquire_at(later));
+        assert!(!limiter.try_acquire_at(later));
+        // A long pause refills to the burst, never beyond.
+        let much_later = later + Duration::from_secs(3600);
+        assert_eq!(
+            (0..10)
+                .filter(|_| limiter.try_acquire_at(much_later))
+                .count(),
+            3
+        );
+    }
+
+    #[test]
+    fn fractional_rates_and_time_going_backwards() {
+        let limiter = AcceptLimiter::new(0.5, 1).unwrap();
+        let start = Instant::now();
+        assert!(limiter.try_acquire_at(start));
+        assert!(!limiter.try_acquire_at(start + Duration::from_secs(1)));
+        // An earlier instant neither refills nor rewinds.
+        assert!(!limiter.try_acquire_at(start));
+        assert!(limiter.try_acquire_at(start + Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn unusable_limits_are_refused() {
+        for rate in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            assert!(AcceptLimiter::new(rate, 1).is_err(), "{rate}");
+        }
+        assert!(AcceptLimiter::new(1.0, 0).is_err());
+        let limiter = AcceptLimiter::new(1.5, 4).unwrap();
+        assert_eq!((limiter.rate_per_sec(), limiter.burst()), (1.5, 4));
+    }
+}
