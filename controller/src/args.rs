@@ -2,8 +2,8 @@
 //! machine. Secrets never travel on argv: the first admin's password is
 //! asked on the terminal or read from stdin, join tokens are printed.
 
-use clap::{Parser, Subcommand};
-use std::path::PathBuf;
+use clap::{CommandFactory, Parser, Subcommand};
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -18,6 +18,9 @@ pub struct Args {
     /// Check the config (and that the files it names are usable) and exit.
     #[arg(long)]
     pub check_config: bool,
+    /// Write roster-controller.8 into DIR and exit (for scripts/package.sh).
+    #[arg(long, value_name = "DIR", hide = true)]
+    pub generate_man: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -120,4 +123,29 @@ pub enum CaCommand {
     Rotate,
     /// The CA fingerprint hosts pin (`roster hosts join --ca-fingerprint`).
     Fingerprint,
+}
+
+/// Writes roster-controller.8 into `dir` (created if missing); the path
+/// written.
+pub fn write_man_page(dir: &Path) -> Result<PathBuf, std::io::Error> {
+    std::fs::create_dir_all(dir)?;
+    clap_mangen::Man::new(Args::command())
+        .section("8")
+        .generate_to(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_man_page_names_every_command() {
+        let dir = tempfile::tempdir().unwrap();
+        let page = write_man_page(dir.path()).unwrap();
+        assert_eq!(page.file_name().unwrap(), "roster-controller.8");
+        let text = std::fs::read_to_string(page).unwrap();
+        for command in ["init", "serve", "token", "hosts", "environments", "restore"] {
+            assert!(text.contains(command), "{command}");
+        }
+    }
 }

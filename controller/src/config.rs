@@ -213,9 +213,8 @@ impl ControllerConfig {
             problems.push("limits.accept_rate and limits.accept_burst must be above 0".into());
         }
         if self.limits.window_changes == 0 || self.limits.snapshots_at_once == 0 {
-            problems.push(
-                "limits.window_changes and limits.snapshots_at_once must be above 0".into(),
-            );
+            problems
+                .push("limits.window_changes and limits.snapshots_at_once must be above 0".into());
         }
         if self.limits.long_poll.is_zero()
             || self.limits.long_poll.as_secs() > roster_fleet_protocol::LONG_POLL_MAX_SECS
@@ -238,7 +237,8 @@ impl ControllerConfig {
                 ));
             }
         }
-        if self.listen.api == self.listen.metrics {
+        // Port 0 (any free port, for tests) can't collide.
+        if self.listen.api == self.listen.metrics && self.listen.api.port() != 0 {
             problems.push("listen.api and listen.metrics must differ".into());
         }
         if problems.is_empty() {
@@ -272,7 +272,10 @@ mod tests {
 
     #[test]
     fn an_empty_config_is_every_default() {
-        assert_eq!(ControllerConfig::parse("").unwrap(), ControllerConfig::default());
+        assert_eq!(
+            ControllerConfig::parse("").unwrap(),
+            ControllerConfig::default()
+        );
     }
 
     #[test]
@@ -291,7 +294,10 @@ mod tests {
             ("uid_min = 10\nuid_max = 5\n", "uid_min"),
             ("[limits]\nlong_poll = \"2m\"\n", "long_poll"),
             ("report_retention = \"1h\"\n", "report_retention"),
-            ("[listen]\npublic_urls = [\"http://c1:8443\"]\n", "public_urls"),
+            (
+                "[listen]\npublic_urls = [\"http://c1:8443\"]\n",
+                "public_urls",
+            ),
             (
                 "[listen]\napi = \"127.0.0.1:1\"\nmetrics = \"127.0.0.1:1\"\n",
                 "listen.metrics",
@@ -304,7 +310,9 @@ mod tests {
 
     #[test]
     fn durations_read_as_rosterd_reads_them() {
-        let config = ControllerConfig::parse("report_retention = \"30d\"\n[limits]\nlong_poll = \"10s\"\n").unwrap();
+        let config =
+            ControllerConfig::parse("report_retention = \"30d\"\n[limits]\nlong_poll = \"10s\"\n")
+                .unwrap();
         assert_eq!(config.report_retention, Duration::from_secs(30 * 86400));
         assert_eq!(config.limits.long_poll, Duration::from_secs(10));
     }

@@ -12,10 +12,7 @@ pub enum Fail {
     #[error("certificates: {0}")]
     Pki(String),
     #[error("{what}: {error}")]
-    Io {
-        what: String,
-        error: std::io::Error,
-    },
+    Io { what: String, error: std::io::Error },
     #[error("{0}")]
     Usage(String),
 }

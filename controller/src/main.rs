@@ -1,7 +1,9 @@
 //! `roster-controller`: see the crate's library for the parts.
 
 use clap::Parser;
-use roster_controller::args::{Args, CaCommand, Command, EnvironmentsCommand, HostsCommand, TokenCommand};
+use roster_controller::args::{
+    Args, CaCommand, Command, EnvironmentsCommand, HostsCommand, TokenCommand,
+};
 use roster_controller::commands::{ca, environments, hosts, init, restore, token};
 use roster_controller::config::ControllerConfig;
 use roster_controller::error::Fail;
@@ -21,6 +23,14 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<(), Fail> {
+    if let Some(dir) = &args.generate_man {
+        let page = roster_controller::args::write_man_page(dir).map_err(Fail::io(format!(
+            "{}: writing roster-controller.8",
+            dir.display()
+        )))?;
+        println!("{}", page.display());
+        return Ok(());
+    }
     let config = ControllerConfig::load(&args.config)?;
     if args.check_config {
         println!("{}: the config is valid", args.config.display());
@@ -28,7 +38,8 @@ fn run(args: Args) -> Result<(), Fail> {
     }
     let Some(command) = args.command else {
         return Err(Fail::Usage(
-            "say what to do: init, serve, token, hosts, environments, restore or ca (see --help)".into(),
+            "say what to do: init, serve, token, hosts, environments, restore or ca (see --help)"
+                .into(),
         ));
     };
     let store = || Store::open(&config.store.conninfo, config.rules());
@@ -38,19 +49,19 @@ fn run(args: Args) -> Result<(), Fail> {
         Command::Token(TokenCommand::Create {
             environment,
             expires,
-        }) => token::create(&store()?, &environment, &expires),
-        Command::Token(TokenCommand::List) => token::list(&store()?),
-        Command::Token(TokenCommand::Delete { id }) => token::delete(&store()?, &id),
+        }) => token::create(&*store()?, &environment, &expires),
+        Command::Token(TokenCommand::List) => token::list(&*store()?),
+        Command::Token(TokenCommand::Delete { id }) => token::delete(&*store()?, &id),
         Command::Hosts(HostsCommand::List { environment }) => {
-            hosts::list(&store()?, environment.as_deref())
+            hosts::list(&*store()?, environment.as_deref())
         }
-        Command::Hosts(HostsCommand::Revoke { host }) => hosts::revoke(&store()?, &host),
+        Command::Hosts(HostsCommand::Revoke { host }) => hosts::revoke(&*store()?, &host),
         Command::Environments(EnvironmentsCommand::Set {
             environment,
             settings,
-        }) => environments::set(&store()?, &environment, &settings),
-        Command::Environments(EnvironmentsCommand::List) => environments::list(&store()?),
-        Command::Restore(restore) => restore::run(&store()?, &restore.backup_time),
+        }) => environments::set(&*store()?, &environment, &settings),
+        Command::Environments(EnvironmentsCommand::List) => environments::list(&*store()?),
+        Command::Restore(restore) => restore::run(&*store()?, &restore.backup_time),
         Command::Ca(CaCommand::Rotate) => ca::rotate(&config),
         Command::Ca(CaCommand::Fingerprint) => ca::fingerprint(&config),
     }

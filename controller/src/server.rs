@@ -13,7 +13,7 @@ use crate::config::ControllerConfig;
 use crate::error::Fail;
 use crate::pki::CaBundle;
 use crate::store::Store;
-use crate::tls::{AcceptLimiter, MtlsAcceptor};
+use crate::tls::{AcceptLimiter, AcceptStats, MtlsAcceptor};
 use api::snapshot::SnapshotCache;
 use feed::Feed;
 use hosts::HostDirectory;
@@ -23,6 +23,7 @@ use roster_core::store::Transaction;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// How often what hosts did (last seen, cursor) is written.
@@ -39,7 +40,7 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     pub ca: Arc<CaBundle>,
     pub snapshots: SnapshotCache,
-    pub limiter: Arc<AcceptLimiter>,
+    pub accept: Arc<AcceptStats>,
     pub argon2: api::ops::Argon2Quota,
 }
 
@@ -53,7 +54,12 @@ pub fn serve(config: ControllerConfig) -> Result<(), Fail> {
 }
 
 async fn run(config: ControllerConfig) -> Result<(), Fail> {
-    let store = Store::open(&config.store.conninfo, config.rules())?;
+    // The postgres client runs its own runtime: it connects off the
+    // executor's threads, as every store call here does.
+    let (conninfo, rules) = (config.store.conninfo.clone(), config.rules());
+    let store = tokio::task::spawn_blocking(move || Store::open(&conninfo, rules))
+        .await
+        .map_err(|e| Fail::Usage(format!("opening the store: {e}")))??;
     let (epoch, head, host_rows, policies) = {
         let store = Arc::clone(&store);
         tokio::task::spawn_blocking(move || {
@@ -80,11 +86,13 @@ async fn run(config: ControllerConfig) -> Result<(), Fail> {
     let ca = Arc::new(CaBundle::load(&config.tls.ca_dir).map_err(Fail::pki)?);
     let chain = read(&config.tls.server_cert)?;
     let key = zeroize::Zeroizing::new(read(&config.tls.server_key)?);
-    let tls = crate::tls::server_config(&chain, &key, &ca.trusted()).map_err(Fail::pki)?;
-    let limiter = Arc::new(AcceptLimiter::new(
-        config.limits.accept_rate,
+    let tls = crate::tls::server_config(&chain, &key, &ca.trusted).map_err(Fail::pki)?;
+    let limiter = AcceptLimiter::new(
+        f64::from(config.limits.accept_rate),
         config.limits.accept_burst,
-    ));
+    )
+    .map_err(Fail::pki)?;
+    let acceptor = MtlsAcceptor::new(tls, limiter);
     let metrics = Arc::new(Metrics::default());
     let hosts = HostDirectory::new(&host_rows);
     let feed = Feed::new(config.limits.window_changes, head, epoch, policies);
@@ -108,14 +116,17 @@ async fn run(config: ControllerConfig) -> Result<(), Fail> {
         hosts,
         metrics,
         ca,
-        limiter,
+        accept: acceptor.stats(),
     });
     tokio::spawn(flush_activity(Arc::clone(&shared)));
     tokio::spawn(purge(Arc::clone(&shared)));
 
     let metrics_listener = tokio::net::TcpListener::bind(shared.config.listen.metrics)
         .await
-        .map_err(Fail::io(format!("listening on {} for /metrics", shared.config.listen.metrics)))?;
+        .map_err(Fail::io(format!(
+            "listening on {} for /metrics",
+            shared.config.listen.metrics
+        )))?;
     let metrics_address = metrics_listener
         .local_addr()
         .map_err(Fail::io("the metrics listener's address"))?;
@@ -123,7 +134,6 @@ async fn run(config: ControllerConfig) -> Result<(), Fail> {
 
     let handle = axum_server::Handle::new();
     tokio::spawn(stop_on_signal(handle.clone()));
-    let acceptor = MtlsAcceptor::new(tls, Arc::clone(&shared.limiter));
     let api = shared.config.listen.api;
     let server = axum_server::bind(api)
         .handle(handle.clone())
@@ -145,7 +155,9 @@ async fn run(config: ControllerConfig) -> Result<(), Fail> {
 
 /// The line operators (and the tests) read to know where it listens.
 fn announce(api: SocketAddr, metrics: SocketAddr) {
-    eprintln!("roster-controller: serving hosts on https://{api}, metrics on http://{metrics}/metrics");
+    eprintln!(
+        "roster-controller: serving hosts on https://{api}, metrics on http://{metrics}/metrics"
+    );
 }
 
 fn read(path: &std::path::Path) -> Result<String, Fail> {
@@ -154,7 +166,10 @@ fn read(path: &std::path::Path) -> Result<String, Fail> {
 
 async fn stop_on_signal(handle: axum_server::Handle<SocketAddr>) {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         eprintln!("roster-controller: can't watch for SIGTERM; stop it with SIGKILL");
         return;
     };
@@ -182,7 +197,11 @@ async fn purge(shared: Arc<Shared>) {
         every.tick().await;
         let retention = i64::try_from(shared.config.report_retention.as_secs()).unwrap_or(i64::MAX);
         let cutoff = SystemClock.now().saturating_sub(retention);
-        match shared.store.run(move |s| s.fleet_write(|tx| tx.purge_before(cutoff))).await {
+        match shared
+            .store
+            .run(move |s| s.fleet_write(|tx| tx.purge_before(cutoff)))
+            .await
+        {
             Ok(counts) => {
                 let gone = counts.audit + counts.reports + counts.requests;
                 if gone > 0 {
@@ -205,11 +224,14 @@ async fn serve_metrics(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
             let shared = Arc::clone(&shared);
             async move {
                 let accept = AcceptCounters {
-                    limiter_drops: shared.limiter.drops(),
-                    handshake_failures: shared.limiter.handshake_failures(),
+                    limiter_drops: shared.accept.limiter_drops.load(Ordering::Relaxed),
+                    handshake_failures: shared.accept.handshake_failures.load(Ordering::Relaxed),
                 };
                 (
-                    [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4",
+                    )],
                     shared.metrics.render(shared.hosts.count(), &accept),
                 )
             }

@@ -8,8 +8,8 @@ use roster_core::clock::SystemClock;
 use roster_core::error::Error;
 use roster_core::store::Backend;
 use roster_core::{Config, Roster};
-use roster_store_postgres::PgStore;
 pub use roster_store_postgres::CallTag;
+use roster_store_postgres::PgStore;
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// At most this many idle connections are kept; more are opened on
@@ -26,6 +26,23 @@ impl std::fmt::Debug for Store {
     // The connection string may hold a password: never printed.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+impl Drop for Store {
+    /// A postgres client closes its connection by blocking on its own
+    /// runtime, which panics on an executor thread: when the last handle
+    /// goes there (at shutdown), the connections are closed on a thread
+    /// of their own.
+    fn drop(&mut self) {
+        let idle = std::mem::take(self.idle.get_mut().unwrap_or_else(PoisonError::into_inner));
+        if idle.is_empty() {
+            return;
+        }
+        if tokio::runtime::Handle::try_current().is_ok() {
+            let closing = std::thread::spawn(move || drop(idle));
+            let _ = closing.join();
+        }
     }
 }
 

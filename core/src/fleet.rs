@@ -248,11 +248,13 @@ mod tests {
         assert_eq!(seen.role, "admin");
         // Checked online at a login there: cached from then on.
         let policy = EnvironmentPolicy::default();
-        let after = project_after_online_login(&root_like, "prod", &policy, Some("$argon2id$x"), &[key()]);
+        let after =
+            project_after_online_login(&root_like, "prod", &policy, Some("$argon2id$x"), &[key()]);
         assert_eq!(after.password.hash.as_deref(), Some("$argon2id$x"));
         // Never for someone who may not log in there.
         let suspended = user(Role::Admin, UserState::Suspended, &[]);
-        let after = project_after_online_login(&suspended, "prod", &policy, Some("$argon2id$x"), &[]);
+        let after =
+            project_after_online_login(&suspended, "prod", &policy, Some("$argon2id$x"), &[]);
         assert_eq!(after.password.hash, None);
     }
 

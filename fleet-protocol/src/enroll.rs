@@ -40,14 +40,21 @@ impl LocalIds {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RangeKind {
-    /// `/etc/login.defs` UID_MIN..=UID_MAX.
-    LoginDefsUid,
-    /// `/etc/login.defs` GID_MIN..=GID_MAX.
-    LoginDefsGid,
+    /// Roster's uid and gid range as the host had it configured.
+    Uid,
+    Gid,
     /// One line of `/etc/subuid`.
     Subuid,
     /// One line of `/etc/subgid`.
     Subgid,
+    /// `/etc/login.defs` UID_MIN..=UID_MAX.
+    LoginDefsUid,
+    /// `/etc/login.defs` GID_MIN..=GID_MAX.
+    LoginDefsGid,
+    /// `/etc/login.defs` SYS_UID_MIN..=SYS_UID_MAX.
+    LoginDefsSysUid,
+    /// `/etc/login.defs` SYS_GID_MIN..=SYS_GID_MAX.
+    LoginDefsSysGid,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -77,8 +77,10 @@ mod tests {
         assert!(serves(PROTOCOL_VERSION));
         assert!(serves(OLDEST_SERVED));
         assert!(!serves(PROTOCOL_VERSION + 1));
-        if OLDEST_SERVED > 0 {
-            assert!(!serves(OLDEST_SERVED - 1));
-        }
+        assert!(
+            OLDEST_SERVED
+                .checked_sub(1)
+                .is_none_or(|older| !serves(older))
+        );
     }
 }

@@ -54,13 +54,19 @@ impl std::fmt::Debug for Credential {
 pub enum Op {
     /// `roster login`: a session for the credential's user (a password),
     /// valid `hours` (default 8), bound to the asking host.
-    Login { hours: Option<u32> },
+    Login {
+        hours: Option<u32>,
+    },
     /// A login on the asking host checked online (a role admin's first
     /// login there, or any login with no cached hash): the answer carries
     /// the user as that host sees it, with the hash to cache.
     Authenticate,
-    ShowUser { name: String },
-    ListUsers { all: bool },
+    ShowUser {
+        name: String,
+    },
+    ListUsers {
+        all: bool,
+    },
     CreateUser {
         name: String,
         display_name: Option<String>,
@@ -69,14 +75,29 @@ pub enum Op {
         /// None: pending, with a registration code shown once.
         password: Option<String>,
     },
-    SetPassword { name: String, new_password: String },
+    SetPassword {
+        name: String,
+        new_password: String,
+    },
     /// With a [`Credential::Code`]: the first password.
-    Register { new_password: String },
-    ResetPassword { name: String },
-    SuspendUser { name: String },
-    EnableUser { name: String },
-    DeleteUser { name: String },
-    UnlockUser { name: String },
+    Register {
+        new_password: String,
+    },
+    ResetPassword {
+        name: String,
+    },
+    SuspendUser {
+        name: String,
+    },
+    EnableUser {
+        name: String,
+    },
+    DeleteUser {
+        name: String,
+    },
+    UnlockUser {
+        name: String,
+    },
     Grant {
         name: String,
         environment: String,
@@ -150,18 +171,35 @@ impl Op {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum OpsAnswer {
     /// A change made; a sentence for the person.
-    Done { message: String },
+    Done {
+        message: String,
+    },
     /// A `roster login` session: shown once.
-    Session { token: String, expires: i64 },
+    Session {
+        token: String,
+        expires: i64,
+    },
     /// A registration code: shown once.
-    Code { user: UserView, code: String, expires: i64 },
-    User { user: UserView },
-    Users { users: Vec<UserView> },
+    Code {
+        user: UserView,
+        code: String,
+        expires: i64,
+    },
+    User {
+        user: UserView,
+    },
+    Users {
+        users: Vec<UserView>,
+    },
     /// An online login's answer: the user as the asking host sees it.
-    Authenticated { user: HostUser },
+    Authenticated {
+        user: HostUser,
+    },
     /// A repeat of a request id whose first answer held a secret (or was
     /// lost): the change was made by the earlier attempt.
-    AlreadyDone { message: String },
+    AlreadyDone {
+        message: String,
+    },
 }
 
 /// A user as `roster users show` prints it.
@@ -205,7 +243,10 @@ mod tests {
             new_password: "correct horse".into(),
         };
         let printed = format!("{credential:?} {op:?}");
-        assert!(!printed.contains("hunter22") && !printed.contains("correct horse"), "{printed}");
+        assert!(
+            !printed.contains("hunter22") && !printed.contains("correct horse"),
+            "{printed}"
+        );
     }
 
     #[test]

@@ -65,7 +65,8 @@ pub fn parse_utc(text: &str) -> Option<i64> {
             let hour: i64 = parts.next()?.parse().ok()?;
             let minute: i64 = parts.next()?.parse().ok()?;
             let second: i64 = parts.next().unwrap_or("0").parse().ok()?;
-            if !(0..24).contains(&hour) || !(0..60).contains(&minute) || !(0..60).contains(&second) {
+            if !(0..24).contains(&hour) || !(0..60).contains(&minute) || !(0..60).contains(&second)
+            {
                 return None;
             }
             hour * HOUR + minute * MINUTE + second
@@ -109,7 +110,13 @@ mod tests {
             assert_eq!(parse_utc(&text), Some(at), "{text}");
         }
         assert_eq!(parse_utc("2026-12-07"), Some(1_796_601_600));
-        for bad in ["2026-02-30", "2026-13-01", "2026-12-07T24:00:00Z", "yesterday", ""] {
+        for bad in [
+            "2026-02-30",
+            "2026-13-01",
+            "2026-12-07T24:00:00Z",
+            "yesterday",
+            "",
+        ] {
             assert_eq!(parse_utc(bad), None, "{bad}");
         }
     }

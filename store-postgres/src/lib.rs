@@ -68,11 +68,11 @@ pub mod schema;
 pub mod test_server;
 mod tx;
 
-pub use fleet::{
-    AuditRow, ChangeKind, ChangeRow, HostRange, HostRow, IdKind, JoinTokenRow,
-    NewHost, PurgeCounts, RangeKind, ReportRow, ReportedId, RequestClaim, RequestRow,
-};
 pub use call_tag::{CallTag, CallTags, claimed_before};
+pub use fleet::{
+    AuditRow, ChangeKind, ChangeRow, HostRange, HostRow, IdKind, JoinTokenRow, NewHost,
+    PurgeCounts, RangeKind, ReportRow, ReportedId, RequestClaim, RequestRow,
+};
 pub use tx::PgTx;
 
 use postgres::{Client, IsolationLevel, NoTls};

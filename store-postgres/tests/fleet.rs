@@ -15,16 +15,16 @@
 
 use roster_core::clock::Timestamp;
 use roster_core::error::Error;
+use roster_core::fleet::EnvironmentPolicy;
 use roster_core::level::Level;
 use roster_core::lockout::Counter;
 use roster_core::model::{NewSession, Role, Scope, Token, User, UserState};
 use roster_core::store::{Backend, CodeRow, KeyRow, Transaction};
-use roster_core::fleet::EnvironmentPolicy;
 use roster_store_postgres::fleet::CHANGES_CHANNEL;
 use roster_store_postgres::test_server::{TestServer, connect};
 use roster_store_postgres::{
-    AuditRow, ChangeKind, ChangeRow, HostRange, IdKind, JoinTokenRow, NewHost,
-    PgStore, PurgeCounts, RangeKind, ReportedId, RequestClaim, SCHEMA_VERSION, schema,
+    AuditRow, ChangeKind, ChangeRow, HostRange, IdKind, JoinTokenRow, NewHost, PgStore,
+    PurgeCounts, RangeKind, ReportedId, RequestClaim, SCHEMA_VERSION, schema,
 };
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -931,7 +931,7 @@ fn environment_settings_round_trip() {
     );
     let set = EnvironmentPolicy {
         login_level: Level::Read,
-        offline_grace_secs: 3600,
+        offline_grace: std::time::Duration::from_secs(3600),
         host_root_is_admin: true,
     };
     assert!(
@@ -961,7 +961,7 @@ fn environment_settings_round_trip() {
     assert_eq!(store.fleet_read(|tx| tx.change_head()).unwrap(), head);
     // A grace that doesn't fit: refused before any statement.
     let huge = EnvironmentPolicy {
-        offline_grace_secs: u64::MAX,
+        offline_grace: std::time::Duration::from_secs(u64::MAX),
         ..set
     };
     assert!(matches!(

@@ -10,10 +10,14 @@ use crate::store::Store;
 use roster_core::config::parse_duration;
 use roster_core::fleet::EnvironmentPolicy;
 use roster_core::level::Level;
+use roster_core::store::Transaction;
 use roster_hostconfig::duration::format as format_duration;
 
 /// Apply `key=value` settings on top of `policy`, every bad one named.
-pub fn apply(mut policy: EnvironmentPolicy, settings: &[String]) -> Result<EnvironmentPolicy, Fail> {
+pub fn apply(
+    mut policy: EnvironmentPolicy,
+    settings: &[String],
+) -> Result<EnvironmentPolicy, Fail> {
     let mut problems = Vec::new();
     for setting in settings {
         let Some((key, value)) = setting.split_once('=') else {
@@ -26,6 +30,8 @@ pub fn apply(mut policy: EnvironmentPolicy, settings: &[String]) -> Result<Envir
                 Ok(level) => policy.login_level = level,
                 Err(e) => problems.push(format!("login_level: {e}")),
             },
+            // DESIGN.md's "0 means no offline logins", unit or none.
+            "offline_grace" if value == "0" => policy.offline_grace = std::time::Duration::ZERO,
             "offline_grace" => match parse_duration(value) {
                 Ok(grace) => policy.offline_grace = grace,
                 Err(e) => problems.push(format!("offline_grace: {e} (0 = no offline logins)")),
@@ -33,7 +39,9 @@ pub fn apply(mut policy: EnvironmentPolicy, settings: &[String]) -> Result<Envir
             "host_root_is_admin" => match value {
                 "true" => policy.host_root_is_admin = true,
                 "false" => policy.host_root_is_admin = false,
-                other => problems.push(format!("host_root_is_admin: {other:?} is not true or false")),
+                other => problems.push(format!(
+                    "host_root_is_admin: {other:?} is not true or false"
+                )),
             },
             other => problems.push(format!(
                 "unknown setting {other:?} (known: login_level, offline_grace, host_root_is_admin)"
@@ -43,7 +51,10 @@ pub fn apply(mut policy: EnvironmentPolicy, settings: &[String]) -> Result<Envir
     if problems.is_empty() {
         Ok(policy)
     } else {
-        Err(Fail::Usage(format!("nothing was changed: {}", problems.join("; "))))
+        Err(Fail::Usage(format!(
+            "nothing was changed: {}",
+            problems.join("; ")
+        )))
     }
 }
 
@@ -57,7 +68,8 @@ pub fn set(store: &Store, environment: &str, settings: &[String]) -> Result<(), 
                 tx.insert_environment(environment, at)?;
             }
             let current = tx.environment_settings(environment)?.unwrap_or_default();
-            let policy = apply(current, settings).map_err(|e| roster_core::Error::InvalidArgument(e.to_string()))?;
+            let policy = apply(current, settings)
+                .map_err(|e| roster_core::Error::InvalidArgument(e.to_string()))?;
             tx.set_environment_settings(environment, &policy)?;
             Ok((policy, created))
         })
@@ -74,7 +86,9 @@ pub fn list(store: &Store) -> Result<(), Fail> {
         s.fleet_read(|tx| {
             let mut out = Vec::new();
             for environment in tx.environments()? {
-                let policy = tx.environment_settings(&environment.name)?.unwrap_or_default();
+                let policy = tx
+                    .environment_settings(&environment.name)?
+                    .unwrap_or_default();
                 out.push((environment.name, policy));
             }
             Ok(out)
@@ -112,7 +126,11 @@ mod tests {
         assert!(!policy.host_root_is_admin);
         let bad = apply(
             EnvironmentPolicy::default(),
-            &["login_level=boss".into(), "grace=1h".into(), "host_root_is_admin=yes".into()],
+            &[
+                "login_level=boss".into(),
+                "grace=1h".into(),
+                "host_root_is_admin=yes".into(),
+            ],
         )
         .unwrap_err()
         .to_string();

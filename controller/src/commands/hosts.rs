@@ -5,9 +5,8 @@ use crate::error::Fail;
 use crate::store::Store;
 
 pub fn list(store: &Store, environment: Option<&str>) -> Result<(), Fail> {
-    let (hosts, head) = store.with(|s| {
-        s.fleet_read(|tx| Ok((tx.hosts(environment)?, tx.change_head()?)))
-    })?;
+    let (hosts, head) =
+        store.with(|s| s.fleet_read(|tx| Ok((tx.hosts(environment)?, tx.change_head()?))))?;
     let at = now();
     println!(
         "{:<24} {:<16} {:<24} {:>10} {:<24} STATE",

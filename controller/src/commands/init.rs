@@ -8,7 +8,7 @@ use super::now;
 use crate::args::InitArgs;
 use crate::config::ControllerConfig;
 use crate::error::Fail;
-use crate::pki::{Ca, CaBundle};
+use crate::pki::{CA_CERT_FILE, CA_KEY_FILE, Ca, CaBundle};
 use crate::store::Store;
 use roster_core::flows::PasswordRequest;
 use roster_core::model::{NewUser, Role};
@@ -29,7 +29,9 @@ pub fn run(config: &ControllerConfig, args: &InitArgs) -> Result<(), Fail> {
         return replica(config, args);
     }
     let Some(admin) = args.admin.as_deref() else {
-        return Err(Fail::Usage("init needs --admin NAME: the first admin".into()));
+        return Err(Fail::Usage(
+            "init needs --admin NAME: the first admin".into(),
+        ));
     };
     // Everything that can be refused before a write is asked first.
     let password = read_password(args.password_stdin)?;
@@ -39,7 +41,8 @@ pub fn run(config: &ControllerConfig, args: &InitArgs) -> Result<(), Fail> {
             "this store is initialized already (epoch {epoch}): for another replica run `roster-controller init --replica --ca-key FILE`"
         )));
     }
-    let bundle = CaBundle::create(&config.tls.ca_dir, SystemTime::now()).map_err(Fail::pki)?;
+    let bundle = CaBundle::init(&config.tls.ca_dir, "Roster fleet CA", SystemTime::now())
+        .map_err(Fail::pki)?;
     write_server_certificate(config, &bundle.signing)?;
     create_first_admin(config, &store, admin, password)?;
     // The epoch last: its presence is what "initialized" means.
@@ -66,13 +69,38 @@ fn replica(config: &ControllerConfig, args: &InitArgs) -> Result<(), Fail> {
             "the store isn't initialized: run `roster-controller init --admin NAME` on the first controller".into(),
         ));
     }
-    let bundle = CaBundle::import(key, &config.tls.ca_dir).map_err(Fail::pki)?;
+    let bundle = import_ca(key, &config.tls.ca_dir)?;
     write_server_certificate(config, &bundle.signing)?;
     println!(
         "This replica serves the store with the CA {}.",
         bundle.signing.fingerprint()
     );
     Ok(())
+}
+
+/// A replica's copy of the CA: the key given and every certificate
+/// beside it (`ca.crt` and the retired ones still trusted), into this
+/// replica's CA folder, the key 0600; then loaded as `serve` will.
+fn import_ca(key: &Path, ca_dir: &Path) -> Result<CaBundle, Fail> {
+    let from = key.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(ca_dir).map_err(Fail::io(format!("{}: creating", ca_dir.display())))?;
+    let key_pem = Zeroizing::new(
+        std::fs::read(key).map_err(Fail::io(format!("{}: reading the CA key", key.display())))?,
+    );
+    write_new(&ca_dir.join(CA_KEY_FILE), &key_pem, 0o600)?;
+    let entries =
+        std::fs::read_dir(from).map_err(Fail::io(format!("{}: listing", from.display())))?;
+    for entry in entries {
+        let entry = entry.map_err(Fail::io(format!("{}: listing", from.display())))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name == CA_CERT_FILE || (name.starts_with("ca-old-") && name.ends_with(".crt")) {
+            let pem = std::fs::read(entry.path())
+                .map_err(Fail::io(format!("{}: reading", entry.path().display())))?;
+            write_new(&ca_dir.join(name), &pem, 0o644)?;
+        }
+    }
+    CaBundle::load(ca_dir).map_err(Fail::pki)
 }
 
 fn write_server_certificate(config: &ControllerConfig, ca: &Ca) -> Result<(), Fail> {
@@ -124,7 +152,9 @@ fn read_password(from_stdin: bool) -> Result<Secret, Fail> {
         rpassword::prompt_password("Again: ").map_err(Fail::io("reading the password"))?,
     );
     if first != again {
-        return Err(Fail::Usage("the two passwords differ: nothing was changed".into()));
+        return Err(Fail::Usage(
+            "the two passwords differ: nothing was changed".into(),
+        ));
     }
     Ok(first)
 }

@@ -34,7 +34,10 @@ pub fn run(store: &Store, backup_time: &str) -> Result<(), Fail> {
     })?;
     println!("New epoch {epoch}: every host resyncs in full at its next request.");
     if audit.is_empty() {
-        println!("No audit entries since {}: nothing to re-apply.", when(since));
+        println!(
+            "No audit entries since {}: nothing to re-apply.",
+            when(since)
+        );
         return Ok(());
     }
     println!(
@@ -47,7 +50,11 @@ pub fn run(store: &Store, backup_time: &str) -> Result<(), Fail> {
             "{}  {:<12} {:<20} {} {} {}",
             when(entry.at),
             entry.person,
-            if entry.host.is_empty() { "(controller)" } else { entry.host.as_str() },
+            if entry.host.is_empty() {
+                "(controller)"
+            } else {
+                entry.host.as_str()
+            },
             entry.action,
             entry.target,
             entry.detail

@@ -7,6 +7,7 @@ use super::{now, when};
 use crate::error::Fail;
 use crate::store::Store;
 use roster_core::credential;
+use roster_core::store::Transaction;
 use roster_store_postgres::fleet::JoinTokenRow;
 use std::time::Duration;
 

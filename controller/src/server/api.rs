@@ -46,7 +46,11 @@ pub fn router(shared: Arc<Shared>) -> Router {
 }
 
 async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "no such endpoint in /v1")
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        ErrorCode::NotFound,
+        "no such endpoint in /v1",
+    )
 }
 
 /// A failure as the host reads it: status, code and a sentence.
@@ -169,21 +173,36 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    ErrorCode::TooLarge,
-                    format!("the body is larger than {MAX_BODY_BYTES} bytes"),
-                )
-            } else {
-                ApiError::bad_request(format!("the body can't be read: {rejection}"))
-            }
-        })?;
+        // Said too large up front: no need to read it to refuse it.
+        let announced = request
+            .headers()
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.parse::<usize>().ok());
+        if announced.is_some_and(|length| length > MAX_BODY_BYTES) {
+            return Err(too_large());
+        }
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    too_large()
+                } else {
+                    ApiError::bad_request(format!("the body can't be read: {rejection}"))
+                }
+            })?;
         serde_json::from_slice(&bytes)
             .map(JsonBody)
             .map_err(|e| ApiError::bad_request(format!("the body is not the JSON expected: {e}")))
     }
+}
+
+fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::TooLarge,
+        format!("the body is larger than {MAX_BODY_BYTES} bytes"),
+    )
 }
 
 /// The host the client certificate names, as its row says now: no
@@ -211,7 +230,10 @@ pub async fn authenticated(shared: &Shared, peer: Option<&PeerHost>) -> Result<H
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             ErrorCode::Revoked,
-            format!("the host {:?} was revoked: wipe cached credentials", host.name),
+            format!(
+                "the host {:?} was revoked: wipe cached credentials",
+                host.name
+            ),
         ));
     }
     Ok(host)

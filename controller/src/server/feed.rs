@@ -94,7 +94,10 @@ impl Feed {
             return;
         }
         {
-            let mut policies = self.policies.write().unwrap_or_else(PoisonError::into_inner);
+            let mut policies = self
+                .policies
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
             for entry in &entries {
                 if let FleetChange::Environment { name, policy } = &entry.change {
                     match policy {
@@ -134,7 +137,9 @@ fn run(store: &Store, feed: &Feed, hosts: &HostDirectory, metrics: &Metrics) {
             Ok(()) => return,
             Err(e) => {
                 metrics.feed_errors.fetch_add(1, Ordering::Relaxed);
-                eprintln!("roster-controller: the change feed lost the store ({e}); reconnecting in {backoff:?}");
+                eprintln!(
+                    "roster-controller: the change feed lost the store ({e}); reconnecting in {backoff:?}"
+                );
                 std::thread::sleep(backoff);
                 backoff = (backoff * 2).min(BACKOFF_MAX);
             }
@@ -159,7 +164,9 @@ fn follow(
             entries,
         } = read_after(&mut connection, cursor)?;
         if epoch != feed.epoch() {
-            eprintln!("roster-controller: the store has a new epoch ({epoch}): every host resyncs in full");
+            eprintln!(
+                "roster-controller: the store has a new epoch ({epoch}): every host resyncs in full"
+            );
             feed.restart(epoch, head, feed.capacity);
             continue;
         }
@@ -174,7 +181,9 @@ fn follow(
             metrics.feed_lag_seconds.store(lag, Ordering::Relaxed);
         }
         feed.apply(entries);
-        metrics.feed_head.store(feed.window().head(), Ordering::Relaxed);
+        metrics
+            .feed_head
+            .store(feed.window().head(), Ordering::Relaxed);
         if !full {
             connection.wait_doorbell(REREAD)?;
         }

@@ -47,13 +47,21 @@ pub struct HostDirectory {
 impl HostDirectory {
     pub fn new(rows: &[HostRow]) -> Arc<HostDirectory> {
         Arc::new(HostDirectory {
-            hosts: RwLock::new(rows.iter().map(|row| (row.id, HostInfo::from(row))).collect()),
+            hosts: RwLock::new(
+                rows.iter()
+                    .map(|row| (row.id, HostInfo::from(row)))
+                    .collect(),
+            ),
             activity: Mutex::default(),
         })
     }
 
     /// The host with this id, read from the store when not known here.
-    pub async fn resolve(&self, store: &Arc<Store>, id: i64) -> roster_core::Result<Option<HostInfo>> {
+    pub async fn resolve(
+        &self,
+        store: &Arc<Store>,
+        id: i64,
+    ) -> roster_core::Result<Option<HostInfo>> {
         if let Some(info) = self.known(id) {
             return Ok(Some(info));
         }
@@ -95,7 +103,10 @@ impl HostDirectory {
 
     /// How many hosts this replica knows of.
     pub fn count(&self) -> usize {
-        self.hosts.read().unwrap_or_else(PoisonError::into_inner).len()
+        self.hosts
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 
     pub fn seen(&self, id: i64, activity: Activity) {

@@ -35,7 +35,10 @@ impl Metrics {
     pub fn render(&self, known_hosts: usize, accept: &AcceptCounters) -> String {
         let mut out = String::new();
         let mut gauge = |name: &str, help: &str, kind: &str, value: String| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+            );
         };
         let load = |v: &AtomicU64| v.load(Ordering::Relaxed).to_string();
         gauge(
@@ -44,25 +47,90 @@ impl Metrics {
             "gauge",
             self.long_polls.load(Ordering::Relaxed).to_string(),
         );
-        gauge("roster_known_hosts", "Enrolled hosts this replica knows of.", "gauge", known_hosts.to_string());
-        gauge("roster_feed_head", "The newest change sequence in the window.", "gauge", self.feed_head.load(Ordering::Relaxed).to_string());
+        gauge(
+            "roster_known_hosts",
+            "Enrolled hosts this replica knows of.",
+            "gauge",
+            known_hosts.to_string(),
+        );
+        gauge(
+            "roster_feed_head",
+            "The newest change sequence in the window.",
+            "gauge",
+            self.feed_head.load(Ordering::Relaxed).to_string(),
+        );
         gauge(
             "roster_feed_lag_seconds",
             "Seconds between the newest change's commit and the feed reading it.",
             "gauge",
             self.feed_lag_seconds.load(Ordering::Relaxed).to_string(),
         );
-        gauge("roster_feed_errors_total", "Times the feed lost the store.", "counter", load(&self.feed_errors));
-        gauge("roster_enroll_total", "Enrollments that succeeded.", "counter", load(&self.enroll_ok));
-        gauge("roster_enroll_refused_total", "Enrollments refused.", "counter", load(&self.enroll_refused));
-        gauge("roster_sync_answers_total", "Long polls answered.", "counter", load(&self.sync_answers));
-        gauge("roster_sync_too_old_total", "Cursors sent to the snapshot (410).", "counter", load(&self.sync_too_old));
-        gauge("roster_snapshots_built_total", "Environment snapshots built.", "counter", load(&self.snapshots_built));
-        gauge("roster_snapshots_served_total", "Snapshots served.", "counter", load(&self.snapshots_served));
-        gauge("roster_snapshot_queued_total", "Snapshot requests that waited for the limiter.", "counter", load(&self.snapshot_queued));
-        gauge("roster_refused_total", "Requests answered with a 4xx.", "counter", load(&self.refused));
-        gauge("roster_limiter_drops_total", "Connections closed by the accept limiter.", "counter", accept.limiter_drops.to_string());
-        gauge("roster_handshake_failures_total", "TLS handshakes that failed.", "counter", accept.handshake_failures.to_string());
+        gauge(
+            "roster_feed_errors_total",
+            "Times the feed lost the store.",
+            "counter",
+            load(&self.feed_errors),
+        );
+        gauge(
+            "roster_enroll_total",
+            "Enrollments that succeeded.",
+            "counter",
+            load(&self.enroll_ok),
+        );
+        gauge(
+            "roster_enroll_refused_total",
+            "Enrollments refused.",
+            "counter",
+            load(&self.enroll_refused),
+        );
+        gauge(
+            "roster_sync_answers_total",
+            "Long polls answered.",
+            "counter",
+            load(&self.sync_answers),
+        );
+        gauge(
+            "roster_sync_too_old_total",
+            "Cursors sent to the snapshot (410).",
+            "counter",
+            load(&self.sync_too_old),
+        );
+        gauge(
+            "roster_snapshots_built_total",
+            "Environment snapshots built.",
+            "counter",
+            load(&self.snapshots_built),
+        );
+        gauge(
+            "roster_snapshots_served_total",
+            "Snapshots served.",
+            "counter",
+            load(&self.snapshots_served),
+        );
+        gauge(
+            "roster_snapshot_queued_total",
+            "Snapshot requests that waited for the limiter.",
+            "counter",
+            load(&self.snapshot_queued),
+        );
+        gauge(
+            "roster_refused_total",
+            "Requests answered with a 4xx.",
+            "counter",
+            load(&self.refused),
+        );
+        gauge(
+            "roster_limiter_drops_total",
+            "Connections closed by the accept limiter.",
+            "counter",
+            accept.limiter_drops.to_string(),
+        );
+        gauge(
+            "roster_handshake_failures_total",
+            "TLS handshakes that failed.",
+            "counter",
+            accept.handshake_failures.to_string(),
+        );
         out
     }
 }

@@ -24,14 +24,19 @@ pub enum FleetChange {
         hash: Option<String>,
         keys: Vec<KeyRow>,
     },
-    UserDeleted { uid: u32 },
+    UserDeleted {
+        uid: u32,
+    },
     /// An environment's settings; none when it was removed.
     Environment {
         name: String,
         policy: Option<EnvironmentPolicy>,
     },
     /// A host's row changed: revoked (or removed) hosts are told so.
-    Host { id: i64, revoked: bool },
+    Host {
+        id: i64,
+        revoked: bool,
+    },
     /// A change hosts don't receive (a retired uid arrives with its
     /// user's deletion), kept so the window stays gap-free.
     Unseen,
@@ -52,7 +57,10 @@ pub enum Collected {
     TooOld,
     /// Changes for this host after the cursor, and the new cursor (the
     /// window's head: entries this host doesn't receive are passed over).
-    Changes { cursor: i64, changes: Vec<HostChange> },
+    Changes {
+        cursor: i64,
+        changes: Vec<HostChange>,
+    },
 }
 
 #[derive(Debug)]
@@ -224,7 +232,9 @@ mod tests {
         };
         assert_eq!(cursor, 103);
         assert_eq!(changes.len(), 2);
-        assert!(matches!(&changes[0], HostChange::User(u) if u.uid == 2 && u.password.hash.is_none()));
+        assert!(
+            matches!(&changes[0], HostChange::User(u) if u.uid == 2 && u.password.hash.is_none())
+        );
         assert_eq!(changes[1], HostChange::UserDeleted { uid: 1 });
         let Collected::Changes { changes, .. } = window.collect(100, reader(&policy)) else {
             panic!()
@@ -241,10 +251,16 @@ mod tests {
         }
         assert_eq!(window.floor(), 3);
         assert_eq!(window.collect(2, reader(&policy)), Collected::TooOld);
-        assert!(matches!(window.collect(3, reader(&policy)), Collected::Changes { cursor: 5, .. }));
+        assert!(matches!(
+            window.collect(3, reader(&policy)),
+            Collected::Changes { cursor: 5, .. }
+        ));
         assert_eq!(
             window.collect(9, reader(&policy)),
-            Collected::Changes { cursor: 9, changes: Vec::new() }
+            Collected::Changes {
+                cursor: 9,
+                changes: Vec::new()
+            }
         );
     }
 
@@ -264,10 +280,34 @@ mod tests {
     fn other_environments_and_other_hosts_changes_pass_over() {
         let policy = EnvironmentPolicy::default();
         let mut window = Window::new(10, 0);
-        window.push(entry(1, FleetChange::Environment { name: "dev".into(), policy: Some(policy.clone()) }));
-        window.push(entry(2, FleetChange::Host { id: 8, revoked: true }));
-        window.push(entry(3, FleetChange::Environment { name: "prod".into(), policy: Some(policy.clone()) }));
-        window.push(entry(4, FleetChange::Host { id: 7, revoked: true }));
+        window.push(entry(
+            1,
+            FleetChange::Environment {
+                name: "dev".into(),
+                policy: Some(policy.clone()),
+            },
+        ));
+        window.push(entry(
+            2,
+            FleetChange::Host {
+                id: 8,
+                revoked: true,
+            },
+        ));
+        window.push(entry(
+            3,
+            FleetChange::Environment {
+                name: "prod".into(),
+                policy: Some(policy.clone()),
+            },
+        ));
+        window.push(entry(
+            4,
+            FleetChange::Host {
+                id: 7,
+                revoked: true,
+            },
+        ));
         let Collected::Changes { cursor, changes } = window.collect(0, reader(&policy)) else {
             panic!()
         };

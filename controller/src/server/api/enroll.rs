@@ -10,9 +10,9 @@
 //! CSR, a name taken) leaves the token usable.
 
 use super::{ApiError, JsonBody, answer, protocol_of};
+use crate::pki::HostSubject;
 use crate::server::Shared;
 use crate::server::hosts::HostInfo;
-use crate::pki::HostSubject;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -22,7 +22,9 @@ use roster_core::{Secret, credential};
 use roster_fleet_protocol::{
     EnrollAnswer, EnrollRequest, ErrorCode, IdKind, MAX_REPORTED_IDS, RangeKind,
 };
-use roster_store_postgres::fleet::{AuditRow, HostRange, NewHost, ReportedId};
+use roster_store_postgres::fleet::{
+    AuditRow, HostRange, IdKind as StoredIdKind, NewHost, RangeKind as StoredRangeKind, ReportedId,
+};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, UNIX_EPOCH};
@@ -68,8 +70,8 @@ async fn admit(
         .iter()
         .map(|used| ReportedId {
             kind: match used.kind {
-                IdKind::User => "user".into(),
-                IdKind::Group => "group".into(),
+                IdKind::User => StoredIdKind::User,
+                IdKind::Group => StoredIdKind::Group,
             },
             name: used.name.clone(),
             id: used.id,
@@ -81,14 +83,17 @@ async fn admit(
         .iter()
         .map(|range| HostRange {
             kind: match range.kind {
-                RangeKind::LoginDefsUid => "login_defs_uid",
-                RangeKind::LoginDefsGid => "login_defs_gid",
-                RangeKind::Subuid => "subuid",
-                RangeKind::Subgid => "subgid",
-            }
-            .into(),
-            first: range.first,
-            count: range.count,
+                RangeKind::Uid => StoredRangeKind::Uid,
+                RangeKind::Gid => StoredRangeKind::Gid,
+                RangeKind::Subuid => StoredRangeKind::Subuid,
+                RangeKind::Subgid => StoredRangeKind::Subgid,
+                RangeKind::LoginDefsUid => StoredRangeKind::LoginDefsUid,
+                RangeKind::LoginDefsGid => StoredRangeKind::LoginDefsGid,
+                RangeKind::LoginDefsSysUid => StoredRangeKind::LoginDefsSysUid,
+                RangeKind::LoginDefsSysGid => StoredRangeKind::LoginDefsSysGid,
+            },
+            first: u64::from(range.first),
+            count: u64::from(range.count),
         })
         .collect();
     let store = Arc::clone(&shared.store);
@@ -163,7 +168,6 @@ async fn admit(
                     ));
                 }
                 tx.append_audit(&AuditRow {
-                    id: 0,
                     at: now,
                     person: format!("join-token:{}", token.public_id),
                     host: name.clone(),
@@ -210,7 +214,10 @@ fn not_a_token() -> ApiError {
 /// two hosts never differ by case alone).
 fn hostname(name: &str) -> Result<(), ApiError> {
     let fits = (1..=253).contains(&name.len())
-        && name.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && name
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
         && name
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');

@@ -22,8 +22,8 @@ use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use roster_core::flows::{Channel, LoginOutcome, PasswordRequest};
 use roster_core::fleet::{project_after_online_login, session_name, token_usable_from};
+use roster_core::flows::{Channel, LoginOutcome, PasswordRequest};
 use roster_core::level::Level;
 use roster_core::model::{Caller, NewUser, Role, Scope, User};
 use roster_core::password::Hasher;
@@ -92,7 +92,11 @@ impl Argon2Quota {
             work(&hasher)
         })
         .await
-        .map_err(|e| ApiError::from(Error::Store(format!("a password check ended abnormally: {e}"))))?;
+        .map_err(|e| {
+            ApiError::from(Error::Store(format!(
+                "a password check ended abnormally: {e}"
+            )))
+        })?;
         Ok(answer)
     }
 }
@@ -109,10 +113,8 @@ pub async fn ops(
         ));
     }
     let writes = request.op.writes();
-    if writes {
-        if let Some(first) = first_answer(&shared, &request.request_id).await? {
-            return Ok(answer(first));
-        }
+    if writes && let Some(first) = first_answer(&shared, &request.request_id).await? {
+        return Ok(answer(first));
     }
     let id = request.request_id.clone();
     let outcome = act(&shared, &host, request).await;
@@ -134,7 +136,10 @@ pub async fn ops(
 /// The answer stored for a request id made before, if any.
 async fn first_answer(shared: &Arc<Shared>, id: &str) -> Result<Option<OpsAnswer>, ApiError> {
     let id = id.to_string();
-    let row = shared.store.run(move |s| s.fleet_read(|tx| tx.request(&id))).await?;
+    let row = shared
+        .store
+        .run(move |s| s.fleet_read(|tx| tx.request(&id)))
+        .await?;
     Ok(row.map(|row| {
         row.answer
             .and_then(|json| serde_json::from_str(&json).ok())
@@ -179,7 +184,11 @@ enum Proven {
     Code(Secret),
 }
 
-async fn act(shared: &Arc<Shared>, host: &HostInfo, request: OpsRequest) -> Result<OpsAnswer, ApiError> {
+async fn act(
+    shared: &Arc<Shared>,
+    host: &HostInfo,
+    request: OpsRequest,
+) -> Result<OpsAnswer, ApiError> {
     let OpsRequest {
         request_id,
         credential,
@@ -213,7 +222,9 @@ async fn act(shared: &Arc<Shared>, host: &HostInfo, request: OpsRequest) -> Resu
     }
     let proven = prove(shared, host, credential).await?;
     let person = match &proven {
-        Proven::Actor(actor) => roster_core::rules::actor_name(actor).unwrap_or("root").to_string(),
+        Proven::Actor(actor) => roster_core::rules::actor_name(actor)
+            .unwrap_or("root")
+            .to_string(),
         Proven::Code(_) => "registration-code".to_string(),
     };
     let tag = op.writes().then(|| CallTag {
@@ -241,6 +252,9 @@ async fn act(shared: &Arc<Shared>, host: &HostInfo, request: OpsRequest) -> Resu
     }
 }
 
+/// One op's work on core's rules, run on a blocking thread.
+type RosterWork = Box<dyn FnOnce(&mut Roster, &Actor) -> roster_core::Result<OpsAnswer> + Send>;
+
 async fn as_actor(
     shared: &Arc<Shared>,
     host: &HostInfo,
@@ -249,7 +263,7 @@ async fn as_actor(
     op: Op,
 ) -> Result<OpsAnswer, ApiError> {
     let environment = host.environment.clone();
-    let on = |work: Box<dyn FnOnce(&mut Roster, &Actor) -> roster_core::Result<OpsAnswer> + Send>| {
+    let on = |work: RosterWork| {
         let store = Arc::clone(&shared.store);
         let environment = environment.clone();
         let tag = tag.clone();
@@ -259,7 +273,9 @@ async fn as_actor(
                 store.with_roster_in(&environment, tag, |roster| work(roster, &actor))
             })
             .await
-            .map_err(|e| ApiError::from(Error::Store(format!("a store task ended abnormally: {e}"))))?
+            .map_err(|e| {
+                ApiError::from(Error::Store(format!("a store task ended abnormally: {e}")))
+            })?
             .map_err(ApiError::from)
         }
     };
@@ -300,10 +316,18 @@ async fn as_actor(
             let policy = shared.feed.policy(&host.environment);
             let environment = host.environment.clone();
             on(Box::new(move |roster, actor| {
-                let name = roster_core::rules::actor_name(actor).unwrap_or_default().to_string();
+                let name = roster_core::rules::actor_name(actor)
+                    .unwrap_or_default()
+                    .to_string();
                 let (user, hash, keys) = roster.fleet_view(&name)?;
                 Ok(OpsAnswer::Authenticated {
-                    user: project_after_online_login(&user, &environment, &policy, hash.as_deref(), &keys),
+                    user: project_after_online_login(
+                        &user,
+                        &environment,
+                        &policy,
+                        hash.as_deref(),
+                        &keys,
+                    ),
                 })
             }))
             .await
@@ -386,16 +410,28 @@ async fn as_actor(
             .await
         }
         Op::SuspendUser { name } => {
-            on(Box::new(move |r, a| Ok(user_done("suspended", &r.suspend_user(a, &name)?)))).await
+            on(Box::new(move |r, a| {
+                Ok(user_done("suspended", &r.suspend_user(a, &name)?))
+            }))
+            .await
         }
         Op::EnableUser { name } => {
-            on(Box::new(move |r, a| Ok(user_done("enabled", &r.enable_user(a, &name)?)))).await
+            on(Box::new(move |r, a| {
+                Ok(user_done("enabled", &r.enable_user(a, &name)?))
+            }))
+            .await
         }
         Op::DeleteUser { name } => {
-            on(Box::new(move |r, a| Ok(user_done("deleted", &r.delete_user(a, &name)?)))).await
+            on(Box::new(move |r, a| {
+                Ok(user_done("deleted", &r.delete_user(a, &name)?))
+            }))
+            .await
         }
         Op::UnlockUser { name } => {
-            on(Box::new(move |r, a| Ok(user_done("unlocked", &r.unlock_user(a, &name)?)))).await
+            on(Box::new(move |r, a| {
+                Ok(user_done("unlocked", &r.unlock_user(a, &name)?))
+            }))
+            .await
         }
         Op::Grant {
             name,
@@ -421,7 +457,9 @@ async fn as_actor(
                 let outcome = roster.revoke(actor, &name, Some(&environment), level)?;
                 Ok(OpsAnswer::Done {
                     message: match outcome.after {
-                        Some(level) => format!("{name:?} holds {} in {environment:?}", level.as_str()),
+                        Some(level) => {
+                            format!("{name:?} holds {} in {environment:?}", level.as_str())
+                        }
                         None => format!("{name:?} holds nothing in {environment:?}"),
                     },
                 })
@@ -479,7 +517,9 @@ async fn change_password(
     let environment = host.environment.clone();
     let planner = actor.clone();
     let plan = tokio::task::spawn_blocking(move || {
-        store.with_roster_in(&environment, None, |roster| roster.plan_password_change(&planner, request))
+        store.with_roster_in(&environment, None, |roster| {
+            roster.plan_password_change(&planner, request)
+        })
     })
     .await
     .map_err(|e| ApiError::from(Error::Store(format!("a store task ended abnormally: {e}"))))??;
@@ -493,7 +533,12 @@ async fn change_password(
         None => false,
     };
     let phc = match plan.password_to_hash(verified)? {
-        Some(new) => Some(shared.argon2.run(host, move |hasher| hasher.hash(&new)).await??),
+        Some(new) => Some(
+            shared
+                .argon2
+                .run(host, move |hasher| hasher.hash(&new))
+                .await??,
+        ),
         None => None,
     };
     let store = Arc::clone(&shared.store);
@@ -511,7 +556,11 @@ async fn change_password(
 /// Check the credential here: a token (API or session, bound to its
 /// host), a password under the lockout and the host's argon2 quota, or a
 /// code (checked when it is used, by the register flow).
-async fn prove(shared: &Arc<Shared>, host: &HostInfo, credential: Credential) -> Result<Proven, ApiError> {
+async fn prove(
+    shared: &Arc<Shared>,
+    host: &HostInfo,
+    credential: Credential,
+) -> Result<Proven, ApiError> {
     match credential {
         Credential::Code { code } => Ok(Proven::Code(Secret::new(code))),
         Credential::Token { token } => {
@@ -533,7 +582,9 @@ async fn prove(shared: &Arc<Shared>, host: &HostInfo, credential: Credential) ->
                 })
             })
             .await
-            .map_err(|e| ApiError::from(Error::Store(format!("a store task ended abnormally: {e}"))))??;
+            .map_err(|e| {
+                ApiError::from(Error::Store(format!("a store task ended abnormally: {e}")))
+            })??;
             Ok(Proven::Actor(actor))
         }
         Credential::Password { user, password } => {
@@ -548,7 +599,9 @@ async fn prove(shared: &Arc<Shared>, host: &HostInfo, credential: Credential) ->
                 })
             })
             .await
-            .map_err(|e| ApiError::from(Error::Store(format!("a store task ended abnormally: {e}"))))??;
+            .map_err(|e| {
+                ApiError::from(Error::Store(format!("a store task ended abnormally: {e}")))
+            })??;
             if let Some(LoginOutcome::Locked { message, .. }) = plan.refused() {
                 return Err(locked(message));
             }
@@ -577,12 +630,15 @@ async fn prove(shared: &Arc<Shared>, host: &HostInfo, credential: Credential) ->
                 })
             })
             .await
-            .map_err(|e| ApiError::from(Error::Store(format!("a store task ended abnormally: {e}"))))??;
+            .map_err(|e| {
+                ApiError::from(Error::Store(format!("a store task ended abnormally: {e}")))
+            })??;
             match outcome {
                 (LoginOutcome::Success, Some(actor)) => Ok(Proven::Actor(actor)),
                 (LoginOutcome::Locked { message, .. }, _) => Err(locked(message)),
                 _ => Err(ApiError::from(Error::AuthFailed(
-                    "wrong name or password (a registration code is given as a code credential)".into(),
+                    "wrong name or password (a registration code is given as a code credential)"
+                        .into(),
                 ))),
             }
         }
@@ -597,9 +653,9 @@ async fn user_actor(shared: &Arc<Shared>, host: &HostInfo, name: &str) -> Result
     let name = name.to_string();
     let actor = tokio::task::spawn_blocking(move || {
         store.with_roster_in(&environment, None, |roster| {
-            let user = roster.user_by_name(&name)?.ok_or_else(|| {
-                Error::AuthFailed("wrong name or password".into())
-            })?;
+            let user = roster
+                .user_by_name(&name)?
+                .ok_or_else(|| Error::AuthFailed("wrong name or password".into()))?;
             roster.actor(&Caller {
                 uid: user.uid,
                 token_id: None,
@@ -619,5 +675,9 @@ fn lockout_host(host: &HostInfo) -> String {
 }
 
 fn locked(message: String) -> ApiError {
-    ApiError::new(StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManyRequests, message)
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::TooManyRequests,
+        message,
+    )
 }

@@ -69,7 +69,11 @@ impl SnapshotCache {
     }
 
     /// The environment's snapshot: cached, or built now (in turn).
-    pub async fn get(&self, shared: &Arc<Shared>, environment: &str) -> Result<Arc<Cached>, ApiError> {
+    pub async fn get(
+        &self,
+        shared: &Arc<Shared>,
+        environment: &str,
+    ) -> Result<Arc<Cached>, ApiError> {
         if let Some(cached) = self.usable(shared, environment) {
             return Ok(cached);
         }
@@ -87,11 +91,15 @@ impl SnapshotCache {
         let _slot = match self.limiter.try_acquire() {
             Ok(slot) => slot,
             Err(_) => {
-                shared.metrics.snapshot_queued.fetch_add(1, Ordering::Relaxed);
-                self.limiter
-                    .acquire()
-                    .await
-                    .map_err(|_| ApiError::from(roster_core::Error::Store("the controller is stopping".into())))?
+                shared
+                    .metrics
+                    .snapshot_queued
+                    .fetch_add(1, Ordering::Relaxed);
+                self.limiter.acquire().await.map_err(|_| {
+                    ApiError::from(roster_core::Error::Store(
+                        "the controller is stopping".into(),
+                    ))
+                })?
             }
         };
         let name = environment.to_string();
@@ -100,7 +108,10 @@ impl SnapshotCache {
             .store
             .run(move |store| build(store, &name, &policy))
             .await?;
-        shared.metrics.snapshots_built.fetch_add(1, Ordering::Relaxed);
+        shared
+            .metrics
+            .snapshots_built
+            .fetch_add(1, Ordering::Relaxed);
         let built = Arc::new(built);
         self.cached
             .lock()
@@ -111,12 +122,18 @@ impl SnapshotCache {
 }
 
 /// Read and project the whole environment in one snapshot of the store.
-pub fn build(store: &mut PgStore, environment: &str, policy: &EnvironmentPolicy) -> roster_core::Result<Cached> {
+pub fn build(
+    store: &mut PgStore,
+    environment: &str,
+    policy: &EnvironmentPolicy,
+) -> roster_core::Result<Cached> {
     let answer = store.fleet_read(|tx| {
         let now = SystemClock.now();
         let epoch = tx.epoch()?.unwrap_or_default();
         let cursor = tx.change_head()?;
-        let policy = tx.environment_settings(environment)?.unwrap_or_else(|| policy.clone());
+        let policy = tx
+            .environment_settings(environment)?
+            .unwrap_or_else(|| policy.clone());
         let users = tx.users(now)?;
         let mut projected = Vec::with_capacity(users.len());
         for user in &users {
@@ -125,7 +142,13 @@ pub fn build(store: &mut PgStore, environment: &str, policy: &EnvironmentPolicy)
             } else {
                 (None, Vec::new())
             };
-            projected.push(project_user(user, environment, &policy, hash.as_deref(), &keys));
+            projected.push(project_user(
+                user,
+                environment,
+                &policy,
+                hash.as_deref(),
+                &keys,
+            ));
         }
         let held: BTreeSet<u32> = users.iter().map(|user| user.uid).collect();
         let retired_uids = tx
@@ -157,7 +180,10 @@ pub async fn snapshot(
 ) -> Result<Response, ApiError> {
     let host = authenticated(&shared, peer.as_deref()).await?;
     let cached = shared.snapshots.get(&shared, &host.environment).await?;
-    shared.metrics.snapshots_served.fetch_add(1, Ordering::Relaxed);
+    shared
+        .metrics
+        .snapshots_served
+        .fetch_add(1, Ordering::Relaxed);
     // The envelope around bytes serialized once for every host.
     let head = format!(
         "{{\"protocol\":{PROTOCOL_VERSION},\"time\":{},\"body\":",
@@ -170,5 +196,9 @@ pub async fn snapshot(
     Response::builder()
         .header(CONTENT_TYPE, "application/json")
         .body(Body::from(body))
-        .map_err(|e| ApiError::from(roster_core::Error::Store(format!("building the answer: {e}"))))
+        .map_err(|e| {
+            ApiError::from(roster_core::Error::Store(format!(
+                "building the answer: {e}"
+            )))
+        })
 }
