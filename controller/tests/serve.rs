@@ -1151,3 +1151,82 @@ fn online_guessing_is_locked_out_per_host_and_a_host_over_its_argon2_quota_waits
     assert!(statuses.contains(&429), "over the quota: {statuses:?}");
     assert!(statuses.contains(&403), "one ran: {statuses:?}");
 }
+
+#[test]
+fn a_host_reports_and_renews_about_itself_only() {
+    let Some(controller) = Controller::start("report") else {
+        return;
+    };
+    let (web, enrolled) = controller.enroll("default", "web-1");
+    let entry = json!({"at": 1_800_000_000i64, "kind": "login_result", "text": "alice ssh from 10.0.0.5: success"});
+    let own = controller.call(
+        "POST",
+        "/v1/report",
+        Some(json!({"host": "web-1", "entries": [entry]})),
+        Some(&web),
+    );
+    assert_eq!(own.status, 200, "{}", own.json);
+    assert_eq!(own.json["body"]["kept"], 1);
+    let other = controller.call(
+        "POST",
+        "/v1/report",
+        Some(json!({"host": "db-1", "entries": [entry]})),
+        Some(&web),
+    );
+    assert_eq!(other.status, 403, "{}", other.json);
+    let many: Vec<Value> = (0..1001).map(|_| entry.clone()).collect();
+    let over = controller.call(
+        "POST",
+        "/v1/report",
+        Some(json!({"host": "web-1", "entries": many})),
+        Some(&web),
+    );
+    assert_eq!(over.status, 413, "{}", over.json);
+    let anonymous = controller.call(
+        "POST",
+        "/v1/report",
+        Some(json!({"host": "web-1", "entries": []})),
+        None,
+    );
+    assert_eq!(anonymous.status, 401);
+
+    // Renewal with a new key: the new certificate names the same host.
+    let key = rcgen::KeyPair::generate().unwrap();
+    let csr = rcgen::CertificateParams::new(vec!["anything".to_string()])
+        .unwrap()
+        .serialize_request(&key)
+        .unwrap()
+        .pem()
+        .unwrap();
+    let renewed = controller.call(
+        "POST",
+        "/v1/renew",
+        Some(json!({"csr_pem": csr})),
+        Some(&web),
+    );
+    assert_eq!(renewed.status, 200, "{}", renewed.json);
+    let fresh = HostCert {
+        chain_pem: renewed.json["body"]["certificate_pem"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+        key_pem: key.serialize_pem(),
+    };
+    let before = roster_controller::pki::HostIdentity::from_cert_pem(&web.chain_pem).unwrap();
+    let after = roster_controller::pki::HostIdentity::from_cert_pem(&fresh.chain_pem).unwrap();
+    assert_eq!((after.id, after.name.as_str()), (before.id, "web-1"));
+    assert_ne!(after.serial, before.serial);
+    assert_eq!(
+        renewed.json["body"]["ca_bundle_pem"],
+        enrolled["ca_bundle_pem"]
+    );
+    assert_eq!(
+        controller
+            .call("GET", "/v1/snapshot", None, Some(&fresh))
+            .status,
+        200
+    );
+    // Renewal needs a certificate: enrollment's anonymous client gets none.
+    let anonymous = controller.call("POST", "/v1/renew", Some(json!({"csr_pem": csr})), None);
+    assert_eq!(anonymous.status, 401);
+}

@@ -23,11 +23,13 @@
 pub mod enroll;
 pub mod error;
 pub mod ops;
+pub mod report;
 pub mod sync;
 
 pub use enroll::{EnrollAnswer, EnrollRequest, IdKind, IdRange, LocalIds, RangeKind, UsedId};
 pub use error::{ErrorAnswer, ErrorCode};
 pub use ops::{Credential, Op, OpsAnswer, OpsRequest, UserView};
+pub use report::{RenewAnswer, RenewRequest, ReportAnswer, ReportEntry, ReportKind, ReportRequest};
 pub use sync::{
     EnvironmentView, HostChange, HostKey, HostUser, PasswordView, SnapshotAnswer, SyncAnswer,
 };

@@ -17,6 +17,7 @@
 //! (`tx.user_by_uid`, `tx.keys_of`, …) from one snapshot.
 
 pub mod audit;
+pub mod bulk;
 pub mod changes;
 pub mod environments;
 pub mod epoch;

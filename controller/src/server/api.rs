@@ -4,6 +4,7 @@
 
 pub mod enroll;
 pub mod ops;
+pub mod report;
 pub mod snapshot;
 pub mod sync;
 
@@ -36,6 +37,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/sync", get(sync::sync))
         .route("/v1/snapshot", get(snapshot::snapshot))
         .route("/v1/ops", post(ops::ops))
+        .route("/v1/report", post(report::report))
+        .route("/v1/renew", post(report::renew))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&shared),
             versioned,
@@ -215,6 +218,15 @@ pub async fn authenticated(shared: &Shared, peer: Option<&PeerHost>) -> Result<H
             "this endpoint needs the host's client certificate: enroll first (`roster hosts join`)",
         ));
     };
+    // The handshake checked expiry, but a kept-alive connection can
+    // outlive its certificate: checked again on every request.
+    if identity.not_after <= std::time::SystemTime::now() {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::Unauthenticated,
+            "the host's certificate has expired: enroll again (`roster hosts join`)",
+        ));
+    }
     let host = shared
         .hosts
         .resolve(&shared.store, identity.id)

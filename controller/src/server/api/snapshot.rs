@@ -14,7 +14,7 @@ use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::Response;
 use roster_core::clock::{Clock, SystemClock};
-use roster_core::fleet::{EnvironmentPolicy, host_receives_credentials, project_user};
+use roster_core::fleet::{EnvironmentPolicy, project_user};
 use roster_core::store::Transaction;
 use roster_fleet_protocol::{PROTOCOL_VERSION, SnapshotAnswer};
 use roster_store_postgres::PgStore;
@@ -135,21 +135,16 @@ pub fn build(
             .environment_settings(environment)?
             .unwrap_or_else(|| policy.clone());
         let users = tx.users(now)?;
-        let mut projected = Vec::with_capacity(users.len());
-        for user in &users {
-            let (hash, keys) = if host_receives_credentials(user, environment, policy.login_level) {
-                (tx.password_hash(user.uid)?, tx.keys_of(user.uid)?)
-            } else {
-                (None, Vec::new())
-            };
-            projected.push(project_user(
-                user,
-                environment,
-                &policy,
-                hash.as_deref(),
-                &keys,
-            ));
-        }
+        let mut hashes = tx.all_password_hashes()?;
+        let mut keys = tx.all_keys()?;
+        let projected: Vec<_> = users
+            .iter()
+            .map(|user| {
+                let hash = hashes.remove(&user.uid);
+                let keys = keys.remove(&user.uid).unwrap_or_default();
+                project_user(user, environment, &policy, hash.as_deref(), &keys)
+            })
+            .collect();
         let held: BTreeSet<u32> = users.iter().map(|user| user.uid).collect();
         let retired_uids = tx
             .taken_uids(0, u32::MAX)?
