@@ -67,11 +67,11 @@ pub(crate) fn level(text: &str) -> Result<Level> {
     text.parse().map_err(|_| corrupt("level", text))
 }
 
-const USER_COLUMNS: &str = "u.uid, u.name, u.display_name, u.role, u.state, u.home, u.shell, \
+pub(crate) const USER_COLUMNS: &str = "u.uid, u.name, u.display_name, u.role, u.state, u.home, u.shell, \
      u.created, u.last_login, u.password_changed, \
      (SELECT MAX(l.locked_until) FROM lockouts l WHERE l.uid = u.uid AND l.locked_until > $1)";
 
-fn user_row(row: &Row) -> Result<User> {
+pub(crate) fn user_row(row: &Row) -> Result<User> {
     let role: String = get(row, 3)?;
     let state: String = get(row, 4)?;
     Ok(User {

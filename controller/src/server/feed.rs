@@ -13,6 +13,7 @@ use crate::store::Store;
 use roster_core::clock::{Clock, SystemClock};
 use roster_core::fleet::EnvironmentPolicy;
 use roster_store_postgres::PgStore;
+use roster_store_postgres::fleet::bulk::UserState;
 use roster_store_postgres::fleet::{ChangeKind, ChangeRow};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -205,9 +206,20 @@ pub fn read_after(connection: &mut PgStore, cursor: i64) -> roster_core::Result<
         let epoch = tx.epoch()?.unwrap_or_default();
         let head = tx.change_head()?;
         let now = SystemClock.now();
-        let mut entries = Vec::new();
-        for row in tx.changes_after(cursor, BATCH)? {
-            let change = load(tx, &row, now)?;
+        let rows = tx.changes_after(cursor, BATCH)?;
+        // Each user named in the batch is loaded once, in four queries for
+        // the batch: a bulk create names thousands of users.
+        let mut uids: Vec<u32> = rows
+            .iter()
+            .filter(|row| row.kind == ChangeKind::User)
+            .filter_map(|row| row.uid)
+            .collect();
+        uids.sort_unstable();
+        uids.dedup();
+        let users = tx.users_by_uid(&uids, now)?;
+        let mut entries = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let change = load(tx, row, &users)?;
             entries.push(Entry {
                 seq: row.seq,
                 at: row.at,
@@ -225,15 +237,14 @@ pub fn read_after(connection: &mut PgStore, cursor: i64) -> roster_core::Result<
 fn load(
     tx: &roster_store_postgres::PgTx<'_>,
     row: &ChangeRow,
-    now: i64,
+    users: &HashMap<u32, UserState>,
 ) -> roster_core::Result<FleetChange> {
-    use roster_core::store::Transaction;
     Ok(match (row.kind, row.uid, &row.environment, row.host_id) {
-        (ChangeKind::User, Some(uid), _, _) => match tx.user_by_uid(uid, now)? {
-            Some(user) => FleetChange::User {
-                hash: tx.password_hash(uid)?,
-                keys: tx.keys_of(uid)?,
-                user,
+        (ChangeKind::User, Some(uid), _, _) => match users.get(&uid) {
+            Some(state) => FleetChange::User {
+                user: state.user.clone(),
+                hash: state.hash.clone(),
+                keys: state.keys.clone(),
             },
             None => FleetChange::UserDeleted { uid },
         },

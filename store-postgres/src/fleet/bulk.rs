@@ -38,3 +38,73 @@ impl PgTx<'_> {
         Ok(keys)
     }
 }
+
+/// A user with the credentials a host may be sent, as the feed loads it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserState {
+    pub user: roster_core::model::User,
+    pub hash: Option<String>,
+    pub keys: Vec<KeyRow>,
+}
+
+impl PgTx<'_> {
+    /// The users with these uids (those that still exist), with grants,
+    /// hashes and keys: four queries for a whole batch of the change log
+    /// (a bulk create makes thousands of rows naming thousands of users).
+    pub fn users_by_uid(
+        &self,
+        uids: &[u32],
+        now: roster_core::clock::Timestamp,
+    ) -> Result<HashMap<u32, UserState>> {
+        use crate::tx::{USER_COLUMNS, level, user_row};
+        let ids: Vec<i64> = uids.iter().map(|uid| i64::from(*uid)).collect();
+        let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.uid = ANY($2)");
+        let mut found: HashMap<u32, UserState> = HashMap::new();
+        for row in self.query(&sql, &[&now, &ids])? {
+            let user = user_row(&row)?;
+            found.insert(
+                user.uid,
+                UserState {
+                    user,
+                    hash: None,
+                    keys: Vec::new(),
+                },
+            );
+        }
+        for row in self.query(
+            "SELECT uid, environment, level FROM grants WHERE uid = ANY($1)",
+            &[&ids],
+        )? {
+            if let Some(state) = found.get_mut(&get_u32(&row, 0)?) {
+                state
+                    .user
+                    .grants
+                    .insert(get(&row, 1)?, level(&get::<String>(&row, 2)?)?);
+            }
+        }
+        for row in self.query(
+            "SELECT uid, password_hash FROM users WHERE uid = ANY($1) AND password_hash IS NOT NULL",
+            &[&ids],
+        )? {
+            if let Some(state) = found.get_mut(&get_u32(&row, 0)?) {
+                state.hash = Some(get(&row, 1)?);
+            }
+        }
+        for row in self.query(
+            "SELECT uid, key_type, blob, comment, fingerprint, added FROM ssh_keys \
+             WHERE uid = ANY($1) ORDER BY uid, added, seq",
+            &[&ids],
+        )? {
+            if let Some(state) = found.get_mut(&get_u32(&row, 0)?) {
+                state.keys.push(KeyRow {
+                    key_type: get(&row, 1)?,
+                    blob: get(&row, 2)?,
+                    comment: get(&row, 3)?,
+                    fingerprint: get(&row, 4)?,
+                    added: get(&row, 5)?,
+                });
+            }
+        }
+        Ok(found)
+    }
+}
