@@ -7,6 +7,7 @@ pub mod args;
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod fleet_admin;
 pub mod pki;
 pub mod server;
 pub mod store;

@@ -43,6 +43,11 @@ fn a_host_enrolls_takes_the_snapshot_and_a_long_poll_wakes_on_a_change() {
     assert_eq!(identity.name, "web-1");
     assert_eq!(identity.environment, "default");
 
+    let hello = controller.call("GET", "/v1/hello", None, Some(&host));
+    assert_eq!(hello.status, 200, "{}", hello.json);
+    assert_eq!(hello.json["body"]["hostname"], "web-1");
+    assert_eq!(hello.json["body"]["epoch"], epoch.as_str());
+
     // The first admin was created before: cursor 0 is older than the window.
     let old = controller.call(
         "GET",
@@ -655,6 +660,7 @@ fn a_person_acts_through_a_host_with_their_own_credential_and_a_retry_applies_on
 fn online_guessing_is_locked_out_per_host_and_a_host_over_its_argon2_quota_waits_alone() {
     let Some(controller) = Controller::start_with(
         "guessing",
+        harness::TEST_LIMITS,
         "[argon2]\nmemory_kib = 65536\niterations = 2\n[lockout]\nattempts = 3\nremote_attempts = 5\n",
     ) else {
         return;
@@ -818,4 +824,229 @@ fn a_host_reports_and_renews_about_itself_only() {
     // Renewal needs a certificate: enrollment's anonymous client gets none.
     let anonymous = controller.call("POST", "/v1/renew", Some(json!({"csr_pem": csr})), None);
     assert_eq!(anonymous.status, 401);
+}
+
+#[test]
+fn two_replicas_serve_one_store_and_each_wakes_its_own_long_polls() {
+    let Some(controller) = Controller::start("replicas") else {
+        return;
+    };
+    let second = controller.another_replica();
+    // Enrolled through the first, served by the second (which reads the
+    // new host's row once).
+    let (host, enrolled) = controller.enroll("default", "web-1");
+    let epoch = enrolled["epoch"].as_str().unwrap().to_string();
+    let hello = controller
+        .request_to(
+            &second.api,
+            "GET",
+            "/v1/hello",
+            None,
+            Some(&host),
+            Some("1"),
+        )
+        .unwrap();
+    assert_eq!(hello.status, 200, "{}", hello.json);
+    let head = hello.json["body"]["head"].as_i64().unwrap();
+    let (reply, _) = std::thread::scope(|scope| {
+        let path = format!("/v1/sync?after={head}&epoch={epoch}");
+        let (controller, host, api) = (&controller, &host, second.api.clone());
+        let poll = scope.spawn(move || {
+            controller
+                .request_to(&api, "GET", &path, None, Some(host), Some("1"))
+                .unwrap()
+        });
+        std::thread::sleep(Duration::from_millis(500));
+        create_user(&mut controller.roster(), "dave", "default", Level::Read);
+        (poll.join().unwrap(), ())
+    });
+    assert_eq!(reply.status, 200, "{}", reply.json);
+    let changes = reply.json["body"]["changes"].as_array().unwrap();
+    assert!(
+        changes.iter().any(|c| c["name"] == "dave"),
+        "{}",
+        reply.json
+    );
+    // A revocation made anywhere reaches every replica.
+    let out = controller.command(&["hosts", "revoke", "web-1"]);
+    assert!(out.status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let reply = controller
+            .request_to(
+                &second.api,
+                "GET",
+                "/v1/hello",
+                None,
+                Some(&host),
+                Some("1"),
+            )
+            .unwrap();
+        if reply.status == 403 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the second replica still serves a revoked host"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_role_admin_runs_the_fleet_and_the_directory_through_a_host() {
+    let Some(controller) = Controller::start("fleet_admin") else {
+        return;
+    };
+    let (web, _) = controller.enroll("default", "web-1");
+    create_user(&mut controller.roster(), "bob", "default", Level::Write);
+    let login = op(
+        &controller,
+        &web,
+        &request_id(),
+        password("alice", "a long password"),
+        json!({"op": "login", "hours": 1}),
+    );
+    assert_eq!(login.status, 200, "{}", login.json);
+    let alice = json!({"kind": "token", "token": login.json["body"]["token"]});
+    let bob = password("bob", "a long password");
+
+    // Role admins run the fleet; a plain user is refused and nothing changes.
+    let set = op(
+        &controller,
+        &web,
+        &request_id(),
+        alice.clone(),
+        json!({"op": "environments_set", "environment": "prod", "settings": ["login_level=read"]}),
+    );
+    assert_eq!(set.status, 200, "{}", set.json);
+    let token = op(
+        &controller,
+        &web,
+        &request_id(),
+        alice.clone(),
+        json!({"op": "join_token_create", "environment": "prod", "expires": "10m"}),
+    );
+    assert_eq!(token.status, 200, "{}", token.json);
+    let join = token.json["body"]["token"].as_str().unwrap().to_string();
+    let (request, _) = controller.enroll_request(&join, "db-1");
+    let enrolled = controller.call("POST", "/v1/enroll", Some(request), None);
+    assert_eq!(enrolled.status, 200, "{}", enrolled.json);
+    assert_eq!(enrolled.json["body"]["environment"], "prod");
+    let hosts = op(
+        &controller,
+        &web,
+        &request_id(),
+        alice.clone(),
+        json!({"op": "hosts_list", "environment": null}),
+    );
+    let names: Vec<&str> = hosts.json["body"]["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["db-1", "web-1"]);
+    for (what, denied) in [
+        (
+            "hosts_list",
+            json!({"op": "hosts_list", "environment": null}),
+        ),
+        (
+            "hosts_revoke",
+            json!({"op": "hosts_revoke", "host": "db-1"}),
+        ),
+        (
+            "join_token_create",
+            json!({"op": "join_token_create", "environment": "prod", "expires": null}),
+        ),
+    ] {
+        let reply = op(&controller, &web, &request_id(), bob.clone(), denied);
+        assert_eq!(reply.status, 403, "{what}: {}", reply.json);
+    }
+    let revoke = op(
+        &controller,
+        &web,
+        &request_id(),
+        alice.clone(),
+        json!({"op": "hosts_revoke", "host": "db-1"}),
+    );
+    assert_eq!(revoke.status, 200, "{}", revoke.json);
+
+    // The directory: bob's own key and token, alice's environments.
+    let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB7ijdz4CHikv/b4bhY77ZLFwKuEt6De759fDJSMTY/9 bob@laptop";
+    let added = op(
+        &controller,
+        &web,
+        &request_id(),
+        bob.clone(),
+        json!({"op": "add_key", "name": "bob", "line": key}),
+    );
+    assert_eq!(added.status, 200, "{}", added.json);
+    let keys = op(
+        &controller,
+        &web,
+        &request_id(),
+        bob.clone(),
+        json!({"op": "list_keys", "name": "bob"}),
+    );
+    assert_eq!(keys.json["body"]["keys"][0]["comment"], "bob@laptop");
+    let made = op(
+        &controller,
+        &web,
+        &request_id(),
+        bob.clone(),
+        json!({"op": "create_token", "name": "ci", "scope": "read-only", "expires_hours": 2}),
+    );
+    assert_eq!(made.status, 200, "{}", made.json);
+    let ci = json!({"kind": "token", "token": made.json["body"]["token"]});
+    let read = op(
+        &controller,
+        &web,
+        &request_id(),
+        ci.clone(),
+        json!({"op": "show_user", "name": "bob"}),
+    );
+    assert_eq!(read.status, 200, "{}", read.json);
+    let write = op(
+        &controller,
+        &web,
+        &request_id(),
+        ci,
+        json!({"op": "remove_key", "name": "bob", "fingerprint": keys.json["body"]["keys"][0]["fingerprint"]}),
+    );
+    assert_eq!(
+        write.status, 403,
+        "a read-only token writes nothing: {}",
+        write.json
+    );
+    let environments = op(
+        &controller,
+        &web,
+        &request_id(),
+        alice.clone(),
+        json!({"op": "list_environments"}),
+    );
+    let listed: Vec<&str> = environments.json["body"]["environments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        listed.contains(&"prod") && listed.contains(&"default"),
+        "{listed:?}"
+    );
+    let edited = op(
+        &controller,
+        &web,
+        &request_id(),
+        alice,
+        json!({"op": "edit_user", "name": "bob", "display_name": "Bob B.", "role": null, "home": null, "shell": null}),
+    );
+    assert_eq!(
+        edited.json["body"]["user"]["display_name"], "Bob B.",
+        "{}",
+        edited.json
+    );
 }

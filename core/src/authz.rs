@@ -124,6 +124,11 @@ pub enum Operation<'a> {
     /// PAM: open or close a session (root only).
     OpenSession,
     CloseSession,
+    /// A fleet's controller: list its hosts and join tokens.
+    ViewFleet,
+    /// A fleet's controller: join tokens, revoking hosts, environments'
+    /// fleet settings.
+    ManageFleet,
 }
 
 impl Operation<'_> {
@@ -139,6 +144,7 @@ impl Operation<'_> {
             | ListTokens { .. }
             | WhoAmI
             | AuthorizedKeys
+            | ViewFleet
             | CheckAccount { .. } => true,
             CreateUser
             | EditUser { .. }
@@ -162,7 +168,8 @@ impl Operation<'_> {
             // Counts failures toward the lockout.
             | VerifyPassword { .. }
             | OpenSession
-            | CloseSession => false,
+            | CloseSession
+            | ManageFleet => false,
         }
     }
 
@@ -191,6 +198,8 @@ impl Operation<'_> {
             SetOthersPassword { target } => format!("set the password of {target:?}"),
             ChangeOwnPassword { target } => format!("change the password of {target:?}"),
             AddEnvironment => "add environments".into(),
+            ViewFleet => "list the fleet's hosts and join tokens".into(),
+            ManageFleet => "manage the fleet (join tokens, hosts, environment settings)".into(),
             RemoveEnvironment => "remove environments".into(),
             ListEnvironments => "list environments".into(),
             Grant {
@@ -349,7 +358,9 @@ pub fn authorize(actor: &Actor, operation: &Operation<'_>) -> crate::Result<()> 
         | ResetPassword { .. }
         | SetOthersPassword { .. }
         | AddEnvironment
-        | RemoveEnvironment => admin_only(),
+        | RemoveEnvironment
+        | ViewFleet
+        | ManageFleet => admin_only(),
         ListEnvironments | CreateToken => Ok(()),
         Grant { environment, .. } | Revoke { environment, .. } => {
             if user.grants.get(*environment) == Some(&Level::Admin) {

@@ -28,10 +28,14 @@ pub mod sync;
 
 pub use enroll::{EnrollAnswer, EnrollRequest, IdKind, IdRange, LocalIds, RangeKind, UsedId};
 pub use error::{ErrorAnswer, ErrorCode};
-pub use ops::{Credential, Op, OpsAnswer, OpsRequest, UserView};
+pub use ops::{
+    Credential, EnvironmentInfo, HostView, JoinTokenView, KeyView, Op, OpsAnswer, OpsRequest,
+    TokenView, UserView,
+};
 pub use report::{RenewAnswer, RenewRequest, ReportAnswer, ReportEntry, ReportKind, ReportRequest};
 pub use sync::{
-    EnvironmentView, HostChange, HostKey, HostUser, PasswordView, SnapshotAnswer, SyncAnswer,
+    EnvironmentView, HelloAnswer, HostChange, HostKey, HostUser, PasswordView, SnapshotAnswer,
+    SyncAnswer,
 };
 
 use serde::{Deserialize, Serialize};

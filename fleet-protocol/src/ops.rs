@@ -109,6 +109,66 @@ pub enum Op {
         /// None removes every level there.
         level: Option<String>,
     },
+    EditUser {
+        name: String,
+        display_name: Option<String>,
+        role: Option<String>,
+        home: Option<String>,
+        shell: Option<String>,
+    },
+    AddEnvironment {
+        name: String,
+    },
+    RemoveEnvironment {
+        name: String,
+        force: bool,
+    },
+    ListEnvironments,
+    CreateToken {
+        name: Option<String>,
+        /// "read-only" (default) or "full".
+        scope: Option<String>,
+        expires_hours: Option<u32>,
+    },
+    /// None: the credential's own user's (everyone's for nobody: a user).
+    ListTokens {
+        owner: Option<String>,
+    },
+    DeleteToken {
+        id: String,
+    },
+    AddKey {
+        name: String,
+        line: String,
+    },
+    ListKeys {
+        name: String,
+    },
+    RemoveKey {
+        name: String,
+        fingerprint: String,
+    },
+    /// The fleet's admin surface (role admins).
+    HostsList {
+        environment: Option<String>,
+    },
+    HostsRevoke {
+        host: String,
+    },
+    JoinTokenCreate {
+        environment: String,
+        /// 1h, 2d … (at most 7d; default 1h).
+        expires: Option<String>,
+    },
+    JoinTokenList,
+    JoinTokenDelete {
+        id: String,
+    },
+    /// `login_level=…`, `offline_grace=…`, `host_root_is_admin=…`.
+    EnvironmentsSet {
+        environment: String,
+        settings: Vec<String>,
+    },
 }
 
 impl std::fmt::Debug for Op {
@@ -136,6 +196,22 @@ impl Op {
             Op::UnlockUser { .. } => "unlock_user",
             Op::Grant { .. } => "grant",
             Op::Revoke { .. } => "revoke",
+            Op::EditUser { .. } => "edit_user",
+            Op::AddEnvironment { .. } => "add_environment",
+            Op::RemoveEnvironment { .. } => "remove_environment",
+            Op::ListEnvironments => "list_environments",
+            Op::CreateToken { .. } => "create_token",
+            Op::ListTokens { .. } => "list_tokens",
+            Op::DeleteToken { .. } => "delete_token",
+            Op::AddKey { .. } => "add_key",
+            Op::ListKeys { .. } => "list_keys",
+            Op::RemoveKey { .. } => "remove_key",
+            Op::HostsList { .. } => "hosts_list",
+            Op::HostsRevoke { .. } => "hosts_revoke",
+            Op::JoinTokenCreate { .. } => "join_token_create",
+            Op::JoinTokenList => "join_token_list",
+            Op::JoinTokenDelete { .. } => "join_token_delete",
+            Op::EnvironmentsSet { .. } => "environments_set",
         }
     }
 
@@ -152,8 +228,27 @@ impl Op {
             | Op::DeleteUser { name }
             | Op::UnlockUser { name }
             | Op::Grant { name, .. }
-            | Op::Revoke { name, .. } => name,
-            Op::Login { .. } | Op::Authenticate | Op::ListUsers { .. } | Op::Register { .. } => "",
+            | Op::Revoke { name, .. }
+            | Op::EditUser { name, .. }
+            | Op::AddEnvironment { name }
+            | Op::RemoveEnvironment { name, .. }
+            | Op::AddKey { name, .. }
+            | Op::ListKeys { name }
+            | Op::RemoveKey { name, .. } => name,
+            Op::DeleteToken { id } | Op::JoinTokenDelete { id } => id,
+            Op::HostsRevoke { host } => host,
+            Op::JoinTokenCreate { environment, .. } | Op::EnvironmentsSet { environment, .. } => {
+                environment
+            }
+            Op::Login { .. }
+            | Op::Authenticate
+            | Op::ListUsers { .. }
+            | Op::Register { .. }
+            | Op::ListEnvironments
+            | Op::CreateToken { .. }
+            | Op::ListTokens { .. }
+            | Op::HostsList { .. }
+            | Op::JoinTokenList => "",
         }
     }
 
@@ -161,7 +256,14 @@ impl Op {
     pub fn writes(&self) -> bool {
         !matches!(
             self,
-            Op::ShowUser { .. } | Op::ListUsers { .. } | Op::Authenticate
+            Op::ShowUser { .. }
+                | Op::ListUsers { .. }
+                | Op::Authenticate
+                | Op::ListEnvironments
+                | Op::ListTokens { .. }
+                | Op::ListKeys { .. }
+                | Op::HostsList { .. }
+                | Op::JoinTokenList
         )
     }
 }
@@ -200,6 +302,81 @@ pub enum OpsAnswer {
     AlreadyDone {
         message: String,
     },
+    Environments {
+        environments: Vec<EnvironmentInfo>,
+    },
+    /// A new API token: shown once.
+    ApiToken {
+        token: String,
+        view: TokenView,
+    },
+    Tokens {
+        tokens: Vec<TokenView>,
+    },
+    Keys {
+        keys: Vec<KeyView>,
+    },
+    Hosts {
+        hosts: Vec<HostView>,
+    },
+    /// A join token: shown once.
+    JoinToken {
+        token: String,
+        view: JoinTokenView,
+    },
+    JoinTokens {
+        tokens: Vec<JoinTokenView>,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvironmentInfo {
+    pub name: String,
+    pub created: i64,
+    /// How many grants name it.
+    pub grants: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenView {
+    pub id: String,
+    pub user: String,
+    pub name: String,
+    pub scope: String,
+    pub created: i64,
+    pub last_used: Option<i64>,
+    pub expires: Option<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyView {
+    pub key_type: String,
+    pub fingerprint: String,
+    pub comment: String,
+    pub bits: u32,
+    pub added: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostView {
+    pub name: String,
+    pub environment: String,
+    pub enrolled: i64,
+    pub last_seen: Option<i64>,
+    /// How many changes behind the store's head its cursor is.
+    pub lag: i64,
+    pub certificate_expires: i64,
+    pub revoked: Option<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinTokenView {
+    pub id: String,
+    pub environment: String,
+    pub created: i64,
+    pub expires: i64,
+    pub created_by: String,
+    pub used: Option<i64>,
 }
 
 /// A user as `roster users show` prints it.

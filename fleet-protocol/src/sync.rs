@@ -102,3 +102,14 @@ pub struct EnvironmentView {
     pub offline_grace_secs: u64,
     pub host_root_is_admin: bool,
 }
+
+/// `GET /v1/hello`: who the controller takes this host for, where its feed
+/// stands, and (in the envelope) its clock: what `roster doctor` checks.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HelloAnswer {
+    pub hostname: String,
+    pub environment: String,
+    pub epoch: String,
+    /// The newest change this controller's window holds.
+    pub head: i64,
+}

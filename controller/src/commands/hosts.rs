@@ -2,11 +2,11 @@
 
 use super::{now, when};
 use crate::error::Fail;
+use crate::fleet_admin;
 use crate::store::Store;
 
 pub fn list(store: &Store, environment: Option<&str>) -> Result<(), Fail> {
-    let (hosts, head) =
-        store.with(|s| s.fleet_read(|tx| Ok((tx.hosts(environment)?, tx.change_head()?))))?;
+    let hosts = store.with(|s| s.fleet_read(|tx| fleet_admin::hosts(tx, environment)))?;
     let at = now();
     println!(
         "{:<24} {:<16} {:<24} {:>10} {:<24} STATE",
@@ -15,7 +15,7 @@ pub fn list(store: &Store, environment: Option<&str>) -> Result<(), Fail> {
     for host in hosts {
         let state = match host.revoked {
             Some(revoked) => format!("revoked {}", when(revoked)),
-            None if host.cert_expires <= at => "certificate expired".into(),
+            None if host.certificate_expires <= at => "certificate expired".into(),
             None => "enrolled".into(),
         };
         println!(
@@ -23,8 +23,8 @@ pub fn list(store: &Store, environment: Option<&str>) -> Result<(), Fail> {
             host.name,
             host.environment,
             host.last_seen.map_or_else(|| "never".into(), when),
-            head.saturating_sub(host.cursor),
-            when(host.cert_expires),
+            host.lag,
+            when(host.certificate_expires),
         );
     }
     Ok(())
@@ -32,12 +32,7 @@ pub fn list(store: &Store, environment: Option<&str>) -> Result<(), Fail> {
 
 pub fn revoke(store: &Store, name: &str) -> Result<(), Fail> {
     let at = now();
-    let revoked = store.with(|s| s.fleet_write(|tx| tx.revoke_host(name, at)))?;
-    if !revoked {
-        return Err(Fail::Store(roster_core::Error::NotFound(format!(
-            "no enrolled host {name:?} that isn't revoked already (see `roster-controller hosts list`)"
-        ))));
-    }
+    store.with(|s| s.fleet_write(|tx| fleet_admin::revoke_host(tx, name, at)))?;
     println!(
         "Revoked {name:?}: it is refused at its next request and, told so, wipes its cached hashes and keys (a host that can't be told keeps them until its offline grace ends)."
     );

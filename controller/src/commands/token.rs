@@ -5,49 +5,21 @@
 
 use super::{now, when};
 use crate::error::Fail;
+use crate::fleet_admin;
 use crate::store::Store;
-use roster_core::credential;
-use roster_core::store::Transaction;
-use roster_store_postgres::fleet::JoinTokenRow;
-use std::time::Duration;
 
-/// A join token is for enrolling now, not a standing credential.
-pub const MAX_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Who made a token from the controller machine, in its row.
+const ROOT_HERE: &str = "root@controller";
 
 pub fn create(store: &Store, environment: &str, expires: &str) -> Result<(), Fail> {
-    let lifetime = roster_core::config::parse_duration(expires.trim())
-        .map_err(|e| Fail::Usage(format!("--expires {expires:?}: {e}")))?;
-    if lifetime.is_zero() || lifetime > MAX_LIFETIME {
-        return Err(Fail::Usage(
-            "--expires must be between 1s and 7d: a join token is for enrolling now".into(),
-        ));
-    }
-    let issued = credential::issue()?;
     let at = now();
-    let row = JoinTokenRow {
-        public_id: issued.id.clone(),
-        hash: issued.hash.clone(),
-        environment: environment.to_string(),
-        created: at,
-        expires: at.saturating_add(i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX)),
-        created_by: "root@controller".into(),
-        used: None,
-        used_by: None,
-    };
-    store.with(|s| {
-        s.fleet_write(|tx| {
-            if tx.environment(environment)?.is_none() {
-                return Err(roster_core::Error::NotFound(format!(
-                    "no environment named {environment:?}: create it with `roster-controller environments set {environment} login_level=write`"
-                )));
-            }
-            tx.insert_join_token(&row)
-        })
+    let (token, row) = store.with(|s| {
+        s.fleet_write(|tx| fleet_admin::create_join_token(tx, environment, expires, ROOT_HERE, at))
     })?;
-    println!("{}", issued.full.expose());
+    println!("{}", token.expose());
     eprintln!(
         "Join token {} for a host of {environment:?}, valid until {}: shown once, give it to `roster hosts join` on the host's prompt.",
-        issued.id,
+        row.public_id,
         when(row.expires)
     );
     Ok(())
@@ -74,12 +46,7 @@ pub fn list(store: &Store) -> Result<(), Fail> {
 }
 
 pub fn delete(store: &Store, id: &str) -> Result<(), Fail> {
-    if store.with(|s| s.fleet_write(|tx| tx.delete_join_token(id)))? {
-        println!("Deleted the join token {id}.");
-        Ok(())
-    } else {
-        Err(Fail::Store(roster_core::Error::NotFound(format!(
-            "no join token {id:?} (see `roster-controller token list`)"
-        ))))
-    }
+    store.with(|s| s.fleet_write(|tx| fleet_admin::delete_join_token(tx, id)))?;
+    println!("Deleted the join token {id}.");
+    Ok(())
 }

@@ -34,6 +34,7 @@ pub const TIME_HEADER: &str = "roster-time";
 pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/v1/enroll", post(enroll::enroll))
+        .route("/v1/hello", get(sync::hello))
         .route("/v1/sync", get(sync::sync))
         .route("/v1/snapshot", get(snapshot::snapshot))
         .route("/v1/ops", post(ops::ops))

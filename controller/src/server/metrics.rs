@@ -23,6 +23,9 @@ pub struct Metrics {
     /// Requests that waited for a snapshot slot.
     pub snapshot_queued: AtomicU64,
     pub refused: AtomicU64,
+    pub ops_answered: AtomicU64,
+    pub reports: AtomicU64,
+    pub renewals: AtomicU64,
 }
 
 /// The limiter counters the TLS acceptor keeps.

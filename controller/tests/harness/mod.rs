@@ -36,6 +36,13 @@ pub fn bin() -> PathBuf {
     }
 }
 
+/// The tests' limits: a long poll shorter than the tests' timeout, a
+/// small window, one argon2 check per host.
+pub const TEST_LIMITS: &str = "long_poll = \"20s\"\nwindow_changes = 1000\nargon2_per_host = 1\n";
+
+/// argon2 at its cheapest: the tests hash and verify, they don't measure.
+pub const CHEAP_ARGON2: &str = "[argon2]\nmemory_kib = 64\niterations = 1\n";
+
 pub fn server() -> Option<&'static TestServer> {
     static SERVER: OnceLock<Option<TestServer>> = OnceLock::new();
     SERVER.get_or_init(TestServer::start).as_ref()
@@ -67,11 +74,12 @@ pub struct Reply {
 
 impl Controller {
     pub fn start(name: &str) -> Option<Controller> {
-        Controller::start_with(name, "[argon2]\nmemory_kib = 64\niterations = 1\n")
+        Controller::start_with(name, TEST_LIMITS, CHEAP_ARGON2)
     }
 
-    /// With `extra` appended to the config (its own [argon2] section).
-    pub fn start_with(name: &str, extra: &str) -> Option<Controller> {
+    /// With `limits` as the config's [limits] section and `extra` after
+    /// it (sections of its own).
+    pub fn start_with(name: &str, limits: &str, extra: &str) -> Option<Controller> {
         let server = server()?;
         let conninfo = server.conninfo_for(name);
         let dir = tempfile::tempdir().unwrap();
@@ -93,9 +101,7 @@ server_cert = "{dir}/server.crt"
 server_key = "{dir}/server.key"
 server_names = ["localhost", "127.0.0.1"]
 [limits]
-long_poll = "20s"
-window_changes = 1000
-argon2_per_host = 1
+{limits}
 {extra}"#,
                 dir = dir.path().display()
             ),
@@ -153,6 +159,21 @@ argon2_per_host = 1
     }
 
     pub fn serve(&mut self) {
+        let (child, api, metrics) = self.spawn_serve();
+        self.api = api;
+        self.metrics = metrics;
+        self.child = Some(child);
+    }
+
+    /// Another replica serving the same store (its own listeners), killed
+    /// when the answer is dropped.
+    pub fn another_replica(&self) -> Replica {
+        let (child, api, _) = self.spawn_serve();
+        Replica { child, api }
+    }
+
+    /// `serve` started; its process and where it listens (API, metrics).
+    fn spawn_serve(&self) -> (Child, String, String) {
         let mut child = Command::new(bin())
             .arg("--config")
             .arg(self.config())
@@ -180,29 +201,13 @@ argon2_per_host = 1
             let start = line.find(after).unwrap() + after.len();
             line[start..].split(until).next().unwrap().to_string()
         };
-        self.api = address("https://", ',');
-        self.metrics = address("http://", '/');
-        self.child = Some(child);
+        (child, address("https://", ','), address("http://", '/'))
     }
 
     /// core's rules on the controller's own store: what an admin's change
     /// through the controller does.
     pub fn roster(&self) -> Roster {
-        let store = PgStore::open(&self.conninfo).unwrap();
-        let config = roster_core::Config {
-            argon2: roster_core::config::Argon2Config {
-                memory_kib: 64,
-                iterations: 1,
-                ..Default::default()
-            },
-            ..Default::default()
-        };
-        Roster::with_backend(
-            config,
-            Arc::new(SystemClock),
-            Box::new(store) as Box<dyn Backend>,
-        )
-        .unwrap()
+        roster_on(&self.conninfo)
     }
 
     pub fn join_token(&self, environment: &str, expires: &str) -> String {
@@ -230,6 +235,19 @@ argon2_per_host = 1
         host: Option<&HostCert>,
         protocol: Option<&str>,
     ) -> Result<Reply, String> {
+        self.request_to(&self.api, method, path, body, host, protocol)
+    }
+
+    /// [`Controller::request`] to the replica listening at `api`.
+    pub fn request_to(
+        &self,
+        api: &str,
+        method: &str,
+        path: &str,
+        body: Option<Vec<u8>>,
+        host: Option<&HostCert>,
+        protocol: Option<&str>,
+    ) -> Result<Reply, String> {
         let config = match host {
             Some(host) => {
                 roster_controller::tls::client_config(&self.trust, &host.chain_pem, &host.key_pem)
@@ -238,7 +256,7 @@ argon2_per_host = 1
             None => roster_controller::tls::enrollment_client_config(&self.trust)
                 .map_err(|e| e.to_string())?,
         };
-        let api = self.api.clone();
+        let api = api.to_string();
         let method = method.to_string();
         let path = path.to_string();
         let path_shown = path.clone();
@@ -396,6 +414,19 @@ argon2_per_host = 1
     }
 }
 
+/// A further replica of the store.
+pub struct Replica {
+    pub child: Child,
+    pub api: String,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for Controller {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -403,6 +434,25 @@ impl Drop for Controller {
             let _ = child.wait();
         }
     }
+}
+
+/// core's rules on a store, with cheap argon2.
+pub fn roster_on(conninfo: &str) -> Roster {
+    let store = PgStore::open(conninfo).unwrap();
+    let config = roster_core::Config {
+        argon2: roster_core::config::Argon2Config {
+            memory_kib: 64,
+            iterations: 1,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    Roster::with_backend(
+        config,
+        Arc::new(SystemClock),
+        Box::new(store) as Box<dyn Backend>,
+    )
+    .unwrap()
 }
 
 pub fn create_user(roster: &mut Roster, name: &str, environment: &str, level: Level) {

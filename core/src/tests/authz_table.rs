@@ -58,6 +58,8 @@ DeleteToken(self)          y.y.yyyy..y.y.
 DeleteToken(tom)           y.y.........y.
 ListTokens(self)           y.y.yyyy..yyyy
 ListTokens(tom)            y.y.........yy
+ViewFleet                  y.y.........yy
+ManageFleet                y.y.........y.
 WhoAmI                     yyyyyyyyyyyyyy
 Register                   yyyyyyyyyyy.y.
 AuthorizedKeys             yyyyyyyyyyyyyy
@@ -227,6 +229,8 @@ fn operation<'a>(
         "CheckAccount" => CheckAccount { target },
         "OpenSession" => OpenSession,
         "CloseSession" => CloseSession,
+        "ViewFleet" => ViewFleet,
+        "ManageFleet" => ManageFleet,
         other => panic!("unknown operation {other}"),
     }
 }
@@ -265,6 +269,8 @@ fn variant(op: &Operation<'_>) -> &'static str {
         CheckAccount { .. } => "CheckAccount",
         OpenSession => "OpenSession",
         CloseSession => "CloseSession",
+        ViewFleet => "ViewFleet",
+        ManageFleet => "ManageFleet",
     }
 }
 
@@ -304,10 +310,10 @@ fn the_table_exhaustively() {
     // exhaustive match, so a new variant fails to compile until listed).
     assert_eq!(
         seen.len(),
-        31,
+        33,
         "an Operation variant is missing from the table"
     );
-    assert_eq!(checked, 50 * COLUMNS.len());
+    assert_eq!(checked, 52 * COLUMNS.len());
 }
 
 #[test]

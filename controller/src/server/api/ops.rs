@@ -13,6 +13,9 @@
 //! transaction) and a repeat gets the first answer; an answer that showed
 //! a secret is not shown again.
 
+mod directory;
+mod fleet;
+
 use super::{ApiError, JsonBody, answer, authenticated};
 use crate::server::Shared;
 use crate::server::hosts::HostInfo;
@@ -118,6 +121,10 @@ pub async fn ops(
     }
     let id = request.request_id.clone();
     let outcome = act(&shared, &host, request).await;
+    shared
+        .metrics
+        .ops_answered
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     if writes {
         match &outcome {
             Ok(done) => keep_answer(&shared, id, done).await,
@@ -160,6 +167,18 @@ async fn keep_answer(shared: &Arc<Shared>, id: String, done: &OpsAnswer) {
             message: format!(
                 "done by your earlier attempt; the registration code was shown once: `roster users password {} --reset` makes a new one",
                 user.name
+            ),
+        },
+        OpsAnswer::ApiToken { view, .. } => OpsAnswer::AlreadyDone {
+            message: format!(
+                "done by your earlier attempt; the token {} was shown once: delete it and create another",
+                view.id
+            ),
+        },
+        OpsAnswer::JoinToken { view, .. } => OpsAnswer::AlreadyDone {
+            message: format!(
+                "done by your earlier attempt; the join token {} was shown once: delete it and create another",
+                view.id
             ),
         },
         other => other.clone(),
@@ -469,6 +488,13 @@ async fn as_actor(
         Op::Register { .. } => Err(ApiError::bad_request(
             "register takes the registration code as its credential",
         )),
+        Op::HostsList { .. }
+        | Op::HostsRevoke { .. }
+        | Op::JoinTokenCreate { .. }
+        | Op::JoinTokenList
+        | Op::JoinTokenDelete { .. }
+        | Op::EnvironmentsSet { .. } => fleet::run(shared, tag, &actor, op).await,
+        op => directory::run(on, op).await,
     }
 }
 

@@ -63,6 +63,10 @@ pub async fn report(
             })
         })
         .await?;
+    shared
+        .metrics
+        .reports
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     Ok(answer(ReportAnswer { kept }))
 }
 
@@ -118,5 +122,9 @@ pub async fn renew(
             })
         })
         .await?;
+    shared
+        .metrics
+        .renewals
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     Ok(answer(renewed))
 }

@@ -13,7 +13,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use roster_core::clock::{Clock, SystemClock};
-use roster_fleet_protocol::{ErrorCode, SyncAnswer};
+use roster_fleet_protocol::{ErrorCode, HelloAnswer, SyncAnswer};
 use serde::Deserialize;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -97,6 +97,19 @@ pub async fn sync(
         epoch: query.epoch,
         cursor,
         changes,
+    }))
+}
+
+pub async fn hello(
+    State(shared): State<Arc<Shared>>,
+    peer: Option<Extension<PeerHost>>,
+) -> Result<Response, ApiError> {
+    let host = authenticated(&shared, peer.as_deref()).await?;
+    Ok(answer(HelloAnswer {
+        hostname: host.name,
+        environment: host.environment,
+        epoch: shared.feed.epoch(),
+        head: shared.feed.window().head(),
     }))
 }
 
