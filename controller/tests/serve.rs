@@ -1050,3 +1050,86 @@ fn a_role_admin_runs_the_fleet_and_the_directory_through_a_host() {
         edited.json
     );
 }
+
+#[test]
+fn a_replica_is_initialized_from_the_ca_key_and_a_rotation_keeps_old_hosts_served() {
+    let Some(mut controller) = Controller::start("rotation") else {
+        return;
+    };
+    let (old_host, _) = controller.enroll("default", "web-1");
+    let first = controller.command(&["ca", "fingerprint"]);
+    let first = String::from_utf8(first.stdout).unwrap().trim().to_string();
+    assert!(first.starts_with("SHA256:"), "{first}");
+
+    // A replica with its own folder and server certificate, from the CA key.
+    let replica = controller.dir.path().join("replica");
+    std::fs::create_dir(&replica).unwrap();
+    let config = std::fs::read_to_string(controller.dir.path().join("controller.toml"))
+        .unwrap()
+        .replace(
+            &format!("{}/ca", controller.dir.path().display()),
+            &format!("{}/ca", replica.display()),
+        )
+        .replace(
+            &format!("{}/server.", controller.dir.path().display()),
+            &format!("{}/server.", replica.display()),
+        );
+    let replica_config = replica.join("controller.toml");
+    std::fs::write(&replica_config, config).unwrap();
+    let ca_key = controller.dir.path().join("ca/ca.key");
+    let init = Command::new(harness::bin())
+        .arg("--config")
+        .arg(&replica_config)
+        .args(["init", "--replica", "--ca-key"])
+        .arg(&ca_key)
+        .output()
+        .unwrap();
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(replica.join("ca/ca.key"))
+            .unwrap()
+            .permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+    assert!(String::from_utf8_lossy(&init.stdout).contains(&first));
+
+    // A rotation: a new CA signs, the old one stays trusted.
+    let rotate = controller.command(&["ca", "rotate"]);
+    assert!(
+        rotate.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rotate.stderr)
+    );
+    let second = controller.command(&["ca", "fingerprint"]);
+    let second = String::from_utf8(second.stdout).unwrap().trim().to_string();
+    assert_ne!(first, second);
+    // Restarted on the rotated folder: the old host is still served, a new
+    // one gets the new CA's certificate, and the bundle carries both.
+    if let Some(mut child) = controller.child.take() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    controller.trust = roster_controller::pki::CaBundle::load(&controller.dir.path().join("ca"))
+        .unwrap()
+        .trusted;
+    controller.serve();
+    assert_eq!(
+        controller
+            .call("GET", "/v1/hello", None, Some(&old_host))
+            .status,
+        200
+    );
+    let (new_host, enrolled) = controller.enroll("default", "web-2");
+    assert_eq!(
+        controller
+            .call("GET", "/v1/hello", None, Some(&new_host))
+            .status,
+        200
+    );
+    let bundle = enrolled["ca_bundle_pem"].as_str().unwrap();
+    assert_eq!(bundle.matches("BEGIN CERTIFICATE").count(), 2, "{bundle}");
+}
