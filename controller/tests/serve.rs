@@ -1133,3 +1133,29 @@ fn a_replica_is_initialized_from_the_ca_key_and_a_rotation_keeps_old_hosts_serve
     let bundle = enrolled["ca_bundle_pem"].as_str().unwrap();
     assert_eq!(bundle.matches("BEGIN CERTIFICATE").count(), 2, "{bundle}");
 }
+
+#[test]
+fn uids_a_host_uses_locally_are_never_handed_out() {
+    let Some(controller) = Controller::start("reported_ids") else {
+        return;
+    };
+    let token = controller.join_token("default", "1h");
+    let (mut request, _) = controller.enroll_request(&token, "web-1");
+    // The first three uids of Roster's range are taken on web-1 (a local
+    // user, a group, a user).
+    request["local"]["used"] = json!([
+        {"kind": "user", "name": "backup2", "id": 1879048193u32},
+        {"kind": "group", "name": "builders", "id": 1879048194u32},
+        {"kind": "user", "name": "ci", "id": 1879048195u32},
+    ]);
+    assert_eq!(
+        controller
+            .call("POST", "/v1/enroll", Some(request), None)
+            .status,
+        200
+    );
+    let mut roster = controller.roster();
+    create_user(&mut roster, "erin", "default", Level::Read);
+    let erin = roster.user_by_name("erin").unwrap().unwrap();
+    assert!(erin.uid > 1879048195, "erin got uid {}", erin.uid);
+}

@@ -123,7 +123,8 @@ pub trait Transaction {
     fn delete_user(&self, uid: u32, name: &str, now: Timestamp) -> Result<()>;
     /// Users with role admin and state active.
     fn active_admins(&self) -> Result<u32>;
-    /// The uids in `min..=max` held by a user or retired, ascending.
+    /// The uids in `min..=max` held by a user or retired, ascending (the
+    /// fleet's store adds the ids its enrolled hosts use locally).
     fn taken_uids(&self, min: u32, max: u32) -> Result<Vec<u32>>;
     fn is_retired(&self, uid: u32) -> Result<bool>;
 

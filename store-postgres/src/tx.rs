@@ -313,8 +313,12 @@ impl Transaction for PgTx<'_> {
 
     fn taken_uids(&self, min: u32, max: u32) -> Result<Vec<u32>> {
         self.query(
+            // In a fleet, an id an enrolled host uses locally (a user's uid
+            // or a group's gid: a user's private group has its uid) is
+            // taken too: a uid handed out there would collide on that host.
             "SELECT uid FROM users WHERE uid BETWEEN $1 AND $2 \
-             UNION SELECT uid FROM retired_uids WHERE uid BETWEEN $1 AND $2 ORDER BY uid",
+             UNION SELECT uid FROM retired_uids WHERE uid BETWEEN $1 AND $2 \
+             UNION SELECT id FROM host_ids WHERE id BETWEEN $1 AND $2 ORDER BY 1",
             &[&id(min), &id(max)],
         )?
         .iter()

@@ -19,6 +19,14 @@ impl PgTx<'_> {
         .collect()
     }
 
+    /// Every uid ever handed out and since deleted, ascending.
+    pub fn retired_uids(&self) -> Result<Vec<u32>> {
+        self.query("SELECT uid FROM retired_uids ORDER BY uid", &[])?
+            .iter()
+            .map(|row| get_u32(row, 0))
+            .collect()
+    }
+
     /// uid → SSH keys, oldest first (as `keys_of` lists them).
     pub fn all_keys(&self) -> Result<HashMap<u32, Vec<KeyRow>>> {
         let mut keys: HashMap<u32, Vec<KeyRow>> = HashMap::new();

@@ -18,7 +18,7 @@ use roster_core::fleet::{EnvironmentPolicy, project_user};
 use roster_core::store::Transaction;
 use roster_fleet_protocol::{PROTOCOL_VERSION, SnapshotAnswer};
 use roster_store_postgres::PgStore;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -145,12 +145,7 @@ pub fn build(
                 project_user(user, environment, &policy, hash.as_deref(), &keys)
             })
             .collect();
-        let held: BTreeSet<u32> = users.iter().map(|user| user.uid).collect();
-        let retired_uids = tx
-            .taken_uids(0, u32::MAX)?
-            .into_iter()
-            .filter(|uid| !held.contains(uid))
-            .collect();
+        let retired_uids = tx.retired_uids()?;
         Ok(SnapshotAnswer {
             epoch,
             cursor,
