@@ -57,9 +57,10 @@ impl Store {
         }))
     }
 
-    /// A connection of its own, outside the pool (the feed's LISTEN).
+    /// A connection of its own, outside the pool (the feed's LISTEN, a
+    /// call's rules): the schema was migrated at [`Store::open`].
     pub fn connect(&self) -> roster_core::Result<PgStore> {
-        PgStore::open(&self.conninfo)
+        PgStore::attach(&self.conninfo)
     }
 
     /// Run `work` on a pooled connection, here (blocking). A connection
@@ -119,12 +120,12 @@ impl Store {
             environment: environment.to_string(),
             ..self.rules.clone()
         };
-        let mut roster = Roster::with_backend(
+        let mut roster = Roster::over(
             rules,
             Arc::new(SystemClock),
             Box::new(store) as Box<dyn Backend>,
         )?;
-        // After with_backend's own write: the tag belongs to the call's.
+        // The tag belongs to the call's first write.
         if let Some(tag) = tag {
             tags.set(tag);
         }

@@ -821,6 +821,11 @@ fn a_host_reports_and_renews_about_itself_only() {
             .status,
         200
     );
+    // The certificate it replaced is refused from now on.
+    assert_eq!(
+        controller.call("GET", "/v1/hello", None, Some(&web)).status,
+        401
+    );
     // Renewal needs a certificate: enrollment's anonymous client gets none.
     let anonymous = controller.call("POST", "/v1/renew", Some(json!({"csr_pem": csr})), None);
     assert_eq!(anonymous.status, 401);
@@ -1158,4 +1163,162 @@ fn uids_a_host_uses_locally_are_never_handed_out() {
     create_user(&mut roster, "erin", "default", Level::Read);
     let erin = roster.user_by_name("erin").unwrap().unwrap();
     assert!(erin.uid > 1879048195, "erin got uid {}", erin.uid);
+}
+
+#[test]
+fn a_failed_call_frees_its_request_id_and_nobody_else_reads_a_first_answer() {
+    let Some(controller) = Controller::start("request_ids") else {
+        return;
+    };
+    let (web, _) = controller.enroll("default", "web-1");
+    let (db, _) = controller.enroll("default", "db-1");
+    create_user(&mut controller.roster(), "bob", "default", Level::Write);
+    let change = json!({"op": "set_password", "name": "bob", "new_password": "a newer password"});
+
+    // A wrong current password: refused, counted, and the id stays free.
+    let id = request_id();
+    let wrong = op(
+        &controller,
+        &web,
+        &id,
+        password("bob", "a wrong password"),
+        change.clone(),
+    );
+    assert_eq!(wrong.status, 403, "{}", wrong.json);
+    let right = op(
+        &controller,
+        &web,
+        &id,
+        password("bob", "a long password"),
+        change.clone(),
+    );
+    assert_eq!(right.status, 200, "{}", right.json);
+    assert_eq!(
+        right.json["body"]["kind"], "done",
+        "carried out now, not replayed: {}",
+        right.json
+    );
+
+    // The same id from someone else, or through another host: not its answer.
+    let login = op(
+        &controller,
+        &web,
+        &request_id(),
+        password("alice", "a long password"),
+        json!({"op": "login", "hours": 1}),
+    );
+    let alice = json!({"kind": "token", "token": login.json["body"]["token"]});
+    let other_person = op(
+        &controller,
+        &web,
+        &id,
+        alice.clone(),
+        json!({"op": "suspend_user", "name": "bob"}),
+    );
+    assert_eq!(other_person.status, 409, "{}", other_person.json);
+    assert!(!other_person.json.to_string().contains("is changed"));
+    let other_host = op(
+        &controller,
+        &db,
+        &id,
+        password("bob", "a newer password"),
+        change.clone(),
+    );
+    assert_eq!(other_host.status, 409, "{}", other_host.json);
+    // bob's session? A session makes no further credentials.
+    let bob_login = op(
+        &controller,
+        &web,
+        &request_id(),
+        password("bob", "a newer password"),
+        json!({"op": "login", "hours": 1}),
+    );
+    let bob_session = json!({"kind": "token", "token": bob_login.json["body"]["token"]});
+    let minted = op(
+        &controller,
+        &web,
+        &request_id(),
+        bob_session,
+        json!({"op": "create_token", "name": "forever", "scope": "full", "expires_hours": null}),
+    );
+    assert_eq!(minted.status, 403, "{}", minted.json);
+}
+
+#[test]
+fn a_changed_login_level_resends_the_environment_and_root_s_changes_are_audited() {
+    let Some(controller) = Controller::start("login_level") else {
+        return;
+    };
+    let (web, enrolled) = controller.enroll("default", "web-1");
+    let epoch = enrolled["epoch"].as_str().unwrap().to_string();
+    create_user(&mut controller.roster(), "carol", "default", Level::Read);
+    let snapshot = controller.call("GET", "/v1/snapshot", None, Some(&web));
+    let cursor = snapshot.json["body"]["cursor"].as_i64().unwrap();
+    let carol = |body: &Value| {
+        body["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["name"] == "carol")
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(
+        carol(&snapshot.json["body"])["password"]["hash"],
+        Value::Null,
+        "read is below write"
+    );
+    let set = controller.command(&["environments", "set", "default", "login_level=read"]);
+    assert!(
+        set.status.success(),
+        "{}",
+        String::from_utf8_lossy(&set.stderr)
+    );
+    // The host's cursor is from before the change: the whole environment again.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let reply = controller.call(
+            "GET",
+            &format!("/v1/sync?after={cursor}&epoch={epoch}"),
+            None,
+            Some(&web),
+        );
+        if reply.status == 410 {
+            assert_eq!(reply.json["code"], "cursor_too_old");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{}", reply.json);
+    }
+    let again = controller.call("GET", "/v1/snapshot", None, Some(&web));
+    assert_eq!(again.json["body"]["environment"]["login_level"], "read");
+    assert!(
+        carol(&again.json["body"])["password"]["hash"].is_string(),
+        "{}",
+        again.json
+    );
+
+    // A revoked host's name enrolls again (a reinstalled machine).
+    assert!(
+        controller
+            .command(&["hosts", "revoke", "web-1"])
+            .status
+            .success()
+    );
+    let (reborn, _) = controller.enroll("default", "web-1");
+    assert_eq!(
+        controller
+            .call("GET", "/v1/hello", None, Some(&reborn))
+            .status,
+        200
+    );
+    assert_ne!(
+        controller.call("GET", "/v1/hello", None, Some(&web)).status,
+        200
+    );
+
+    let out = controller.command(&["restore", "--backup-time", "0"]);
+    let audit = String::from_utf8_lossy(&out.stdout);
+    for line in ["environments set", "hosts revoke"] {
+        assert!(audit.contains(line), "{line} in {audit}");
+    }
 }

@@ -125,19 +125,25 @@ fn projected(
 }
 
 /// The name of a `roster login` session's token: it records the host it
-/// was made on, which is the only host it works from.
-pub fn session_name(host: &str) -> String {
-    format!("{SESSION_PREFIX}{host}")
+/// was made on (its name and its id, which a later host of the same name
+/// doesn't share), the only host it works from.
+pub fn session_name(host: &str, host_id: i64) -> String {
+    format!("{SESSION_PREFIX}{host}#{host_id}")
 }
 
 const SESSION_PREFIX: &str = "login session on ";
 
+/// Whether a token is a `roster login` session.
+pub fn is_session(token: &crate::model::Token) -> bool {
+    token.name.starts_with(SESSION_PREFIX)
+}
+
 /// A session made by `roster login` is bound to its host's certificate:
 /// used from any other host it is refused, so a session copied off one
 /// machine is worth nothing elsewhere. Other tokens work from any host.
-pub fn token_usable_from(token: &crate::model::Token, host: &str) -> bool {
+pub fn token_usable_from(token: &crate::model::Token, host: &str, host_id: i64) -> bool {
     match token.name.strip_prefix(SESSION_PREFIX) {
-        Some(bound) => bound == host,
+        Some(bound) => bound == format!("{host}#{host_id}"),
         None => true,
     }
 }
@@ -264,19 +270,25 @@ mod tests {
             id: "abcdefgh".into(),
             user: "alice".into(),
             uid: 60001,
-            name: session_name("web-1"),
+            name: session_name("web-1", 7),
             scope: crate::model::Scope::Full,
             created: 0,
             last_used: None,
             expires: Some(8 * 3600),
         };
-        assert!(token_usable_from(&token, "web-1"));
-        assert!(!token_usable_from(&token, "web-2"));
+        assert!(is_session(&token));
+        assert!(token_usable_from(&token, "web-1", 7));
+        assert!(!token_usable_from(&token, "web-2", 7));
+        assert!(
+            !token_usable_from(&token, "web-1", 8),
+            "a later host of the same name"
+        );
         let api = crate::model::Token {
             name: "ci".into(),
             ..token
         };
-        assert!(token_usable_from(&api, "web-2"));
+        assert!(!is_session(&api));
+        assert!(token_usable_from(&api, "web-2", 9));
     }
 
     #[test]

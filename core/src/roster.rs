@@ -265,6 +265,18 @@ impl Roster {
         })
     }
 
+    /// As [`Roster::with_backend`] on a store known to be set up (its
+    /// environments made by whoever opened it first): no write, for a
+    /// caller that opens one per call (the fleet's controller).
+    pub fn over(config: Config, clock: Arc<dyn Clock>, store: Box<dyn Backend>) -> Result<Roster> {
+        config.validate()?;
+        Ok(Roster {
+            config,
+            clock,
+            store,
+        })
+    }
+
     pub fn config(&self) -> &Config {
         &self.config
     }

@@ -161,6 +161,33 @@ impl PgStore {
         })
     }
 
+    /// A further connection to a store already migrated (by
+    /// [`PgStore::open`] at start): one query checks the schema is this
+    /// build's, with no lock and no DDL, so a connection per call stays
+    /// cheap.
+    pub fn attach(conninfo: &str) -> roster_core::Result<PgStore> {
+        let config: postgres::Config = conninfo.parse().map_err(|e| {
+            Error::Config(format!(
+                "the PostgreSQL connection string can't be read ({e}): write it as key=value pairs, e.g. host=/run/postgresql dbname=roster"
+            ))
+        })?;
+        let mut client = Self::client(&config)?;
+        let version = schema::version(&mut client)?;
+        let known = schema::MIGRATIONS.len();
+        if usize::try_from(version).ok() != Some(known) {
+            return Err(Error::Store(format!(
+                "the PostgreSQL database has schema version {version}, this build {known}: restart the controller so it migrates, or run the build that matches"
+            )));
+        }
+        Ok(PgStore {
+            client: RefCell::new(client),
+            config,
+            mark: CommitMark::default(),
+            tags: CallTags::default(),
+            reader: false,
+        })
+    }
+
     fn client(config: &postgres::Config) -> roster_core::Result<Client> {
         config.connect(NoTls).map_err(|e| {
             Error::Store(format!(

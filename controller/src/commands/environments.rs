@@ -4,7 +4,7 @@
 //! change through the feed; an environment named for the first time is
 //! created.
 
-use super::now;
+use super::{now, root_tag};
 use crate::error::Fail;
 use crate::fleet_admin;
 use crate::store::Store;
@@ -14,7 +14,9 @@ use roster_hostconfig::duration::format as format_duration;
 
 pub fn set(store: &Store, environment: &str, settings: &[String]) -> Result<(), Fail> {
     let at = now();
+    let tag = root_tag("environments set", environment)?;
     let (policy, created) = store.with(|s| {
+        s.call_tags().set(tag);
         s.fleet_write(|tx| fleet_admin::set_environment(tx, environment, settings, at))
     })?;
     if created {

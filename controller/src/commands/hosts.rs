@@ -1,6 +1,6 @@
 //! `roster-controller hosts list|revoke`.
 
-use super::{now, when};
+use super::{now, root_tag, when};
 use crate::error::Fail;
 use crate::fleet_admin;
 use crate::store::Store;
@@ -32,7 +32,11 @@ pub fn list(store: &Store, environment: Option<&str>) -> Result<(), Fail> {
 
 pub fn revoke(store: &Store, name: &str) -> Result<(), Fail> {
     let at = now();
-    store.with(|s| s.fleet_write(|tx| fleet_admin::revoke_host(tx, name, at)))?;
+    let tag = root_tag("hosts revoke", name)?;
+    store.with(|s| {
+        s.call_tags().set(tag);
+        s.fleet_write(|tx| fleet_admin::revoke_host(tx, name, at))
+    })?;
     println!(
         "Revoked {name:?}: it is refused at its next request and, told so, wipes its cached hashes and keys (a host that can't be told keeps them until its offline grace ends)."
     );

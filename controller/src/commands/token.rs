@@ -3,7 +3,7 @@
 //! API tokens do), its environment and its expiry, and enrollment burns
 //! it in the transaction that adds the host.
 
-use super::{now, when};
+use super::{now, root_tag, when};
 use crate::error::Fail;
 use crate::fleet_admin;
 use crate::store::Store;
@@ -13,7 +13,9 @@ const ROOT_HERE: &str = "root@controller";
 
 pub fn create(store: &Store, environment: &str, expires: &str) -> Result<(), Fail> {
     let at = now();
+    let tag = root_tag("token create", environment)?;
     let (token, row) = store.with(|s| {
+        s.call_tags().set(tag);
         s.fleet_write(|tx| fleet_admin::create_join_token(tx, environment, expires, ROOT_HERE, at))
     })?;
     println!("{}", token.expose());
@@ -46,7 +48,11 @@ pub fn list(store: &Store) -> Result<(), Fail> {
 }
 
 pub fn delete(store: &Store, id: &str) -> Result<(), Fail> {
-    store.with(|s| s.fleet_write(|tx| fleet_admin::delete_join_token(tx, id)))?;
+    let tag = root_tag("token delete", id)?;
+    store.with(|s| {
+        s.call_tags().set(tag);
+        s.fleet_write(|tx| fleet_admin::delete_join_token(tx, id))
+    })?;
     println!("Deleted the join token {id}.");
     Ok(())
 }

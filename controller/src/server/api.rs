@@ -230,7 +230,7 @@ pub async fn authenticated(shared: &Shared, peer: Option<&PeerHost>) -> Result<H
     }
     let host = shared
         .hosts
-        .resolve(&shared.store, identity.id)
+        .resolve(&shared.store, identity.id, &identity.serial)
         .await?
         .ok_or_else(|| {
             ApiError::new(
@@ -247,6 +247,13 @@ pub async fn authenticated(shared: &Shared, peer: Option<&PeerHost>) -> Result<H
                 "the host {:?} was revoked: wipe cached credentials",
                 host.name
             ),
+        ));
+    }
+    if host.cert_serial != identity.serial {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::Unauthenticated,
+            "this certificate was replaced (renewed, or the store restored): use the current one or enroll again",
         ));
     }
     Ok(host)

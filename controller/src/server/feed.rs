@@ -134,10 +134,15 @@ pub fn spawn(
 fn run(store: &Store, feed: &Feed, hosts: &HostDirectory, metrics: &Metrics) {
     let mut backoff = Duration::from_millis(100);
     loop {
+        let began = std::time::Instant::now();
         match follow(store, feed, hosts, metrics) {
             Ok(()) => return,
             Err(e) => {
                 metrics.feed_errors.fetch_add(1, Ordering::Relaxed);
+                // A connection that served a while starts the backoff over.
+                if began.elapsed() > BACKOFF_MAX * 2 {
+                    backoff = Duration::from_millis(100);
+                }
                 eprintln!(
                     "roster-controller: the change feed lost the store ({e}); reconnecting in {backoff:?}"
                 );
@@ -169,6 +174,7 @@ fn follow(
                 "roster-controller: the store has a new epoch ({epoch}): every host resyncs in full"
             );
             feed.restart(epoch, head, feed.capacity);
+            hosts.forget_all();
             continue;
         }
         let full = entries.len() >= BATCH as usize;

@@ -9,7 +9,7 @@
 
 use crate::store::Store;
 use roster_store_postgres::fleet::HostRow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -18,6 +18,10 @@ pub struct HostInfo {
     pub name: String,
     pub environment: String,
     pub revoked: bool,
+    /// The serial of the certificate the host's row holds now: an older
+    /// certificate of the same id (renewed since, or from before a
+    /// restore that handed the id out again) is refused.
+    pub cert_serial: String,
 }
 
 impl From<&HostRow> for HostInfo {
@@ -27,6 +31,7 @@ impl From<&HostRow> for HostInfo {
             name: row.name.clone(),
             environment: row.environment.clone(),
             revoked: row.revoked.is_some(),
+            cert_serial: row.cert_serial.clone(),
         }
     }
 }
@@ -41,6 +46,9 @@ pub struct Activity {
 #[derive(Debug, Default)]
 pub struct HostDirectory {
     hosts: RwLock<HashMap<i64, HostInfo>>,
+    /// Revocations the feed saw for hosts not in `hosts` (yet): a row read
+    /// just before its revocation committed can't slip in after it.
+    revoked: RwLock<HashSet<i64>>,
     activity: Mutex<HashMap<i64, Activity>>,
 }
 
@@ -52,24 +60,30 @@ impl HostDirectory {
                     .map(|row| (row.id, HostInfo::from(row)))
                     .collect(),
             ),
+            revoked: RwLock::default(),
             activity: Mutex::default(),
         })
     }
 
-    /// The host with this id, read from the store when not known here.
+    /// The host with this id, read from the store when not known here or
+    /// when the certificate presented (`serial`) isn't the one known (a
+    /// renewal through another replica): one read, then remembered.
     pub async fn resolve(
         &self,
         store: &Arc<Store>,
         id: i64,
+        serial: &str,
     ) -> roster_core::Result<Option<HostInfo>> {
-        if let Some(info) = self.known(id) {
+        if let Some(info) = self.known(id)
+            && (info.revoked || info.cert_serial == serial)
+        {
             return Ok(Some(info));
         }
         let row = store.run(move |s| s.fleet_read(|tx| tx.host(id))).await?;
         Ok(row.map(|row| {
             let info = HostInfo::from(&row);
             self.remember(info.clone());
-            info
+            self.known(id).unwrap_or(info)
         }))
     }
 
@@ -81,11 +95,32 @@ impl HostDirectory {
             .cloned()
     }
 
-    pub fn remember(&self, info: HostInfo) {
+    pub fn remember(&self, mut info: HostInfo) {
+        if self
+            .revoked
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(&info.id)
+        {
+            info.revoked = true;
+        }
         self.hosts
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(info.id, info);
+    }
+
+    /// A new epoch (a restore): host ids may have been handed out again,
+    /// so nothing known stands; every host is read again.
+    pub fn forget_all(&self) {
+        self.hosts
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+        self.revoked
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
     }
 
     /// The feed saw the host's row change: a revocation sticks at once;
@@ -93,6 +128,10 @@ impl HostDirectory {
     pub fn changed(&self, id: i64, revoked: bool) {
         let mut hosts = self.hosts.write().unwrap_or_else(PoisonError::into_inner);
         if revoked {
+            self.revoked
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(id);
             if let Some(info) = hosts.get_mut(&id) {
                 info.revoked = true;
             }

@@ -135,6 +135,16 @@ impl Window {
         }
         // Consecutive seqs: the entry after `cursor` sits at this index.
         let skip = usize::try_from(cursor - self.floor).unwrap_or(usize::MAX);
+        // The host's environment's settings changed: which users' hashes
+        // and keys it may hold changes with them (a raised login level
+        // takes some away, a lowered one brings some), so it takes the
+        // whole environment again rather than a settings change alone.
+        let resettled = self.entries.iter().skip(skip).any(|entry| {
+            matches!(&entry.change, FleetChange::Environment { name, .. } if name == reader.environment)
+        });
+        if resettled {
+            return Collected::TooOld;
+        }
         let changes = self
             .entries
             .iter()
@@ -279,14 +289,12 @@ mod tests {
     #[test]
     fn other_environments_and_other_hosts_changes_pass_over() {
         let policy = EnvironmentPolicy::default();
+        let settings = |name: &str| FleetChange::Environment {
+            name: name.into(),
+            policy: Some(EnvironmentPolicy::default()),
+        };
         let mut window = Window::new(10, 0);
-        window.push(entry(
-            1,
-            FleetChange::Environment {
-                name: "dev".into(),
-                policy: Some(policy.clone()),
-            },
-        ));
+        window.push(entry(1, settings("dev")));
         window.push(entry(
             2,
             FleetChange::Host {
@@ -296,24 +304,35 @@ mod tests {
         ));
         window.push(entry(
             3,
-            FleetChange::Environment {
-                name: "prod".into(),
-                policy: Some(policy.clone()),
+            FleetChange::Host {
+                id: 9,
+                revoked: false,
             },
         ));
+        window.push(entry(4, FleetChange::Unseen));
+        let Collected::Changes { cursor, changes } = window.collect(0, reader(&policy)) else {
+            panic!("in the window")
+        };
+        assert_eq!(cursor, 4);
+        assert!(changes.is_empty(), "{changes:?}");
+        // Its own host's revocation goes.
         window.push(entry(
-            4,
+            5,
             FleetChange::Host {
                 id: 7,
                 revoked: true,
             },
         ));
-        let Collected::Changes { cursor, changes } = window.collect(0, reader(&policy)) else {
-            panic!()
+        let Collected::Changes { changes, .. } = window.collect(4, reader(&policy)) else {
+            panic!("in the window")
         };
-        assert_eq!(cursor, 4);
-        assert_eq!(changes.len(), 2);
-        assert!(matches!(&changes[0], HostChange::Environment(view) if view.name == "prod"));
-        assert_eq!(changes[1], HostChange::Revoked);
+        assert_eq!(changes, vec![HostChange::Revoked]);
+        // Its own environment's settings: the whole environment again.
+        window.push(entry(6, settings("prod")));
+        assert_eq!(window.collect(4, reader(&policy)), Collected::TooOld);
+        assert!(matches!(
+            window.collect(6, reader(&policy)),
+            Collected::Changes { .. }
+        ));
     }
 }

@@ -77,4 +77,18 @@ impl PgTx<'_> {
         )?;
         Ok(stored > 0)
     }
+
+    /// Forget a request id whose call failed after a write of its own (a
+    /// wrong password counted): its claim and its audit row, never an
+    /// answered one's.
+    pub fn release_request(&self, id: &str) -> Result<bool> {
+        let released = self.execute(
+            "DELETE FROM request_ids WHERE id = $1 AND answer IS NULL",
+            &[&id],
+        )?;
+        if released > 0 {
+            self.execute("DELETE FROM audit WHERE request_id = $1", &[&id])?;
+        }
+        Ok(released > 0)
+    }
 }

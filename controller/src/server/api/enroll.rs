@@ -96,6 +96,24 @@ async fn admit(
             count: u64::from(range.count),
         })
         .collect();
+    // The token checked first in a read, taking no lock: a stranger
+    // without one can't queue the store's writers behind it. The write
+    // below checks again (the token may be burnt meanwhile).
+    {
+        let (id, secret) = (token_id.clone(), secret.clone());
+        let token = shared
+            .store
+            .run(move |s| s.fleet_read(|tx| tx.join_token(&id)))
+            .await?
+            .filter(|token| credential::matches(&secret, &token.hash))
+            .ok_or_else(not_a_token)?;
+        if token.used.is_some() {
+            return Err(ApiError::from(Error::Conflict(USED.into())));
+        }
+        if token.expires <= SystemClock.now() {
+            return Err(ApiError::from(Error::PermissionDenied(EXPIRED.into())));
+        }
+    }
     let store = Arc::clone(&shared.store);
     let signer = Arc::clone(&shared.ca);
     let controllers = shared.config.listen.public_urls.clone();
@@ -111,19 +129,24 @@ async fn admit(
                     .filter(|token| credential::matches(&secret, &token.hash))
                     .ok_or_else(|| Error::PermissionDenied(not_a_token().message))?;
                 if token.used.is_some() {
-                    return Err(Error::Conflict(
-                        "this join token was used already: make another (`roster-controller token create`)".into(),
-                    ));
+                    return Err(Error::Conflict(USED.into()));
                 }
                 if token.expires <= now {
-                    return Err(Error::PermissionDenied(
-                        "this join token has expired: make another (`roster-controller token create`)".into(),
-                    ));
+                    return Err(Error::PermissionDenied(EXPIRED.into()));
                 }
-                if tx.host_by_name(&name)?.is_some() {
-                    return Err(Error::Conflict(format!(
-                        "a host named {name:?} is enrolled already: revoke it first (`roster-controller hosts revoke {name}`) or pick another name"
-                    )));
+                match tx.host_by_name(&name)? {
+                    // A revoked host's name may enroll again (the machine
+                    // reinstalled): the old row goes, its id and its
+                    // certificates with it (sessions are bound to the id).
+                    Some(old) if old.revoked.is_some() => {
+                        tx.delete_host(&name)?;
+                    }
+                    Some(_) => {
+                        return Err(Error::Conflict(format!(
+                            "a host named {name:?} is enrolled already: revoke it first (`roster-controller hosts revoke {name}`) or pick another name"
+                        )));
+                    }
+                    None => {}
                 }
                 if tx.environment(&token.environment)?.is_none() {
                     return Err(Error::NotFound(format!(
@@ -163,9 +186,7 @@ async fn admit(
                     .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
                 tx.set_host_certificate(host.id, &issued.public_key_der, &issued.serial, expires)?;
                 if !tx.burn_join_token(&token.public_id, host.id, now)? {
-                    return Err(Error::Conflict(
-                        "this join token was used already: make another (`roster-controller token create`)".into(),
-                    ));
+                    return Err(Error::Conflict(USED.into()));
                 }
                 tx.append_audit(&AuditRow {
                     at: now,
@@ -192,6 +213,7 @@ async fn admit(
                         name: name.clone(),
                         environment: token.environment,
                         revoked: false,
+                        cert_serial: issued.serial.clone(),
                     },
                 ))
             })
@@ -200,6 +222,11 @@ async fn admit(
     shared.hosts.remember(info);
     Ok(answer)
 }
+
+const USED: &str =
+    "this join token was used already: make another (`roster-controller token create`)";
+const EXPIRED: &str =
+    "this join token has expired: make another (`roster-controller token create`)";
 
 fn not_a_token() -> ApiError {
     ApiError::new(

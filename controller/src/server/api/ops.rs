@@ -25,7 +25,7 @@ use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use roster_core::fleet::{project_after_online_login, session_name, token_usable_from};
+use roster_core::fleet::{is_session, project_after_online_login, session_name, token_usable_from};
 use roster_core::flows::{Channel, LoginOutcome, PasswordRequest};
 use roster_core::level::Level;
 use roster_core::model::{Caller, NewUser, Role, Scope, User};
@@ -33,6 +33,7 @@ use roster_core::password::Hasher;
 use roster_core::{Actor, Error, Roster, Secret};
 use roster_fleet_protocol::ops::valid_request_id;
 use roster_fleet_protocol::{Credential, ErrorCode, Op, OpsAnswer, OpsRequest, UserView};
+use roster_store_postgres::claimed_before;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -48,14 +49,19 @@ const SESSION_HOURS_MAX: u32 = 24;
 pub struct Argon2Quota {
     per_host: usize,
     hosts: Mutex<HashMap<i64, Arc<Semaphore>>>,
+    /// Over every host: argon2's memory times this many at once at most,
+    /// however many hosts ask (a host's turn waits here, not refused).
+    all: Arc<Semaphore>,
     hasher: Arc<Hasher>,
 }
 
 impl Argon2Quota {
     pub fn new(per_host: usize, hasher: Hasher) -> Argon2Quota {
+        let cpus = std::thread::available_parallelism().map_or(2, usize::from);
         Argon2Quota {
             per_host: per_host.max(1),
             hosts: Mutex::default(),
+            all: Arc::new(Semaphore::new(cpus)),
             hasher: Arc::new(hasher),
         }
     }
@@ -89,9 +95,13 @@ impl Argon2Quota {
         work: impl FnOnce(&Hasher) -> T + Send + 'static,
     ) -> Result<T, ApiError> {
         let slot = self.slot(host)?;
+        let turn = Arc::clone(&self.all)
+            .acquire_owned()
+            .await
+            .map_err(|_| ApiError::from(Error::Store("the controller is stopping".into())))?;
         let hasher = Arc::clone(&self.hasher);
         let answer = tokio::task::spawn_blocking(move || {
-            let _slot = slot;
+            let _held = (slot, turn);
             work(&hasher)
         })
         .await
@@ -116,44 +126,109 @@ pub async fn ops(
         ));
     }
     let writes = request.op.writes();
-    if writes && let Some(first) = first_answer(&shared, &request.request_id).await? {
-        return Ok(answer(first));
-    }
     let id = request.request_id.clone();
     let outcome = act(&shared, &host, request).await;
     shared
         .metrics
         .ops_answered
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    if writes {
-        match &outcome {
-            Ok(done) => keep_answer(&shared, id, done).await,
-            // A repeat that raced its first attempt: the first one's
-            // change stands, and so does its answer.
-            Err(_) => {
-                if let Some(first) = first_answer(&shared, &id).await? {
-                    return Ok(answer(first));
+    match outcome {
+        Ok(Acted::Replayed(first)) => Ok(answer(first)),
+        Ok(Acted::Answered { answer: done, .. }) => {
+            if writes {
+                keep_answer(&shared, id, &done).await;
+            }
+            Ok(answer(done))
+        }
+        Err(Failed { error, person }) => {
+            if writes {
+                if error.message == claimed_before(&id).to_string() {
+                    // A repeat that raced its first attempt: the first
+                    // one's change stands, and so does its answer.
+                    if let Some(person) = &person
+                        && let Some(first) = first_answer(&shared, &id, person, &host.name).await?
+                    {
+                        return Ok(answer(first));
+                    }
+                } else {
+                    // A call that failed after a write of its own (a wrong
+                    // password counted, a code used up meanwhile) changed
+                    // nothing the request asked for: its id stays free.
+                    release(&shared, id).await;
                 }
             }
+            Err(error)
         }
     }
-    outcome.map(answer)
 }
 
-/// The answer stored for a request id made before, if any.
-async fn first_answer(shared: &Arc<Shared>, id: &str) -> Result<Option<OpsAnswer>, ApiError> {
+/// What [`act`] did.
+enum Acted {
+    /// The op ran now.
+    Answered { answer: OpsAnswer },
+    /// The request id was carried out before, by the same person through
+    /// the same host: its first answer.
+    Replayed(OpsAnswer),
+}
+
+/// A failed call, with the person its credential proved (if it got that
+/// far), to match a raced repeat's first answer.
+struct Failed {
+    error: ApiError,
+    person: Option<String>,
+}
+
+impl<E: Into<ApiError>> From<E> for Failed {
+    fn from(error: E) -> Failed {
+        Failed {
+            error: error.into(),
+            person: None,
+        }
+    }
+}
+
+/// Forget a request id whose call failed (and any audit row it wrote).
+async fn release(shared: &Arc<Shared>, id: String) {
+    let released = shared
+        .store
+        .run(move |s| s.fleet_write(|tx| tx.release_request(&id)))
+        .await;
+    if let Err(e) = released {
+        eprintln!("roster-controller: releasing a failed request's id: {e}");
+    }
+}
+
+/// The answer stored for a request id carried out before, if any — only
+/// to the same person through the same host (anyone else learns nothing
+/// from an id, not even that it exists).
+async fn first_answer(
+    shared: &Arc<Shared>,
+    id: &str,
+    person: &str,
+    host: &str,
+) -> Result<Option<OpsAnswer>, ApiError> {
     let id = id.to_string();
     let row = shared
         .store
         .run(move |s| s.fleet_read(|tx| tx.request(&id)))
         .await?;
-    Ok(row.map(|row| {
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    if row.person != person || row.host != host {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            ErrorCode::Conflict,
+            "this request id was used by another call: make a new one for each change",
+        ));
+    }
+    Ok(Some(
         row.answer
             .and_then(|json| serde_json::from_str(&json).ok())
             .unwrap_or_else(|| OpsAnswer::AlreadyDone {
                 message: "done by your earlier attempt (its answer was not kept): check with `roster users show`".into(),
-            })
-    }))
+            }),
+    ))
 }
 
 /// Keep the answer for repeats; a secret shown once is replaced by
@@ -196,67 +271,102 @@ async fn keep_answer(shared: &Arc<Shared>, id: String, done: &OpsAnswer) {
     }
 }
 
-/// Who the credential proves, as core's actor, and the user behind it.
+/// Who the credential proves, as core's actor.
 enum Proven {
-    Actor(Actor),
+    Actor {
+        actor: Actor,
+        via: Via,
+    },
     /// A registration code: only `register` takes it.
     Code(Secret),
 }
 
-async fn act(
-    shared: &Arc<Shared>,
-    host: &HostInfo,
-    request: OpsRequest,
-) -> Result<OpsAnswer, ApiError> {
+/// How a person proved who they are.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Via {
+    Password,
+    ApiToken,
+    /// A `roster login` session: good for acting, not for making further
+    /// credentials (a session must not outlive itself as a token).
+    Session,
+}
+
+async fn act(shared: &Arc<Shared>, host: &HostInfo, request: OpsRequest) -> Result<Acted, Failed> {
     let OpsRequest {
         request_id,
         credential,
         op,
     } = request;
-    // An own password change with the current password: core's own flow
-    // checks that password itself (and counts a wrong one), so it isn't
-    // verified twice.
-    if let (Credential::Password { user, password }, Op::SetPassword { name, new_password }) =
-        (&credential, &op)
-        && user == name
-    {
-        let request = PasswordRequest::own(
-            name,
-            Secret::new(password.clone()),
-            Secret::new(new_password.clone()),
-            Channel::Api,
-        )?;
-        let tag = CallTag {
-            request_id,
-            person: name.clone(),
-            host: host.name.clone(),
-            action: op.name().to_string(),
-            target: op.target().to_string(),
-        };
-        let actor = user_actor(shared, host, name).await?;
-        let user = change_password(shared, host, Some(tag), actor, request).await?;
-        return Ok(OpsAnswer::Done {
-            message: format!("the password of {:?} is changed", user.name),
-        });
-    }
+    // An own password change with the current password: the password is
+    // proved like a login (the asking host's lockout, its argon2 quota)
+    // and the change then commits as proved.
+    let own_current = match (&credential, &op) {
+        (Credential::Password { user, password }, Op::SetPassword { name, .. }) if user == name => {
+            Some(Secret::new(password.clone()))
+        }
+        _ => None,
+    };
     let proven = prove(shared, host, credential).await?;
     let person = match &proven {
-        Proven::Actor(actor) => roster_core::rules::actor_name(actor)
+        Proven::Actor { actor, .. } => roster_core::rules::actor_name(actor)
             .unwrap_or("root")
             .to_string(),
         Proven::Code(_) => "registration-code".to_string(),
     };
+    let failed = |error: ApiError| Failed {
+        error,
+        person: Some(person.clone()),
+    };
+    if op.writes()
+        && let Some(first) = first_answer(shared, &request_id, &person, &host.name)
+            .await
+            .map_err(failed)?
+    {
+        return Ok(Acted::Replayed(first));
+    }
     let tag = op.writes().then(|| CallTag {
         request_id: request_id.clone(),
-        person,
+        person: person.clone(),
         host: host.name.clone(),
         action: op.name().to_string(),
         target: op.target().to_string(),
     });
+    if let (Some(current), Op::SetPassword { name, new_password }, Proven::Actor { actor, .. }) =
+        (own_current, &op, &proven)
+    {
+        let request = PasswordRequest::own(
+            name,
+            current,
+            Secret::new(new_password.clone()),
+            Channel::Api,
+        )
+        .map_err(|e| failed(e.into()))?;
+        let user = change_password(shared, host, tag, actor.clone(), request, true)
+            .await
+            .map_err(failed)?;
+        return Ok(Acted::Answered {
+            answer: OpsAnswer::Done {
+                message: format!("the password of {:?} is changed", user.name),
+            },
+        });
+    }
+    let answer = run_op(shared, host, tag, proven, op)
+        .await
+        .map_err(failed)?;
+    Ok(Acted::Answered { answer })
+}
+
+async fn run_op(
+    shared: &Arc<Shared>,
+    host: &HostInfo,
+    tag: Option<CallTag>,
+    proven: Proven,
+    op: Op,
+) -> Result<OpsAnswer, ApiError> {
     match (proven, op) {
         (Proven::Code(code), Op::Register { new_password }) => {
             let request = PasswordRequest::register(code, Secret::new(new_password))?;
-            let user = change_password(shared, host, tag, Actor::Root, request).await?;
+            let user = change_password(shared, host, tag, Actor::Root, request, false).await?;
             Ok(OpsAnswer::Done {
                 message: format!("{:?} is registered and may log in", user.name),
             })
@@ -264,10 +374,18 @@ async fn act(
         (Proven::Code(_), _) => Err(ApiError::from(Error::PermissionDenied(
             "a registration code only sets the first password (register)".into(),
         ))),
-        (Proven::Actor(_), Op::Register { .. }) => Err(ApiError::bad_request(
+        (Proven::Actor { .. }, Op::Register { .. }) => Err(ApiError::bad_request(
             "register takes the registration code as its credential",
         )),
-        (Proven::Actor(actor), op) => as_actor(shared, host, tag, actor, op).await,
+        (
+            Proven::Actor {
+                via: Via::Session, ..
+            },
+            Op::CreateToken { .. } | Op::Login { .. },
+        ) => Err(ApiError::from(Error::PermissionDenied(
+            "a `roster login` session makes no further credentials: give your password".into(),
+        ))),
+        (Proven::Actor { actor, .. }, op) => as_actor(shared, host, tag, actor, op).await,
     }
 }
 
@@ -311,7 +429,7 @@ async fn as_actor(
                     "`roster login` takes your Roster name and password, not a token".into(),
                 )));
             }
-            let name = session_name(&host.name);
+            let name = session_name(&host.name, host.id);
             on(Box::new(move |roster, actor| {
                 let (token, secret) = roster.create_token(
                     actor,
@@ -387,7 +505,7 @@ async fn as_actor(
             match password {
                 Some(password) => {
                     let request = PasswordRequest::create(new, Secret::new(password))?;
-                    let user = change_password(shared, host, tag, actor, request).await?;
+                    let user = change_password(shared, host, tag, actor, request, false).await?;
                     Ok(OpsAnswer::User { user: view(&user) })
                 }
                 None => {
@@ -412,7 +530,7 @@ async fn as_actor(
         }
         Op::SetPassword { name, new_password } => {
             let request = PasswordRequest::by_admin(&name, Secret::new(new_password))?;
-            let user = change_password(shared, host, tag, actor, request).await?;
+            let user = change_password(shared, host, tag, actor, request, false).await?;
             Ok(OpsAnswer::Done {
                 message: format!("the password of {:?} is changed", user.name),
             })
@@ -538,6 +656,7 @@ async fn change_password(
     tag: Option<CallTag>,
     actor: Actor,
     request: PasswordRequest,
+    current_proven: bool,
 ) -> Result<User, ApiError> {
     let store = Arc::clone(&shared.store);
     let environment = host.environment.clone();
@@ -550,6 +669,8 @@ async fn change_password(
     .await
     .map_err(|e| ApiError::from(Error::Store(format!("a store task ended abnormally: {e}"))))??;
     let verified = match plan.to_verify() {
+        // Proved just now under the asking host's lockout.
+        Some(_) if current_proven => true,
         Some((current, hash)) => {
             shared
                 .argon2
@@ -592,26 +713,32 @@ async fn prove(
         Credential::Token { token } => {
             let store = Arc::clone(&shared.store);
             let environment = host.environment.clone();
-            let name = host.name.clone();
-            let actor = tokio::task::spawn_blocking(move || {
+            let (name, id) = (host.name.clone(), host.id);
+            let (actor, via) = tokio::task::spawn_blocking(move || {
                 store.with_roster_in(&environment, None, |roster| {
                     let token = roster.present_token(&Secret::new(token))?;
-                    if !token_usable_from(&token, &name) {
+                    if !token_usable_from(&token, &name, id) {
                         return Err(Error::PermissionDenied(
                             "this session was made on another host: run `roster login` here".into(),
                         ));
                     }
-                    roster.actor(&Caller {
+                    let via = if is_session(&token) {
+                        Via::Session
+                    } else {
+                        Via::ApiToken
+                    };
+                    let actor = roster.actor(&Caller {
                         uid: token.uid,
                         token_id: Some(token.id),
-                    })
+                    })?;
+                    Ok((actor, via))
                 })
             })
             .await
             .map_err(|e| {
                 ApiError::from(Error::Store(format!("a store task ended abnormally: {e}")))
             })??;
-            Ok(Proven::Actor(actor))
+            Ok(Proven::Actor { actor, via })
         }
         Credential::Password { user, password } => {
             let password = Secret::new(password);
@@ -660,7 +787,10 @@ async fn prove(
                 ApiError::from(Error::Store(format!("a store task ended abnormally: {e}")))
             })??;
             match outcome {
-                (LoginOutcome::Success, Some(actor)) => Ok(Proven::Actor(actor)),
+                (LoginOutcome::Success, Some(actor)) => Ok(Proven::Actor {
+                    actor,
+                    via: Via::Password,
+                }),
                 (LoginOutcome::Locked { message, .. }, _) => Err(locked(message)),
                 _ => Err(ApiError::from(Error::AuthFailed(
                     "wrong name or password (a registration code is given as a code credential)"
@@ -669,28 +799,6 @@ async fn prove(
             }
         }
     }
-}
-
-/// The actor of a named user, before any proof: only for core's own
-/// password flow, which proves the person with the current password.
-async fn user_actor(shared: &Arc<Shared>, host: &HostInfo, name: &str) -> Result<Actor, ApiError> {
-    let store = Arc::clone(&shared.store);
-    let environment = host.environment.clone();
-    let name = name.to_string();
-    let actor = tokio::task::spawn_blocking(move || {
-        store.with_roster_in(&environment, None, |roster| {
-            let user = roster
-                .user_by_name(&name)?
-                .ok_or_else(|| Error::AuthFailed("wrong name or password".into()))?;
-            roster.actor(&Caller {
-                uid: user.uid,
-                token_id: None,
-            })
-        })
-    })
-    .await
-    .map_err(|e| ApiError::from(Error::Store(format!("a store task ended abnormally: {e}"))))??;
-    Ok(actor)
 }
 
 /// The lockout's "remote host" for a check asked by `host`: its name,

@@ -82,7 +82,7 @@ pub async fn renew(
         name: host.name.clone(),
         environment: host.environment.clone(),
     };
-    let renewed = shared
+    let (renewed, renewed_serial) = shared
         .store
         .run(move |s| {
             s.fleet_write(|tx| {
@@ -114,14 +114,23 @@ pub async fn renew(
                     target: subject.name.clone(),
                     detail: format!("serial={}", issued.serial),
                 })?;
-                Ok(RenewAnswer {
-                    certificate_pem: issued.cert_pem,
-                    ca_bundle_pem: signer.bundle_pem(),
-                    not_after,
-                })
+                Ok((
+                    RenewAnswer {
+                        certificate_pem: issued.cert_pem,
+                        ca_bundle_pem: signer.bundle_pem(),
+                        not_after,
+                    },
+                    issued.serial,
+                ))
             })
         })
         .await?;
+    // This replica takes the new certificate at once; the others read
+    // the row again when it first reaches them.
+    shared.hosts.remember(crate::server::hosts::HostInfo {
+        cert_serial: renewed_serial,
+        ..host
+    });
     shared
         .metrics
         .renewals

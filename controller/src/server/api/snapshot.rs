@@ -9,7 +9,7 @@ use super::{ApiError, authenticated};
 use crate::server::Shared;
 use crate::tls::PeerHost;
 use axum::Extension;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::Response;
@@ -33,8 +33,12 @@ const FRESH_FOR: Duration = Duration::from_secs(60);
 pub struct Cached {
     pub cursor: i64,
     pub epoch: String,
+    /// The settings it was projected under: a change (a new login level)
+    /// voids it.
+    policy: EnvironmentPolicy,
     built: Instant,
-    json: Arc<[u8]>,
+    /// Shared by every answer: cloning it copies nothing.
+    json: Bytes,
 }
 
 #[derive(Debug)]
@@ -64,6 +68,7 @@ impl SnapshotCache {
         let floor = shared.feed.window().floor();
         (cached.cursor >= floor
             && cached.epoch == shared.feed.epoch()
+            && cached.policy == shared.feed.policy(environment)
             && cached.built.elapsed() < FRESH_FOR)
             .then_some(cached)
     }
@@ -127,7 +132,7 @@ pub fn build(
     environment: &str,
     policy: &EnvironmentPolicy,
 ) -> roster_core::Result<Cached> {
-    let answer = store.fleet_read(|tx| {
+    let (answer, policy) = store.fleet_read(|tx| {
         let now = SystemClock.now();
         let epoch = tx.epoch()?.unwrap_or_default();
         let cursor = tx.change_head()?;
@@ -146,21 +151,25 @@ pub fn build(
             })
             .collect();
         let retired_uids = tx.retired_uids()?;
-        Ok(SnapshotAnswer {
-            epoch,
-            cursor,
-            environment: policy.view(environment),
-            users: projected,
-            retired_uids,
-        })
+        Ok((
+            SnapshotAnswer {
+                epoch,
+                cursor,
+                environment: policy.view(environment),
+                users: projected,
+                retired_uids,
+            },
+            policy,
+        ))
     })?;
     let json = serde_json::to_vec(&answer)
         .map_err(|e| roster_core::Error::Store(format!("serializing a snapshot: {e}")))?;
     Ok(Cached {
         cursor: answer.cursor,
         epoch: answer.epoch,
+        policy,
         built: Instant::now(),
-        json: json.into(),
+        json: Bytes::from(json),
     })
 }
 
@@ -174,18 +183,23 @@ pub async fn snapshot(
         .metrics
         .snapshots_served
         .fetch_add(1, Ordering::Relaxed);
-    // The envelope around bytes serialized once for every host.
+    // The envelope around bytes serialized once for every host, sent
+    // without copying them (a thousand hosts asking at once share one).
     let head = format!(
         "{{\"protocol\":{PROTOCOL_VERSION},\"time\":{},\"body\":",
         SystemClock.now()
     );
-    let mut body = Vec::with_capacity(head.len() + cached.json.len() + 1);
-    body.extend_from_slice(head.as_bytes());
-    body.extend_from_slice(&cached.json);
-    body.push(b'}');
+    let parts = [
+        Bytes::from(head),
+        cached.json.clone(),
+        Bytes::from_static(b"}"),
+    ];
+    let body = Body::from_stream(futures_util::stream::iter(
+        parts.map(Ok::<Bytes, std::convert::Infallible>),
+    ));
     Response::builder()
         .header(CONTENT_TYPE, "application/json")
-        .body(Body::from(body))
+        .body(body)
         .map_err(|e| {
             ApiError::from(roster_core::Error::Store(format!(
                 "building the answer: {e}"

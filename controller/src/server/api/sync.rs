@@ -59,6 +59,11 @@ pub async fn sync(
                 policy: &policy,
             },
         );
+        // A restore between the epoch's check and the window's read: the
+        // window may be the new epoch's already.
+        if query.epoch != shared.feed.epoch() {
+            continue;
+        }
         match collected {
             Collected::TooOld => {
                 shared.metrics.sync_too_old.fetch_add(1, Ordering::Relaxed);
