@@ -214,6 +214,14 @@ fn a_join_token_is_single_use_expires_and_is_kept_by_a_refused_request() {
     let huge = controller.status_of_raw("POST /v1/enroll", 3 << 20);
     assert_eq!(huge, 413);
 
+    // A host whose own ranges overlap the fleet's uids can't join.
+    let (mut overlapping, _) = controller.enroll_request(&token, "db-1");
+    overlapping["local"]["ranges"] =
+        json!([{"kind": "subuid", "first": 1879048000u32, "count": 65536}]);
+    let reply = controller.call("POST", "/v1/enroll", Some(overlapping), None);
+    assert_eq!(reply.status, 409, "{}", reply.json);
+    assert!(reply.json["message"].as_str().unwrap().contains("overlaps"));
+
     // Now it works, once.
     let (good, _) = controller.enroll_request(&token, "db-1");
     assert_eq!(

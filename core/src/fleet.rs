@@ -8,7 +8,7 @@ use crate::level::Level;
 use crate::model::{Role, User, UserState};
 use crate::store::KeyRow;
 use base64ct::{Base64, Encoding};
-use roster_fleet_protocol::{EnvironmentView, HostKey, HostUser, PasswordView};
+use roster_fleet_protocol::{EnvironmentView, HostKey, HostUser, IdRange, PasswordView};
 use std::time::Duration;
 
 /// The default `offline_grace`: a day of logins from the cache after the
@@ -146,6 +146,20 @@ pub fn token_usable_from(token: &crate::model::Token, host: &str, host_id: i64) 
         Some(bound) => bound == format!("{host}#{host_id}"),
         None => true,
     }
+}
+
+/// The first of a joining host's own id ranges (login.defs, subordinate
+/// ids) that overlaps the fleet's uid range `min..=max`: such a host
+/// would hand out, or map, ids the fleet gives its users, so it can't
+/// join until one of the two moves (DESIGN.md "Fleet-wide rules").
+pub fn overlapping_range(min: u32, max: u32, ranges: &[IdRange]) -> Option<&IdRange> {
+    ranges.iter().find(|range| {
+        let Some(last) = range.count.checked_sub(1) else {
+            return false;
+        };
+        let end = range.first.saturating_add(last);
+        range.first <= max && end >= min
+    })
 }
 
 fn host_key(key: &KeyRow) -> HostKey {
@@ -289,6 +303,33 @@ mod tests {
         };
         assert!(!is_session(&api));
         assert!(token_usable_from(&api, "web-2", 9));
+    }
+
+    #[test]
+    fn a_hosts_range_overlapping_the_fleets_is_found() {
+        use roster_fleet_protocol::RangeKind;
+        let range = |first, count| IdRange {
+            kind: RangeKind::Subuid,
+            first,
+            count,
+        };
+        let fleet = (1_879_048_193, 1_895_825_407);
+        let clear = [
+            range(100_000, 65_536),
+            range(1000, 59_000),
+            range(1_879_048_100, 93),
+            range(5, 0),
+        ];
+        assert_eq!(overlapping_range(fleet.0, fleet.1, &clear), None);
+        let touching = [range(100_000, 65_536), range(1_879_048_100, 94)];
+        assert_eq!(
+            overlapping_range(fleet.0, fleet.1, &touching),
+            Some(&touching[1])
+        );
+        let inside = [range(1_880_000_000, 65_536)];
+        assert!(overlapping_range(fleet.0, fleet.1, &inside).is_some());
+        let around = [range(0, u32::MAX)];
+        assert!(overlapping_range(fleet.0, fleet.1, &around).is_some());
     }
 
     #[test]

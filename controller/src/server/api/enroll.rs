@@ -60,6 +60,19 @@ async fn admit(
             ),
         ));
     }
+    let rules = &shared.config;
+    if let Some(range) =
+        roster_core::fleet::overlapping_range(rules.uid_min, rules.uid_max, &request.local.ranges)
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            ErrorCode::Conflict,
+            format!(
+                "the host's {:?} range {}+{} overlaps the fleet's uids {}–{}: move one of them before joining",
+                range.kind, range.first, range.count, rules.uid_min, rules.uid_max
+            ),
+        ));
+    }
     let Some((token_id, secret)) = credential::parse(&Secret::new(request.join_token.clone()))
     else {
         return Err(not_a_token());
