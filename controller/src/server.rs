@@ -95,7 +95,13 @@ async fn run(config: ControllerConfig) -> Result<(), Fail> {
     let acceptor = MtlsAcceptor::new(tls, limiter);
     let metrics = Arc::new(Metrics::default());
     let hosts = HostDirectory::new(&host_rows);
-    let feed = Feed::new(config.limits.window_changes, head, epoch, policies);
+    // The window starts `window_changes` behind the head and the feed
+    // reads it full: hosts that synced with this replica (or another)
+    // before a restart carry on from their cursors instead of all asking
+    // for snapshots at once.
+    let capacity = i64::try_from(config.limits.window_changes).unwrap_or(i64::MAX);
+    let floor = head.saturating_sub(capacity).max(0);
+    let feed = Feed::new(config.limits.window_changes, floor, epoch, policies);
     feed::spawn(
         Arc::clone(&store),
         Arc::clone(&feed),

@@ -1122,6 +1122,9 @@ fn a_replica_is_initialized_from_the_ca_key_and_a_rotation_keeps_old_hosts_serve
     assert_ne!(first, second);
     // Restarted on the rotated folder: the old host is still served, a new
     // one gets the new CA's certificate, and the bundle carries both.
+    let hello = controller.call("GET", "/v1/hello", None, Some(&old_host));
+    let head = hello.json["body"]["head"].as_i64().unwrap();
+    let epoch = hello.json["body"]["epoch"].as_str().unwrap().to_string();
     if let Some(mut child) = controller.child.take() {
         let _ = child.kill();
         let _ = child.wait();
@@ -1136,6 +1139,11 @@ fn a_replica_is_initialized_from_the_ca_key_and_a_rotation_keeps_old_hosts_serve
             .status,
         200
     );
+    // A restarted replica's window reaches back: a host's cursor from
+    // before the restart is served, not sent to the snapshot.
+    let path = format!("/v1/sync?after={}&epoch={epoch}", head - 1);
+    let resumed = controller.call("GET", &path, None, Some(&old_host));
+    assert_eq!(resumed.status, 200, "{}", resumed.json);
     let (new_host, enrolled) = controller.enroll("default", "web-2");
     assert_eq!(
         controller
