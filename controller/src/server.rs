@@ -101,7 +101,7 @@ async fn run(config: ControllerConfig) -> Result<(), Fail> {
     // for snapshots at once.
     let capacity = i64::try_from(config.limits.window_changes).unwrap_or(i64::MAX);
     let floor = head.saturating_sub(capacity).max(0);
-    let feed = Feed::new(config.limits.window_changes, floor, epoch, policies);
+    let feed = Feed::new(config.limits.window_changes, floor, head, epoch, policies);
     feed::spawn(
         Arc::clone(&store),
         Arc::clone(&feed),

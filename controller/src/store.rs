@@ -8,8 +8,8 @@ use roster_core::clock::SystemClock;
 use roster_core::error::Error;
 use roster_core::store::Backend;
 use roster_core::{Config, Roster};
-pub use roster_store_postgres::CallTag;
 use roster_store_postgres::PgStore;
+pub use roster_store_postgres::{CallTag, CallTags};
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// At most this many idle connections are kept; more are opened on
@@ -20,6 +20,51 @@ pub struct Store {
     conninfo: String,
     rules: Config,
     idle: Mutex<Vec<PgStore>>,
+    calls: Gate,
+}
+
+/// Calls running core's rules at once, each on a connection of its own.
+pub const CALLS_AT_ONCE: usize = 32;
+
+/// A counting gate: at most `limit` inside; the others wait (on a
+/// blocking thread, where these calls run).
+#[derive(Debug)]
+struct Gate {
+    inside: Mutex<usize>,
+    freed: std::sync::Condvar,
+    limit: usize,
+}
+
+struct Turn<'a>(&'a Gate);
+
+impl Gate {
+    fn new(limit: usize) -> Gate {
+        Gate {
+            inside: Mutex::new(0),
+            freed: std::sync::Condvar::new(),
+            limit,
+        }
+    }
+
+    fn enter(&self) -> Turn<'_> {
+        let mut inside = self.inside.lock().unwrap_or_else(PoisonError::into_inner);
+        while *inside >= self.limit {
+            inside = self
+                .freed
+                .wait(inside)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        *inside += 1;
+        Turn(self)
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        let mut inside = self.0.inside.lock().unwrap_or_else(PoisonError::into_inner);
+        *inside = inside.saturating_sub(1);
+        self.0.freed.notify_one();
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -54,6 +99,7 @@ impl Store {
             conninfo: conninfo.to_string(),
             rules,
             idle: Mutex::new(vec![first]),
+            calls: Gate::new(CALLS_AT_ONCE),
         }))
     }
 
@@ -105,17 +151,21 @@ impl Store {
     }
 
     /// Core's rules for a call made from a host of `environment` (which
-    /// is "this host's environment" to them), on a connection of its own.
-    /// With a tag, the call's write claims its request id and writes its
-    /// audit row in the change's own transaction.
+    /// is "this host's environment" to them), on a connection of its own
+    /// (at most [`CALLS_AT_ONCE`] at a time: PostgreSQL's connections are
+    /// counted). With tags, the call's first write claims its request id
+    /// and writes its audit row in the change's own transaction.
     pub fn with_roster_in<T>(
         &self,
         environment: &str,
-        tag: Option<CallTag>,
+        tags: Option<CallTags>,
         work: impl FnOnce(&mut Roster) -> roster_core::Result<T>,
     ) -> roster_core::Result<T> {
-        let store = self.connect()?;
-        let tags = store.call_tags();
+        let _turn = self.calls.enter();
+        let mut store = self.connect()?;
+        if let Some(tags) = tags {
+            store.share_call_tags(tags);
+        }
         let rules = Config {
             environment: environment.to_string(),
             ..self.rules.clone()
@@ -125,10 +175,6 @@ impl Store {
             Arc::new(SystemClock),
             Box::new(store) as Box<dyn Backend>,
         )?;
-        // The tag belongs to the call's first write.
-        if let Some(tag) = tag {
-            tags.set(tag);
-        }
         work(&mut roster)
     }
 

@@ -829,6 +829,27 @@ fn a_host_reports_and_renews_about_itself_only() {
             .status,
         200
     );
+    // A host that lost the renewal's answer renews again with the old one.
+    let again = controller.call(
+        "POST",
+        "/v1/renew",
+        Some(json!({"csr_pem": csr})),
+        Some(&web),
+    );
+    assert_eq!(again.status, 200, "{}", again.json);
+    let fresh = HostCert {
+        chain_pem: again.json["body"]["certificate_pem"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+        key_pem: fresh.key_pem.clone(),
+    };
+    assert_eq!(
+        controller
+            .call("GET", "/v1/hello", None, Some(&fresh))
+            .status,
+        200
+    );
     // The certificate it replaced is refused from now on.
     assert_eq!(
         controller.call("GET", "/v1/hello", None, Some(&web)).status,
@@ -937,7 +958,7 @@ fn a_role_admin_runs_the_fleet_and_the_directory_through_a_host() {
         &controller,
         &web,
         &request_id(),
-        alice.clone(),
+        password("alice", "a long password"),
         json!({"op": "join_token_create", "environment": "prod", "expires": "10m"}),
     );
     assert_eq!(token.status, 200, "{}", token.json);
@@ -1214,6 +1235,17 @@ fn a_failed_call_frees_its_request_id_and_nobody_else_reads_a_first_answer() {
         "carried out now, not replayed: {}",
         right.json
     );
+    // Its retry (the answer lost) carries the old password: the first
+    // answer, not a failure counted.
+    let retry = op(
+        &controller,
+        &web,
+        &id,
+        password("bob", "a long password"),
+        change.clone(),
+    );
+    assert_eq!(retry.status, 200, "{}", retry.json);
+    assert_eq!(retry.json["body"], right.json["body"]);
 
     // The same id from someone else, or through another host: not its answer.
     let login = op(
@@ -1327,10 +1359,13 @@ fn a_changed_login_level_resends_the_environment_and_root_s_changes_are_audited(
             .status,
         200
     );
-    assert_ne!(
-        controller.call("GET", "/v1/hello", None, Some(&web)).status,
-        200
+    let old = controller.call("GET", "/v1/hello", None, Some(&web));
+    assert_eq!(
+        old.status, 403,
+        "the old machine is still told: {}",
+        old.json
     );
+    assert_eq!(old.json["code"], "revoked");
 
     let out = controller.command(&["restore", "--backup-time", "0"]);
     let audit = String::from_utf8_lossy(&out.stdout);

@@ -151,9 +151,15 @@ pub fn token_usable_from(token: &crate::model::Token, host: &str, host_id: i64) 
 /// The first of a joining host's own id ranges (login.defs, subordinate
 /// ids) that overlaps the fleet's uid range `min..=max`: such a host
 /// would hand out, or map, ids the fleet gives its users, so it can't
-/// join until one of the two moves (DESIGN.md "Fleet-wide rules").
+/// join until one of the two moves (DESIGN.md "Fleet-wide rules"). The
+/// Roster range the host had as a standalone host (`uid`, `gid`) is not
+/// its own: in the fleet the controller's replaces it.
 pub fn overlapping_range(min: u32, max: u32, ranges: &[IdRange]) -> Option<&IdRange> {
+    use roster_fleet_protocol::RangeKind;
     ranges.iter().find(|range| {
+        if matches!(range.kind, RangeKind::Uid | RangeKind::Gid) {
+            return false;
+        }
         let Some(last) = range.count.checked_sub(1) else {
             return false;
         };
@@ -330,6 +336,13 @@ mod tests {
         assert!(overlapping_range(fleet.0, fleet.1, &inside).is_some());
         let around = [range(0, u32::MAX)];
         assert!(overlapping_range(fleet.0, fleet.1, &around).is_some());
+        // A standalone host's own Roster range is the fleet's: not a clash.
+        let standalone = [IdRange {
+            kind: RangeKind::Uid,
+            first: 1_879_048_193,
+            count: 16_777_215,
+        }];
+        assert_eq!(overlapping_range(fleet.0, fleet.1, &standalone), None);
     }
 
     #[test]

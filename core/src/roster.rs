@@ -47,10 +47,11 @@ pub struct IssuedCode {
 }
 
 /// Who changes a password, which decides the authorization.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum PasswordChange {
-    /// The user, after rosterd verified the current password.
-    Own,
+    /// The user, after rosterd verified the current password against
+    /// `verified_against` (the hash the plan read; none: the dummy).
+    Own { verified_against: Option<String> },
     /// Root or a role admin, without the current password.
     ByAdmin,
 }
@@ -468,7 +469,7 @@ impl Roster {
         phc: String,
     ) -> Result<User> {
         let op = match change {
-            PasswordChange::Own => Operation::ChangeOwnPassword { target: name },
+            PasswordChange::Own { .. } => Operation::ChangeOwnPassword { target: name },
             PasswordChange::ByAdmin => Operation::SetOthersPassword { target: name },
         };
         authorize(actor, &op)?;
@@ -476,8 +477,16 @@ impl Roster {
         let now = self.now();
         self.store.write(|tx| {
             let user = need_user(tx, name, now)?;
-            if change == PasswordChange::Own {
+            if let PasswordChange::Own { verified_against } = &change {
                 refuse_if_locked(tx, &user, LOCAL, now)?;
+                // The current password was verified against this hash: a
+                // reset or another change since (while the new one was
+                // hashed) stands, and the old password can't undo it.
+                if tx.password_hash(user.uid)? != *verified_against {
+                    return Err(Error::Conflict(format!(
+                        "the password of {name:?} changed while the new one was being set: nothing was changed, try again"
+                    )));
+                }
             }
             set_password(tx, &user, &phc, now)?;
             need_user(tx, name, now)

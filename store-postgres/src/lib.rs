@@ -218,6 +218,12 @@ impl PgStore {
         self.tags.clone()
     }
 
+    /// Use `tags` (one call's, see [`CallTags::with`]) from now on: the
+    /// caller keeps a clone to learn whether a write took its tag.
+    pub fn share_call_tags(&mut self, tags: CallTags) {
+        self.tags = tags;
+    }
+
     /// The schema version this database is at.
     pub fn schema_version(&self) -> roster_core::Result<u32> {
         schema::version(&mut self.client.borrow_mut())

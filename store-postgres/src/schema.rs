@@ -140,12 +140,15 @@ pub const MIGRATIONS: &[&str] = &[
     -- go first.
     CREATE TABLE hosts (
         id           BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-        name         TEXT COLLATE "C" NOT NULL UNIQUE,
+        name         TEXT COLLATE "C" NOT NULL,
         environment  TEXT COLLATE "C" NOT NULL
                      REFERENCES environments (name) ON UPDATE RESTRICT ON DELETE RESTRICT,
         enrolled     BIGINT NOT NULL,
         public_key   BYTEA NOT NULL,
         cert_serial  TEXT NOT NULL,
+        -- The certificate renewal replaced: still good for renewing again,
+        -- should the host have lost the renewal's answer.
+        prev_cert_serial TEXT NOT NULL DEFAULT '',
         cert_expires BIGINT NOT NULL,
         last_seen    BIGINT,
         cursor       BIGINT NOT NULL DEFAULT 0,
@@ -153,6 +156,9 @@ pub const MIGRATIONS: &[&str] = &[
         revoked      BIGINT
     );
     CREATE INDEX hosts_by_environment ON hosts (environment);
+    -- One live host a name; a revoked one keeps its row (told "revoked" at
+    -- its next request) while a reinstalled machine enrolls under the name.
+    CREATE UNIQUE INDEX hosts_live_name ON hosts (name) WHERE revoked IS NULL;
 
     -- The names and ids a host uses inside Roster's range, as it reported
     -- them at enrollment (a create colliding with one is refused).
@@ -323,7 +329,8 @@ pub const MIGRATIONS: &[&str] = &[
         FOR EACH ROW
         WHEN (OLD.revoked IS DISTINCT FROM NEW.revoked
               OR OLD.name IS DISTINCT FROM NEW.name
-              OR OLD.environment IS DISTINCT FROM NEW.environment)
+              OR OLD.environment IS DISTINCT FROM NEW.environment
+              OR OLD.cert_serial IS DISTINCT FROM NEW.cert_serial)
         EXECUTE FUNCTION roster_host_changed();
     CREATE TRIGGER hosts_deleted_logged AFTER DELETE ON hosts
         FOR EACH ROW EXECUTE FUNCTION roster_host_changed();

@@ -212,6 +212,16 @@ fn too_large() -> ApiError {
 /// The host the client certificate names, as its row says now: no
 /// certificate → 401; an id with no row → 401; revoked → 403 `revoked`.
 pub async fn authenticated(shared: &Shared, peer: Option<&PeerHost>) -> Result<HostInfo, ApiError> {
+    authenticated_as(shared, peer, false).await
+}
+
+/// [`authenticated`], also taking the certificate the last renewal
+/// replaced when `renewing` (a host that lost the renewal's answer).
+pub async fn authenticated_as(
+    shared: &Shared,
+    peer: Option<&PeerHost>,
+    renewing: bool,
+) -> Result<HostInfo, ApiError> {
     let Some(identity) = peer.and_then(|peer| peer.0.as_ref()) else {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -249,7 +259,10 @@ pub async fn authenticated(shared: &Shared, peer: Option<&PeerHost>) -> Result<H
             ),
         ));
     }
-    if host.cert_serial != identity.serial {
+    let current = host.cert_serial == identity.serial;
+    let replaced =
+        renewing && !host.prev_cert_serial.is_empty() && host.prev_cert_serial == identity.serial;
+    if !current && !replaced {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             ErrorCode::Unauthenticated,

@@ -32,6 +32,12 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// long polls), the store's epoch and each environment's settings.
 pub struct Feed {
     capacity: usize,
+    /// The store's head when this replica started (the window fills up
+    /// to it from the log): `hello` never answers less.
+    started_at: std::sync::atomic::AtomicI64,
+    /// The seq of each environment's last settings change: a snapshot
+    /// older than it was projected under other settings.
+    settings_changed: RwLock<HashMap<String, i64>>,
     window: RwLock<Window>,
     head: watch::Sender<i64>,
     epoch: RwLock<String>,
@@ -42,14 +48,17 @@ impl Feed {
     /// Start empty at the store's current head and epoch.
     pub fn new(
         capacity: usize,
+        floor: i64,
         head: i64,
         epoch: String,
         policies: HashMap<String, EnvironmentPolicy>,
     ) -> Arc<Feed> {
-        let (sender, _) = watch::channel(head);
+        let (sender, _) = watch::channel(floor);
         Arc::new(Feed {
             capacity,
-            window: RwLock::new(Window::new(capacity, head)),
+            started_at: std::sync::atomic::AtomicI64::new(head),
+            settings_changed: RwLock::default(),
+            window: RwLock::new(Window::new(capacity, floor)),
             head: sender,
             epoch: RwLock::new(epoch),
             policies: RwLock::new(policies),
@@ -71,6 +80,24 @@ impl Feed {
             .clone()
     }
 
+    /// The newest change this replica knows of: the window's head, or the
+    /// store's head at start while the window fills.
+    pub fn known_head(&self) -> i64 {
+        self.window()
+            .head()
+            .max(self.started_at.load(Ordering::Relaxed))
+    }
+
+    /// The seq of `environment`'s last settings change this replica saw.
+    pub fn settings_changed_at(&self, environment: &str) -> i64 {
+        self.settings_changed
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(environment)
+            .copied()
+            .unwrap_or(0)
+    }
+
     /// The settings of `environment` (the defaults for one never set).
     pub fn policy(&self, environment: &str) -> EnvironmentPolicy {
         self.policies
@@ -87,6 +114,12 @@ impl Feed {
     fn restart(&self, epoch: String, head: i64, capacity: usize) {
         *self.epoch.write().unwrap_or_else(PoisonError::into_inner) = epoch;
         *self.window.write().unwrap_or_else(PoisonError::into_inner) = Window::new(capacity, head);
+        // The sequence went back with the backup: the old epoch's marks go.
+        self.started_at.store(head, Ordering::Relaxed);
+        self.settings_changed
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
         self.head.send_replace(head);
     }
 
@@ -99,8 +132,13 @@ impl Feed {
                 .policies
                 .write()
                 .unwrap_or_else(PoisonError::into_inner);
+            let mut changed = self
+                .settings_changed
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
             for entry in &entries {
                 if let FleetChange::Environment { name, policy } = &entry.change {
+                    changed.insert(name.clone(), entry.seq);
                     match policy {
                         Some(policy) => policies.insert(name.clone(), policy.clone()),
                         None => policies.remove(name),

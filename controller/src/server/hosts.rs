@@ -11,6 +11,7 @@ use crate::store::Store;
 use roster_store_postgres::fleet::HostRow;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HostInfo {
@@ -22,6 +23,9 @@ pub struct HostInfo {
     /// certificate of the same id (renewed since, or from before a
     /// restore that handed the id out again) is refused.
     pub cert_serial: String,
+    /// The certificate the last renewal replaced: good for `/v1/renew`
+    /// only (a host that lost the renewal's answer renews again).
+    pub prev_cert_serial: String,
 }
 
 impl From<&HostRow> for HostInfo {
@@ -32,6 +36,7 @@ impl From<&HostRow> for HostInfo {
             environment: row.environment.clone(),
             revoked: row.revoked.is_some(),
             cert_serial: row.cert_serial.clone(),
+            prev_cert_serial: row.prev_cert_serial.clone(),
         }
     }
 }
@@ -49,8 +54,16 @@ pub struct HostDirectory {
     /// Revocations the feed saw for hosts not in `hosts` (yet): a row read
     /// just before its revocation committed can't slip in after it.
     revoked: RwLock<HashSet<i64>>,
+    /// When each host's row was last read for a certificate it didn't
+    /// match: a superseded certificate presented again and again costs
+    /// one read in [`REREAD_EVERY`], not one per request.
+    reread: Mutex<HashMap<i64, Instant>>,
     activity: Mutex<HashMap<i64, Activity>>,
 }
+
+/// The least time between two reads of one host's row for a certificate
+/// that doesn't match the one known.
+const REREAD_EVERY: Duration = Duration::from_secs(10);
 
 impl HostDirectory {
     pub fn new(rows: &[HostRow]) -> Arc<HostDirectory> {
@@ -61,6 +74,7 @@ impl HostDirectory {
                     .collect(),
             ),
             revoked: RwLock::default(),
+            reread: Mutex::default(),
             activity: Mutex::default(),
         })
     }
@@ -74,10 +88,18 @@ impl HostDirectory {
         id: i64,
         serial: &str,
     ) -> roster_core::Result<Option<HostInfo>> {
-        if let Some(info) = self.known(id)
-            && (info.revoked || info.cert_serial == serial)
-        {
-            return Ok(Some(info));
+        if let Some(info) = self.known(id) {
+            if info.revoked || info.cert_serial == serial {
+                return Ok(Some(info));
+            }
+            let mut reread = self.reread.lock().unwrap_or_else(PoisonError::into_inner);
+            let recent = reread
+                .get(&id)
+                .is_some_and(|at| at.elapsed() < REREAD_EVERY);
+            if recent {
+                return Ok(Some(info));
+            }
+            reread.insert(id, Instant::now());
         }
         let row = store.run(move |s| s.fleet_read(|tx| tx.host(id))).await?;
         Ok(row.map(|row| {
@@ -96,6 +118,9 @@ impl HostDirectory {
     }
 
     pub fn remember(&self, mut info: HostInfo) {
+        // The hosts' lock first, as `changed` takes it: a revocation can't
+        // land between the check and the insert.
+        let mut hosts = self.hosts.write().unwrap_or_else(PoisonError::into_inner);
         if self
             .revoked
             .read()
@@ -104,10 +129,7 @@ impl HostDirectory {
         {
             info.revoked = true;
         }
-        self.hosts
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(info.id, info);
+        hosts.insert(info.id, info);
     }
 
     /// A new epoch (a restore): host ids may have been handed out again,

@@ -391,7 +391,8 @@ server_names = ["localhost", "127.0.0.1"]
                 "join_token": token,
                 "hostname": hostname,
                 "csr_pem": csr,
-                "local": {"ranges": [{"kind": "subuid", "first": 100000, "count": 65536}],
+                "local": {"ranges": [{"kind": "subuid", "first": 100000, "count": 65536},
+                                     {"kind": "uid", "first": 1879048193u32, "count": 16777215}],
                           "used": [{"kind": "user", "name": "backup", "id": 1879048200u32}]}
             }),
             key.serialize_pem(),

@@ -399,9 +399,14 @@ impl Roster {
                 .create_user(actor, user, InitialCredential::PasswordHash(phc))?
                 .0),
             Step::Own { current, .. } if by_code => self.register(&current, phc),
-            Step::Own { name, .. } => {
-                self.set_password_hash(actor, &name, PasswordChange::Own, phc)
-            }
+            Step::Own { name, hash, .. } => self.set_password_hash(
+                actor,
+                &name,
+                PasswordChange::Own {
+                    verified_against: hash,
+                },
+                phc,
+            ),
             Step::ByAdmin { name, .. } => {
                 self.set_password_hash(actor, &name, PasswordChange::ByAdmin, phc)
             }

@@ -76,6 +76,14 @@ pub fn phc() -> String {
     .clone()
 }
 
+/// An own password change by a fixture user, whose stored hash is
+/// [`phc`]: the current password verified against it.
+pub(crate) fn own_change() -> crate::roster::PasswordChange {
+    crate::roster::PasswordChange::Own {
+        verified_against: Some(phc()),
+    }
+}
+
 impl Fixture {
     pub fn create(&mut self, name: &str) -> User {
         self.roster

@@ -724,4 +724,20 @@ fn a_remote_host_named_by_anyone_but_root_counts_as_local() {
     let plan = f.roster.begin_login(&bob, "bob", None).unwrap();
     assert!(!plan.counted_as_local());
 }
+
+#[test]
+fn an_own_change_never_undoes_a_reset_made_while_it_was_hashed() {
+    let mut f = fixture();
+    f.create("bob");
+    let bob = f.actor("bob");
+    // bob's own change is planned (its current password verified against
+    // the hash read now)…
+    let p = plan(&mut f, &bob, own("bob", "correct horse", Channel::Api)).unwrap();
+    // …an admin resets the password meanwhile…
+    f.roster.reset_password(&Actor::Root, "bob").unwrap();
+    // …and the commit, with the old password verified, changes nothing.
+    assert!(matches!(carry_out(&mut f, p, true), Err(Error::Conflict(m)) if m.contains("changed while")));
+    let bob = f.roster.user_by_name("bob").unwrap().unwrap();
+    assert_eq!(bob.state, crate::model::UserState::Pending, "the reset stands");
+}
 }

@@ -112,7 +112,7 @@ fn an_own_password_change_is_refused_while_locked() {
     // The commit half refuses too (the lock came while the hash ran).
     locked(
         f.roster
-            .set_password_hash(&bob, "bob", PasswordChange::Own, phc()),
+            .set_password_hash(&bob, "bob", super::fixture::own_change(), phc()),
     );
     assert_eq!(local_lock(&mut f, "bob"), Some(T0 + 900), "still locked");
     // Authorization still comes first: a stranger learns nothing.
@@ -124,7 +124,7 @@ fn an_own_password_change_is_refused_while_locked() {
     f.clock.advance(900);
     assert!(f.roster.current_hash(&bob, "bob").unwrap().is_some());
     f.roster
-        .set_password_hash(&bob, "bob", PasswordChange::Own, phc())
+        .set_password_hash(&bob, "bob", super::fixture::own_change(), phc())
         .unwrap();
     // …or with an unlock.
     f.clock.advance(1);
@@ -170,7 +170,7 @@ fn a_token_changing_its_users_password_meets_the_lockout() {
     assert_eq!(message, LOCK_MESSAGE);
     locked(
         f.roster
-            .set_password_hash(&as_token, "bob", PasswordChange::Own, phc()),
+            .set_password_hash(&as_token, "bob", super::fixture::own_change(), phc()),
     );
 }
 
@@ -369,7 +369,7 @@ fn roots_change_with_a_checked_current_password_meets_the_lockout_too() {
     lock_locally(&mut f, "bob");
     locked(
         f.roster
-            .set_password_hash(&Actor::Root, "bob", PasswordChange::Own, phc()),
+            .set_password_hash(&Actor::Root, "bob", super::fixture::own_change(), phc()),
     );
     assert_eq!(local_lock(&mut f, "bob"), Some(T0 + 900), "still locked");
     // Root's own `passwd bob` (no current password) is an admin's reset.

@@ -365,7 +365,7 @@ fn tokens_are_voided_by_password_change_reset_suspend_delete_and_register() {
         ("password change", |f| {
             let bob = f.actor("bob");
             f.roster
-                .set_password_hash(&bob, "bob", PasswordChange::Own, phc())
+                .set_password_hash(&bob, "bob", super::fixture::own_change(), phc())
                 .unwrap();
         }),
         ("reset", |f| {

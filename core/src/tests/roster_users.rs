@@ -429,7 +429,7 @@ fn passwords() {
     f.clock.advance(10);
     let u = f
         .roster
-        .set_password_hash(&bob, "bob", PasswordChange::Own, hash.clone())
+        .set_password_hash(&bob, "bob", super::fixture::own_change(), hash.clone())
         .unwrap();
     assert_eq!(u.password_changed, Some(T0 + 10));
     assert_eq!(
@@ -438,7 +438,7 @@ fn passwords() {
     );
     assert!(matches!(
         f.roster
-            .set_password_hash(&bob, "pat", PasswordChange::Own, hash.clone()),
+            .set_password_hash(&bob, "pat", super::fixture::own_change(), hash.clone()),
         Err(Error::PermissionDenied(_))
     ));
     assert!(matches!(

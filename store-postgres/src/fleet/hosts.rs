@@ -132,10 +132,12 @@ pub struct HostRow {
     pub cursor: i64,
     pub protocol: u32,
     pub revoked: Option<Timestamp>,
+    /// The certificate the last renewal replaced ('' when none).
+    pub prev_cert_serial: String,
 }
 
 const FIELDS: &str = "id, name, environment, enrolled, public_key, cert_serial, cert_expires, \
-     last_seen, cursor, protocol, revoked";
+     last_seen, cursor, protocol, revoked, prev_cert_serial";
 
 fn host_row(row: &Row) -> Result<HostRow> {
     let protocol: i32 = get(row, 9)?;
@@ -152,6 +154,7 @@ fn host_row(row: &Row) -> Result<HostRow> {
         protocol: u32::try_from(protocol)
             .map_err(|_| corrupt("protocol", &protocol.to_string()))?,
         revoked: get(row, 10)?,
+        prev_cert_serial: get(row, 11)?,
     })
 }
 
@@ -183,12 +186,15 @@ fn bound(value: u64, what: &str) -> Result<i64> {
 
 impl PgTx<'_> {
     /// Add a host with what it reported; answers its row (id assigned).
-    /// A name taken → [`Error::AlreadyExists`]; a missing environment →
+    /// A name a live host has → [`Error::AlreadyExists`] (a revoked host's
+    /// name may enroll again: its row stays, revoked); a missing environment →
     /// [`Error::NotFound`]; nothing changed either way.
     pub fn insert_host(&self, new: &NewHost) -> Result<HostRow> {
-        if let Some(existing) = self.host_by_name(&new.name)? {
+        if let Some(existing) = self.host_by_name(&new.name)?
+            && existing.revoked.is_none()
+        {
             return Err(Error::AlreadyExists(format!(
-                "a host named {:?} is enrolled already (environment {:?}, since {}): delete it first, or enroll under another name",
+                "a host named {:?} is enrolled already (environment {:?}, since {}): revoke it first, or enroll under another name",
                 existing.name, existing.environment, existing.enrolled
             )));
         }
@@ -260,7 +266,11 @@ impl PgTx<'_> {
     }
 
     pub fn host_by_name(&self, name: &str) -> Result<Option<HostRow>> {
-        let sql = format!("SELECT {FIELDS} FROM hosts WHERE name = $1");
+        // The live host of that name, else its latest revoked one.
+        let sql = format!(
+            "SELECT {FIELDS} FROM hosts WHERE name = $1 \
+             ORDER BY (revoked IS NULL) DESC, id DESC LIMIT 1"
+        );
         self.query_opt(&sql, &[&name])?
             .map(|row| host_row(&row))
             .transpose()
@@ -320,7 +330,8 @@ impl PgTx<'_> {
         expires: Timestamp,
     ) -> Result<bool> {
         let set = self.execute(
-            "UPDATE hosts SET public_key = $2, cert_serial = $3, cert_expires = $4 WHERE id = $1",
+            "UPDATE hosts SET public_key = $2, prev_cert_serial = cert_serial, cert_serial = $3, \
+             cert_expires = $4 WHERE id = $1",
             &[&host_id, &public_key, &serial, &expires],
         )?;
         Ok(set > 0)

@@ -80,11 +80,11 @@ impl PgTx<'_> {
 
     /// Forget a request id whose call failed after a write of its own (a
     /// wrong password counted): its claim and its audit row, never an
-    /// answered one's.
-    pub fn release_request(&self, id: &str) -> Result<bool> {
+    /// answered one's nor another person's or host's.
+    pub fn release_request(&self, id: &str, person: &str, host: &str) -> Result<bool> {
         let released = self.execute(
-            "DELETE FROM request_ids WHERE id = $1 AND answer IS NULL",
-            &[&id],
+            "DELETE FROM request_ids WHERE id = $1 AND person = $2 AND host = $3 AND answer IS NULL",
+            &[&id, &person, &host],
         )?;
         if released > 0 {
             self.execute("DELETE FROM audit WHERE request_id = $1", &[&id])?;

@@ -60,19 +60,6 @@ async fn admit(
             ),
         ));
     }
-    let rules = &shared.config;
-    if let Some(range) =
-        roster_core::fleet::overlapping_range(rules.uid_min, rules.uid_max, &request.local.ranges)
-    {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            ErrorCode::Conflict,
-            format!(
-                "the host's {:?} range {}+{} overlaps the fleet's uids {}–{}: move one of them before joining",
-                range.kind, range.first, range.count, rules.uid_min, rules.uid_max
-            ),
-        ));
-    }
     let Some((token_id, secret)) = credential::parse(&Secret::new(request.join_token.clone()))
     else {
         return Err(not_a_token());
@@ -127,6 +114,20 @@ async fn admit(
             return Err(ApiError::from(Error::PermissionDenied(EXPIRED.into())));
         }
     }
+    // Checked once the token is: a stranger learns nothing of the fleet.
+    let rules = &shared.config;
+    if let Some(range) =
+        roster_core::fleet::overlapping_range(rules.uid_min, rules.uid_max, &request.local.ranges)
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            ErrorCode::Conflict,
+            format!(
+                "the host's {:?} range {}+{} overlaps the fleet's uids {}–{}: move one of them before joining",
+                range.kind, range.first, range.count, rules.uid_min, rules.uid_max
+            ),
+        ));
+    }
     let store = Arc::clone(&shared.store);
     let signer = Arc::clone(&shared.ca);
     let controllers = shared.config.listen.public_urls.clone();
@@ -147,19 +148,15 @@ async fn admit(
                 if token.expires <= now {
                     return Err(Error::PermissionDenied(EXPIRED.into()));
                 }
-                match tx.host_by_name(&name)? {
-                    // A revoked host's name may enroll again (the machine
-                    // reinstalled): the old row goes, its id and its
-                    // certificates with it (sessions are bound to the id).
-                    Some(old) if old.revoked.is_some() => {
-                        tx.delete_host(&name)?;
-                    }
-                    Some(_) => {
-                        return Err(Error::Conflict(format!(
-                            "a host named {name:?} is enrolled already: revoke it first (`roster-controller hosts revoke {name}`) or pick another name"
-                        )));
-                    }
-                    None => {}
+                // A revoked host's name may enroll again (the machine
+                // reinstalled): the old row stays, revoked, so the old
+                // machine is still told so at its next request.
+                if let Some(live) = tx.host_by_name(&name)?
+                    && live.revoked.is_none()
+                {
+                    return Err(Error::Conflict(format!(
+                        "a host named {name:?} is enrolled already: revoke it first (`roster-controller hosts revoke {name}`) or pick another name"
+                    )));
                 }
                 if tx.environment(&token.environment)?.is_none() {
                     return Err(Error::NotFound(format!(
@@ -227,6 +224,7 @@ async fn admit(
                         environment: token.environment,
                         revoked: false,
                         cert_serial: issued.serial.clone(),
+                        prev_cert_serial: String::new(),
                     },
                 ))
             })

@@ -19,7 +19,7 @@ mod fleet;
 use super::{ApiError, JsonBody, answer, authenticated};
 use crate::server::Shared;
 use crate::server::hosts::HostInfo;
-use crate::store::CallTag;
+use crate::store::{CallTag, CallTags};
 use crate::tls::PeerHost;
 use axum::Extension;
 use axum::extract::State;
@@ -140,21 +140,25 @@ pub async fn ops(
             }
             Ok(answer(done))
         }
-        Err(Failed { error, person }) => {
-            if writes {
+        Err(Failed {
+            error,
+            person,
+            claimed,
+        }) => {
+            if let Some(person) = person {
                 if error.message == claimed_before(&id).to_string() {
                     // A repeat that raced its first attempt: the first
                     // one's change stands, and so does its answer.
-                    if let Some(person) = &person
-                        && let Some(first) = first_answer(&shared, &id, person, &host.name).await?
-                    {
+                    if let Some(first) = first_answer(&shared, &id, &person, &host.name).await? {
                         return Ok(answer(first));
                     }
-                } else {
-                    // A call that failed after a write of its own (a wrong
-                    // password counted, a code used up meanwhile) changed
-                    // nothing the request asked for: its id stays free.
-                    release(&shared, id).await;
+                } else if claimed && error.code != ErrorCode::Unavailable {
+                    // This call's own write claimed the id and the call
+                    // then failed (a wrong password counted, a code used up
+                    // meanwhile): nothing it asked for changed, so the id
+                    // stays free. Never when the outcome is unknown (the
+                    // store failed: the change may have committed).
+                    release(&shared, id, person, host.name.clone()).await;
                 }
             }
             Err(error)
@@ -176,6 +180,8 @@ enum Acted {
 struct Failed {
     error: ApiError,
     person: Option<String>,
+    /// A write of this call took its tag (and so may have claimed the id).
+    claimed: bool,
 }
 
 impl<E: Into<ApiError>> From<E> for Failed {
@@ -183,15 +189,17 @@ impl<E: Into<ApiError>> From<E> for Failed {
         Failed {
             error: error.into(),
             person: None,
+            claimed: false,
         }
     }
 }
 
-/// Forget a request id whose call failed (and any audit row it wrote).
-async fn release(shared: &Arc<Shared>, id: String) {
+/// Forget a request id whose call failed after its own write claimed it
+/// (and the audit row that write wrote).
+async fn release(shared: &Arc<Shared>, id: String, person: String, host: String) {
     let released = shared
         .store
-        .run(move |s| s.fleet_write(|tx| tx.release_request(&id)))
+        .run(move |s| s.fleet_write(|tx| tx.release_request(&id, &person, &host)))
         .await;
     if let Err(e) = released {
         eprintln!("roster-controller: releasing a failed request's id: {e}");
@@ -302,37 +310,56 @@ async fn act(shared: &Arc<Shared>, host: &HostInfo, request: OpsRequest) -> Resu
     // and the change then commits as proved.
     let own_current = match (&credential, &op) {
         (Credential::Password { user, password }, Op::SetPassword { name, .. }) if user == name => {
-            Some(Secret::new(password.clone()))
+            Some((user.clone(), Secret::new(password.clone())))
         }
         _ => None,
     };
-    let proven = prove(shared, host, credential).await?;
+    // Its retry after success carries the old password, which would now
+    // fail (and count): the same person's request id through the same host
+    // gets the first answer before any proof. The id is the CLI's secret.
+    if let Some((user, _)) = &own_current
+        && let Some(first) = first_answer(shared, &request_id, user, &host.name).await?
+    {
+        return Ok(Acted::Replayed(first));
+    }
+    let (proven, verified_hash) = prove(shared, host, credential).await?;
     let person = match &proven {
         Proven::Actor { actor, .. } => roster_core::rules::actor_name(actor)
             .unwrap_or("root")
             .to_string(),
         Proven::Code(_) => "registration-code".to_string(),
     };
-    let failed = |error: ApiError| Failed {
+    let unclaimed = |error: ApiError| Failed {
         error,
         person: Some(person.clone()),
+        claimed: false,
     };
     if op.writes()
         && let Some(first) = first_answer(shared, &request_id, &person, &host.name)
             .await
-            .map_err(failed)?
+            .map_err(unclaimed)?
     {
         return Ok(Acted::Replayed(first));
     }
-    let tag = op.writes().then(|| CallTag {
-        request_id: request_id.clone(),
-        person: person.clone(),
-        host: host.name.clone(),
-        action: op.name().to_string(),
-        target: op.target().to_string(),
+    let tags = op.writes().then(|| {
+        CallTags::with(CallTag {
+            request_id: request_id.clone(),
+            person: person.clone(),
+            host: host.name.clone(),
+            action: op.name().to_string(),
+            target: op.target().to_string(),
+        })
     });
-    if let (Some(current), Op::SetPassword { name, new_password }, Proven::Actor { actor, .. }) =
-        (own_current, &op, &proven)
+    let failed = |error: ApiError| Failed {
+        error,
+        person: Some(person.clone()),
+        claimed: tags.as_ref().is_some_and(CallTags::was_taken),
+    };
+    if let (
+        Some((_, current)),
+        Op::SetPassword { name, new_password },
+        Proven::Actor { actor, .. },
+    ) = (own_current, &op, &proven)
     {
         let request = PasswordRequest::own(
             name,
@@ -340,17 +367,24 @@ async fn act(shared: &Arc<Shared>, host: &HostInfo, request: OpsRequest) -> Resu
             Secret::new(new_password.clone()),
             Channel::Api,
         )
-        .map_err(|e| failed(e.into()))?;
-        let user = change_password(shared, host, tag, actor.clone(), request, true)
-            .await
-            .map_err(failed)?;
+        .map_err(|e| unclaimed(e.into()))?;
+        let user = change_password(
+            shared,
+            host,
+            tags.clone(),
+            actor.clone(),
+            request,
+            Some(verified_hash),
+        )
+        .await
+        .map_err(failed)?;
         return Ok(Acted::Answered {
             answer: OpsAnswer::Done {
                 message: format!("the password of {:?} is changed", user.name),
             },
         });
     }
-    let answer = run_op(shared, host, tag, proven, op)
+    let answer = run_op(shared, host, tags.clone(), proven, op)
         .await
         .map_err(failed)?;
     Ok(Acted::Answered { answer })
@@ -359,14 +393,14 @@ async fn act(shared: &Arc<Shared>, host: &HostInfo, request: OpsRequest) -> Resu
 async fn run_op(
     shared: &Arc<Shared>,
     host: &HostInfo,
-    tag: Option<CallTag>,
+    tag: Option<CallTags>,
     proven: Proven,
     op: Op,
 ) -> Result<OpsAnswer, ApiError> {
     match (proven, op) {
         (Proven::Code(code), Op::Register { new_password }) => {
             let request = PasswordRequest::register(code, Secret::new(new_password))?;
-            let user = change_password(shared, host, tag, Actor::Root, request, false).await?;
+            let user = change_password(shared, host, tag, Actor::Root, request, None).await?;
             Ok(OpsAnswer::Done {
                 message: format!("{:?} is registered and may log in", user.name),
             })
@@ -379,13 +413,27 @@ async fn run_op(
         )),
         (
             Proven::Actor {
-                via: Via::Session, ..
+                actor,
+                via: Via::Session,
             },
-            Op::CreateToken { .. } | Op::Login { .. },
-        ) => Err(ApiError::from(Error::PermissionDenied(
-            "a `roster login` session makes no further credentials: give your password".into(),
+            op,
+        ) if makes_a_credential(&actor, &op) => Err(ApiError::from(Error::PermissionDenied(
+            "a `roster login` session makes no lasting credential (a token, a join token, your own key or password): give your password instead".into(),
         ))),
         (Proven::Actor { actor, .. }, op) => as_actor(shared, host, tag, actor, op).await,
+    }
+}
+
+/// Whether `op` would leave the actor a credential that outlives a
+/// session (DESIGN.md: root on a host where an admin holds a session acts
+/// as that admin until the session ends, not after): an API token, a join
+/// token, another session, their own SSH key or password.
+fn makes_a_credential(actor: &Actor, op: &Op) -> bool {
+    let own = |name: &str| roster_core::rules::actor_name(actor) == Some(name);
+    match op {
+        Op::CreateToken { .. } | Op::Login { .. } | Op::JoinTokenCreate { .. } => true,
+        Op::AddKey { name, .. } | Op::SetPassword { name, .. } => own(name),
+        _ => false,
     }
 }
 
@@ -395,7 +443,7 @@ type RosterWork = Box<dyn FnOnce(&mut Roster, &Actor) -> roster_core::Result<Ops
 async fn as_actor(
     shared: &Arc<Shared>,
     host: &HostInfo,
-    tag: Option<CallTag>,
+    tag: Option<CallTags>,
     actor: Actor,
     op: Op,
 ) -> Result<OpsAnswer, ApiError> {
@@ -505,7 +553,7 @@ async fn as_actor(
             match password {
                 Some(password) => {
                     let request = PasswordRequest::create(new, Secret::new(password))?;
-                    let user = change_password(shared, host, tag, actor, request, false).await?;
+                    let user = change_password(shared, host, tag, actor, request, None).await?;
                     Ok(OpsAnswer::User { user: view(&user) })
                 }
                 None => {
@@ -530,7 +578,7 @@ async fn as_actor(
         }
         Op::SetPassword { name, new_password } => {
             let request = PasswordRequest::by_admin(&name, Secret::new(new_password))?;
-            let user = change_password(shared, host, tag, actor, request, false).await?;
+            let user = change_password(shared, host, tag, actor, request, None).await?;
             Ok(OpsAnswer::Done {
                 message: format!("the password of {:?} is changed", user.name),
             })
@@ -653,10 +701,10 @@ pub fn view(user: &User) -> UserView {
 async fn change_password(
     shared: &Arc<Shared>,
     host: &HostInfo,
-    tag: Option<CallTag>,
+    tag: Option<CallTags>,
     actor: Actor,
     request: PasswordRequest,
-    current_proven: bool,
+    proven_against: Option<Option<String>>,
 ) -> Result<User, ApiError> {
     let store = Arc::clone(&shared.store);
     let environment = host.environment.clone();
@@ -668,16 +716,24 @@ async fn change_password(
     })
     .await
     .map_err(|e| ApiError::from(Error::Store(format!("a store task ended abnormally: {e}"))))??;
-    let verified = match plan.to_verify() {
-        // Proved just now under the asking host's lockout.
-        Some(_) if current_proven => true,
-        Some((current, hash)) => {
+    let verified = match (plan.to_verify(), proven_against) {
+        // Proved just now under the asking host's lockout, against the
+        // hash the plan read too (else a reset or change came between).
+        (Some((_, hash)), Some(proven)) => {
+            if hash != proven {
+                return Err(ApiError::from(Error::Conflict(
+                    "the password changed while this change was made: nothing was changed, try again".into(),
+                )));
+            }
+            true
+        }
+        (Some((current, hash)), None) => {
             shared
                 .argon2
                 .run(host, move |hasher| hasher.verify(&current, hash.as_deref()))
                 .await?
         }
-        None => false,
+        (None, _) => false,
     };
     let phc = match plan.password_to_hash(verified)? {
         Some(new) => Some(
@@ -707,9 +763,9 @@ async fn prove(
     shared: &Arc<Shared>,
     host: &HostInfo,
     credential: Credential,
-) -> Result<Proven, ApiError> {
+) -> Result<(Proven, Option<String>), ApiError> {
     match credential {
-        Credential::Code { code } => Ok(Proven::Code(Secret::new(code))),
+        Credential::Code { code } => Ok((Proven::Code(Secret::new(code)), None)),
         Credential::Token { token } => {
             let store = Arc::clone(&shared.store);
             let environment = host.environment.clone();
@@ -738,7 +794,7 @@ async fn prove(
             .map_err(|e| {
                 ApiError::from(Error::Store(format!("a store task ended abnormally: {e}")))
             })??;
-            Ok(Proven::Actor { actor, via })
+            Ok((Proven::Actor { actor, via }, None))
         }
         Credential::Password { user, password } => {
             let password = Secret::new(password);
@@ -759,6 +815,7 @@ async fn prove(
                 return Err(locked(message));
             }
             let hash = plan.hash_to_verify();
+            let verified_against = hash.clone();
             let secret = password.clone();
             let verified = shared
                 .argon2
@@ -787,10 +844,13 @@ async fn prove(
                 ApiError::from(Error::Store(format!("a store task ended abnormally: {e}")))
             })??;
             match outcome {
-                (LoginOutcome::Success, Some(actor)) => Ok(Proven::Actor {
-                    actor,
-                    via: Via::Password,
-                }),
+                (LoginOutcome::Success, Some(actor)) => Ok((
+                    Proven::Actor {
+                        actor,
+                        via: Via::Password,
+                    },
+                    verified_against,
+                )),
                 (LoginOutcome::Locked { message, .. }, _) => Err(locked(message)),
                 _ => Err(ApiError::from(Error::AuthFailed(
                     "wrong name or password (a registration code is given as a code credential)"

@@ -1,7 +1,7 @@
 //! `POST /v1/report` and `POST /v1/renew`: what a host may do with its
 //! certificate alone, both about itself only.
 
-use super::{ApiError, JsonBody, answer, authenticated};
+use super::{ApiError, JsonBody, answer, authenticated, authenticated_as};
 use crate::pki::HostSubject;
 use crate::server::Shared;
 use crate::tls::PeerHost;
@@ -75,7 +75,7 @@ pub async fn renew(
     peer: Option<Extension<PeerHost>>,
     JsonBody(request): JsonBody<RenewRequest>,
 ) -> Result<Response, ApiError> {
-    let host = authenticated(&shared, peer.as_deref()).await?;
+    let host = authenticated_as(&shared, peer.as_deref(), true).await?;
     let signer = Arc::clone(&shared.ca);
     let subject = HostSubject {
         id: host.id,
@@ -128,6 +128,7 @@ pub async fn renew(
     // This replica takes the new certificate at once; the others read
     // the row again when it first reaches them.
     shared.hosts.remember(crate::server::hosts::HostInfo {
+        prev_cert_serial: host.cert_serial.clone(),
         cert_serial: renewed_serial,
         ..host
     });

@@ -67,6 +67,7 @@ impl SnapshotCache {
             .cloned()?;
         let floor = shared.feed.window().floor();
         (cached.cursor >= floor
+            && cached.cursor >= shared.feed.settings_changed_at(environment)
             && cached.epoch == shared.feed.epoch()
             && cached.policy == shared.feed.policy(environment)
             && cached.built.elapsed() < FRESH_FOR)

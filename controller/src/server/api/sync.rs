@@ -114,7 +114,7 @@ pub async fn hello(
         hostname: host.name,
         environment: host.environment,
         epoch: shared.feed.epoch(),
-        head: shared.feed.window().head(),
+        head: shared.feed.known_head(),
     }))
 }
 

@@ -5,7 +5,7 @@
 use super::super::ApiError;
 use crate::fleet_admin;
 use crate::server::Shared;
-use crate::store::CallTag;
+use crate::store::CallTags;
 use roster_core::authz::{Operation, authorize};
 use roster_core::clock::{Clock, SystemClock};
 use roster_core::{Actor, Result};
@@ -17,7 +17,7 @@ type FleetWork = Box<dyn FnOnce(&PgTx<'_>) -> Result<OpsAnswer> + Send>;
 
 pub async fn run(
     shared: &Arc<Shared>,
-    tag: Option<CallTag>,
+    tags: Option<CallTags>,
     actor: &Actor,
     op: Op,
 ) -> std::result::Result<OpsAnswer, ApiError> {
@@ -96,10 +96,13 @@ pub async fn run(
         .store
         .run(move |store| {
             if writes {
-                if let Some(tag) = tag {
-                    store.call_tags().set(tag);
+                if let Some(tags) = tags {
+                    store.share_call_tags(tags);
                 }
-                store.fleet_write(work)
+                let answer = store.fleet_write(work);
+                // A pooled connection keeps no call's tags.
+                store.share_call_tags(CallTags::default());
+                answer
             } else {
                 store.fleet_read(work)
             }
