@@ -59,6 +59,9 @@ files=(
     "$lib/libuid_wrapper.so"
     "$lib/libpam.so"
     /usr/include/security/pam_modules.h
+    # The PostgreSQL backend's and the controller's tests start their own.
+    /usr/lib/postgresql/15/bin/initdb
+    /usr/lib/postgresql/15/bin/postgres
 )
 # shellcheck disable=SC2016 # expanded by the inner bash
 unshare --mount --propagation private bash -c '
