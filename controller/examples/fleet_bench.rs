@@ -80,22 +80,30 @@ fn main() {
     );
 }
 
+/// A host's TLS client, with session resumption or (every handshake a
+/// full one) without.
+fn host_client(
+    trust: &[rustls::pki_types::CertificateDer<'static>],
+    host: &HostCert,
+    resume: bool,
+) -> Arc<rustls::ClientConfig> {
+    let config =
+        roster_controller::tls::client_config(trust, &host.chain_pem, &host.key_pem).unwrap();
+    if resume {
+        return config;
+    }
+    let mut fresh = (*config).clone();
+    fresh.resumption = rustls::client::Resumption::disabled();
+    Arc::new(fresh)
+}
+
 /// One persistent mTLS connection to the controller.
 async fn connect(
     controller: &Controller,
     host: &HostCert,
     resume: bool,
 ) -> hyper::client::conn::http1::SendRequest<Full<Bytes>> {
-    let config =
-        roster_controller::tls::client_config(&controller.trust, &host.chain_pem, &host.key_pem)
-            .unwrap();
-    let config = if resume {
-        config
-    } else {
-        let mut fresh = (*config).clone();
-        fresh.resumption = rustls::client::Resumption::disabled();
-        Arc::new(fresh)
-    };
+    let config = host_client(&controller.trust, host, resume);
     let tcp = tokio::net::TcpStream::connect(&controller.api)
         .await
         .unwrap();
@@ -231,16 +239,7 @@ async fn accept_rate(controller: &Controller, host: &HostCert) -> (f64, f64) {
             );
             clients.push(tokio::spawn(async move {
                 let mut done = 0u64;
-                let config =
-                    roster_controller::tls::client_config(&trust, &host.chain_pem, &host.key_pem)
-                        .unwrap();
-                let config = if resume {
-                    config
-                } else {
-                    let mut fresh = (*config).clone();
-                    fresh.resumption = rustls::client::Resumption::disabled();
-                    Arc::new(fresh)
-                };
+                let config = host_client(&trust, &host, resume);
                 while Instant::now() < deadline {
                     let tcp = tokio::net::TcpStream::connect(&controller_api)
                         .await

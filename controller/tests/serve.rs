@@ -1373,3 +1373,44 @@ fn a_changed_login_level_resends_the_environment_and_root_s_changes_are_audited(
         assert!(audit.contains(line), "{line} in {audit}");
     }
 }
+
+#[test]
+fn the_operators_commands_refuse_what_isnt_there_and_change_nothing() {
+    let Some(controller) = Controller::start("commands") else {
+        return;
+    };
+    let refused = |args: &[&str], named: &str| {
+        let out = controller.command(args);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(said.contains(named), "{args:?}: {said}");
+    };
+    refused(&["hosts", "revoke", "no-such-host"], "no-such-host");
+    refused(&["token", "delete", "abcdefgh"], "abcdefgh");
+    refused(
+        &[
+            "token",
+            "create",
+            "--environment",
+            "default",
+            "--expires",
+            "30d",
+        ],
+        "7d",
+    );
+    refused(
+        &["environments", "set", "default", "login_level=boss"],
+        "login_level",
+    );
+    refused(&["restore", "--backup-time", "yesterday"], "backup-time");
+    // Nothing changed: the default environment keeps its settings, no
+    // token was made.
+    let list = controller.command(&["environments", "list"]);
+    assert!(String::from_utf8_lossy(&list.stdout).contains("default: login_level=write"));
+    let tokens = controller.command(&["token", "list"]);
+    assert_eq!(
+        String::from_utf8_lossy(&tokens.stdout).lines().count(),
+        1,
+        "the header only"
+    );
+}
