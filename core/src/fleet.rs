@@ -4,6 +4,7 @@
 //! projects every change and every snapshot through here; rosterd in
 //! fleet mode applies what comes out.
 
+use crate::clock::{BootTime, Timestamp};
 use crate::level::Level;
 use crate::model::{Role, User, UserState};
 use crate::store::KeyRow;
@@ -166,6 +167,54 @@ pub fn overlapping_range(min: u32, max: u32, ranges: &[IdRange]) -> Option<&IdRa
         let end = range.first.saturating_add(last);
         range.first <= max && end >= min
     })
+}
+
+/// When a fleet host last had an answer from a controller (a heartbeat
+/// counts), as its clocks read then.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LastAnswer {
+    /// The wall clock then.
+    pub wall: Timestamp,
+    /// `CLOCK_BOOTTIME` then.
+    pub boot: BootTime,
+    /// The latest wall-clock time the host has seen since (kept as it
+    /// runs): across a reboot a clock set back can't make the time offline
+    /// look shorter than what was already seen.
+    pub wall_seen: Timestamp,
+}
+
+/// With `offline_grace` zero a login still needs an answer this recent.
+pub const NO_GRACE_ANSWER_AGE: Duration = Duration::from_secs(60);
+
+/// How long the host has gone without an answer, as of `now_wall` and
+/// `now_boot` (DESIGN.md "Offline"): on `CLOCK_BOOTTIME` within one boot
+/// (it runs through suspend and can't be set), on the wall clock across a
+/// reboot, never less than the wall time already seen allows: setting a
+/// clock back extends nothing.
+pub fn offline_for(last: &LastAnswer, now_wall: Timestamp, now_boot: &BootTime) -> Duration {
+    let same_boot = !now_boot.boot_id.is_empty() && now_boot.boot_id == last.boot.boot_id;
+    let millis = if same_boot {
+        now_boot
+            .since_boot_ms
+            .saturating_sub(last.boot.since_boot_ms)
+    } else {
+        now_wall
+            .max(last.wall_seen)
+            .saturating_sub(last.wall)
+            .saturating_mul(1000)
+    };
+    Duration::from_millis(u64::try_from(millis).unwrap_or(0))
+}
+
+/// Whether logins from the cache may go on after `offline` without an
+/// answer under `grace` (zero: only with an answer from the last
+/// [`NO_GRACE_ANSWER_AGE`]).
+pub fn within_offline_grace(grace: Duration, offline: Duration) -> bool {
+    if grace.is_zero() {
+        offline <= NO_GRACE_ANSWER_AGE
+    } else {
+        offline <= grace
+    }
 }
 
 fn host_key(key: &KeyRow) -> HostKey {
@@ -355,5 +404,64 @@ mod tests {
         };
         assert!(!host_receives_credentials(&bob, "prod", strict.login_level));
         assert!(host_receives_credentials(&bob, "prod", open.login_level));
+    }
+
+    fn boot(id: &str, secs: i64) -> BootTime {
+        BootTime {
+            boot_id: id.into(),
+            since_boot_ms: secs * 1000,
+        }
+    }
+
+    fn answered(wall: Timestamp, boot_secs: i64) -> LastAnswer {
+        LastAnswer {
+            wall,
+            boot: boot("b1", boot_secs),
+            wall_seen: wall,
+        }
+    }
+
+    #[test]
+    fn offline_time_runs_on_boottime_within_a_boot_whatever_the_wall_clock_says() {
+        let last = answered(1_000_000, 50);
+        // The wall clock set back a day: boottime still says an hour.
+        let offline = offline_for(&last, 1_000_000 - 86_400, &boot("b1", 50 + 3_600));
+        assert_eq!(offline, Duration::from_secs(3_600));
+        assert!(within_offline_grace(Duration::from_secs(7_200), offline));
+        assert!(!within_offline_grace(Duration::from_secs(1_800), offline));
+    }
+
+    #[test]
+    fn across_a_reboot_the_wall_clock_counts_and_setting_it_back_extends_nothing() {
+        let mut last = answered(1_000_000, 50);
+        last.wall_seen = 1_000_000 + 7_200;
+        // After the reboot the clock reads earlier than what was seen.
+        let offline = offline_for(&last, 1_000_000 + 60, &boot("b2", 5));
+        assert_eq!(offline, Duration::from_secs(7_200));
+        let later = offline_for(&last, 1_000_000 + 10_000, &boot("b2", 5));
+        assert_eq!(later, Duration::from_secs(10_000));
+        // An unknown boot (no /proc) is a reboot, never a shorter time.
+        let unknown = offline_for(&last, 1_000_000 + 10_000, &boot("", 999_999));
+        assert_eq!(unknown, Duration::from_secs(10_000));
+    }
+
+    #[test]
+    fn a_zero_grace_allows_only_an_answer_from_the_last_minute() {
+        assert!(within_offline_grace(
+            Duration::ZERO,
+            Duration::from_secs(59)
+        ));
+        assert!(!within_offline_grace(
+            Duration::ZERO,
+            Duration::from_secs(61)
+        ));
+        assert!(within_offline_grace(
+            DEFAULT_OFFLINE_GRACE,
+            Duration::from_secs(86_399)
+        ));
+        assert!(!within_offline_grace(
+            DEFAULT_OFFLINE_GRACE,
+            Duration::from_secs(86_401)
+        ));
     }
 }

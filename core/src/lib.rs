@@ -26,6 +26,7 @@ pub mod credential;
 pub mod error;
 pub mod fleet;
 pub mod flows;
+pub mod host_cache;
 pub mod id_ranges;
 pub mod level;
 pub mod local_files;
@@ -46,6 +47,7 @@ pub use error::{Error, Result};
 pub use level::Level;
 pub use model::*;
 pub use roster::Roster;
+pub use roster_hostconfig::calendar;
 pub use secret::Secret;
 
 // Core's rule tests as a suite any store backend runs (the `conformance`

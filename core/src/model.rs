@@ -197,6 +197,12 @@ pub enum AccountStatus {
         environment: String,
         level: Level,
     },
+    /// A fleet host that has had no answer from its controller for
+    /// longer than its environment's offline grace: logins from the cache
+    /// ended at `since`.
+    Offline {
+        since: Timestamp,
+    },
     Unknown,
 }
 

@@ -286,6 +286,10 @@ impl Roster {
         self.clock.now()
     }
 
+    pub(crate) fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
     /// The store's schema version (for `roster doctor`).
     pub fn schema_version(&self) -> Result<u32> {
         self.store.schema_version()
@@ -755,10 +759,19 @@ impl Roster {
         authorize(actor, &Operation::CheckAccount { target: name })?;
         let now = self.now();
         let user = self.store.read(|tx| tx.user(name, now))?;
+        // A fleet host past its offline grace fails closed for every
+        // Roster user (DESIGN.md "Offline"); NSS keeps resolving them.
+        let offline = match self.store.host_cache() {
+            Some(_) => self.fleet_offline()?.filter(|o| !o.within_grace),
+            None => None,
+        };
         let environment = &self.config.environment;
         let login_level = self.config.login_level;
         Ok(match user {
             None => AccountStatus::Unknown,
+            Some(_) if offline.is_some() => AccountStatus::Offline {
+                since: offline.as_ref().map_or(0, |o| o.grace_ends()),
+            },
             Some(u) if u.state == UserState::Suspended => AccountStatus::Suspended,
             Some(u) if u.state == UserState::Pending => AccountStatus::Pending,
             Some(u) if rules::may_log_in_here(&u, environment, login_level) => {

@@ -231,6 +231,13 @@ pub trait Backend: Send + std::fmt::Debug {
 
     /// The mark this backend sets when an NSS-visible change commits.
     fn commit_mark(&self) -> CommitMark;
+
+    /// The store as a fleet host's cache ([`crate::host_cache`]): the
+    /// SQLite store a host keeps. A controller's store is the fleet's own
+    /// and no host's cache: none.
+    fn host_cache(&mut self) -> Option<&mut SqliteStore> {
+        None
+    }
 }
 
 impl dyn Backend + '_ {

@@ -90,6 +90,16 @@ pub fn account_reply(status: AccountStatus) -> AccountReply {
                 "access denied: logging in to environment {environment:?} needs the {level} level"
             ),
         ),
+        AccountStatus::Offline { since } => (
+            wire::AccountOutcome::Denied,
+            0,
+            format!(
+                "access denied: this host has had no answer from its controller for longer than \
+                 its offline grace (logins from the cache ended at {}): ask an admin to restore \
+                 its network",
+                roster_core::calendar::timestamp(since)
+            ),
+        ),
         AccountStatus::Unknown => (wire::AccountOutcome::Unknown, 0, String::new()),
     };
     AccountReply {

@@ -24,6 +24,7 @@
 //! someone else could have put or changed the database.
 
 mod credentials;
+mod fleet_cache;
 mod grants;
 mod keys;
 mod lockouts;
@@ -318,6 +319,10 @@ impl Backend for SqliteStore {
 
     fn commit_mark(&self) -> CommitMark {
         self.mark.clone()
+    }
+
+    fn host_cache(&mut self) -> Option<&mut SqliteStore> {
+        Some(self)
     }
 }
 

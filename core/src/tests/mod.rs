@@ -6,6 +6,7 @@ pub use crate::conformance::fixture;
 
 mod authz_table;
 mod credential;
+mod host_cache;
 mod lockout;
 mod model_prop;
 mod password;

@@ -30,7 +30,7 @@ fn migrates_an_empty_file_and_sets_the_pragmas() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state/roster.db");
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 1);
+    assert_eq!(store.schema_version().unwrap(), 2);
     assert_eq!(store.settings().unwrap(), ("wal".to_string(), 2, 1));
     drop(store);
     let conn = rusqlite::Connection::open(&path).unwrap();
@@ -45,6 +45,8 @@ fn migrates_an_empty_file_and_sets_the_pragmas() {
         tables,
         [
             "environments",
+            "fleet_reports",
+            "fleet_state",
             "grants",
             "lockouts",
             "registration_codes",
@@ -65,7 +67,7 @@ fn reopening_keeps_data_and_version() {
     store.write(|tx| tx.insert_environment("lab", 5)).unwrap();
     drop(store);
     let mut store = Store::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 1);
+    assert_eq!(store.schema_version().unwrap(), 2);
     let env = store.read(|tx| tx.environment("lab")).unwrap().unwrap();
     assert_eq!((env.name.as_str(), env.created, env.grants), ("lab", 5, 0));
 }

@@ -103,6 +103,33 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (uid, fingerprint)
     ) STRICT;
     "#,
+    // 2: fleet mode. A host enrolled with a controller keeps one row of
+    // where its feed stands and what its environment's policy is, in the
+    // transaction that applies each batch; and what it has to report,
+    // until the controller has it.
+    r#"
+    CREATE TABLE fleet_state (
+        one                INTEGER PRIMARY KEY CHECK (one = 1),
+        epoch              TEXT NOT NULL,
+        cursor             INTEGER NOT NULL,
+        environment        TEXT NOT NULL,
+        login_level        TEXT NOT NULL CHECK (login_level IN ('status', 'read', 'write', 'admin')),
+        offline_grace      INTEGER NOT NULL CHECK (offline_grace >= 0),
+        host_root_is_admin INTEGER NOT NULL CHECK (host_root_is_admin IN (0, 1)),
+        answered_wall      INTEGER NOT NULL,
+        answered_boot_ms   INTEGER NOT NULL,
+        answered_boot_id   TEXT NOT NULL,
+        wall_seen          INTEGER NOT NULL,
+        controller_offset  INTEGER NOT NULL
+    ) STRICT;
+
+    CREATE TABLE fleet_reports (
+        id   INTEGER PRIMARY KEY AUTOINCREMENT,
+        at   INTEGER NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('session', 'login_result', 'audit')),
+        text TEXT NOT NULL
+    ) STRICT;
+    "#,
 ];
 
 /// Bring the schema to the newest version, each step in its own
