@@ -129,6 +129,9 @@ pub enum Operation<'a> {
     /// A fleet's controller: join tokens, revoking hosts, environments'
     /// fleet settings.
     ManageFleet,
+    /// Join this host to a controller, or leave it (root only: the
+    /// machine's own business, like its network).
+    EnrollHost,
 }
 
 impl Operation<'_> {
@@ -169,7 +172,8 @@ impl Operation<'_> {
             | VerifyPassword { .. }
             | OpenSession
             | CloseSession
-            | ManageFleet => false,
+            | ManageFleet
+            | EnrollHost => false,
         }
     }
 
@@ -200,6 +204,7 @@ impl Operation<'_> {
             AddEnvironment => "add environments".into(),
             ViewFleet => "list the fleet's hosts and join tokens".into(),
             ManageFleet => "manage the fleet (join tokens, hosts, environment settings)".into(),
+            EnrollHost => "join this host to a controller or leave it".into(),
             RemoveEnvironment => "remove environments".into(),
             ListEnvironments => "list environments".into(),
             Grant {
@@ -319,6 +324,9 @@ pub fn authorize(actor: &Actor, operation: &Operation<'_>) -> crate::Result<()> 
     if matches!(actor, Actor::Root) {
         return Ok(());
     }
+    if matches!(operation, EnrollHost) {
+        return Err(denied(format!("only root may {what}: run with sudo")));
+    }
     let Some(user) = acting_user(actor) else {
         return Err(denied(format!(
             "you are not a Roster user: to {what}, run with sudo or ask a Roster admin"
@@ -361,6 +369,8 @@ pub fn authorize(actor: &Actor, operation: &Operation<'_>) -> crate::Result<()> 
         | RemoveEnvironment
         | ViewFleet
         | ManageFleet => admin_only(),
+        // Refused above for anyone but root.
+        EnrollHost => Err(denied(format!("only root may {what}: run with sudo"))),
         ListEnvironments | CreateToken => Ok(()),
         Grant { environment, .. } | Revoke { environment, .. } => {
             if user.grants.get(*environment) == Some(&Level::Admin) {

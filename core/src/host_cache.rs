@@ -13,6 +13,7 @@
 //! grace).
 
 use crate::Result;
+use crate::authz::{Actor, Operation, authorize};
 use crate::clock::{BootTime, Timestamp};
 use crate::error::Error;
 use crate::fleet::{self, EnvironmentPolicy, LastAnswer};
@@ -205,7 +206,67 @@ fn may_log_in(
         .collect())
 }
 
+/// What a host with Roster users of its own does with them when it joins.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JoinMode {
+    /// Only a host without users of its own may join.
+    Plain,
+    /// The users move to the controller, with their hashes.
+    Adopt,
+    /// The users go; their uids join the fleet's retired list.
+    Discard,
+}
+
 impl Roster {
+    /// Whether this host may join a controller now: root asks, it isn't
+    /// enrolled already, and a host with users of its own says what
+    /// becomes of them (nothing is lost silently).
+    pub fn check_join(&mut self, actor: &Actor, mode: JoinMode) -> Result<()> {
+        authorize(actor, &Operation::EnrollHost)?;
+        if let Some(state) = self.fleet_state()? {
+            return Err(Error::AlreadyExists(format!(
+                "this host is enrolled already (environment {:?}): `roster hosts leave` first",
+                state.environment
+            )));
+        }
+        let now = self.now();
+        let users = self.store.read(|tx| tx.users(now))?;
+        if users.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<&str> = users.iter().take(5).map(|u| u.name.as_str()).collect();
+        let more = if users.len() > names.len() {
+            ", …"
+        } else {
+            ""
+        };
+        match mode {
+            JoinMode::Plain => Err(Error::Conflict(format!(
+                "this host has {} Roster user(s) of its own ({}{more}): join with --adopt to move \
+                 them to the controller, or --discard to drop them (their uids are never handed out again)",
+                users.len(),
+                names.join(", ")
+            ))),
+            JoinMode::Adopt | JoinMode::Discard => Err(Error::Conflict(format!(
+                "this host has {} Roster user(s) of its own ({}{more}), and this version can't yet \
+                 move them to a controller or retire them there: delete them or keep the host standalone",
+                users.len(),
+                names.join(", ")
+            ))),
+        }
+    }
+
+    /// Back to standalone ([`Roster::leave_fleet`]), for root.
+    pub fn leave(&mut self, actor: &Actor) -> Result<()> {
+        authorize(actor, &Operation::EnrollHost)?;
+        if self.fleet_state()?.is_none() {
+            return Err(Error::NotFound(
+                "this host is not enrolled with a controller".into(),
+            ));
+        }
+        self.leave_fleet()
+    }
+
     fn cache(&mut self) -> Result<&mut SqliteStore> {
         self.store.host_cache().ok_or_else(no_cache)
     }

@@ -1217,7 +1217,16 @@ impl NssReader {
     /// What [`Roster::nss_view`] answers, as of now.
     pub fn view(&mut self) -> Result<NssView> {
         let now = self.clock.now();
-        nss_view(self.store.as_mut(), now, &self.environment)
+        // A fleet host's environment is its controller's word, and may
+        // have come after this reader opened (a join).
+        let fleet_environment = match self.store.host_cache() {
+            Some(cache) => cache
+                .read(|tx| tx.fleet_state())?
+                .map(|state| state.environment),
+            None => None,
+        };
+        let environment = fleet_environment.as_deref().unwrap_or(&self.environment);
+        nss_view(self.store.as_mut(), now, environment)
     }
 }
 

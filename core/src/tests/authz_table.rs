@@ -60,6 +60,7 @@ ListTokens(self)           y.y.yyyy..yyyy
 ListTokens(tom)            y.y.........yy
 ViewFleet                  y.y.........yy
 ManageFleet                y.y.........y.
+EnrollHost                 y.............
 WhoAmI                     yyyyyyyyyyyyyy
 Register                   yyyyyyyyyyy.y.
 AuthorizedKeys             yyyyyyyyyyyyyy
@@ -231,6 +232,7 @@ fn operation<'a>(
         "CloseSession" => CloseSession,
         "ViewFleet" => ViewFleet,
         "ManageFleet" => ManageFleet,
+        "EnrollHost" => EnrollHost,
         other => panic!("unknown operation {other}"),
     }
 }
@@ -271,6 +273,7 @@ fn variant(op: &Operation<'_>) -> &'static str {
         CloseSession => "CloseSession",
         ViewFleet => "ViewFleet",
         ManageFleet => "ManageFleet",
+        EnrollHost => "EnrollHost",
     }
 }
 
@@ -310,10 +313,10 @@ fn the_table_exhaustively() {
     // exhaustive match, so a new variant fails to compile until listed).
     assert_eq!(
         seen.len(),
-        33,
+        34,
         "an Operation variant is missing from the table"
     );
-    assert_eq!(checked, 52 * COLUMNS.len());
+    assert_eq!(checked, 53 * COLUMNS.len());
 }
 
 #[test]
