@@ -336,6 +336,30 @@ mod config_duration {
     }
 }
 
+/// The keys a controller decides for its hosts (DESIGN.md "Fleet-wide
+/// rules"): while a host is enrolled, rosterd refuses each of them in
+/// `rosterd.toml`, naming it, rather than silently ignoring one.
+pub const FLEET_DECIDED_KEYS: &[&str] = &[
+    "environment",
+    "login_level",
+    "uid_min",
+    "uid_max",
+    "admin_group",
+    "admin_gid",
+];
+
+/// Which of [`FLEET_DECIDED_KEYS`] a config's text sets.
+pub fn fleet_decided_keys_set(text: &str) -> Result<Vec<&'static str>, ConfigError> {
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        ConfigError::invalid(format!("the config is not valid TOML: {e}"))
+    })?;
+    Ok(FLEET_DECIDED_KEYS
+        .iter()
+        .copied()
+        .filter(|key| table.contains_key(*key))
+        .collect())
+}
+
 impl Config {
     /// Parse a config file's text: every unknown key, wrong type and bad
     /// value is a problem of [`ConfigError::Invalid`] naming the key.
@@ -564,5 +588,16 @@ mod tests {
         // And what it serializes reads back as itself.
         let text = toml::to_string(&Config::default()).unwrap();
         assert_eq!(Config::parse(&text).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn the_keys_a_controller_decides_are_found_by_name() {
+        let text = "environment = \"prod\"\nuid_min = 70000\ncreate_home = false\n";
+        assert_eq!(
+            fleet_decided_keys_set(text).unwrap(),
+            vec!["environment", "uid_min"]
+        );
+        assert!(fleet_decided_keys_set("").unwrap().is_empty());
+        assert!(fleet_decided_keys_set("environment = ").is_err());
     }
 }
