@@ -18,8 +18,9 @@ pub struct Position {
 }
 
 /// What the agent drives: rosterd's SQLite cache, the simulator's
-/// memory. The methods block (the agent calls them on tokio's blocking
-/// threads, one at a time per loop).
+/// memory. The methods block: the agent calls them on tokio's blocking
+/// threads, one at a time per agent (never two at once), and
+/// [`Host::revoked`] after any call in flight has returned.
 pub trait Host: Send + Sync + 'static {
     /// The cache's epoch and cursor; `None` when it never synced (the
     /// agent then takes a full snapshot).
@@ -151,14 +152,21 @@ pub async fn run(
         client,
         host,
         config,
+        host_calls: Arc::new(tokio::sync::Mutex::new(())),
     };
     let revoked = tokio::select! {
-        () = shutdown.cancelled() => return Ok(()),
-        revoked = agent.sync_loop() => revoked,
-        revoked = agent.report_loop() => revoked,
-        revoked = agent.renew_loop(key) => revoked,
+        () = shutdown.cancelled() => None,
+        revoked = agent.sync_loop() => Some(revoked),
+        revoked = agent.report_loop() => Some(revoked),
+        revoked = agent.renew_loop(key) => Some(revoked),
     };
-    let Revoked = revoked;
+    // The loops are dropped, but a host call they started on a blocking
+    // thread runs on: wait for it, so nothing lands after the wipe (a
+    // batch of hashes) or after `run` returned.
+    drop(agent.host_calls.lock().await);
+    let Some(Revoked) = revoked else {
+        return Ok(());
+    };
     agent.blocking(|host| host.revoked()).await.map_err(|e| {
         AgentError::Host(HostError(format!(
             "this host was revoked, but wiping its cached credentials failed: {e}"
@@ -174,6 +182,8 @@ struct Agent {
     client: Client,
     host: Arc<dyn Host>,
     config: AgentConfig,
+    /// Held by every host call while it runs (one at a time per agent).
+    host_calls: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Agent {
@@ -183,9 +193,14 @@ impl Agent {
         call: impl FnOnce(&dyn Host) -> Result<T, HostError> + Send + 'static,
     ) -> Result<T, HostError> {
         let host = Arc::clone(&self.host);
-        tokio::task::spawn_blocking(move || call(host.as_ref()))
-            .await
-            .map_err(|e| HostError(format!("the host's call panicked or was cancelled: {e}")))?
+        let running = Arc::clone(&self.host_calls).lock_owned().await;
+        tokio::task::spawn_blocking(move || {
+            let result = call(host.as_ref());
+            drop(running);
+            result
+        })
+        .await
+        .map_err(|e| HostError(format!("the host's call panicked or was cancelled: {e}")))?
     }
 
     /// A failure to retry: told to the host, then the backoff's wait.

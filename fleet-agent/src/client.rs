@@ -225,8 +225,10 @@ impl Client {
 
     /// The request to each controller in turn, starting from the one
     /// that answered last, until one answers; a refusal is an answer (no
-    /// other controller is asked), a connection failure or a store
-    /// failing over is not.
+    /// other controller is asked), a connection failure, a lost answer
+    /// or a store failing over is not. When none answers: `NoAnswer` if
+    /// the request may have reached one, else `Unreachable` (nothing
+    /// was sent) or `FailingOver`.
     async fn call<T: DeserializeOwned + Send + 'static>(
         &self,
         method: &str,
@@ -238,6 +240,8 @@ impl Client {
         let first = self.inner.preferred.load(Ordering::Relaxed);
         let mut failures = Vec::new();
         let mut last = None;
+        // Whether any controller may have received the request.
+        let mut sent = false;
         for step in 0..count {
             let index = (first + step) % count;
             let endpoint = &self.inner.endpoints[index];
@@ -245,7 +249,9 @@ impl Client {
                 tokio::time::timeout(timeout, self.exchange(index, method, path, body.clone()))
                     .await
                     .unwrap_or_else(|_| {
-                        Err(AgentError::Unreachable(format!(
+                        // Connecting has a shorter limit of its own: the
+                        // request was out.
+                        Err(AgentError::NoAnswer(format!(
                             "{}: no answer to {path} within {timeout:?}",
                             endpoint.url
                         )))
@@ -256,6 +262,7 @@ impl Client {
             };
             match decoded {
                 Err(error) if error.try_next_controller() => {
+                    sent |= matches!(error, AgentError::NoAnswer(_));
                     failures.push(error.to_string());
                     last = Some(error);
                 }
@@ -265,11 +272,13 @@ impl Client {
                 }
             }
         }
+        let failures = failures.join("; ");
         match last {
             // One controller: its own error as it was.
             Some(error) if count == 1 => Err(error),
-            Some(AgentError::FailingOver(_)) => Err(AgentError::FailingOver(failures.join("; "))),
-            _ => Err(AgentError::Unreachable(failures.join("; "))),
+            _ if sent => Err(AgentError::NoAnswer(failures)),
+            Some(AgentError::FailingOver(_)) => Err(AgentError::FailingOver(failures)),
+            _ => Err(AgentError::Unreachable(failures)),
         }
     }
 

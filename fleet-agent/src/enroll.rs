@@ -59,9 +59,9 @@ impl fmt::Debug for JoinRequest {
 /// Enrolls this host: the controller at `request.url` is trusted only if
 /// its chain holds the pinned CA and its certificate verifies under it
 /// (the token is sent only then); `key`'s public half goes in a CSR.
-/// The answer's CA bundle must hold the pinned CA too. The controllers
-/// the host will use are the ones the controller lists (the join URL if
-/// it lists none).
+/// The answer's CA bundle must hold the pinned CA too, and its
+/// certificate must be `key`'s. The controllers the host will use are
+/// the ones the controller lists, then the join URL if not among them.
 pub async fn enroll(request: &JoinRequest, key: &HostKey) -> Result<Enrollment, AgentError> {
     let pin = CaPin::parse(&request.ca_fingerprint)?;
     let endpoint = Endpoint::parse(&request.url)?;
@@ -100,11 +100,18 @@ pub async fn enroll(request: &JoinRequest, key: &HostKey) -> Result<Enrollment, 
             endpoint.url
         )));
     }
-    let controllers = if answer.controllers.is_empty() {
-        vec![endpoint.url.clone()]
-    } else {
-        answer.controllers
-    };
+    // The certificate must be for this key (a bad answer fails here,
+    // not at the first sync).
+    crate::pin::mtls_config(&answer.ca_bundle_pem, &answer.certificate_pem, key.pem())?;
+    // The controllers it lists, then the URL that just answered (if it
+    // isn't listed: this host reaches it).
+    let mut controllers = answer.controllers;
+    if !controllers
+        .iter()
+        .any(|url| url.trim_end_matches('/') == endpoint.url.trim_end_matches('/'))
+    {
+        controllers.push(endpoint.url.clone());
+    }
     Ok(Enrollment {
         host_id: answer.host_id,
         hostname: answer.hostname,

@@ -11,10 +11,15 @@ pub struct HostError(pub String);
 /// Why a call to a controller (or the agent) failed.
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum AgentError {
-    /// No controller answered (connection refused, timed out, closed):
-    /// nothing reached the store, or nothing is known to have.
+    /// No controller could be reached (connection refused, timed out,
+    /// the handshake cut): nothing was sent, nothing changed.
     #[error("controller unreachable: {0}")]
     Unreachable(String),
+    /// The request went out (or may have) and no answer came: whether
+    /// it took effect is unknown. A change retried with the same request
+    /// id is safe.
+    #[error("no answer from the controller (the request may have been applied): {0}")]
+    NoAnswer(String),
     /// `410 Gone`: the cursor is older than the controller's window, or
     /// the store's epoch changed; a full snapshot is needed.
     #[error("{}", if *epoch_changed { "the controller's store has a new epoch (a restore): a full resync is needed" } else { "the cursor is older than the controller keeps: a full resync is needed" })]
@@ -68,6 +73,7 @@ impl AgentError {
     pub fn is_retryable(&self) -> bool {
         match self {
             AgentError::Unreachable(_)
+            | AgentError::NoAnswer(_)
             | AgentError::FailingOver(_)
             | AgentError::Tls(_)
             | AgentError::Replay { .. }
@@ -90,7 +96,10 @@ impl AgentError {
     /// unable to reach its store).
     pub(crate) fn try_next_controller(&self) -> bool {
         match self {
-            AgentError::Unreachable(_) | AgentError::FailingOver(_) | AgentError::Tls(_) => true,
+            AgentError::Unreachable(_)
+            | AgentError::NoAnswer(_)
+            | AgentError::FailingOver(_)
+            | AgentError::Tls(_) => true,
             AgentError::Refused { code, .. } => {
                 matches!(code, ErrorCode::Unavailable | ErrorCode::TooManyRequests)
             }

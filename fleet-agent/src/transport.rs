@@ -133,10 +133,12 @@ impl Endpoint {
             .ready()
             .await
             .map_err(|e| unreachable(e.to_string()))?;
+        // From here the request may have reached the controller.
+        let no_answer = |e: String| AgentError::NoAnswer(format!("{}: {e}", self.url));
         let response = sender
             .send_request(request)
             .await
-            .map_err(|e| unreachable(e.to_string()))?;
+            .map_err(|e| no_answer(e.to_string()))?;
         let status = response.status().as_u16();
         let protocol = response
             .headers()
@@ -146,7 +148,7 @@ impl Endpoint {
         let body = Limited::new(response.into_body(), MAX_ANSWER_BYTES)
             .collect()
             .await
-            .map_err(|e| unreachable(format!("reading the answer to {path}: {e}")))?
+            .map_err(|e| no_answer(format!("reading the answer to {path}: {e}")))?
             .to_bytes();
         Ok(Exchange {
             status,
