@@ -59,6 +59,9 @@ pub enum Command {
     /// Create, list, rename and delete API tokens.
     #[command(subcommand)]
     Tokens(TokensCommand),
+    /// Fleet mode: join this host to a controller, see where it stands, leave.
+    #[command(subcommand)]
+    Hosts(HostsCommand),
     /// Print USERNAME's SSH keys if they may log in on this host (for sshd's
     /// AuthorizedKeysCommand); prints nothing otherwise, exit 0 either way.
     SshAuthorizedKeys {
@@ -314,6 +317,45 @@ pub enum KeysCommand {
         username: String,
         fingerprint: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HostsCommand {
+    /// Join this host to the controller at URL (root).
+    ///
+    /// The join token (from `roster-controller token create`) is never
+    /// taken on the command line: it is asked for without echo, or read
+    /// from standard input with --token-stdin. rosterd makes this host's
+    /// key (it never leaves the host), enrolls, takes the first full sync
+    /// and from then on serves the fleet's users. Where systemd runs
+    /// rosterd, the fleet drop-in (network for rosterd, nothing else) is
+    /// linked in and rosterd restarted first.
+    #[command(group(ArgGroup::new("own_users").args(["adopt", "discard"])))]
+    Join {
+        /// The controller, e.g. https://controller.example:8443
+        url: String,
+        /// The fleet CA's fingerprint, as `roster-controller init` printed it.
+        #[arg(long, value_name = "SHA256:…")]
+        ca_fingerprint: String,
+        /// The name to enroll under (default: this machine's hostname).
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
+        /// Read the join token from the first line of standard input.
+        #[arg(long)]
+        token_stdin: bool,
+        /// Move the Roster users this host has of its own to the controller.
+        #[arg(long)]
+        adopt: bool,
+        /// Drop the Roster users this host has of its own (their uids are
+        /// never handed out again).
+        #[arg(long)]
+        discard: bool,
+    },
+    /// Where this host stands with its controller: controller, cursor, last
+    /// answer, offline grace left, certificate expiry.
+    Status(JsonFlag),
+    /// Return to standalone, keeping the current cache as this host's store (root).
+    Leave,
 }
 
 #[derive(Debug, Subcommand)]

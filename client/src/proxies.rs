@@ -166,3 +166,29 @@ pub trait Registration {
     /// names the user. Answers the user's name.
     async fn register(&self, code: &str, new_password: &str) -> Result<String>;
 }
+
+#[proxy(
+    interface = "org.roster.Roster1.Fleet",
+    default_service = "org.roster.Roster1",
+    default_path = "/org/roster/Roster1"
+)]
+pub trait Fleet {
+    /// Join the controller at `url`, trusting only a CA whose certificate
+    /// has `ca_fingerprint` (`SHA256:…`), with a join token (never on a
+    /// command line), under `name` (empty: the machine's hostname).
+    /// `mode`: empty, `adopt` or `discard` (what becomes of users this
+    /// host has of its own). Root only.
+    async fn join(
+        &self,
+        url: &str,
+        ca_fingerprint: &str,
+        join_token: &str,
+        name: &str,
+        mode: &str,
+    ) -> Result<Joined>;
+    async fn status(&self) -> Result<FleetStatus>;
+    /// Back to standalone, the current cache kept as the host's store.
+    /// Root only. Answers the environment this host served in the fleet
+    /// and the one it serves now (rosterd.toml's).
+    async fn leave(&self) -> Result<(String, String)>;
+}

@@ -222,6 +222,53 @@ pub struct KeyInfo {
     pub line: String,
 }
 
+/// The answer to `roster hosts join`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct Joined {
+    /// The name the controller enrolled this host under.
+    pub hostname: String,
+    pub environment: String,
+    /// The controller that answered.
+    pub controller: String,
+    /// Users the first sync brought.
+    pub users: u32,
+    pub cursor: i64,
+}
+
+/// `roster hosts status`: where this host stands with its controller.
+/// Times are 0 when unknown; a standalone host answers `enrolled` false
+/// and nothing else.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct FleetStatus {
+    pub enrolled: bool,
+    pub hostname: String,
+    pub environment: String,
+    /// Every controller URL, in the order tried.
+    pub controllers: Vec<String>,
+    pub ca_fingerprint: String,
+    pub epoch: String,
+    pub cursor: i64,
+    /// The login level the controller set for this environment.
+    pub login_level: String,
+    /// The last answer from a controller (heartbeats count).
+    pub last_answer: i64,
+    pub offline_for_secs: u64,
+    /// 0: no offline logins (an answer from the last minute is needed).
+    pub offline_grace_secs: u64,
+    pub within_grace: bool,
+    /// When logins from the cache end (or ended) with no new answer.
+    pub grace_ends: i64,
+    pub certificate_not_after: i64,
+    /// The controller's clock minus this host's, in seconds.
+    pub clock_offset: i64,
+    /// The agent's last failure (empty: none since the last answer).
+    pub last_error: String,
+    pub last_error_at: i64,
+    pub reports_waiting: u64,
+    /// The controller said this host is revoked: its credentials are wiped.
+    pub revoked: bool,
+}
+
 /// What a password change rests on: the current password (or a pending
 /// user's registration code), or an admin's (root's) right to set it
 /// without one.

@@ -256,15 +256,18 @@ impl Roster {
         }
     }
 
-    /// Back to standalone ([`Roster::leave_fleet`]), for root.
-    pub fn leave(&mut self, actor: &Actor) -> Result<()> {
-        authorize(actor, &Operation::EnrollHost)?;
-        if self.fleet_state()?.is_none() {
-            return Err(Error::NotFound(
-                "this host is not enrolled with a controller".into(),
-            ));
-        }
-        self.leave_fleet()
+    /// Whether `actor` may take this host back to standalone (root).
+    pub fn check_leave(&mut self, actor: &Actor) -> Result<()> {
+        authorize(actor, &Operation::EnrollHost)
+    }
+
+    /// Back to standalone ([`Roster::leave_fleet`]), serving the
+    /// environment and login level of `standalone` (rosterd.toml's) again.
+    pub fn leave_fleet_for(&mut self, standalone: &crate::config::Config) -> Result<()> {
+        self.leave_fleet()?;
+        self.config.environment = standalone.environment.clone();
+        self.config.login_level = standalone.login_level;
+        Ok(())
     }
 
     fn cache(&mut self) -> Result<&mut SqliteStore> {

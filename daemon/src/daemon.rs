@@ -49,6 +49,12 @@ pub struct Daemon {
     pub limiter: RateLimiter,
     /// Where a new home's files come from.
     pub skel: std::path::PathBuf,
+    /// `rosterd.toml`, read again when joining a controller (the keys it
+    /// decides must be absent).
+    pub config_path: std::path::PathBuf,
+    /// Fleet mode: the enrollment and the sync agent (idle on a
+    /// standalone host).
+    pub fleet: crate::fleet::Fleet,
 }
 
 /// One call in progress: who made it and what the audit line will say.

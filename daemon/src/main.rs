@@ -19,6 +19,7 @@ mod caller;
 mod convert;
 mod daemon;
 mod errors;
+mod fleet;
 mod home;
 mod interfaces;
 mod procfs;
@@ -123,8 +124,37 @@ async fn serve(args: Args, config: Config) -> Result<(), String> {
     })
     .await
     .map_err(|e| format!("opening the database failed: {e}"))?;
-    let (roster, config) =
+    let (mut roster, config) =
         opened.map_err(|e| format!("can't open the database {}: {e}", database.display()))?;
+    let fleet = fleet::Fleet::new(fleet::files::FleetFiles::beside(&config.database));
+    let enrollment = fleet.files.load()?;
+    if enrollment.is_some() {
+        let text = std::fs::read_to_string(&args.config)
+            .map_err(|e| format!("can't read {}: {e}", args.config.display()))?;
+        let set = roster_core::config::fleet_decided_keys_set(&text).map_err(|e| e.to_string())?;
+        if !set.is_empty() {
+            return Err(format!(
+                "{} sets {}: this host is enrolled with a controller, which decides these keys; \
+                 remove them from the file (or `roster hosts leave` first)",
+                args.config.display(),
+                set.join(", ")
+            ));
+        }
+        roster
+            .follow_fleet()
+            .map_err(|e| format!("can't read the fleet's state from the database: {e}"))?;
+    } else if roster
+        .fleet_state()
+        .map_err(|e| format!("can't read the fleet's state from the database: {e}"))?
+        .is_some()
+    {
+        // A leave that stopped between removing the enrollment and the
+        // database's state: finish it.
+        roster
+            .leave_fleet()
+            .map_err(|e| format!("can't finish leaving the fleet: {e}"))?;
+        eprintln!("rosterd: finished an interrupted `roster hosts leave`: standalone");
+    }
     let config = Arc::new(config);
     let nss_reader = roster
         .nss_reader()
@@ -182,6 +212,8 @@ async fn serve(args: Args, config: Config) -> Result<(), String> {
         proc: procfs::Proc::default(),
         limiter: RateLimiter::default(),
         skel: PathBuf::from("/etc/skel"),
+        config_path: args.config.clone(),
+        fleet,
     });
 
     let server = conn.object_server();
@@ -217,6 +249,9 @@ async fn serve(args: Args, config: Config) -> Result<(), String> {
                 interfaces::registration::Registration { d: d.clone() },
             )
             .await?;
+        server
+            .at(path, interfaces::fleet::Fleet { d: d.clone() })
+            .await?;
         Ok::<(), zbus::Error>(())
     };
     served
@@ -230,6 +265,20 @@ async fn serve(args: Args, config: Config) -> Result<(), String> {
             .run(snapshot::file_writer(nss_reader, config.clone())),
     );
     tokio::spawn(reaper(d.clone()));
+    if let Some((enrollment, key)) = enrollment {
+        d.fleet.start(&d, &enrollment, key).map_err(|e| {
+            format!(
+                "can't start the fleet sync with {}: {e}",
+                enrollment.controllers.join(", ")
+            )
+        })?;
+        eprintln!(
+            "rosterd: fleet mode: {} in environment {}, syncing with {}",
+            enrollment.hostname,
+            enrollment.environment,
+            enrollment.controllers.join(", ")
+        );
+    }
     tokio::spawn(audit_repeats(d.clone()));
 
     let taken = || {
@@ -264,6 +313,11 @@ async fn serve(args: Args, config: Config) -> Result<(), String> {
     let why = tokio::select! {
         _ = term.recv() => "SIGTERM",
         _ = int.recv() => "SIGINT",
+        () = d.fleet.restart_wanted() => {
+            d.audit.flush_repeats(true);
+            return Err("the controller moved this host to another environment: exiting so that \
+                        systemd starts rosterd serving it".into());
+        }
         // The bus went away (dbus-daemon stopped, crashed or restarted).
         // We exit rather than reconnect: a new connection would have to
         // own the name again, and every peer's identity and bound token

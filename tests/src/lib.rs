@@ -98,7 +98,7 @@ static NEXT_BLOCK: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::
 
 /// The next block: a counter, offset by the pid so test binaries run in
 /// parallel (nextest, one process per test) rarely pick the same one.
-fn next_uid_block() -> (u32, u32) {
+pub fn next_uid_block() -> (u32, u32) {
     let n = NEXT_BLOCK.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let block = (std::process::id().wrapping_mul(7).wrapping_add(n)) % UID_BLOCKS;
     let min = UID_MIN + block * UIDS_PER_DAEMON;
@@ -439,6 +439,9 @@ pub struct TestConfig {
     subgid: String,
     extra_args: Vec<String>,
     launcher: Vec<String>,
+    /// A host that joins a controller: no uid range of its own in the
+    /// file (the controller decides it, and rosterd refuses the key).
+    fleet_host: bool,
 }
 
 impl Default for TestConfig {
@@ -484,7 +487,16 @@ impl TestConfig {
             subgid: "localuser:100000:65536\n".to_owned(),
             extra_args: Vec::new(),
             launcher: Vec::new(),
+            fleet_host: false,
         }
+    }
+
+    /// A host to join to a controller: the file names no uid range (the
+    /// harness gives every other daemon a block of its own), so the
+    /// controller's users, in the default range, are this host's.
+    pub fn fleet_host(mut self) -> Self {
+        self.fleet_host = true;
+        self
     }
 
     /// Sets a key to a raw TOML value (`set("lockout.attempts", "3")`).
@@ -672,7 +684,10 @@ impl TestDaemon {
     /// bus listens, to prove "bus unreachable").
     pub fn try_start_at(address: &str, config: TestConfig) -> Result<TestDaemon, StartFailure> {
         let mut config = config;
-        if !config.values.contains_key("uid_min") && !config.values.contains_key("uid_max") {
+        if !config.fleet_host
+            && !config.values.contains_key("uid_min")
+            && !config.values.contains_key("uid_max")
+        {
             let (min, max) = next_uid_block();
             config = config
                 .set("uid_min", &min.to_string())

@@ -3,6 +3,7 @@
 
 pub mod environments;
 pub mod grants;
+pub mod hosts;
 pub mod keys;
 pub mod register;
 pub mod sessions;
@@ -10,7 +11,9 @@ pub mod tokens;
 pub mod users;
 pub mod whoami;
 
-use crate::args::{Cli, Command, EnvironmentsCommand, KeysCommand, TokensCommand, UsersCommand};
+use crate::args::{
+    Cli, Command, EnvironmentsCommand, HostsCommand, KeysCommand, TokensCommand, UsersCommand,
+};
 use crate::connection::{Client, bus_address, call_timeout, load_token};
 use crate::errors::{Caller, CliError};
 use crate::output::json;
@@ -171,6 +174,27 @@ pub async fn run(cli: Cli, input: &mut dyn Input, caller: &mut Caller) -> Result
             TokensCommand::List { user, json } => tokens::list(&mut ctx, user, json.json).await,
             TokensCommand::Rename { id, name } => tokens::rename(&mut ctx, id, name).await,
             TokensCommand::Delete { id, user } => tokens::delete(&mut ctx, id, user).await,
+        },
+        Command::Hosts(command) => match command {
+            HostsCommand::Join {
+                url,
+                ca_fingerprint,
+                name,
+                token_stdin,
+                adopt,
+                discard,
+            } => {
+                let mode = if adopt {
+                    "adopt"
+                } else if discard {
+                    "discard"
+                } else {
+                    ""
+                };
+                hosts::join(&mut ctx, url, ca_fingerprint, name, token_stdin, mode).await
+            }
+            HostsCommand::Status(json) => hosts::status(&mut ctx, json.json).await,
+            HostsCommand::Leave => hosts::leave(&mut ctx).await,
         },
         // Handled before connecting, above.
         Command::SshAuthorizedKeys { .. } | Command::Doctor(_) => Ok(()),

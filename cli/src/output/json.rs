@@ -114,6 +114,63 @@ impl From<&EnvironmentInfo> for Environment {
     }
 }
 
+/// `roster hosts status --json`: times as seconds since the epoch (`null`
+/// when unknown).
+#[derive(Debug, Serialize)]
+pub struct FleetStatus {
+    pub enrolled: bool,
+    pub hostname: Option<String>,
+    pub environment: Option<String>,
+    pub controllers: Vec<String>,
+    pub ca_fingerprint: Option<String>,
+    pub epoch: Option<String>,
+    pub cursor: Option<i64>,
+    pub login_level: Option<String>,
+    pub last_answer: Option<i64>,
+    pub offline_for_secs: Option<u64>,
+    pub offline_grace_secs: Option<u64>,
+    pub within_grace: Option<bool>,
+    pub grace_ends: Option<i64>,
+    pub certificate_not_after: Option<i64>,
+    pub clock_offset_secs: Option<i64>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<i64>,
+    pub reports_waiting: u64,
+    pub revoked: bool,
+}
+
+fn text(value: &str) -> Option<String> {
+    (!value.is_empty()).then(|| value.to_owned())
+}
+
+impl From<&roster_client::FleetStatus> for FleetStatus {
+    fn from(s: &roster_client::FleetStatus) -> Self {
+        let enrolled = s.enrolled.then_some(());
+        let answered = (s.last_answer != 0).then_some(());
+        FleetStatus {
+            enrolled: s.enrolled,
+            hostname: text(&s.hostname),
+            environment: text(&s.environment),
+            controllers: s.controllers.clone(),
+            ca_fingerprint: text(&s.ca_fingerprint),
+            epoch: text(&s.epoch),
+            cursor: enrolled.map(|()| s.cursor),
+            login_level: text(&s.login_level),
+            last_answer: time(s.last_answer),
+            offline_for_secs: answered.map(|()| s.offline_for_secs),
+            offline_grace_secs: enrolled.map(|()| s.offline_grace_secs),
+            within_grace: answered.map(|()| s.within_grace),
+            grace_ends: time(s.grace_ends),
+            certificate_not_after: time(s.certificate_not_after),
+            clock_offset_secs: answered.map(|()| s.clock_offset),
+            last_error: text(&s.last_error),
+            last_error_at: time(s.last_error_at),
+            reports_waiting: s.reports_waiting,
+            revoked: s.revoked,
+        }
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct Identity {
     pub uid: u32,

@@ -17,7 +17,8 @@ impl Ca {
     /// or an IP address, v4 or v6; at least one), valid
     /// [`SERVER_CERT_LIFETIME`] from `now`, with a new P-256 key. Returns the
     /// key (PKCS#8 PEM, wiped on drop) and the certificate chain PEM: the
-    /// leaf alone, since hosts hold the CA itself as their trust anchor.
+    /// leaf, then the CA (enrolled hosts trust the CA they hold; a host
+    /// joining has only its fingerprint and finds it in the chain).
     pub fn issue_server_cert(
         &self,
         names: &[String],
@@ -54,7 +55,14 @@ impl Ca {
                 action: "sign the server certificate",
                 source,
             })?;
-        Ok((Zeroizing::new(key.serialize_pem()), cert.pem()))
+        // The CA after the leaf: a joining host has only the CA's
+        // fingerprint, and finds the CA it pins in the chain it is sent.
+        let mut chain = cert.pem();
+        if !chain.ends_with('\n') {
+            chain.push('\n');
+        }
+        chain.push_str(self.cert_pem());
+        Ok((Zeroizing::new(key.serialize_pem()), chain))
     }
 }
 
@@ -120,7 +128,9 @@ mod tests {
         let certificates: Vec<_> = CertificateDer::pem_slice_iter(chain_pem.as_bytes())
             .collect::<Result<_, _>>()
             .unwrap();
-        assert_eq!(certificates.len(), 1);
+        // The leaf, then the CA a joining host pins.
+        assert_eq!(certificates.len(), 2);
+        assert_eq!(&certificates[1], ca.cert_der());
         let (_, cert) =
             x509_parser::certificate::X509Certificate::from_der(&certificates[0]).unwrap();
         let sans = cert.subject_alternative_name().unwrap().unwrap();

@@ -7,6 +7,7 @@
 //! proxies.
 
 pub mod environments;
+pub mod fleet;
 pub mod grants;
 pub mod keys;
 pub mod pam;

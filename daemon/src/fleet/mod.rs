@@ -1,0 +1,161 @@
+//! Fleet mode on a host (DESIGN.md "Fleet mode"): the enrollment on disk
+//! ([`files`]), the sync agent (`roster-fleet-agent`) running over
+//! rosterd's store as its cache ([`cache_host`]), and joining, leaving and
+//! the status `roster hosts` shows ([`membership`]). A standalone host has
+//! no enrollment: none of this runs and nothing here is on its paths.
+
+pub mod cache_host;
+pub mod files;
+pub mod local_ids;
+pub mod membership;
+
+use crate::daemon::Daemon;
+use files::FleetFiles;
+use roster_fleet_agent::{AgentConfig, AgentError, Client, Enrollment, HostKey};
+use std::sync::{Arc, Mutex};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// What the agent last said, for `roster hosts status` and the doctor.
+#[derive(Debug, Default)]
+struct Link {
+    /// The last failure since the last answer, with its time.
+    last_error: Option<(i64, String)>,
+    revoked: bool,
+}
+
+pub struct Fleet {
+    pub files: FleetFiles,
+    agent: Mutex<Option<CancellationToken>>,
+    link: Mutex<Link>,
+    restart: Notify,
+    /// Join and leave one at a time.
+    pub membership: tokio::sync::Mutex<()>,
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+impl Fleet {
+    pub fn new(files: FleetFiles) -> Fleet {
+        Fleet {
+            files,
+            agent: Mutex::new(None),
+            link: Mutex::new(Link::default()),
+            restart: Notify::new(),
+            membership: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn link(&self) -> std::sync::MutexGuard<'_, Link> {
+        self.link.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A controller answered: whatever failed before is over.
+    pub fn answered(&self) {
+        let mut link = self.link();
+        if let Some((since, error)) = link.last_error.take() {
+            eprintln!(
+                "rosterd: the controller answers again (failing since {}: {error})",
+                roster_core::calendar::timestamp(since)
+            );
+        }
+    }
+
+    /// The agent will retry after `error`: logged when it differs from
+    /// the last one, so an outage is one line, not one per retry.
+    pub fn failed(&self, error: &AgentError) {
+        let message = error.to_string();
+        let mut link = self.link();
+        let repeated = link
+            .last_error
+            .as_ref()
+            .is_some_and(|(_, last)| *last == message);
+        if !repeated {
+            eprintln!("rosterd: fleet sync: {message} (retrying)");
+            link.last_error = Some((now(), message));
+        }
+    }
+
+    pub fn mark_revoked(&self) {
+        self.link().revoked = true;
+    }
+
+    pub fn revoked(&self) -> bool {
+        self.link().revoked
+    }
+
+    pub fn last_error(&self) -> Option<(i64, String)> {
+        self.link().last_error.clone()
+    }
+
+    /// The controller moved this host to another environment: rosterd
+    /// exits for its service manager to start it on the new one (the NSS
+    /// snapshot's admin group, the session sweep and every check follow
+    /// the environment from the start).
+    pub fn restart_for_environment(&self) {
+        self.restart.notify_one();
+    }
+
+    pub async fn restart_wanted(&self) {
+        self.restart.notified().await;
+    }
+
+    pub fn certificate_renewed(
+        &self,
+        certificate_pem: &str,
+        ca_bundle_pem: &str,
+        key: &HostKey,
+    ) -> Result<(), String> {
+        let Some((mut enrollment, _)) = self.files.load()? else {
+            return Err("the enrollment is gone (left meanwhile?)".into());
+        };
+        enrollment.certificate_pem = certificate_pem.to_owned();
+        enrollment.ca_bundle_pem = ca_bundle_pem.to_owned();
+        self.files.save(&enrollment, key)
+    }
+
+    /// Starts the agent over `d`'s store (stopping one already running).
+    pub fn start(
+        &self,
+        d: &Arc<Daemon>,
+        enrollment: &Enrollment,
+        key: HostKey,
+    ) -> Result<(), AgentError> {
+        let client = Client::new(enrollment, &key)?;
+        let host = Arc::new(cache_host::CacheHost {
+            d: d.clone(),
+            runtime: tokio::runtime::Handle::current(),
+        });
+        let shutdown = CancellationToken::new();
+        if let Some(old) = self
+            .agent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .replace(shutdown.clone())
+        {
+            old.cancel();
+        }
+        tokio::spawn(async move {
+            match roster_fleet_agent::run(client, key, host, AgentConfig::default(), shutdown).await
+            {
+                Ok(()) => {}
+                Err(AgentError::Revoked) => {
+                    eprintln!("rosterd: fleet sync stopped: this host is revoked");
+                }
+                Err(e) => eprintln!("rosterd: fleet sync stopped: {e}"),
+            }
+        });
+        Ok(())
+    }
+
+    pub fn stop(&self) {
+        if let Some(agent) = self.agent.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            agent.cancel();
+        }
+    }
+}

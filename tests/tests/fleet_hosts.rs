@@ -1,0 +1,241 @@
+//! Fleet hosts with real parts: PostgreSQL, a real `roster-controller`,
+//! and Roster hosts (each its own private dbus-daemon and rosterd, PAM
+//! through pam_wrapper and the driver, NSS through nss_wrapper) joining
+//! it with `roster hosts join`, then following what changes at the
+//! controller: users arriving, suspensions, a revocation, an outage past
+//! the offline grace, leaving.
+
+mod fleet_common;
+mod pam_common;
+
+use fleet_common::{Fleet, PASSWORD, text};
+use pam_common::{PAM_PERM_DENIED, PAM_SUCCESS, World};
+use roster_core::Actor;
+use roster_core::level::Level;
+use roster_tests::TestConfig;
+use std::time::{Duration, Instant};
+
+/// How long a change may take to reach a host here (the bar is seconds;
+/// a loaded CI machine gets slack, the figure is in the note, not here).
+const ARRIVES_WITHIN: Duration = Duration::from_secs(20);
+
+fn host(name: &str) -> World {
+    let _ = name;
+    World::start_with(TestConfig::new().fleet_host())
+}
+
+fn join(world: &World, fleet: &Fleet, token: &str, name: &str) -> roster_tests::Run {
+    world
+        .daemon
+        .roster(&[
+            "hosts",
+            "join",
+            &fleet.url,
+            "--ca-fingerprint",
+            &fleet.ca_fingerprint,
+            "--name",
+            name,
+            "--token-stdin",
+        ])
+        .stdin(&format!("{token}\n"))
+        .run()
+}
+
+/// A login (auth + account) of `user` with the fleet's password.
+fn login(world: &World, user: &str) -> (i32, i32) {
+    let out = world
+        .pam(user)
+        .steps(&["auth", "acct"])
+        .answers(&[PASSWORD])
+        .run();
+    (out.code("auth"), out.code("acct"))
+}
+
+/// Waits until `check` holds (a change travelling to the host).
+fn eventually(what: &str, mut check: impl FnMut() -> bool) -> Duration {
+    let started = Instant::now();
+    while !check() {
+        assert!(
+            started.elapsed() < ARRIVES_WITHIN,
+            "{what}: not seen within {ARRIVES_WITHIN:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    started.elapsed()
+}
+
+fn status(world: &World) -> serde_json::Value {
+    world
+        .daemon
+        .roster(&["hosts", "status", "--json"])
+        .run()
+        .expect_ok()
+        .json()
+}
+
+#[test]
+fn a_host_joins_follows_the_controller_and_leaves() {
+    let Some(mut fleet) = Fleet::start("fleet_hosts_follow") else {
+        return;
+    };
+    fleet.create_user("carol", "prod", Level::Write);
+    let a = host("a");
+    assert_eq!(status(&a)["enrolled"], false);
+
+    // A wrong pin: nothing sent, nothing enrolled.
+    let token = fleet.join_token("prod");
+    let wrong = a
+        .daemon
+        .roster(&[
+            "hosts",
+            "join",
+            &fleet.url,
+            "--ca-fingerprint",
+            "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            "--token-stdin",
+        ])
+        .stdin(&format!("{token}\n"))
+        .run();
+    assert!(!wrong.success(), "{wrong:?}");
+    assert_eq!(status(&a)["enrolled"], false);
+
+    // Not root: refused before anything else.
+    let stranger = a
+        .daemon
+        .roster(&[
+            "hosts",
+            "join",
+            &fleet.url,
+            "--ca-fingerprint",
+            &fleet.ca_fingerprint,
+            "--token-stdin",
+        ])
+        .stdin(&format!("{token}\n"))
+        .as_uid(roster_tests::STRANGER_UID)
+        .run();
+    assert!(!stranger.success());
+    assert!(stranger.stderr.contains("only root"), "{stranger:?}");
+
+    let joined = join(&a, &fleet, &token, "host-a").expect_ok();
+    assert!(joined.stdout.contains("host-a"), "{joined:?}");
+    let now = status(&a);
+    assert_eq!(now["enrolled"], true);
+    assert_eq!(now["environment"], "prod");
+    assert_eq!(now["within_grace"], true);
+    assert!(
+        now["certificate_not_after"].as_i64().unwrap_or(0) > 0,
+        "{now}"
+    );
+
+    // The token works once: a second host is refused with it.
+    let b = host("b");
+    let again = join(&b, &fleet, &token, "host-b");
+    assert!(!again.success(), "{again:?}");
+    assert_eq!(status(&b)["enrolled"], false);
+
+    // The first sync brought carol, her hash and her grant: she logs in
+    // from the cache.
+    assert_eq!(login(&a, "carol"), (PAM_SUCCESS, PAM_SUCCESS));
+    assert_ne!(login(&a, "nobody-here").0, PAM_SUCCESS);
+
+    // A user created at the controller arrives within seconds.
+    fleet.create_user("dave", "prod", Level::Write);
+    let took = eventually("dave on host-a", || {
+        login(&a, "dave") == (PAM_SUCCESS, PAM_SUCCESS)
+    });
+    eprintln!("created at the controller → logs in on the host: {took:?}");
+
+    // A suspension at the controller ends logins on the host.
+    fleet.roster().suspend_user(&Actor::Root, "carol").unwrap();
+    eventually("carol suspended on host-a", || {
+        login(&a, "carol").1 != PAM_SUCCESS
+    });
+
+    // While enrolled, the keys the controller decides are refused in
+    // rosterd.toml, each named.
+    let mut a = a;
+    a.daemon.rewrite_config(
+        TestConfig::new()
+            .fleet_host()
+            .set_str("environment", "staging")
+            .set("uid_min", "1879048193"),
+    );
+    let refused = a
+        .daemon
+        .try_restart()
+        .expect_err("rosterd refuses the keys");
+    assert!(
+        refused.stderr.contains("environment") && refused.stderr.contains("uid_min"),
+        "{}",
+        refused.stderr
+    );
+    a.daemon.rewrite_config(TestConfig::new().fleet_host());
+    a.daemon
+        .try_restart()
+        .unwrap_or_else(|e| panic!("{}", e.stderr));
+    // Restarted in fleet mode from its files: dave still logs in.
+    assert_eq!(login(&a, "dave"), (PAM_SUCCESS, PAM_SUCCESS));
+
+    // Leaving keeps the cache as the host's own store, serving
+    // rosterd.toml's environment again (said, with how to keep "prod").
+    let left = a.daemon.roster(&["hosts", "leave"]).run().expect_ok();
+    assert!(left.stdout.contains("standalone"), "{left:?}");
+    assert!(left.stdout.contains("environment = \"prod\""), "{left:?}");
+    assert_eq!(status(&a)["enrolled"], false);
+    assert_eq!(login(&a, "dave"), (PAM_SUCCESS, PAM_PERM_DENIED));
+    a.daemon.rewrite_config(
+        TestConfig::new()
+            .fleet_host()
+            .set_str("environment", "prod"),
+    );
+    a.daemon
+        .try_restart()
+        .unwrap_or_else(|e| panic!("{}", e.stderr));
+    assert_eq!(login(&a, "dave"), (PAM_SUCCESS, PAM_SUCCESS));
+    let again = a.daemon.roster(&["hosts", "leave"]).run();
+    assert!(!again.success());
+    fleet.kill();
+}
+
+#[test]
+fn a_revoked_host_wipes_its_credentials_and_an_outage_ends_logins_at_the_grace() {
+    let Some(mut fleet) = Fleet::start("fleet_hosts_revoke") else {
+        return;
+    };
+    fleet.create_user("erin", "prod", Level::Write);
+    let set = fleet.command(&["environments", "set", "prod", "offline_grace=4s"]);
+    assert!(set.status.success(), "{}", text(&set.stderr));
+    let a = host("a");
+    join(&a, &fleet, &fleet.join_token("prod"), "host-a").expect_ok();
+    assert_eq!(login(&a, "erin"), (PAM_SUCCESS, PAM_SUCCESS));
+    assert_eq!(status(&a)["offline_grace_secs"], 4);
+
+    // The controller gone: logins go on within the grace, then stop;
+    // NSS keeps resolving.
+    fleet.kill();
+    eventually("the grace ends", || login(&a, "erin").1 == PAM_PERM_DENIED);
+    let late = status(&a);
+    assert_eq!(late["within_grace"], false, "{late}");
+    let conversation = a.pam("erin").steps(&["acct"]).run();
+    assert!(
+        conversation
+            .errors
+            .iter()
+            .any(|e| e.contains("offline grace")),
+        "{conversation:?}"
+    );
+
+    // Back: the next answer reopens logins.
+    fleet.serve();
+    eventually("logins again after the outage", || {
+        login(&a, "erin") == (PAM_SUCCESS, PAM_SUCCESS)
+    });
+
+    // Revoked at the controller: the host wipes every cached hash.
+    let revoke = fleet.command(&["hosts", "revoke", "host-a"]);
+    assert!(revoke.status.success(), "{}", text(&revoke.stderr));
+    eventually("host-a told it is revoked", || {
+        status(&a)["revoked"] == true
+    });
+    assert_eq!(login(&a, "erin").0, pam_common::PAM_AUTH_ERR);
+}
