@@ -202,7 +202,7 @@ fn the_agent_takes_a_snapshot_then_a_user_created_at_the_controller_within_secon
     // One sync round trip, measured: a cursor just behind the head is
     // answered at once.
     let position = host.with(|s| s.position.clone()).unwrap();
-    let rounds = 20u32;
+    let rounds = 100u32;
     let started = Instant::now();
     for _ in 0..rounds {
         let answer = runtime
@@ -295,10 +295,15 @@ fn a_revoked_host_wipes_its_cache_and_the_agent_ends_revoked() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let revoked_at = Instant::now();
     let ended = runtime
         .block_on(async { tokio::time::timeout(Duration::from_secs(30), agent.task).await })
         .expect("a revoked host's agent ends")
         .unwrap();
+    eprintln!(
+        "revoked at the controller → the host wiped: {:?}",
+        revoked_at.elapsed()
+    );
     assert!(matches!(ended, Err(AgentError::Revoked)), "{ended:?}");
     assert_eq!(host.with(|s| s.revoked), 1);
     assert!(host.with(|s| s.users.is_empty()));
