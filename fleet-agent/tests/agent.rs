@@ -7,7 +7,7 @@
 
 mod harness;
 
-use harness::{Controller, MemoryHost, runtime};
+use harness::{Controller, MemoryHost, fake_controller, raw_response, runtime};
 use roster_fleet_agent::protocol::{ReportKind, report::MAX_ENTRY_BYTES};
 use roster_fleet_agent::{
     AgentConfig, AgentError, CaPin, Client, ErrorCode, Host, HostKey, Position, ReportEntry,
@@ -461,4 +461,80 @@ fn renewal_switches_the_certificate_and_the_sync_goes_on_with_it() {
     );
     let (not_before, not_after) = fresh.certificate_validity().unwrap();
     assert!(not_after.duration_since(not_before).unwrap() > Duration::from_secs(29 * 24 * 3600));
+}
+
+#[test]
+fn a_replayed_answer_an_older_controller_and_a_lost_answer_are_each_told_apart() {
+    let Some(controller) = Controller::start("agent_fake") else {
+        return;
+    };
+    let runtime = runtime();
+    let (mut enrollment, key) = controller.enroll(&runtime, "web-1");
+    let epoch = enrollment.epoch.clone();
+
+    // Within the host's epoch, an answer older than its cursor: refused,
+    // nothing applied, the failure told to the host.
+    let replaying = {
+        let epoch = epoch.clone();
+        fake_controller(&runtime, &controller, move |line| {
+            line.starts_with("GET /v1/sync").then(|| {
+                raw_response(
+                    200,
+                    1,
+                    &format!(
+                        r#"{{"protocol":1,"time":1800000000,"body":{{"epoch":"{epoch}","cursor":50,"changes":[]}}}}"#
+                    ),
+                )
+            })
+        })
+    };
+    enrollment.controllers = vec![replaying];
+    let client = Client::new(&enrollment, &key).unwrap();
+    let host = MemoryHost::at(Position {
+        epoch: epoch.clone(),
+        cursor: 100,
+    });
+    let agent = start(&runtime, &client, &key, &host, quick());
+    host.wait_for("a refused replay", Duration::from_secs(10), |s| {
+        s.errors.iter().any(|e| e.contains("replayed answer"))
+    });
+    agent.stop(&runtime);
+    assert_eq!(
+        host.with(|s| (s.position.clone().unwrap().cursor, s.heartbeats, s.batches)),
+        (100, 0, 0)
+    );
+
+    // A controller older than this host: refused, whatever it answers.
+    let older = fake_controller(&runtime, &controller, |_| {
+        Some(raw_response(
+            200,
+            0,
+            r#"{"protocol":0,"time":1800000000,"body":{"hostname":"web-1","environment":"default","epoch":"e","head":1}}"#,
+        ))
+    });
+    enrollment.controllers = vec![older];
+    let client = Client::new(&enrollment, &key).unwrap();
+    let error = runtime.block_on(client.hello()).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            AgentError::ControllerTooOld {
+                controller: 0,
+                host: 1
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(
+        error.to_string().contains("upgrade the controllers"),
+        "{error}"
+    );
+
+    // The request went out and the connection closed: no answer, which
+    // is not "unreachable" (the change may have been made).
+    let silent = fake_controller(&runtime, &controller, |_| None);
+    enrollment.controllers = vec![silent];
+    let client = Client::new(&enrollment, &key).unwrap();
+    let error = runtime.block_on(client.hello()).unwrap_err();
+    assert!(matches!(error, AgentError::NoAnswer(_)), "{error:?}");
 }
