@@ -538,3 +538,66 @@ fn a_replayed_answer_an_older_controller_and_a_lost_answer_are_each_told_apart()
     let error = runtime.block_on(client.hello()).unwrap_err();
     assert!(matches!(error, AgentError::NoAnswer(_)), "{error:?}");
 }
+
+/// The process's resident memory, in KiB.
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A figure for the host simulator (issue 18), not a check: N agents in
+/// this process (each its own client, TLS configuration and loops; one
+/// enrollment shared, which the controller doesn't mind), the time until
+/// every one applied its snapshot, and the memory they hold.
+/// `AGENTS=1000 cargo test -p roster-fleet-agent --test agent -- --ignored many_agents --nocapture`
+#[test]
+#[ignore = "a measurement, run by hand"]
+fn many_agents_in_one_process() {
+    let Some(controller) = Controller::start("agent_many") else {
+        return;
+    };
+    let count: usize = std::env::var("AGENTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1000);
+    let runtime = runtime();
+    let (enrollment, key) = controller.enroll(&runtime, "web-1");
+    let before = rss_kib();
+    let started = Instant::now();
+    let agents: Vec<(Arc<MemoryHost>, Running)> = (0..count)
+        .map(|_| {
+            let client = Client::new(&enrollment, &key).unwrap();
+            let host = MemoryHost::new();
+            let running = start(&runtime, &client, &key, &host, AgentConfig::default());
+            (host, running)
+        })
+        .collect();
+    for (host, _) in &agents {
+        host.wait_for("a snapshot", Duration::from_secs(120), |s| s.snapshots >= 1);
+    }
+    eprintln!(
+        "{count} agents: every snapshot applied after {:?}; memory {} KiB more ({} KiB an agent)",
+        started.elapsed(),
+        rss_kib().saturating_sub(before),
+        rss_kib().saturating_sub(before) / count as u64
+    );
+    let committed = Instant::now();
+    controller.create_user("bob");
+    for (host, _) in &agents {
+        host.wait_for("bob", Duration::from_secs(60), |s| {
+            s.users.contains_key("bob")
+        });
+    }
+    eprintln!(
+        "{count} agents: a new user applied by all after {:?}",
+        committed.elapsed()
+    );
+    for (_, running) in agents {
+        running.stop(&runtime);
+    }
+}
