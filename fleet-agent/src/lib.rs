@@ -6,7 +6,10 @@
 //!
 //! - [`enroll`]: `POST /v1/enroll` over TLS verified against the CA pin
 //!   the operator gave (`--ca-fingerprint`), with a key made on the host
-//!   ([`HostKey`]); the answer is the host's [`Enrollment`].
+//!   ([`HostKey`]); the answer is the host's [`Enrollment`]. The pin is
+//!   all the host has, so the controller must present its CA after its
+//!   own certificate (its `server_cert` file holds both); the leaf is
+//!   then verified under that CA (signature, validity, the name dialled).
 //! - [`Client`]: mutual TLS to the enrollment's controllers, tried in
 //!   turn, every request and answer version-checked.
 //! - [`run`]: the long poll, snapshots, reports and certificate renewal,

@@ -7,7 +7,7 @@
 
 mod harness;
 
-use harness::{Controller, MemoryHost, runtime};
+use harness::{Controller, MemoryHost, fake_controller, raw_response, runtime};
 use roster_fleet_agent::protocol::{ReportKind, report::MAX_ENTRY_BYTES};
 use roster_fleet_agent::{
     AgentConfig, AgentError, CaPin, Client, ErrorCode, Host, HostKey, Position, ReportEntry,
@@ -202,7 +202,7 @@ fn the_agent_takes_a_snapshot_then_a_user_created_at_the_controller_within_secon
     // One sync round trip, measured: a cursor just behind the head is
     // answered at once.
     let position = host.with(|s| s.position.clone()).unwrap();
-    let rounds = 20u32;
+    let rounds = 100u32;
     let started = Instant::now();
     for _ in 0..rounds {
         let answer = runtime
@@ -295,10 +295,15 @@ fn a_revoked_host_wipes_its_cache_and_the_agent_ends_revoked() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let revoked_at = Instant::now();
     let ended = runtime
         .block_on(async { tokio::time::timeout(Duration::from_secs(30), agent.task).await })
         .expect("a revoked host's agent ends")
         .unwrap();
+    eprintln!(
+        "revoked at the controller → the host wiped: {:?}",
+        revoked_at.elapsed()
+    );
     assert!(matches!(ended, Err(AgentError::Revoked)), "{ended:?}");
     assert_eq!(host.with(|s| s.revoked), 1);
     assert!(host.with(|s| s.users.is_empty()));
@@ -456,4 +461,143 @@ fn renewal_switches_the_certificate_and_the_sync_goes_on_with_it() {
     );
     let (not_before, not_after) = fresh.certificate_validity().unwrap();
     assert!(not_after.duration_since(not_before).unwrap() > Duration::from_secs(29 * 24 * 3600));
+}
+
+#[test]
+fn a_replayed_answer_an_older_controller_and_a_lost_answer_are_each_told_apart() {
+    let Some(controller) = Controller::start("agent_fake") else {
+        return;
+    };
+    let runtime = runtime();
+    let (mut enrollment, key) = controller.enroll(&runtime, "web-1");
+    let epoch = enrollment.epoch.clone();
+
+    // Within the host's epoch, an answer older than its cursor: refused,
+    // nothing applied, the failure told to the host.
+    let replaying = {
+        let epoch = epoch.clone();
+        fake_controller(&runtime, &controller, move |line| {
+            line.starts_with("GET /v1/sync").then(|| {
+                raw_response(
+                    200,
+                    1,
+                    &format!(
+                        r#"{{"protocol":1,"time":1800000000,"body":{{"epoch":"{epoch}","cursor":50,"changes":[]}}}}"#
+                    ),
+                )
+            })
+        })
+    };
+    enrollment.controllers = vec![replaying];
+    let client = Client::new(&enrollment, &key).unwrap();
+    let host = MemoryHost::at(Position {
+        epoch: epoch.clone(),
+        cursor: 100,
+    });
+    let agent = start(&runtime, &client, &key, &host, quick());
+    host.wait_for("a refused replay", Duration::from_secs(10), |s| {
+        s.errors.iter().any(|e| e.contains("replayed answer"))
+    });
+    agent.stop(&runtime);
+    assert_eq!(
+        host.with(|s| (s.position.clone().unwrap().cursor, s.heartbeats, s.batches)),
+        (100, 0, 0)
+    );
+
+    // A controller older than this host: refused, whatever it answers.
+    let older = fake_controller(&runtime, &controller, |_| {
+        Some(raw_response(
+            200,
+            0,
+            r#"{"protocol":0,"time":1800000000,"body":{"hostname":"web-1","environment":"default","epoch":"e","head":1}}"#,
+        ))
+    });
+    enrollment.controllers = vec![older];
+    let client = Client::new(&enrollment, &key).unwrap();
+    let error = runtime.block_on(client.hello()).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            AgentError::ControllerTooOld {
+                controller: 0,
+                host: 1
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(
+        error.to_string().contains("upgrade the controllers"),
+        "{error}"
+    );
+
+    // The request went out and the connection closed: no answer, which
+    // is not "unreachable" (the change may have been made).
+    let silent = fake_controller(&runtime, &controller, |_| None);
+    enrollment.controllers = vec![silent];
+    let client = Client::new(&enrollment, &key).unwrap();
+    let error = runtime.block_on(client.hello()).unwrap_err();
+    assert!(matches!(error, AgentError::NoAnswer(_)), "{error:?}");
+}
+
+/// The process's resident memory, in KiB.
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A figure for the host simulator (issue 18), not a check: N agents in
+/// this process (each its own client, TLS configuration and loops; one
+/// enrollment shared, which the controller doesn't mind), the time until
+/// every one applied its snapshot, and the memory they hold.
+/// `AGENTS=1000 cargo test -p roster-fleet-agent --test agent -- --ignored many_agents --nocapture`
+#[test]
+#[ignore = "a measurement, run by hand"]
+fn many_agents_in_one_process() {
+    let Some(controller) = Controller::start("agent_many") else {
+        return;
+    };
+    let count: usize = std::env::var("AGENTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1000);
+    let runtime = runtime();
+    let (enrollment, key) = controller.enroll(&runtime, "web-1");
+    let before = rss_kib();
+    let started = Instant::now();
+    let agents: Vec<(Arc<MemoryHost>, Running)> = (0..count)
+        .map(|_| {
+            let client = Client::new(&enrollment, &key).unwrap();
+            let host = MemoryHost::new();
+            let running = start(&runtime, &client, &key, &host, AgentConfig::default());
+            (host, running)
+        })
+        .collect();
+    for (host, _) in &agents {
+        host.wait_for("a snapshot", Duration::from_secs(120), |s| s.snapshots >= 1);
+    }
+    eprintln!(
+        "{count} agents: every snapshot applied after {:?}; memory {} KiB more ({} KiB an agent)",
+        started.elapsed(),
+        rss_kib().saturating_sub(before),
+        rss_kib().saturating_sub(before) / count as u64
+    );
+    let committed = Instant::now();
+    controller.create_user("bob");
+    for (host, _) in &agents {
+        host.wait_for("bob", Duration::from_secs(60), |s| {
+            s.users.contains_key("bob")
+        });
+    }
+    eprintln!(
+        "{count} agents: a new user applied by all after {:?}",
+        committed.elapsed()
+    );
+    for (_, running) in agents {
+        running.stop(&runtime);
+    }
 }

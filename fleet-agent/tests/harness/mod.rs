@@ -468,3 +468,78 @@ impl Host for MemoryHost {
         self.state.lock().unwrap().errors.push(error.to_string());
     }
 }
+
+/// A stand-in controller on loopback with `controller`'s server
+/// certificate (so an enrolled client trusts it), answering each request
+/// with what `answer` makes of its request line: a whole raw HTTP
+/// response, or `None` to close the connection without one. Reads
+/// request heads only (no bodies): for GETs.
+pub fn fake_controller(
+    runtime: &tokio::runtime::Runtime,
+    controller: &Controller,
+    answer: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
+) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let read = |name: &str| std::fs::read_to_string(controller.dir.path().join(name)).unwrap();
+    let trust = roster_controller::pki::CaBundle::load(&controller.dir.path().join("ca"))
+        .unwrap()
+        .trusted;
+    let config =
+        roster_controller::tls::server_config(&read("server.crt"), &read("server.key"), &trust)
+            .unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let url = format!("https://{}", listener.local_addr().unwrap());
+    let answer = Arc::new(answer);
+    runtime.spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&config));
+            let answer = Arc::clone(&answer);
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let mut head = Vec::new();
+                let mut buffer = [0u8; 4096];
+                loop {
+                    let Ok(read) = tls.read(&mut buffer).await else {
+                        return;
+                    };
+                    if read == 0 {
+                        return;
+                    }
+                    head.extend_from_slice(&buffer[..read]);
+                    while let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let text = String::from_utf8_lossy(&head[..end]).into_owned();
+                        head.drain(..end + 4);
+                        let line = text.lines().next().unwrap_or_default().to_string();
+                        match answer(&line) {
+                            Some(response) => {
+                                if tls.write_all(response.as_bytes()).await.is_err() {
+                                    return;
+                                }
+                            }
+                            None => {
+                                let _ = tls.shutdown().await;
+                                return;
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+/// A raw HTTP/1.1 response with a JSON body and the protocol header.
+pub fn raw_response(status: u16, protocol: u32, body: &str) -> String {
+    format!(
+        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\nroster-protocol: {protocol}\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
