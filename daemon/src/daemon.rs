@@ -222,8 +222,26 @@ impl Daemon {
                 details: call.details.lock().map(|d| d.clone()).unwrap_or_default(),
             };
             self.audit.record(&entry);
+            if self.fleet.enrolled() {
+                // Kept in the cache until the controller has it; written
+                // off the answer's path (a login never waits for it).
+                let report = crate::fleet::report_of(&entry, self.roster_now());
+                let roster = self.roster.clone();
+                tokio::task::spawn_blocking(move || {
+                    let mut guard = roster.lock().unwrap_or_else(|p| p.into_inner());
+                    if let Err(e) = guard.queue_fleet_report(&report) {
+                        eprintln!("rosterd: can't keep a report for the controller: {e}");
+                    }
+                });
+            }
         }
         result
+    }
+
+    fn roster_now(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
     }
 
     /// `result`, once the snapshot write the call asked for is done (see

@@ -145,6 +145,28 @@ fn a_host_joins_follows_the_controller_and_leaves() {
     });
     eprintln!("created at the controller → logs in on the host: {took:?}");
 
+    // A role admin's hash is not spread to every host: the first login
+    // here is checked online, then the hash is cached.
+    assert_eq!(login(&a, "root-admin"), (PAM_SUCCESS, PAM_SUCCESS));
+    let wrong = a
+        .pam("root-admin")
+        .steps(&["auth"])
+        .answers(&["not the password"])
+        .run();
+    assert_ne!(wrong.code("auth"), PAM_SUCCESS, "{wrong:?}");
+
+    // What happened here reaches the controller as reports.
+    let mut store = roster_store_postgres::test_server::connect(&fleet.conninfo);
+    eventually("login results reported", || {
+        let row = store
+            .query_one(
+                "SELECT count(*) FROM host_reports WHERE kind = 'login_result' AND body LIKE '%root-admin%'",
+                &[],
+            )
+            .unwrap();
+        row.get::<_, i64>(0) >= 2
+    });
+
     // A suspension at the controller ends logins on the host.
     fleet.roster().suspend_user(&Actor::Root, "carol").unwrap();
     eventually("carol suspended on host-a", || {
@@ -210,9 +232,14 @@ fn a_revoked_host_wipes_its_credentials_and_an_outage_ends_logins_at_the_grace()
     assert_eq!(login(&a, "erin"), (PAM_SUCCESS, PAM_SUCCESS));
     assert_eq!(status(&a)["offline_grace_secs"], 4);
 
-    // The controller gone: logins go on within the grace, then stop;
-    // NSS keeps resolving.
+    // The role admin's first login here is online; cached after.
+    assert_eq!(login(&a, "root-admin"), (PAM_SUCCESS, PAM_SUCCESS));
+
+    // The controller gone: logins go on within the grace (the admin's
+    // from the hash cached at the first login), then stop; NSS keeps
+    // resolving.
     fleet.kill();
+    assert_eq!(login(&a, "root-admin"), (PAM_SUCCESS, PAM_SUCCESS));
     eventually("the grace ends", || login(&a, "erin").1 == PAM_PERM_DENIED);
     let late = status(&a);
     assert_eq!(late["within_grace"], false, "{late}");

@@ -63,12 +63,18 @@ pub struct LoginPlan {
     /// When the login began: the lock message counts from here.
     began: Timestamp,
     user: Option<Known>,
+    /// A fleet host holds no hash for this active user (a role admin's
+    /// first login here, or a hash dropped by "password changed"): the
+    /// controller checks the password online first (DESIGN.md "What a
+    /// host receives").
+    online: bool,
 }
 
 /// A user rosterd knows, as [`Roster::begin_login`] found them.
 struct Known {
     uid: u32,
     pending: bool,
+    active: bool,
     /// The stored hash; None for a pending user (or one without a password).
     hash: Option<String>,
     locked_until: Option<Timestamp>,
@@ -97,6 +103,12 @@ impl LoginPlan {
     /// attempt take the same time.
     pub fn hash_to_verify(&self) -> Option<String> {
         self.user.as_ref().and_then(|u| u.hash.clone())
+    }
+
+    /// Whether rosterd asks the controller first (see the field); after
+    /// an online check that cached the hash, the login begins again.
+    pub fn needs_online_check(&self) -> bool {
+        self.online && self.refused().is_none()
     }
 
     /// The answer without a verify: locked out from there already.
@@ -192,6 +204,7 @@ impl Roster {
             Ok(Some(Known {
                 uid: user.uid,
                 pending,
+                active: user.state == UserState::Active,
                 hash: if pending {
                     None
                 } else {
@@ -202,12 +215,18 @@ impl Roster {
                 code: if pending { tx.code_of(user.uid)? } else { None },
             }))
         })?;
+        let fleet_host = match self.store.host_cache() {
+            Some(cache) => cache.read(|tx| tx.fleet_state())?.is_some(),
+            None => false,
+        };
+        let online = fleet_host && user.as_ref().is_some_and(|u| u.active && u.hash.is_none());
         Ok(LoginPlan {
             name: name.to_owned(),
             host,
             counted_as_local,
             began,
             user,
+            online,
         })
     }
 

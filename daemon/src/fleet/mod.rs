@@ -8,13 +8,31 @@ pub mod cache_host;
 pub mod files;
 pub mod local_ids;
 pub mod membership;
+pub mod online;
 
 use crate::daemon::Daemon;
 use files::FleetFiles;
+use roster_core::host_cache::QueuedReport;
 use roster_fleet_agent::{AgentConfig, AgentError, Client, Enrollment, HostKey};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+
+/// The report an audited call leaves for the controller: its audit line,
+/// kind by action (a login's result, a session, anything else).
+pub fn report_of(entry: &crate::audit::Entry, at: i64) -> QueuedReport {
+    let kind = match entry.action {
+        "pam.authenticate" => "login_result",
+        "pam.open_session" | "pam.close_session" => "session",
+        _ => "audit",
+    };
+    QueuedReport {
+        at,
+        kind: kind.into(),
+        text: entry.format(),
+    }
+}
 
 /// What the agent last said, for `roster hosts status` and the doctor.
 #[derive(Debug, Default)]
@@ -26,6 +44,12 @@ struct Link {
 
 pub struct Fleet {
     pub files: FleetFiles,
+    /// Whether the agent runs (an enrolled host): calls queue their
+    /// audit lines as reports then.
+    running: AtomicBool,
+    /// The agent's client (clones share its connections and certificate),
+    /// for the checks a host asks online.
+    client: Mutex<Option<Client>>,
     agent: Mutex<Option<CancellationToken>>,
     link: Mutex<Link>,
     restart: Notify,
@@ -44,6 +68,8 @@ impl Fleet {
     pub fn new(files: FleetFiles) -> Fleet {
         Fleet {
             files,
+            running: AtomicBool::new(false),
+            client: Mutex::new(None),
             agent: Mutex::new(None),
             link: Mutex::new(Link::default()),
             restart: Notify::new(),
@@ -140,6 +166,8 @@ impl Fleet {
         {
             old.cancel();
         }
+        self.running.store(true, Ordering::SeqCst);
+        *self.client.lock().unwrap_or_else(|p| p.into_inner()) = Some(client.clone());
         tokio::spawn(async move {
             match roster_fleet_agent::run(client, key, host, AgentConfig::default(), shutdown).await
             {
@@ -153,7 +181,22 @@ impl Fleet {
         Ok(())
     }
 
+    /// The running agent's client (none on a standalone host).
+    pub fn client(&self) -> Option<Client> {
+        self.client
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Whether this host runs in fleet mode now.
+    pub fn enrolled(&self) -> bool {
+        self.running.load(Ordering::SeqCst)
+    }
+
     pub fn stop(&self) {
+        self.running.store(false, Ordering::SeqCst);
+        self.client.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(agent) = self.agent.lock().unwrap_or_else(|p| p.into_inner()).take() {
             agent.cancel();
         }

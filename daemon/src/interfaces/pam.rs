@@ -164,10 +164,19 @@ impl Pam {
         remote: Option<String>,
     ) -> Result<AuthReply> {
         self.limit(call)?;
-        let plan = self
+        let (name, host) = (user.clone(), remote.clone());
+        let mut plan = self
             .d
             .acting_by_uid(call, move |r, a| r.begin_login(a, &user, remote.as_deref()))
             .await?;
+        // A fleet host without this user's hash asks its controller; a
+        // yes caches the hash, and the login begins again from the cache.
+        if plan.needs_online_check() && self.d.check_online(call, &name, &secret).await {
+            plan = self
+                .d
+                .acting_by_uid(call, move |r, a| r.begin_login(a, &name, host.as_deref()))
+                .await?;
+        }
         if plan.counted_as_local() {
             call.detail("counted", "local");
         }
