@@ -59,6 +59,21 @@ pub enum Command {
     /// Create, list, rename and delete API tokens.
     #[command(subcommand)]
     Tokens(TokensCommand),
+    /// On a host enrolled with a controller: log in there as a Roster user
+    /// (name and password asked on the terminal), keeping a session in your
+    /// runtime folder for the changes you make from this host.
+    Login {
+        /// Your Roster name (asked when not given).
+        username: Option<String>,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        /// How long the session lasts, in hours (default 8).
+        #[arg(long, value_name = "HOURS")]
+        hours: Option<u32>,
+    },
+    /// Drop your `roster login` session (here and at the controller).
+    Logout,
     /// Fleet mode: join this host to a controller, see where it stands, leave.
     #[command(subcommand)]
     Hosts(HostsCommand),

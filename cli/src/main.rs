@@ -23,6 +23,7 @@ mod errors;
 mod generate;
 mod output;
 mod prompt;
+mod session;
 
 use clap::Parser;
 use std::process::ExitCode;

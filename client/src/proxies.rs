@@ -187,6 +187,13 @@ pub trait Fleet {
         mode: &str,
     ) -> Result<Joined>;
     async fn status(&self) -> Result<FleetStatus>;
+    /// `roster login`: a session from the controller for `user` (0 hours:
+    /// the default, 8); answers the session token (shown once) and its
+    /// expiry. Enrolled hosts only.
+    async fn login(&self, user: &str, password: &str, hours: u32) -> Result<(String, i64)>;
+    /// `roster logout`: deletes the session this connection presented at
+    /// the controller.
+    async fn logout(&self) -> Result<()>;
     /// Back to standalone, the current cache kept as the host's store.
     /// Root only. Answers the environment this host served in the fleet
     /// and the one it serves now (rosterd.toml's).

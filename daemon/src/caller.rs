@@ -29,6 +29,10 @@ pub struct Peer {
     /// Set when the connection left the bus.
     pub gone: AtomicBool,
     token: Mutex<Option<String>>,
+    /// On an enrolled host: the token or `roster login` session this
+    /// connection presented, whole, for the controller to check on each
+    /// change (the host holds no tokens to check it against).
+    fleet_token: Mutex<Option<roster_core::Secret>>,
 }
 
 impl Peer {
@@ -38,6 +42,7 @@ impl Peer {
             pid,
             gone: AtomicBool::new(false),
             token: Mutex::new(None),
+            fleet_token: Mutex::new(None),
         }
     }
 
@@ -59,6 +64,24 @@ impl Peer {
         match self.token.lock() {
             Ok(mut t) => {
                 *t = Some(id);
+                Ok(())
+            }
+            Err(_) => Err(token_unknown()),
+        }
+    }
+
+    /// The credential this connection presented on an enrolled host.
+    pub fn fleet_token(&self) -> Result<Option<roster_core::Secret>, RosterError> {
+        match self.fleet_token.lock() {
+            Ok(t) => Ok(t.clone()),
+            Err(_) => Err(token_unknown()),
+        }
+    }
+
+    pub fn bind_fleet_token(&self, token: roster_core::Secret) -> Result<(), RosterError> {
+        match self.fleet_token.lock() {
+            Ok(mut t) => {
+                *t = Some(token);
                 Ok(())
             }
             Err(_) => Err(token_unknown()),

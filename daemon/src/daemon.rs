@@ -187,7 +187,17 @@ impl Daemon {
         body: impl AsyncFnOnce(&Call) -> Result<T>,
     ) -> Result<T> {
         let call = self.begin(hdr, action, target).await?;
-        let result = body(&call).await;
+        // An enrolled host's database is the fleet's cache: a change the
+        // controller must make is never made in it (the next batch would
+        // undo it). The forwarded ones go there; the rest are refused.
+        let result = if self.forwards()
+            && crate::fleet::forward::FLEET_CHANGES.contains(&action)
+            && !crate::fleet::forward::FORWARDED.contains(&action)
+        {
+            Err(crate::fleet::forward::not_forwarded(action))
+        } else {
+            body(&call).await
+        };
         self.finish(&call, result).await
     }
 

@@ -167,6 +167,57 @@ fn a_host_joins_follows_the_controller_and_leaves() {
         row.get::<_, i64>(0) >= 2
     });
 
+    // Acting from the host: a change goes to the controller with the
+    // person's own credential. Root on the host is nobody there.
+    let runtime = tempfile::tempdir().unwrap();
+    let rt = runtime.path().to_str().unwrap().to_owned();
+    let as_person = |args: &[&str], stdin: &str| {
+        a.daemon
+            .roster(args)
+            .env("XDG_RUNTIME_DIR", &rt)
+            .stdin(stdin)
+            .run()
+    };
+    let nobody = as_person(&["users", "create", "frank", "--password-stdin"], PASSWORD);
+    assert!(!nobody.success(), "{nobody:?}");
+    assert!(nobody.stderr.contains("roster login"), "{nobody:?}");
+    let wrong = as_person(&["login", "root-admin", "--password-stdin"], "nope\n");
+    assert!(!wrong.success(), "{wrong:?}");
+    as_person(
+        &["login", "root-admin", "--password-stdin"],
+        &format!("{PASSWORD}\n"),
+    )
+    .expect_ok();
+    as_person(
+        &["users", "create", "frank", "--password-stdin"],
+        &format!("{PASSWORD}\n"),
+    )
+    .expect_ok();
+    as_person(&["users", "grant", "frank", "write"], "").expect_ok();
+    eventually("frank, made from host-a, logs in there", || {
+        login(&a, "frank") == (PAM_SUCCESS, PAM_SUCCESS)
+    });
+    as_person(&["users", "suspend", "frank"], "").expect_ok();
+    eventually("frank suspended from host-a", || {
+        login(&a, "frank").1 != PAM_SUCCESS
+    });
+    // Changes not sent to the controller yet are refused, never made in
+    // the cache.
+    let key = as_person(
+        &[
+            "users",
+            "keys",
+            "add",
+            "frank",
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl x",
+        ],
+        "",
+    );
+    assert!(!key.success() && key.stderr.contains("enrolled"), "{key:?}");
+    as_person(&["logout"], "").expect_ok();
+    let after = as_person(&["users", "enable", "frank"], "");
+    assert!(after.stderr.contains("roster login"), "{after:?}");
+
     // A suspension at the controller ends logins on the host.
     fleet.roster().suspend_user(&Actor::Root, "carol").unwrap();
     eventually("carol suspended on host-a", || {

@@ -5,6 +5,7 @@ pub mod environments;
 pub mod grants;
 pub mod hosts;
 pub mod keys;
+pub mod login;
 pub mod register;
 pub mod sessions;
 pub mod tokens;
@@ -73,6 +74,18 @@ pub async fn run(cli: Cli, input: &mut dyn Input, caller: &mut Caller) -> Result
     if let Some(token) = &token {
         caller.with_token = true;
         client.present(token).await?;
+    } else if !matches!(cli.command, Command::Login { .. })
+        && let Some(session) = crate::session::SessionFile::locate().and_then(|f| f.load())
+    {
+        // A `roster login` session (enrolled hosts): the person acts with
+        // it. One no longer good is said, and the command goes on as the
+        // uid.
+        match client.present(&session).await {
+            Ok(_) => caller.with_token = true,
+            Err(e) => eprintln!(
+                "roster: your `roster login` session is no longer accepted ({e}); run `roster login` again"
+            ),
+        }
     }
     let mut ctx = Ctx {
         client,
@@ -175,6 +188,12 @@ pub async fn run(cli: Cli, input: &mut dyn Input, caller: &mut Caller) -> Result
             TokensCommand::Rename { id, name } => tokens::rename(&mut ctx, id, name).await,
             TokensCommand::Delete { id, user } => tokens::delete(&mut ctx, id, user).await,
         },
+        Command::Login {
+            username,
+            password_stdin,
+            hours,
+        } => login::login(&mut ctx, username, password_stdin, hours).await,
+        Command::Logout => login::logout(&mut ctx).await,
         Command::Hosts(command) => match command {
             HostsCommand::Join {
                 url,

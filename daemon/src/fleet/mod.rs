@@ -6,9 +6,11 @@
 
 pub mod cache_host;
 pub mod files;
+pub mod forward;
 pub mod local_ids;
 pub mod membership;
 pub mod online;
+pub mod users;
 
 use crate::daemon::Daemon;
 use files::FleetFiles;

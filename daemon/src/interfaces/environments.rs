@@ -16,7 +16,7 @@ impl Environments {
         let target = name.clone();
         self.d
             .audited(&hdr, "environments.add", &target, async |call| {
-                let here = self.d.config.environment.clone();
+                let here = self.d.environment();
                 self.d
                     .acting(call, move |r, a| r.add_environment(a, &name))
                     .await
@@ -27,7 +27,7 @@ impl Environments {
 
     async fn list(&self, #[zbus(header)] hdr: Header<'_>) -> Result<Vec<EnvironmentInfo>> {
         let call = self.d.begin_read(&hdr, "environments.list").await?;
-        let here = self.d.config.environment.clone();
+        let here = self.d.environment();
         let envs = self.d.acting(&call, |r, a| r.list_environments(a)).await?;
         Ok(envs
             .iter()

@@ -39,6 +39,41 @@ impl Fleet {
         self.d.fleet_status(&call).await
     }
 
+    /// `roster login`: a session from the controller for `user`, bound
+    /// to this host; answers the token (shown once) and its expiry.
+    async fn login(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        user: String,
+        password: String,
+        hours: u32,
+    ) -> Result<(String, i64)> {
+        let password = Secret::new(password);
+        let target = user.clone();
+        self.d
+            .audited(&hdr, "hosts.login", &target, async |call| {
+                if !self.d.forwards() {
+                    return Err(roster_client::RosterError::Conflict(
+                        "this host is standalone: `roster login` is for hosts enrolled with a controller".into(),
+                    ));
+                }
+                self.d.limit(call)?;
+                let hours = (hours != 0).then_some(hours);
+                self.d.fleet_login(call, user, password, hours).await
+            })
+            .await
+    }
+
+    /// `roster logout`: the session (presented on this connection) is
+    /// deleted at the controller.
+    async fn logout(&self, #[zbus(header)] hdr: Header<'_>) -> Result<()> {
+        self.d
+            .audited(&hdr, "hosts.logout", "", async |call| {
+                self.d.fleet_logout(call).await
+            })
+            .await
+    }
+
     async fn leave(&self, #[zbus(header)] hdr: Header<'_>) -> Result<(String, String)> {
         self.d
             .audited(&hdr, "hosts.leave", "", async |call| {

@@ -25,6 +25,12 @@ impl Grants {
             .audited(&hdr, "users.grant", &target, async |call| {
                 call.detail("level", level.as_str());
                 call.detail("environment", environment.clone());
+                if self.d.forwards() {
+                    return self
+                        .d
+                        .fleet_grant(call, user, level, given(&environment))
+                        .await;
+                }
                 let level = convert::level_from_wire(level);
                 let environment = given(&environment);
                 let held = self
@@ -51,6 +57,19 @@ impl Grants {
             .audited(&hdr, "users.revoke", &target, async |call| {
                 call.detail("level", level.map_or("all", Level::as_str));
                 call.detail("environment", environment.clone());
+                if self.d.forwards() {
+                    let remaining = self
+                        .d
+                        .fleet_revoke(call, user, level.into(), given(&environment))
+                        .await?;
+                    // Sessions end as the change reaches each host.
+                    return Ok(Revoked {
+                        admin_removed: false,
+                        remaining: remaining.into(),
+                        live_sessions: 0,
+                        ended: Ended::default(),
+                    });
+                }
                 let level = level.map(convert::level_from_wire);
                 let environment = given(&environment);
                 let (outcome, uid) = self

@@ -129,6 +129,9 @@ impl Tokens {
                         "this connection presented a token already: open a new one".into(),
                     ));
                 }
+                if self.d.forwards() {
+                    return self.d.fleet_present(call, token).await;
+                }
                 let t = self.d.store(call, move |r| r.present_token(&token)).await?;
                 call.peer.bind_token(t.id.clone())?;
                 call.detail("owner", t.user.clone());

@@ -10,6 +10,7 @@ use roster_client::{
 use roster_core::flows::{Channel, PasswordPlan, PasswordRequest};
 use roster_core::roster::InitialCredential;
 use roster_core::{Actor, NewUser, Roster, Secret, User, UserChanges};
+use roster_fleet_agent::protocol::Op;
 use std::sync::Arc;
 use zbus::message::Header;
 
@@ -29,6 +30,9 @@ impl Users {
         let target = request.name.clone();
         self.d
             .audited(&hdr, "users.create", &target, async |call| {
+                if self.d.forwards() {
+                    return self.d.fleet_create(call, request, password).await;
+                }
                 self.create_inner(call, request, password).await
             })
             .await
@@ -72,6 +76,9 @@ impl Users {
         let target = name.clone();
         self.d
             .audited(&hdr, "users.password", &target, async |call| {
+                if self.d.forwards() {
+                    return self.d.fleet_set_password(call, name, current, new).await;
+                }
                 self.set_password_inner(call, name, current, new).await
             })
             .await
@@ -85,6 +92,9 @@ impl Users {
         let target = name.clone();
         self.d
             .audited(&hdr, "users.password-reset", &target, async |call| {
+                if self.d.forwards() {
+                    return self.d.fleet_reset(call, name).await;
+                }
                 let (user, code) = self
                     .d
                     .acting(call, move |r, a| r.reset_password(a, &name))
@@ -108,6 +118,9 @@ impl Users {
         let target = name.clone();
         self.d
             .audited(&hdr, "users.delete", &target, async |call| {
+                if self.d.forwards() {
+                    return self.d.fleet_ending(call, Op::DeleteUser { name }).await;
+                }
                 // Counted before the delete: the user's sessions go with it.
                 let looked_up = name.clone();
                 let before = self
@@ -143,6 +156,9 @@ impl Users {
         let target = name.clone();
         self.d
             .audited(&hdr, "users.suspend", &target, async |call| {
+                if self.d.forwards() {
+                    return self.d.fleet_ending(call, Op::SuspendUser { name }).await;
+                }
                 let user = self
                     .d
                     .acting(call, move |r, a| r.suspend_user(a, &name))
@@ -164,6 +180,10 @@ impl Users {
         let target = name.clone();
         self.d
             .audited(&hdr, "users.enable", &target, async |call| {
+                if self.d.forwards() {
+                    let op = Op::EnableUser { name: name.clone() };
+                    return self.d.fleet_user_change(call, name, op).await;
+                }
                 let user = self
                     .d
                     .acting(call, move |r, a| r.enable_user(a, &name))
@@ -177,6 +197,10 @@ impl Users {
         let target = name.clone();
         self.d
             .audited(&hdr, "users.unlock", &target, async |call| {
+                if self.d.forwards() {
+                    let op = Op::UnlockUser { name: name.clone() };
+                    return self.d.fleet_user_change(call, name, op).await;
+                }
                 self.d
                     .acting(call, move |r, a| r.unlock_user(a, &name))
                     .await
@@ -207,7 +231,7 @@ impl Users {
         let call = self.d.begin_read(&hdr, "users.whoami").await?;
         let actor = self.d.acting(&call, |_, a| Ok(a.clone())).await?;
         let (uid, login_uid) = (call.peer.uid, call.peer.login_uid().unwrap_or(u32::MAX));
-        let environment = self.d.config.environment.clone();
+        let environment = self.d.environment();
         let mut me = WhoAmI {
             uid,
             login_uid,
