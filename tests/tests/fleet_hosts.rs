@@ -145,6 +145,35 @@ fn a_host_joins_follows_the_controller_and_leaves() {
     });
     eprintln!("created at the controller → logs in on the host: {took:?}");
 
+    // `passwd` through PAM: the user's own change goes to the controller
+    // with the current password; root's `passwd USER` sets nothing there.
+    fleet.create_user("gina", "prod", Level::Write);
+    eventually("gina on host-a", || {
+        login(&a, "gina") == (PAM_SUCCESS, PAM_SUCCESS)
+    });
+    let gina = a.uid("gina");
+    a.service("passwd", &a.module_args());
+    a.open_to_everyone();
+    const NEW: &str = "a fresh phrase of hers";
+    let changed = a
+        .pam("gina")
+        .service("passwd")
+        .run_as(gina)
+        .steps(&["chauthtok"])
+        .answers(&[PASSWORD, NEW, NEW])
+        .run();
+    assert_eq!(changed.code("chauthtok"), PAM_SUCCESS, "{changed:?}");
+    eventually("gina's new password on host-a", || {
+        let out = a.pam("gina").steps(&["auth"]).answers(&[NEW]).run();
+        out.code("auth") == PAM_SUCCESS
+    });
+    let by_root = a
+        .pam("gina")
+        .steps(&["chauthtok"])
+        .answers(&["root sets this", "root sets this"])
+        .run();
+    assert_ne!(by_root.code("chauthtok"), PAM_SUCCESS, "{by_root:?}");
+
     // A role admin's hash is not spread to every host: the first login
     // here is checked online, then the hash is cached.
     assert_eq!(login(&a, "root-admin"), (PAM_SUCCESS, PAM_SUCCESS));
@@ -214,6 +243,8 @@ fn a_host_joins_follows_the_controller_and_leaves() {
         "",
     );
     assert!(!key.success() && key.stderr.contains("enrolled"), "{key:?}");
+    let edited = as_person(&["users", "edit", "frank", "--display-name", "Frank F"], "");
+    edited.expect_ok();
     as_person(&["logout"], "").expect_ok();
     let after = as_person(&["users", "enable", "frank"], "");
     assert!(after.stderr.contains("roster login"), "{after:?}");

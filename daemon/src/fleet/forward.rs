@@ -54,6 +54,8 @@ pub const FLEET_CHANGES: &[&str] = &[
 /// [`FLEET_CHANGES`] are refused there, for now).
 pub const FORWARDED: &[&str] = &[
     "users.create",
+    "users.edit",
+    "pam.chauthtok",
     "users.password",
     "users.password-reset",
     "users.delete",

@@ -146,6 +146,77 @@ impl Daemon {
         }
     }
 
+    /// `passwd` through PAM on an enrolled host: the user's own change,
+    /// their current password (or a pending user's registration code) the
+    /// credential. Root's `passwd USER` sets nothing at the controller:
+    /// root on a host is nobody there.
+    pub async fn fleet_pam_password(
+        &self,
+        call: &Call,
+        name: String,
+        current: Current,
+        new: Secret,
+    ) -> Result<()> {
+        let Current::Given(current) = current else {
+            return Err(RosterError::PermissionDenied(
+                "this host is enrolled with a controller: root can't set a Roster user's password \
+                 here; an admin does it with `roster login` then `roster users password`"
+                    .into(),
+            ));
+        };
+        let looked_up = name.clone();
+        let pending = self
+            .store(call, move |r| r.user_by_name(&looked_up))
+            .await?
+            .is_some_and(|u| u.state == roster_core::UserState::Pending);
+        let (credential, op) = if pending {
+            (
+                Credential::Code {
+                    code: current.expose().trim().to_owned(),
+                },
+                Op::Register {
+                    new_password: new.expose().to_owned(),
+                },
+            )
+        } else {
+            (
+                Credential::Password {
+                    user: name.clone(),
+                    password: current.expose().to_owned(),
+                },
+                Op::SetPassword {
+                    name,
+                    new_password: new.expose().to_owned(),
+                },
+            )
+        };
+        match self.forward(call, credential, op).await? {
+            OpsAnswer::Done { .. } => Ok(()),
+            OpsAnswer::AlreadyDone { message } => Err(RosterError::Conflict(message)),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    pub async fn fleet_edit(
+        &self,
+        call: &Call,
+        name: String,
+        changes: roster_core::UserChanges,
+    ) -> Result<UserInfo> {
+        let credential = self.fleet_credential(call)?;
+        let op = Op::EditUser {
+            name,
+            display_name: changes.display_name,
+            role: changes.role.map(|role| role.as_str().to_owned()),
+            home: changes.home,
+            shell: changes.shell,
+        };
+        match self.forward(call, credential, op).await? {
+            OpsAnswer::User { user } => Ok(convert::user(&user_of(&user)?)),
+            other => Err(unexpected(&other)),
+        }
+    }
+
     /// Grant: answers the level held afterwards, as the controller shows it.
     pub async fn fleet_grant(
         &self,

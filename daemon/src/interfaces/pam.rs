@@ -131,6 +131,10 @@ impl Pam {
         self.d
             .audited(&hdr, "pam.chauthtok", &target, async |call| {
                 call.requested_by(requester_uid);
+                if self.d.forwards() {
+                    self.limit(call)?;
+                    return self.d.fleet_pam_password(call, user, current, new).await;
+                }
                 self.change_password_inner(call, user, current, new).await
             })
             .await

@@ -56,6 +56,9 @@ impl Users {
                 if let Some(role) = changes.role {
                     call.detail("role", role.as_str());
                 }
+                if self.d.forwards() {
+                    return self.d.fleet_edit(call, name, changes).await;
+                }
                 let user = self
                     .d
                     .acting(call, move |r, a| r.edit_user(a, &name, changes))
