@@ -18,20 +18,33 @@ cargo build --all-targets
 roster_build_modules
 
 step "what each crate may link (DESIGN.md)"
-# Only the controller may link a PostgreSQL client or an HTTP/TLS stack; the
-# modules, which run inside other people's processes, link no store and no
-# runtime either.
+# Only the controller may link a PostgreSQL client or an HTTP server; rosterd
+# gains an HTTPS client for fleet mode (the sync agent: rustls on ring, no
+# OpenSSL, no aws-lc) and nothing else; the CLI and core link no HTTP or TLS
+# at all; the modules, which run inside other people's processes, link no
+# store and no runtime either.
 forbidden='^(postgres|tokio-postgres|postgres-protocol|hyper|axum|axum-server|rustls|tokio-rustls) '
+no_store_no_server='^(postgres|tokio-postgres|postgres-protocol|axum|axum-server|openssl|openssl-sys|aws-lc-rs|aws-lc-sys) '
 # The tree is taken first, so a cargo tree that fails fails the run rather
 # than passing the check unseen.
 links() { cargo tree -p "$1" -e normal --prefix none; }
-for pkg in rosterd roster; do
+tree=$(links rosterd)
+if grep -E "$no_store_no_server" <<<"$tree"; then
+    echo "rosterd links a PostgreSQL client, an HTTP server, OpenSSL or aws-lc (above): it may have the fleet agent's rustls client only" >&2
+    exit 1
+fi
+for pkg in roster roster-fleet-agent; do
     tree=$(links "$pkg")
-    if grep -E "$forbidden" <<<"$tree"; then
-        echo "$pkg links a PostgreSQL client or an HTTP/TLS stack (above): only the controller may" >&2
+    if grep -E "$no_store_no_server" <<<"$tree"; then
+        echo "$pkg links a PostgreSQL client, an HTTP server, OpenSSL or aws-lc (above)" >&2
         exit 1
     fi
 done
+tree=$(links roster)
+if grep -E "$forbidden" <<<"$tree"; then
+    echo "roster links an HTTP/TLS stack (above): the CLI asks rosterd, which talks to the controller" >&2
+    exit 1
+fi
 # Core runs inside rosterd: no PostgreSQL client may reach it through a
 # feature either.
 tree=$(links roster-core)
