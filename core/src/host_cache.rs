@@ -27,6 +27,9 @@ use roster_fleet_protocol::{EnvironmentView, HostChange, HostUser, SnapshotAnswe
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+/// How stale the kept "latest wall time seen" may get, in seconds.
+const WALL_SEEN_EVERY: Timestamp = 60;
+
 /// Where a host's feed stands and what its environment's policy is (one
 /// row, written with every batch).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -451,7 +454,10 @@ impl Roster {
         let Some(state) = self.fleet_state()? else {
             return Ok(None);
         };
-        if now > state.last_answer.wall_seen {
+        // At most one write a minute (every answer moves it too): an
+        // account check must not pay a synchronous commit, and losing less
+        // than a minute of "seen" across a reboot extends nothing much.
+        if now > state.last_answer.wall_seen.saturating_add(WALL_SEEN_EVERY) {
             self.cache()?.write(|tx| tx.see_wall_time(now))?;
         }
         Ok(Some(offline(&state, now, &boot)))
