@@ -1027,19 +1027,36 @@ fn resolve<'a>(strings: &'a [u8], rec: &[u8], at: usize) -> Option<&'a [u8]> {
 /// no NUL (it would cut the C string), newline or `:`.
 fn resolve_field<'a>(strings: &'a [u8], rec: &[u8], at: usize) -> Option<&'a [u8]> {
     let s = resolve(strings, rec, at)?;
-    if s.iter().any(|&b| b == 0 || b == b'\n' || b == b':') {
-        return None;
-    }
-    Some(s)
+    (!holds_any(s, [0, b'\n', b':', 0])).then_some(s)
 }
 
 /// A name: a field that is also non-empty and has no `,`.
 fn resolve_name<'a>(strings: &'a [u8], rec: &[u8], at: usize) -> Option<&'a [u8]> {
-    let s = resolve_field(strings, rec, at)?;
-    if s.is_empty() || s.contains(&b',') {
-        return None;
+    let s = resolve(strings, rec, at)?;
+    (!s.is_empty() && !holds_any(s, [0, b'\n', b':', b','])).then_some(s)
+}
+
+/// Whether `s` holds any of the four bytes. Every record a lookup answers
+/// is checked with it, so it goes a word at a time (SWAR: a byte of `w`
+/// equals `b` when that byte of `w ^ b*0x01..01` is zero), about three
+/// times fewer operations than a byte-by-byte `any` on a passwd entry.
+fn holds_any(s: &[u8], bytes: [u8; 4]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let has_zero_byte = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS != 0;
+    let mut chunks = s.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        if bytes
+            .iter()
+            .any(|&b| has_zero_byte(w ^ u64::from(b).wrapping_mul(ONES)))
+        {
+            return true;
+        }
     }
-    Some(s)
+    chunks.remainder().iter().any(|x| bytes.contains(x))
 }
 
 /// Binary search over `n` entries where `key(i)` may fail on a corrupt

@@ -754,3 +754,22 @@ fn write_atomically_marks_the_version_2_file_it_replaces() {
     assert!(mark_superseded(&path).unwrap());
     fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn forbidden_bytes_are_found_at_every_position_and_only_them() {
+    let set = [0, b'\n', b':', b','];
+    for len in 0..40 {
+        for at in 0..len {
+            for &bad in &set {
+                let mut s = vec![b'a'; len];
+                s[at] = bad;
+                assert!(holds_any(&s, set), "{bad} at {at} of {len}");
+            }
+            // Bytes next to the forbidden ones (and high ones) are fine.
+            let mut s = vec![b'a'; len];
+            s[at] = [1u8, 0xff, 0x80, b';', b'+', b'\t', 0x7f][at % 7];
+            assert!(!holds_any(&s, set), "{s:?}");
+        }
+        assert!(!holds_any(&vec![b'z'; len], set));
+    }
+}
