@@ -396,13 +396,49 @@ fn check(what: &'static str, s: &str, is_name: bool) -> Result<(), EncodeError> 
 
 /// Appends strings to the string section and hands back their references.
 /// Identical strings (shells, member names) are stored once.
-struct Strings {
+struct Strings<'s> {
     bytes: Vec<u8>,
-    seen: std::collections::HashMap<String, (u32, u32)>,
+    seen: std::collections::HashMap<&'s str, (u32, u32), FastHash>,
 }
 
-impl Strings {
-    fn add(&mut self, s: &str) -> Result<(u32, u32), EncodeError> {
+/// The hasher of `encode`'s sets and maps: FNV-1a over the key and
+/// [`mix`], several times faster than std's SipHash, which was most of the
+/// time a 100,000-user snapshot took to build. Its keys are rosterd's own
+/// users (names only admins create), so SipHash's defence against chosen
+/// collisions buys nothing here.
+#[derive(Clone, Copy, Default)]
+struct FastHash;
+
+struct FastHasher(u64);
+
+impl std::hash::BuildHasher for FastHash {
+    type Hasher = FastHasher;
+    fn build_hasher(&self) -> FastHasher {
+        FastHasher(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl std::hash::Hasher for FastHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 ^= u64::from(b);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    fn write_u32(&mut self, v: u32) {
+        self.0 = mix(self.0 ^ u64::from(v));
+    }
+    fn finish(&self) -> u64 {
+        mix(self.0)
+    }
+}
+
+fn fast_set<T>(capacity: usize) -> std::collections::HashSet<T, FastHash> {
+    std::collections::HashSet::with_capacity_and_hasher(capacity, FastHash)
+}
+
+impl<'s> Strings<'s> {
+    fn add(&mut self, s: &'s str) -> Result<(u32, u32), EncodeError> {
         if let Some(r) = self.seen.get(s) {
             return Ok(*r);
         }
@@ -410,7 +446,7 @@ impl Strings {
         let len = u32::try_from(s.len()).map_err(|_| EncodeError::TooLarge)?;
         off.checked_add(len).ok_or(EncodeError::TooLarge)?;
         self.bytes.extend_from_slice(s.as_bytes());
-        self.seen.insert(s.to_owned(), (off, len));
+        self.seen.insert(s, (off, len));
         Ok((off, len))
     }
 }
@@ -458,10 +494,8 @@ fn encode_version(
     users: &[SnapshotUser],
     groups: &[SnapshotGroup],
 ) -> Result<Vec<u8>, EncodeError> {
-    use std::collections::HashSet;
-
-    let mut names = HashSet::new();
-    let mut ids = HashSet::new();
+    let mut names = fast_set(users.len());
+    let mut ids = fast_set(users.len());
     for u in users {
         check("user name", &u.name, true)?;
         check("GECOS of a user", &u.gecos, false)?;
@@ -474,8 +508,8 @@ fn encode_version(
             return Err(EncodeError::DuplicateUid(u.uid));
         }
     }
-    let mut names = HashSet::new();
-    let mut ids = HashSet::new();
+    let mut names = fast_set(groups.len());
+    let mut ids = fast_set(groups.len());
     for g in groups {
         check("group name", &g.name, true)?;
         if !names.insert(g.name.as_str()) {
@@ -484,7 +518,7 @@ fn encode_version(
         if !ids.insert(g.gid) {
             return Err(EncodeError::DuplicateGid(g.gid));
         }
-        let mut members = HashSet::new();
+        let mut members = fast_set(g.members.len());
         for m in &g.members {
             check("group member", m, true)?;
             if !members.insert(m.as_str()) {
@@ -503,7 +537,10 @@ fn encode_version(
 
     let mut strings = Strings {
         bytes: Vec::new(),
-        seen: std::collections::HashMap::new(),
+        seen: std::collections::HashMap::with_capacity_and_hasher(
+            users.len().saturating_mul(3).saturating_add(groups.len()),
+            FastHash,
+        ),
     };
 
     let mut user_sec = Vec::with_capacity(users.len().saturating_mul(USER_REC));
