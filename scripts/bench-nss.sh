@@ -7,6 +7,12 @@
 #
 #   scripts/bench-nss.sh [SIZES...]      default: 24 10000 100000
 #
+# With ROSTER_NSS_BASELINE_SO=path/to/an/older/libnss_roster.so, each size
+# gets a second row ("N base") timing that module in the same run, on a
+# snapshot of format version ROSTER_NSS_BASELINE_FORMAT (default 1, what
+# rosterd wrote before the hash indexes): before/after figures under the
+# same load.
+#
 # Figures (medians, µs unless marked):
 #   getpwnam / getpwuid   a long-running process, users drawn at random
 #   first lookup          a fresh process's first getpwnam (nsswitch.conf,
@@ -35,13 +41,20 @@ work=$(mktemp -d /tmp/roster-bench-nss.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 cc -O2 -o "$work/bench" tests/nss/bench_nss.c
 
-# One namespace per (service, size): runs the long-running loop, the
-# fresh-process first lookups and the enumeration.
-measure() { # service size iterations
-    service=$1 n=$2 iter=$3
-    mkdir -p "$work/ns-$service-$n"
-    ROSTER_NSS_CACHE="$work/nss.$n" tests/nss/in-private-ns.sh \
-        --work "$work/ns-$service-$n" --so "$ROSTER_NSS_SO" \
+baseline=${ROSTER_NSS_BASELINE_SO:-}
+baseline_format=${ROSTER_NSS_BASELINE_FORMAT:-1}
+if [ -n "$baseline" ] && [ ! -f "$baseline" ]; then
+    echo "bench-nss.sh: ROSTER_NSS_BASELINE_SO=$baseline: no such file" >&2
+    exit 1
+fi
+
+# One namespace per (service, size, module): runs the long-running loop,
+# the fresh-process first lookups and the enumeration.
+measure() { # service size iterations [module snapshot tag]
+    service=$1 n=$2 iter=$3 so=${4:-$ROSTER_NSS_SO} cache=${5:-$work/nss.$n} tag=${6:-}
+    mkdir -p "$work/ns-$service-$n$tag"
+    ROSTER_NSS_CACHE="$cache" tests/nss/in-private-ns.sh \
+        --work "$work/ns-$service-$n$tag" --so "$so" \
         --passwd "$service" --group "$service" \
         --passwd-file "$work/passwd.$n" --group-file "$work/group.$n" \
         -- sh -c '
@@ -59,6 +72,7 @@ field() { # text key
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "-" }'; }
 
+printf 'load average before: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
 printf '\n%-8s | %-22s | %-22s | %-24s | %-22s\n' "users" "getpwnam µs" "getpwuid µs" "first lookup µs" "enumeration ms"
 printf '%-8s | %-22s | %-22s | %-24s | %-22s\n' "" "files  roster  ratio" "files  roster  ratio" "files  roster  ratio" "files  roster"
 printf '%s\n' "---------+------------------------+------------------------+--------------------------+-----------------------"
@@ -77,6 +91,19 @@ for n in $sizes; do
     printf '%-8s | %6s %7s %7s | %6s %7s %7s | %7s %7s %7s | %9s %9s\n' "$n" \
         "$fn" "$rn" "$(ratio "$rn" "$fn")" "$fu" "$ru" "$(ratio "$ru" "$fu")" \
         "$ff" "$rf" "$(ratio "$rf" "$ff")" "$fe" "$re"
+    if [ -n "$baseline" ]; then
+        "$gen" --out "$work/nss-base.$n" --users "$n" --format-version "$baseline_format"
+        b=$(measure roster "$n" 20000 "$baseline" "$work/nss-base.$n" -base | tr '\n' ' ')
+        bn=$(field "$b" nam_us) bu=$(field "$b" uid_us) bf=$(field "$b" first_us) be=$(field "$b" enum_ms)
+        printf '%-8s | %6s %7s %7s | %6s %7s %7s | %7s %7s %7s | %9s %9s\n' "$n base" \
+            "$fn" "$bn" "$(ratio "$bn" "$fn")" "$fu" "$bu" "$(ratio "$bu" "$fu")" \
+            "$ff" "$bf" "$(ratio "$bf" "$ff")" "$fe" "$be"
+    fi
 done
 printf '\nratio = roster / files (lower is better). Module: %s (%s bytes)\n' \
     "$ROSTER_NSS_SO" "$(wc -c < "$ROSTER_NSS_SO")"
+if [ -n "$baseline" ]; then
+    printf '"N base" rows: %s (%s bytes) on format version %s snapshots\n' \
+        "$baseline" "$(wc -c < "$baseline")" "$baseline_format"
+fi
+printf 'load average after: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"

@@ -564,4 +564,41 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
+
+    /// Each write stores the "superseded" mark in the file it replaces
+    /// (through `write_atomically`, before its rename), which is how the
+    /// NSS module notices a new snapshot without a system call per
+    /// lookup; the new file is unmarked.
+    #[test]
+    fn a_write_marks_the_snapshot_it_replaces() {
+        use std::os::unix::fs::FileExt;
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let config = Config {
+            nss_cache: dir.path().join("nss.cache"),
+            ..Config::default()
+        };
+        let view = roster_core::roster::NssView {
+            users: Vec::new(),
+            admin_members: Vec::new(),
+        };
+        write_view(&view, &config, 1).unwrap_or_else(|e| panic!("{e}"));
+        let first = std::fs::File::open(&config.nss_cache).unwrap_or_else(|e| panic!("{e}"));
+        let word = |file: &std::fs::File| {
+            let mut word = [0u8; 8];
+            file.read_exact_at(&mut word, roster_snapshot::SUPERSEDED_OFFSET as u64)
+                .unwrap_or_else(|e| panic!("{e}"));
+            u64::from_le_bytes(word)
+        };
+        assert_eq!(word(&first), 0);
+        write_view(&view, &config, 2).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(word(&first), roster_snapshot::SUPERSEDED);
+        let second = std::fs::File::open(&config.nss_cache).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(word(&second), 0);
+        let bytes = std::fs::read(&config.nss_cache).unwrap_or_else(|e| panic!("{e}"));
+        let snapshot = roster_snapshot::Snapshot::parse(&bytes).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (snapshot.version(), snapshot.generation()),
+            (roster_snapshot::FORMAT_VERSION, 2)
+        );
+    }
 }

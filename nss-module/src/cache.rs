@@ -25,16 +25,38 @@
 //!   counted, so a stale pin (dropped by another thread meanwhile) never
 //!   reaches a freed or reused slot.
 //!
+//! When to look at the path (`stat`) at all: a lookup makes no system call
+//! while the mapping is current. rosterd stores a "superseded" word in the
+//! header of the file it replaces, before the rename
+//! ([`roster_snapshot::write_atomically`]); a reader reads it through its
+//! mapping (`MAP_SHARED`: the store shows there) and only when it is set
+//! `stat`s the path and maps the new file. Two cases have no mark to see:
+//!
+//! * a file replaced by anyone but rosterd (a restore from a backup, an
+//!   admin's `cp`), removed, or `chmod`ed/`chown`ed in place: every
+//!   [`RECHECK_INTERVAL_MS`] the next lookup looks at the path anyway,
+//!   timed with `CLOCK_MONOTONIC_COARSE`, which the vDSO serves without a
+//!   system call (a few ns), and the coarse clocks never fall back to one
+//!   even where the clock source can't be read from user space (some
+//!   hypervisors), unlike `CLOCK_MONOTONIC`. A time bound rather than
+//!   every N lookups: a process that looks up rarely (sshd between logins)
+//!   would keep a stale file for hours on a count, a busy one would look
+//!   more often than needed;
+//! * a version 1 file (rosterd before the word): looked at on every call,
+//!   as before.
+//!
 //! At most one old mapping outlives a replacement per reader still copying
 //! out of it. After a `fork` in the middle of a read the child can at
 //! worst keep one mapping it never unmaps; if every slot ends up stuck,
 //! each call maps the file privately instead.
 
 use std::ffi::{CStr, c_char};
-use std::sync::atomic::{AtomicI64, AtomicU8, AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{
+    AtomicBool, AtomicI64, AtomicU8, AtomicU64, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst,
+};
 
 use roster_snapshot::mapped::{MappedFile, RawMapping};
-use roster_snapshot::{DEFAULT_PATH_C as DEFAULT_PATH, HEADER_SIZE, Snapshot};
+use roster_snapshot::{DEFAULT_PATH_C as DEFAULT_PATH, MIN_SIZE, SUPERSEDED_OFFSET, Snapshot};
 /// Tests point the module elsewhere through this variable. It is read with
 /// `secure_getenv`, so a setuid program (su, sudo, passwd) ignores it: a
 /// local user can't feed it a forged snapshot.
@@ -51,6 +73,17 @@ unsafe extern "C" {
 }
 
 const SLOT_COUNT: usize = 8;
+
+/// How long a mapping is believed without looking at the path when no
+/// "superseded" mark says it was replaced (see the module comment): a
+/// replacement nobody marked, a removed file or a mode change in place
+/// shows within this time.
+pub(crate) const RECHECK_INTERVAL_MS: u64 = 1000;
+
+/// When (milliseconds of `CLOCK_MONOTONIC_COARSE`) a lookup next looks at
+/// the path even without a mark. Shared by every slot: it only says when
+/// to look, any thread that looked pushes it on.
+static NEXT_LOOK_MS: AtomicU64 = AtomicU64::new(0);
 
 /// `Slot::state`: whether a loader may take the slot.
 const FREE: u8 = 0;
@@ -103,6 +136,9 @@ struct Slot {
     size: AtomicI64,
     mtime: AtomicI64,
     mtime_nsec: AtomicI64,
+    /// Whether the file has a "superseded" word to watch (format version
+    /// 2 and later; the mapping is then at least `HEADER_SIZE` long).
+    watchable: AtomicBool,
 }
 
 impl Slot {
@@ -117,6 +153,7 @@ impl Slot {
             size: AtomicI64::new(0),
             mtime: AtomicI64::new(0),
             mtime_nsec: AtomicI64::new(0),
+            watchable: AtomicBool::new(false),
         }
     }
 
@@ -226,7 +263,11 @@ impl Held {
     }
 
     pub fn snapshot(&self) -> Option<Snapshot<'_>> {
-        Snapshot::parse(self.bytes()).ok()
+        // Every mapping handed out passed the full `Snapshot::parse` in
+        // `load`, and its bytes don't change (rosterd only ever stores the
+        // superseded word, outside the checksum): the header checksum
+        // isn't hashed again on every lookup.
+        Snapshot::parse_prechecked(self.bytes()).ok()
     }
 }
 
@@ -359,6 +400,8 @@ fn trusted(st: &libc::stat) -> bool {
 
 /// The file at `path`, if there is one we may believe.
 fn stat_path(path: &CStr) -> Option<Identity> {
+    #[cfg(test)]
+    tests::PATH_LOOKS.fetch_add(1, SeqCst);
     let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
     // SAFETY: path is NUL-terminated; st is written by stat on success.
     let st = unsafe {
@@ -375,30 +418,97 @@ fn stat_path(path: &CStr) -> Option<Identity> {
 /// The current snapshot, mapped and with a valid header; `None` when the
 /// file is missing, unreadable, not a usable snapshot, or not one we may
 /// believe (not owned by root, or writable by group or others).
+///
+/// No system call while the mapping is current and no mark or re-check
+/// is due (see the module comment): one compare-and-swap in, a load of the
+/// mapping's superseded word and a vDSO clock read.
 pub fn acquire() -> Option<Held> {
-    let path = path();
-    let id = stat_path(path)?;
     if let Some((i, generation)) = current()
         && let Some(slot) = SLOTS.get(i)
         && slot.enter(generation, Admit::Current)
     {
-        if slot.identity() == id {
-            return Some(Held {
-                addr: slot.addr.load(SeqCst),
-                len: slot.len.load(SeqCst),
-                slot: Some(i),
-            });
+        let held = Held {
+            addr: slot.addr.load(SeqCst),
+            len: slot.len.load(SeqCst),
+            slot: Some(i),
+        };
+        if !must_look(slot, &held) {
+            return Some(held);
         }
-        release(i);
+        let path = path();
+        // Owner and mode are checked on every look, not only at load: a
+        // chmod or chown keeps the identity, and a mapping already held
+        // must stop answering too. `held` is released on the way out.
+        let id = stat_path(path)?;
+        if slot.identity() == id {
+            look_again_later();
+            return Some(held);
+        }
+        drop(held);
+        return load(path);
     }
-    load(path)
+    load(path())
+}
+
+/// Whether this lookup must look at the path: the file says it was
+/// superseded, it has no word to say so (version 1), or the re-check is
+/// due.
+fn must_look(slot: &Slot, held: &Held) -> bool {
+    if !slot.watchable.load(SeqCst) {
+        return true;
+    }
+    superseded(held) || now_ms() >= NEXT_LOOK_MS.load(Relaxed)
+}
+
+/// Reads the mapping's superseded word. Any nonzero value counts: rosterd
+/// stores a word whose every byte is nonzero, so a store seen half done
+/// still reads as superseded.
+fn superseded(held: &Held) -> bool {
+    let at = held.addr.saturating_add(SUPERSEDED_OFFSET);
+    if held.len < SUPERSEDED_OFFSET + 8 || !at.is_multiple_of(std::mem::align_of::<u64>()) {
+        return true;
+    }
+    // SAFETY: inside the live mapping `held` counts itself into (checked
+    // just above), 8-byte aligned (the mapping is page-aligned and the
+    // offset a multiple of 8). Volatile: rosterd changes this word in the
+    // file under the mapping, and every lookup must read it afresh.
+    unsafe { std::ptr::read_volatile(at as *const u64) != 0 }
+}
+
+fn look_again_later() {
+    NEXT_LOOK_MS.store(now_ms().saturating_add(RECHECK_INTERVAL_MS), Relaxed);
+}
+
+/// `CLOCK_MONOTONIC_COARSE` in milliseconds (the vDSO's, no system call);
+/// `u64::MAX` if it can't be read, so that a lookup looks at the path.
+fn now_ms() -> u64 {
+    #[cfg(test)]
+    {
+        let fake = tests::FAKE_NOW_MS.load(SeqCst);
+        if fake != 0 {
+            return fake;
+        }
+    }
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec to write.
+    if unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) } != 0 {
+        return u64::MAX;
+    }
+    let secs = u64::try_from(ts.tv_sec).unwrap_or(0);
+    let millis = u64::try_from(ts.tv_nsec / 1_000_000).unwrap_or(0);
+    secs.saturating_mul(1000).saturating_add(millis)
 }
 
 /// Maps the file at `path` and, if it is a valid snapshot, publishes it.
 fn load(path: &CStr) -> Option<Held> {
-    // The file opened may not be the one `stat` saw: `MappedFile::open`
-    // checks the owner and mode again, on the descriptor it maps.
-    let map = MappedFile::open(path, HEADER_SIZE, owner())?;
+    #[cfg(test)]
+    tests::PATH_LOOKS.fetch_add(1, SeqCst);
+    // The file opened is checked (owner, mode, a regular file) on the
+    // descriptor `MappedFile::open` maps.
+    let map = MappedFile::open(path, MIN_SIZE, owner())?;
     let id = Identity::of(map.stat());
     let RawMapping { addr, len } = map.into_raw();
     let private = Held {
@@ -407,8 +517,9 @@ fn load(path: &CStr) -> Option<Held> {
         slot: None,
     };
     // A corrupt or foreign file is never published; dropping `private`
-    // unmaps it.
-    private.snapshot()?;
+    // unmaps it. The one full check (header checksum too) of this mapping.
+    let watchable = Snapshot::parse(private.bytes()).ok()?.has_superseded_word();
+    look_again_later();
 
     for (i, slot) in SLOTS.iter().enumerate() {
         if slot
@@ -419,6 +530,7 @@ fn load(path: &CStr) -> Option<Held> {
             slot.addr.store(addr, SeqCst);
             slot.len.store(len, SeqCst);
             slot.set_identity(id);
+            slot.watchable.store(watchable, SeqCst);
             let generation = next_generation();
             // One reader counted in: ourselves, before anyone can see it.
             slot.word.store(generation << GENERATION_SHIFT | 1, SeqCst);
@@ -449,6 +561,44 @@ pub(crate) mod tests {
     use std::sync::atomic::AtomicBool;
     use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
     use std::time::{Duration, Instant};
+
+    /// Every look at the path (`stat` of it, or the open + `fstat` +
+    /// `mmap` of a load): what a lookup must not do while its mapping is
+    /// current.
+    pub(crate) static PATH_LOOKS: AtomicU64 = AtomicU64::new(0);
+    /// A frozen `CLOCK_MONOTONIC_COARSE` for the tests of the re-check
+    /// (0: the real clock), so they don't depend on timing.
+    pub(crate) static FAKE_NOW_MS: AtomicU64 = AtomicU64::new(0);
+
+    /// Freezes the module's clock until dropped.
+    struct FrozenClock;
+    impl FrozenClock {
+        fn at(ms: u64) -> FrozenClock {
+            FAKE_NOW_MS.store(ms, SeqCst);
+            NEXT_LOOK_MS.store(0, SeqCst);
+            FrozenClock
+        }
+        fn advance(&self, ms: u64) {
+            FAKE_NOW_MS.fetch_add(ms, SeqCst);
+        }
+    }
+    impl Drop for FrozenClock {
+        fn drop(&mut self) {
+            FAKE_NOW_MS.store(0, SeqCst);
+            NEXT_LOOK_MS.store(0, SeqCst);
+        }
+    }
+
+    /// Makes the next lookup's re-check due: a mode or owner change in
+    /// place has no mark and shows at the re-check (the module comment).
+    fn recheck_now() {
+        NEXT_LOOK_MS.store(0, SeqCst);
+    }
+
+    /// The generation of the snapshot `acquire` answers from.
+    fn generation_now() -> Option<u64> {
+        Some(acquire()?.snapshot()?.generation())
+    }
 
     /// The snapshot path every test here uses, and a lock held for the
     /// whole test: the slots are process-wide, and the path comes from
@@ -621,9 +771,11 @@ pub(crate) mod tests {
         assert!(acquire().is_some());
         for loose in [0o666, 0o646, 0o664] {
             chmod(loose);
+            recheck_now();
             assert!(acquire().is_none(), "mode {loose:o}");
         }
         chmod(0o644);
+        recheck_now();
         assert!(acquire().is_some());
         // A new file, loose from the start, is never mapped either.
         write(path, 2001);
@@ -637,10 +789,179 @@ pub(crate) mod tests {
             let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
             // SAFETY: a NUL-terminated path.
             assert_eq!(unsafe { libc::chown(c.as_ptr(), 4242, 4242) }, 0);
+            recheck_now();
             assert!(acquire().is_none(), "owned by uid 4242");
             // SAFETY: as above.
             assert_eq!(unsafe { libc::chown(c.as_ptr(), 0, 0) }, 0);
+            recheck_now();
             assert!(acquire().is_some());
         }
+    }
+
+    /// The file `write_atomically` would write, put in place by a plain
+    /// rename: no superseded mark, like a replacement by anyone but
+    /// rosterd.
+    fn replace_unmarked(path: &Path, bytes: &[u8]) {
+        let tmp = path.with_extension("unmarked");
+        std::fs::write(&tmp, bytes).unwrap();
+        std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .unwrap();
+        std::fs::rename(&tmp, path).unwrap();
+    }
+
+    fn users_of(generation: u64) -> Vec<SnapshotUser> {
+        (0..8)
+            .map(|i| SnapshotUser {
+                name: format!("user{i}"),
+                uid: 0x7000_0001 + i,
+                gid: 0x7000_0001 + i,
+                gecos: format!("generation {generation}"),
+                home: format!("/home/user{i}"),
+                shell: "/bin/sh".into(),
+            })
+            .collect()
+    }
+
+    /// A lookup on a current mapping looks at the path not once (no
+    /// `stat`, no open): rosterd's mark on the file it replaces is what
+    /// sends the next lookup to the path, which then finds the new file.
+    #[test]
+    fn a_superseded_file_is_noticed_with_no_stat_per_lookup() {
+        let (_exclusive, path) = exclusive();
+        let _clock = FrozenClock::at(1_000_000);
+        write(path, 3000);
+        assert_eq!(generation_now(), Some(3000));
+        let looks = PATH_LOOKS.load(SeqCst);
+        for _ in 0..10_000 {
+            assert_eq!(generation_now(), Some(3000));
+        }
+        assert_eq!(
+            PATH_LOOKS.load(SeqCst),
+            looks,
+            "a lookup looked at the path"
+        );
+
+        // Marked by write_atomically before its rename: the very next
+        // lookup answers from the new file.
+        write(path, 3001);
+        assert_eq!(generation_now(), Some(3001));
+        // One stat that saw a new inode, one load.
+        assert_eq!(PATH_LOOKS.load(SeqCst), looks + 2);
+        let looks = PATH_LOOKS.load(SeqCst);
+        for _ in 0..10_000 {
+            assert_eq!(generation_now(), Some(3001));
+        }
+        assert_eq!(PATH_LOOKS.load(SeqCst), looks);
+
+        // A marked file still at the path (a writer that died between its
+        // mark and its rename): answered from, with a stat per lookup
+        // (and one reload: the mark's write moved the file's mtime), until
+        // a new file comes.
+        roster_snapshot::mark_superseded(path).unwrap();
+        let looks = PATH_LOOKS.load(SeqCst);
+        for _ in 0..10 {
+            assert_eq!(generation_now(), Some(3001));
+        }
+        let looked = PATH_LOOKS.load(SeqCst) - looks;
+        assert!((10..=11).contains(&looked), "{looked} looks for 10 lookups");
+        write(path, 3002);
+        assert_eq!(generation_now(), Some(3002));
+    }
+
+    /// A file replaced without the mark (a writer that died before
+    /// marking, or anyone but rosterd) is found by the bounded re-check:
+    /// not before the interval (no stat per lookup), at the first lookup
+    /// after it. So is a file removed.
+    #[test]
+    fn a_replacement_nobody_marked_is_found_at_the_next_recheck() {
+        let (_exclusive, path) = exclusive();
+        let clock = FrozenClock::at(2_000_000);
+        write(path, 4000);
+        assert_eq!(generation_now(), Some(4000));
+        replace_unmarked(path, &encode(4001, &users_of(4001), &[]).unwrap());
+        let looks = PATH_LOOKS.load(SeqCst);
+        clock.advance(RECHECK_INTERVAL_MS - 1);
+        for _ in 0..1000 {
+            assert_eq!(generation_now(), Some(4000), "the mapping held");
+        }
+        assert_eq!(PATH_LOOKS.load(SeqCst), looks);
+        clock.advance(1);
+        assert_eq!(generation_now(), Some(4001));
+        assert_eq!(PATH_LOOKS.load(SeqCst), looks + 2);
+        // And the new mapping is believed for another interval.
+        for _ in 0..1000 {
+            assert_eq!(generation_now(), Some(4001));
+        }
+        assert_eq!(PATH_LOOKS.load(SeqCst), looks + 2);
+
+        // Removed: still answered until the re-check, none after it.
+        std::fs::remove_file(path).unwrap();
+        assert_eq!(generation_now(), Some(4001));
+        clock.advance(RECHECK_INTERVAL_MS);
+        assert_eq!(generation_now(), None);
+        write(path, 4002);
+        assert_eq!(generation_now(), Some(4002));
+    }
+
+    /// A version 1 file (rosterd before the superseded word and the
+    /// indexes) is read, and, having no word to watch, looked at on every
+    /// lookup as before: a replacement shows at once, marked or not.
+    #[test]
+    fn a_version_1_file_is_read_and_looked_at_on_every_lookup() {
+        let (_exclusive, path) = exclusive();
+        let _clock = FrozenClock::at(3_000_000);
+        write_atomically(
+            path,
+            &roster_snapshot::encode_v1(5000, &users_of(5000), &[]).unwrap(),
+        )
+        .unwrap();
+        let held = acquire().unwrap();
+        let snap = held.snapshot().unwrap();
+        assert_eq!((snap.version(), snap.generation()), (1, 5000));
+        assert_eq!(snap.user_by_name(b"user7").unwrap().uid(), 0x7000_0008);
+        drop(held);
+        let looks = PATH_LOOKS.load(SeqCst);
+        for _ in 0..100 {
+            assert_eq!(generation_now(), Some(5000));
+        }
+        assert_eq!(PATH_LOOKS.load(SeqCst), looks + 100);
+        replace_unmarked(
+            path,
+            &roster_snapshot::encode_v1(5001, &users_of(5001), &[]).unwrap(),
+        );
+        assert_eq!(generation_now(), Some(5001));
+        // Replaced by a version 2 file: read, and watched from then on.
+        write(path, 5002);
+        assert_eq!(generation_now(), Some(5002));
+        let looks = PATH_LOOKS.load(SeqCst);
+        for _ in 0..100 {
+            assert_eq!(generation_now(), Some(5002));
+        }
+        assert_eq!(PATH_LOOKS.load(SeqCst), looks);
+    }
+
+    /// A file of a format version this module doesn't know, or with a
+    /// corrupt index, is never mapped into a slot: no snapshot, which the
+    /// exports answer as `NSS_STATUS_UNAVAIL`.
+    #[test]
+    fn an_unknown_version_or_a_corrupt_index_gives_no_snapshot() {
+        let (_exclusive, path) = exclusive();
+        let _clock = FrozenClock::at(4_000_000);
+        let good = encode(6000, &users_of(6000), &[]).unwrap();
+        let mut newer = good.clone();
+        newer[8] = 3;
+        write_atomically(path, &newer).unwrap();
+        assert!(acquire().is_none());
+        // An index size the file can't hold (the checksum resealed would
+        // not help: sizes are checked, not trusted).
+        let mut bad_index = good.clone();
+        bad_index[56..60].copy_from_slice(&3u32.to_le_bytes());
+        write_atomically(path, &bad_index).unwrap();
+        assert!(acquire().is_none());
+        // Truncated in the middle of its indexes.
+        write_atomically(path, &good[..good.len() - 100]).unwrap();
+        assert!(acquire().is_none());
+        write_atomically(path, &good).unwrap();
+        assert_eq!(generation_now(), Some(6000));
     }
 }

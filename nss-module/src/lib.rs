@@ -27,9 +27,14 @@
 //! * `initgroups_dyn` grows glibc's array with `realloc`;
 //! * safe from many threads and across `fork`: the mapping is swapped in
 //!   through atomics, never a lock a forked child could inherit held
-//!   ([`cache`]); a replaced file is noticed by `stat` (device, inode,
-//!   size, mtime) on each call; at most one old mapping outlives it;
-//!   an enumeration pins one snapshot from `setXXent` to `endXXent`;
+//!   ([`cache`]); a replaced file is noticed through the "superseded"
+//!   word rosterd stores in the old file before its rename (read through
+//!   the mapping: no system call per lookup), then by `stat` (device,
+//!   inode, size, mtime); a replacement nobody marked, a removal or a
+//!   mode change within [`cache::RECHECK_INTERVAL_MS`] (a vDSO clock, no
+//!   system call); a version 1 file (older rosterd) by `stat` on each
+//!   call; at most one old mapping outlives a replacement; an enumeration
+//!   pins one snapshot from `setXXent` to `endXXent`;
 //! * `O_CLOEXEC` (and `O_NONBLOCK`: a FIFO at the path must not hang a
 //!   lookup) on the one file it opens, and closes again at once
 //!   ([`roster_snapshot::mapped`], the PAM module's mapping too);

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! gen --out PATH [--users N] [--generation G] [--admins N] [--prefix P]
-//!     [--passwd PATH] [--group PATH] [--loop SECONDS]
+//!     [--passwd PATH] [--group PATH] [--loop SECONDS] [--format-version 1] [--timing]
 //! ```
 //!
 //! Users are `{P}{i}` (default prefix `ruser`), uid = gid = 0x70000001 + i,
@@ -12,6 +12,10 @@
 //! first N (default 2) users. `--loop S` rewrites the snapshot for S
 //! seconds, alternating two generations whose users differ in GECOS,
 //! home and shell, each one self-consistent (for the torn-answer test).
+//! `--timing` prints to stderr how long the first snapshot took to encode
+//! and to write (rosterd's share of a change: `encode` +
+//! `write_atomically`). `--format-version 1` writes the format rosterd wrote before the hash
+//! indexes (to measure or test a module against an old rosterd's file).
 
 use roster_snapshot::{SnapshotGroup, SnapshotUser, encode, write_atomically};
 use std::fmt::Write as _;
@@ -28,6 +32,8 @@ struct Args {
     passwd: Option<PathBuf>,
     group: Option<PathBuf>,
     loop_secs: Option<u64>,
+    v1: bool,
+    timing: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -40,6 +46,8 @@ fn parse_args() -> Result<Args, String> {
         passwd: None,
         group: None,
         loop_secs: None,
+        v1: false,
+        timing: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -54,6 +62,12 @@ fn parse_args() -> Result<Args, String> {
             "--passwd" => a.passwd = Some(val()?.into()),
             "--group" => a.group = Some(val()?.into()),
             "--loop" => a.loop_secs = Some(num(val()?)?),
+            "--timing" => a.timing = true,
+            "--format-version" => match num(val()?)? {
+                1 => a.v1 = true,
+                2 => a.v1 = false,
+                v => return Err(format!("--format-version {v}: 1 or 2")),
+            },
             _ => return Err(format!("unknown argument {flag}")),
         }
     }
@@ -106,8 +120,26 @@ fn groups(a: &Args, users: &[SnapshotUser]) -> Vec<SnapshotGroup> {
 fn write(a: &Args, generation: u64) -> Result<(), String> {
     let u = users(a, generation);
     let g = groups(a, &u);
-    let bytes = encode(generation, &u, &g).map_err(|e| e.to_string())?;
-    write_atomically(&a.out, &bytes).map_err(|e| format!("{}: {e}", a.out.display()))
+    let started = Instant::now();
+    let bytes = if a.v1 {
+        roster_snapshot::encode_v1(generation, &u, &g)
+    } else {
+        encode(generation, &u, &g)
+    }
+    .map_err(|e| e.to_string())?;
+    let encoded = started.elapsed();
+    write_atomically(&a.out, &bytes).map_err(|e| format!("{}: {e}", a.out.display()))?;
+    if a.timing {
+        eprintln!(
+            "users={} bytes={} encode_ms={:.2} write_ms={:.2} total_ms={:.2}",
+            a.users,
+            bytes.len(),
+            encoded.as_secs_f64() * 1e3,
+            (started.elapsed() - encoded).as_secs_f64() * 1e3,
+            started.elapsed().as_secs_f64() * 1e3
+        );
+    }
+    Ok(())
 }
 
 fn run() -> Result<(), String> {

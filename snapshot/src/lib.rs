@@ -4,9 +4,9 @@
 //!
 //! What it is for: one versioned, little-endian, fixed-layout file holding
 //! the *public* fields of Roster's users and groups, laid out so that a
-//! reader can answer `getpwnam`/`getpwuid`/`getgrnam`/`getgrgid` and
-//! `initgroups` in O(log n) straight out of a read-only `mmap`, without
-//! allocating and without trusting the file. What it is not for: secrets
+//! reader can answer `getpwnam`/`getpwuid`/`getgrnam`/`getgrgid` in O(1)
+//! (hash indexes) and `initgroups` in O(log n), straight out of a
+//! read-only `mmap`, without allocating and without trusting the file. What it is not for: secrets
 //! (there are none in it; `pw_passwd`/`gr_passwd` are not even stored, the
 //! NSS module always answers `*`), or anything rosterd needs to remember.
 //!
@@ -32,41 +32,64 @@
 //! [`encode`] validates and serialises a full snapshot; [`write_atomically`]
 //! puts the bytes in place through a temp file in the same directory,
 //! `fsync`, `rename` and an `fsync` of the directory. A snapshot file is
-//! never rewritten in place: the NSS module has it mapped, and truncating a
-//! mapped file SIGBUSes every process that touches the lost pages.
+//! never rewritten in place (the NSS module has it mapped, and truncating a
+//! mapped file SIGBUSes every process that touches the lost pages), except
+//! for the one word that says it is superseded (below).
 //!
 //! # Reading
 //!
 //! [`Snapshot::parse`] checks the header in O(1): magic, version, header
-//! size, a header checksum, and that the sections the counts imply add up
-//! to exactly the slice's length (so a truncated or extended file is
-//! refused). Every record is then checked when it is read: each string
-//! reference is resolved with `get(..)` against the string section and must
-//! hold no NUL, newline or `:`; a record that fails is treated as absent.
-//! No input makes the reader panic or read outside the slice. The body
-//! checksum is only checked by [`Snapshot::verify_body`] (tools and tests):
-//! hashing a 100,000-user file on the first lookup of every process would
-//! cost milliseconds, while the bounds checks already make a corrupt body
-//! harmless.
+//! size, a header checksum, the index sizes, and that the sections the
+//! counts imply add up to exactly the slice's length (so a truncated or
+//! extended file is refused). Every record is then checked when it is
+//! read: each string reference is resolved with `get(..)` against the
+//! string section and must hold no NUL, newline or `:`; a record that
+//! fails is treated as absent, and a hash index entry is believed only if
+//! the record it names carries the key looked up (a corrupt index makes a
+//! name absent, never another user). No input makes the reader panic or
+//! read outside the slice. The body checksum is only checked by
+//! [`Snapshot::verify_body`] (tools and tests): hashing a 100,000-user
+//! file on the first lookup of every process would cost milliseconds,
+//! while the bounds checks already make a corrupt body harmless.
 //!
-//! # Layout (format version 1)
+//! Both versions are read: version 1 (rosterd before the hash indexes) is
+//! searched by bisection, version 2 through its indexes in O(1). Any other
+//! version is refused ([`FormatError::UnsupportedVersion`]), never guessed.
+//!
+//! # Superseded
+//!
+//! A version 2 header ends with a word that is 0 while the file is the
+//! current snapshot. Before [`write_atomically`] renames a new file over
+//! an old version 2 one, it stores [`SUPERSEDED`] there (`pwrite` of one
+//! aligned 8-byte word, the only byte rosterd ever changes in a file in
+//! place: nothing is truncated or moved). A reader holding the old file
+//! mapped (`MAP_SHARED`) sees the word change through its mapping and only
+//! then looks at the path again: a lookup costs no system call. The word
+//! is outside both checksums. Every byte of [`SUPERSEDED`] is nonzero, so
+//! a reader that races the store and sees part of it still reads "not 0".
+//!
+//! # Layout (format version 2)
 //!
 //! All integers are little-endian. A string reference (`sref`) is 8 bytes:
 //! `off: u32, len: u32`, relative to the start of the string section.
 //!
 //! ```text
-//! header, 64 bytes
+//! header, 128 bytes
 //!   0  magic          [u8; 8]  b"ROSTRNSS"
-//!   8  version        u32      1
-//!  12  header_size    u32      64
+//!   8  version        u32      2
+//!  12  header_size    u32      128
 //!  16  generation     u64      bumped by rosterd on every write
 //!  24  file_size      u64      the exact length of the file
 //!  32  user_count     u32      U
 //!  36  group_count    u32      G
 //!  40  member_count   u32      M: sum of all groups' member counts
 //!  44  strings_size   u32      S
-//!  48  body_checksum  u64      FNV-1a 64 of bytes 64..file_size
-//!  56  header_check   u64      FNV-1a 64 of bytes 0..56
+//!  48  body_checksum  u64      FNV-1a 64 of bytes 128..file_size
+//!  56  user_slots     u32      HU: 0 when U = 0, else a power of two > U
+//!  60  group_slots    u32      HG: 0 when G = 0, else a power of two > G
+//!  64  reserved       [u8; 48] zero
+//! 112  header_check   u64      FNV-1a 64 of bytes 0..112
+//! 120  superseded     u64      0; SUPERSEDED once a newer file replaces it
 //! users        U x 40 bytes, sorted by uid:
 //!              uid u32, gid u32, name sref, gecos sref, home sref, shell sref
 //! user names   U x u32: indexes into users, sorted by the users' names
@@ -77,8 +100,23 @@
 //!              (a group's members are members[first_member..+member_count])
 //! memberships  M x 12 bytes, sorted by (member name, gid):
 //!              member name sref, gid u32        (for initgroups)
+//! uid index        HU x (key u32, user index + 1 u32)
+//! user name index  HU x (key u32, user index + 1 u32)
+//! gid index        HG x (key u32, group index + 1 u32)
+//! group name index HG x (key u32, group index + 1 u32)
 //! strings      S bytes, no terminators
 //! ```
+//!
+//! The indexes are open-addressing hash tables with linear probing; an
+//! entry of 0 is an empty slot and ends a probe. For an id the key is the
+//! id and the first slot probed is `mix(id) >> 32 & (slots - 1)`; for a
+//! name, with `h = mix(fnv1a64(name))`, the key is `h as u32` and the
+//! first slot `h >> 32 & (slots - 1)` (`mix` is MurmurHash3's 64-bit
+//! finalizer). At most half of a table is used, so a probe reads ~1.5
+//! slots on average whatever the size.
+//!
+//! Version 1 is the same without the indexes, with a 64-byte header that
+//! stops at `body_checksum` and has `header_check` (of bytes 0..56) at 56.
 //!
 //! Names are compared as raw bytes. The sections follow each other with no
 //! padding, so their offsets are derived from the counts rather than
@@ -116,16 +154,37 @@ pub const DEFAULT_PATH: &str = match DEFAULT_PATH_C.to_str() {
 
 /// The first 8 bytes of every snapshot.
 pub const MAGIC: [u8; 8] = *b"ROSTRNSS";
-/// The layout version this crate writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
-/// Size of the fixed header.
-pub const HEADER_SIZE: usize = 64;
+/// The layout version this crate writes (it reads this one and
+/// [`OLDEST_READABLE_VERSION`]).
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest layout version still read: version 1, without hash indexes,
+/// as rosterd wrote it before them.
+pub const OLDEST_READABLE_VERSION: u32 = 1;
+/// Size of the fixed header this crate writes (version 2).
+pub const HEADER_SIZE: usize = 128;
+/// Size of a version 1 header: no readable snapshot is shorter.
+pub const MIN_SIZE: usize = HEADER_SIZE_V1;
+const HEADER_SIZE_V1: usize = 64;
+/// Where a version 2 header keeps its "superseded" word (8-byte aligned,
+/// outside both checksums).
+pub const SUPERSEDED_OFFSET: usize = 120;
+/// What [`write_atomically`] stores at [`SUPERSEDED_OFFSET`] in the file
+/// it replaces. Readers take any nonzero value to mean "superseded"; every
+/// byte of this one is nonzero, so a reader that catches the store half
+/// done still sees it.
+pub const SUPERSEDED: u64 = u64::from_le_bytes(*b"SUPERSED");
+/// Where the header checksum lives in a version 2 header (it covers the
+/// bytes before it).
+const HEADER_CHECK_AT: usize = 112;
+const HEADER_CHECK_AT_V1: usize = 56;
 
 const SREF: usize = 8;
 const USER_REC: usize = 8 + 4 * SREF;
 const GROUP_REC: usize = 4 + SREF + 12;
 const MEMBERSHIP_REC: usize = SREF + 4;
 const INDEX_REC: usize = 4;
+/// One hash index slot: key u32, record index + 1 u32.
+const SLOT_REC: usize = 8;
 
 /// A user as the snapshot publishes it (public fields only).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -210,6 +269,9 @@ pub enum FormatError {
     SizeMismatch { expected: u64, actual: u64 },
     /// The body checksum doesn't match (only from [`Snapshot::verify_body`]).
     BodyChecksum,
+    /// A hash index's size isn't 0 for no entries or a power of two
+    /// larger than the entry count.
+    BadIndexSize,
 }
 
 impl fmt::Display for FormatError {
@@ -220,7 +282,9 @@ impl fmt::Display for FormatError {
             FormatError::UnsupportedVersion(v) => {
                 write!(
                     f,
-                    "snapshot format version {v} is not supported (this reader knows {FORMAT_VERSION})"
+                    "snapshot format version {v} is not supported (this reader knows \
+                     {OLDEST_READABLE_VERSION} to {FORMAT_VERSION}): rosterd and libnss-roster \
+                     are of different releases; upgrade the older one"
                 )
             }
             FormatError::BadHeaderSize => write!(f, "snapshot header size is wrong"),
@@ -229,6 +293,7 @@ impl fmt::Display for FormatError {
                 write!(f, "snapshot is {actual} bytes, its header says {expected}")
             }
             FormatError::BodyChecksum => write!(f, "snapshot body checksum mismatch"),
+            FormatError::BadIndexSize => write!(f, "snapshot hash index size is invalid"),
         }
     }
 }
@@ -244,6 +309,73 @@ fn fnv1a(bytes: &[u8]) -> u64 {
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
     h
+}
+
+/// MurmurHash3's 64-bit finalizer: spreads sequential ids and FNV's
+/// weak high bits over the whole word. Part of the format (the writer and
+/// every reader must agree), see the module comment.
+fn mix(mut h: u64) -> u64 {
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^= h >> 33;
+    h
+}
+
+/// (key stored in the slot, hash that picks the first slot) of an id.
+fn id_key(id: u32) -> (u32, u64) {
+    (id, mix(u64::from(id)))
+}
+
+/// (key stored in the slot, hash that picks the first slot) of a name.
+fn name_key(name: &[u8]) -> (u32, u64) {
+    let h = mix(fnv1a(name));
+    (h as u32, h)
+}
+
+/// The slot count of an index over `n` entries: none for none, else a
+/// power of two larger than twice `n` (at most half full).
+fn slots_for(n: usize) -> Result<usize, EncodeError> {
+    if n == 0 {
+        return Ok(0);
+    }
+    let slots = n
+        .checked_mul(2)
+        .and_then(usize::checked_next_power_of_two)
+        .ok_or(EncodeError::TooLarge)?;
+    u32::try_from(slots).map_err(|_| EncodeError::TooLarge)?;
+    Ok(slots)
+}
+
+/// Builds one hash index of `slots` slots over `keys` (in record order).
+fn build_index(slots: usize, keys: impl Iterator<Item = (u32, u64)>) -> Vec<u8> {
+    let mut table = vec![0u8; slots.saturating_mul(SLOT_REC)];
+    if slots == 0 {
+        return table;
+    }
+    let mask = slots - 1;
+    for (record, (key, hash)) in keys.enumerate() {
+        let mut pos = (hash >> 32) as usize & mask;
+        // `slots` > twice the records, so a free slot is always found.
+        for _ in 0..slots {
+            let at = pos * SLOT_REC;
+            if let Some((k, entry)) = table
+                .get_mut(at..at + SLOT_REC)
+                .and_then(|slot| slot.split_at_mut_checked(4))
+                && entry == [0u8; 4]
+            {
+                k.copy_from_slice(&key.to_le_bytes());
+                // record < the count, a u32, and the tables' size check
+                // keeps the count below u32::MAX / 2.
+                let entry_value = u32::try_from(record + 1).unwrap_or(0);
+                entry.copy_from_slice(&entry_value.to_le_bytes());
+                break;
+            }
+            pos = (pos + 1) & mask;
+        }
+    }
+    table
 }
 
 fn bad_string(s: &str, is_name: bool) -> bool {
@@ -264,13 +396,49 @@ fn check(what: &'static str, s: &str, is_name: bool) -> Result<(), EncodeError> 
 
 /// Appends strings to the string section and hands back their references.
 /// Identical strings (shells, member names) are stored once.
-struct Strings {
+struct Strings<'s> {
     bytes: Vec<u8>,
-    seen: std::collections::HashMap<String, (u32, u32)>,
+    seen: std::collections::HashMap<&'s str, (u32, u32), FastHash>,
 }
 
-impl Strings {
-    fn add(&mut self, s: &str) -> Result<(u32, u32), EncodeError> {
+/// The hasher of `encode`'s sets and maps: FNV-1a over the key and
+/// [`mix`], several times faster than std's SipHash, which was most of the
+/// time a 100,000-user snapshot took to build. Its keys are rosterd's own
+/// users (names only admins create), so SipHash's defence against chosen
+/// collisions buys nothing here.
+#[derive(Clone, Copy, Default)]
+struct FastHash;
+
+struct FastHasher(u64);
+
+impl std::hash::BuildHasher for FastHash {
+    type Hasher = FastHasher;
+    fn build_hasher(&self) -> FastHasher {
+        FastHasher(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl std::hash::Hasher for FastHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 ^= u64::from(b);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    fn write_u32(&mut self, v: u32) {
+        self.0 = mix(self.0 ^ u64::from(v));
+    }
+    fn finish(&self) -> u64 {
+        mix(self.0)
+    }
+}
+
+fn fast_set<T>(capacity: usize) -> std::collections::HashSet<T, FastHash> {
+    std::collections::HashSet::with_capacity_and_hasher(capacity, FastHash)
+}
+
+impl<'s> Strings<'s> {
+    fn add(&mut self, s: &'s str) -> Result<(u32, u32), EncodeError> {
         if let Some(r) = self.seen.get(s) {
             return Ok(*r);
         }
@@ -278,7 +446,7 @@ impl Strings {
         let len = u32::try_from(s.len()).map_err(|_| EncodeError::TooLarge)?;
         off.checked_add(len).ok_or(EncodeError::TooLarge)?;
         self.bytes.extend_from_slice(s.as_bytes());
-        self.seen.insert(s.to_owned(), (off, len));
+        self.seen.insert(s, (off, len));
         Ok((off, len))
     }
 }
@@ -296,19 +464,38 @@ fn count(n: usize) -> Result<u32, EncodeError> {
     u32::try_from(n).map_err(|_| EncodeError::TooLarge)
 }
 
-/// Encodes a full snapshot. Validates every string (no NUL, newline or
-/// `:`; names non-empty and without `,`) and uniqueness of user names,
-/// uids, group names, gids and of members within a group. The order of
-/// `users` and `groups` doesn't matter; enumeration follows uid/gid order.
+/// Encodes a full snapshot (the current format, [`FORMAT_VERSION`]).
+/// Validates every string (no NUL, newline or `:`; names non-empty and
+/// without `,`) and uniqueness of user names, uids, group names, gids and
+/// of members within a group. The order of `users` and `groups` doesn't
+/// matter; enumeration follows uid/gid order.
 pub fn encode(
     generation: u64,
     users: &[SnapshotUser],
     groups: &[SnapshotGroup],
 ) -> Result<Vec<u8>, EncodeError> {
-    use std::collections::HashSet;
+    encode_version(FORMAT_VERSION, generation, users, groups)
+}
 
-    let mut names = HashSet::new();
-    let mut ids = HashSet::new();
+/// A version 1 file, as rosterd wrote before the hash indexes: for tests
+/// that readers still read old rosterd's files. Not for production use.
+#[doc(hidden)]
+pub fn encode_v1(
+    generation: u64,
+    users: &[SnapshotUser],
+    groups: &[SnapshotGroup],
+) -> Result<Vec<u8>, EncodeError> {
+    encode_version(1, generation, users, groups)
+}
+
+fn encode_version(
+    version: u32,
+    generation: u64,
+    users: &[SnapshotUser],
+    groups: &[SnapshotGroup],
+) -> Result<Vec<u8>, EncodeError> {
+    let mut names = fast_set(users.len());
+    let mut ids = fast_set(users.len());
     for u in users {
         check("user name", &u.name, true)?;
         check("GECOS of a user", &u.gecos, false)?;
@@ -321,8 +508,8 @@ pub fn encode(
             return Err(EncodeError::DuplicateUid(u.uid));
         }
     }
-    let mut names = HashSet::new();
-    let mut ids = HashSet::new();
+    let mut names = fast_set(groups.len());
+    let mut ids = fast_set(groups.len());
     for g in groups {
         check("group name", &g.name, true)?;
         if !names.insert(g.name.as_str()) {
@@ -331,7 +518,7 @@ pub fn encode(
         if !ids.insert(g.gid) {
             return Err(EncodeError::DuplicateGid(g.gid));
         }
-        let mut members = HashSet::new();
+        let mut members = fast_set(g.members.len());
         for m in &g.members {
             check("group member", m, true)?;
             if !members.insert(m.as_str()) {
@@ -350,7 +537,10 @@ pub fn encode(
 
     let mut strings = Strings {
         bytes: Vec::new(),
-        seen: std::collections::HashMap::new(),
+        seen: std::collections::HashMap::with_capacity_and_hasher(
+            users.len().saturating_mul(3).saturating_add(groups.len()),
+            FastHash,
+        ),
     };
 
     let mut user_sec = Vec::with_capacity(users.len().saturating_mul(USER_REC));
@@ -409,19 +599,46 @@ pub fn encode(
         put_u32(&mut membership_sec, *gid);
     }
 
-    let body_len = [
-        user_sec.len(),
-        user_idx.len(),
-        group_sec.len(),
-        group_idx.len(),
-        member_sec.len(),
-        membership_sec.len(),
-        strings.bytes.len(),
-    ]
-    .iter()
-    .try_fold(0usize, |acc, &n| acc.checked_add(n))
-    .ok_or(EncodeError::TooLarge)?;
-    let file_size = HEADER_SIZE
+    let indexed = version >= 2;
+    let (header_size, check_at) = if indexed {
+        (HEADER_SIZE, HEADER_CHECK_AT)
+    } else {
+        (HEADER_SIZE_V1, HEADER_CHECK_AT_V1)
+    };
+    let (user_slots, group_slots) = if indexed {
+        (slots_for(users.len())?, slots_for(groups.len())?)
+    } else {
+        (0, 0)
+    };
+    let uid_index = build_index(user_slots, users.iter().map(|u| id_key(u.uid)));
+    let user_name_index = build_index(
+        user_slots,
+        users.iter().map(|u| name_key(u.name.as_bytes())),
+    );
+    let gid_index = build_index(group_slots, groups.iter().map(|g| id_key(g.gid)));
+    let group_name_index = build_index(
+        group_slots,
+        groups.iter().map(|g| name_key(g.name.as_bytes())),
+    );
+    let sections = [
+        &user_sec,
+        &user_idx,
+        &group_sec,
+        &group_idx,
+        &member_sec,
+        &membership_sec,
+        &uid_index,
+        &user_name_index,
+        &gid_index,
+        &group_name_index,
+        &strings.bytes,
+    ];
+
+    let body_len = sections
+        .iter()
+        .try_fold(0usize, |acc, sec| acc.checked_add(sec.len()))
+        .ok_or(EncodeError::TooLarge)?;
+    let file_size = header_size
         .checked_add(body_len)
         .ok_or(EncodeError::TooLarge)?;
     // Offsets into the string section are u32; the file as a whole may
@@ -431,32 +648,30 @@ pub fn encode(
 
     let mut out = Vec::with_capacity(file_size);
     out.extend_from_slice(&MAGIC);
-    put_u32(&mut out, FORMAT_VERSION);
-    put_u32(&mut out, HEADER_SIZE as u32);
+    put_u32(&mut out, version);
+    put_u32(&mut out, count(header_size)?);
     out.extend_from_slice(&generation.to_le_bytes());
     out.extend_from_slice(&(file_size as u64).to_le_bytes());
     put_u32(&mut out, count(users.len())?);
     put_u32(&mut out, count(groups.len())?);
     put_u32(&mut out, count(memberships.len())?);
     put_u32(&mut out, count(strings.bytes.len())?);
-    out.extend_from_slice(&[0u8; 16]); // checksums, filled below
-    for sec in [
-        &user_sec,
-        &user_idx,
-        &group_sec,
-        &group_idx,
-        &member_sec,
-        &membership_sec,
-        &strings.bytes,
-    ] {
+    out.extend_from_slice(&[0u8; 8]); // body checksum, filled below
+    if indexed {
+        put_u32(&mut out, count(user_slots)?);
+        put_u32(&mut out, count(group_slots)?);
+    }
+    // Reserved, the header checksum, the superseded word: zero for now.
+    out.resize(header_size, 0);
+    for sec in sections {
         out.extend_from_slice(sec);
     }
-    let body_sum = fnv1a(out.get(HEADER_SIZE..).unwrap_or_default());
+    let body_sum = fnv1a(out.get(header_size..).unwrap_or_default());
     if let Some(slot) = out.get_mut(48..56) {
         slot.copy_from_slice(&body_sum.to_le_bytes());
     }
-    let head_sum = fnv1a(out.get(..56).unwrap_or_default());
-    if let Some(slot) = out.get_mut(56..64) {
+    let head_sum = fnv1a(out.get(..check_at).unwrap_or_default());
+    if let Some(slot) = out.get_mut(check_at..check_at + 8) {
         slot.copy_from_slice(&head_sum.to_le_bytes());
     }
     Ok(out)
@@ -494,9 +709,10 @@ fn random_u64() -> u64 {
 /// Writes `bytes` to `path` atomically: a new temp file in the same
 /// directory with a random name (`O_EXCL`, and `O_CLOEXEC`, which std sets
 /// on every open; another random name on `EEXIST`, a few times), mode
-/// 0644, `fsync`, `rename` over `path`, `fsync` of the directory. A
-/// reader sees the old file or the new one, never a mix, and a mapped old
-/// file is never truncated under its readers. On failure the temp file
+/// 0644, `fsync`, [`mark_superseded`] on the file at `path`, `rename` over
+/// `path`, `fsync` of the directory. A reader sees the old file or the new
+/// one, never a mix, and a mapped old file is never truncated under its
+/// readers. On failure the temp file
 /// this call created is removed (never a file it didn't create) and
 /// `path` is untouched.
 ///
@@ -542,6 +758,11 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
         // every process need 0644 exactly.
         f.set_permissions(fs::Permissions::from_mode(0o644))?;
         f.sync_all()?;
+        // Before the rename, so that a reader who sees the mark and looks
+        // at the path finds the new file there at the latest right after.
+        // Failing to mark costs readers up to their re-check interval,
+        // not correctness: the write goes on.
+        let _ = mark_superseded(path);
         fs::rename(&tmp, path)?;
         fs::File::open(dir)?.sync_all()
     })();
@@ -551,6 +772,46 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// Stores [`SUPERSEDED`] in the header of the snapshot at `path`, which
+/// is about to be replaced: readers that have it mapped see the word
+/// change and look for the new file ([`write_atomically`] calls it just
+/// before its rename). Only a version 2 (or later) snapshot has the word:
+/// anything else at `path` (a version 1 file, garbage, not a regular file)
+/// is left untouched and `Ok(false)` returned. One aligned 8-byte
+/// `pwrite`: nothing is truncated, so no reader's mapping can fault.
+pub fn mark_superseded(path: &Path) -> io::Result<bool> {
+    use std::os::unix::fs::FileExt;
+    // Never open (for writing) whatever else the path may name: a device
+    // or a FIFO.
+    match fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_file() => {}
+        Ok(_) => return Ok(false),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    }
+    let file = match fs::OpenOptions::new().read(true).write(true).open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    let meta = file.metadata()?;
+    // A file too short for the word would grow: not a snapshot anyway.
+    if !meta.is_file() || meta.len() < HEADER_SIZE as u64 {
+        return Ok(false);
+    }
+    let mut head = [0u8; 16];
+    if file.read_exact_at(&mut head, 0).is_err() {
+        return Ok(false);
+    }
+    let version = u32_at(&head, 8).unwrap_or(0);
+    let header_size = u32_at(&head, 12).unwrap_or(0) as usize;
+    if head.get(..8) != Some(&MAGIC[..]) || version < 2 || header_size != HEADER_SIZE {
+        return Ok(false);
+    }
+    file.write_all_at(&SUPERSEDED.to_le_bytes(), SUPERSEDED_OFFSET as u64)?;
+    Ok(true)
 }
 
 /// Whether a snapshot file with this owner and mode (`st_uid`, `st_mode`)
@@ -650,6 +911,7 @@ fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {
 /// mapping). Cheap to build: [`Snapshot::parse`] is O(1).
 #[derive(Debug, Clone, Copy)]
 pub struct Snapshot<'a> {
+    version: u32,
     generation: u64,
     user_count: usize,
     group_count: usize,
@@ -660,6 +922,13 @@ pub struct Snapshot<'a> {
     group_names: &'a [u8],
     members: &'a [u8],
     memberships: &'a [u8],
+    /// The hash indexes (version 2; empty in version 1).
+    uid_index: &'a [u8],
+    user_name_index: &'a [u8],
+    gid_index: &'a [u8],
+    group_name_index: &'a [u8],
+    user_slots: usize,
+    group_slots: usize,
     strings: &'a [u8],
     whole: &'a [u8],
 }
@@ -795,19 +1064,36 @@ fn resolve<'a>(strings: &'a [u8], rec: &[u8], at: usize) -> Option<&'a [u8]> {
 /// no NUL (it would cut the C string), newline or `:`.
 fn resolve_field<'a>(strings: &'a [u8], rec: &[u8], at: usize) -> Option<&'a [u8]> {
     let s = resolve(strings, rec, at)?;
-    if s.iter().any(|&b| b == 0 || b == b'\n' || b == b':') {
-        return None;
-    }
-    Some(s)
+    (!holds_any(s, [0, b'\n', b':', 0])).then_some(s)
 }
 
 /// A name: a field that is also non-empty and has no `,`.
 fn resolve_name<'a>(strings: &'a [u8], rec: &[u8], at: usize) -> Option<&'a [u8]> {
-    let s = resolve_field(strings, rec, at)?;
-    if s.is_empty() || s.contains(&b',') {
-        return None;
+    let s = resolve(strings, rec, at)?;
+    (!s.is_empty() && !holds_any(s, [0, b'\n', b':', b','])).then_some(s)
+}
+
+/// Whether `s` holds any of the four bytes. Every record a lookup answers
+/// is checked with it, so it goes a word at a time (SWAR: a byte of `w`
+/// equals `b` when that byte of `w ^ b*0x01..01` is zero), about three
+/// times fewer operations than a byte-by-byte `any` on a passwd entry.
+fn holds_any(s: &[u8], bytes: [u8; 4]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let has_zero_byte = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS != 0;
+    let mut chunks = s.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        if bytes
+            .iter()
+            .any(|&b| has_zero_byte(w ^ u64::from(b).wrapping_mul(ONES)))
+        {
+            return true;
+        }
     }
-    Some(s)
+    chunks.remainder().iter().any(|x| bytes.contains(x))
 }
 
 /// Binary search over `n` entries where `key(i)` may fail on a corrupt
@@ -825,23 +1111,70 @@ fn search(n: usize, mut key: impl FnMut(usize) -> Option<std::cmp::Ordering>) ->
     None
 }
 
+/// Looks `(key, hash)` up in a hash index of `slots` slots: walks the
+/// probe sequence from the hash's slot until an empty slot, and answers
+/// the first entry whose key matches and that `hit` accepts (`hit` checks
+/// the record itself carries what was looked up, so a corrupt index can
+/// only make an entry absent). Reads at most `slots` slots, whatever the
+/// file says.
+fn probe<T>(
+    index: &[u8],
+    slots: usize,
+    (key, hash): (u32, u64),
+    mut hit: impl FnMut(usize) -> Option<T>,
+) -> Option<T> {
+    let mask = slots.checked_sub(1)?;
+    let mut pos = (hash >> 32) as usize & mask;
+    for _ in 0..slots {
+        let at = pos.checked_mul(SLOT_REC)?;
+        let entry = u32_at(index, at.checked_add(4)?)? as usize;
+        let record = entry.checked_sub(1)?;
+        if u32_at(index, at)? == key
+            && let Some(found) = hit(record)
+        {
+            return Some(found);
+        }
+        pos = (pos + 1) & mask;
+    }
+    None
+}
+
 impl<'a> Snapshot<'a> {
     /// Checks the header and the section sizes against `bytes` (O(1)).
     pub fn parse(bytes: &'a [u8]) -> Result<Snapshot<'a>, FormatError> {
-        let header = bytes.get(..HEADER_SIZE).ok_or(FormatError::TooShort)?;
-        if header.get(..8) != Some(&MAGIC[..]) {
+        Snapshot::parse_with(bytes, true)
+    }
+
+    /// [`Snapshot::parse`] without the header checksum (the rest of the
+    /// checks, which are all that keeps reads inside `bytes`, still run):
+    /// for bytes that already passed [`Snapshot::parse`] and can't have
+    /// changed since, such as the NSS module's mapping of a file rosterd
+    /// never rewrites, which it reparses on every lookup. Hashing the
+    /// header each time would cost more than the lookup itself.
+    pub fn parse_prechecked(bytes: &'a [u8]) -> Result<Snapshot<'a>, FormatError> {
+        Snapshot::parse_with(bytes, false)
+    }
+
+    fn parse_with(bytes: &'a [u8], check_header: bool) -> Result<Snapshot<'a>, FormatError> {
+        if bytes.len() < MIN_SIZE {
+            return Err(FormatError::TooShort);
+        }
+        if bytes.get(..8).ok_or(FormatError::TooShort)? != MAGIC {
             return Err(FormatError::BadMagic);
         }
+        let version = u32_at(bytes, 8).ok_or(FormatError::TooShort)?;
+        let (header_size, check_at) = match version {
+            1 => (HEADER_SIZE_V1, HEADER_CHECK_AT_V1),
+            2 => (HEADER_SIZE, HEADER_CHECK_AT),
+            v => return Err(FormatError::UnsupportedVersion(v)),
+        };
+        let header = bytes.get(..header_size).ok_or(FormatError::TooShort)?;
         let field = |at| u32_at(header, at).ok_or(FormatError::TooShort);
         let field64 = |at| u64_at(header, at).ok_or(FormatError::TooShort);
-        let version = field(8)?;
-        if version != FORMAT_VERSION {
-            return Err(FormatError::UnsupportedVersion(version));
-        }
-        if field(12)? as usize != HEADER_SIZE {
+        if field(12)? as usize != header_size {
             return Err(FormatError::BadHeaderSize);
         }
-        if fnv1a(header.get(..56).unwrap_or_default()) != field64(56)? {
+        if check_header && fnv1a(header.get(..check_at).unwrap_or_default()) != field64(check_at)? {
             return Err(FormatError::HeaderChecksum);
         }
         let generation = field64(16)?;
@@ -850,6 +1183,19 @@ impl<'a> Snapshot<'a> {
         let group_count = u64::from(field(36)?);
         let member_count = u64::from(field(40)?);
         let strings_size = u64::from(field(44)?);
+        let (user_slots, group_slots) = if version >= 2 {
+            (u64::from(field(56)?), u64::from(field(60)?))
+        } else {
+            (0, 0)
+        };
+        if version >= 2 {
+            let fits = |slots: u64, n: u64| {
+                (n == 0 && slots == 0) || (slots.is_power_of_two() && slots > n)
+            };
+            if !fits(user_slots, user_count) || !fits(group_slots, group_count) {
+                return Err(FormatError::BadIndexSize);
+            }
+        }
         let actual = bytes.len() as u64;
 
         // Every product and sum here is of u32 values by small constants:
@@ -861,16 +1207,20 @@ impl<'a> Snapshot<'a> {
             group_count * INDEX_REC as u64,
             member_count * SREF as u64,
             member_count * MEMBERSHIP_REC as u64,
+            user_slots * SLOT_REC as u64,
+            user_slots * SLOT_REC as u64,
+            group_slots * SLOT_REC as u64,
+            group_slots * SLOT_REC as u64,
             strings_size,
         ];
-        let implied = HEADER_SIZE as u64 + sizes.iter().sum::<u64>();
+        let implied = header_size as u64 + sizes.iter().sum::<u64>();
         if implied != file_size || file_size != actual {
             return Err(FormatError::SizeMismatch {
                 expected: file_size,
                 actual,
             });
         }
-        let mut rest = bytes.get(HEADER_SIZE..).ok_or(FormatError::TooShort)?;
+        let mut rest = bytes.get(header_size..).ok_or(FormatError::TooShort)?;
         let mut take = |n: u64| -> Result<&'a [u8], FormatError> {
             let n = usize::try_from(n).map_err(|_| FormatError::SizeMismatch {
                 expected: file_size,
@@ -883,8 +1233,9 @@ impl<'a> Snapshot<'a> {
             rest = tail;
             Ok(head)
         };
-        let [s0, s1, s2, s3, s4, s5, s6] = sizes;
+        let [s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10] = sizes;
         Ok(Snapshot {
+            version,
             generation,
             user_count: user_count as usize,
             group_count: group_count as usize,
@@ -895,15 +1246,44 @@ impl<'a> Snapshot<'a> {
             group_names: take(s3)?,
             members: take(s4)?,
             memberships: take(s5)?,
-            strings: take(s6)?,
+            uid_index: take(s6)?,
+            user_name_index: take(s7)?,
+            gid_index: take(s8)?,
+            group_name_index: take(s9)?,
+            user_slots: user_slots as usize,
+            group_slots: group_slots as usize,
+            strings: take(s10)?,
             whole: bytes,
         })
+    }
+
+    /// The format version of the file (1 or 2).
+    pub fn version(&self) -> u32 {
+        self.version
+    }
+
+    /// Whether the file has the "superseded" word ([`SUPERSEDED_OFFSET`]):
+    /// version 2 and later. A reader of an older file must look at the
+    /// path to notice a replacement.
+    pub fn has_superseded_word(&self) -> bool {
+        self.version >= 2
+    }
+
+    /// Whether the file says it was superseded (read once, from these
+    /// bytes: a reader watching a live mapping reads the word itself).
+    pub fn superseded(&self) -> bool {
+        self.has_superseded_word() && u64_at(self.whole, SUPERSEDED_OFFSET).is_some_and(|w| w != 0)
     }
 
     /// Checks the body checksum (O(size)); [`Snapshot::parse`] doesn't.
     pub fn verify_body(&self) -> Result<(), FormatError> {
         let stored = u64_at(self.whole, 48).ok_or(FormatError::TooShort)?;
-        if fnv1a(self.whole.get(HEADER_SIZE..).unwrap_or_default()) == stored {
+        let header_size = if self.version >= 2 {
+            HEADER_SIZE
+        } else {
+            HEADER_SIZE_V1
+        };
+        if fnv1a(self.whole.get(header_size..).unwrap_or_default()) == stored {
             Ok(())
         } else {
             Err(FormatError::BodyChecksum)
@@ -973,6 +1353,11 @@ impl<'a> Snapshot<'a> {
     }
 
     pub fn user_by_name(&self, name: &[u8]) -> Option<UserRef<'a>> {
+        if self.version >= 2 {
+            return probe(self.user_name_index, self.user_slots, name_key(name), |i| {
+                self.user_at(i).filter(|u| u.name() == name)
+            });
+        }
         let mut found = None;
         search(self.user_count, |i| {
             let (_, u) = self.user_name_at(i)?;
@@ -986,6 +1371,11 @@ impl<'a> Snapshot<'a> {
     }
 
     pub fn user_by_uid(&self, uid: u32) -> Option<UserRef<'a>> {
+        if self.version >= 2 {
+            return probe(self.uid_index, self.user_slots, id_key(uid), |i| {
+                self.user_at(i).filter(|u| u.uid() == uid)
+            });
+        }
         let mut found = None;
         search(self.user_count, |i| {
             let u = self.user_at(i)?;
@@ -999,6 +1389,14 @@ impl<'a> Snapshot<'a> {
     }
 
     pub fn group_by_name(&self, name: &[u8]) -> Option<GroupRef<'a>> {
+        if self.version >= 2 {
+            return probe(
+                self.group_name_index,
+                self.group_slots,
+                name_key(name),
+                |i| self.group_at(i).filter(|g| g.name() == name),
+            );
+        }
         let mut found_at = None;
         search(self.group_count, |i| {
             let idx = u32_at(self.group_names, i.checked_mul(INDEX_REC)?)? as usize;
@@ -1016,6 +1414,11 @@ impl<'a> Snapshot<'a> {
     }
 
     pub fn group_by_gid(&self, gid: u32) -> Option<GroupRef<'a>> {
+        if self.version >= 2 {
+            return probe(self.gid_index, self.group_slots, id_key(gid), |i| {
+                self.group_at(i).filter(|g| g.gid() == gid)
+            });
+        }
         let i = search(self.group_count, |i| {
             let at = i.checked_mul(GROUP_REC)?;
             Some(u32_at(self.groups, at)?.cmp(&gid))

@@ -168,7 +168,7 @@ impl RawMapping {
 /// not a valid snapshot, or doesn't list the name: all mean "not a
 /// Roster user here".
 pub fn listed_uid(path: &CStr, name: &str, owner: u32) -> Option<u32> {
-    let map = MappedFile::open(path, crate::HEADER_SIZE, owner)?;
+    let map = MappedFile::open(path, crate::MIN_SIZE, owner)?;
     let snap = crate::Snapshot::parse(map.bytes()).ok()?;
     snap.user_by_name(name.as_bytes()).map(|u| u.uid())
 }

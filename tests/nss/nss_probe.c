@@ -16,7 +16,10 @@
  *                                  entries: each must be whole and all of one variant (one snapshot)
  *   nss_probe direct SO pwnam NAME BUFLEN | pwuid UID BUFLEN | grnam NAME BUFLEN | grgid GID BUFLEN
  *                   | initgroups NAME PRIMARY SIZE LIMIT | pwent BUFLEN | grent BUFLEN
- *                                  prints "status=S errno=E" and the answer
+ *                   | loop NAME UID COUNT BUFLEN
+ *                                  prints "status=S errno=E" and the answer; loop: one getpwnam_r
+ *                                  (maps the snapshot), then COUNT getpwnam_r + getpwuid_r between two
+ *                                  getppid() system calls (markers for strace), prints "bad=N"
  *
  * Exit status: 0 ok, 1 a check failed, 2 usage / not found.
  */
@@ -30,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -216,6 +220,26 @@ static int direct(int argc, char **argv) {
     }
     size_t len = (size_t)atol(argv[argc - 1]);
     char *buf = len ? malloc(len) : NULL;
+    if (!strcmp(op, "loop") && argc == 8) {
+        pwnam_fn nam = (pwnam_fn)sym(h, "_nss_roster_getpwnam_r");
+        pwuid_fn byuid = (pwuid_fn)sym(h, "_nss_roster_getpwuid_r");
+        uid_t uid = (uid_t)strtoul(argv[5], NULL, 10);
+        long count = atol(argv[6]), bad = 0;
+        st = nam(argv[4], &pw, buf, len, &err);
+        if (st != 1) {
+            printf("status=%d errno=%d\n", st, err);
+            return 0;
+        }
+        syscall(SYS_getppid);
+        for (long i = 0; i < count; i++) {
+            if (nam(argv[4], &pw, buf, len, &err) != 1 || pw.pw_uid != uid) bad++;
+            if (byuid(uid, &pw, buf, len, &err) != 1 || strcmp(pw.pw_name, argv[4]) != 0) bad++;
+        }
+        syscall(SYS_getppid);
+        printf("status=1 errno=0 bad=%ld\n", bad);
+        free(buf);
+        return 0;
+    }
     if (!strcmp(op, "pwnam") && argc == 6) {
         st = ((pwnam_fn)sym(h, "_nss_roster_getpwnam_r"))(argv[4], &pw, buf, len, &err);
     } else if (!strcmp(op, "pwuid") && argc == 6) {
