@@ -51,6 +51,7 @@ programs=(
     sqlite3 ssh ssh-keygen sshd openssl readelf strip ps
     visudo dpkg-deb dpkg-shlibdeps dpkg-architecture fakeroot rpm rpmbuild
     lintian debootstrap systemd-nspawn mount chroot
+    strace ip nsenter
 )
 lib=/usr/lib/$(gcc -print-multiarch)
 files=(

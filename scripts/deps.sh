@@ -11,7 +11,9 @@ roster_apt_packages=(
     libuid-wrapper  # initgroups under nss_wrapper
     libpam0g-dev    # links pam_roster.so against libpam
     sqlite3         # integrity checks in the durability test
-    util-linux      # setpriv, unshare
+    util-linux      # setpriv, unshare, nsenter
+    strace          # the NSS module's "no system call on the hot path" test
+    iproute2        # ip: the fleet tests' veth pairs between host namespaces
     gcc             # the small C test programs
     procps
     openssh-server  # a real sshd for the AuthorizedKeysCommand test
