@@ -448,6 +448,13 @@ fn three_isolated_hosts_follow_two_controllers() {
         "{errors:?}"
     );
     assert_eq!(c.status()["within_grace"], false);
+    // Past the grace, host-c still resolves erin (NSS, `users show`).
+    let resolves = c.call(&Request::WaitState {
+        user: "erin".into(),
+        state: Some("active".into()),
+        timeout_ms: 0,
+    });
+    assert_eq!(resolves["seen"], true, "{resolves}");
     // Meanwhile the others go on: frank arrives on host-a, not on host-c.
     fleet.create_user("frank", "prod", Level::Write);
     assert_eq!(
@@ -489,14 +496,14 @@ fn three_isolated_hosts_follow_two_controllers() {
     let creating = std::thread::scope(|scope| {
         let creator = scope.spawn(|| {
             let roster_started = Instant::now();
-            for n in 0..200 {
-                fleet.create_user(&format!("bulk{n:03}"), "prod", Level::Write);
-            }
+            let names: Vec<String> = (0..200).map(|n| format!("bulk{n:03}")).collect();
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            fleet.create_users(&names, "prod", Level::Write);
             roster_started.elapsed()
         });
         let mut kills = 0;
-        while !creator.is_finished() && kills < 5 {
-            std::thread::sleep(Duration::from_millis(150));
+        while !creator.is_finished() && kills < 8 {
+            std::thread::sleep(Duration::from_millis(300));
             a.call(&Request::Kill9Rosterd);
             kills += 1;
             let restarted = a.call(&Request::RestartRosterd);

@@ -296,31 +296,49 @@ iterations = 1
 
     /// A user-role user with [`PASSWORD`] and `level` in `environment`.
     pub fn create_user(&self, name: &str, environment: &str, level: Level) {
+        self.create_users(&[name], environment, level);
+    }
+
+    /// As [`Fleet::create_user`] for each of `names`, one after the
+    /// other on one connection (a burst of batches for the hosts).
+    pub fn create_users(&self, names: &[&str], environment: &str, level: Level) {
         let mut roster = self.roster();
         let hasher = roster_core::password::Hasher::new(&roster.config().argon2).unwrap();
-        let request = PasswordRequest::create(
-            NewUser {
-                name: name.into(),
-                display_name: None,
-                role: Some(Role::User),
-                home: None,
-                shell: None,
-            },
-            Secret::new(PASSWORD),
-        )
-        .unwrap();
-        let plan = roster.plan_password_change(&Actor::Root, request).unwrap();
-        let phc = plan
-            .password_to_hash(false)
-            .unwrap()
-            .map(|new| hasher.hash(&new).unwrap());
-        roster
-            .commit_password_change(&Actor::Root, plan, false, phc)
-            .unwrap();
-        roster
-            .grant(&Actor::Root, name, Some(environment), level)
-            .unwrap();
+        for name in names {
+            create_one(&mut roster, &hasher, name, environment, level);
+        }
     }
+}
+
+fn create_one(
+    roster: &mut Roster,
+    hasher: &roster_core::password::Hasher,
+    name: &str,
+    environment: &str,
+    level: Level,
+) {
+    let request = PasswordRequest::create(
+        NewUser {
+            name: name.into(),
+            display_name: None,
+            role: Some(Role::User),
+            home: None,
+            shell: None,
+        },
+        Secret::new(PASSWORD),
+    )
+    .unwrap();
+    let plan = roster.plan_password_change(&Actor::Root, request).unwrap();
+    let phc = plan
+        .password_to_hash(false)
+        .unwrap()
+        .map(|new| hasher.hash(&new).unwrap());
+    roster
+        .commit_password_change(&Actor::Root, plan, false, phc)
+        .unwrap();
+    roster
+        .grant(&Actor::Root, name, Some(environment), level)
+        .unwrap();
 }
 
 impl Drop for Fleet {
