@@ -207,10 +207,11 @@ iterations = 1
     /// `roster-controller serve` of every replica not running, each
     /// waited for until it listens.
     pub fn serve(&mut self) {
-        for replica in 0..self.serving.len() {
-            if self.serving[replica].is_none() {
-                self.serve_replica(replica);
-            }
+        let stopped: Vec<usize> = (0..self.serving.len())
+            .filter(|&replica| self.serving[replica].is_none())
+            .collect();
+        for replica in stopped {
+            self.serve_replica(replica);
         }
     }
 
