@@ -23,18 +23,46 @@ use std::time::Duration;
 /// Every fleet user's password in these tests.
 pub const PASSWORD: &str = "a long fleet password";
 
+pub mod netns;
+
 pub struct Fleet {
     pub dir: tempfile::TempDir,
     pub conninfo: String,
+    /// The first replica's URL (where hosts join).
     pub url: String,
+    /// Every replica's URL, in `public_urls` order.
+    pub urls: Vec<String>,
     pub ca_fingerprint: String,
     pub uid_min: u32,
     pub uid_max: u32,
-    serving: Option<Child>,
+    /// Each replica's `serve`, while it runs.
+    serving: Vec<Option<Child>>,
 }
 
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+/// Where the controllers listen and how many replicas serve the store.
+#[derive(Clone, Debug)]
+pub struct FleetOptions {
+    /// The address every replica listens on (each on a port of its own),
+    /// and the name its server certificate carries.
+    pub listen_ip: String,
+    /// `serve` replicas of the one store (`init`, then `init --replica`).
+    pub replicas: usize,
+    /// The fleet's uid range; None: a harness block (32 uids).
+    pub uids: Option<(u32, u32)>,
+}
+
+impl Default for FleetOptions {
+    fn default() -> Self {
+        FleetOptions {
+            listen_ip: "127.0.0.1".into(),
+            replicas: 1,
+            uids: None,
+        }
+    }
+}
+
+fn free_port(ip: &str) -> u16 {
+    let listener = std::net::TcpListener::bind((ip, 0)).unwrap();
     listener.local_addr().unwrap().port()
 }
 
@@ -42,46 +70,65 @@ impl Fleet {
     /// None (skipped, or a failure under ROSTER_TESTS_REQUIRE_ALL) where
     /// PostgreSQL can't run.
     pub fn start(name: &str) -> Option<Fleet> {
+        Fleet::start_with(name, FleetOptions::default())
+    }
+
+    /// As [`Fleet::start`], with `options.replicas` controllers on
+    /// `options.listen_ip`, each listing every replica in `public_urls`.
+    pub fn start_with(name: &str, options: FleetOptions) -> Option<Fleet> {
         let server = TestServer::shared()?;
         let conninfo = server.conninfo_for(name);
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let (uid_min, uid_max) = next_uid_block();
-        std::fs::create_dir(dir.path().join("ca")).unwrap();
-        std::fs::write(
-            dir.path().join("controller.toml"),
-            format!(
-                r#"uid_min = {uid_min}
+        let ip = options.listen_ip.as_str();
+        let ports: Vec<u16> = (0..options.replicas.max(1))
+            .map(|_| free_port(ip))
+            .collect();
+        let urls: Vec<String> = ports.iter().map(|p| format!("https://{ip}:{p}")).collect();
+        let public_urls = urls
+            .iter()
+            .map(|u| format!("{u:?}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let (uid_min, uid_max) = options.uids.unwrap_or_else(next_uid_block);
+        for (replica, port) in ports.iter().enumerate() {
+            let suffix = replica_suffix(replica);
+            std::fs::create_dir(dir.path().join(format!("ca{suffix}"))).unwrap();
+            std::fs::write(
+                dir.path().join(format!("controller{suffix}.toml")),
+                format!(
+                    r#"uid_min = {uid_min}
 uid_max = {uid_max}
 [store]
 conninfo = "{conninfo}"
 [listen]
-api = "127.0.0.1:{port}"
+api = "{ip}:{port}"
 metrics = "127.0.0.1:0"
-public_urls = ["https://127.0.0.1:{port}"]
+public_urls = [{public_urls}]
 [tls]
-ca_dir = "{dir}/ca"
-server_cert = "{dir}/server.crt"
-server_key = "{dir}/server.key"
-server_names = ["localhost", "127.0.0.1"]
+ca_dir = "{dir}/ca{suffix}"
+server_cert = "{dir}/server{suffix}.crt"
+server_key = "{dir}/server{suffix}.key"
+server_names = ["localhost", "{ip}"]
 [limits]
 long_poll = "1s"
 [argon2]
 memory_kib = 64
 iterations = 1
 "#,
-                dir = dir.path().display()
-            ),
-        )
-        .unwrap();
+                    dir = dir.path().display()
+                ),
+            )
+            .unwrap();
+        }
         let mut fleet = Fleet {
             dir,
             conninfo,
-            url: format!("https://127.0.0.1:{port}"),
+            url: urls[0].clone(),
+            urls,
             ca_fingerprint: String::new(),
             uid_min,
             uid_max,
-            serving: None,
+            serving: (0..ports.len()).map(|_| None).collect(),
         };
         let init = fleet.command_with_stdin(
             &["init", "--admin", "root-admin", "--password-stdin"],
@@ -94,10 +141,45 @@ iterations = 1
             .find(|w| w.starts_with("SHA256:"))
             .unwrap_or_else(|| panic!("no CA fingerprint in\n{out}"))
             .to_string();
+        let ca_key = fleet.dir.path().join("ca").join("ca.key");
+        for replica in 1..fleet.serving.len() {
+            let out = fleet.replica_command(
+                replica,
+                &[
+                    "init",
+                    "--replica",
+                    "--ca-key",
+                    &ca_key.display().to_string(),
+                ],
+            );
+            assert!(
+                out.status.success(),
+                "init --replica: {}",
+                text(&out.stderr)
+            );
+        }
         fleet.serve();
         let mut roster = fleet.roster();
         roster.add_environment(&Actor::Root, "prod").unwrap();
         Some(fleet)
+    }
+
+    /// Replica `n`'s config: `controller.toml` for the first.
+    pub fn replica_config(&self, replica: usize) -> PathBuf {
+        self.dir
+            .path()
+            .join(format!("controller{}.toml", replica_suffix(replica)))
+    }
+
+    /// `roster-controller` with replica `n`'s config.
+    pub fn replica_command(&self, replica: usize, args: &[&str]) -> Output {
+        Command::new(binary("roster-controller"))
+            .arg("--config")
+            .arg(self.replica_config(replica))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("can't run roster-controller: {e}"))
     }
 
     pub fn config(&self) -> PathBuf {
@@ -122,11 +204,22 @@ iterations = 1
         child.wait_with_output().unwrap()
     }
 
-    /// `roster-controller serve`, waited for until it listens.
+    /// `roster-controller serve` of every replica not running, each
+    /// waited for until it listens.
     pub fn serve(&mut self) {
+        let stopped: Vec<usize> = (0..self.serving.len())
+            .filter(|&replica| self.serving[replica].is_none())
+            .collect();
+        for replica in stopped {
+            self.serve_replica(replica);
+        }
+    }
+
+    /// Replica `n`'s `serve`, waited for until it listens.
+    pub fn serve_replica(&mut self, replica: usize) {
         let mut child = Command::new(binary("roster-controller"))
             .arg("--config")
-            .arg(self.config())
+            .arg(self.replica_config(replica))
             .arg("serve")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -141,21 +234,38 @@ iterations = 1
                     let _ = sender.send(());
                     sent = true;
                 }
-                eprintln!("[controller] {line}");
+                eprintln!("[controller {replica}] {line}");
             }
         });
         receiver
             .recv_timeout(Duration::from_secs(30))
             .expect("the controller announces where it listens");
-        self.serving = Some(child);
+        self.serving[replica] = Some(child);
     }
 
-    /// SIGKILL of `serve` (hosts see no controller).
+    /// SIGKILL of every replica's `serve` (hosts see no controller).
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.serving.take() {
+        for replica in 0..self.serving.len() {
+            self.kill_replica(replica);
+        }
+    }
+
+    /// SIGKILL of replica `n`'s `serve`.
+    pub fn kill_replica(&mut self, replica: usize) {
+        if let Some(mut child) = self.serving[replica].take() {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// The store's change-log head: the cursor of a host that has
+    /// applied everything.
+    pub fn head(&self) -> i64 {
+        let mut client = roster_store_postgres::test_server::connect(&self.conninfo);
+        client
+            .query_one("SELECT seq FROM change_head", &[])
+            .unwrap()
+            .get(0)
     }
 
     /// A join token for `environment`, printed once.
@@ -187,36 +297,63 @@ iterations = 1
 
     /// A user-role user with [`PASSWORD`] and `level` in `environment`.
     pub fn create_user(&self, name: &str, environment: &str, level: Level) {
+        self.create_users(&[name], environment, level);
+    }
+
+    /// As [`Fleet::create_user`] for each of `names`, one after the
+    /// other on one connection (a burst of batches for the hosts).
+    pub fn create_users(&self, names: &[&str], environment: &str, level: Level) {
         let mut roster = self.roster();
         let hasher = roster_core::password::Hasher::new(&roster.config().argon2).unwrap();
-        let request = PasswordRequest::create(
-            NewUser {
-                name: name.into(),
-                display_name: None,
-                role: Some(Role::User),
-                home: None,
-                shell: None,
-            },
-            Secret::new(PASSWORD),
-        )
-        .unwrap();
-        let plan = roster.plan_password_change(&Actor::Root, request).unwrap();
-        let phc = plan
-            .password_to_hash(false)
-            .unwrap()
-            .map(|new| hasher.hash(&new).unwrap());
-        roster
-            .commit_password_change(&Actor::Root, plan, false, phc)
-            .unwrap();
-        roster
-            .grant(&Actor::Root, name, Some(environment), level)
-            .unwrap();
+        for name in names {
+            create_one(&mut roster, &hasher, name, environment, level);
+        }
     }
+}
+
+fn create_one(
+    roster: &mut Roster,
+    hasher: &roster_core::password::Hasher,
+    name: &str,
+    environment: &str,
+    level: Level,
+) {
+    let request = PasswordRequest::create(
+        NewUser {
+            name: name.into(),
+            display_name: None,
+            role: Some(Role::User),
+            home: None,
+            shell: None,
+        },
+        Secret::new(PASSWORD),
+    )
+    .unwrap();
+    let plan = roster.plan_password_change(&Actor::Root, request).unwrap();
+    let phc = plan
+        .password_to_hash(false)
+        .unwrap()
+        .map(|new| hasher.hash(&new).unwrap());
+    roster
+        .commit_password_change(&Actor::Root, plan, false, phc)
+        .unwrap();
+    roster
+        .grant(&Actor::Root, name, Some(environment), level)
+        .unwrap();
 }
 
 impl Drop for Fleet {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// The file-name suffix of replica `n`'s files: none for the first.
+fn replica_suffix(replica: usize) -> String {
+    if replica == 0 {
+        String::new()
+    } else {
+        format!("-{replica}")
     }
 }
 
