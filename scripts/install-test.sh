@@ -12,6 +12,10 @@
 #    and, in a private mount and pid namespace (nothing leaks to the host, and
 #    every process started inside dies with it), chroots into it to:
 #    dpkg -i the three .debs; check /etc/pam.d/common-* and nsswitch.conf;
+#    link the fleet drop-in in as `roster hosts join` does and check that
+#    systemd-analyze verify reads the unit with it cleanly and that it
+#    changes only the network settings (exposure printed with and without;
+#    the standalone unit keeps PrivateNetwork=yes), then take it out;
 #    start the system dbus-daemon and rosterd (D-Bus activation first);
 #    create a user with the installed roster; getent passwd it; authenticate
 #    it and check its account with pamtester through common-auth and
@@ -158,6 +162,33 @@ done
 if ((write_lists)); then
     echo "install-test.sh: wrote tests/packaging/{deb,rpm}-*.list: review them with git diff" >&2
     exit 0
+fi
+
+# The fleet drop-in in both payloads: shipped where `roster hosts join`
+# links it from, never in /etc/systemd (a standalone host keeps
+# PrivateNetwork=yes), the same bytes as packaging/systemd/rosterd-fleet.conf.
+ok=1
+roster_deb=$out/roster_${version}_${arch}.deb
+roster_rpm=$(find "$out" -maxdepth 1 -name "roster-$version-*.$(uname -m).rpm" | head -n1)
+grep -qxF -- '-rw-r--r-- root/root ./usr/share/roster/systemd/rosterd-fleet.conf' <(list_deb "$roster_deb") ||
+    { echo "    deb roster lacks /usr/share/roster/systemd/rosterd-fleet.conf (0644 root)" >&2; ok=0; }
+if [[ -n $roster_rpm ]]; then
+    grep -qxF -- '- -rw-r--r-- root root /usr/share/roster/systemd/rosterd-fleet.conf' <(list_rpm "$roster_rpm") ||
+        { echo "    rpm roster lacks /usr/share/roster/systemd/rosterd-fleet.conf (0644 root, not %config)" >&2; ok=0; }
+else
+    echo "    no roster .rpm in $out" >&2
+    ok=0
+fi
+if list_deb "$roster_deb" | grep -q 'etc/systemd'; then
+    echo "    deb roster ships something under /etc/systemd (the drop-in is linked by join, not installed)" >&2
+    ok=0
+fi
+cmp -s packaging/systemd/rosterd-fleet.conf <(dpkg-deb --fsys-tarfile "$roster_deb" | tar -xOf - ./usr/share/roster/systemd/rosterd-fleet.conf) ||
+    { echo "    the .deb's rosterd-fleet.conf differs from packaging/systemd/rosterd-fleet.conf" >&2; ok=0; }
+if ((ok)); then
+    pass "deb and rpm roster ship the fleet drop-in at /usr/share/roster/systemd/rosterd-fleet.conf (0644 root), nothing under /etc/systemd"
+else
+    fail "the fleet drop-in in the roster packages (above)"
 fi
 
 # roster-controller: the entries that matter, in both formats (its man page

@@ -210,6 +210,8 @@ lay_out() {
     install -D -m 0644 packaging/dbus/org.roster.Roster1.conf "$r/usr/share/dbus-1/system.d/org.roster.Roster1.conf"
     install -D -m 0644 packaging/dbus/org.roster.Roster1.service "$r/usr/share/dbus-1/system-services/org.roster.Roster1.service"
     install -D -m 0644 packaging/systemd/rosterd.service "$r$unitdir/rosterd.service"
+    # Fleet mode's drop-in: shipped, not enabled (`roster hosts join` links it in).
+    install -D -m 0644 packaging/systemd/rosterd-fleet.conf "$r/usr/share/roster/systemd/rosterd-fleet.conf"
     local page section
     for page in "${man_pages[@]}"; do
         section=${page##*.}
@@ -278,6 +280,26 @@ if command -v systemd-analyze >/dev/null; then
         cat "$work/unit-security.txt" >&2
         die "rosterd.service exposure above 2.5 (systemd-analyze security)"
     fi
+    # The same unit with the fleet drop-in applied, as `roster hosts join`
+    # links it: a copy here, since --root doesn't follow the absolute link
+    # into the root (it resolves it on the build host). It opens the network
+    # (PrivateNetwork=no, AF_INET/AF_INET6, no IPAddressDeny): 2.6 now, 3.0
+    # is its bar; systemd must see PrivateNetwork off, or it wasn't applied.
+    fleetroot=$work/fleet-unit-root
+    rm -rf "$fleetroot"
+    cp -a "$debroot/roster" "$fleetroot"
+    install -D -m 0644 packaging/systemd/rosterd-fleet.conf "$fleetroot/etc/systemd/system/rosterd.service.d/fleet.conf"
+    if systemd-analyze security --offline=yes --root="$top/$fleetroot" --threshold=30 \
+        rosterd.service >"$work/fleet-unit-security.txt" 2>&1 &&
+        grep -q '✗ PrivateNetwork=' "$work/fleet-unit-security.txt"; then
+        printf 'rosterd.service exposure: standalone %s, with the fleet drop-in %s\n' \
+            "$(grep -o 'Overall exposure level.*' "$work/unit-security.txt" | grep -o '[0-9]*\.[0-9]')" \
+            "$(grep -o 'Overall exposure level.*' "$work/fleet-unit-security.txt" | grep -o '[0-9]*\.[0-9]')" >&2
+    else
+        cat "$work/fleet-unit-security.txt" >&2
+        die "rosterd.service with the fleet drop-in: exposure above 3.0, or the drop-in not applied (systemd-analyze security)"
+    fi
+    rm -rf "$fleetroot"
     # The controller serves the network (AF_INET/AF_INET6, no IPAddressDeny,
     # no PrivateNetwork), which scores higher than rosterd: 1.1 now, 2.0 is its bar.
     if systemd-analyze security --offline=yes --root="$top/$debroot/roster-controller" --threshold=20 \
@@ -340,7 +362,7 @@ files_for() {
             case $type in
                 d)
                     case $path in
-                        /etc/roster | /usr/share/doc/roster | /usr/share/doc/roster-controller | /usr/share/licenses/*)
+                        /etc/roster | /usr/share/roster | /usr/share/roster/systemd | /usr/share/doc/roster | /usr/share/doc/roster-controller | /usr/share/licenses/*)
                             echo "%dir %attr(0$mode,root,root) $path"
                             ;;
                     esac

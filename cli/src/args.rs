@@ -108,8 +108,9 @@ pub struct DoctorArgs {
     #[arg(long)]
     pub json: bool,
     /// Repair what is safe to repair: the modes of the database, its folder
-    /// and the snapshot, the roster entries in nsswitch.conf, the sudoers
-    /// drop-in (checked with visudo first).
+    /// and the snapshot (and in fleet mode of the enrollment's files), the
+    /// roster entries in nsswitch.conf, the sudoers drop-in (checked with
+    /// visudo first).
     #[arg(long)]
     pub fix: bool,
     /// rosterd's config (default: ROOT/etc/roster/rosterd.toml).

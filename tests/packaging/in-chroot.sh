@@ -31,7 +31,7 @@ ok=1
 for f in /usr/sbin/rosterd /usr/bin/roster /usr/lib/x86_64-linux-gnu/security/pam_roster.so \
     /usr/lib/x86_64-linux-gnu/libnss_roster.so.2 /etc/roster/rosterd.toml /etc/sudoers.d/roster \
     /usr/share/dbus-1/system.d/org.roster.Roster1.conf /usr/share/dbus-1/system-services/org.roster.Roster1.service \
-    /lib/systemd/system/rosterd.service /usr/share/pam-configs/roster; do
+    /lib/systemd/system/rosterd.service /usr/share/roster/systemd/rosterd-fleet.conf /usr/share/pam-configs/roster; do
     [[ -e $f ]] || { note "missing $f"; ok=0; }
 done
 if [[ $(stat -c %a /etc/sudoers.d/roster) == 440 ]] && visudo -cf /etc/sudoers.d/roster >/dev/null; then :; else
@@ -39,6 +39,42 @@ if [[ $(stat -c %a /etc/sudoers.d/roster) == 440 ]] && visudo -cf /etc/sudoers.d
     ok=0
 fi
 verdict "$ok" "installed files in place (sudoers drop-in 0440, visudo -c clean)" "installed files"
+
+# --- the fleet drop-in -----------------------------------------------------
+# Linked in as `roster hosts join` links it, then taken out again: systemd
+# (verify, security --offline, as in this root) must read the unit with it,
+# and it must open the network and nothing else. --man=no: no man-db here.
+unit=/lib/systemd/system/rosterd.service
+fleet_conf=/usr/share/roster/systemd/rosterd-fleet.conf
+fleet_link=/etc/systemd/system/rosterd.service.d/fleet.conf
+exposure() { grep -o 'Overall exposure level for rosterd.service: [0-9.]*' | grep -o '[0-9.]*$'; }
+ok=1
+[[ $(stat -c '%a %U:%G' "$fleet_conf" 2>&1) == '644 root:root' ]] || { note "$fleet_conf: $(stat -c '%a %U:%G' "$fleet_conf" 2>&1)"; ok=0; }
+grep -qx 'PrivateNetwork=yes' "$unit" || { note "$unit lacks PrivateNetwork=yes"; ok=0; }
+systemd-analyze security --offline=yes rosterd.service >/root/security-standalone.log 2>&1 || true
+standalone=$(exposure </root/security-standalone.log || true)
+grep -q '✓ PrivateNetwork=' /root/security-standalone.log || { note "standalone: systemd doesn't see PrivateNetwork=yes"; ok=0; }
+mkdir -p "${fleet_link%/*}"
+ln -sf "$fleet_conf" "$fleet_link"
+if systemd-analyze verify --man=no rosterd.service >/root/verify-fleet.log 2>&1 && ! grep -q . /root/verify-fleet.log; then :; else
+    note "systemd-analyze verify with the drop-in:"
+    sed 's/^/      /' /root/verify-fleet.log
+    ok=0
+fi
+systemd-analyze security --offline=yes rosterd.service >/root/security-fleet.log 2>&1 || true
+fleet=$(exposure </root/security-fleet.log || true)
+grep -q '✗ PrivateNetwork=' /root/security-fleet.log || { note "with the drop-in systemd still sees PrivateNetwork=yes (not applied?)"; ok=0; }
+# Only the network lines may change between the two.
+changed=$(diff <(grep -E '^[✓✗]' /root/security-standalone.log | sort) <(grep -E '^[✓✗]' /root/security-fleet.log | sort) |
+    grep -E '^[<>]' | grep -Ev 'PrivateNetwork=|IPAddressDeny=|RestrictAddressFamilies=~AF_\(INET\|INET6\)' || true)
+if [[ -n $changed ]]; then
+    note "the drop-in changes more than the network:"
+    sed 's/^/      /' <<<"$changed"
+    ok=0
+fi
+rm -f "$fleet_link"
+rmdir "${fleet_link%/*}" 2>/dev/null || true
+verdict "$ok" "fleet drop-in $fleet_conf (0644): systemd-analyze verify clean with it linked in; exposure standalone ${standalone:-?} (PrivateNetwork=yes), with the drop-in ${fleet:-?} (only the network settings differ)" "the fleet drop-in"
 
 # --- PAM stacks written by pam-auth-update ---------------------------------
 ok=1

@@ -6,7 +6,7 @@
 mod cli_common;
 
 use cli_common::Host;
-use roster_tests::binary;
+use roster_tests::{TestConfig, binary, skip_or_fail};
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -908,4 +908,271 @@ fn generate_writes_man_pages_and_completions_for_packaging() {
     for flag in flags {
         assert!(page.contains(flag), "rosterd.8 lacks {flag}");
     }
+}
+
+// ------------------------------------------------------------ fleet mode
+
+/// Only the `fleet*` findings.
+fn fleet_findings(list: &[Value]) -> Vec<&Value> {
+    list.iter()
+        .filter(|f| f["check"].as_str().is_some_and(|c| c.starts_with("fleet")))
+        .collect()
+}
+
+/// An enrollment as rosterd writes it (`fleet/enrollment.json` and
+/// `fleet/host.key` beside the database), with the given PEMs.
+fn write_enrollment(folder: &Path, certificate_pem: &str, key_pem: &str, file_mode: u32) {
+    std::fs::create_dir_all(folder).unwrap_or_else(|e| panic!("mkdir {}: {e}", folder.display()));
+    let enrollment = serde_json::json!({
+        "host_id": 7,
+        "hostname": "web-1",
+        "environment": "prod",
+        "certificate_pem": certificate_pem,
+        "ca_bundle_pem": certificate_pem,
+        // Nobody serves this: the agent fails, never reaches a controller.
+        "controllers": ["https://127.0.0.1:1"],
+        "ca_fingerprint": "SHA256:none",
+        "epoch": "e1",
+        "cursor": 0,
+    });
+    for (name, text) in [
+        ("enrollment.json", enrollment.to_string()),
+        ("host.key", key_pem.to_owned()),
+    ] {
+        let path = folder.join(name);
+        std::fs::write(&path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(file_mode))
+            .unwrap_or_else(|e| panic!("chmod {}: {e}", path.display()));
+    }
+}
+
+#[test]
+fn a_standalone_host_has_one_fleet_line() {
+    let host = FakeHost::good();
+    let list = host.json(&[]);
+    let fleet = fleet_findings(&list);
+    assert_eq!(fleet.len(), 1, "{fleet:#?}");
+    let f = expect(&list, "fleet", "ok");
+    assert!(
+        f["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("standalone")),
+        "{f:#}"
+    );
+    // A drop-in or a fleet folder without an enrollment is no enrollment.
+    host.mkdir("var/lib/roster/fleet", 0o755);
+    host.write(
+        "etc/systemd/system/rosterd.service.d/fleet.conf",
+        "[Service]\nPrivateNetwork=no\n",
+        0o644,
+    );
+    assert_eq!(fleet_findings(&host.json(&[])).len(), 1);
+
+    // rosterd answering Fleet.Status as a standalone host: the same line.
+    let live = Host::start();
+    let out = host.doctor_on(live.bus.address(), &["--json"]);
+    let list = out.json();
+    expect(&list, "rosterd", "ok");
+    let fleet = fleet_findings(&list);
+    assert_eq!(fleet.len(), 1, "{fleet:#?}");
+    expect(&list, "fleet", "ok");
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+}
+
+/// The files of an enrolled host, with rosterd not answering: the modes
+/// (and `--fix`), the drop-in under `--root`, and a line saying what
+/// rosterd would have told.
+#[test]
+fn an_enrolled_hosts_files_are_checked_without_rosterd_and_fix_tightens_them() {
+    let host = FakeHost::good();
+    write_enrollment(
+        &host.path("var/lib/roster/fleet"),
+        "not checked here",
+        "-----BEGIN PRIVATE KEY-----\n",
+        0o644,
+    );
+    host.chmod("var/lib/roster/fleet", 0o755);
+    let list = host.json(&[]);
+    let f = expect(&list, "fleet", "ok");
+    let message = f["message"].as_str().unwrap_or_default();
+    assert!(message.contains("\"web-1\""), "{f:#}");
+    assert!(message.contains("\"prod\""), "{f:#}");
+    assert!(message.contains("https://127.0.0.1:1"), "{f:#}");
+    for check in ["fleet-folder", "fleet-enrollment", "fleet-key"] {
+        let f = expect(&list, check, "fail");
+        assert!(
+            f["fix"]
+                .as_str()
+                .is_some_and(|s| s.contains("roster doctor --fix does the chmod")),
+            "{f:#}"
+        );
+    }
+    let f = expect(&list, "fleet-key", "fail");
+    assert!(
+        f["message"]
+            .as_str()
+            .is_some_and(|s| s.contains("mode 0644, not 0600") && s.contains("private key")),
+        "{f:#}"
+    );
+    let f = expect(&list, "fleet-status", "warn");
+    assert!(
+        f["message"]
+            .as_str()
+            .is_some_and(|s| s.contains("not checked") && s.contains("rosterd didn't answer")),
+        "{f:#}"
+    );
+    // Under --root the drop-in is looked for in the root.
+    let f = expect(&list, "fleet-drop-in", "fail");
+    assert!(
+        f["message"].as_str().is_some_and(|s| s
+            .contains("etc/systemd/system/rosterd.service.d/fleet.conf is missing")
+            && s.contains("PrivateNetwork=yes")),
+        "{f:#}"
+    );
+    assert!(
+        f["fix"]
+            .as_str()
+            .is_some_and(|s| s.contains("ln -s /usr/share/roster/systemd/rosterd-fleet.conf")),
+        "{f:#}"
+    );
+
+    let fixed = host.json(&["--fix"]);
+    for check in ["fleet-folder", "fleet-enrollment", "fleet-key"] {
+        let f = expect(&fixed, check, "ok");
+        assert!(!f["fixed"].as_array().is_none_or(|a| a.is_empty()), "{f}");
+    }
+    assert_eq!(mode_of(&host.path("var/lib/roster/fleet")), 0o700);
+    assert_eq!(
+        mode_of(&host.path("var/lib/roster/fleet/enrollment.json")),
+        0o600
+    );
+    assert_eq!(mode_of(&host.path("var/lib/roster/fleet/host.key")), 0o600);
+
+    // Linked in as `roster hosts join` links it: a link to the packaged
+    // file, read under the root, dangling until the package ships it.
+    let link = host.path("etc/systemd/system/rosterd.service.d/fleet.conf");
+    std::fs::create_dir_all(link.parent().unwrap_or(Path::new("/")))
+        .unwrap_or_else(|e| panic!("{e}"));
+    std::os::unix::fs::symlink("/usr/share/roster/systemd/rosterd-fleet.conf", &link)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let f = expect(&host.json(&[]), "fleet-drop-in", "fail").clone();
+    assert!(
+        f["message"]
+            .as_str()
+            .is_some_and(|s| s.contains("which is missing")),
+        "{f:#}"
+    );
+    let shipped = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/systemd/rosterd-fleet.conf"),
+    )
+    .unwrap_or_else(|e| panic!("the shipped drop-in: {e}"));
+    host.write(
+        "usr/share/roster/systemd/rosterd-fleet.conf",
+        &shipped,
+        0o644,
+    );
+    expect(&host.json(&[]), "fleet-drop-in", "ok");
+    // A missing key is named with the way back.
+    std::fs::remove_file(host.path("var/lib/roster/fleet/host.key")).unwrap_or_default();
+    let list = host.json(&[]);
+    let f = expect(&list, "fleet-key", "fail");
+    assert!(
+        f["fix"]
+            .as_str()
+            .is_some_and(|s| s.contains("roster hosts leave")),
+        "{f:#}"
+    );
+}
+
+/// rosterd in fleet mode without a controller: enrolled by hand with a
+/// self-signed certificate (openssl) and a controller URL nobody serves,
+/// it answers `Fleet.Status` over the real bus, and the doctor judges it:
+/// the certificate's near expiry, no answer yet (logins refused).
+#[test]
+fn an_enrolled_rosterd_is_judged_over_the_bus_without_a_controller() {
+    let test = "an_enrolled_rosterd_is_judged_over_the_bus_without_a_controller";
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp: {e}"));
+    let (key, certificate) = (dir.path().join("host.key"), dir.path().join("host.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "3", "-subj", "/CN=web-1", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&certificate)
+        .output();
+    let Ok(made) = made.map_err(|e| skip_or_fail(test, &format!("openssl: {e}"))) else {
+        return;
+    };
+    assert!(
+        made.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{e}"));
+
+    let mut live = Host::start_with(TestConfig::new().fleet_host());
+    let database = live.daemon.database_path();
+    let folder = database.parent().unwrap_or(Path::new("/")).join("fleet");
+    write_enrollment(&folder, &read(&certificate), &read(&key), 0o600);
+    std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o700))
+        .unwrap_or_else(|e| panic!("{e}"));
+    live.daemon.restart();
+
+    let out = Command::new(binary("roster"))
+        .args(["doctor", "--json", "--config"])
+        .arg(live.daemon.config_path())
+        .env("DBUS_SYSTEM_BUS_ADDRESS", live.bus.address())
+        .output()
+        .unwrap_or_else(|e| panic!("roster: {e}"));
+    let out = Out {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    let list = out.json();
+    expect(&list, "rosterd", "ok");
+    let f = expect(&list, "fleet", "ok");
+    assert!(
+        f["message"]
+            .as_str()
+            .is_some_and(|s| s.contains("\"web-1\"") && s.contains("https://127.0.0.1:1")),
+        "{f:#}"
+    );
+    for check in [
+        "fleet-folder",
+        "fleet-enrollment",
+        "fleet-key",
+        "fleet-clock",
+        "fleet-reports",
+    ] {
+        expect(&list, check, "ok");
+    }
+    // Three days left: within the week, so renewal is failing.
+    let f = expect(&list, "fleet-certificate", "warn");
+    assert!(
+        f["message"]
+            .as_str()
+            .is_some_and(|s| s.contains("expires in ") && s.contains("renewal is failing")),
+        "{f:#}"
+    );
+    let f = expect(&list, "fleet-answer", "fail");
+    assert!(
+        f["message"]
+            .as_str()
+            .is_some_and(|s| s.contains("no controller has answered")
+                && s.contains("Roster users can't log in")),
+        "{f:#}"
+    );
+    // The agent's failure shows once it has tried (no waiting for it here).
+    assert!(!findings(&list, "fleet-sync").is_empty(), "{list:#?}");
+    assert!(findings(&list, "fleet-status").is_empty(), "{list:#?}");
+    assert!(!findings(&list, "fleet-drop-in").is_empty(), "{list:#?}");
+    assert_eq!(out.code, Some(1), "{}\n{}", out.stdout, out.stderr);
 }

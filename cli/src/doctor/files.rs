@@ -48,7 +48,13 @@ pub fn check(host: &Host) -> Vec<Finding> {
     out
 }
 
-fn mode(check: &'static str, path: &Path, want: u32, why: &str, when_missing: &str) -> Finding {
+pub(super) fn mode(
+    check: &'static str,
+    path: &Path,
+    want: u32,
+    why: &str,
+    when_missing: &str,
+) -> Finding {
     let shown = path.display();
     let meta = match std::fs::metadata(path) {
         Ok(meta) => meta,

@@ -11,13 +11,15 @@
 //!
 //! Unlike every other command, the doctor decides things itself: it reads
 //! the host's files rather than asking rosterd, since it must work exactly
-//! when rosterd doesn't.
+//! when rosterd doesn't. Only what rosterd alone knows (in fleet mode: its
+//! link to the controllers) is asked over the bus, and judged here.
 
 pub mod accounts;
 pub mod breakglass;
 pub mod config;
 pub mod daemon;
 pub mod files;
+pub mod fleet;
 pub mod freshness;
 pub mod ids;
 pub mod nsswitch;
@@ -145,6 +147,8 @@ pub struct Host {
     /// Why the config at `config_path` can't be used (then `config` is
     /// the defaults); `None` when it was read and rosterd would take it.
     pub config_problem: Option<String>,
+    /// rosterd's `Fleet.Status`, or why it didn't answer.
+    pub fleet: Result<roster_client::FleetStatus, String>,
 }
 
 impl Host {
@@ -171,8 +175,9 @@ fn under(root: &Path, path: &Path) -> PathBuf {
 /// A family of checks on the host's files.
 type Family = fn(&Host) -> Vec<Finding>;
 
-const FAMILIES: [Family; 7] = [
+const FAMILIES: [Family; 8] = [
     files::check,
+    fleet::check,
     freshness::check,
     nsswitch::check,
     pam::check,
@@ -189,14 +194,23 @@ pub async fn run(args: DoctorArgs, bus_address: &str) -> Result<(), CliError> {
         .clone()
         .unwrap_or_else(|| under(&args.root, Path::new(config::DEFAULT_PATH)));
     let (config, config_finding) = config::load(&config_path);
+    let daemon_finding = daemon::check(bus_address).await;
+    // A rosterd that didn't answer once is not asked again (a hung one
+    // would cost the timeout twice).
+    let fleet = if daemon_finding.status == Status::Ok {
+        fleet::ask(bus_address).await
+    } else {
+        Err("rosterd didn't answer (the rosterd check says why)".to_owned())
+    };
     let host = Host {
         root: args.root.clone(),
         config_path,
         config,
         config_problem: (config_finding.status != Status::Ok)
             .then(|| config_finding.message.clone()),
+        fleet,
     };
-    let mut findings = vec![config_finding, daemon::check(bus_address).await];
+    let mut findings = vec![config_finding, daemon_finding];
     findings.extend(check_files(&host, args.fix));
 
     if args.json {
