@@ -220,6 +220,26 @@ pub enum JoinMode {
     Discard,
 }
 
+/// Of `uids`, those whose cached user may log in here now.
+fn may_log_in_of(
+    tx: &SqliteTx<'_>,
+    uids: &BTreeSet<u32>,
+    environment: &str,
+    login_level: Level,
+    now: Timestamp,
+) -> Result<BTreeSet<u32>> {
+    let mut allowed = BTreeSet::new();
+    for uid in uids {
+        if let Some(user) = tx.user_by_uid(*uid, now)?
+            && user.state != UserState::Suspended
+            && rules::may_log_in_here(&user, environment, login_level)
+        {
+            allowed.insert(*uid);
+        }
+    }
+    Ok(allowed)
+}
+
 impl Roster {
     /// Whether this host may join a controller now: root asks, it isn't
     /// enrolled already, and a host with users of its own says what
@@ -323,7 +343,28 @@ impl Roster {
             }
             let mut applied = Applied::default();
             let environment = state.environment.clone();
-            let before = may_log_in(tx, &environment, state.policy.login_level, now)?;
+            // Whose logins a batch can end: the users it names, or everyone
+            // when the environment's policy moves. A heartbeat looks at no
+            // one (100,000 users are not read twice per answer).
+            let policy_moves = answer
+                .changes
+                .iter()
+                .any(|c| matches!(c, HostChange::Environment(_)));
+            let named: BTreeSet<u32> = answer
+                .changes
+                .iter()
+                .filter_map(|c| match c {
+                    HostChange::User(sent) => Some(sent.uid),
+                    HostChange::UserDeleted { uid } => Some(*uid),
+                    HostChange::Environment(_) | HostChange::Revoked => None,
+                })
+                .collect();
+            let level_before = state.policy.login_level;
+            let before = if policy_moves {
+                may_log_in(tx, &environment, level_before, now)?
+            } else {
+                may_log_in_of(tx, &named, &environment, level_before, now)?
+            };
             for change in &answer.changes {
                 match change {
                     HostChange::User(sent) => {
@@ -346,7 +387,11 @@ impl Roster {
                     }
                 }
             }
-            let after = may_log_in(tx, &environment, state.policy.login_level, now)?;
+            let after = if policy_moves {
+                may_log_in(tx, &environment, state.policy.login_level, now)?
+            } else {
+                may_log_in_of(tx, &named, &environment, state.policy.login_level, now)?
+            };
             applied.end_sessions_of = before.difference(&after).copied().collect();
             state.cursor = answer.cursor;
             state.last_answer = LastAnswer {
