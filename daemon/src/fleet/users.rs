@@ -90,8 +90,8 @@ impl Daemon {
     pub async fn fleet_ending(&self, call: &Call, op: Op) -> Result<Ended> {
         let credential = self.fleet_credential(call)?;
         match self.forward(call, credential, op).await? {
-            OpsAnswer::Done { .. } => Ok(Ended::default()),
-            OpsAnswer::AlreadyDone { message } => Err(RosterError::Conflict(message)),
+            // A repeat the earlier attempt made: done all the same.
+            OpsAnswer::Done { .. } | OpsAnswer::AlreadyDone { .. } => Ok(Ended::default()),
             other => Err(unexpected(&other)),
         }
     }
@@ -140,8 +140,7 @@ impl Daemon {
             new_password: new.expose().to_owned(),
         };
         match self.forward(call, credential, op).await? {
-            OpsAnswer::Done { .. } => Ok(()),
-            OpsAnswer::AlreadyDone { message } => Err(RosterError::Conflict(message)),
+            OpsAnswer::Done { .. } | OpsAnswer::AlreadyDone { .. } => Ok(()),
             other => Err(unexpected(&other)),
         }
     }
@@ -191,8 +190,7 @@ impl Daemon {
             )
         };
         match self.forward(call, credential, op).await? {
-            OpsAnswer::Done { .. } => Ok(()),
-            OpsAnswer::AlreadyDone { message } => Err(RosterError::Conflict(message)),
+            OpsAnswer::Done { .. } | OpsAnswer::AlreadyDone { .. } => Ok(()),
             other => Err(unexpected(&other)),
         }
     }
