@@ -463,6 +463,7 @@ impl Roster {
         })?;
         self.config.environment = environment;
         self.config.login_level = policy.login_level;
+        self.fleet_host = true;
         Ok(applied)
     }
 
@@ -487,7 +488,9 @@ impl Roster {
     /// Back to standalone: the feed's state and the undelivered reports
     /// go; the cached users stay as the host's own.
     pub fn leave_fleet(&mut self) -> Result<()> {
-        self.cache()?.write(|tx| tx.clear_fleet_state())
+        self.cache()?.write(|tx| tx.clear_fleet_state())?;
+        self.fleet_host = false;
+        Ok(())
     }
 
     /// How long this host has been without an answer (none: not

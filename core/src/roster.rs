@@ -75,6 +75,17 @@ pub struct Roster {
     pub(crate) config: Config,
     clock: Arc<dyn Clock>,
     pub(crate) store: Box<dyn Backend>,
+    /// This store is an enrolled host's cache: kept in memory so a
+    /// standalone host's logins read nothing more for fleet mode.
+    pub(crate) fleet_host: bool,
+}
+
+/// Whether `store` is an enrolled host's cache (a fleet state is kept).
+fn is_fleet_host(store: &mut dyn Backend) -> Result<bool> {
+    match store.host_cache() {
+        Some(cache) => Ok(cache.read(|tx| tx.fleet_state())?.is_some()),
+        None => Ok(false),
+    }
 }
 
 impl std::fmt::Debug for Roster {
@@ -259,22 +270,30 @@ impl Roster {
             }
             Ok(())
         })?;
+        let fleet_host = is_fleet_host(store.as_mut())?;
         Ok(Roster {
             config,
             clock,
             store,
+            fleet_host,
         })
     }
 
     /// As [`Roster::with_backend`] on a store known to be set up (its
     /// environments made by whoever opened it first): no write, for a
     /// caller that opens one per call (the fleet's controller).
-    pub fn over(config: Config, clock: Arc<dyn Clock>, store: Box<dyn Backend>) -> Result<Roster> {
+    pub fn over(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        mut store: Box<dyn Backend>,
+    ) -> Result<Roster> {
         config.validate()?;
+        let fleet_host = is_fleet_host(store.as_mut())?;
         Ok(Roster {
             config,
             clock,
             store,
+            fleet_host,
         })
     }
 
@@ -761,9 +780,10 @@ impl Roster {
         let user = self.store.read(|tx| tx.user(name, now))?;
         // A fleet host past its offline grace fails closed for every
         // Roster user (DESIGN.md "Offline"); NSS keeps resolving them.
-        let offline = match self.store.host_cache() {
-            Some(_) => self.fleet_offline()?.filter(|o| !o.within_grace),
-            None => None,
+        let offline = if self.fleet_host {
+            self.fleet_offline()?.filter(|o| !o.within_grace)
+        } else {
+            None
         };
         let environment = &self.config.environment;
         let login_level = self.config.login_level;

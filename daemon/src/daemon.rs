@@ -235,7 +235,7 @@ impl Daemon {
             if self.fleet.enrolled() {
                 // Kept in the cache until the controller has it; written
                 // off the answer's path (a login never waits for it).
-                let report = crate::fleet::report_of(&entry, self.roster_now());
+                let report = crate::fleet::report_of(&entry, crate::fleet::now());
                 let roster = self.roster.clone();
                 tokio::task::spawn_blocking(move || {
                     let mut guard = roster.lock().unwrap_or_else(|p| p.into_inner());
@@ -246,12 +246,6 @@ impl Daemon {
             }
         }
         result
-    }
-
-    fn roster_now(&self) -> i64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
     }
 
     /// `result`, once the snapshot write the call asked for is done (see

@@ -19,8 +19,7 @@ use std::time::{Duration, Instant};
 /// a loaded CI machine gets slack, the figure is in the note, not here).
 const ARRIVES_WITHIN: Duration = Duration::from_secs(20);
 
-fn host(name: &str) -> World {
-    let _ = name;
+fn host() -> World {
     World::start_with(TestConfig::new().fleet_host())
 }
 
@@ -79,7 +78,7 @@ fn a_host_joins_follows_the_controller_and_leaves() {
         return;
     };
     fleet.create_user("carol", "prod", Level::Write);
-    let a = host("a");
+    let a = host();
     assert_eq!(status(&a)["enrolled"], false);
 
     // A wrong pin: nothing sent, nothing enrolled.
@@ -128,7 +127,7 @@ fn a_host_joins_follows_the_controller_and_leaves() {
     );
 
     // The token works once: a second host is refused with it.
-    let b = host("b");
+    let b = host();
     let again = join(&b, &fleet, &token, "host-b");
     assert!(!again.success(), "{again:?}");
     assert_eq!(status(&b)["enrolled"], false);
@@ -309,7 +308,7 @@ fn a_revoked_host_wipes_its_credentials_and_an_outage_ends_logins_at_the_grace()
     fleet.create_user("erin", "prod", Level::Write);
     let set = fleet.command(&["environments", "set", "prod", "offline_grace=4s"]);
     assert!(set.status.success(), "{}", text(&set.stderr));
-    let a = host("a");
+    let a = host();
     join(&a, &fleet, &fleet.join_token("prod"), "host-a").expect_ok();
     assert_eq!(login(&a, "erin"), (PAM_SUCCESS, PAM_SUCCESS));
     assert_eq!(status(&a)["offline_grace_secs"], 4);

@@ -86,8 +86,7 @@ async fn wait_for_rosterd(ctx: &Ctx<'_>) -> Result<(), CliError> {
         let fleet = ctx.client.fleet().await?;
         match fleet.status().await {
             Ok(_) => return Ok(()),
-            Err(e) if started.elapsed() < RESTART_WAIT => {
-                let _ = e;
+            Err(_) if started.elapsed() < RESTART_WAIT => {
                 // Nothing else runs on this thread meanwhile (block_on).
                 std::thread::sleep(Duration::from_millis(200));
             }

@@ -215,11 +215,7 @@ impl Roster {
                 code: if pending { tx.code_of(user.uid)? } else { None },
             }))
         })?;
-        let fleet_host = match self.store.host_cache() {
-            Some(cache) => cache.read(|tx| tx.fleet_state())?.is_some(),
-            None => false,
-        };
-        let online = fleet_host && user.as_ref().is_some_and(|u| u.active && u.hash.is_none());
+        let online = self.fleet_host && user.as_ref().is_some_and(|u| u.active && u.hash.is_none());
         Ok(LoginPlan {
             name: name.to_owned(),
             host,

@@ -59,7 +59,8 @@ pub struct Fleet {
     pub membership: tokio::sync::Mutex<()>,
 }
 
-fn now() -> i64 {
+/// The wall clock, seconds since the epoch (audit times, report times).
+pub fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
