@@ -6,6 +6,15 @@
  *                                      prints "nam_us=MEDIAN uid_us=MEDIAN"
  *   bench_nss first NAME               the process's first getpwnam; prints "first_us=T"
  *   bench_nss enum                     setpwent/getpwent to the end; prints "enum_ms=T entries=N"
+ *   bench_nss warm PREFIX COUNT        getpwnam of every PREFIX<i>, i < COUNT, once (fills a cache
+ *                                      such as SSSD's); prints "warm_ms=T"
+ *   bench_nss rounds PREFIX COUNT ROUNDS CALLS SEED
+ *                                      one warm-up lookup, then ROUNDS rounds of CALLS getpwnam and
+ *                                      CALLS getpwuid of random users (names made before the clock
+ *                                      starts), each round timed as a whole on the thread's CPU
+ *                                      clock (time spent waiting for a CPU on a busy machine is not
+ *                                      counted); prints "nam_ns=R1,R2,... uid_ns=R1,R2,..." (ns per
+ *                                      call per round)
  */
 #define _GNU_SOURCE
 #include <pwd.h>
@@ -19,6 +28,12 @@
 static double now_us(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e6 + t.tv_nsec / 1e3;
+}
+
+static double cpu_us(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
     return t.tv_sec * 1e6 + t.tv_nsec / 1e3;
 }
 
@@ -87,6 +102,66 @@ int main(int argc, char **argv) {
         endpwent();
         double t1 = now_us();
         printf("enum_ms=%.2f entries=%ld\n", (t1 - t0) / 1e3, n);
+        return 0;
+    }
+    if (argc == 4 && !strcmp(argv[1], "warm")) {
+        unsigned count = (unsigned)atoi(argv[3]);
+        char name[64];
+        double t0 = now_us();
+        for (unsigned i = 0; i < count; i++) {
+            snprintf(name, sizeof name, "%s%u", argv[2], i);
+            struct passwd *p = getpwnam(name);
+            if (!p || p->pw_uid != UID_BASE + i) {
+                fprintf(stderr, "warm: getpwnam(%s) wrong\n", name);
+                return 1;
+            }
+        }
+        printf("warm_ms=%.1f\n", (now_us() - t0) / 1e3);
+        return 0;
+    }
+    if (argc == 7 && !strcmp(argv[1], "rounds")) {
+        const char *prefix = argv[2];
+        unsigned count = (unsigned)atoi(argv[3]);
+        int rounds = atoi(argv[4]), calls = atoi(argv[5]);
+        unsigned seed = (unsigned)atoi(argv[6]);
+        if (count == 0 || rounds <= 0 || calls <= 0) return 2;
+        char(*names)[32] = malloc(sizeof(*names) * calls);
+        unsigned *ids = malloc(sizeof(unsigned) * calls);
+        double *nam = malloc(sizeof(double) * rounds), *uid = malloc(sizeof(double) * rounds);
+        snprintf(names[0], sizeof names[0], "%s0", prefix);
+        if (!getpwnam(names[0])) {
+            fprintf(stderr, "%s not found\n", names[0]);
+            return 1;
+        }
+        for (int r = 0; r < rounds; r++) {
+            for (int k = 0; k < calls; k++) {
+                ids[k] = rand_r(&seed) % count;
+                snprintf(names[k], sizeof names[k], "%s%u", prefix, ids[k]);
+            }
+            int wrong = 0;
+            double t0 = cpu_us();
+            for (int k = 0; k < calls; k++) {
+                struct passwd *p = getpwnam(names[k]);
+                wrong |= !p || p->pw_uid != UID_BASE + ids[k];
+            }
+            double t1 = cpu_us();
+            for (int k = 0; k < calls; k++) {
+                struct passwd *p = getpwuid(UID_BASE + ids[k]);
+                wrong |= !p || p->pw_uid != UID_BASE + ids[k];
+            }
+            double t2 = cpu_us();
+            if (wrong) {
+                fprintf(stderr, "rounds: a lookup of round %d was wrong\n", r);
+                return 1;
+            }
+            nam[r] = (t1 - t0) * 1e3 / calls;
+            uid[r] = (t2 - t1) * 1e3 / calls;
+        }
+        printf("nam_ns=");
+        for (int r = 0; r < rounds; r++) printf("%s%.0f", r ? "," : "", nam[r]);
+        printf(" uid_ns=");
+        for (int r = 0; r < rounds; r++) printf("%s%.0f", r ? "," : "", uid[r]);
+        printf("\n");
         return 0;
     }
     fprintf(stderr, "usage: see the comment at the top of bench_nss.c\n");

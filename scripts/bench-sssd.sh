@@ -1,0 +1,263 @@
+#!/bin/sh
+# Benchmark: glibc's nss_files, SSSD's memory cache and libnss_roster side by
+# side, in one run, through glibc's real getpwnam/getpwuid (issue 21).
+#
+#   scripts/bench-sssd.sh [SIZES...]      default: 24 10000 100000
+#
+# Needs root, unshare(1), strace, overlayfs and apt-get (the host's own apt
+# sources). Nothing on the host changes: Debian's sssd packages are fetched
+# with `apt-get download` into target/sssd-debs and unpacked with `dpkg -x`
+# (never installed: installing would edit the host's nsswitch.conf and PAM);
+# every size runs in a private mount namespace (unshare -m) where
+#   /usr      is an overlay: the module (as libnss_roster.so.2) and the
+#             unpacked sssd packages over the host's /usr (read only);
+#   /etc      is an overlay with a tmpfs upper layer: the generated passwd,
+#             group, nsswitch.conf, ld.so.cache (as the packages' ldconfig
+#             would) and sssd.conf are written there;
+#   /var      is an overlay with a tmpfs upper layer, with tmpfs over
+#             /var/lib/sss (SSSD's cache, memory cache and sockets);
+#   /run      is a tmpfs.
+# All of it dies with the namespace.
+#
+# SSSD: the proxy provider over nss_files (id_provider = proxy,
+# proxy_lib_name = files, auth_provider = none), over the same generated
+# users as nss_files and libnss_roster's snapshot (above 20,000 users the
+# proxy reads them through libnss_roster instead: see files_source_max).
+# Its memory cache is warmed with one getpwnam per user (through sssd_nss)
+# before anything is timed, and an strace of a timed loop checks that it makes no connect to
+# SSSD's socket (every call answered from the memory cache).
+#
+# Figures (per service, the three services' processes interleaved):
+#   getpwnam / getpwuid   ns per call: median over 3 processes × 9 rounds,
+#                         each round 2,000 calls of random users timed as a
+#                         whole on the thread's CPU clock, so time spent
+#                         waiting for a CPU on a busy machine is left out
+#                         (nss_files: fewer calls per round at large sizes,
+#                         it is linear in the file)
+#   first lookup          µs: a fresh process's first getpwnam of a cached
+#                         user (nsswitch.conf, the module's dlopen and its
+#                         file's mmap), median of 31 processes
+#   enumeration           ms: setpwent … getpwent … endpwent in a fresh
+#                         process, with the number of entries it returned
+#                         (SSSD's proxy domain does not enumerate: its
+#                         default, enumerate = false, returns none)
+#   load average          /proc/loadavg before and after each size
+set -eu
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+
+if [ "${ROSTER_BENCH_SSSD_INNER:-}" = 1 ]; then
+    # ---- inside the private mount namespace: one size ----
+    work=$1 n=$2 bench=$3 so=$4 sssroot=$5 files_source_max=$6
+    fail() { echo "bench-sssd.sh: $*" >&2; exit 97; }
+    [ "$(readlink /proc/self/ns/mnt)" != "$(readlink /proc/1/ns/mnt)" ] || fail "not in a private mount namespace"
+    ns=$work/ns-$n
+    mkdir -p "$ns"
+    mount --make-rprivate / || fail "mount --make-rprivate failed"
+    mount -t tmpfs -o mode=0755 roster-bench-sssd "$ns" || fail "tmpfs on $ns failed"
+    libdir=lib/x86_64-linux-gnu
+    mkdir -p "$ns/extra/$libdir" "$ns/etc-up" "$ns/etc-work" "$ns/var-up" "$ns/var-work"
+    cp "$so" "$ns/extra/$libdir/libnss_roster.so.2"
+    chmod 0644 "$ns/extra/$libdir/libnss_roster.so.2"
+    mount -t overlay roster-bench-usr -o "lowerdir=$ns/extra:$sssroot/usr:/usr" /usr || fail "overlay on /usr failed"
+    mount -t overlay roster-bench-etc -o "lowerdir=/etc,upperdir=$ns/etc-up,workdir=$ns/etc-work" /etc \
+        || fail "overlay on /etc failed"
+    mount -t overlay roster-bench-var -o "lowerdir=/var,upperdir=$ns/var-up,workdir=$ns/var-work" /var \
+        || fail "overlay on /var failed"
+    mkdir -p /var/lib/sss /var/log/sssd
+    mount -t tmpfs -o mode=0755 roster-bench-sss /var/lib/sss || fail "tmpfs on /var/lib/sss failed"
+    cp -a "$sssroot/var/lib/sss/." /var/lib/sss/
+    mount -t tmpfs -o mode=0755 roster-bench-run /run || fail "tmpfs on /run failed"
+    # Bind mounts, as bench-nss.sh does: nss_files opens /etc/passwd on
+    # every call, and an open through the overlay would cost it more.
+    proxy_lib=files
+    [ "$n" -le "$files_source_max" ] || proxy_lib=roster
+    echo "proxy_lib=$proxy_lib"
+    cp "$work/passwd.$n" "$ns/passwd"
+    cp "$work/group.$n" "$ns/group"
+    mount --bind "$ns/passwd" /etc/passwd || fail "bind mount on /etc/passwd failed"
+    mount --bind "$ns/group" /etc/group || fail "bind mount on /etc/group failed"
+    ldconfig -X -C /etc/ld.so.cache || fail "ldconfig failed"
+    mkdir -p /etc/sssd
+    cat > /etc/sssd/sssd.conf <<EOF
+[sssd]
+services = nss
+domains = bench
+timeout = 60
+
+[nss]
+memcache_timeout = 3600
+memcache_size_passwd = ${ROSTER_BENCH_SSSD_MC_MB:-64}
+timeout = 60
+
+[domain/bench]
+id_provider = proxy
+proxy_lib_name = $proxy_lib
+auth_provider = none
+entry_cache_timeout = 3600
+timeout = 60
+EOF
+    chmod 0600 /etc/sssd/sssd.conf
+    use() { printf 'passwd: %s\ngroup: %s\nshadow: files\n' "$1" "$1" > /etc/nsswitch.conf; }
+    # Where an installed rosterd writes it (so the module, also when SSSD's
+    # proxy loads it, needs no environment variable).
+    mkdir -p /var/cache/roster
+    cp "$work/nss.$n" /var/cache/roster/nss.cache
+    unset ROSTER_NSS_CACHE
+
+    /usr/sbin/sssd -i --logger=stderr > "$ns/sssd.log" 2>&1 &
+    sssd_pid=$!
+    trap 'kill "$sssd_pid" 2>/dev/null || true; wait "$sssd_pid" 2>/dev/null || true' EXIT
+    waited=0
+    until [ -S /var/lib/sss/pipes/nss ]; do
+        kill -0 "$sssd_pid" 2>/dev/null || { cat "$ns/sssd.log" >&2; fail "sssd exited at start"; }
+        [ "$waited" -lt 600 ] || { cat "$ns/sssd.log" >&2; fail "sssd's nss socket never appeared"; }
+        sleep 0.1
+        waited=$((waited + 1))
+    done
+    use sss
+    # The first request may race the domain coming online: retry a little.
+    tries=0
+    until "$bench" first ruser0 > /dev/null 2>&1; do
+        [ "$tries" -lt 100 ] || { cat "$ns/sssd.log" >&2; fail "sssd never answered ruser0"; }
+        sleep 0.2
+        tries=$((tries + 1))
+    done
+    "$bench" warm ruser "$n" || { cat "$ns/sssd.log" >&2; fail "warming SSSD's cache failed"; }
+
+    # No socket in the timed loop: strace a short run of it.
+    strace -f -C -e trace=connect -o "$ns/strace" "$bench" rounds ruser "$n" 1 2000 99 > /dev/null
+    echo "sss_connects=$(grep -c '/var/lib/sss/pipes' "$ns/strace" || true)"
+    echo "nscd_probes=$(grep -c 'nscd/socket' "$ns/strace" || true)"
+
+    files_calls=$((200000 / (n + 100)))
+    [ "$files_calls" -ge 10 ] || files_calls=10
+    [ "$files_calls" -le 2000 ] || files_calls=2000
+    for process in 1 2 3; do
+        for svc in files sss roster; do
+            calls=2000
+            [ "$svc" != files ] || calls=$files_calls
+            use "$svc"
+            "$bench" rounds ruser "$n" 9 "$calls" "$process" | sed "s/^/$svc /"
+        done
+    done
+    for svc in files sss roster; do
+        use "$svc"
+        i=0
+        while [ $i -lt 31 ]; do
+            "$bench" first "ruser$((n / 2))" | sed "s/^/$svc /"
+            i=$((i + 1))
+        done
+        "$bench" enum | sed "s/^/$svc /"
+    done
+    # The memory cache was used throughout, never the socket: sssd_nss
+    # answered only the warm-up.
+    kill -0 "$sssd_pid" 2>/dev/null || fail "sssd died during the run"
+    exit 0
+fi
+
+cd "$root"
+sizes=${*:-24 10000 100000}
+if [ "$(id -u)" != 0 ]; then
+    echo "bench-sssd.sh: needs root (private mount namespace, overlays)" >&2
+    exit 1
+fi
+for tool in unshare strace apt-get dpkg cc; do
+    command -v "$tool" > /dev/null || { echo "bench-sssd.sh: needs $tool" >&2; exit 1; }
+done
+
+if [ -z "${ROSTER_NSS_SO:-}" ]; then
+    cargo build --quiet --release -p nss_roster --target-dir target/nss
+    ROSTER_NSS_SO=$root/target/nss/release/libnss_roster.so
+fi
+cargo build --quiet --release -p roster-snapshot --example gen --target-dir target/nss
+gen=$root/target/nss/release/examples/gen
+
+# SSSD's packages and what they need that the host lacks (the closure of
+# their Depends, minus what is installed), fetched once.
+debs=$root/target/sssd-debs
+if [ ! -f "$debs/.complete" ]; then
+    mkdir -p "$debs"
+    todo="sssd-common sssd-proxy libnss-sss" seen=
+    while [ -n "$todo" ]; do
+        set -- $todo
+        pkg=$1
+        shift
+        todo="$*"
+        case " $seen " in *" $pkg "*) continue ;; esac
+        seen="$seen $pkg"
+        for dep in $(apt-cache depends --no-recommends --no-suggests --no-conflicts --no-breaks \
+            --no-replaces --no-enhances "$pkg" | awk '/Depends:/ && $2 !~ /^</ {print $2}'); do
+            dpkg-query -W -f='${Status}' "$dep" 2> /dev/null | grep -q 'ok installed' || todo="$todo $dep"
+        done
+    done
+    (cd "$debs" && apt-get download $seen) > "$debs/download.log" 2>&1 || {
+        cat "$debs/download.log" >&2
+        echo "bench-sssd.sh: apt-get download of $seen failed" >&2
+        exit 1
+    }
+    touch "$debs/.complete"
+fi
+
+work=$(mktemp -d /tmp/roster-bench-sssd.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+sssroot=$work/sssd-root
+mkdir -p "$sssroot"
+for deb in "$debs"/*.deb; do dpkg -x "$deb" "$sssroot"; done
+# Debian's packages still put some files under /lib: merged-/usr hosts
+# find them under /usr/lib.
+if [ -d "$sssroot/lib" ]; then
+    mkdir -p "$sssroot/usr/lib"
+    cp -a "$sssroot/lib/." "$sssroot/usr/lib/"
+fi
+sssd_version=$(dpkg-deb -f "$(ls "$debs"/sssd-common_*.deb | head -n 1)" Version)
+cc -O2 -o "$work/bench" tests/nss/bench_nss.c
+
+# Warming SSSD's cache through the proxy over nss_files costs a scan of
+# the passwd file per user (quadratic: ~40 s at 10,000 users here, most
+# of an hour at 100,000); above this size the proxy reads the same users
+# through libnss_roster instead (proxy_lib_name = roster). What is timed is
+# SSSD's memory cache either way, filled with the same entries.
+files_source_max=${ROSTER_BENCH_SSSD_FILES_SOURCE_MAX:-20000}
+
+median() { tr ',' '\n' | sort -n | awk '{v[NR]=$1} END {if (NR) print v[int((NR+1)/2)]; else print "-"}'; }
+pick() { # output service key
+    printf '%s\n' "$1" | awk -v s="$2" '$1 == s' | tr ' ' '\n' | sed -n "s/^$3=//p" | tr '\n' ',' | sed 's/,$//'
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+
+printf 'SSSD %s (Debian, unpacked), proxy provider over nss_files; module %s (%s bytes)\n' \
+    "$sssd_version" "$ROSTER_NSS_SO" "$(wc -c < "$ROSTER_NSS_SO")"
+printf '\n%-7s | %-27s | %-27s | %-23s | %-31s | %s\n' users "getpwnam ns" "getpwuid ns" \
+    "first lookup µs" "enumeration ms (entries)" "load before/after"
+printf '%-7s | %-27s | %-27s | %-23s | %-31s |\n' "" "files   sssd  roster  r/s" \
+    "files   sssd  roster  r/s" "files  sssd roster" "files      sssd       roster"
+for n in $sizes; do
+    load_before=$(cut -d' ' -f1 /proc/loadavg)
+    "$gen" --out "$work/nss.$n" --users "$n" --passwd "$work/passwd.$n" --group "$work/group.$n"
+    out=$(ROSTER_BENCH_SSSD_INNER=1 unshare -m "$0" "$work" "$n" "$work/bench" "$ROSTER_NSS_SO" "$sssroot" "$files_source_max")
+    load_after=$(cut -d' ' -f1 /proc/loadavg)
+    [ -z "${ROSTER_BENCH_SSSD_RAW:-}" ] || printf '%s\n' "$out" | grep -v first_us >&2
+    line="$n"
+    for key in nam_ns uid_ns; do
+        f=$(pick "$out" files "$key" | median) s=$(pick "$out" sss "$key" | median)
+        r=$(pick "$out" roster "$key" | median)
+        line=$(printf '%s|%7s %6s %6s %5s' "$line" "$f" "$s" "$r" "$(ratio "$r" "$s")")
+    done
+    firsts=
+    for svc in files sss roster; do firsts="$firsts $(pick "$out" "$svc" first_us | median)"; done
+    enums=
+    for svc in files sss roster; do
+        enums="$enums $(pick "$out" "$svc" enum_ms)($(pick "$out" "$svc" entries))"
+    done
+    printf '%-7s | %s | %s | %6s %6s %6s | %9s %9s %11s | %s / %s\n' "$n" \
+        "$(printf '%s' "$line" | cut -d'|' -f2)" "$(printf '%s' "$line" | cut -d'|' -f3)" \
+        $firsts $enums "$load_before" "$load_after"
+    printf '        (SSSD proxy over %s; warm-up %s ms; connects to SSSD in a strace of 2,000+2,000 timed calls: %s; nscd probes: %s)\n' \
+        "$(printf '%s\n' "$out" | sed -n 's/^proxy_lib=//p')" \
+        "$(printf '%s\n' "$out" | sed -n 's/^warm_ms=//p')" \
+        "$(printf '%s\n' "$out" | sed -n 's/^sss_connects=//p')" \
+        "$(printf '%s\n' "$out" | sed -n 's/^nscd_probes=//p')"
+    rm -f "$work/nss.$n" "$work/passwd.$n" "$work/group.$n"
+done
+printf '\nr/s = roster / sssd (lower is better). Load average at the end: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
