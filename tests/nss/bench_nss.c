@@ -4,10 +4,12 @@
  *   bench_nss loop PREFIX COUNT ITER   one warm-up lookup, then ITER getpwnam and ITER getpwuid of
  *                                      users PREFIX<i> (i uniform at random over COUNT, fixed seed);
  *                                      prints "nam_us=MEDIAN uid_us=MEDIAN"
- *   bench_nss first NAME               the process's first getpwnam; prints "first_us=T"
- *   bench_nss enum                     setpwent/getpwent to the end; prints "enum_ms=T entries=N"
- *   bench_nss warm PREFIX COUNT        getpwnam of every PREFIX<i>, i < COUNT, once (fills a cache
- *                                      such as SSSD's); prints "warm_ms=T"
+ *   bench_nss first NAME               the process's first getpwnam; prints "first_us=T first_cpu_us=C"
+ *                                      (C: on the thread's CPU clock)
+ *   bench_nss enum                     setpwent/getpwent to the end; prints
+ *                                      "enum_ms=T entries=N enum_cpu_ms=C"
+ *   bench_nss warm PREFIX [FROM] TO    getpwnam of every PREFIX<i>, FROM <= i < TO, once (fills a
+ *                                      cache such as SSSD's); prints "warm_ms=T"
  *   bench_nss rounds PREFIX COUNT ROUNDS CALLS SEED
  *                                      one warm-up lookup, then ROUNDS rounds of CALLS getpwnam and
  *                                      CALLS getpwuid of random users (names made before the clock
@@ -84,31 +86,32 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (argc == 3 && !strcmp(argv[1], "first")) {
-        double t0 = now_us();
+        double c0 = cpu_us(), t0 = now_us();
         struct passwd *p = getpwnam(argv[2]);
-        double t1 = now_us();
+        double t1 = now_us(), c1 = cpu_us();
         if (!p) {
             fprintf(stderr, "%s not found\n", argv[2]);
             return 1;
         }
-        printf("first_us=%.1f\n", t1 - t0);
+        printf("first_us=%.1f first_cpu_us=%.1f\n", t1 - t0, c1 - c0);
         return 0;
     }
     if (argc == 2 && !strcmp(argv[1], "enum")) {
         long n = 0;
-        double t0 = now_us();
+        double c0 = cpu_us(), t0 = now_us();
         setpwent();
         while (getpwent()) n++;
         endpwent();
-        double t1 = now_us();
-        printf("enum_ms=%.2f entries=%ld\n", (t1 - t0) / 1e3, n);
+        double t1 = now_us(), c1 = cpu_us();
+        printf("enum_ms=%.2f entries=%ld enum_cpu_ms=%.2f\n", (t1 - t0) / 1e3, n, (c1 - c0) / 1e3);
         return 0;
     }
-    if (argc == 4 && !strcmp(argv[1], "warm")) {
-        unsigned count = (unsigned)atoi(argv[3]);
+    if ((argc == 4 || argc == 5) && !strcmp(argv[1], "warm")) {
+        unsigned from = argc == 5 ? (unsigned)atoi(argv[3]) : 0;
+        unsigned to = (unsigned)atoi(argv[argc - 1]);
         char name[64];
         double t0 = now_us();
-        for (unsigned i = 0; i < count; i++) {
+        for (unsigned i = from; i < to; i++) {
             snprintf(name, sizeof name, "%s%u", argv[2], i);
             struct passwd *p = getpwnam(name);
             if (!p || p->pw_uid != UID_BASE + i) {
