@@ -348,11 +348,12 @@ fn slots_for(n: usize) -> Result<usize, EncodeError> {
     Ok(slots)
 }
 
-/// Builds one hash index of `slots` slots over `keys` (in record order).
-fn build_index(slots: usize, keys: impl Iterator<Item = (u32, u64)>) -> Vec<u8> {
-    let mut table = vec![0u8; slots.saturating_mul(SLOT_REC)];
+/// Fills one hash index of `table.len() / SLOT_REC` slots (zeroed by the
+/// caller) over `keys`, in record order.
+fn fill_index(table: &mut [u8], keys: impl Iterator<Item = (u32, u64)>) {
+    let slots = table.len() / SLOT_REC;
     if slots == 0 {
-        return table;
+        return;
     }
     let mask = slots - 1;
     for (record, (key, hash)) in keys.enumerate() {
@@ -375,7 +376,15 @@ fn build_index(slots: usize, keys: impl Iterator<Item = (u32, u64)>) -> Vec<u8> 
             pos = (pos + 1) & mask;
         }
     }
-    table
+}
+
+/// Appends one zeroed hash index of `slots` slots over `keys` to `out`.
+fn put_index(out: &mut Vec<u8>, slots: usize, keys: impl Iterator<Item = (u32, u64)>) {
+    let start = out.len();
+    out.resize(start + slots * SLOT_REC, 0);
+    if let Some(table) = out.get_mut(start..) {
+        fill_index(table, keys);
+    }
 }
 
 fn bad_string(s: &str, is_name: bool) -> bool {
@@ -394,18 +403,10 @@ fn check(what: &'static str, s: &str, is_name: bool) -> Result<(), EncodeError> 
     }
 }
 
-/// Appends strings to the string section and hands back their references.
-/// Identical strings (shells, member names) are stored once.
-struct Strings<'s> {
-    bytes: Vec<u8>,
-    seen: std::collections::HashMap<&'s str, (u32, u32), FastHash>,
-}
-
 /// The hasher of `encode`'s sets and maps: FNV-1a over the key and
-/// [`mix`], several times faster than std's SipHash, which was most of the
-/// time a 100,000-user snapshot took to build. Its keys are rosterd's own
-/// users (names only admins create), so SipHash's defence against chosen
-/// collisions buys nothing here.
+/// [`mix`], several times faster than std's SipHash. Its keys are
+/// rosterd's own users (names only admins create), so SipHash's defence
+/// against chosen collisions buys nothing here.
 #[derive(Clone, Copy, Default)]
 struct FastHash;
 
@@ -437,17 +438,35 @@ fn fast_set<T>(capacity: usize) -> std::collections::HashSet<T, FastHash> {
     std::collections::HashSet::with_capacity_and_hasher(capacity, FastHash)
 }
 
+/// A string reference: (offset in the string section, length).
+type Sref = (u32, u32);
+
+/// The string section being built. Only the strings that repeat by
+/// design are stored once (a user's name reused as its private group's
+/// name and as a member, shells); GECOS and homes are appended as they
+/// come, which saves a hash lookup for most strings of the file.
+struct Strings<'s> {
+    bytes: Vec<u8>,
+    /// Shells and the names of members and groups that are no user.
+    shared: std::collections::HashMap<&'s str, Sref, FastHash>,
+}
+
 impl<'s> Strings<'s> {
-    fn add(&mut self, s: &'s str) -> Result<(u32, u32), EncodeError> {
-        if let Some(r) = self.seen.get(s) {
-            return Ok(*r);
-        }
+    fn append(&mut self, s: &str) -> Result<Sref, EncodeError> {
         let off = u32::try_from(self.bytes.len()).map_err(|_| EncodeError::TooLarge)?;
         let len = u32::try_from(s.len()).map_err(|_| EncodeError::TooLarge)?;
         off.checked_add(len).ok_or(EncodeError::TooLarge)?;
         self.bytes.extend_from_slice(s.as_bytes());
-        self.seen.insert(s, (off, len));
         Ok((off, len))
+    }
+
+    fn shared(&mut self, s: &'s str) -> Result<Sref, EncodeError> {
+        if let Some(r) = self.shared.get(s) {
+            return Ok(*r);
+        }
+        let r = self.append(s)?;
+        self.shared.insert(s, r);
+        Ok(r)
     }
 }
 
@@ -455,13 +474,59 @@ fn put_u32(out: &mut Vec<u8>, v: u32) {
     out.extend_from_slice(&v.to_le_bytes());
 }
 
-fn put_sref(out: &mut Vec<u8>, r: (u32, u32)) {
+fn put_sref(out: &mut Vec<u8>, r: Sref) {
     put_u32(out, r.0);
     put_u32(out, r.1);
 }
 
 fn count(n: usize) -> Result<u32, EncodeError> {
     u32::try_from(n).map_err(|_| EncodeError::TooLarge)
+}
+
+/// A user's fields as [`encode_fields`] takes them: borrowed, so a caller
+/// that holds its users in another shape (rosterd's store view) needn't
+/// copy 100,000 users' strings into [`SnapshotUser`]s first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UserFields<'a> {
+    pub name: &'a str,
+    pub uid: u32,
+    pub gid: u32,
+    pub gecos: &'a str,
+    pub home: &'a str,
+    pub shell: &'a str,
+}
+
+/// A group's fields as [`encode_fields`] takes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupFields<'a> {
+    pub name: &'a str,
+    pub gid: u32,
+    pub members: &'a [String],
+}
+
+impl SnapshotUser {
+    /// This user as [`encode_fields`] takes it.
+    pub fn fields(&self) -> UserFields<'_> {
+        UserFields {
+            name: &self.name,
+            uid: self.uid,
+            gid: self.gid,
+            gecos: &self.gecos,
+            home: &self.home,
+            shell: &self.shell,
+        }
+    }
+}
+
+impl SnapshotGroup {
+    /// This group as [`encode_fields`] takes it.
+    pub fn fields(&self) -> GroupFields<'_> {
+        GroupFields {
+            name: &self.name,
+            gid: self.gid,
+            members: &self.members,
+        }
+    }
 }
 
 /// Encodes a full snapshot (the current format, [`FORMAT_VERSION`]).
@@ -474,6 +539,17 @@ pub fn encode(
     users: &[SnapshotUser],
     groups: &[SnapshotGroup],
 ) -> Result<Vec<u8>, EncodeError> {
+    let users: Vec<UserFields> = users.iter().map(SnapshotUser::fields).collect();
+    let groups: Vec<GroupFields> = groups.iter().map(SnapshotGroup::fields).collect();
+    encode_version(FORMAT_VERSION, generation, &users, &groups)
+}
+
+/// [`encode`] over borrowed fields: the same file, the same checks.
+pub fn encode_fields(
+    generation: u64,
+    users: &[UserFields],
+    groups: &[GroupFields],
+) -> Result<Vec<u8>, EncodeError> {
     encode_version(FORMAT_VERSION, generation, users, groups)
 }
 
@@ -485,119 +561,111 @@ pub fn encode_v1(
     users: &[SnapshotUser],
     groups: &[SnapshotGroup],
 ) -> Result<Vec<u8>, EncodeError> {
-    encode_version(1, generation, users, groups)
+    let users: Vec<UserFields> = users.iter().map(SnapshotUser::fields).collect();
+    let groups: Vec<GroupFields> = groups.iter().map(SnapshotGroup::fields).collect();
+    encode_version(1, generation, &users, &groups)
+}
+
+/// The first 16 bytes of a name, zero-padded, as a big-endian number:
+/// comparing two of them orders names as their bytes do (a name holds no
+/// NUL, so the padding sorts before any byte), leaving only names that
+/// share 16 bytes to a full comparison.
+fn name_prefix(name: &str) -> u128 {
+    let mut key = [0u8; 16];
+    let n = name.len().min(16);
+    if let (Some(dst), Some(src)) = (key.get_mut(..n), name.as_bytes().get(..n)) {
+        dst.copy_from_slice(src);
+    }
+    u128::from_be_bytes(key)
+}
+
+/// Indexes of `names` sorted by the names' bytes; the first name that
+/// appears twice is the error.
+fn name_order<'n>(n: usize, name: impl Fn(usize) -> &'n str) -> Result<Vec<u32>, &'n str> {
+    let mut keyed: Vec<(u128, u32)> = (0..n)
+        .map(|i| (name_prefix(name(i)), u32::try_from(i).unwrap_or(u32::MAX)))
+        .collect();
+    keyed.sort_unstable_by(|a, b| {
+        a.0.cmp(&b.0).then_with(|| {
+            name(a.1 as usize)
+                .as_bytes()
+                .cmp(name(b.1 as usize).as_bytes())
+        })
+    });
+    for pair in keyed.windows(2) {
+        if let [a, b] = pair
+            && a.0 == b.0
+            && name(a.1 as usize) == name(b.1 as usize)
+        {
+            return Err(name(a.1 as usize));
+        }
+    }
+    Ok(keyed.into_iter().map(|(_, i)| i).collect())
 }
 
 fn encode_version(
     version: u32,
     generation: u64,
-    users: &[SnapshotUser],
-    groups: &[SnapshotGroup],
+    users: &[UserFields],
+    groups: &[GroupFields],
 ) -> Result<Vec<u8>, EncodeError> {
-    let mut names = fast_set(users.len());
-    let mut ids = fast_set(users.len());
-    for u in users {
-        check("user name", &u.name, true)?;
-        check("GECOS of a user", &u.gecos, false)?;
-        check("home of a user", &u.home, false)?;
-        check("shell of a user", &u.shell, false)?;
-        if !names.insert(u.name.as_str()) {
-            return Err(EncodeError::DuplicateUserName(u.name.clone()));
-        }
-        if !ids.insert(u.uid) {
-            return Err(EncodeError::DuplicateUid(u.uid));
-        }
+    // Users and groups by id; a duplicate id sits next to its twin.
+    let mut users: Vec<&UserFields> = users.iter().collect();
+    users.sort_unstable_by_key(|u| u.uid);
+    let mut groups: Vec<&GroupFields> = groups.iter().collect();
+    groups.sort_unstable_by_key(|g| g.gid);
+    let mut string_bound = 0usize;
+    for u in &users {
+        check("user name", u.name, true)?;
+        check("GECOS of a user", u.gecos, false)?;
+        check("home of a user", u.home, false)?;
+        check("shell of a user", u.shell, false)?;
+        string_bound = string_bound
+            .saturating_add(u.name.len() + u.gecos.len() + u.home.len() + u.shell.len());
     }
-    let mut names = fast_set(groups.len());
-    let mut ids = fast_set(groups.len());
-    for g in groups {
-        check("group name", &g.name, true)?;
-        if !names.insert(g.name.as_str()) {
-            return Err(EncodeError::DuplicateGroupName(g.name.clone()));
-        }
-        if !ids.insert(g.gid) {
-            return Err(EncodeError::DuplicateGid(g.gid));
-        }
-        let mut members = fast_set(g.members.len());
-        for m in &g.members {
+    for g in &groups {
+        check("group name", g.name, true)?;
+        string_bound = string_bound.saturating_add(g.name.len());
+        for m in g.members {
             check("group member", m, true)?;
-            if !members.insert(m.as_str()) {
-                return Err(EncodeError::DuplicateMember {
-                    group: g.name.clone(),
-                    member: m.clone(),
-                });
+            string_bound = string_bound.saturating_add(m.len());
+        }
+        if g.members.len() > 1 {
+            let mut members = fast_set(g.members.len());
+            for m in g.members {
+                if !members.insert(m.as_str()) {
+                    return Err(EncodeError::DuplicateMember {
+                        group: g.name.to_owned(),
+                        member: m.clone(),
+                    });
+                }
             }
         }
     }
-
-    let mut users: Vec<&SnapshotUser> = users.iter().collect();
-    users.sort_by_key(|u| u.uid);
-    let mut groups: Vec<&SnapshotGroup> = groups.iter().collect();
-    groups.sort_by_key(|g| g.gid);
-
-    let mut strings = Strings {
-        bytes: Vec::new(),
-        seen: std::collections::HashMap::with_capacity_and_hasher(
-            users.len().saturating_mul(3).saturating_add(groups.len()),
-            FastHash,
-        ),
-    };
-
-    let mut user_sec = Vec::with_capacity(users.len().saturating_mul(USER_REC));
-    for u in &users {
-        put_u32(&mut user_sec, u.uid);
-        put_u32(&mut user_sec, u.gid);
-        put_sref(&mut user_sec, strings.add(&u.name)?);
-        put_sref(&mut user_sec, strings.add(&u.gecos)?);
-        put_sref(&mut user_sec, strings.add(&u.home)?);
-        put_sref(&mut user_sec, strings.add(&u.shell)?);
+    if let Some(pair) = users
+        .windows(2)
+        .find(|p| matches!(p, [a, b] if a.uid == b.uid))
+        && let Some(u) = pair.first()
+    {
+        return Err(EncodeError::DuplicateUid(u.uid));
     }
-    let mut order: Vec<usize> = (0..users.len()).collect();
-    order.sort_by(|&a, &b| {
-        let (a, b) = (users.get(a).map(|u| &u.name), users.get(b).map(|u| &u.name));
-        a.map(|s| s.as_bytes()).cmp(&b.map(|s| s.as_bytes()))
-    });
-    let mut user_idx = Vec::with_capacity(users.len().saturating_mul(INDEX_REC));
-    for i in order {
-        put_u32(&mut user_idx, count(i)?);
+    if let Some(pair) = groups
+        .windows(2)
+        .find(|p| matches!(p, [a, b] if a.gid == b.gid))
+        && let Some(g) = pair.first()
+    {
+        return Err(EncodeError::DuplicateGid(g.gid));
     }
-
-    let mut group_sec = Vec::with_capacity(groups.len().saturating_mul(GROUP_REC));
-    let mut member_sec = Vec::new();
-    // (member name, gid) for the memberships index.
-    let mut memberships: Vec<(&str, u32)> = Vec::new();
-    let mut first_member: u32 = 0;
-    for g in &groups {
-        put_u32(&mut group_sec, g.gid);
-        put_sref(&mut group_sec, strings.add(&g.name)?);
-        let n = count(g.members.len())?;
-        put_u32(&mut group_sec, first_member);
-        put_u32(&mut group_sec, n);
-        put_u32(&mut group_sec, 0);
-        first_member = first_member.checked_add(n).ok_or(EncodeError::TooLarge)?;
-        for m in &g.members {
-            put_sref(&mut member_sec, strings.add(m)?);
-            memberships.push((m.as_str(), g.gid));
-        }
-    }
-    let mut order: Vec<usize> = (0..groups.len()).collect();
-    order.sort_by(|&a, &b| {
-        let (a, b) = (
-            groups.get(a).map(|g| &g.name),
-            groups.get(b).map(|g| &g.name),
-        );
-        a.map(|s| s.as_bytes()).cmp(&b.map(|s| s.as_bytes()))
-    });
-    let mut group_idx = Vec::with_capacity(groups.len().saturating_mul(INDEX_REC));
-    for i in order {
-        put_u32(&mut group_idx, count(i)?);
-    }
-    memberships.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()).then(a.1.cmp(&b.1)));
-    let mut membership_sec = Vec::with_capacity(memberships.len().saturating_mul(MEMBERSHIP_REC));
-    for (m, gid) in &memberships {
-        put_sref(&mut membership_sec, strings.add(m)?);
-        put_u32(&mut membership_sec, *gid);
-    }
+    let user_name = |i: usize| users.get(i).map_or("", |u| u.name);
+    let group_name = |i: usize| groups.get(i).map_or("", |g| g.name);
+    let user_order = name_order(users.len(), user_name)
+        .map_err(|n| EncodeError::DuplicateUserName(n.to_owned()))?;
+    let group_order = name_order(groups.len(), group_name)
+        .map_err(|n| EncodeError::DuplicateGroupName(n.to_owned()))?;
+    let member_count = groups
+        .iter()
+        .try_fold(0usize, |acc, g| acc.checked_add(g.members.len()))
+        .ok_or(EncodeError::TooLarge)?;
 
     let indexed = version >= 2;
     let (header_size, check_at) = if indexed {
@@ -610,69 +678,148 @@ fn encode_version(
     } else {
         (0, 0)
     };
-    let uid_index = build_index(user_slots, users.iter().map(|u| id_key(u.uid)));
-    let user_name_index = build_index(
+    // Everything but the strings is fixed by the counts; the strings are
+    // at most `string_bound`. One allocation, written in place: building
+    // the sections apart and copying them in cost a second pass over the
+    // file and twice its size in fresh pages.
+    let capacity = [
+        header_size,
+        users.len().saturating_mul(USER_REC + INDEX_REC),
+        groups.len().saturating_mul(GROUP_REC + INDEX_REC),
+        member_count.saturating_mul(SREF + MEMBERSHIP_REC),
+        user_slots.saturating_mul(2 * SLOT_REC),
+        group_slots.saturating_mul(2 * SLOT_REC),
+        string_bound,
+    ]
+    .iter()
+    .fold(0usize, |acc, n| acc.saturating_add(*n));
+    u32::try_from(capacity).map_err(|_| EncodeError::TooLarge)?;
+    let mut out = Vec::with_capacity(capacity);
+    out.resize(header_size, 0);
+
+    let mut strings = Strings {
+        bytes: Vec::with_capacity(string_bound),
+        shared: std::collections::HashMap::with_capacity_and_hasher(16, FastHash),
+    };
+    let mut user_name_refs: Vec<Sref> = Vec::with_capacity(users.len());
+    for u in &users {
+        let name = strings.append(u.name)?;
+        user_name_refs.push(name);
+        put_u32(&mut out, u.uid);
+        put_u32(&mut out, u.gid);
+        put_sref(&mut out, name);
+        put_sref(&mut out, strings.append(u.gecos)?);
+        put_sref(&mut out, strings.append(u.home)?);
+        put_sref(&mut out, strings.shared(u.shell)?);
+    }
+    for &i in &user_order {
+        put_u32(&mut out, i);
+    }
+    // A name that is also a user's (a private group, a member) reuses the
+    // user's string: found by walking the two name orders side by side
+    // for groups, by bisection of the users' order for members.
+    let user_ref_of = |name: &str| -> Option<Sref> {
+        let at = user_order
+            .binary_search_by(|&i| user_name(i as usize).as_bytes().cmp(name.as_bytes()))
+            .ok()?;
+        let i = *user_order.get(at)? as usize;
+        user_name_refs.get(i).copied()
+    };
+    let mut group_name_refs: Vec<Sref> = vec![(0, 0); groups.len()];
+    let mut next_user = user_order.iter().peekable();
+    for &g in &group_order {
+        let name = group_name(g as usize);
+        while next_user
+            .peek()
+            .is_some_and(|&&u| user_name(u as usize).as_bytes() < name.as_bytes())
+        {
+            next_user.next();
+        }
+        let reused = next_user
+            .peek()
+            .filter(|&&&u| user_name(u as usize) == name)
+            .and_then(|&&u| user_name_refs.get(u as usize).copied());
+        let r = match reused {
+            Some(r) => r,
+            None => strings.append(name)?,
+        };
+        if let Some(slot) = group_name_refs.get_mut(g as usize) {
+            *slot = r;
+        }
+    }
+    // (member name, gid, its string) for the memberships index.
+    let mut memberships: Vec<(&str, u32, Sref)> = Vec::with_capacity(member_count);
+    let mut first_member: u32 = 0;
+    for (g, name) in groups.iter().zip(&group_name_refs) {
+        put_u32(&mut out, g.gid);
+        put_sref(&mut out, *name);
+        let n = count(g.members.len())?;
+        put_u32(&mut out, first_member);
+        put_u32(&mut out, n);
+        put_u32(&mut out, 0);
+        first_member = first_member.checked_add(n).ok_or(EncodeError::TooLarge)?;
+    }
+    for &i in &group_order {
+        put_u32(&mut out, i);
+    }
+    for g in &groups {
+        for m in g.members {
+            let r = match user_ref_of(m) {
+                Some(r) => r,
+                None => strings.shared(m)?,
+            };
+            put_sref(&mut out, r);
+            memberships.push((m.as_str(), g.gid, r));
+        }
+    }
+    memberships.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()).then(a.1.cmp(&b.1)));
+    for (_, gid, r) in &memberships {
+        put_sref(&mut out, *r);
+        put_u32(&mut out, *gid);
+    }
+    put_index(&mut out, user_slots, users.iter().map(|u| id_key(u.uid)));
+    put_index(
+        &mut out,
         user_slots,
         users.iter().map(|u| name_key(u.name.as_bytes())),
     );
-    let gid_index = build_index(group_slots, groups.iter().map(|g| id_key(g.gid)));
-    let group_name_index = build_index(
+    put_index(&mut out, group_slots, groups.iter().map(|g| id_key(g.gid)));
+    put_index(
+        &mut out,
         group_slots,
         groups.iter().map(|g| name_key(g.name.as_bytes())),
     );
-    let sections = [
-        &user_sec,
-        &user_idx,
-        &group_sec,
-        &group_idx,
-        &member_sec,
-        &membership_sec,
-        &uid_index,
-        &user_name_index,
-        &gid_index,
-        &group_name_index,
-        &strings.bytes,
-    ];
+    out.extend_from_slice(&strings.bytes);
 
-    let body_len = sections
-        .iter()
-        .try_fold(0usize, |acc, sec| acc.checked_add(sec.len()))
-        .ok_or(EncodeError::TooLarge)?;
-    let file_size = header_size
-        .checked_add(body_len)
-        .ok_or(EncodeError::TooLarge)?;
+    let file_size = out.len();
     // Offsets into the string section are u32; the file as a whole may
     // exceed that only through the fixed sections, which we also refuse
     // so that every reader can use u32 arithmetic safely widened to u64.
     u32::try_from(file_size).map_err(|_| EncodeError::TooLarge)?;
-
-    let mut out = Vec::with_capacity(file_size);
-    out.extend_from_slice(&MAGIC);
-    put_u32(&mut out, version);
-    put_u32(&mut out, count(header_size)?);
-    out.extend_from_slice(&generation.to_le_bytes());
-    out.extend_from_slice(&(file_size as u64).to_le_bytes());
-    put_u32(&mut out, count(users.len())?);
-    put_u32(&mut out, count(groups.len())?);
-    put_u32(&mut out, count(memberships.len())?);
-    put_u32(&mut out, count(strings.bytes.len())?);
-    out.extend_from_slice(&[0u8; 8]); // body checksum, filled below
+    let mut head = Vec::with_capacity(header_size);
+    head.extend_from_slice(&MAGIC);
+    put_u32(&mut head, version);
+    put_u32(&mut head, count(header_size)?);
+    head.extend_from_slice(&generation.to_le_bytes());
+    head.extend_from_slice(&(file_size as u64).to_le_bytes());
+    put_u32(&mut head, count(users.len())?);
+    put_u32(&mut head, count(groups.len())?);
+    put_u32(&mut head, count(memberships.len())?);
+    put_u32(&mut head, count(strings.bytes.len())?);
+    let body_sum = fnv1a(out.get(header_size..).unwrap_or_default());
+    head.extend_from_slice(&body_sum.to_le_bytes());
     if indexed {
-        put_u32(&mut out, count(user_slots)?);
-        put_u32(&mut out, count(group_slots)?);
+        put_u32(&mut head, count(user_slots)?);
+        put_u32(&mut head, count(group_slots)?);
     }
     // Reserved, the header checksum, the superseded word: zero for now.
-    out.resize(header_size, 0);
-    for sec in sections {
-        out.extend_from_slice(sec);
-    }
-    let body_sum = fnv1a(out.get(header_size..).unwrap_or_default());
-    if let Some(slot) = out.get_mut(48..56) {
-        slot.copy_from_slice(&body_sum.to_le_bytes());
-    }
-    let head_sum = fnv1a(out.get(..check_at).unwrap_or_default());
-    if let Some(slot) = out.get_mut(check_at..check_at + 8) {
+    head.resize(header_size, 0);
+    let head_sum = fnv1a(head.get(..check_at).unwrap_or_default());
+    if let Some(slot) = head.get_mut(check_at..check_at + 8) {
         slot.copy_from_slice(&head_sum.to_le_bytes());
+    }
+    if let Some(slot) = out.get_mut(..header_size) {
+        slot.copy_from_slice(&head);
     }
     Ok(out)
 }

@@ -773,3 +773,64 @@ fn forbidden_bytes_are_found_at_every_position_and_only_them() {
         assert!(!holds_any(&vec![b'z'; len], set));
     }
 }
+
+#[test]
+fn names_sharing_their_first_16_bytes_are_sorted_found_and_told_apart() {
+    // The encoder orders names by their first 16 bytes before comparing
+    // them whole: names that share those bytes, or are a prefix of one
+    // another, must still be in byte order (version 1 bisects it) and a
+    // twin among them must still be refused.
+    let names = [
+        "a-very-long-name-2",
+        "a-very-long-name-10",
+        "a-very-long-name-1",
+        "a-very-long-name",
+        "a-very-long-nam",
+        "b",
+    ];
+    let users: Vec<SnapshotUser> = (0u32..).zip(names).map(|(i, n)| user(n, 100 + i)).collect();
+    // A private group named after a user, a group no user is named after,
+    // and a member who is no user.
+    let groups = vec![
+        group("a-very-long-name-1", 5, &["b", "an-outsider-member-name"]),
+        group("a-group-that-is-no-user", 6, &["an-outsider-member-name"]),
+    ];
+    for encoder in [encode, encode_v1] {
+        let bytes = encoder(1, &users, &groups).unwrap();
+        let snap = Snapshot::parse(&bytes).unwrap();
+        snap.verify_body().unwrap();
+        for (i, n) in (0u32..).zip(names) {
+            assert_eq!(
+                snap.user_by_name(n.as_bytes()).unwrap().uid(),
+                100 + i,
+                "{n}"
+            );
+        }
+        assert!(snap.user_by_name(b"a-very-long-name-").is_none());
+        let g = snap.group_by_name(b"a-very-long-name-1").unwrap();
+        assert_eq!(g.gid(), 5);
+        let members: Vec<&[u8]> = g.members().collect();
+        assert_eq!(members, [&b"b"[..], b"an-outsider-member-name"]);
+        assert_eq!(
+            snap.group_by_name(b"a-group-that-is-no-user")
+                .unwrap()
+                .gid(),
+            6
+        );
+        let of: Vec<u32> = snap.groups_of(b"an-outsider-member-name").collect();
+        assert_eq!(of, [5, 6]);
+    }
+    let mut twins = users.clone();
+    twins.push(user("a-very-long-name-10", 200));
+    assert_eq!(
+        encode(1, &twins, &[]).unwrap_err(),
+        EncodeError::DuplicateUserName("a-very-long-name-10".into())
+    );
+    // The borrowed encoder writes the very same file.
+    let fields: Vec<UserFields> = users.iter().map(SnapshotUser::fields).collect();
+    let group_fields: Vec<GroupFields> = groups.iter().map(SnapshotGroup::fields).collect();
+    assert_eq!(
+        encode_fields(1, &fields, &group_fields).unwrap(),
+        encode(1, &users, &groups).unwrap()
+    );
+}
