@@ -32,7 +32,7 @@
 use roster_client::RosterError;
 use roster_core::roster::NssReader;
 use roster_core::{Config, Roster};
-use roster_snapshot::{SnapshotGroup, SnapshotUser};
+use roster_snapshot::{GroupFields, UserFields};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -331,32 +331,34 @@ pub fn file_writer(reader: NssReader, config: Arc<Config>) -> WriteFn {
     })
 }
 
-/// Users, their private groups and the admin group, as NSS shows them.
-pub fn contents(
-    view: &roster_core::roster::NssView,
-    config: &Config,
-) -> (Vec<SnapshotUser>, Vec<SnapshotGroup>) {
+/// Users, their private groups and the admin group, as NSS shows them:
+/// borrowed from the view, so a 100,000-user snapshot copies no string
+/// before it is encoded.
+pub fn contents<'v>(
+    view: &'v roster_core::roster::NssView,
+    config: &'v Config,
+) -> (Vec<UserFields<'v>>, Vec<GroupFields<'v>>) {
     let mut users = Vec::with_capacity(view.users.len());
     let mut groups = Vec::with_capacity(view.users.len() + 1);
     for u in &view.users {
-        users.push(SnapshotUser {
-            name: u.name.clone(),
+        users.push(UserFields {
+            name: &u.name,
             uid: u.uid,
             gid: u.gid(),
-            gecos: u.display_name.clone(),
-            home: u.home.clone(),
-            shell: u.shell.clone(),
+            gecos: &u.display_name,
+            home: &u.home,
+            shell: &u.shell,
         });
-        groups.push(SnapshotGroup {
-            name: u.name.clone(),
+        groups.push(GroupFields {
+            name: &u.name,
             gid: u.gid(),
-            members: Vec::new(),
+            members: &[],
         });
     }
-    groups.push(SnapshotGroup {
-        name: config.admin_group.clone(),
+    groups.push(GroupFields {
+        name: &config.admin_group,
         gid: config.admin_gid,
-        members: view.admin_members.clone(),
+        members: &view.admin_members,
     });
     (users, groups)
 }
@@ -377,7 +379,7 @@ fn write_view(
     generation: u64,
 ) -> Result<(), String> {
     let (users, groups) = contents(view, config);
-    let bytes = roster_snapshot::encode(generation, &users, &groups)
+    let bytes = roster_snapshot::encode_fields(generation, &users, &groups)
         .map_err(|e| format!("can't encode: {e:?}"))?;
     if let Some(dir) = config.nss_cache.parent()
         && !dir.as_os_str().is_empty()
