@@ -11,9 +11,10 @@
 # every size runs in a private mount namespace (unshare -m) where
 #   /usr      is an overlay: the module (as libnss_roster.so.2) and the
 #             unpacked sssd packages over the host's /usr (read only);
-#   /etc      is an overlay with a tmpfs upper layer: the generated passwd,
-#             group, nsswitch.conf, ld.so.cache (as the packages' ldconfig
-#             would) and sssd.conf are written there;
+#   /etc      is an overlay with a tmpfs upper layer: nsswitch.conf,
+#             ld.so.cache (as the packages' ldconfig would) and sssd.conf
+#             are written there, the generated passwd and group files are
+#             bind-mounted on it;
 #   /var      is an overlay with a tmpfs upper layer, with tmpfs over
 #             /var/lib/sss (SSSD's cache, memory cache and sockets);
 #   /run      is a tmpfs.
@@ -23,9 +24,16 @@
 # proxy_lib_name = files, auth_provider = none), over the same generated
 # users as nss_files and libnss_roster's snapshot (above 20,000 users the
 # proxy reads them through libnss_roster instead: see files_source_max).
-# Its memory cache is warmed with one getpwnam per user (through sssd_nss)
-# before anything is timed, and an strace of a timed loop checks that it makes no connect to
-# SSSD's socket (every call answered from the memory cache).
+# Its memory cache is warmed with one getpwnam per user (through sssd_nss,
+# four clients at once, then every user once more, checked) before anything
+# is timed: ~2 min at 10,000 users and ~15 min at 100,000 on a busy 2-vCPU
+# machine. An strace of a timed loop counts the connects to SSSD's socket
+# (0: every call answered from the memory cache).
+#
+# Knobs: ROSTER_NSS_SO (a module already built), ROSTER_BENCH_SSSD_MC_MB
+# (memcache_size_passwd, default 64), ROSTER_BENCH_SSSD_FILES_SOURCE_MAX
+# (the largest size whose proxy reads nss_files, default 20000),
+# ROSTER_BENCH_SSSD_RAW=1 (every process's figures on stderr).
 #
 # Figures (per service, the three services' processes interleaved):
 #   getpwnam / getpwuid   ns per call: median over 3 processes × 9 rounds,
