@@ -285,8 +285,12 @@ pub enum UsersCommand {
         #[arg(long, value_name = "USERNAME")]
         user: Option<String>,
         /// Include ended sessions.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "fleet")]
         all: bool,
+        /// Every host's live sessions, as each last reported them to the
+        /// controller (enrolled hosts).
+        #[arg(long)]
+        fleet: bool,
         #[command(flatten)]
         json: JsonFlag,
     },
@@ -372,6 +376,41 @@ pub enum HostsCommand {
     Status(JsonFlag),
     /// Return to standalone, keeping the current cache as this host's store (root).
     Leave,
+    /// Join tokens for new hosts (fleet admins, through the controller).
+    #[command(subcommand)]
+    Token(HostsTokenCommand),
+    /// List the fleet's hosts (fleet admins, through the controller).
+    List {
+        /// Only this environment's hosts.
+        #[arg(long, value_name = "ENV")]
+        environment: Option<String>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Revoke a host: refused at its next request, its cached credentials
+    /// wiped (fleet admins, through the controller).
+    Revoke { host: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HostsTokenCommand {
+    /// Create a join token for ENV's next host; it is printed once.
+    Create {
+        /// The environment the host joins.
+        #[arg(long, value_name = "ENV")]
+        environment: String,
+        /// How long it may be used (`30m`, `1h`, `2d`; at most 7d; default 1h).
+        #[arg(long, value_name = "DURATION")]
+        expires: Option<String>,
+        /// Read your password from standard input (a `roster login`
+        /// session makes no lasting credential such as a join token).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List join tokens (never their secrets).
+    List(JsonFlag),
+    /// Delete a join token by its id.
+    Delete { id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -386,6 +425,14 @@ pub enum EnvironmentsCommand {
         /// Drop the grants that name it too.
         #[arg(long)]
         force: bool,
+    },
+    /// Set an environment's fleet settings: login_level=…, offline_grace=…,
+    /// host_root_is_admin=… (enrolled hosts; fleet admins).
+    Set {
+        name: String,
+        /// KEY=VALUE settings.
+        #[arg(required = true, num_args = 1.., value_name = "KEY=VALUE")]
+        settings: Vec<String>,
     },
 }
 
@@ -402,6 +449,10 @@ pub enum TokensCommand {
         /// Stop working after this long (`30m`, `12h`, `90d`); default never.
         #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
         expires: Option<u64>,
+        /// Read your password from standard input (enrolled hosts: a
+        /// `roster login` session makes no lasting credential such as a token).
+        #[arg(long)]
+        password_stdin: bool,
     },
     /// List tokens (yours, or USERNAME's for root and admins).
     List {
@@ -632,10 +683,12 @@ mod tests {
                 scope,
                 expires,
                 name,
+                password_stdin,
             }) => {
                 assert_eq!(scope, Scope::ReadOnly);
                 assert_eq!(expires, None);
                 assert_eq!(name, None);
+                assert!(!password_stdin);
             }
             other => panic!("parsed as {other:?}"),
         }

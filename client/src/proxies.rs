@@ -194,6 +194,29 @@ pub trait Fleet {
     /// `roster logout`: deletes the session this connection presented at
     /// the controller.
     async fn logout(&self) -> Result<()>;
+    /// A Roster name and current password for this connection's later
+    /// changes at the controller (those a `roster login` session may not
+    /// make: an API token, one's own SSH key). Enrolled hosts only.
+    async fn present_password(&self, user: &str, password: &str) -> Result<()>;
+    /// `roster hosts token create`: a join token for `environment`
+    /// (`expires` as `1h`, `2d`; empty: the controller's default), shown
+    /// once. Fleet admins, through the controller.
+    async fn join_token_create(
+        &self,
+        environment: &str,
+        expires: &str,
+    ) -> Result<(String, JoinTokenInfo)>;
+    async fn join_token_list(&self) -> Result<Vec<JoinTokenInfo>>;
+    async fn join_token_delete(&self, id: &str) -> Result<()>;
+    /// `environment` empty: every host.
+    async fn hosts_list(&self, environment: &str) -> Result<Vec<FleetHostInfo>>;
+    async fn hosts_revoke(&self, host: &str) -> Result<()>;
+    /// `settings`: `login_level=…`, `offline_grace=…`,
+    /// `host_root_is_admin=…`; answers the environment's settings after.
+    async fn environments_set(&self, environment: &str, settings: &[&str]) -> Result<String>;
+    /// The live sessions every host last reported (`user` empty: every
+    /// user the caller may see).
+    async fn sessions(&self, user: &str) -> Result<Vec<FleetSessionInfo>>;
     /// Back to standalone, the current cache kept as the host's store.
     /// Root only. Answers the environment this host served in the fleet
     /// and the one it serves now (rosterd.toml's).

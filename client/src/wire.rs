@@ -359,3 +359,45 @@ mod tests {
         );
     }
 }
+
+/// A host of the fleet, as `roster hosts list` shows it (times 0 when
+/// unknown or not the case).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct FleetHostInfo {
+    pub name: String,
+    pub environment: String,
+    pub enrolled: i64,
+    pub last_seen: i64,
+    /// How many changes behind the store's head its cursor is.
+    pub lag: i64,
+    pub certificate_expires: i64,
+    pub revoked: i64,
+}
+
+/// A join token as listed: never the secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct JoinTokenInfo {
+    pub id: String,
+    pub environment: String,
+    pub created: i64,
+    pub expires: i64,
+    pub created_by: String,
+    /// 0 while unused.
+    pub used: i64,
+}
+
+/// A live session on some host of the fleet, as that host last reported
+/// it (`roster users sessions --fleet`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct FleetSessionInfo {
+    pub host: String,
+    pub id: i64,
+    pub user: String,
+    pub uid: u32,
+    pub service: String,
+    pub tty: String,
+    pub remote_host: String,
+    pub started: i64,
+    /// When the host reported it.
+    pub reported: i64,
+}

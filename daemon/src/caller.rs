@@ -33,6 +33,10 @@ pub struct Peer {
     /// connection presented, whole, for the controller to check on each
     /// change (the host holds no tokens to check it against).
     fleet_token: Mutex<Option<roster_core::Secret>>,
+    /// On an enrolled host: a Roster name and current password this
+    /// connection presented (`Fleet.PresentPassword`), for the changes a
+    /// session may not make (a token, one's own key).
+    fleet_password: Mutex<Option<(String, roster_core::Secret)>>,
 }
 
 impl Peer {
@@ -43,6 +47,7 @@ impl Peer {
             gone: AtomicBool::new(false),
             token: Mutex::new(None),
             fleet_token: Mutex::new(None),
+            fleet_password: Mutex::new(None),
         }
     }
 
@@ -82,6 +87,27 @@ impl Peer {
         match self.fleet_token.lock() {
             Ok(mut t) => {
                 *t = Some(token);
+                Ok(())
+            }
+            Err(_) => Err(token_unknown()),
+        }
+    }
+
+    pub fn fleet_password(&self) -> Result<Option<(String, roster_core::Secret)>, RosterError> {
+        match self.fleet_password.lock() {
+            Ok(p) => Ok(p.clone()),
+            Err(_) => Err(token_unknown()),
+        }
+    }
+
+    pub fn bind_fleet_password(
+        &self,
+        user: String,
+        password: roster_core::Secret,
+    ) -> Result<(), RosterError> {
+        match self.fleet_password.lock() {
+            Ok(mut p) => {
+                *p = Some((user, password));
                 Ok(())
             }
             Err(_) => Err(token_unknown()),

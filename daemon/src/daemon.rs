@@ -243,6 +243,9 @@ impl Daemon {
                         eprintln!("rosterd: can't keep a report for the controller: {e}");
                     }
                 });
+                if matches!(call.action, "pam.open_session" | "pam.close_session") {
+                    self.report_live_sessions();
+                }
             }
         }
         result
@@ -462,6 +465,11 @@ impl Daemon {
             Ok(u32::try_from(dead.len()).unwrap_or(u32::MAX))
         })
         .await
+        .inspect(|&reaped| {
+            if reaped > 0 {
+                self.report_live_sessions();
+            }
+        })
     }
 }
 

@@ -29,8 +29,8 @@ pub mod sync;
 pub use enroll::{EnrollAnswer, EnrollRequest, IdKind, IdRange, LocalIds, RangeKind, UsedId};
 pub use error::{ErrorAnswer, ErrorCode};
 pub use ops::{
-    Credential, EnvironmentInfo, HostView, JoinTokenView, KeyView, Op, OpsAnswer, OpsRequest,
-    TokenView, UserView,
+    Credential, EnvironmentInfo, HostView, JoinTokenView, KeyView, LIVE_SESSIONS_KIND, Op,
+    OpsAnswer, OpsRequest, SessionView, TokenView, UserView,
 };
 pub use report::{RenewAnswer, RenewRequest, ReportAnswer, ReportEntry, ReportKind, ReportRequest};
 pub use sync::{

@@ -35,6 +35,11 @@ pub enum Credential {
     Password { user: String, password: String },
     /// A registration code (only to register: set the first password).
     Code { code: String },
+    /// uid 0 on the asking host, with nothing but the host's certificate:
+    /// accepted only where the host's environment sets
+    /// `host_root_is_admin`, and then with the rights of an `admin`
+    /// holder of that environment, never a role admin's.
+    HostRoot,
 }
 
 impl std::fmt::Debug for Credential {
@@ -44,6 +49,7 @@ impl std::fmt::Debug for Credential {
             Credential::Token { .. } => f.write_str("Token(<redacted>)"),
             Credential::Password { user, .. } => write!(f, "Password({user:?}, <redacted>)"),
             Credential::Code { .. } => f.write_str("Code(<redacted>)"),
+            Credential::HostRoot => f.write_str("HostRoot"),
         }
     }
 }
@@ -137,9 +143,18 @@ pub enum Op {
     DeleteToken {
         id: String,
     },
+    RenameToken {
+        id: String,
+        name: String,
+    },
     AddKey {
         name: String,
         line: String,
+    },
+    /// Several keys (an `authorized_keys` text), all or none.
+    AddKeys {
+        name: String,
+        lines: Vec<String>,
     },
     ListKeys {
         name: String,
@@ -168,6 +183,11 @@ pub enum Op {
     EnvironmentsSet {
         environment: String,
         settings: Vec<String>,
+    },
+    /// `roster users sessions --fleet`: the live sessions every host last
+    /// reported, as far as the person may see them (`user`: one user's).
+    ListSessions {
+        user: Option<String>,
     },
 }
 
@@ -203,6 +223,9 @@ impl Op {
             Op::CreateToken { .. } => "create_token",
             Op::ListTokens { .. } => "list_tokens",
             Op::DeleteToken { .. } => "delete_token",
+            Op::RenameToken { .. } => "rename_token",
+            Op::AddKeys { .. } => "add_keys",
+            Op::ListSessions { .. } => "list_sessions",
             Op::AddKey { .. } => "add_key",
             Op::ListKeys { .. } => "list_keys",
             Op::RemoveKey { .. } => "remove_key",
@@ -233,9 +256,10 @@ impl Op {
             | Op::AddEnvironment { name }
             | Op::RemoveEnvironment { name, .. }
             | Op::AddKey { name, .. }
+            | Op::AddKeys { name, .. }
             | Op::ListKeys { name }
             | Op::RemoveKey { name, .. } => name,
-            Op::DeleteToken { id } | Op::JoinTokenDelete { id } => id,
+            Op::DeleteToken { id } | Op::RenameToken { id, .. } | Op::JoinTokenDelete { id } => id,
             Op::HostsRevoke { host } => host,
             Op::JoinTokenCreate { environment, .. } | Op::EnvironmentsSet { environment, .. } => {
                 environment
@@ -249,6 +273,7 @@ impl Op {
             | Op::ListTokens { .. }
             | Op::HostsList { .. }
             | Op::JoinTokenList => "",
+            Op::ListSessions { user } => user.as_deref().unwrap_or(""),
         }
     }
 
@@ -264,6 +289,7 @@ impl Op {
                 | Op::ListKeys { .. }
                 | Op::HostsList { .. }
                 | Op::JoinTokenList
+                | Op::ListSessions { .. }
         )
     }
 }
@@ -272,9 +298,13 @@ impl Op {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum OpsAnswer {
-    /// A change made; a sentence for the person.
+    /// A change made; a sentence for the person. `user`: whose account
+    /// it was, where the request didn't name it (a registration, whose
+    /// code names the user).
     Done {
         message: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user: Option<String>,
     },
     /// A `roster login` session: shown once.
     Session {
@@ -296,6 +326,11 @@ pub enum OpsAnswer {
     /// An online login's answer: the user as the asking host sees it.
     Authenticated {
         user: HostUser,
+    },
+    /// An online login of a pending user with its registration code: the
+    /// code is right (not used up: the first password does that).
+    CodeAccepted {
+        user: String,
     },
     /// A repeat of a request id whose first answer held a secret (or was
     /// lost): the change was made by the earlier attempt.
@@ -327,6 +362,31 @@ pub enum OpsAnswer {
     JoinTokens {
         tokens: Vec<JoinTokenView>,
     },
+    Sessions {
+        sessions: Vec<SessionView>,
+    },
+}
+
+/// The report kind a host sends its live sessions under (the whole list
+/// each time one opens or ends: the latest one stands).
+pub const LIVE_SESSIONS_KIND: &str = "live_sessions";
+
+/// A live session on a host, as that host last reported it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionView {
+    /// Filled in by the controller (a host reports about itself).
+    #[serde(default)]
+    pub host: String,
+    pub id: i64,
+    pub user: String,
+    pub uid: u32,
+    pub service: String,
+    pub tty: String,
+    pub remote_host: String,
+    pub started: i64,
+    /// When the host reported it (filled in by the controller).
+    #[serde(default)]
+    pub reported: i64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -36,6 +36,8 @@ pub enum ReportKind {
     Session,
     LoginResult,
     Audit,
+    /// Every live session of the host, as JSON ([`crate::ops::SessionView`]s).
+    LiveSessions,
 }
 
 impl ReportKind {
@@ -44,6 +46,7 @@ impl ReportKind {
             ReportKind::Session => "session",
             ReportKind::LoginResult => "login_result",
             ReportKind::Audit => "audit",
+            ReportKind::LiveSessions => crate::ops::LIVE_SESSIONS_KIND,
         }
     }
 }

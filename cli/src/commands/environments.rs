@@ -23,6 +23,7 @@ pub async fn list(ctx: &mut Ctx<'_>, as_json: bool) -> Result<(), CliError> {
     let environments = ctx.client.environments().await?;
     let mut list = environments.list().await.map_err(|e| ctx.client.error(e))?;
     list.sort_by(|a, b| a.name.cmp(&b.name));
+    super::fleet::say_if_stale(ctx).await;
     if as_json {
         let out: Vec<json::Environment> = list.iter().map(json::Environment::from).collect();
         return print_json(&out);

@@ -64,16 +64,30 @@ pub async fn add(
     file: Option<PathBuf>,
 ) -> Result<(), CliError> {
     let to_add = key_text(words, file)?;
-    let keys = ctx.client.keys().await?;
-    let added = match to_add {
-        ToAdd::Line(line) => keys.add(&user, &line).await.map(|key| vec![key]),
-        ToAdd::File(text) => keys.add_many(&user, &text).await,
+    let mut added = add_once(ctx, &user, &to_add).await;
+    // On an enrolled host a `roster login` session can't add its own
+    // user's key (a lasting credential): the person's password can.
+    if let Err(e) = &added
+        && super::fleet::wants_password(e)
+        && ctx.input.interactive()
+    {
+        super::fleet::present_password(ctx, false).await?;
+        added = add_once(ctx, &user, &to_add).await;
     }
-    .map_err(|e| ctx.client.error(e))?;
+    let added = added?;
     for key in &added {
         println!("Added {} for \"{user}\".", describe(key));
     }
     Ok(())
+}
+
+async fn add_once(ctx: &Ctx<'_>, user: &str, to_add: &ToAdd) -> Result<Vec<KeyInfo>, CliError> {
+    let keys = ctx.client.keys().await?;
+    match to_add {
+        ToAdd::Line(line) => keys.add(user, line).await.map(|key| vec![key]),
+        ToAdd::File(text) => keys.add_many(user, text).await,
+    }
+    .map_err(|e| ctx.client.error(e))
 }
 
 /// As `ssh-keygen -l` prints a key: `256 SHA256:… comment (ED25519)`.
@@ -97,6 +111,7 @@ pub fn describe(key: &KeyInfo) -> String {
 pub async fn list(ctx: &mut Ctx<'_>, user: String, as_json: bool) -> Result<(), CliError> {
     let keys = ctx.client.keys().await?;
     let list = keys.list(&user).await.map_err(|e| ctx.client.error(e))?;
+    super::fleet::say_if_stale(ctx).await;
     if as_json {
         let out: Vec<json::Key> = list.iter().map(json::Key::from).collect();
         return print_json(&out);

@@ -2,6 +2,7 @@
 //! answer; none of them decides a rule (that is the daemon's).
 
 pub mod environments;
+pub mod fleet;
 pub mod grants;
 pub mod hosts;
 pub mod keys;
@@ -13,7 +14,8 @@ pub mod users;
 pub mod whoami;
 
 use crate::args::{
-    Cli, Command, EnvironmentsCommand, HostsCommand, KeysCommand, TokensCommand, UsersCommand,
+    Cli, Command, EnvironmentsCommand, HostsCommand, HostsTokenCommand, KeysCommand, TokensCommand,
+    UsersCommand,
 };
 use crate::connection::{Client, bus_address, call_timeout, load_token};
 use crate::errors::{Caller, CliError};
@@ -26,6 +28,8 @@ pub struct Ctx<'a> {
     pub input: &'a mut dyn Input,
     /// Seconds since the epoch, for relative times.
     pub now: i64,
+    /// The user of the token or `roster login` session presented, if any.
+    pub acting_as: Option<String>,
 }
 
 /// Prints `value` as JSON on stdout.
@@ -71,9 +75,10 @@ pub async fn run(cli: Cli, input: &mut dyn Input, caller: &mut Caller) -> Result
 
     let timeout = call_timeout(std::env::var("ROSTER_TIMEOUT").ok())?;
     let client = Client::connect(&address, Some(timeout)).await?;
+    let mut acting_as = None;
     if let Some(token) = &token {
         caller.with_token = true;
-        client.present(token).await?;
+        acting_as = Some(client.present(token).await?.user);
     } else if !matches!(cli.command, Command::Login { .. })
         && let Some(session) = crate::session::SessionFile::locate().and_then(|f| f.load())
     {
@@ -81,7 +86,10 @@ pub async fn run(cli: Cli, input: &mut dyn Input, caller: &mut Caller) -> Result
         // it. One no longer good is said, and the command goes on as the
         // uid.
         match client.present(&session).await {
-            Ok(_) => caller.with_token = true,
+            Ok(info) => {
+                caller.with_token = true;
+                acting_as = Some(info.user);
+            }
             Err(e) => eprintln!(
                 "roster: your `roster login` session is no longer accepted ({e}); run `roster login` again"
             ),
@@ -91,6 +99,7 @@ pub async fn run(cli: Cli, input: &mut dyn Input, caller: &mut Caller) -> Result
         client,
         input,
         now: crate::output::time::now(),
+        acting_as,
     };
 
     match cli.command {
@@ -147,9 +156,15 @@ pub async fn run(cli: Cli, input: &mut dyn Input, caller: &mut Caller) -> Result
             } => users::suspend(&mut ctx, username, keep_sessions).await,
             UsersCommand::Enable { username } => users::enable(&mut ctx, username).await,
             UsersCommand::Unlock { username } => users::unlock(&mut ctx, username).await,
-            UsersCommand::Sessions { user, all, json } => {
-                sessions::list(&mut ctx, user, all, json.json).await
-            }
+            UsersCommand::Sessions {
+                user,
+                fleet: true,
+                json,
+                ..
+            } => fleet::sessions(&mut ctx, user, json.json).await,
+            UsersCommand::Sessions {
+                user, all, json, ..
+            } => sessions::list(&mut ctx, user, all, json.json).await,
             UsersCommand::List { all, json } => users::list(&mut ctx, all, json.json).await,
             UsersCommand::Show { username, json } => {
                 users::show(&mut ctx, username, json.json).await
@@ -175,6 +190,9 @@ pub async fn run(cli: Cli, input: &mut dyn Input, caller: &mut Caller) -> Result
             EnvironmentsCommand::Remove { name, force } => {
                 environments::remove(&mut ctx, name, force).await
             }
+            EnvironmentsCommand::Set { name, settings } => {
+                fleet::environments_set(&mut ctx, name, settings).await
+            }
         },
         Command::Whoami(json) => whoami::run(&mut ctx, json.json).await,
         Command::Register { stdin } => register::run(&mut ctx, stdin).await,
@@ -183,7 +201,8 @@ pub async fn run(cli: Cli, input: &mut dyn Input, caller: &mut Caller) -> Result
                 name,
                 scope,
                 expires,
-            } => tokens::create(&mut ctx, name, scope, expires).await,
+                password_stdin,
+            } => tokens::create(&mut ctx, name, scope, expires, password_stdin).await,
             TokensCommand::List { user, json } => tokens::list(&mut ctx, user, json.json).await,
             TokensCommand::Rename { id, name } => tokens::rename(&mut ctx, id, name).await,
             TokensCommand::Delete { id, user } => tokens::delete(&mut ctx, id, user).await,
@@ -214,6 +233,19 @@ pub async fn run(cli: Cli, input: &mut dyn Input, caller: &mut Caller) -> Result
             }
             HostsCommand::Status(json) => hosts::status(&mut ctx, json.json).await,
             HostsCommand::Leave => hosts::leave(&mut ctx).await,
+            HostsCommand::Token(command) => match command {
+                HostsTokenCommand::Create {
+                    environment,
+                    expires,
+                    password_stdin,
+                } => fleet::token_create(&mut ctx, environment, expires, password_stdin).await,
+                HostsTokenCommand::List(json) => fleet::token_list(&mut ctx, json.json).await,
+                HostsTokenCommand::Delete { id } => fleet::token_delete(&mut ctx, id).await,
+            },
+            HostsCommand::List { environment, json } => {
+                fleet::hosts_list(&mut ctx, environment, json.json).await
+            }
+            HostsCommand::Revoke { host } => fleet::hosts_revoke(&mut ctx, host).await,
         },
         // Handled before connecting, above.
         Command::SshAuthorizedKeys { .. } | Command::Doctor(_) => Ok(()),

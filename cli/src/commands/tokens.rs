@@ -15,21 +15,45 @@ pub async fn create(
     name: Option<String>,
     scope: Scope,
     expires_in: Option<u64>,
+    password_stdin: bool,
 ) -> Result<(), CliError> {
+    // On an enrolled host a `roster login` session can't make a token:
+    // the person's password can (read first, or asked when refused).
+    if password_stdin {
+        super::fleet::present_password(ctx, true).await?;
+    }
+    let mut created = create_once(ctx, &name, scope, expires_in).await;
+    if let Err(e) = &created
+        && super::fleet::wants_password(e)
+        && !password_stdin
+        && ctx.input.interactive()
+    {
+        super::fleet::present_password(ctx, false).await?;
+        created = create_once(ctx, &name, scope, expires_in).await;
+    }
+    let created = created?;
+    let info = created.info;
+    let secret = Secret::new(created.token);
+    eprintln!("{}", describe_created(&info, ctx.now));
+    println!("{}", secret.expose());
+    Ok(())
+}
+
+async fn create_once(
+    ctx: &Ctx<'_>,
+    name: &Option<String>,
+    scope: Scope,
+    expires_in: Option<u64>,
+) -> Result<roster_client::TokenCreated, CliError> {
     let tokens = ctx.client.tokens().await?;
-    let created = tokens
+    tokens
         .create(
             name.as_deref().unwrap_or(""),
             Some(scope).into(),
             expires_in.unwrap_or(0),
         )
         .await
-        .map_err(|e| ctx.client.error(e))?;
-    let info = created.info;
-    let secret = Secret::new(created.token);
-    eprintln!("{}", describe_created(&info, ctx.now));
-    println!("{}", secret.expose());
-    Ok(())
+        .map_err(|e| ctx.client.error(e))
 }
 
 pub fn describe_created(info: &TokenInfo, now: i64) -> String {

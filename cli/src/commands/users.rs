@@ -331,6 +331,8 @@ pub async fn list(ctx: &mut Ctx<'_>, all: bool, as_json: bool) -> Result<(), Cli
     let users = ctx.client.users().await?;
     let mut list = users.list(all).await.map_err(|e| ctx.client.error(e))?;
     list.sort_by(|a, b| a.name.cmp(&b.name));
+    // An enrolled host answers from its cache: said when it is stale.
+    super::fleet::say_if_stale(ctx).await;
     if as_json {
         let out: Vec<json::User> = list.iter().map(json::User::from).collect();
         return print_json(&out);
@@ -365,8 +367,19 @@ pub fn render_list(users: &[UserInfo], now: i64) -> String {
 pub async fn show(ctx: &mut Ctx<'_>, name: String, as_json: bool) -> Result<(), CliError> {
     let users = ctx.client.users().await?;
     let user = users.show(&name).await.map_err(|e| ctx.client.error(e))?;
+    let stale = super::fleet::say_if_stale(ctx).await;
     if as_json {
-        return print_json(&json::User::from(&user));
+        let mut out = serde_json::to_value(json::User::from(&user))
+            .map_err(|e| CliError::Local(format!("can't write JSON: {e}")))?;
+        // Only from a stale cache: seconds since the controller answered
+        // (null: never).
+        if let (Some(age), Some(fields)) = (stale, out.as_object_mut()) {
+            fields.insert(
+                "cache_age_secs".into(),
+                (age != i64::MAX).then_some(age).into(),
+            );
+        }
+        return print_json(&out);
     }
     print!("{}", render_show(&user, ctx.now));
     Ok(())

@@ -140,6 +140,20 @@ impl LoginPlan {
 
     /// Whether `secret` is the pending user's live registration code
     /// (checked in memory against the row the plan read).
+    /// A pending user whose registration code this store doesn't hold: a
+    /// fleet host's cache (codes never leave the controller), where the
+    /// code typed at a login is checked online.
+    pub fn pending_without_code(&self) -> bool {
+        matches!(
+            &self.user,
+            Some(Known {
+                pending: true,
+                code: None,
+                ..
+            })
+        ) && self.refused().is_none()
+    }
+
     pub fn accepts_code(&self, secret: &Secret, now: Timestamp) -> bool {
         match &self.user {
             Some(Known {

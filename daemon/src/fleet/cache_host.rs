@@ -141,9 +141,10 @@ fn entry(report: QueuedReport) -> ReportEntry {
         "login_result" => ReportKind::LoginResult,
         _ => ReportKind::Audit,
     };
+    let (live, text) = super::sessions::sent_as(&report.kind, report.text);
     ReportEntry {
         at: report.at,
-        kind,
-        text: report.text,
+        kind: if live { ReportKind::LiveSessions } else { kind },
+        text,
     }
 }

@@ -50,9 +50,17 @@ pub const FLEET_CHANGES: &[&str] = &[
     "pam.chauthtok",
 ];
 
-/// The changes an enrolled host sends to its controller (the others of
-/// [`FLEET_CHANGES`] are refused there, for now).
+/// The changes an enrolled host sends to its controller (any other of
+/// [`FLEET_CHANGES`] would be refused there).
 pub const FORWARDED: &[&str] = &[
+    "users.register",
+    "environments.add",
+    "environments.remove",
+    "tokens.create",
+    "tokens.rename",
+    "tokens.delete",
+    "keys.add",
+    "keys.remove",
     "users.create",
     "users.edit",
     "pam.chauthtok",
@@ -94,7 +102,7 @@ fn refused(code: ErrorCode, message: String) -> RosterError {
     }
 }
 
-fn parse<T: std::str::FromStr>(what: &str, value: &str) -> Result<T> {
+pub fn parse<T: std::str::FromStr>(what: &str, value: &str) -> Result<T> {
     value.parse().map_err(|_| {
         RosterError::Unavailable(format!(
             "the controller answered an unknown {what} {value:?}: is it newer than this rosterd?"
@@ -130,19 +138,42 @@ impl Daemon {
         self.fleet.enrolled()
     }
 
-    /// The person acting, for the controller: the token or session this
-    /// connection presented.
-    pub fn fleet_credential(&self, call: &Call) -> Result<Credential> {
-        match call.peer.fleet_token()? {
-            Some(token) => Ok(Credential::Token {
-                token: token.expose().to_owned(),
-            }),
-            None => Err(RosterError::PermissionDenied(
-                "this host is enrolled with a controller: changes are made there, as a person. \
-                 Run `roster login` first (or present an API token); nothing changed"
-                    .into(),
-            )),
+    /// The person acting, for the controller: the password, token or
+    /// session this connection presented; with none, root's own call on a
+    /// host whose environment sets `host_root_is_admin` (an `admin`
+    /// holder of that environment there, checked by the controller).
+    pub async fn fleet_credential(&self, call: &Call) -> Result<Credential> {
+        if let Some((user, password)) = call.peer.fleet_password()? {
+            return Ok(Credential::Password {
+                user,
+                password: password.expose().to_owned(),
+            });
         }
+        if let Some(token) = call.peer.fleet_token()? {
+            return Ok(Credential::Token {
+                token: token.expose().to_owned(),
+            });
+        }
+        if call.requester() == crate::queue::Requester::Root && self.host_root_is_admin(call).await
+        {
+            call.detail("as", "host-root");
+            return Ok(Credential::HostRoot);
+        }
+        Err(RosterError::PermissionDenied(
+            "this host is enrolled with a controller: changes are made there, as a person. \
+             Run `roster login` first (or present an API token); nothing changed"
+                .into(),
+        ))
+    }
+
+    /// Whether this host's environment gives its root an environment
+    /// admin's rights, as the last answer from the controller said.
+    pub async fn host_root_is_admin(&self, call: &Call) -> bool {
+        self.store(call, |r| r.fleet_state())
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|state| state.policy.host_root_is_admin)
     }
 
     /// `op` at the controller for `credential`, retried as the module
@@ -241,7 +272,7 @@ impl Daemon {
 
     /// `roster logout`: deletes the presented session at the controller.
     pub async fn fleet_logout(&self, call: &Call) -> Result<()> {
-        let credential = self.fleet_credential(call)?;
+        let credential = self.fleet_credential(call).await?;
         let Credential::Token { token } = &credential else {
             return Err(RosterError::PermissionDenied(
                 "`roster logout` needs the session presented".into(),

@@ -4,12 +4,15 @@
 //! the status `roster hosts` shows ([`membership`]). A standalone host has
 //! no enrollment: none of this runs and nothing here is on its paths.
 
+pub mod admin;
 pub mod cache_host;
+pub mod directory;
 pub mod files;
 pub mod forward;
 pub mod local_ids;
 pub mod membership;
 pub mod online;
+pub mod sessions;
 pub mod users;
 
 use crate::daemon::Daemon;
@@ -57,6 +60,11 @@ pub struct Fleet {
     restart: Notify,
     /// Join and leave one at a time.
     pub membership: tokio::sync::Mutex<()>,
+    /// Registration codes the controller accepted at a login here, by
+    /// user, for the password step that follows (login's and sshd's
+    /// `chauthtok` runs as root, without the code): see
+    /// [`online::AcceptedCodes`].
+    pub accepted_codes: online::AcceptedCodes,
 }
 
 /// The wall clock, seconds since the epoch (audit times, report times).
@@ -77,6 +85,7 @@ impl Fleet {
             link: Mutex::new(Link::default()),
             restart: Notify::new(),
             membership: tokio::sync::Mutex::new(()),
+            accepted_codes: online::AcceptedCodes::default(),
         }
     }
 

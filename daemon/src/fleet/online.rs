@@ -7,6 +7,39 @@
 
 use crate::daemon::{Call, Daemon};
 use roster_core::Secret;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How long a code the controller accepted at a login stays usable here
+/// for that login's password step.
+pub const ACCEPTED_CODE_FOR: Duration = Duration::from_secs(10 * 60);
+
+/// Codes the controller accepted at a login on this host, kept in memory
+/// only (never on disk), for the password step of the same login: login
+/// and sshd run `chauthtok` as root, without the code, and the controller
+/// takes the code as the registration's credential. Used once; gone after
+/// [`ACCEPTED_CODE_FOR`] or a restart (the person logs in with the code
+/// again).
+#[derive(Default)]
+pub struct AcceptedCodes(Mutex<HashMap<String, (Secret, Instant)>>);
+
+impl AcceptedCodes {
+    pub fn remember(&self, user: &str, code: &Secret) {
+        let mut codes = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        codes.retain(|_, (_, at)| at.elapsed() < ACCEPTED_CODE_FOR);
+        codes.insert(user.to_owned(), (code.clone(), Instant::now()));
+    }
+
+    /// The code accepted for `user`, taken (used once).
+    pub fn take(&self, user: &str) -> Option<Secret> {
+        let mut codes = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        codes
+            .remove(user)
+            .filter(|(_, at)| at.elapsed() < ACCEPTED_CODE_FOR)
+            .map(|(code, _)| code)
+    }
+}
 use roster_fleet_agent::protocol::{Credential, Op, OpsAnswer, OpsRequest};
 
 /// A request id as the controller wants one: 32 hex digits of the
@@ -75,6 +108,58 @@ impl Daemon {
                 );
                 false
             }
+        }
+    }
+}
+
+impl Daemon {
+    /// A pending user's registration code typed at a login on this host:
+    /// codes never leave the controller, so it checks it (not using it up:
+    /// the first password does that, through `chauthtok`). Unreachable is
+    /// said as such, never taken for a wrong code.
+    pub async fn check_code_online(
+        &self,
+        call: &Call,
+        user: &str,
+        code: &Secret,
+    ) -> crate::daemon::Result<roster_core::flows::LoginOutcome> {
+        use roster_client::RosterError;
+        use roster_core::flows::LoginOutcome;
+        let Some(client) = self.fleet.client() else {
+            return Err(RosterError::Unavailable(
+                "controller unreachable: a registration code is checked by the controller (the fleet sync isn't running here)".into(),
+            ));
+        };
+        let request = OpsRequest {
+            request_id: request_id(),
+            credential: Credential::Password {
+                user: user.to_owned(),
+                password: code.expose().trim().to_owned(),
+            },
+            op: Op::Authenticate,
+        };
+        call.detail("online", "code");
+        match client.ops(&request).await {
+            Ok(answer) => match answer.body {
+                OpsAnswer::CodeAccepted { .. } => {
+                    self.fleet.accepted_codes.remember(user, code);
+                    Ok(LoginOutcome::CodeAccepted)
+                }
+                _ => Ok(LoginOutcome::Failed),
+            },
+            Err(roster_fleet_agent::AgentError::Refused { code, message }) => {
+                call.detail("refused", message);
+                match code {
+                    roster_fleet_agent::ErrorCode::TooManyRequests => Err(RosterError::Locked(
+                        "too many wrong attempts at the controller: try again later".into(),
+                    )),
+                    _ => Ok(LoginOutcome::Failed),
+                }
+            }
+            Err(e) => Err(RosterError::Unavailable(format!(
+                "controller unreachable: a registration code is checked by the controller, which \
+                 this host can't reach now ({e}); try again when it is back"
+            ))),
         }
     }
 }

@@ -30,7 +30,7 @@ impl Daemon {
         password: Secret,
     ) -> Result<Created> {
         no_profile_here(&request)?;
-        let credential = self.fleet_credential(call)?;
+        let credential = self.fleet_credential(call).await?;
         let op = Op::CreateUser {
             name: request.name.clone(),
             display_name: convert::given(&request.display_name),
@@ -65,7 +65,7 @@ impl Daemon {
 
     /// A change answered with the user as the controller shows it after.
     pub async fn fleet_user_change(&self, call: &Call, name: String, op: Op) -> Result<UserInfo> {
-        let credential = self.fleet_credential(call)?;
+        let credential = self.fleet_credential(call).await?;
         self.forward(call, credential.clone(), op).await?;
         self.fleet_show(call, credential, name).await
     }
@@ -88,7 +88,7 @@ impl Daemon {
     /// Suspend or delete: the host's sessions of the user end as the
     /// change arrives through the feed (every host's do).
     pub async fn fleet_ending(&self, call: &Call, op: Op) -> Result<Ended> {
-        let credential = self.fleet_credential(call)?;
+        let credential = self.fleet_credential(call).await?;
         match self.forward(call, credential, op).await? {
             // A repeat the earlier attempt made: done all the same.
             OpsAnswer::Done { .. } | OpsAnswer::AlreadyDone { .. } => Ok(Ended::default()),
@@ -97,7 +97,7 @@ impl Daemon {
     }
 
     pub async fn fleet_reset(&self, call: &Call, name: String) -> Result<Created> {
-        let credential = self.fleet_credential(call)?;
+        let credential = self.fleet_credential(call).await?;
         match self
             .forward(call, credential, Op::ResetPassword { name })
             .await?
@@ -133,7 +133,7 @@ impl Daemon {
                 user: name.clone(),
                 password: current.expose().to_owned(),
             },
-            Current::SetByAdmin => self.fleet_credential(call)?,
+            Current::SetByAdmin => self.fleet_credential(call).await?,
         };
         let op = Op::SetPassword {
             name,
@@ -157,6 +157,39 @@ impl Daemon {
         new: Secret,
     ) -> Result<()> {
         let Current::Given(current) = current else {
+            // login's or sshd's password step after a registration code
+            // the controller accepted at this login: the code registers.
+            if call.requester() == crate::queue::Requester::Root
+                && let Some(code) = self.fleet.accepted_codes.take(&name)
+            {
+                call.detail("by", "registration-code");
+                let op = Op::Register {
+                    new_password: new.expose().to_owned(),
+                };
+                let credential = Credential::Code {
+                    code: code.expose().trim().to_owned(),
+                };
+                return match self.forward(call, credential, op).await? {
+                    OpsAnswer::Done { .. } | OpsAnswer::AlreadyDone { .. } => Ok(()),
+                    other => Err(unexpected(&other)),
+                };
+            }
+            // Root's `passwd USER`: only where the environment makes this
+            // host's root an admin of it (the controller decides whose
+            // password that reaches).
+            if call.requester() == crate::queue::Requester::Root
+                && self.host_root_is_admin(call).await
+            {
+                call.detail("as", "host-root");
+                let op = Op::SetPassword {
+                    name,
+                    new_password: new.expose().to_owned(),
+                };
+                return match self.forward(call, Credential::HostRoot, op).await? {
+                    OpsAnswer::Done { .. } | OpsAnswer::AlreadyDone { .. } => Ok(()),
+                    other => Err(unexpected(&other)),
+                };
+            }
             return Err(RosterError::PermissionDenied(
                 "this host is enrolled with a controller: root can't set a Roster user's password \
                  here; an admin does it with `roster login` then `roster users password`"
@@ -201,7 +234,7 @@ impl Daemon {
         name: String,
         changes: roster_core::UserChanges,
     ) -> Result<UserInfo> {
-        let credential = self.fleet_credential(call)?;
+        let credential = self.fleet_credential(call).await?;
         let op = Op::EditUser {
             name,
             display_name: changes.display_name,
@@ -223,7 +256,7 @@ impl Daemon {
         level: Level,
         environment: Option<String>,
     ) -> Result<Level> {
-        let credential = self.fleet_credential(call)?;
+        let credential = self.fleet_credential(call).await?;
         let environment = environment.unwrap_or_else(|| self.environment());
         let op = Op::Grant {
             name: name.clone(),
@@ -253,7 +286,7 @@ impl Daemon {
         level: Option<Level>,
         environment: Option<String>,
     ) -> Result<Option<Level>> {
-        let credential = self.fleet_credential(call)?;
+        let credential = self.fleet_credential(call).await?;
         let environment = environment.unwrap_or_else(|| self.environment());
         let op = Op::Revoke {
             name: name.clone(),

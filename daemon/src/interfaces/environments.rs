@@ -16,6 +16,9 @@ impl Environments {
         let target = name.clone();
         self.d
             .audited(&hdr, "environments.add", &target, async |call| {
+                if self.d.forwards() {
+                    return self.d.fleet_add_environment(call, name).await;
+                }
                 let here = self.d.environment();
                 self.d
                     .acting(call, move |r, a| r.add_environment(a, &name))
@@ -46,6 +49,9 @@ impl Environments {
             .audited(&hdr, "environments.remove", &target, async |call| {
                 if force {
                     call.detail("force", "yes");
+                }
+                if self.d.forwards() {
+                    return self.d.fleet_remove_environment(call, name, force).await;
                 }
                 let dropped = self
                     .d

@@ -3,7 +3,7 @@
 //! `EnrollHost`); the status is anyone's (it holds nothing secret).
 
 use crate::daemon::{Daemon, Result};
-use roster_client::{FleetStatus, Joined};
+use roster_client::{FleetHostInfo, FleetSessionInfo, FleetStatus, JoinTokenInfo, Joined};
 use roster_core::Secret;
 use std::sync::Arc;
 use zbus::message::Header;
@@ -62,6 +62,104 @@ impl Fleet {
                 self.d.fleet_login(call, user, password, hours).await
             })
             .await
+    }
+
+    /// The person's Roster name and current password for this
+    /// connection's later changes (those a `roster login` session may not
+    /// make: an API token, one's own SSH key). Enrolled hosts only.
+    async fn present_password(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        user: String,
+        password: String,
+    ) -> Result<()> {
+        let password = Secret::new(password);
+        let target = user.clone();
+        self.d
+            .audited(&hdr, "hosts.present-password", &target, async |call| {
+                if !self.d.forwards() {
+                    return Err(roster_client::RosterError::Conflict(
+                        "this host is standalone: a password is presented to a controller only"
+                            .into(),
+                    ));
+                }
+                crate::daemon::check_secret_length("password", &password)?;
+                self.d.fleet_present_password(call, user, password)
+            })
+            .await
+    }
+
+    async fn join_token_create(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        environment: String,
+        expires: String,
+    ) -> Result<(String, JoinTokenInfo)> {
+        let target = environment.clone();
+        self.d
+            .audited(&hdr, "hosts.token-create", &target, async |call| {
+                self.d
+                    .fleet_join_token_create(call, environment, expires)
+                    .await
+            })
+            .await
+    }
+
+    async fn join_token_list(&self, #[zbus(header)] hdr: Header<'_>) -> Result<Vec<JoinTokenInfo>> {
+        let call = self.d.begin_read(&hdr, "hosts.token-list").await?;
+        self.d.fleet_join_token_list(&call).await
+    }
+
+    async fn join_token_delete(&self, #[zbus(header)] hdr: Header<'_>, id: String) -> Result<()> {
+        let target = id.clone();
+        self.d
+            .audited(&hdr, "hosts.token-delete", &target, async |call| {
+                self.d.fleet_join_token_delete(call, id).await
+            })
+            .await
+    }
+
+    async fn hosts_list(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        environment: String,
+    ) -> Result<Vec<FleetHostInfo>> {
+        let call = self.d.begin_read(&hdr, "hosts.list").await?;
+        self.d.fleet_hosts_list(&call, environment).await
+    }
+
+    async fn hosts_revoke(&self, #[zbus(header)] hdr: Header<'_>, host: String) -> Result<()> {
+        let target = host.clone();
+        self.d
+            .audited(&hdr, "hosts.revoke", &target, async |call| {
+                self.d.fleet_hosts_revoke(call, host).await
+            })
+            .await
+    }
+
+    async fn environments_set(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        environment: String,
+        settings: Vec<String>,
+    ) -> Result<String> {
+        let target = environment.clone();
+        self.d
+            .audited(&hdr, "environments.set", &target, async |call| {
+                self.d
+                    .fleet_environments_set(call, environment, settings)
+                    .await
+            })
+            .await
+    }
+
+    async fn sessions(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        user: String,
+    ) -> Result<Vec<FleetSessionInfo>> {
+        let call = self.d.begin_read(&hdr, "sessions.fleet").await?;
+        self.d.fleet_sessions(&call, user).await
     }
 
     /// `roster logout`: the session (presented on this connection) is

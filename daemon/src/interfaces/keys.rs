@@ -33,6 +33,17 @@ impl Keys {
         let target = user.clone();
         self.d
             .audited(&hdr, "keys.add", &target, async |call| {
+                if self.d.forwards() {
+                    let keys = self.d.fleet_add_keys(call, user, key_line, false).await?;
+                    for key in &keys {
+                        call.detail("fingerprint", key.fingerprint.clone());
+                    }
+                    return keys.into_iter().next().ok_or_else(|| {
+                        roster_client::RosterError::Unavailable(
+                            "the controller added no key and said no error: check with `roster users keys list`".into(),
+                        )
+                    });
+                }
                 let key = self
                     .d
                     .acting(call, move |r, a| r.add_key(a, &user, &key_line))
@@ -55,6 +66,13 @@ impl Keys {
         let target = user.clone();
         self.d
             .audited(&hdr, "keys.add", &target, async |call| {
+                if self.d.forwards() {
+                    let keys = self.d.fleet_add_keys(call, user, key_text, true).await?;
+                    for key in &keys {
+                        call.detail("fingerprint", key.fingerprint.clone());
+                    }
+                    return Ok(keys);
+                }
                 let keys = self
                     .d
                     .acting(call, move |r, a| {
@@ -88,6 +106,10 @@ impl Keys {
         let target = user.clone();
         self.d
             .audited(&hdr, "keys.remove", &target, async |call| {
+                if self.d.forwards() {
+                    call.detail("fingerprint", fingerprint.clone());
+                    return self.d.fleet_remove_key(call, user, fingerprint).await;
+                }
                 let key = self
                     .d
                     .acting(call, move |r, a| r.remove_key(a, &user, &fingerprint))

@@ -169,6 +169,7 @@ impl Pam {
     ) -> Result<AuthReply> {
         self.limit(call)?;
         let (name, host) = (user.clone(), remote.clone());
+        let pending_name = user.clone();
         let mut plan = self
             .d
             .acting_by_uid(call, move |r, a| r.begin_login(a, &user, remote.as_deref()))
@@ -180,6 +181,14 @@ impl Pam {
                 .d
                 .acting_by_uid(call, move |r, a| r.begin_login(a, &name, host.as_deref()))
                 .await?;
+        }
+        // A pending user's code on a fleet host: the controller holds it.
+        if self.d.forwards() && plan.pending_without_code() {
+            let outcome = self
+                .d
+                .check_code_online(call, &pending_name, &secret)
+                .await?;
+            return Ok(crate::convert::auth_reply(outcome));
         }
         if plan.counted_as_local() {
             call.detail("counted", "local");

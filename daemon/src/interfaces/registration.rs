@@ -31,6 +31,9 @@ impl Registration {
                 // Before the code is looked at: guesses are rate-limited.
                 self.d.limit(call)?;
                 check_secret_length("new password", &new)?;
+                if self.d.forwards() {
+                    return self.d.fleet_register(call, code, new).await;
+                }
                 // The code first: it names the user the policy needs, and a
                 // wrong one (counted toward its owner's lockout) costs no hash.
                 let plan = self

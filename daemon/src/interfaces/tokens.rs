@@ -34,6 +34,12 @@ impl Tokens {
                 call.detail("scope", scope.as_str());
                 let scope = convert::scope_from_wire(scope);
                 let name = given(&name);
+                if self.d.forwards() {
+                    return self
+                        .d
+                        .fleet_create_token(call, name, scope, expires_in)
+                        .await;
+                }
                 let expires = (expires_in > 0).then(|| Duration::from_secs(expires_in));
                 let (token, secret) = self
                     .d
@@ -69,6 +75,9 @@ impl Tokens {
         let target = id.clone();
         self.d
             .audited(&hdr, "tokens.rename", &target, async |call| {
+                if self.d.forwards() {
+                    return self.d.fleet_rename_token(call, id, name).await;
+                }
                 self.d
                     .acting(call, move |r, a| r.rename_token(a, &id, &name))
                     .await
@@ -86,6 +95,9 @@ impl Tokens {
         let target = id.clone();
         self.d
             .audited(&hdr, "tokens.delete", &target, async |call| {
+                if self.d.forwards() {
+                    return self.d.fleet_delete_token(call, id, user).await;
+                }
                 let token = self
                     .d
                     .acting(call, move |r, a| {

@@ -47,3 +47,36 @@ impl PgTx<'_> {
         .collect()
     }
 }
+
+/// The latest report of one kind from a live host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LatestReport {
+    pub host: String,
+    pub environment: String,
+    pub at: Timestamp,
+    pub body: String,
+}
+
+impl PgTx<'_> {
+    /// Each live (not revoked) host's latest report of `kind` (a host
+    /// that sends its whole state under one kind: the latest stands).
+    pub fn latest_reports(&self, kind: &str) -> Result<Vec<LatestReport>> {
+        self.query(
+            "SELECT DISTINCT ON (r.host_id) h.name, h.environment, r.at, r.body \
+             FROM host_reports r JOIN hosts h ON h.id = r.host_id \
+             WHERE r.kind = $1 AND h.revoked IS NULL \
+             ORDER BY r.host_id, r.at DESC, r.id DESC",
+            &[&kind],
+        )?
+        .iter()
+        .map(|row| {
+            Ok(LatestReport {
+                host: get(row, 0)?,
+                environment: get(row, 1)?,
+                at: get(row, 2)?,
+                body: get(row, 3)?,
+            })
+        })
+        .collect()
+    }
+}

@@ -287,6 +287,11 @@ enum Proven {
     },
     /// A registration code: only `register` takes it.
     Code(Secret),
+    /// A pending user's name with its registration code typed where the
+    /// password goes (a login on a host): good for `authenticate` only.
+    PendingCode {
+        user: String,
+    },
 }
 
 /// How a person proved who they are.
@@ -297,6 +302,9 @@ enum Via {
     /// A `roster login` session: good for acting, not for making further
     /// credentials (a session must not outlive itself as a token).
     Session,
+    /// uid 0 on a host whose environment sets `host_root_is_admin`: an
+    /// `admin` holder of that environment, nobody else.
+    HostRoot,
 }
 
 async fn act(shared: &Arc<Shared>, host: &HostInfo, request: OpsRequest) -> Result<Acted, Failed> {
@@ -328,6 +336,7 @@ async fn act(shared: &Arc<Shared>, host: &HostInfo, request: OpsRequest) -> Resu
             .unwrap_or("root")
             .to_string(),
         Proven::Code(_) => "registration-code".to_string(),
+        Proven::PendingCode { user } => user.clone(),
     };
     let unclaimed = |error: ApiError| Failed {
         error,
@@ -380,6 +389,7 @@ async fn act(shared: &Arc<Shared>, host: &HostInfo, request: OpsRequest) -> Resu
         .map_err(failed)?;
         return Ok(Acted::Answered {
             answer: OpsAnswer::Done {
+                user: None,
                 message: format!("the password of {:?} is changed", user.name),
             },
         });
@@ -403,11 +413,16 @@ async fn run_op(
             let user = change_password(shared, host, tag, Actor::Root, request, None).await?;
             Ok(OpsAnswer::Done {
                 message: format!("{:?} is registered and may log in", user.name),
+                user: Some(user.name),
             })
         }
         (Proven::Code(_), _) => Err(ApiError::from(Error::PermissionDenied(
             "a registration code only sets the first password (register)".into(),
         ))),
+        (Proven::PendingCode { user }, Op::Authenticate) => Ok(OpsAnswer::CodeAccepted { user }),
+        (Proven::PendingCode { user }, _) => Err(ApiError::from(Error::PermissionDenied(format!(
+            "the account {user:?} is pending: finish registration with its code first (`roster register`)"
+        )))),
         (Proven::Actor { .. }, Op::Register { .. }) => Err(ApiError::bad_request(
             "register takes the registration code as its credential",
         )),
@@ -420,6 +435,34 @@ async fn run_op(
         ) if makes_a_credential(&actor, &op) => Err(ApiError::from(Error::PermissionDenied(
             "a `roster login` session makes no lasting credential (a token, a join token, your own key or password): give your password instead".into(),
         ))),
+        (
+            Proven::Actor {
+                via: Via::HostRoot, ..
+            },
+            Op::SetPassword { name, new_password },
+        ) => host_root_sets_password(shared, host, tag, name, new_password).await,
+        (
+            Proven::Actor {
+                via: Via::HostRoot, ..
+            },
+            op,
+        ) if matches!(
+            op,
+            Op::Login { .. }
+                | Op::Authenticate
+                | Op::CreateToken { .. }
+                | Op::JoinTokenCreate { .. }
+        ) =>
+        {
+            Err(ApiError::from(Error::PermissionDenied(format!(
+                "root on {:?} has an environment admin's rights only (host_root_is_admin), and no account: it can't {}; an admin runs `roster login` for that",
+                host.name,
+                op.name()
+            ))))
+        }
+        (Proven::Actor { actor, .. }, Op::ListSessions { user }) => {
+            fleet_sessions(shared, &actor, user).await
+        }
         (Proven::Actor { actor, .. }, op) => as_actor(shared, host, tag, actor, op).await,
     }
 }
@@ -432,7 +475,9 @@ fn makes_a_credential(actor: &Actor, op: &Op) -> bool {
     let own = |name: &str| roster_core::rules::actor_name(actor) == Some(name);
     match op {
         Op::CreateToken { .. } | Op::Login { .. } | Op::JoinTokenCreate { .. } => true,
-        Op::AddKey { name, .. } | Op::SetPassword { name, .. } => own(name),
+        Op::AddKey { name, .. } | Op::AddKeys { name, .. } | Op::SetPassword { name, .. } => {
+            own(name)
+        }
         _ => false,
     }
 }
@@ -580,6 +625,7 @@ async fn as_actor(
             let request = PasswordRequest::by_admin(&name, Secret::new(new_password))?;
             let user = change_password(shared, host, tag, actor, request, None).await?;
             Ok(OpsAnswer::Done {
+                user: None,
                 message: format!("the password of {:?} is changed", user.name),
             })
         }
@@ -627,6 +673,7 @@ async fn as_actor(
             on(Box::new(move |roster, actor| {
                 let after = roster.grant(actor, &name, Some(&environment), level)?;
                 Ok(OpsAnswer::Done {
+                    user: None,
                     message: format!("{name:?} holds {} in {environment:?}", after.as_str()),
                 })
             }))
@@ -641,6 +688,7 @@ async fn as_actor(
             on(Box::new(move |roster, actor| {
                 let outcome = roster.revoke(actor, &name, Some(&environment), level)?;
                 Ok(OpsAnswer::Done {
+                    user: None,
                     message: match outcome.after {
                         Some(level) => {
                             format!("{name:?} holds {} in {environment:?}", level.as_str())
@@ -666,6 +714,7 @@ async fn as_actor(
 
 fn user_done(what: &str, user: &User) -> OpsAnswer {
     OpsAnswer::Done {
+        user: None,
         message: format!("{:?} is {what}", user.name),
     }
 }
@@ -766,6 +815,22 @@ async fn prove(
 ) -> Result<(Proven, Option<String>), ApiError> {
     match credential {
         Credential::Code { code } => Ok((Proven::Code(Secret::new(code)), None)),
+        Credential::HostRoot => {
+            if !shared.feed.policy(&host.environment).host_root_is_admin {
+                return Err(ApiError::from(Error::PermissionDenied(format!(
+                    "root on a host is nobody at the controller: run `roster login` first (or present an API token); \
+                     environment {:?} doesn't set host_root_is_admin",
+                    host.environment
+                ))));
+            }
+            Ok((
+                Proven::Actor {
+                    actor: host_root_actor(host),
+                    via: Via::HostRoot,
+                },
+                None,
+            ))
+        }
         Credential::Token { token } => {
             let store = Arc::clone(&shared.store);
             let environment = host.environment.clone();
@@ -823,6 +888,7 @@ async fn prove(
                 .await?;
             let store = Arc::clone(&shared.store);
             let environment = host.environment.clone();
+            let who = user.clone();
             let outcome = tokio::task::spawn_blocking(move || {
                 store.with_roster_in(&environment, None, |roster| {
                     let outcome = roster.finish_login(plan, &password, verified)?;
@@ -852,6 +918,7 @@ async fn prove(
                     verified_against,
                 )),
                 (LoginOutcome::Locked { message, .. }, _) => Err(locked(message)),
+                (LoginOutcome::CodeAccepted, _) => Ok((Proven::PendingCode { user: who }, None)),
                 _ => Err(ApiError::from(Error::AuthFailed(
                     "wrong name or password (a registration code is given as a code credential)"
                         .into(),
@@ -859,6 +926,95 @@ async fn prove(
             }
         }
     }
+}
+
+/// uid 0 on `host` where its environment sets `host_root_is_admin`: an
+/// `admin` holder of that environment and nothing more (no role, no
+/// grant elsewhere, no account: the name can't be a Roster user's).
+fn host_root_actor(host: &HostInfo) -> Actor {
+    Actor::User(roster_core::authz::ActingUser {
+        name: format!("root@{}", host.name),
+        uid: 0,
+        role: Role::User,
+        state: roster_core::model::UserState::Active,
+        grants: [(host.environment.clone(), Level::Admin)]
+            .into_iter()
+            .collect(),
+    })
+}
+
+/// Root's `passwd USER` on a host whose environment sets
+/// `host_root_is_admin`: the password of a `user`-role user whose every
+/// grant is in that environment (whose access the environment's admins
+/// decide anyway), never a role admin's or a user's with access elsewhere.
+async fn host_root_sets_password(
+    shared: &Arc<Shared>,
+    host: &HostInfo,
+    tag: Option<CallTags>,
+    name: String,
+    new_password: String,
+) -> Result<OpsAnswer, ApiError> {
+    let store = Arc::clone(&shared.store);
+    let environment = host.environment.clone();
+    let looked_up = name.clone();
+    let target = tokio::task::spawn_blocking(move || {
+        store.with_roster_in(&environment, None, |roster| roster.user_by_name(&looked_up))
+    })
+    .await
+    .map_err(|e| ApiError::from(Error::Store(format!("a store task ended abnormally: {e}"))))??
+    .ok_or_else(|| ApiError::from(Error::NotFound(format!("user {name:?} not found"))))?;
+    let confined = target.role == Role::User
+        && !target.grants.is_empty()
+        && target.grants.keys().all(|e| *e == host.environment);
+    if !confined {
+        return Err(ApiError::from(Error::PermissionDenied(format!(
+            "root on {:?} may set the password only of users whose access is all in {:?} (host_root_is_admin): \
+             an admin does it with `roster login` then `roster users password {name}`",
+            host.name, host.environment
+        ))));
+    }
+    let request = PasswordRequest::by_admin(&name, Secret::new(new_password))?;
+    let user = change_password(shared, host, tag, Actor::Root, request, None).await?;
+    Ok(OpsAnswer::Done {
+        user: None,
+        message: format!("the password of {:?} is changed", user.name),
+    })
+}
+
+/// `roster users sessions --fleet`: every host's latest report of its
+/// live sessions, each host's shown as core's table says for its
+/// environment (root, role admins and `status`+ holders see all of it;
+/// everyone their own).
+async fn fleet_sessions(
+    shared: &Arc<Shared>,
+    actor: &Actor,
+    user: Option<String>,
+) -> Result<OpsAnswer, ApiError> {
+    let reports = shared
+        .store
+        .run(|s| s.fleet_read(|tx| tx.latest_reports(roster_fleet_protocol::LIVE_SESSIONS_KIND)))
+        .await?;
+    let me = roster_core::rules::actor_name(actor).map(str::to_string);
+    let mut sessions = Vec::new();
+    for report in reports {
+        let Ok(listed) =
+            serde_json::from_str::<Vec<roster_fleet_protocol::SessionView>>(&report.body)
+        else {
+            continue;
+        };
+        let sees_all = roster_core::authz::sees_all_sessions(actor, &report.environment);
+        for mut session in listed {
+            let own = me.as_deref() == Some(session.user.as_str());
+            let wanted = user.as_deref().is_none_or(|u| u == session.user);
+            if wanted && (sees_all || own) {
+                session.host = report.host.clone();
+                session.reported = report.at;
+                sessions.push(session);
+            }
+        }
+    }
+    sessions.sort_by(|a, b| (&a.host, a.started, a.id).cmp(&(&b.host, b.started, b.id)));
+    Ok(OpsAnswer::Sessions { sessions })
 }
 
 /// The lockout's "remote host" for a check asked by `host`: its name,

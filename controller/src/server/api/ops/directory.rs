@@ -40,12 +40,14 @@ where
         Op::AddEnvironment { name } => Box::new(move |roster, actor| {
             roster.add_environment(actor, &name)?;
             Ok(OpsAnswer::Done {
+                user: None,
                 message: format!("the environment {name:?} is added"),
             })
         }),
         Op::RemoveEnvironment { name, force } => Box::new(move |roster, actor| {
             let grants = roster.remove_environment(actor, &name, force)?;
             Ok(OpsAnswer::Done {
+                user: None,
                 message: format!("the environment {name:?} is removed, with {grants} grants"),
             })
         }),
@@ -94,7 +96,23 @@ where
         Op::DeleteToken { id } => Box::new(move |roster, actor| {
             let token = roster.delete_token(actor, &id)?;
             Ok(OpsAnswer::Done {
+                user: None,
                 message: format!("the token {} ({:?}) is deleted", token.id, token.name),
+            })
+        }),
+        Op::RenameToken { id, name } => Box::new(move |roster, actor| {
+            Ok(OpsAnswer::Tokens {
+                tokens: vec![token_view(&roster.rename_token(actor, &id, &name)?)],
+            })
+        }),
+        Op::AddKeys { name, lines } => Box::new(move |roster, actor| {
+            let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+            Ok(OpsAnswer::Keys {
+                keys: roster
+                    .add_keys(actor, &name, &lines)?
+                    .iter()
+                    .map(key_view)
+                    .collect(),
             })
         }),
         Op::AddKey { name, line } => Box::new(move |roster, actor| {
@@ -114,6 +132,7 @@ where
         Op::RemoveKey { name, fingerprint } => Box::new(move |roster, actor| {
             let key = roster.remove_key(actor, &name, &fingerprint)?;
             Ok(OpsAnswer::Done {
+                user: None,
                 message: format!("the key {} of {name:?} is removed", key.fingerprint),
             })
         }),

@@ -41,6 +41,7 @@ pub async fn run(
         Op::HostsRevoke { host } => Box::new(move |tx| {
             fleet_admin::revoke_host(tx, &host, now)?;
             Ok(OpsAnswer::Done {
+                user: None,
                 message: format!("{host:?} is revoked: refused at its next request"),
             })
         }),
@@ -68,6 +69,7 @@ pub async fn run(
         Op::JoinTokenDelete { id } => Box::new(move |tx| {
             fleet_admin::delete_join_token(tx, &id)?;
             Ok(OpsAnswer::Done {
+                user: None,
                 message: format!("the join token {id} is deleted"),
             })
         }),
@@ -77,6 +79,7 @@ pub async fn run(
         } => Box::new(move |tx| {
             let (policy, _) = fleet_admin::set_environment(tx, &environment, &settings, now)?;
             Ok(OpsAnswer::Done {
+                user: None,
                 message: format!(
                     "{environment}: login_level={} offline_grace={}s host_root_is_admin={}",
                     policy.login_level.as_str(),
