@@ -7,6 +7,7 @@ pub mod hosts;
 pub mod keys;
 pub mod login;
 pub mod register;
+pub mod secrets;
 pub mod sessions;
 pub mod tokens;
 pub mod users;
@@ -215,6 +216,7 @@ pub async fn run(cli: Cli, input: &mut dyn Input, caller: &mut Caller) -> Result
             HostsCommand::Status(json) => hosts::status(&mut ctx, json.json).await,
             HostsCommand::Leave => hosts::leave(&mut ctx).await,
         },
+        Command::Secrets(command) => secrets::run(&mut ctx, command).await,
         // Handled before connecting, above.
         Command::SshAuthorizedKeys { .. } | Command::Doctor(_) => Ok(()),
     }

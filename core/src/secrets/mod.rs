@@ -386,6 +386,15 @@ impl SecretKeys {
         &self.path
     }
 
+    /// Why secret operations are refused (a missing or wrong key file
+    /// while secrets are stored), if they are.
+    pub fn refused(&self) -> Option<&str> {
+        match &self.state {
+            KeyState::Refused(message) => Some(message),
+            KeyState::Ready(_) | KeyState::NotYet => None,
+        }
+    }
+
     /// The ring, or the sentence saying why secrets are refused.
     pub fn ring(&self) -> std::result::Result<&Keyring, String> {
         match &self.state {
