@@ -77,6 +77,10 @@ pub enum Command {
     /// Fleet mode: join this host to a controller, see where it stands, leave.
     #[command(subcommand)]
     Hosts(HostsCommand),
+    /// Keep secrets (passwords, API keys, certificates), share them, publish
+    /// revisions that readers track until they move on.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
     /// Print USERNAME's SSH keys if they may log in on this host (for sshd's
     /// AuthorizedKeysCommand); prints nothing otherwise, exit 0 either way.
     SshAuthorizedKeys {
@@ -489,6 +493,117 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
         Ok(seconds) => Ok(seconds),
         Err(e) => Err(e.to_string()),
     }
+}
+
+/// `roster secrets …` (DESIGN.md "Secrets"). A secret is named `NAME`
+/// (your own), `OWNER/NAME` (a user's or an environment's) or by its id.
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Add a secret (revision 1). Values: KEY=@FILE reads a file, KEY=- reads
+    /// standard input, KEY=VALUE takes it from the command line (with a
+    /// warning: other users can read the command line).
+    Add {
+        name: String,
+        /// KEY=VALUE, KEY=@FILE or KEY=- (keys: a lowercase letter, then
+        /// two or more lowercase letters, digits or '-').
+        #[arg(value_name = "KEY=VALUE")]
+        values: Vec<String>,
+        /// A file of KEY=VALUE lines, or a JSON object of strings.
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
+        #[arg(long, value_name = "TEXT")]
+        description: Option<String>,
+        /// never, hourly, daily, weekly, monthly, quarterly or yearly.
+        #[arg(long, value_name = "POLICY")]
+        rotate: Option<String>,
+        /// When this revision expires: a duration (30d) or a UTC time
+        /// (2027-01-31T12:00:00Z).
+        #[arg(long, value_name = "WHEN")]
+        expire: Option<String>,
+        /// Make it a secret of ENV (its admins manage it, its write holders read it).
+        #[arg(long, value_name = "ENV")]
+        environment: Option<String>,
+    },
+    /// Publish a new revision (the values given are the whole new content)
+    /// or change the description, rotation or expiry.
+    Update {
+        name: String,
+        #[arg(value_name = "KEY=VALUE")]
+        values: Vec<String>,
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
+        #[arg(long, value_name = "TEXT")]
+        description: Option<String>,
+        #[arg(long, value_name = "POLICY")]
+        rotate: Option<String>,
+        #[arg(long, value_name = "WHEN")]
+        expire: Option<String>,
+    },
+    /// Remove a secret, or one of its revisions.
+    Remove {
+        name: String,
+        #[arg(long, value_name = "N")]
+        revision: Option<u32>,
+    },
+    /// Share a secret with USER.
+    Grant {
+        name: String,
+        user: String,
+        /// view (read it) or manage (also update, share, remove).
+        #[arg(long, default_value = "view", value_parser = PossibleValuesParser::new(["view", "manage"]))]
+        role: String,
+    },
+    /// Stop sharing a secret with USER, at once.
+    Revoke { name: String, user: String },
+    /// List the secrets you may see (metadata only).
+    List {
+        #[arg(long, value_name = "USER", conflicts_with = "environment")]
+        owner: Option<String>,
+        #[arg(long, value_name = "ENV")]
+        environment: Option<String>,
+        /// Show each secret's revisions too.
+        #[arg(long)]
+        revisions: bool,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Show a secret's metadata; --reveal prints its content.
+    Show {
+        name: String,
+        /// Print the content (of the revision you track, or --revision N).
+        #[arg(long)]
+        reveal: bool,
+        #[arg(long, value_name = "N")]
+        revision: Option<u32>,
+        /// List every revision (managers).
+        #[arg(long)]
+        revisions: bool,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Print one value raw (or every key with --json): the revision you track;
+    /// your first read pins the latest.
+    Get {
+        name: String,
+        key: Option<String>,
+        /// Read the latest revision without moving to it.
+        #[arg(long, conflicts_with = "refresh")]
+        peek: bool,
+        /// Move to the latest revision and read it.
+        #[arg(long)]
+        refresh: bool,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Print the signals of the secrets you may see (or of NAME), one line
+    /// each, until interrupted.
+    Watch {
+        name: Option<String>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Re-wrap every secret under a new key (root).
+    Rekey,
 }
 
 #[cfg(test)]

@@ -265,6 +265,14 @@ impl Client {
             .map_err(|e| self.build_error(e))
     }
 
+    pub async fn secrets(&self) -> Result<roster_client::SecretsProxy<'_>, CliError> {
+        roster_client::SecretsProxy::builder(&self.conn)
+            .cache_properties(CacheProperties::No)
+            .build()
+            .await
+            .map_err(|e| self.build_error(e))
+    }
+
     pub async fn keys(&self) -> Result<KeysProxy<'_>, CliError> {
         KeysProxy::builder(&self.conn)
             .cache_properties(CacheProperties::No)

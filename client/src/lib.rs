@@ -13,6 +13,7 @@ mod leader;
 mod names;
 mod proxies;
 mod secret;
+mod secrets;
 mod wire;
 
 pub use enums::*;
@@ -21,6 +22,7 @@ pub use leader::{stat_start_time, stat_state_and_start};
 pub use names::*;
 pub use proxies::*;
 pub use secret::Secret;
+pub use secrets::*;
 pub use wire::*;
 /// "None" as an empty string on the wire, for the enums that allow none.
 pub use zbus::Optional;

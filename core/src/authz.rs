@@ -35,6 +35,18 @@ pub enum Actor {
     Stranger { uid: u32 },
 }
 
+/// What an actor's user holds on one secret, worked out by core from the
+/// secret and the actor (the table decides what it allows).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SecretAccess {
+    /// The actor's user owns the secret.
+    pub owner: bool,
+    /// The secret is shared with the actor's user, with this role.
+    pub grant: Option<crate::secrets::SecretRole>,
+    /// An environment secret: the level the actor's user holds there.
+    pub environment_level: Option<Level>,
+}
+
 /// Every operation the daemon serves, with the targets the table looks at.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Operation<'a> {
@@ -132,6 +144,27 @@ pub enum Operation<'a> {
     /// Join this host to a controller, or leave it (root only: the
     /// machine's own business, like its network).
     EnrollHost,
+    /// Add a secret: the actor's own (None), or an environment's.
+    CreateSecret {
+        environment: Option<&'a str>,
+    },
+    /// List secrets: open to all; what each sees is [`secret_visible`]'s
+    /// business.
+    ListSecrets,
+    /// Read a secret's metadata or the revision one tracks (and so pin
+    /// it: the reader's own bookkeeping). `secret` names it in messages.
+    ViewSecret {
+        secret: &'a str,
+        access: SecretAccess,
+    },
+    /// Update, grant, revoke, remove, see every revision.
+    ManageSecret {
+        secret: &'a str,
+        access: SecretAccess,
+    },
+    /// Re-wrap every secret under a new key (root only: the key file is
+    /// the machine's).
+    RekeySecrets,
 }
 
 impl Operation<'_> {
@@ -148,6 +181,8 @@ impl Operation<'_> {
             | WhoAmI
             | AuthorizedKeys
             | ViewFleet
+            | ListSecrets
+            | ViewSecret { .. }
             | CheckAccount { .. } => true,
             CreateUser
             | EditUser { .. }
@@ -173,7 +208,10 @@ impl Operation<'_> {
             | OpenSession
             | CloseSession
             | ManageFleet
-            | EnrollHost => false,
+            | EnrollHost
+            | CreateSecret { .. }
+            | ManageSecret { .. }
+            | RekeySecrets => false,
         }
     }
 
@@ -241,6 +279,14 @@ impl Operation<'_> {
             CheckAccount { target } => format!("check the account of {target:?}"),
             OpenSession => "open sessions".into(),
             CloseSession => "close sessions".into(),
+            CreateSecret { environment: None } => "add secrets".into(),
+            CreateSecret {
+                environment: Some(environment),
+            } => format!("add secrets of environment {environment:?}"),
+            ListSecrets => "list secrets".into(),
+            ViewSecret { secret, .. } => format!("read secret {secret}"),
+            ManageSecret { secret, .. } => format!("manage secret {secret}"),
+            RekeySecrets => "re-key the secrets".into(),
         }
     }
 }
@@ -280,6 +326,12 @@ fn is_active_admin(user: &ActingUser) -> bool {
 pub fn authorize(actor: &Actor, operation: &Operation<'_>) -> crate::Result<()> {
     use Operation::*;
     let what = operation.describe();
+
+    // A secret the actor can't see does not exist for them: not-found,
+    // before anything (a token's scope included) could tell otherwise.
+    if let ViewSecret { .. } | ManageSecret { .. } = operation {
+        return authorize_secret(actor, operation);
+    }
 
     // PAM operations go by the caller's uid alone; a token never counts.
     if operation.is_pam() {
@@ -326,6 +378,11 @@ pub fn authorize(actor: &Actor, operation: &Operation<'_>) -> crate::Result<()> 
     }
     if matches!(operation, EnrollHost) {
         return Err(denied(format!("only root may {what}: run with sudo")));
+    }
+    if matches!(operation, RekeySecrets) {
+        return Err(denied(format!(
+            "only root may {what} (the key file is the machine's): run with sudo"
+        )));
     }
     let Some(user) = acting_user(actor) else {
         return Err(denied(format!(
@@ -429,7 +486,100 @@ pub fn authorize(actor: &Actor, operation: &Operation<'_>) -> crate::Result<()> 
         VerifyPassword { .. } | CheckAccount { .. } | OpenSession | CloseSession => {
             Err(denied(format!("only root may {what}")))
         }
+        ListSecrets | CreateSecret { environment: None } => Ok(()),
+        CreateSecret {
+            environment: Some(environment),
+        } => {
+            if user.grants.get(*environment) == Some(&Level::Admin) {
+                Ok(())
+            } else {
+                Err(denied(format!(
+                    "only root, a Roster admin or an admin of environment {environment:?} may {what}"
+                )))
+            }
+        }
+        ViewSecret { .. } | ManageSecret { .. } => authorize_secret(actor, operation),
+        RekeySecrets => Err(denied(format!("only root may {what}: run with sudo"))),
     }
+}
+
+/// How far `actor` reaches into one secret with `access`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SecretReach {
+    /// It does not exist for them.
+    None,
+    View,
+    Manage,
+}
+
+/// DESIGN.md "Secrets": root and active role admins manage every secret;
+/// the owner (for an environment secret: its `admin` holders) and
+/// `manage` grantees manage; `view` grantees and, for an environment
+/// secret, its `write` holders view; nobody else (`status` and `read`
+/// holders included, and every suspended or pending user) sees it.
+pub fn secret_reach(actor: &Actor, access: &SecretAccess) -> SecretReach {
+    use crate::secrets::SecretRole;
+    if matches!(actor, Actor::Root) {
+        return SecretReach::Manage;
+    }
+    let Some(user) = acting_user(actor) else {
+        return SecretReach::None;
+    };
+    if user.state != UserState::Active {
+        return SecretReach::None;
+    }
+    if user.role == Role::Admin
+        || access.owner
+        || access.grant == Some(SecretRole::Manage)
+        || access.environment_level == Some(Level::Admin)
+    {
+        return SecretReach::Manage;
+    }
+    if access.grant == Some(SecretRole::View)
+        || access.environment_level.is_some_and(|l| l >= Level::Write)
+    {
+        return SecretReach::View;
+    }
+    SecretReach::None
+}
+
+/// Whether `actor` learns that a secret with `access` exists (lists).
+pub fn secret_visible(actor: &Actor, access: &SecretAccess) -> bool {
+    secret_reach(actor, access) > SecretReach::None
+}
+
+fn authorize_secret(actor: &Actor, operation: &Operation<'_>) -> crate::Result<()> {
+    let (secret, access, needed) = match operation {
+        Operation::ViewSecret { secret, access } => (*secret, access, SecretReach::View),
+        Operation::ManageSecret { secret, access } => (*secret, access, SecretReach::Manage),
+        _ => return Err(denied(format!("may not {}", operation.describe()))),
+    };
+    let reach = secret_reach(actor, access);
+    if reach == SecretReach::None {
+        return Err(crate::Error::NotFound(format!(
+            "secret {} not found",
+            crate::validate::shown(secret)
+        )));
+    }
+    if reach < needed {
+        return Err(denied(format!(
+            "you may read secret {secret} but not manage it: ask its owner for `--role manage`"
+        )));
+    }
+    let read_only_token = matches!(
+        actor,
+        Actor::Token {
+            scope: Scope::ReadOnly,
+            ..
+        }
+    );
+    if read_only_token && !operation.is_read_only() {
+        return Err(denied(format!(
+            "this token is read-only: to {}, use a token with scope full or run without a token",
+            operation.describe()
+        )));
+    }
+    Ok(())
 }
 
 /// "Sees all sessions" on this host (whose environment is

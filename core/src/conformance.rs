@@ -106,6 +106,7 @@ pub const SUITES: &[(&str, Tests)] = &[
     ("roster_grants", roster_grants::TESTS),
     ("roster_keys", roster_keys::TESTS),
     ("roster_pam", roster_pam::TESTS),
+    ("roster_secrets", roster_secrets::TESTS),
     ("roster_users", roster_users::TESTS),
     ("smoke", smoke::TESTS),
 ];
@@ -173,6 +174,8 @@ pub mod roster_grants;
 pub mod roster_keys;
 #[path = "tests/roster_pam.rs"]
 pub mod roster_pam;
+#[path = "tests/roster_secrets.rs"]
+pub mod roster_secrets;
 #[path = "tests/roster_users.rs"]
 pub mod roster_users;
 #[path = "tests/smoke.rs"]

@@ -36,6 +36,7 @@ pub mod password;
 pub mod roster;
 pub mod rules;
 pub mod secret;
+pub mod secrets;
 pub mod ssh_key;
 pub mod store;
 pub mod validate;

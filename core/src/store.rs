@@ -66,6 +66,77 @@ pub struct KeyRow {
     pub added: Timestamp,
 }
 
+/// Who owns a stored secret: a user (by uid: its secrets go with it) or
+/// an environment (by name: its `admin` holders manage them).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SecretOwnerRow {
+    User(u32),
+    Environment(String),
+}
+
+/// A stored secret's metadata (its content is in its revisions).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecretRow {
+    /// `secret:` + 20 lowercase base32 characters.
+    pub id: String,
+    pub owner: SecretOwnerRow,
+    pub name: String,
+    pub description: String,
+    pub rotation: crate::secrets::Rotation,
+    /// When the managers are next told to rotate (None: never).
+    pub next_rotation: Option<Timestamp>,
+    /// The newest revision (revisions count from 1).
+    pub latest: u32,
+    pub created: Timestamp,
+    pub updated: Timestamp,
+}
+
+/// One immutable revision of a secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecretRevisionRow {
+    pub revision: u32,
+    pub created: Timestamp,
+    pub expires: Option<Timestamp>,
+    /// The keyed checksum of the plaintext ([`crate::secrets::crypto`]),
+    /// under key `checksum_key`.
+    pub checksum: Vec<u8>,
+    pub checksum_key: String,
+}
+
+/// One value of a revision, sealed: never plaintext in the store.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealedValue {
+    /// The value's key name (`password`, `api-key`): not secret.
+    pub key: String,
+    /// The id of the key that sealed it.
+    pub key_id: String,
+    pub nonce: Vec<u8>,
+    pub ciphertext: Vec<u8>,
+}
+
+impl std::fmt::Debug for SealedValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SealedValue")
+            .field("key", &self.key)
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A user a secret is shared with, and how.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecretGrantRow {
+    pub uid: u32,
+    pub role: crate::secrets::SecretRole,
+}
+
+/// What a store without secrets answers to a secret method.
+fn no_secrets<T>() -> Result<T> {
+    Err(Error::Store(
+        "this store keeps no secrets (its backend does not implement them yet)".into(),
+    ))
+}
+
 /// Set when a committed transaction changed what the NSS snapshot shows;
 /// shared between the backend (which sets it at commit) and whoever
 /// writes the snapshot (which drains it with [`CommitMark::take`]).
@@ -201,6 +272,110 @@ pub trait Transaction {
     /// Void every live token of the user (password change, suspend,
     /// delete); they stay, revoked, so using one says "revoked".
     fn revoke_tokens(&self, uid: u32, now: Timestamp) -> Result<u32>;
+
+    // ---- secrets (DESIGN.md "Secrets"; content sealed by core) ---------
+    //
+    // Not NSS-visible. A backend that keeps no secrets yet answers every
+    // one with a store error (the defaults).
+
+    /// How many secrets are stored (the key file may be created only
+    /// while there are none).
+    fn secret_count(&self) -> Result<u64> {
+        no_secrets()
+    }
+    fn insert_secret(&self, _secret: &SecretRow) -> Result<()> {
+        no_secrets()
+    }
+    /// Description, rotation, next rotation, latest and updated.
+    fn update_secret(&self, _secret: &SecretRow) -> Result<()> {
+        no_secrets()
+    }
+    /// The secret with its revisions, values, grants and pins.
+    fn delete_secret(&self, _id: &str) -> Result<bool> {
+        no_secrets()
+    }
+    fn secret(&self, _id: &str) -> Result<Option<SecretRow>> {
+        no_secrets()
+    }
+    fn secret_named(&self, _owner: &SecretOwnerRow, _name: &str) -> Result<Option<SecretRow>> {
+        no_secrets()
+    }
+    /// Every secret, by id.
+    fn secrets(&self) -> Result<Vec<SecretRow>> {
+        no_secrets()
+    }
+    fn insert_secret_revision(
+        &self,
+        _id: &str,
+        _revision: &SecretRevisionRow,
+        _values: &[SealedValue],
+    ) -> Result<()> {
+        no_secrets()
+    }
+    /// Oldest first.
+    fn secret_revisions(&self, _id: &str) -> Result<Vec<SecretRevisionRow>> {
+        no_secrets()
+    }
+    /// The revision, its values and the pins on it.
+    fn delete_secret_revision(&self, _id: &str, _revision: u32) -> Result<bool> {
+        no_secrets()
+    }
+    /// A revision's values, by key name.
+    fn sealed_values(&self, _id: &str, _revision: u32) -> Result<Vec<SealedValue>> {
+        no_secrets()
+    }
+    /// Replace one sealed value (same key name) and the revision's
+    /// checksum: a rekey's re-wrap.
+    fn reseal_value(&self, _id: &str, _revision: u32, _value: &SealedValue) -> Result<()> {
+        no_secrets()
+    }
+    /// A revision's expiry (metadata, not content: it may change).
+    fn set_secret_expiry(
+        &self,
+        _id: &str,
+        _revision: u32,
+        _expires: Option<Timestamp>,
+    ) -> Result<()> {
+        no_secrets()
+    }
+    fn set_secret_checksum(
+        &self,
+        _id: &str,
+        _revision: u32,
+        _checksum: &[u8],
+        _checksum_key: &str,
+    ) -> Result<()> {
+        no_secrets()
+    }
+    /// The distinct ids of the keys that sealed the stored values and
+    /// checksums.
+    fn secret_key_ids(&self) -> Result<Vec<String>> {
+        no_secrets()
+    }
+    /// By uid.
+    fn secret_grants(&self, _id: &str) -> Result<Vec<SecretGrantRow>> {
+        no_secrets()
+    }
+    fn set_secret_grant(&self, _id: &str, _grant: &SecretGrantRow) -> Result<()> {
+        no_secrets()
+    }
+    fn delete_secret_grant(&self, _id: &str, _uid: u32) -> Result<bool> {
+        no_secrets()
+    }
+    /// The revision `uid` tracks, if it read the secret before.
+    fn secret_pin(&self, _id: &str, _uid: u32) -> Result<Option<u32>> {
+        no_secrets()
+    }
+    fn set_secret_pin(&self, _id: &str, _uid: u32, _revision: u32) -> Result<()> {
+        no_secrets()
+    }
+    fn delete_secret_pin(&self, _id: &str, _uid: u32) -> Result<()> {
+        no_secrets()
+    }
+    /// (uid, revision) of every reader tracking the secret.
+    fn secret_pins(&self, _id: &str) -> Result<Vec<(u32, u32)>> {
+        no_secrets()
+    }
 }
 
 /// A change or a query run inside one transaction (see [`Backend`]).

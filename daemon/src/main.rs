@@ -155,6 +155,8 @@ async fn serve(args: Args, config: Config) -> Result<(), String> {
             .map_err(|e| format!("can't finish leaving the fleet: {e}"))?;
         eprintln!("rosterd: finished an interrupted `roster hosts leave`: standalone");
     }
+    // Secrets' key ring: a missing or wrong key file refuses secrets only.
+    let secrets_state = Arc::new(interfaces::secrets::SecretsState::load(&mut roster));
     let config = Arc::new(config);
     let nss_reader = roster
         .nss_reader()
@@ -252,6 +254,15 @@ async fn serve(args: Args, config: Config) -> Result<(), String> {
         server
             .at(path, interfaces::fleet::Fleet { d: d.clone() })
             .await?;
+        server
+            .at(
+                path,
+                interfaces::secrets::Secrets {
+                    d: d.clone(),
+                    s: secrets_state.clone(),
+                },
+            )
+            .await?;
         Ok::<(), zbus::Error>(())
     };
     served
@@ -265,6 +276,12 @@ async fn serve(args: Args, config: Config) -> Result<(), String> {
             .run(snapshot::file_writer(nss_reader, config.clone())),
     );
     tokio::spawn(reaper(d.clone()));
+    tokio::spawn(interfaces::secrets::ticker(Arc::new(
+        interfaces::secrets::Secrets {
+            d: d.clone(),
+            s: secrets_state.clone(),
+        },
+    )));
     if let Some((enrollment, key)) = enrollment {
         d.fleet.start(&d, &enrollment, key).map_err(|e| {
             format!(

@@ -43,6 +43,11 @@ pub struct Config {
     pub subuid_file: PathBuf,
     pub subgid_file: PathBuf,
     pub create_home: bool,
+    /// The key that encrypts secrets at rest; empty (None) = `secrets.key`
+    /// beside the database, in rosterd's state directory (writable under
+    /// the unit's `ProtectSystem=strict`).
+    #[serde(with = "optional_path")]
+    pub secrets_key_file: Option<PathBuf>,
     pub argon2: Argon2Config,
     pub password: PasswordConfig,
     pub lockout: LockoutConfig,
@@ -119,6 +124,7 @@ impl Default for Config {
             subuid_file: PathBuf::from("/etc/subuid"),
             subgid_file: PathBuf::from("/etc/subgid"),
             create_home: true,
+            secrets_key_file: None,
             argon2: Argon2Config::default(),
             password: PasswordConfig::default(),
             lockout: LockoutConfig::default(),
@@ -207,6 +213,7 @@ const TOP_KEYS: &[(&str, Kind)] = &[
     ("subuid_file", Kind::Path),
     ("subgid_file", Kind::Path),
     ("create_home", Kind::Bool),
+    ("secrets_key_file", Kind::Path),
     ("argon2", Kind::Section),
     ("password", Kind::Section),
     ("lockout", Kind::Section),
@@ -336,6 +343,29 @@ mod config_duration {
     }
 }
 
+/// A path that may be left empty (`""` = the built-in default), kept as
+/// `None`; written back as `""` so every key shows in a serialized config.
+mod optional_path {
+    use std::path::PathBuf;
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<PathBuf>, D::Error> {
+        let text = <String as serde::Deserialize>::deserialize(deserializer)?;
+        Ok((!text.is_empty()).then(|| PathBuf::from(text)))
+    }
+
+    pub fn serialize<S: serde::Serializer>(
+        path: &Option<PathBuf>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match path {
+            Some(path) => serializer.serialize_str(&path.to_string_lossy()),
+            None => serializer.serialize_str(""),
+        }
+    }
+}
+
 /// The keys a controller decides for its hosts (DESIGN.md "Fleet-wide
 /// rules"): while a host is enrolled, rosterd refuses each of them in
 /// `rosterd.toml`, naming it, rather than silently ignoring one.
@@ -457,6 +487,17 @@ impl Config {
                 out.push(format!(
                     "`{key}` holds a ':' or a control character or is too long"
                 ));
+            }
+        }
+        if let Some(path) = &self.secrets_key_file {
+            let text = path.to_string_lossy();
+            if !path.is_absolute() {
+                out.push(format!(
+                    "`secrets_key_file` must be an absolute path (or empty for the default beside the database), not {:?}",
+                    text
+                ));
+            } else if text.len() > MAX_PATH_BYTES || text.chars().any(char::is_control) {
+                out.push("`secrets_key_file` holds a control character or is too long".into());
             }
         }
         if let Err(e) = name_rule(&self.environment, "environment name") {

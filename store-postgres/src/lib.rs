@@ -64,6 +64,7 @@
 mod call_tag;
 pub mod fleet;
 pub mod schema;
+mod secrets;
 #[cfg(feature = "test-server")]
 pub mod test_server;
 mod tx;

@@ -370,6 +370,62 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX host_reports_by_time ON host_reports (at);
     CREATE INDEX host_reports_by_host ON host_reports (host_id, at);
     "#,
+    // 3: secrets, SQLite's schema 3 (core seals the values: ciphertext,
+    // nonces and keyed checksums only). Not in the change log: hosts
+    // cache no secret.
+    r#"
+    CREATE TABLE secrets (
+        id            TEXT COLLATE "C" PRIMARY KEY,
+        owner_uid     BIGINT REFERENCES users (uid) ON DELETE CASCADE,
+        owner_env     TEXT COLLATE "C" REFERENCES environments (name) ON DELETE CASCADE,
+        name          TEXT COLLATE "C" NOT NULL,
+        description   TEXT NOT NULL,
+        rotation      TEXT NOT NULL CHECK (rotation IN
+                          ('never', 'hourly', 'daily', 'weekly', 'monthly', 'quarterly', 'yearly')),
+        next_rotation BIGINT,
+        latest        BIGINT NOT NULL CHECK (latest >= 1),
+        created       BIGINT NOT NULL,
+        updated       BIGINT NOT NULL,
+        CHECK ((owner_uid IS NULL) <> (owner_env IS NULL))
+    );
+    CREATE UNIQUE INDEX secrets_by_user ON secrets (owner_uid, name) WHERE owner_uid IS NOT NULL;
+    CREATE UNIQUE INDEX secrets_by_environment ON secrets (owner_env, name) WHERE owner_env IS NOT NULL;
+
+    CREATE TABLE secret_revisions (
+        secret       TEXT COLLATE "C" NOT NULL REFERENCES secrets (id) ON DELETE CASCADE,
+        revision     BIGINT NOT NULL CHECK (revision >= 1),
+        created      BIGINT NOT NULL,
+        expires      BIGINT,
+        checksum     BYTEA NOT NULL,
+        checksum_key TEXT NOT NULL,
+        PRIMARY KEY (secret, revision)
+    );
+
+    CREATE TABLE secret_values (
+        secret     TEXT COLLATE "C" NOT NULL,
+        revision   BIGINT NOT NULL,
+        key        TEXT COLLATE "C" NOT NULL,
+        key_id     TEXT NOT NULL,
+        nonce      BYTEA NOT NULL,
+        ciphertext BYTEA NOT NULL,
+        PRIMARY KEY (secret, revision, key),
+        FOREIGN KEY (secret, revision) REFERENCES secret_revisions (secret, revision) ON DELETE CASCADE
+    );
+
+    CREATE TABLE secret_grants (
+        secret TEXT COLLATE "C" NOT NULL REFERENCES secrets (id) ON DELETE CASCADE,
+        uid    BIGINT NOT NULL REFERENCES users (uid) ON DELETE CASCADE,
+        role   TEXT NOT NULL CHECK (role IN ('view', 'manage')),
+        PRIMARY KEY (secret, uid)
+    );
+
+    CREATE TABLE secret_pins (
+        secret   TEXT COLLATE "C" NOT NULL REFERENCES secrets (id) ON DELETE CASCADE,
+        uid      BIGINT NOT NULL REFERENCES users (uid) ON DELETE CASCADE,
+        revision BIGINT NOT NULL,
+        PRIMARY KEY (secret, uid)
+    );
+    "#,
 ];
 
 /// The version table: one row, made by the first migration run.

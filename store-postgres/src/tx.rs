@@ -11,6 +11,9 @@ use roster_core::level::Level;
 use roster_core::lockout::Counter;
 use roster_core::model::{Environment, NewSession, Scope, Session, Token, User, UserState};
 use roster_core::store::{CodeRow, KeyRow, TokenRow, Transaction};
+use roster_core::store::{
+    SealedValue, SecretGrantRow, SecretOwnerRow, SecretRevisionRow, SecretRow,
+};
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 
@@ -692,5 +695,85 @@ impl Transaction for PgTx<'_> {
             &[&id(uid), &now],
         )?;
         Ok(count(n))
+    }
+
+    // ---- secrets (in secrets.rs, beside their SQL) --------------------
+
+    fn secret_count(&self) -> Result<u64> {
+        self.pg_secret_count()
+    }
+    fn insert_secret(&self, secret: &SecretRow) -> Result<()> {
+        self.pg_insert_secret(secret)
+    }
+    fn update_secret(&self, secret: &SecretRow) -> Result<()> {
+        self.pg_update_secret(secret)
+    }
+    fn delete_secret(&self, id: &str) -> Result<bool> {
+        self.pg_delete_secret(id)
+    }
+    fn secret(&self, id: &str) -> Result<Option<SecretRow>> {
+        self.pg_secret(id)
+    }
+    fn secret_named(&self, owner: &SecretOwnerRow, name: &str) -> Result<Option<SecretRow>> {
+        self.pg_secret_named(owner, name)
+    }
+    fn secrets(&self) -> Result<Vec<SecretRow>> {
+        self.pg_secrets()
+    }
+    fn insert_secret_revision(
+        &self,
+        id: &str,
+        revision: &SecretRevisionRow,
+        values: &[SealedValue],
+    ) -> Result<()> {
+        self.pg_insert_secret_revision(id, revision, values)
+    }
+    fn secret_revisions(&self, id: &str) -> Result<Vec<SecretRevisionRow>> {
+        self.pg_secret_revisions(id)
+    }
+    fn delete_secret_revision(&self, id: &str, revision: u32) -> Result<bool> {
+        self.pg_delete_secret_revision(id, revision)
+    }
+    fn sealed_values(&self, id: &str, revision: u32) -> Result<Vec<SealedValue>> {
+        self.pg_sealed_values(id, revision)
+    }
+    fn reseal_value(&self, id: &str, revision: u32, value: &SealedValue) -> Result<()> {
+        self.pg_reseal_value(id, revision, value)
+    }
+    fn set_secret_expiry(&self, id: &str, revision: u32, expires: Option<Timestamp>) -> Result<()> {
+        self.pg_set_secret_expiry(id, revision, expires)
+    }
+    fn set_secret_checksum(
+        &self,
+        id: &str,
+        revision: u32,
+        checksum: &[u8],
+        checksum_key: &str,
+    ) -> Result<()> {
+        self.pg_set_secret_checksum(id, revision, checksum, checksum_key)
+    }
+    fn secret_key_ids(&self) -> Result<Vec<String>> {
+        self.pg_secret_key_ids()
+    }
+    fn secret_grants(&self, id: &str) -> Result<Vec<SecretGrantRow>> {
+        self.pg_secret_grants(id)
+    }
+    fn set_secret_grant(&self, id: &str, grant: &SecretGrantRow) -> Result<()> {
+        self.pg_set_secret_grant(id, grant)
+    }
+    fn delete_secret_grant(&self, id: &str, uid: u32) -> Result<bool> {
+        self.pg_delete_secret_grant(id, uid)
+    }
+    fn secret_pin(&self, id: &str, uid: u32) -> Result<Option<u32>> {
+        self.pg_secret_pin(id, uid)
+    }
+    fn set_secret_pin(&self, id: &str, uid: u32, revision: u32) -> Result<()> {
+        self.pg_set_secret_pin(id, uid, revision)
+    }
+    fn delete_secret_pin(&self, id: &str, uid: u32) -> Result<()> {
+        self.pg_delete_secret_pin(id, uid)
+    }
+    fn secret_pins(&self, id: &str) -> Result<Vec<(u32, u32)>> {
+        self.pg_secret_pins(id)
     }
 }

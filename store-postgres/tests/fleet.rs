@@ -186,8 +186,8 @@ fn migration_1_to_2_keeps_the_rows() {
     drop(client);
 
     let mut store = open(&conninfo);
-    assert_eq!(store.schema_version().unwrap(), 2);
-    assert_eq!(SCHEMA_VERSION, 2);
+    assert_eq!(store.schema_version().unwrap(), 3);
+    assert_eq!(SCHEMA_VERSION, 3);
     let (alice, keys, retired, environments, prod, head, epoch) = store
         .fleet_read(|tx| {
             Ok((
@@ -237,8 +237,8 @@ fn migration_1_to_2_keeps_the_rows() {
     // the database has changes nothing either.
     let mut client = connect(&conninfo);
     schema::migrate_to(&mut client, 1).unwrap();
-    assert_eq!(schema::version(&mut client).unwrap(), 2);
-    assert_eq!(open(&conninfo).schema_version().unwrap(), 2);
+    assert_eq!(schema::version(&mut client).unwrap(), 3);
+    assert_eq!(open(&conninfo).schema_version().unwrap(), 3);
 }
 
 // ---- the triggers -----------------------------------------------------

@@ -8,6 +8,7 @@ pub mod hosts;
 pub mod keys;
 pub mod login;
 pub mod register;
+pub mod secrets;
 pub mod sessions;
 pub mod tokens;
 pub mod users;
@@ -247,6 +248,7 @@ pub async fn run(cli: Cli, input: &mut dyn Input, caller: &mut Caller) -> Result
             }
             HostsCommand::Revoke { host } => fleet::hosts_revoke(&mut ctx, host).await,
         },
+        Command::Secrets(command) => secrets::run(&mut ctx, command).await,
         // Handled before connecting, above.
         Command::SshAuthorizedKeys { .. } | Command::Doctor(_) => Ok(()),
     }

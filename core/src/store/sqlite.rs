@@ -29,10 +29,12 @@ mod grants;
 mod keys;
 mod lockouts;
 mod migrations;
+mod secrets;
 mod sessions;
 mod users;
 
 use super::{Backend, CodeRow, CommitMark, KeyRow, TokenRow, Transaction, TxFn};
+use super::{SealedValue, SecretGrantRow, SecretOwnerRow, SecretRevisionRow, SecretRow};
 use crate::clock::Timestamp;
 use crate::error::Error;
 use crate::level::Level;
@@ -387,6 +389,28 @@ delegate! {
     fn delete_token(&self, public_id: &str) -> crate::Result<()>;
     fn touch_token(&self, public_id: &str, now: Timestamp) -> crate::Result<()>;
     fn revoke_tokens(&self, uid: u32, now: Timestamp) -> crate::Result<u32>;
+    fn secret_count(&self) -> crate::Result<u64>;
+    fn insert_secret(&self, secret: &SecretRow) -> crate::Result<()>;
+    fn update_secret(&self, secret: &SecretRow) -> crate::Result<()>;
+    fn delete_secret(&self, id: &str) -> crate::Result<bool>;
+    fn secret(&self, id: &str) -> crate::Result<Option<SecretRow>>;
+    fn secret_named(&self, owner: &SecretOwnerRow, name: &str) -> crate::Result<Option<SecretRow>>;
+    fn secrets(&self) -> crate::Result<Vec<SecretRow>>;
+    fn insert_secret_revision(&self, id: &str, revision: &SecretRevisionRow, values: &[SealedValue]) -> crate::Result<()>;
+    fn secret_revisions(&self, id: &str) -> crate::Result<Vec<SecretRevisionRow>>;
+    fn delete_secret_revision(&self, id: &str, revision: u32) -> crate::Result<bool>;
+    fn sealed_values(&self, id: &str, revision: u32) -> crate::Result<Vec<SealedValue>>;
+    fn reseal_value(&self, id: &str, revision: u32, value: &SealedValue) -> crate::Result<()>;
+    fn set_secret_expiry(&self, id: &str, revision: u32, expires: Option<Timestamp>) -> crate::Result<()>;
+    fn set_secret_checksum(&self, id: &str, revision: u32, checksum: &[u8], checksum_key: &str) -> crate::Result<()>;
+    fn secret_key_ids(&self) -> crate::Result<Vec<String>>;
+    fn secret_grants(&self, id: &str) -> crate::Result<Vec<SecretGrantRow>>;
+    fn set_secret_grant(&self, id: &str, grant: &SecretGrantRow) -> crate::Result<()>;
+    fn delete_secret_grant(&self, id: &str, uid: u32) -> crate::Result<bool>;
+    fn secret_pin(&self, id: &str, uid: u32) -> crate::Result<Option<u32>>;
+    fn set_secret_pin(&self, id: &str, uid: u32, revision: u32) -> crate::Result<()>;
+    fn delete_secret_pin(&self, id: &str, uid: u32) -> crate::Result<()>;
+    fn secret_pins(&self, id: &str) -> crate::Result<Vec<(u32, u32)>>;
 }
 
 /// Text columns that hold an enum: a value we don't know means the

@@ -30,7 +30,7 @@ fn migrates_an_empty_file_and_sets_the_pragmas() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state/roster.db");
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 2);
+    assert_eq!(store.schema_version().unwrap(), 3);
     assert_eq!(store.settings().unwrap(), ("wal".to_string(), 2, 1));
     drop(store);
     let conn = rusqlite::Connection::open(&path).unwrap();
@@ -51,6 +51,11 @@ fn migrates_an_empty_file_and_sets_the_pragmas() {
             "lockouts",
             "registration_codes",
             "retired_uids",
+            "secret_grants",
+            "secret_pins",
+            "secret_revisions",
+            "secret_values",
+            "secrets",
             "sessions",
             "ssh_keys",
             "tokens",
@@ -67,7 +72,7 @@ fn reopening_keeps_data_and_version() {
     store.write(|tx| tx.insert_environment("lab", 5)).unwrap();
     drop(store);
     let mut store = Store::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 2);
+    assert_eq!(store.schema_version().unwrap(), 3);
     let env = store.read(|tx| tx.environment("lab")).unwrap().unwrap();
     assert_eq!((env.name.as_str(), env.created, env.grants), ("lab", 5, 0));
 }

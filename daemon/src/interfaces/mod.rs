@@ -12,6 +12,7 @@ pub mod grants;
 pub mod keys;
 pub mod pam;
 pub mod registration;
+pub mod secrets;
 pub mod sessions;
 pub mod tokens;
 pub mod users;

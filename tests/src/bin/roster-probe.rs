@@ -277,6 +277,31 @@ async fn call(method: &str, a: &[String]) -> Result<Value, Failure> {
             let (c, n): (String, String) = (arg(a, 0)?, arg(a, 1)?);
             to_json(p.register(&c, &n).await?)
         }
+        "Secrets.Show" => {
+            let p = SecretsProxy::new(&conn).await?;
+            to_json(p.show(&arg::<String>(a, 0)?).await?)
+        }
+        "Secrets.Get" => {
+            let p = SecretsProxy::new(&conn).await?;
+            let (address, mode, revision): (String, String, u32) =
+                (arg(a, 0)?, arg(a, 1)?, arg(a, 2)?);
+            to_json(p.get(&address, &mode, revision).await?)
+        }
+        "Secrets.Update" => {
+            let p = SecretsProxy::new(&conn).await?;
+            let (address, request): (String, SecretRequest) = (arg(a, 0)?, arg(a, 1)?);
+            to_json(p.update(&address, &request).await?)
+        }
+        "Secrets.Grant" => {
+            let p = SecretsProxy::new(&conn).await?;
+            let (address, user, role): (String, String, String) =
+                (arg(a, 0)?, arg(a, 1)?, arg(a, 2)?);
+            to_json(p.grant(&address, &user, &role).await?)
+        }
+        "Secrets.List" => {
+            let p = SecretsProxy::new(&conn).await?;
+            to_json(p.list("", "").await?)
+        }
         other => Err(Failure::Usage(format!("unknown method {other:?}"))),
     }
 }

@@ -130,6 +130,64 @@ pub const MIGRATIONS: &[&str] = &[
         text TEXT NOT NULL
     ) STRICT;
     "#,
+    // 3: secrets (DESIGN.md "Secrets"). Values are sealed by core: the
+    // database holds ciphertext, nonces and keyed checksums, never
+    // plaintext. An owner is a user (its secrets go with it) or an
+    // environment (its secrets go with it).
+    r#"
+    CREATE TABLE secrets (
+        id            TEXT PRIMARY KEY,
+        owner_uid     INTEGER REFERENCES users (uid) ON DELETE CASCADE,
+        owner_env     TEXT REFERENCES environments (name) ON DELETE CASCADE,
+        name          TEXT NOT NULL,
+        description   TEXT NOT NULL,
+        rotation      TEXT NOT NULL CHECK (rotation IN
+                          ('never', 'hourly', 'daily', 'weekly', 'monthly', 'quarterly', 'yearly')),
+        next_rotation INTEGER,
+        latest        INTEGER NOT NULL CHECK (latest >= 1),
+        created       INTEGER NOT NULL,
+        updated       INTEGER NOT NULL,
+        CHECK ((owner_uid IS NULL) <> (owner_env IS NULL))
+    ) STRICT;
+    CREATE UNIQUE INDEX secrets_by_user ON secrets (owner_uid, name) WHERE owner_uid IS NOT NULL;
+    CREATE UNIQUE INDEX secrets_by_environment ON secrets (owner_env, name) WHERE owner_env IS NOT NULL;
+
+    CREATE TABLE secret_revisions (
+        secret       TEXT NOT NULL REFERENCES secrets (id) ON DELETE CASCADE,
+        revision     INTEGER NOT NULL CHECK (revision >= 1),
+        created      INTEGER NOT NULL,
+        expires      INTEGER,
+        checksum     BLOB NOT NULL,
+        checksum_key TEXT NOT NULL,
+        PRIMARY KEY (secret, revision)
+    ) STRICT;
+
+    CREATE TABLE secret_values (
+        secret     TEXT NOT NULL,
+        revision   INTEGER NOT NULL,
+        key        TEXT NOT NULL,
+        key_id     TEXT NOT NULL,
+        nonce      BLOB NOT NULL,
+        ciphertext BLOB NOT NULL,
+        PRIMARY KEY (secret, revision, key),
+        FOREIGN KEY (secret, revision) REFERENCES secret_revisions (secret, revision) ON DELETE CASCADE
+    ) STRICT;
+
+    CREATE TABLE secret_grants (
+        secret TEXT NOT NULL REFERENCES secrets (id) ON DELETE CASCADE,
+        uid    INTEGER NOT NULL REFERENCES users (uid) ON DELETE CASCADE,
+        role   TEXT NOT NULL CHECK (role IN ('view', 'manage')),
+        PRIMARY KEY (secret, uid)
+    ) STRICT;
+
+    -- The revision each reader tracks (Juju's tracking).
+    CREATE TABLE secret_pins (
+        secret   TEXT NOT NULL REFERENCES secrets (id) ON DELETE CASCADE,
+        uid      INTEGER NOT NULL REFERENCES users (uid) ON DELETE CASCADE,
+        revision INTEGER NOT NULL,
+        PRIMARY KEY (secret, uid)
+    ) STRICT;
+    "#,
 ];
 
 /// Bring the schema to the newest version, each step in its own
