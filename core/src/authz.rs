@@ -132,6 +132,9 @@ pub enum Operation<'a> {
     /// Join this host to a controller, or leave it (root only: the
     /// machine's own business, like its network).
     EnrollHost,
+    /// `roster users import` and its `--undo`: adopt the host's own local
+    /// accounts (root only: the CLI edits `/etc` for it).
+    ImportUsers,
 }
 
 impl Operation<'_> {
@@ -173,7 +176,8 @@ impl Operation<'_> {
             | OpenSession
             | CloseSession
             | ManageFleet
-            | EnrollHost => false,
+            | EnrollHost
+            | ImportUsers => false,
         }
     }
 
@@ -205,6 +209,7 @@ impl Operation<'_> {
             ViewFleet => "list the fleet's hosts and join tokens".into(),
             ManageFleet => "manage the fleet (join tokens, hosts, environment settings)".into(),
             EnrollHost => "join this host to a controller or leave it".into(),
+            ImportUsers => "import the host's local accounts".into(),
             RemoveEnvironment => "remove environments".into(),
             ListEnvironments => "list environments".into(),
             Grant {
@@ -324,7 +329,7 @@ pub fn authorize(actor: &Actor, operation: &Operation<'_>) -> crate::Result<()> 
     if matches!(actor, Actor::Root) {
         return Ok(());
     }
-    if matches!(operation, EnrollHost) {
+    if matches!(operation, EnrollHost | ImportUsers) {
         return Err(denied(format!("only root may {what}: run with sudo")));
     }
     let Some(user) = acting_user(actor) else {
@@ -370,7 +375,7 @@ pub fn authorize(actor: &Actor, operation: &Operation<'_>) -> crate::Result<()> 
         | ViewFleet
         | ManageFleet => admin_only(),
         // Refused above for anyone but root.
-        EnrollHost => Err(denied(format!("only root may {what}: run with sudo"))),
+        EnrollHost | ImportUsers => Err(denied(format!("only root may {what}: run with sudo"))),
         ListEnvironments | CreateToken => Ok(()),
         Grant { environment, .. } | Revoke { environment, .. } => {
             if user.grants.get(*environment) == Some(&Level::Admin) {
