@@ -265,8 +265,8 @@ impl Roster {
     /// argon2id hash rosterd made of the secret it just verified. A
     /// success stores it in the same transaction that records the login
     /// (the password's "changed at" stays as it was); anything else (a
-    /// failure, a lock, a hash changed while the verify ran, a hash that
-    /// is not argon2id) stores nothing.
+    /// failure, a lock, a suspended user, a hash changed while the verify
+    /// ran, a hash that is not argon2id) stores nothing.
     pub fn finish_login_upgrading(
         &mut self,
         plan: LoginPlan,
@@ -326,8 +326,10 @@ impl Roster {
             };
             count_failure(tx, current.uid, &host, &config, now)
         };
-        // A code accepted is no password to keep.
-        let upgrade = upgrade.filter(|_| !code_right);
+        // A code accepted is no password to keep; a suspended user's
+        // right password is no login (the account check refuses it): the
+        // hash stays as imported until a login that goes through.
+        let upgrade = upgrade.filter(|_| !code_right && user.active);
         let writes = user.counted_here || upgrade.is_some();
         let (success, locked) = match (claimed, writes) {
             (false, _) => (false, self.store.write(count)?),

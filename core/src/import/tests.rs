@@ -231,3 +231,30 @@ fn undo_deletes_the_unchanged_and_names_the_changed() {
     assert!(f.roster.user_by_name("bob").unwrap().is_none());
     assert!(f.roster.user_by_name("carol").unwrap().is_some());
 }
+
+#[test]
+fn a_suspended_users_right_password_upgrades_nothing() {
+    let mut f = fixture();
+    let mut locked = record("carol", Some(MD5));
+    locked.locked = true;
+    f.roster
+        .import_users(&Actor::Root, batch(vec![locked]))
+        .unwrap();
+    let plan = f.roster.begin_login(&Actor::Root, "carol", None).unwrap();
+    assert_eq!(plan.legacy_kind(), Some(LegacyKind::Md5Crypt));
+    f.roster
+        .finish_login_upgrading(plan, &Secret::new("secret-pw"), true, Some(phc()))
+        .unwrap();
+    assert_eq!(
+        f.roster.password_kind(&Actor::Root, "carol").unwrap(),
+        Some(HashKind::Legacy(LegacyKind::Md5Crypt))
+    );
+    // Not fleet mode here; a batch over the limit is refused whole.
+    let many = (0..=MAX_BATCH)
+        .map(|i| record(&format!("u{i}"), None))
+        .collect();
+    assert!(matches!(
+        f.roster.import_users(&Actor::Root, batch(many)),
+        Err(Error::InvalidArgument(_))
+    ));
+}

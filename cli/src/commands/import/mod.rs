@@ -74,6 +74,9 @@ struct Plan {
     /// (where, why) for invalid records skipped with --skip-invalid.
     invalid: Vec<(String, String)>,
     host: Option<HostPaths>,
+    /// Why the import would be refused (the last local sudoer), said by a
+    /// dry run, an error otherwise.
+    refusal: Option<String>,
 }
 
 /// What the backup folder's `manifest.json` keeps for `--undo`.
@@ -206,6 +209,7 @@ fn make_plan(args: &ImportArgs) -> Result<Plan, CliError> {
         skipped: Vec::new(),
         invalid: Vec::new(),
         host: host.clone(),
+        refusal: None,
     };
     let mut sudoers_without_level = Vec::new();
     for account in &accounts {
@@ -322,7 +326,7 @@ fn make_plan(args: &ImportArgs) -> Result<Plan, CliError> {
         )));
     }
     if let Some(host) = &host {
-        check_break_glass(args, host, &accounts, &groups, &plan.users)?;
+        plan.refusal = check_break_glass(args, host, &accounts, &groups, &plan.users).err();
     }
     Ok(plan)
 }
@@ -336,7 +340,7 @@ fn check_break_glass(
     accounts: &[Account],
     groups: &[GroupLine],
     users: &[Planned],
-) -> Result<(), CliError> {
+) -> Result<(), String> {
     let usable = |a: &Account| {
         a.shadow
             .as_deref()
@@ -363,13 +367,13 @@ fn check_break_glass(
         .count();
     if !before.is_empty() && after == 0 && !args.force {
         let names: Vec<&str> = before.iter().map(|a| a.local_name.as_str()).collect();
-        return Err(local(format!(
+        return Err(format!(
             "importing {} would remove the last local account able to use sudo on {} \
              (the break-glass admin for when rosterd is down, which roster doctor checks \
              for): leave one out of the import, or pass --force",
             names.join(", "),
             host.root.display()
-        )));
+        ));
     }
     Ok(())
 }
@@ -549,10 +553,17 @@ pub async fn run(ctx: &mut Ctx<'_>, args: ImportArgs) -> Result<(), CliError> {
                 .collect();
             return print_json(&serde_json::json!({
                 "dry_run": true, "users": users, "skipped": plan.skipped, "invalid": plan.invalid,
+                "refusal": plan.refusal,
             }));
         }
         print_plan(&args, &plan);
+        if let Some(refusal) = &plan.refusal {
+            println!("refused as it stands: {refusal}");
+        }
         return Ok(());
+    }
+    if let Some(refusal) = plan.refusal {
+        return Err(local(refusal));
     }
     if plan.host.is_some() && !is_root() {
         return Err(local(
