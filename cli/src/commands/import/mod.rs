@@ -190,15 +190,38 @@ fn make_plan(args: &ImportArgs) -> Result<Plan, CliError> {
     };
     let renames = renames(args)?;
     let wanted: BTreeSet<&str> = args.users.iter().map(String::as_str).collect();
+    // Indexes: a host has thousands of accounts, so no lookup scans them.
+    let names: BTreeSet<&str> = accounts.iter().map(|a| a.local_name.as_str()).collect();
+    let mut member_of_map: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for g in &groups {
+        for m in &g.members {
+            member_of_map
+                .entry(m.as_str())
+                .or_default()
+                .push(g.name.clone());
+        }
+    }
+    let mut group_by_gid: BTreeMap<u32, &GroupLine> = BTreeMap::new();
+    for g in &groups {
+        if let Some(gid) = g.gid {
+            group_by_gid.entry(gid).or_insert(g);
+        }
+    }
+    let mut primary_users: BTreeMap<u32, usize> = BTreeMap::new();
+    for a in &accounts {
+        if let Some(gid) = a.gid {
+            *primary_users.entry(gid).or_default() += 1;
+        }
+    }
     for name in &wanted {
-        if !accounts.iter().any(|a| a.local_name == *name) {
+        if !names.contains(name) {
             return Err(usage(format!(
                 "no account {name:?} in the input: check --users"
             )));
         }
     }
     for old in renames.keys() {
-        if !accounts.iter().any(|a| a.local_name == *old) {
+        if !names.contains(old.as_str()) {
             return Err(usage(format!(
                 "--rename {old}=…: no account {old:?} in the input"
             )));
@@ -266,14 +289,11 @@ fn make_plan(args: &ImportArgs) -> Result<Plan, CliError> {
             ));
             continue;
         }
-        let member_of: Vec<String> = groups
-            .iter()
-            .filter(|g| g.members.contains(&account.local_name))
-            .map(|g| g.name.clone())
-            .collect();
-        let primary = groups
-            .iter()
-            .find(|g| g.gid.is_some() && g.gid == account.gid);
+        let member_of: Vec<String> = member_of_map
+            .get(account.local_name.as_str())
+            .cloned()
+            .unwrap_or_default();
+        let primary = account.gid.and_then(|gid| group_by_gid.get(&gid).copied());
         let sudoer = SUDO_GROUPS
             .iter()
             .any(|s| member_of.iter().any(|g| g == s) || primary.is_some_and(|p| p.name == *s));
@@ -281,9 +301,7 @@ fn make_plan(args: &ImportArgs) -> Result<Plan, CliError> {
             .filter(|g| {
                 g.name == account.local_name
                     && g.members.iter().all(|m| *m == account.local_name)
-                    && !accounts
-                        .iter()
-                        .any(|o| o.local_name != account.local_name && o.gid == g.gid)
+                    && g.gid.and_then(|gid| primary_users.get(&gid)).copied() == Some(1)
             })
             .cloned();
         let level = match (account.level, sudoer, args.sudoers_level, args.level) {
@@ -346,12 +364,15 @@ fn check_break_glass(
             .as_deref()
             .is_some_and(|h| matches!(source::hash_field(h), Ok(HashField::Usable(_))))
     };
+    let sudo_groups: Vec<&GroupLine> = groups
+        .iter()
+        .filter(|g| SUDO_GROUPS.contains(&g.name.as_str()))
+        .collect();
     let can_sudo = |a: &Account| {
         a.local_name == "root"
-            || groups.iter().any(|g| {
-                SUDO_GROUPS.contains(&g.name.as_str())
-                    && (g.members.contains(&a.local_name) || (g.gid.is_some() && g.gid == a.gid))
-            })
+            || sudo_groups
+                .iter()
+                .any(|g| g.members.contains(&a.local_name) || (g.gid.is_some() && g.gid == a.gid))
     };
     let leaving: BTreeSet<&str> = users
         .iter()
