@@ -462,3 +462,38 @@ fn the_modules_never_link_libcrypt() {
         );
     }
 }
+
+#[test]
+fn a_legacy_hash_locks_out_like_any_other_and_a_lock_upgrades_nothing() {
+    let host = standard_host();
+    let w = World::start_with(host.config().set("lockout.attempts", "3"));
+    import(&w, &host, &["--users", "bob", "--level", "write"]).expect_ok();
+    w.roster_only("alone", &w.module_args());
+    for _ in 0..3 {
+        let bad = w
+            .pam("bob")
+            .service("alone")
+            .steps(&["auth"])
+            .answers(&["wrong-1"])
+            .run();
+        assert_ne!(bad.code("auth"), PAM_SUCCESS, "{bad:?}");
+    }
+    // Locked: the right old password is refused and the hash stays.
+    let locked = w
+        .pam("bob")
+        .service("alone")
+        .steps(&["auth"])
+        .answers(&["old-password-bob"])
+        .run();
+    assert_eq!(locked.code("auth"), PAM_MAXTRIES, "{locked:?}");
+    assert!(stored_hash(&w, "bob").starts_with("$6$"));
+    w.roster(&["users", "unlock", "bob"]);
+    let ok = w
+        .pam("bob")
+        .service("alone")
+        .steps(&["auth"])
+        .answers(&["old-password-bob"])
+        .run();
+    assert_eq!(ok.code("auth"), PAM_SUCCESS, "{ok:?}");
+    assert!(stored_hash(&w, "bob").starts_with("$argon2id$"));
+}
