@@ -52,6 +52,7 @@ programs=(
     visudo dpkg-deb dpkg-shlibdeps dpkg-architecture fakeroot rpm rpmbuild
     lintian debootstrap systemd-nspawn mount chroot
     strace ip nsenter
+    mkpasswd
 )
 lib=/usr/lib/$(gcc -print-multiarch)
 files=(
@@ -59,6 +60,7 @@ files=(
     "$lib/libnss_wrapper.so"
     "$lib/libuid_wrapper.so"
     "$lib/libpam.so"
+    "$lib/libcrypt.so"
     /usr/include/security/pam_modules.h
     # The PostgreSQL backend's and the controller's tests start their own.
     /usr/lib/postgresql/15/bin/initdb

@@ -18,7 +18,9 @@ roster_apt_packages=(
     procps
     openssh-server  # a real sshd for the AuthorizedKeysCommand test
     openssh-client  # ssh, ssh-keygen
-    openssl         # a test makes a throw-away key pair
+    openssl         # a test makes a throw-away key pair; import tests' crypt hashes
+    whois           # mkpasswd: the import tests' yescrypt, sha512-crypt and bcrypt hashes
+    libcrypt-dev    # rosterd links the system's libcrypt (crypt_r) for adopted hashes
     binutils        # readelf (a module test), strip (packaging)
     sudo            # visudo checks the sudoers drop-in (doctor tests, packaging)
     # scripts/package.sh and scripts/install-test.sh, the test command's last step:

@@ -315,6 +315,91 @@ pub enum UsersCommand {
     /// Manage a user's SSH public keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Bring this host's own human accounts into Roster (root; standalone
+    /// hosts: a fleet adopts with `roster hosts join --adopt`). Try
+    /// --dry-run first.
+    Import(Box<ImportArgs>),
+}
+
+/// `roster users import`: where the accounts come from, which ones, at
+/// what level, and what happens to their files.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("choice").required(true).args(["users", "all_human", "undo"])))]
+pub struct ImportArgs {
+    /// Import these local users (comma-separated).
+    #[arg(long, value_name = "A,B,C", value_delimiter = ',')]
+    pub users: Vec<String>,
+    /// Import every human account (uid within login.defs' UID_MIN–UID_MAX,
+    /// a real shell); system accounts and root never.
+    #[arg(long)]
+    pub all_human: bool,
+    /// The level each imported user gets in this host's environment
+    /// (always said: status, read, write or admin).
+    #[arg(long, value_name = "LEVEL", value_parser = wire_value::<Level>(Level::WORDS))]
+    pub level: Option<Level>,
+    /// The level for users in sudo, wheel or admin (required when any is
+    /// imported: it applies to every host of the environment).
+    #[arg(long, value_name = "LEVEL", value_parser = wire_value::<Level>(Level::WORDS))]
+    pub sudoers_level: Option<Level>,
+    /// Import local user OLD as NEW (for names Roster refuses); repeatable.
+    #[arg(long, value_name = "OLD=NEW")]
+    pub rename: Vec<String>,
+    /// Read the host's files under DIR (DIR/etc/passwd, …) instead of /.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["csv", "json_file"])]
+    pub root: Option<PathBuf>,
+    /// The passwd file (default /etc/passwd, or under --root).
+    #[arg(long, value_name = "FILE")]
+    pub passwd: Option<PathBuf>,
+    /// The shadow file (default /etc/shadow, or under --root).
+    #[arg(long, value_name = "FILE")]
+    pub shadow: Option<PathBuf>,
+    /// The group file (default /etc/group, or under --root).
+    #[arg(long, value_name = "FILE")]
+    pub group: Option<PathBuf>,
+    /// The gshadow file (default /etc/gshadow when it exists, or under --root).
+    #[arg(long, value_name = "FILE")]
+    pub gshadow: Option<PathBuf>,
+    /// login.defs, for UID_MIN–UID_MAX (default /etc/login.defs, or under --root).
+    #[arg(long, value_name = "FILE")]
+    pub login_defs: Option<PathBuf>,
+    /// Read the accounts from a CSV file instead (header: name,
+    /// display_name, uid, home, shell, hash, level, ssh_keys); nothing
+    /// local is removed or chowned.
+    #[arg(long, value_name = "FILE", conflicts_with = "json_file")]
+    pub csv: Option<PathBuf>,
+    /// Read the accounts from a JSON array of objects with the CSV's columns.
+    #[arg(long = "json-file", value_name = "FILE")]
+    pub json_file: Option<PathBuf>,
+    /// Don't issue registration codes to users imported pending (`*` or
+    /// empty hashes): reset them later with `roster users password --reset`.
+    #[arg(long)]
+    pub no_codes: bool,
+    /// Leave the homes' ownership as it is (default: chown them to the new uids).
+    #[arg(long)]
+    pub no_chown: bool,
+    /// Also move ownership under these trees to the new uids.
+    #[arg(long, value_name = "PATH", num_args = 1..)]
+    pub chown_paths: Vec<PathBuf>,
+    /// Skip invalid records (each listed) instead of refusing the whole input.
+    #[arg(long)]
+    pub skip_invalid: bool,
+    /// Remove the last local account able to use sudo anyway.
+    #[arg(long)]
+    pub force: bool,
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Where the dated backup of the local files goes (default
+    /// /var/backups, or under --root).
+    #[arg(long, value_name = "DIR")]
+    pub backup_dir: Option<PathBuf>,
+    /// Undo an import from its backup folder: removed entries merged back,
+    /// homes chowned back, unchanged imported users deleted.
+    #[arg(long, value_name = "BACKUP")]
+    pub undo: Option<PathBuf>,
+    /// A JSON line per user instead of a progress bar, and a JSON summary.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]

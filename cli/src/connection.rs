@@ -7,8 +7,8 @@
 
 use crate::errors::{CliError, from_call};
 use roster_client::{
-    DEFAULT_SYSTEM_BUS, EnvironmentsProxy, FleetProxy, GrantsProxy, KeysProxy, RegistrationProxy,
-    RosterError, Secret, SessionsProxy, TokenInfo, TokensProxy, UsersProxy,
+    DEFAULT_SYSTEM_BUS, EnvironmentsProxy, FleetProxy, GrantsProxy, ImportProxy, KeysProxy,
+    RegistrationProxy, RosterError, Secret, SessionsProxy, TokenInfo, TokensProxy, UsersProxy,
 };
 use std::path::Path;
 use std::time::Duration;
@@ -283,6 +283,14 @@ impl Client {
 
     pub async fn fleet(&self) -> Result<FleetProxy<'_>, CliError> {
         FleetProxy::builder(&self.conn)
+            .cache_properties(CacheProperties::No)
+            .build()
+            .await
+            .map_err(|e| self.build_error(e))
+    }
+
+    pub async fn import(&self) -> Result<ImportProxy<'_>, CliError> {
+        ImportProxy::builder(&self.conn)
             .cache_properties(CacheProperties::No)
             .build()
             .await

@@ -9,6 +9,7 @@
 
 mod enums;
 mod errors;
+mod import;
 mod leader;
 mod names;
 mod proxies;
@@ -18,6 +19,7 @@ mod wire;
 
 pub use enums::*;
 pub use errors::RosterError;
+pub use import::*;
 pub use leader::{stat_start_time, stat_state_and_start};
 pub use names::*;
 pub use proxies::*;

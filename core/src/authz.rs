@@ -165,6 +165,9 @@ pub enum Operation<'a> {
     /// Re-wrap every secret under a new key (root only: the key file is
     /// the machine's).
     RekeySecrets,
+    /// `roster users import` and its `--undo`: adopt the host's own local
+    /// accounts (root only: the CLI edits `/etc` for it).
+    ImportUsers,
 }
 
 impl Operation<'_> {
@@ -211,7 +214,8 @@ impl Operation<'_> {
             | EnrollHost
             | CreateSecret { .. }
             | ManageSecret { .. }
-            | RekeySecrets => false,
+            | RekeySecrets
+            | ImportUsers => false,
         }
     }
 
@@ -243,6 +247,7 @@ impl Operation<'_> {
             ViewFleet => "list the fleet's hosts and join tokens".into(),
             ManageFleet => "manage the fleet (join tokens, hosts, environment settings)".into(),
             EnrollHost => "join this host to a controller or leave it".into(),
+            ImportUsers => "import the host's local accounts".into(),
             RemoveEnvironment => "remove environments".into(),
             ListEnvironments => "list environments".into(),
             Grant {
@@ -376,7 +381,7 @@ pub fn authorize(actor: &Actor, operation: &Operation<'_>) -> crate::Result<()> 
     if matches!(actor, Actor::Root) {
         return Ok(());
     }
-    if matches!(operation, EnrollHost) {
+    if matches!(operation, EnrollHost | ImportUsers) {
         return Err(denied(format!("only root may {what}: run with sudo")));
     }
     if matches!(operation, RekeySecrets) {
@@ -427,7 +432,7 @@ pub fn authorize(actor: &Actor, operation: &Operation<'_>) -> crate::Result<()> 
         | ViewFleet
         | ManageFleet => admin_only(),
         // Refused above for anyone but root.
-        EnrollHost => Err(denied(format!("only root may {what}: run with sudo"))),
+        EnrollHost | ImportUsers => Err(denied(format!("only root may {what}: run with sudo"))),
         ListEnvironments | CreateToken => Ok(()),
         Grant { environment, .. } | Revoke { environment, .. } => {
             if user.grants.get(*environment) == Some(&Level::Admin) {

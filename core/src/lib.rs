@@ -28,6 +28,8 @@ pub mod fleet;
 pub mod flows;
 pub mod host_cache;
 pub mod id_ranges;
+pub mod import;
+pub mod legacy_hash;
 pub mod level;
 pub mod local_files;
 pub mod lockout;

@@ -227,7 +227,12 @@ fn need_environment(tx: &Tx<'_>, name: &str) -> Result<()> {
 }
 
 /// A new registration code for `uid`, replacing any earlier one.
-fn issue_code(tx: &Tx<'_>, uid: u32, now: Timestamp, ttl: Duration) -> Result<IssuedCode> {
+pub(crate) fn issue_code(
+    tx: &Tx<'_>,
+    uid: u32,
+    now: Timestamp,
+    ttl: Duration,
+) -> Result<IssuedCode> {
     let issued = credential::issue()?;
     let expires = now.saturating_add(secs(ttl));
     tx.set_code(&CodeRow {

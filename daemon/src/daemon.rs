@@ -35,6 +35,10 @@ use zbus::message::Header;
 
 pub type Result<T> = std::result::Result<T, RosterError>;
 
+fn is_legacy(hash: &str) -> bool {
+    roster_core::legacy_hash::LegacyKind::of(hash).is_some()
+}
+
 pub struct Daemon {
     pub roster: Arc<Mutex<Roster>>,
     pub config: Arc<Config>,
@@ -55,6 +59,9 @@ pub struct Daemon {
     /// Fleet mode: the enrollment and the sync agent (idle on a
     /// standalone host).
     pub fleet: crate::fleet::Fleet,
+    /// The crypt dummy an unknown user's verify runs while adopted crypt
+    /// hashes remain in the store (see [`crate::legacy_crypt`]).
+    pub legacy_dummy: crate::legacy_crypt::LegacyDummy,
 }
 
 /// One call in progress: who made it and what the audit line will say.
@@ -375,12 +382,39 @@ impl Daemon {
         check_secret_length("password", &secret)?;
         self.limit(call)?;
         let hasher = self.hasher.clone();
+        // An adopted crypt hash, or any verify while adopted hashes
+        // remain: libcrypt and argon2 both, in the same queue turn.
+        if phc.as_deref().is_some_and(is_legacy) || self.legacy_dummy.kind().is_some() {
+            return Ok(self.verify_upgrading(call, secret, phc, false).await?.right);
+        }
         self.queue
             .run_answering(&call.requester(), &call.peer.gone, move |tx| {
                 hasher.verify_then(&secret, phc.as_deref(), |right| {
                     // The receiver is gone only if the call was dropped.
                     let _ = tx.send(right);
                 });
+            })
+            .await
+            .map_err(queue_error)
+    }
+
+    /// As [`Daemon::verify`], for any stored hash (argon2id, an adopted
+    /// crypt hash, none) in one queue turn; with `upgrade`, a right
+    /// password against a crypt hash comes back rehashed with argon2id
+    /// for the login to store (see [`crate::legacy_crypt::verify_any`]).
+    pub async fn verify_upgrading(
+        &self,
+        call: &Call,
+        secret: Secret,
+        hash: Option<String>,
+        upgrade: bool,
+    ) -> Result<crate::legacy_crypt::Verified> {
+        check_secret_length("password", &secret)?;
+        self.limit(call)?;
+        let (hasher, dummy) = (self.hasher.clone(), self.legacy_dummy.clone());
+        self.queue
+            .run(&call.requester(), &call.peer.gone, move || {
+                crate::legacy_crypt::verify_any(&hasher, &dummy, &secret, hash.as_deref(), upgrade)
             })
             .await
             .map_err(queue_error)

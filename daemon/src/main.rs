@@ -22,6 +22,7 @@ mod errors;
 mod fleet;
 mod home;
 mod interfaces;
+mod legacy_crypt;
 mod procfs;
 mod queue;
 mod snapshot;
@@ -163,6 +164,15 @@ async fn serve(args: Args, config: Config) -> Result<(), String> {
         .map_err(|e| format!("can't open the database {}: {e}", database.display()))?;
     // The start's write below shows everything committed so far.
     roster.commit_mark().take();
+    // While adopted crypt hashes remain, unknown users pay a crypt of
+    // their kind too (DESIGN.md's equal-time rule).
+    let legacy_dummy = legacy_crypt::LegacyDummy::default();
+    legacy_dummy.set_from(
+        roster
+            .legacy_hash_sample()
+            .map_err(|e| format!("can't read the database {}: {e}", database.display()))?
+            .as_deref(),
+    );
     let roster = Arc::new(Mutex::new(roster));
     let hasher = Hasher::new(&config.argon2).map_err(|e| e.to_string())?;
     let audit = audit::Audit::open(args.syslog_socket.as_deref(), args.audit_log.as_deref())
@@ -216,6 +226,7 @@ async fn serve(args: Args, config: Config) -> Result<(), String> {
         skel: PathBuf::from("/etc/skel"),
         config_path: args.config.clone(),
         fleet,
+        legacy_dummy,
     });
 
     let server = conn.object_server();
@@ -238,6 +249,9 @@ async fn serve(args: Args, config: Config) -> Result<(), String> {
             .await?;
         server
             .at(path, interfaces::pam::Pam { d: d.clone() })
+            .await?;
+        server
+            .at(path, interfaces::import::Import { d: d.clone() })
             .await?;
         server
             .at(path, interfaces::tokens::Tokens { d: d.clone() })

@@ -5,6 +5,7 @@ pub mod environments;
 pub mod fleet;
 pub mod grants;
 pub mod hosts;
+pub mod import;
 pub mod keys;
 pub mod login;
 pub mod register;
@@ -170,6 +171,7 @@ pub async fn run(cli: Cli, input: &mut dyn Input, caller: &mut Caller) -> Result
             UsersCommand::Show { username, json } => {
                 users::show(&mut ctx, username, json.json).await
             }
+            UsersCommand::Import(args) => import::run(&mut ctx, *args).await,
             UsersCommand::Keys(command) => match command {
                 KeysCommand::Add {
                     username,

@@ -382,6 +382,14 @@ pub async fn show(ctx: &mut Ctx<'_>, name: String, as_json: bool) -> Result<(), 
         return print_json(&out);
     }
     print!("{}", render_show(&user, ctx.now));
+    // An adopted crypt hash (`roster users import`) is said; an older
+    // rosterd without the Import interface says nothing.
+    if let Ok(import) = ctx.client.import().await
+        && let Ok(kind) = import.password_kind(&name).await
+        && kind.starts_with("legacy")
+    {
+        println!("password hash: {kind}");
+    }
     Ok(())
 }
 

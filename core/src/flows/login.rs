@@ -130,6 +130,16 @@ impl LoginPlan {
         self.counted_as_local
     }
 
+    /// The adopted crypt scheme of the hash to verify, if it is one:
+    /// rosterd verifies it through libcrypt and, when it is right, hashes
+    /// the secret with argon2id for [`Roster::finish_login_upgrading`].
+    pub fn legacy_kind(&self) -> Option<crate::legacy_hash::LegacyKind> {
+        self.user
+            .as_ref()
+            .and_then(|u| u.hash.as_deref())
+            .and_then(crate::legacy_hash::LegacyKind::of)
+    }
+
     pub fn is_known(&self) -> bool {
         self.user.is_some()
     }
@@ -261,6 +271,30 @@ impl Roster {
         secret: &Secret,
         verified: bool,
     ) -> Result<LoginOutcome> {
+        self.finish_login_upgrading(plan, secret, verified, None)
+    }
+
+    /// [`Roster::finish_login`], and for a user whose stored hash is an
+    /// adopted crypt hash ([`LoginPlan::legacy_kind`]), `upgrade`: the
+    /// argon2id hash rosterd made of the secret it just verified. A
+    /// success stores it in the same transaction that records the login
+    /// (the password's "changed at" stays as it was); anything else (a
+    /// failure, a lock, a suspended user, a hash changed while the verify
+    /// ran, a hash that is not argon2id) stores nothing.
+    pub fn finish_login_upgrading(
+        &mut self,
+        plan: LoginPlan,
+        secret: &Secret,
+        verified: bool,
+        upgrade: Option<String>,
+    ) -> Result<LoginOutcome> {
+        let upgrade = match upgrade {
+            Some(phc) if verified && plan.legacy_kind().is_some() => {
+                crate::password::check_phc(&phc)?;
+                Some(phc)
+            }
+            _ => None,
+        };
         let now = self.now();
         let code_right = plan.accepts_code(secret, now);
         let LoginPlan {
@@ -306,7 +340,12 @@ impl Roster {
             };
             count_failure(tx, current.uid, &host, &config, now)
         };
-        let (success, locked) = match (claimed, user.counted_here) {
+        // A code accepted is no password to keep; a suspended user's
+        // right password is no login (the account check refuses it): the
+        // hash stays as imported until a login that goes through.
+        let upgrade = upgrade.filter(|_| !code_right && user.active);
+        let writes = user.counted_here || upgrade.is_some();
+        let (success, locked) = match (claimed, writes) {
             (false, _) => (false, self.store.write(count)?),
             (true, true) => self.store.write(|tx| {
                 if !still_current(tx)? {
@@ -315,7 +354,13 @@ impl Roster {
                 if let Some(until) = locked_from(tx, user.uid, &host, now)? {
                     return Ok((true, Some(until)));
                 }
-                tx.clear_lockout(user.uid, &host)?;
+                if user.counted_here {
+                    tx.clear_lockout(user.uid, &host)?;
+                }
+                if let Some(phc) = &upgrade {
+                    let changed = tx.user(&name, now)?.and_then(|u| u.password_changed);
+                    tx.set_password(user.uid, Some(phc), changed)?;
+                }
                 Ok((true, None))
             })?,
             (true, false) => {

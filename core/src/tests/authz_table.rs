@@ -62,6 +62,7 @@ ListTokens(tom)            y.y.........yy
 ViewFleet                  y.y.........yy
 ManageFleet                y.y.........y.
 EnrollHost                 y.............
+ImportUsers                y.............
 WhoAmI                     yyyyyyyyyyyyyy
 Register                   yyyyyyyyyyy.y.
 AuthorizedKeys             yyyyyyyyyyyyyy
@@ -259,6 +260,7 @@ fn operation<'a>(
             secret: "s",
             access: secret_access(env_arg(row), me_grants),
         },
+        "ImportUsers" => ImportUsers,
         other => panic!("unknown operation {other}"),
     }
 }
@@ -332,6 +334,7 @@ fn variant(op: &Operation<'_>) -> &'static str {
         ViewSecret { .. } => "ViewSecret",
         ManageSecret { .. } => "ManageSecret",
         RekeySecrets => "RekeySecrets",
+        ImportUsers => "ImportUsers",
     }
 }
 
@@ -373,10 +376,10 @@ fn the_table_exhaustively() {
     // exhaustive match, so a new variant fails to compile until listed).
     assert_eq!(
         seen.len(),
-        39,
+        40,
         "an Operation variant is missing from the table"
     );
-    assert_eq!(checked, 65 * COLUMNS.len());
+    assert_eq!(checked, 66 * COLUMNS.len());
 }
 
 #[test]

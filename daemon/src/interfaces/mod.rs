@@ -9,6 +9,7 @@
 pub mod environments;
 pub mod fleet;
 pub mod grants;
+pub mod import;
 pub mod keys;
 pub mod pam;
 pub mod registration;

@@ -196,13 +196,27 @@ impl Pam {
         if let Some(refused) = plan.refused() {
             return Ok(crate::convert::auth_reply(refused));
         }
+        // An adopted crypt hash is verified through libcrypt and, when
+        // right, rehashed with argon2id in the same queue turn: the login's
+        // transaction stores it.
+        let legacy = plan.legacy_kind();
         let verified = self
             .d
-            .verify(call, secret.clone(), plan.hash_to_verify())
+            .verify_upgrading(
+                call,
+                secret.clone(),
+                plan.hash_to_verify(),
+                legacy.is_some(),
+            )
             .await?;
+        if let (Some(kind), true) = (legacy, verified.right) {
+            call.detail("hash_upgraded_from", kind.as_str());
+        }
         let outcome = self
             .d
-            .store(call, move |r| r.finish_login(plan, &secret, verified))
+            .store(call, move |r| {
+                r.finish_login_upgrading(plan, &secret, verified.right, verified.upgrade)
+            })
             .await?;
         Ok(crate::convert::auth_reply(outcome))
     }

@@ -1,0 +1,176 @@
+//! `roster users import` at scale, slow on purpose (its own binary):
+//! 10,000 accounts timed (printed, never asserted: the machine is
+//! shared), and a `kill -9` of the CLI mid-import followed by a re-run
+//! that completes without duplicates.
+
+mod import_common;
+
+use import_common::*;
+use roster_tests::{TestBus, TestConfig, TestDaemon};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// A host of `n` human accounts sharing one real sha512-crypt hash (one
+/// `openssl passwd` run: 10,000 would take minutes), without homes.
+fn big_host(n: usize) -> (tempfile::TempDir, TestConfig) {
+    let dir = tempfile::Builder::new()
+        .prefix("roster-import-scale-")
+        .tempdir()
+        .unwrap();
+    let etc = dir.path().join("etc");
+    std::fs::create_dir_all(&etc).unwrap();
+    let hash = crypt(&["openssl", "passwd", "-6"], "scale-password-1");
+    let mut passwd = String::from("root:x:0:0:root:/root:/bin/bash\n");
+    let mut shadow = String::from("root:$6$x$y:19000:0:99999:7:::\n");
+    let mut group = String::from("root:x:0:\nsudo:x:27:\n");
+    for i in 0..n {
+        let uid = 2000 + i;
+        passwd.push_str(&format!(
+            "u{i:05}:x:{uid}:{uid}:User {i}:/home/u{i:05}:/bin/bash\n"
+        ));
+        shadow.push_str(&format!("u{i:05}:{hash}:19000:0:99999:7:::\n"));
+        group.push_str(&format!("u{i:05}:x:{uid}:\n"));
+    }
+    std::fs::write(etc.join("passwd"), passwd).unwrap();
+    std::fs::write(etc.join("shadow"), shadow).unwrap();
+    std::fs::write(etc.join("group"), group).unwrap();
+    std::fs::write(etc.join("login.defs"), "UID_MIN 1000\nUID_MAX 60000\n").unwrap();
+    let q = |p: &Path| p.display().to_string();
+    let config = TestConfig::new()
+        .set_str("passwd_file", &q(&etc.join("passwd")))
+        .set_str("group_file", &q(&etc.join("group")))
+        .set_str("login_defs", &q(&etc.join("login.defs")))
+        // A range of its own, wide enough (the harness's blocks are 32).
+        .set("uid_min", "1890000000")
+        .set("uid_max", "1890100000");
+    (dir, config)
+}
+
+/// A process's user + system CPU time, from /proc/PID/stat.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .unwrap_or_default();
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 (11 and 12 after the name).
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn local_users_left(root: &Path) -> usize {
+    std::fs::read_to_string(root.join("etc/passwd"))
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with('u'))
+        .count()
+}
+
+#[test]
+fn ten_thousand_accounts_import_with_one_snapshot_write_per_batch() {
+    let (root, config) = big_host(10_000);
+    let bus = TestBus::start();
+    let daemon = TestDaemon::start_with(&bus, config);
+    let started = Instant::now();
+    let out = daemon
+        .roster(&[
+            "users",
+            "import",
+            "--root",
+            &root.path().display().to_string(),
+            "--all-human",
+            "--level",
+            "write",
+        ])
+        .run()
+        .expect_ok();
+    let took = started.elapsed();
+    eprintln!(
+        "import of 10,000 accounts took {:.1} s (rosterd used {:.1} s of CPU)",
+        took.as_secs_f64(),
+        cpu_seconds(daemon.pid())
+    );
+    assert!(out.stdout.contains("imported 10000,"), "{}", out.stdout);
+    assert_eq!(daemon.sqlite("SELECT count(*) FROM users").trim(), "10000");
+    assert_eq!(local_users_left(root.path()), 0);
+    // The snapshot lists them all.
+    let snapshot = std::fs::read(daemon.nss_cache_path()).unwrap();
+    assert!(snapshot.windows(6).any(|w| w == b"u09999"));
+}
+
+#[test]
+fn kill_9_mid_import_then_a_rerun_completes_without_duplicates() {
+    let n = 3000;
+    let (root, config) = big_host(n);
+    let bus = TestBus::start();
+    let daemon = TestDaemon::start_with(&bus, config);
+    let args = [
+        "users",
+        "import",
+        "--root",
+        &root.path().display().to_string(),
+        "--all-human",
+        "--level",
+        "read",
+        "--json",
+    ];
+    let mut child = daemon
+        .roster(&args)
+        .to_command()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut killed_at = None;
+    while Instant::now() < deadline {
+        let count: usize = daemon
+            .sqlite("SELECT count(*) FROM users")
+            .trim()
+            .parse()
+            .unwrap_or(0);
+        if count > 0 {
+            let _ = child.kill();
+            killed_at = Some(count);
+            break;
+        }
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let _ = child.wait();
+    eprintln!("killed the import with {killed_at:?} users committed");
+    let rerun = daemon.roster(&args).run().expect_ok();
+    let summary = rerun.stdout.lines().last().unwrap_or_default().to_owned();
+    let v: serde_json::Value = serde_json::from_str(&summary).unwrap();
+    let imported = v["summary"]["imported"].as_u64().unwrap();
+    let already = v["summary"]["already_imported"].as_u64().unwrap();
+    if killed_at.is_some() {
+        assert!(imported < n as u64, "{summary}");
+    }
+    assert_eq!(
+        daemon.sqlite("SELECT count(*) FROM users").trim(),
+        n.to_string()
+    );
+    assert_eq!(
+        daemon
+            .sqlite("SELECT count(DISTINCT name) FROM users")
+            .trim(),
+        n.to_string()
+    );
+    assert_eq!(local_users_left(root.path()), 0);
+    // A line per user with --json.
+    let lines = rerun
+        .stdout
+        .lines()
+        .filter(|l| l.contains("\"outcome\""))
+        .count();
+    assert_eq!(lines as u64, imported + already);
+}
