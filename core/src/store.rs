@@ -130,13 +130,6 @@ pub struct SecretGrantRow {
     pub role: crate::secrets::SecretRole,
 }
 
-/// What a store without secrets answers to a secret method.
-fn no_secrets<T>() -> Result<T> {
-    Err(Error::Store(
-        "this store keeps no secrets (its backend does not implement them yet)".into(),
-    ))
-}
-
 /// Set when a committed transaction changed what the NSS snapshot shows;
 /// shared between the backend (which sets it at commit) and whoever
 /// writes the snapshot (which drains it with [`CommitMark::take`]).
@@ -275,107 +268,57 @@ pub trait Transaction {
 
     // ---- secrets (DESIGN.md "Secrets"; content sealed by core) ---------
     //
-    // Not NSS-visible. A backend that keeps no secrets yet answers every
-    // one with a store error (the defaults).
+    // Not NSS-visible.
 
     /// How many secrets are stored (the key file may be created only
     /// while there are none).
-    fn secret_count(&self) -> Result<u64> {
-        no_secrets()
-    }
-    fn insert_secret(&self, _secret: &SecretRow) -> Result<()> {
-        no_secrets()
-    }
+    fn secret_count(&self) -> Result<u64>;
+    fn insert_secret(&self, secret: &SecretRow) -> Result<()>;
     /// Description, rotation, next rotation, latest and updated.
-    fn update_secret(&self, _secret: &SecretRow) -> Result<()> {
-        no_secrets()
-    }
+    fn update_secret(&self, secret: &SecretRow) -> Result<()>;
     /// The secret with its revisions, values, grants and pins.
-    fn delete_secret(&self, _id: &str) -> Result<bool> {
-        no_secrets()
-    }
-    fn secret(&self, _id: &str) -> Result<Option<SecretRow>> {
-        no_secrets()
-    }
-    fn secret_named(&self, _owner: &SecretOwnerRow, _name: &str) -> Result<Option<SecretRow>> {
-        no_secrets()
-    }
+    fn delete_secret(&self, id: &str) -> Result<bool>;
+    fn secret(&self, id: &str) -> Result<Option<SecretRow>>;
+    fn secret_named(&self, owner: &SecretOwnerRow, name: &str) -> Result<Option<SecretRow>>;
     /// Every secret, by id.
-    fn secrets(&self) -> Result<Vec<SecretRow>> {
-        no_secrets()
-    }
+    fn secrets(&self) -> Result<Vec<SecretRow>>;
     fn insert_secret_revision(
         &self,
-        _id: &str,
-        _revision: &SecretRevisionRow,
-        _values: &[SealedValue],
-    ) -> Result<()> {
-        no_secrets()
-    }
+        id: &str,
+        revision: &SecretRevisionRow,
+        values: &[SealedValue],
+    ) -> Result<()>;
     /// Oldest first.
-    fn secret_revisions(&self, _id: &str) -> Result<Vec<SecretRevisionRow>> {
-        no_secrets()
-    }
+    fn secret_revisions(&self, id: &str) -> Result<Vec<SecretRevisionRow>>;
     /// The revision, its values and the pins on it.
-    fn delete_secret_revision(&self, _id: &str, _revision: u32) -> Result<bool> {
-        no_secrets()
-    }
+    fn delete_secret_revision(&self, id: &str, revision: u32) -> Result<bool>;
     /// A revision's values, by key name.
-    fn sealed_values(&self, _id: &str, _revision: u32) -> Result<Vec<SealedValue>> {
-        no_secrets()
-    }
+    fn sealed_values(&self, id: &str, revision: u32) -> Result<Vec<SealedValue>>;
     /// Replace one sealed value (same key name) and the revision's
     /// checksum: a rekey's re-wrap.
-    fn reseal_value(&self, _id: &str, _revision: u32, _value: &SealedValue) -> Result<()> {
-        no_secrets()
-    }
+    fn reseal_value(&self, id: &str, revision: u32, value: &SealedValue) -> Result<()>;
     /// A revision's expiry (metadata, not content: it may change).
-    fn set_secret_expiry(
-        &self,
-        _id: &str,
-        _revision: u32,
-        _expires: Option<Timestamp>,
-    ) -> Result<()> {
-        no_secrets()
-    }
+    fn set_secret_expiry(&self, id: &str, revision: u32, expires: Option<Timestamp>) -> Result<()>;
     fn set_secret_checksum(
         &self,
-        _id: &str,
-        _revision: u32,
-        _checksum: &[u8],
-        _checksum_key: &str,
-    ) -> Result<()> {
-        no_secrets()
-    }
+        id: &str,
+        revision: u32,
+        checksum: &[u8],
+        checksum_key: &str,
+    ) -> Result<()>;
     /// The distinct ids of the keys that sealed the stored values and
     /// checksums.
-    fn secret_key_ids(&self) -> Result<Vec<String>> {
-        no_secrets()
-    }
+    fn secret_key_ids(&self) -> Result<Vec<String>>;
     /// By uid.
-    fn secret_grants(&self, _id: &str) -> Result<Vec<SecretGrantRow>> {
-        no_secrets()
-    }
-    fn set_secret_grant(&self, _id: &str, _grant: &SecretGrantRow) -> Result<()> {
-        no_secrets()
-    }
-    fn delete_secret_grant(&self, _id: &str, _uid: u32) -> Result<bool> {
-        no_secrets()
-    }
+    fn secret_grants(&self, id: &str) -> Result<Vec<SecretGrantRow>>;
+    fn set_secret_grant(&self, id: &str, grant: &SecretGrantRow) -> Result<()>;
+    fn delete_secret_grant(&self, id: &str, uid: u32) -> Result<bool>;
     /// The revision `uid` tracks, if it read the secret before.
-    fn secret_pin(&self, _id: &str, _uid: u32) -> Result<Option<u32>> {
-        no_secrets()
-    }
-    fn set_secret_pin(&self, _id: &str, _uid: u32, _revision: u32) -> Result<()> {
-        no_secrets()
-    }
-    fn delete_secret_pin(&self, _id: &str, _uid: u32) -> Result<()> {
-        no_secrets()
-    }
+    fn secret_pin(&self, id: &str, uid: u32) -> Result<Option<u32>>;
+    fn set_secret_pin(&self, id: &str, uid: u32, revision: u32) -> Result<()>;
+    fn delete_secret_pin(&self, id: &str, uid: u32) -> Result<()>;
     /// (uid, revision) of every reader tracking the secret.
-    fn secret_pins(&self, _id: &str) -> Result<Vec<(u32, u32)>> {
-        no_secrets()
-    }
+    fn secret_pins(&self, id: &str) -> Result<Vec<(u32, u32)>>;
 }
 
 /// A change or a query run inside one transaction (see [`Backend`]).
