@@ -475,3 +475,66 @@ fn reports_queue_only_while_enrolled_and_go_once_delivered() {
     f.roster.fleet_reports_sent(&[queued[0].0]).unwrap();
     assert_eq!(f.roster.queued_fleet_reports(10).unwrap().len(), 1);
 }
+
+#[test]
+fn a_joining_host_sends_its_own_users_to_adopt_or_their_uids_to_discard() {
+    use crate::host_cache::JoinMode;
+    use roster_fleet_protocol::Standalone;
+    let mut f = fixture();
+    let environment = f.roster.config().environment.clone();
+    // Nothing of its own: a plain join, nothing sent.
+    f.roster.check_join(&Actor::Root, JoinMode::Plain).unwrap();
+    let bob = f.create("bob");
+    f.grant("bob", &environment, Level::Write);
+    let gone = f.create("gone");
+    f.roster.delete_user(&Actor::Root, "gone").unwrap();
+    // With users: a plain join is refused naming them; adopt and discard
+    // may go on. Only root asks.
+    let plain = f
+        .roster
+        .check_join(&Actor::Root, JoinMode::Plain)
+        .unwrap_err();
+    assert!(plain.to_string().contains("bob"), "{plain}");
+    for mode in [JoinMode::Adopt, JoinMode::Discard] {
+        f.roster.check_join(&Actor::Root, mode).unwrap();
+    }
+    let actor = f.actor("bob");
+    assert!(f.roster.check_join(&actor, JoinMode::Adopt).is_err());
+
+    let (adopt, _) = f.roster.standalone_for_join(JoinMode::Adopt).unwrap();
+    let Some(Standalone::Adopt {
+        environment: sent_environment,
+        users,
+        retired,
+    }) = adopt
+    else {
+        panic!("not an adoption: {adopt:?}");
+    };
+    assert_eq!(sent_environment, environment);
+    assert_eq!(users.len(), 1);
+    assert_eq!((users[0].name.as_str(), users[0].uid), ("bob", bob.uid));
+    assert_eq!(
+        users[0].password_hash.as_deref(),
+        Some(super::fixture::phc().as_str())
+    );
+    assert_eq!(
+        users[0].grants.get(&environment).map(String::as_str),
+        Some("write")
+    );
+    assert_eq!(
+        retired.iter().map(|r| r.uid).collect::<Vec<_>>(),
+        vec![gone.uid]
+    );
+
+    let (discard, _) = f.roster.standalone_for_join(JoinMode::Discard).unwrap();
+    let Some(Standalone::Discard { uids }) = discard else {
+        panic!("not a discard: {discard:?}");
+    };
+    let mut expected = vec![bob.uid, gone.uid];
+    expected.sort_unstable();
+    assert_eq!(uids.iter().map(|r| r.uid).collect::<Vec<_>>(), expected);
+    assert_eq!(
+        f.roster.standalone_for_join(JoinMode::Plain).unwrap().0,
+        None
+    );
+}

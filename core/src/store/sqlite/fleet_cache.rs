@@ -268,6 +268,33 @@ impl SqliteTx<'_> {
         Ok(())
     }
 
+    /// Every retired uid with the name that held it, ascending.
+    pub fn retired_uids_named(&self) -> crate::Result<Vec<(u32, String)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT uid, name FROM retired_uids ORDER BY uid")?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<Vec<(u32, String)>>>()?;
+        Ok(rows)
+    }
+
+    /// How many API tokens the host holds.
+    pub fn token_count(&self) -> crate::Result<u64> {
+        let count: i64 = self
+            .conn
+            .query_row("SELECT COUNT(*) FROM tokens", [], |r| r.get(0))?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    /// A joined host's own registration codes and API tokens go (a fleet
+    /// checks both at the controller).
+    pub fn drop_codes_and_tokens(&self) -> crate::Result<()> {
+        self.conn.execute("DELETE FROM registration_codes", [])?;
+        self.conn.execute("DELETE FROM tokens", [])?;
+        Ok(())
+    }
+
     /// What a revoked host must not keep: every password hash, SSH key,
     /// registration code and token it held.
     pub fn wipe_credentials(&self) -> crate::Result<()> {
