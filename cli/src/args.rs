@@ -452,11 +452,15 @@ pub enum HostsCommand {
         /// Read the join token from the first line of standard input.
         #[arg(long)]
         token_stdin: bool,
-        /// Move the Roster users this host has of its own to the controller.
+        /// Move the Roster users this host has of its own to the controller,
+        /// with their uids, password hashes, keys and grants in this host's
+        /// environment; a name or uid the fleet has already refuses the
+        /// join, naming each, and nothing changes.
         #[arg(long)]
         adopt: bool,
-        /// Drop the Roster users this host has of its own (their uids are
-        /// never handed out again).
+        /// Drop the Roster users this host has of its own: their uids join
+        /// the fleet's retired list (never handed out again, so nobody
+        /// inherits their files here).
         #[arg(long)]
         discard: bool,
     },

@@ -233,6 +233,9 @@ pub struct Joined {
     /// Users the first sync brought.
     pub users: u32,
     pub cursor: i64,
+    /// What became of the host's own users (`--adopt`, `--discard`), a
+    /// sentence each; empty when it had none.
+    pub standalone: Vec<String>,
 }
 
 /// `roster hosts status`: where this host stands with its controller.
@@ -267,6 +270,14 @@ pub struct FleetStatus {
     pub reports_waiting: u64,
     /// The controller said this host is revoked: its credentials are wiped.
     pub revoked: bool,
+    /// When it said so (0: not revoked, or the time is unknown).
+    pub revoked_at: i64,
+    /// The controller that answers now (the last request reached it and
+    /// nothing failed since); empty: none does.
+    pub controller: String,
+    /// The host's certificate's subject, as the controller issued it
+    /// (`CN=…`): who this host is to the fleet.
+    pub certificate_subject: String,
 }
 
 /// What a password change rests on: the current password (or a pending

@@ -23,7 +23,10 @@ use crate::roster::Roster;
 use crate::rules;
 use crate::store::{KeyRow, SqliteStore, SqliteTx};
 use base64ct::{Base64, Encoding};
-use roster_fleet_protocol::{EnvironmentView, HostChange, HostUser, SnapshotAnswer, SyncAnswer};
+use roster_fleet_protocol::{
+    AdoptedKey, AdoptedUser, EnvironmentView, HostChange, HostUser, MAX_ADOPTED_USERS, RetiredUid,
+    SnapshotAnswer, Standalone, SyncAnswer,
+};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -270,13 +273,106 @@ impl Roster {
                 users.len(),
                 names.join(", ")
             ))),
-            JoinMode::Adopt | JoinMode::Discard => Err(Error::Conflict(format!(
-                "this host has {} Roster user(s) of its own ({}{more}), and this version can't yet \
-                 move them to a controller or retire them there: delete them or keep the host standalone",
-                users.len(),
-                names.join(", ")
-            ))),
+            JoinMode::Adopt | JoinMode::Discard => Ok(()),
         }
+    }
+
+    /// What a joining host sends of its own users ([`JoinMode::Adopt`]:
+    /// each with its hash, grants and keys; [`JoinMode::Discard`]: the
+    /// uids), every uid it retired too, and what stays behind that the
+    /// controller can't see (API tokens), a sentence each. None for a
+    /// plain join ([`Roster::check_join`] made sure there is nothing).
+    pub fn standalone_for_join(
+        &mut self,
+        mode: JoinMode,
+    ) -> Result<(Option<Standalone>, Vec<String>)> {
+        if mode == JoinMode::Plain {
+            return Ok((None, Vec::new()));
+        }
+        let now = self.now();
+        let environment = self.config.environment.clone();
+        self.cache()?.read(|tx| {
+            let users = tx.users(now)?;
+            let mut retired: Vec<RetiredUid> = tx
+                .retired_uids_named()?
+                .into_iter()
+                .map(|(uid, name)| RetiredUid { uid, name })
+                .collect();
+            let tokens = tx.token_count()?;
+            let notes = if tokens > 0 {
+                vec![format!(
+                    "{tokens} API token(s) of this host's users stay behind (in a fleet the controller \
+                     checks tokens): make new ones with `roster tokens create` once logged in"
+                )]
+            } else {
+                Vec::new()
+            };
+            let standalone = match mode {
+                JoinMode::Plain => None,
+                JoinMode::Discard => {
+                    retired.extend(users.iter().map(|u| RetiredUid {
+                        uid: u.uid,
+                        name: u.name.clone(),
+                    }));
+                    retired.sort_by_key(|r| r.uid);
+                    Some(Standalone::Discard { uids: retired })
+                }
+                JoinMode::Adopt => {
+                    let mut adopted = Vec::with_capacity(users.len());
+                    for user in &users {
+                        adopted.push(AdoptedUser {
+                            uid: user.uid,
+                            name: user.name.clone(),
+                            display_name: user.display_name.clone(),
+                            role: user.role.as_str().to_owned(),
+                            state: user.state.as_str().to_owned(),
+                            home: user.home.clone(),
+                            shell: user.shell.clone(),
+                            created: user.created,
+                            password_hash: tx.password_hash(user.uid)?,
+                            password_changed: user.password_changed,
+                            grants: user
+                                .grants
+                                .iter()
+                                .map(|(env, level)| (env.clone(), level.as_str().to_owned()))
+                                .collect(),
+                            keys: tx
+                                .keys_of(user.uid)?
+                                .into_iter()
+                                .map(|key| AdoptedKey {
+                                    key_type: key.key_type,
+                                    blob: Base64::encode_string(&key.blob),
+                                    comment: key.comment,
+                                    added: key.added,
+                                })
+                                .collect(),
+                        });
+                    }
+                    Some(Standalone::Adopt {
+                        environment: environment.clone(),
+                        users: adopted,
+                        retired,
+                    })
+                }
+            };
+            if let Some(Standalone::Adopt { users, .. }) = &standalone
+                && users.len() > MAX_ADOPTED_USERS
+            {
+                return Err(Error::Conflict(format!(
+                    "this host has {} Roster users of its own; at most {MAX_ADOPTED_USERS} move in one join: \
+                     delete some, or keep the host standalone",
+                    users.len()
+                )));
+            }
+            Ok((standalone, notes))
+        })
+    }
+
+    /// After a join with `--adopt` or `--discard`: the registration codes
+    /// and API tokens the host kept for its own users go (they stayed
+    /// behind, as the join said; a fleet checks both at the controller).
+    pub fn drop_standalone_secrets(&mut self) -> Result<()> {
+        self.cache()?.write(|tx| tx.drop_codes_and_tokens())
     }
 
     /// Whether `actor` may take this host back to standalone (root).

@@ -4,7 +4,7 @@
 use crate::pin::{CaPin, certificates, pinned_config};
 use crate::transport::Endpoint;
 use crate::{AgentError, HostKey};
-use roster_fleet_protocol::{EnrollAnswer, EnrollRequest, LocalIds};
+use roster_fleet_protocol::{EnrollAnswer, EnrollRequest, LocalIds, Standalone};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::time::Duration;
@@ -42,6 +42,8 @@ pub struct JoinRequest {
     pub join_token: Zeroizing<String>,
     pub hostname: String,
     pub local: LocalIds,
+    /// The host's own users, adopted or discarded (none: it has none).
+    pub standalone: Option<Standalone>,
 }
 
 impl fmt::Debug for JoinRequest {
@@ -52,6 +54,7 @@ impl fmt::Debug for JoinRequest {
             .field("join_token", &"<redacted>")
             .field("hostname", &self.hostname)
             .field("local", &self.local)
+            .field("standalone", &self.standalone)
             .finish()
     }
 }
@@ -63,6 +66,15 @@ impl fmt::Debug for JoinRequest {
 /// certificate must be `key`'s. The controllers the host will use are
 /// the ones the controller lists, then the join URL if not among them.
 pub async fn enroll(request: &JoinRequest, key: &HostKey) -> Result<Enrollment, AgentError> {
+    Ok(enroll_reporting(request, key).await?.0)
+}
+
+/// [`enroll`], with what the controller did with the host's own users
+/// (`request.standalone`), a sentence each.
+pub async fn enroll_reporting(
+    request: &JoinRequest,
+    key: &HostKey,
+) -> Result<(Enrollment, Vec<String>), AgentError> {
     let pin = CaPin::parse(&request.ca_fingerprint)?;
     let endpoint = Endpoint::parse(&request.url)?;
     let (config, verifier) = pinned_config(pin)?;
@@ -71,6 +83,7 @@ pub async fn enroll(request: &JoinRequest, key: &HostKey) -> Result<Enrollment, 
         hostname: request.hostname.clone(),
         csr_pem: key.certificate_request(&request.hostname)?,
         local: request.local.clone(),
+        standalone: request.standalone.clone(),
     })
     .map(Zeroizing::new)
     .map_err(|e| AgentError::Bad(format!("cannot write the enrollment request: {e}")))?;
@@ -112,7 +125,7 @@ pub async fn enroll(request: &JoinRequest, key: &HostKey) -> Result<Enrollment, 
     {
         controllers.push(endpoint.url.clone());
     }
-    Ok(Enrollment {
+    let enrollment = Enrollment {
         host_id: answer.host_id,
         hostname: answer.hostname,
         environment: answer.environment,
@@ -122,5 +135,6 @@ pub async fn enroll(request: &JoinRequest, key: &HostKey) -> Result<Enrollment, 
         ca_fingerprint: pin.to_string(),
         epoch: answer.epoch,
         cursor: answer.cursor,
-    })
+    };
+    Ok((enrollment, answer.standalone))
 }

@@ -26,10 +26,10 @@ mod transport;
 
 pub use agent::{AgentConfig, Host, Position, backoff_delay, run};
 pub use client::Client;
-pub use enroll::{Enrollment, JoinRequest, enroll};
+pub use enroll::{Enrollment, JoinRequest, enroll, enroll_reporting};
 pub use error::{AgentError, HostError};
 pub use key::HostKey;
-pub use pin::{CaPin, certificate_validity};
+pub use pin::{CaPin, certificate_subject, certificate_validity};
 pub use roster_fleet_protocol as protocol;
 pub use roster_fleet_protocol::{
     Answer, ErrorCode, HelloAnswer, LocalIds, OpsAnswer, OpsRequest, RenewAnswer, ReportAnswer,

@@ -264,18 +264,34 @@ impl ServerCertVerifier for PinnedCa {
 
 /// A certificate's (first in the PEM) not-before and not-after.
 pub fn certificate_validity(certificate_pem: &str) -> Result<(SystemTime, SystemTime), AgentError> {
+    with_certificate(certificate_pem, |parsed| {
+        let at =
+            |seconds: i64| UNIX_EPOCH + Duration::from_secs(u64::try_from(seconds).unwrap_or(0));
+        let validity = parsed.validity();
+        (
+            at(validity.not_before.timestamp()),
+            at(validity.not_after.timestamp()),
+        )
+    })
+}
+
+/// The first certificate's subject in `certificate_pem` as one line
+/// (`CN=web-1, O=…`): who the host is to the fleet.
+pub fn certificate_subject(certificate_pem: &str) -> Result<String, AgentError> {
+    with_certificate(certificate_pem, |parsed| parsed.subject().to_string())
+}
+
+fn with_certificate<T>(
+    certificate_pem: &str,
+    read: impl FnOnce(&x509_parser::certificate::X509Certificate<'_>) -> T,
+) -> Result<T, AgentError> {
     let certificates = certificates(certificate_pem, "the host's certificate")?;
     let der = certificates
         .first()
         .ok_or_else(|| AgentError::Bad("the host's certificate: empty".into()))?;
     let (_, parsed) = x509_parser::parse_x509_certificate(der)
         .map_err(|e| AgentError::Bad(format!("the host's certificate can't be read: {e}")))?;
-    let at = |seconds: i64| UNIX_EPOCH + Duration::from_secs(u64::try_from(seconds).unwrap_or(0));
-    let validity = parsed.validity();
-    Ok((
-        at(validity.not_before.timestamp()),
-        at(validity.not_after.timestamp()),
-    ))
+    Ok(read(&parsed))
 }
 
 #[cfg(test)]

@@ -26,7 +26,10 @@ pub mod ops;
 pub mod report;
 pub mod sync;
 
-pub use enroll::{EnrollAnswer, EnrollRequest, IdKind, IdRange, LocalIds, RangeKind, UsedId};
+pub use enroll::{
+    AdoptedKey, AdoptedUser, EnrollAnswer, EnrollRequest, IdKind, IdRange, LocalIds,
+    MAX_ADOPTED_USERS, RangeKind, RetiredUid, Standalone, UsedId,
+};
 pub use error::{ErrorAnswer, ErrorCode};
 pub use ops::{
     Credential, EnvironmentInfo, HostView, JoinTokenView, KeyView, LIVE_SESSIONS_KIND, Op,

@@ -80,6 +80,14 @@ fn a_host_joins_follows_the_controller_and_leaves() {
     fleet.create_user("carol", "prod", Level::Write);
     let a = host();
     assert_eq!(status(&a)["enrolled"], false);
+    // A standalone host's whoami says nothing of a fleet.
+    let alone = a
+        .daemon
+        .roster(&["whoami", "--json"])
+        .run()
+        .expect_ok()
+        .json();
+    assert!(alone.get("fleet").is_none(), "{alone}");
 
     // A wrong pin: nothing sent, nothing enrolled.
     let token = fleet.join_token("prod");
@@ -125,6 +133,32 @@ fn a_host_joins_follows_the_controller_and_leaves() {
         now["certificate_not_after"].as_i64().unwrap_or(0) > 0,
         "{now}"
     );
+    // The controller that answers, and who this host is to the fleet.
+    assert_eq!(now["controller"], fleet.url.as_str(), "{now}");
+    let shown = a.daemon.roster(&["hosts", "status"]).run().expect_ok();
+    assert!(
+        shown
+            .stdout
+            .contains(&format!("{} (answers now)", fleet.url)),
+        "{shown:?}"
+    );
+    let whoami = a.daemon.roster(&["whoami"]).run().expect_ok();
+    assert!(
+        whoami.stdout.contains(&fleet.url) && whoami.stdout.contains("CN=host-a"),
+        "{whoami:?}"
+    );
+    let whoami = a
+        .daemon
+        .roster(&["whoami", "--json"])
+        .run()
+        .expect_ok()
+        .json();
+    assert_eq!(
+        whoami["fleet"]["controller"],
+        fleet.url.as_str(),
+        "{whoami}"
+    );
+    assert_eq!(whoami["fleet"]["hostname"], "host-a", "{whoami}");
 
     // The token works once: a second host is refused with it.
     let b = host();
@@ -354,4 +388,185 @@ fn a_revoked_host_wipes_its_credentials_and_an_outage_ends_logins_at_the_grace()
         status(&a)["revoked"] == true
     });
     assert_eq!(login(&a, "erin").0, pam_common::PAM_AUTH_ERR);
+
+    // Remembered across a restart, with no controller to say it again.
+    fleet.kill();
+    let mut a = a;
+    a.daemon.restart();
+    let after = status(&a);
+    assert_eq!(after["revoked"], true, "{after}");
+    assert!(after["revoked_at"].as_i64().unwrap_or(0) > 0, "{after}");
+    assert!(after["controller"].is_null(), "{after}");
+    let config = a.daemon.config_path();
+    let doctor = a
+        .daemon
+        .roster(&["doctor", "--config", config.to_str().unwrap()])
+        .run();
+    assert!(doctor.stdout.contains("revoked this host"), "{doctor:?}");
+    assert_eq!(login(&a, "erin").0, pam_common::PAM_AUTH_ERR);
+}
+
+/// A standalone host with its own users, in the fleet's uid range
+/// (`first..=last`), made while standalone; then its rosterd.toml names
+/// no uid range any more (the controller decides it), ready to join.
+fn standalone_host(first: u32, last: u32, users: &[(&str, &str)]) -> World {
+    let config = || TestConfig::new().fleet_host();
+    let mut world = World::start_with(
+        config()
+            .set("uid_min", &first.to_string())
+            .set("uid_max", &last.to_string()),
+    );
+    for (name, password) in users {
+        world.user(name, password, Some("write"));
+    }
+    world.daemon.rewrite_config(config());
+    world
+        .daemon
+        .try_restart()
+        .unwrap_or_else(|e| panic!("{}", e.stderr));
+    world
+}
+
+fn join_with(
+    world: &World,
+    fleet: &Fleet,
+    token: &str,
+    name: &str,
+    mode: &str,
+) -> roster_tests::Run {
+    world
+        .daemon
+        .roster(&[
+            "hosts",
+            "join",
+            &fleet.url,
+            "--ca-fingerprint",
+            &fleet.ca_fingerprint,
+            "--name",
+            name,
+            "--token-stdin",
+            mode,
+        ])
+        .stdin(&format!("{token}\n"))
+        .run()
+}
+
+fn retired_at_controller(fleet: &Fleet, uid: u32) -> bool {
+    let mut store = roster_store_postgres::test_server::connect(&fleet.conninfo);
+    store
+        .query_opt(
+            "SELECT 1 FROM retired_uids WHERE uid = $1",
+            &[&i64::from(uid)],
+        )
+        .unwrap()
+        .is_some()
+}
+
+#[test]
+fn a_standalone_host_joins_with_adopt_or_discard_and_a_clash_changes_nothing() {
+    let Some(fleet) = Fleet::start("fleet_hosts_adopt") else {
+        return;
+    };
+    let max = fleet.uid_max;
+    // carol takes the fleet's first uid.
+    fleet.create_user("carol", "prod", Level::Write);
+    let carol = fleet.roster().show_user(&Actor::Root, "carol").unwrap().uid;
+
+    // A host whose bob has carol's uid: adopting is refused naming both,
+    // and so is discarding (carol would inherit bob's files there).
+    let clash = standalone_host(carol, max, &[("bob", "an old standalone phrase")]);
+    assert_eq!(clash.uid("bob"), carol);
+    let token = fleet.join_token("prod");
+    let plain = join(&clash, &fleet, &token, "host-clash");
+    assert!(
+        !plain.success() && plain.stderr.contains("--adopt") && plain.stderr.contains("bob"),
+        "{plain:?}"
+    );
+    for mode in ["--adopt", "--discard"] {
+        let refused = join_with(&clash, &fleet, &token, "host-clash", mode);
+        assert!(!refused.success(), "{mode}: {refused:?}");
+        assert!(
+            refused.stderr.contains("bob")
+                && refused.stderr.contains("carol")
+                && refused.stderr.contains(&carol.to_string()),
+            "{mode}: {refused:?}"
+        );
+        // Nothing changed: not enrolled, bob still here, no bob at the
+        // controller.
+        assert_eq!(status(&clash)["enrolled"], false);
+        assert_eq!(clash.uid("bob"), carol);
+        assert!(fleet.roster().show_user(&Actor::Root, "bob").is_err());
+    }
+
+    // A host whose users fit: they move with their passwords, keys and
+    // grants (the host's environment's, now prod's), on the token the
+    // refused joins left usable.
+    const DORA: &str = "her old standalone phrase";
+    let adopting = standalone_host(carol + 8, max, &[("dora", DORA), ("eli", DORA)]);
+    let dora = adopting.uid("dora");
+    adopting.roster(&[
+        "users",
+        "keys",
+        "add",
+        "dora",
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl dora@laptop",
+    ]);
+    adopting.roster(&["users", "edit", "eli", "--set-role", "admin"]);
+    let joined = join_with(&adopting, &fleet, &token, "host-adopt", "--adopt").expect_ok();
+    assert!(
+        joined.stdout.contains("adopted 2 user(s)") && joined.stdout.contains("dora"),
+        "{joined:?}"
+    );
+    // A role admin of one host is not made an admin of the whole fleet:
+    // said, by name.
+    assert!(joined.stdout.contains("eli was a role admin"), "{joined:?}");
+    let at_controller = fleet.roster().show_user(&Actor::Root, "dora").unwrap();
+    assert_eq!(at_controller.uid, dora);
+    assert_eq!(at_controller.level_in("prod"), Some(Level::Write));
+    let eli = fleet.roster().show_user(&Actor::Root, "eli").unwrap();
+    assert_eq!(eli.role, roster_core::model::Role::User);
+    assert_eq!(eli.level_in("prod"), Some(Level::Admin));
+    // The host holds the controller's view now: carol too, dora with her
+    // uid, her key and her old password.
+    assert_eq!(adopting.uid("carol"), carol);
+    assert_eq!(adopting.uid("dora"), dora);
+    let keys = adopting.roster(&["users", "keys", "list", "dora"]);
+    assert!(keys.contains("dora@laptop"), "{keys}");
+    let out = adopting
+        .pam("dora")
+        .steps(&["auth", "acct"])
+        .answers(&[DORA])
+        .run();
+    assert_eq!(
+        (out.code("auth"), out.code("acct")),
+        (PAM_SUCCESS, PAM_SUCCESS),
+        "{out:?}"
+    );
+    assert_eq!(login(&adopting, "carol"), (PAM_SUCCESS, PAM_SUCCESS));
+    // The token was burnt by that join.
+    let burnt = join_with(&clash, &fleet, &token, "host-clash", "--discard");
+    assert!(
+        !burnt.success() && burnt.stderr.contains("used"),
+        "{burnt:?}"
+    );
+
+    // A host discarding its users: they go, their uids are retired in the
+    // fleet (nobody inherits their files there).
+    let discarding = standalone_host(carol + 16, max, &[("gus", "a phrase of the past")]);
+    let gus = discarding.uid("gus");
+    assert!(!retired_at_controller(&fleet, gus));
+    let joined = join_with(
+        &discarding,
+        &fleet,
+        &fleet.join_token("prod"),
+        "host-discard",
+        "--discard",
+    )
+    .expect_ok();
+    assert!(joined.stdout.contains("gus"), "{joined:?}");
+    assert!(retired_at_controller(&fleet, gus));
+    let shown = discarding.daemon.roster(&["users", "show", "gus"]).run();
+    assert!(!shown.success(), "{shown:?}");
+    assert_eq!(discarding.uid("dora"), dora);
+    assert!(fleet.roster().show_user(&Actor::Root, "gus").is_err());
 }

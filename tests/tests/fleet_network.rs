@@ -488,6 +488,11 @@ fn three_isolated_hosts_follow_two_controllers() {
     });
     figures.add("create, one controller down", &all, &latencies);
     assert_eq!(c.login("gina", PASSWORD).0, (PAM_SUCCESS, PAM_SUCCESS));
+    // `roster hosts status` names the controller that answers now.
+    for host in all {
+        let status = host.status();
+        assert_eq!(status["controller"], fleet.urls[1].as_str(), "{status}");
+    }
     fleet.serve_replica(0);
 
     // ---- 7. rosterd on host-a killed (-9) again and again while 200

@@ -147,6 +147,9 @@ pub async fn join(
         "Joined {} as host {:?} in environment {:?}: {} user(s) synced (cursor {}).",
         joined.controller, joined.hostname, joined.environment, joined.users, joined.cursor
     );
+    for note in &joined.standalone {
+        println!("  - {note}");
+    }
     println!(
         "Users, grants and keys now come from the controller; `roster hosts status` shows the link."
     );
@@ -173,12 +176,30 @@ pub fn render(status: &FleetStatus, now: i64) -> String {
     let mut line = |key: &str, value: String| out.push_str(&format!("{key:<20}{value}\n"));
     line("Host:", status.hostname.clone());
     line("Environment:", status.environment.clone());
+    line(
+        "Controller:",
+        if status.controller.is_empty() {
+            "none answers now (see Last failure)".into()
+        } else {
+            format!("{} (answers now)", status.controller)
+        },
+    );
     line("Controllers:", status.controllers.join(", "));
+    if !status.certificate_subject.is_empty() {
+        line("Identity:", status.certificate_subject.clone());
+    }
     line("CA:", status.ca_fingerprint.clone());
     if status.revoked {
+        let since = if status.revoked_at == 0 {
+            String::new()
+        } else {
+            format!(" {}", time::ago(status.revoked_at, now))
+        };
         line(
             "State:",
-            "REVOKED: cached credentials wiped; `roster hosts leave`, then join again".into(),
+            format!(
+                "REVOKED{since}: cached credentials wiped; `roster hosts leave`, then join again"
+            ),
         );
     }
     line(

@@ -1,19 +1,51 @@
-//! `roster whoami`: who rosterd thinks the caller is.
+//! `roster whoami`: who rosterd thinks the caller is, and on a host
+//! enrolled with a controller, which controller answers and who the host
+//! is to the fleet.
 
 use super::{Ctx, print_json};
 use crate::errors::CliError;
 use crate::output::json;
 use crate::output::table::fields;
-use roster_client::{Role, Scope, WhoAmI};
+use roster_client::{FleetStatus, Role, Scope, WhoAmI};
 
 pub async fn run(ctx: &mut Ctx<'_>, as_json: bool) -> Result<(), CliError> {
     let users = ctx.client.users().await?;
     let me = users.who_am_i().await.map_err(|e| ctx.client.error(e))?;
+    // Anyone may ask where the host stands; a rosterd that can't say
+    // leaves the fleet lines out rather than failing whoami.
+    let fleet = match ctx.client.fleet().await {
+        Ok(fleet) => fleet.status().await.ok().filter(|s| s.enrolled),
+        Err(_) => None,
+    };
     if as_json {
-        return print_json(&json::Identity::from(&me));
+        let mut identity = json::Identity::from(&me);
+        identity.fleet = fleet.as_ref().map(json::FleetIdentity::from);
+        return print_json(&identity);
     }
-    print!("{}", render(&me));
+    let mut out = render(&me);
+    if let Some(fleet) = &fleet {
+        out.push_str(&render_fleet(fleet));
+    }
+    print!("{out}");
     Ok(())
+}
+
+/// The controller that answers and the host's fleet identity.
+pub fn render_fleet(fleet: &FleetStatus) -> String {
+    let controller = if fleet.controller.is_empty() {
+        format!(
+            "none answers now (tried {}; see `roster hosts status`)",
+            fleet.controllers.join(", ")
+        )
+    } else {
+        fleet.controller.clone()
+    };
+    let identity = if fleet.certificate_subject.is_empty() {
+        format!("host {}", fleet.hostname)
+    } else {
+        format!("host {} ({})", fleet.hostname, fleet.certificate_subject)
+    };
+    fields(&[("controller", controller), ("fleet identity", identity)])
 }
 
 pub fn render(me: &WhoAmI) -> String {
@@ -98,6 +130,27 @@ mod tests {
         let mut stranger = root.clone();
         stranger.is_root = false;
         assert!(render(&stranger).contains("not a Roster user"));
+    }
+
+    #[test]
+    fn an_enrolled_host_names_its_controller_and_its_identity() {
+        let mut fleet = FleetStatus {
+            enrolled: true,
+            hostname: "web-1".into(),
+            controllers: vec!["https://c1:8443".into(), "https://c2:8443".into()],
+            controller: "https://c2:8443".into(),
+            certificate_subject: "CN=web-1, O=prod".into(),
+            ..FleetStatus::default()
+        };
+        let out = render_fleet(&fleet);
+        assert!(
+            out.contains("controller:") && out.contains("https://c2:8443\n"),
+            "{out}"
+        );
+        assert!(out.contains("host web-1 (CN=web-1, O=prod)"), "{out}");
+        fleet.controller.clear();
+        let out = render_fleet(&fleet);
+        assert!(out.contains("none answers now"), "{out}");
     }
 
     #[test]

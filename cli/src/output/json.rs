@@ -137,6 +137,12 @@ pub struct FleetStatus {
     pub last_error_at: Option<i64>,
     pub reports_waiting: u64,
     pub revoked: bool,
+    /// When the controller said so; `null` when not revoked (or unknown).
+    pub revoked_at: Option<i64>,
+    /// The controller that answers now; `null`: none does.
+    pub controller: Option<String>,
+    /// The host's certificate's subject (`CN=…, O=…`).
+    pub certificate_subject: Option<String>,
 }
 
 fn text(value: &str) -> Option<String> {
@@ -167,6 +173,9 @@ impl From<&roster_client::FleetStatus> for FleetStatus {
             last_error_at: time(s.last_error_at),
             reports_waiting: s.reports_waiting,
             revoked: s.revoked,
+            revoked_at: time(s.revoked_at),
+            controller: text(&s.controller),
+            certificate_subject: text(&s.certificate_subject),
         }
     }
 }
@@ -184,6 +193,30 @@ pub struct Identity {
     pub token_scope: Option<Scope>,
     pub environment: String,
     pub grants: Vec<Grant>,
+    /// On a host enrolled with a controller only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<FleetIdentity>,
+}
+
+/// Who an enrolled host is to its fleet, and which controller answers.
+#[derive(Debug, Serialize)]
+pub struct FleetIdentity {
+    pub hostname: String,
+    pub environment: String,
+    /// `null`: none answers now.
+    pub controller: Option<String>,
+    pub certificate_subject: Option<String>,
+}
+
+impl From<&roster_client::FleetStatus> for FleetIdentity {
+    fn from(s: &roster_client::FleetStatus) -> Self {
+        FleetIdentity {
+            hostname: s.hostname.clone(),
+            environment: s.environment.clone(),
+            controller: text(&s.controller),
+            certificate_subject: text(&s.certificate_subject),
+        }
+    }
 }
 
 fn some(s: &str) -> Option<String> {
@@ -202,6 +235,7 @@ impl From<&WhoAmI> for Identity {
             token_scope: *w.token_scope,
             environment: w.environment.clone(),
             grants: w.grants.iter().map(Grant::from).collect(),
+            fleet: None,
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod enroll;
 pub mod ops;
 pub mod report;
 pub mod snapshot;
+pub mod standalone;
 pub mod sync;
 
 use super::Shared;

@@ -195,6 +195,104 @@ fn suspension_deletion_and_a_revoked_grant_end_sessions_and_drop_credentials() {
     }
 }
 
+/// A change to a sent user.
+type Edit = fn(&mut HostUser);
+
+/// Whether applying `changes` (as the batch at `cursor`) set the commit
+/// mark, i.e. asked rosterd to rewrite the NSS snapshot.
+fn batch_marks(f: &mut super::fixture::Fixture, cursor: i64, changes: Vec<HostChange>) -> bool {
+    let now = f.clock.now();
+    let mark = f.roster.commit_mark();
+    mark.take();
+    f.roster
+        .apply_fleet_changes(&batch(cursor, changes), now)
+        .unwrap();
+    mark.take()
+}
+
+#[test]
+fn a_batch_asks_for_an_nss_write_only_when_something_nss_shows_changed() {
+    let mut f = fixture();
+    let now = f.clock.now();
+    let bob = sent(70_000_002, "bob", Some("write"), Some("$argon2id$b"));
+    let mut ops = sent(70_000_010, "ops", None, None);
+    ops.role = "admin".into();
+    f.roster
+        .apply_fleet_snapshot(&snapshot(vec![bob.clone(), ops.clone()], 3_600), now)
+        .unwrap();
+    // The same rows again, and changes NSS doesn't show: no write.
+    assert!(!batch_marks(
+        &mut f,
+        11,
+        vec![HostChange::User(bob.clone())]
+    ));
+    let mut hashed = bob.clone();
+    hashed.password.hash = Some("$argon2id$new".into());
+    hashed.password.changed = Some(300);
+    hashed.keys.clear();
+    assert!(!batch_marks(&mut f, 12, vec![HostChange::User(hashed)]));
+    let mut read_only = bob.clone();
+    read_only.level = Some("read".into());
+    assert!(!batch_marks(&mut f, 13, vec![HostChange::User(read_only)]));
+    let mut suspended = bob.clone();
+    suspended.state = "suspended".into();
+    assert!(!batch_marks(&mut f, 14, vec![HostChange::User(suspended)]));
+    assert!(!batch_marks(
+        &mut f,
+        15,
+        vec![HostChange::User(bob.clone())]
+    ));
+    // Each thing NSS shows: a write (and one more putting bob back).
+    let edits: [(i64, Edit); 5] = [
+        (20, |u: &mut HostUser| u.display_name = "Robert".into()),
+        (21, |u: &mut HostUser| u.home = "/srv/bob".into()),
+        (22, |u: &mut HostUser| u.shell = "/bin/sh".into()),
+        (23, |u: &mut HostUser| u.name = "robert".into()),
+        (24, |u: &mut HostUser| u.level = Some("admin".into())),
+    ];
+    for (cursor, change) in edits {
+        let mut changed = bob.clone();
+        change(&mut changed);
+        assert!(
+            batch_marks(&mut f, cursor, vec![HostChange::User(changed)]),
+            "change at cursor {cursor}"
+        );
+        assert!(batch_marks(
+            &mut f,
+            cursor,
+            vec![HostChange::User(bob.clone())]
+        ));
+    }
+    // An `admin` holder's suspension leaves the admin group, and so does a
+    // role admin's.
+    let mut admin = bob.clone();
+    admin.level = Some("admin".into());
+    assert!(batch_marks(
+        &mut f,
+        26,
+        vec![HostChange::User(admin.clone())]
+    ));
+    admin.state = "suspended".into();
+    assert!(batch_marks(&mut f, 27, vec![HostChange::User(admin)]));
+    let mut ops_suspended = ops.clone();
+    ops_suspended.state = "suspended".into();
+    assert!(batch_marks(
+        &mut f,
+        30,
+        vec![HostChange::User(ops_suspended)]
+    ));
+    // A new user, a name taken over from another uid, a deletion.
+    let carol = sent(70_000_003, "carol", Some("write"), None);
+    assert!(batch_marks(&mut f, 31, vec![HostChange::User(carol)]));
+    let new_carol = sent(70_000_004, "carol", Some("write"), None);
+    assert!(batch_marks(&mut f, 32, vec![HostChange::User(new_carol)]));
+    assert!(batch_marks(
+        &mut f,
+        33,
+        vec![HostChange::UserDeleted { uid: 70_000_004 }]
+    ));
+}
+
 #[test]
 fn an_admins_hash_cached_after_an_online_login_stays_until_its_password_changes() {
     let mut f = fixture();
@@ -376,4 +474,67 @@ fn reports_queue_only_while_enrolled_and_go_once_delivered() {
     assert_eq!(queued.len(), 2);
     f.roster.fleet_reports_sent(&[queued[0].0]).unwrap();
     assert_eq!(f.roster.queued_fleet_reports(10).unwrap().len(), 1);
+}
+
+#[test]
+fn a_joining_host_sends_its_own_users_to_adopt_or_their_uids_to_discard() {
+    use crate::host_cache::JoinMode;
+    use roster_fleet_protocol::Standalone;
+    let mut f = fixture();
+    let environment = f.roster.config().environment.clone();
+    // Nothing of its own: a plain join, nothing sent.
+    f.roster.check_join(&Actor::Root, JoinMode::Plain).unwrap();
+    let bob = f.create("bob");
+    f.grant("bob", &environment, Level::Write);
+    let gone = f.create("gone");
+    f.roster.delete_user(&Actor::Root, "gone").unwrap();
+    // With users: a plain join is refused naming them; adopt and discard
+    // may go on. Only root asks.
+    let plain = f
+        .roster
+        .check_join(&Actor::Root, JoinMode::Plain)
+        .unwrap_err();
+    assert!(plain.to_string().contains("bob"), "{plain}");
+    for mode in [JoinMode::Adopt, JoinMode::Discard] {
+        f.roster.check_join(&Actor::Root, mode).unwrap();
+    }
+    let actor = f.actor("bob");
+    assert!(f.roster.check_join(&actor, JoinMode::Adopt).is_err());
+
+    let (adopt, _) = f.roster.standalone_for_join(JoinMode::Adopt).unwrap();
+    let Some(Standalone::Adopt {
+        environment: sent_environment,
+        users,
+        retired,
+    }) = adopt
+    else {
+        panic!("not an adoption: {adopt:?}");
+    };
+    assert_eq!(sent_environment, environment);
+    assert_eq!(users.len(), 1);
+    assert_eq!((users[0].name.as_str(), users[0].uid), ("bob", bob.uid));
+    assert_eq!(
+        users[0].password_hash.as_deref(),
+        Some(super::fixture::phc().as_str())
+    );
+    assert_eq!(
+        users[0].grants.get(&environment).map(String::as_str),
+        Some("write")
+    );
+    assert_eq!(
+        retired.iter().map(|r| r.uid).collect::<Vec<_>>(),
+        vec![gone.uid]
+    );
+
+    let (discard, _) = f.roster.standalone_for_join(JoinMode::Discard).unwrap();
+    let Some(Standalone::Discard { uids }) = discard else {
+        panic!("not a discard: {discard:?}");
+    };
+    let mut expected = vec![bob.uid, gone.uid];
+    expected.sort_unstable();
+    assert_eq!(uids.iter().map(|r| r.uid).collect::<Vec<_>>(), expected);
+    assert_eq!(
+        f.roster.standalone_for_join(JoinMode::Plain).unwrap().0,
+        None
+    );
 }

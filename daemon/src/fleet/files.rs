@@ -3,7 +3,9 @@
 //! which never leaves it) in rosterd's state directory, beside the
 //! database, 0600 in a 0700 folder, written by rosterd alone. Where the
 //! feed stands (epoch, cursor) lives in the database, in the transaction
-//! that applies each batch. `rosterd.toml` is never rewritten.
+//! that applies each batch. `rosterd.toml` is never rewritten. A
+//! controller's word that the host is revoked is kept too
+//! (`fleet/revoked`, its time): a restart offline still says so.
 
 use roster_fleet_agent::{Enrollment, HostKey};
 use std::fs;
@@ -34,6 +36,31 @@ impl FleetFiles {
 
     fn key_path(&self) -> PathBuf {
         self.dir.join("host.key")
+    }
+
+    fn revoked_path(&self) -> PathBuf {
+        self.dir.join("revoked")
+    }
+
+    /// When the controller said this host is revoked (seconds since the
+    /// epoch; 0 when the file's time can't be read); none: not revoked.
+    pub fn revoked_since(&self) -> Option<i64> {
+        let path = self.revoked_path();
+        match fs::read_to_string(&path) {
+            Ok(text) => Some(text.trim().parse().unwrap_or(0)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            // Unreadable but there: revoked is the safe answer.
+            Err(_) => Some(0),
+        }
+    }
+
+    /// Keeps the controller's word that this host is revoked (`at`: when),
+    /// once: a later word keeps the first time.
+    pub fn mark_revoked(&self, at: i64) -> Result<(), String> {
+        if self.revoked_since().is_some() {
+            return Ok(());
+        }
+        write_private(&self.revoked_path(), format!("{at}\n").as_bytes())
     }
 
     /// Whether this host holds an enrollment (fleet mode).
@@ -71,6 +98,8 @@ impl FleetFiles {
             .mode(0o700)
             .create(&self.dir)
             .map_err(|e| format!("can't create {}: {e}", self.dir.display()))?;
+        // A new enrollment: whatever revoked the last one is over.
+        remove_if_there(&self.revoked_path())?;
         write_private(&self.key_path(), key.pem().as_bytes())?;
         let json = serde_json::to_vec_pretty(enrollment)
             .map_err(|e| format!("can't encode the enrollment: {e}"))?;
@@ -80,14 +109,18 @@ impl FleetFiles {
     /// Back to standalone: the enrollment goes first (then nothing says
     /// "enrolled" even if the key's removal fails).
     pub fn remove(&self) -> Result<(), String> {
-        for path in [self.enrollment_path(), self.key_path()] {
-            match fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(format!("can't remove {}: {e}", path.display())),
-            }
+        for path in [self.enrollment_path(), self.key_path(), self.revoked_path()] {
+            remove_if_there(&path)?;
         }
         Ok(())
+    }
+}
+
+fn remove_if_there(path: &Path) -> Result<(), String> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(format!("can't remove {}: {e}", path.display())),
     }
 }
 
@@ -150,6 +183,31 @@ mod tests {
         assert_eq!(loaded_key.pem(), key.pem());
         files.remove().unwrap();
         assert!(!files.enrolled());
+    }
+
+    #[test]
+    fn a_revocation_is_kept_with_its_first_time_until_leaving_or_joining_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = FleetFiles::beside(&dir.path().join("roster.db"));
+        let key = HostKey::generate().unwrap();
+        files.save(&enrollment(), &key).unwrap();
+        assert_eq!(files.revoked_since(), None);
+        files.mark_revoked(1_800_000_000).unwrap();
+        files.mark_revoked(1_800_000_500).unwrap();
+        // Another FleetFiles over the same folder: what a restart reads.
+        let again = FleetFiles::beside(&dir.path().join("roster.db"));
+        assert_eq!(again.revoked_since(), Some(1_800_000_000));
+        let mode = fs::metadata(dir.path().join("fleet/revoked"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        files.remove().unwrap();
+        assert_eq!(files.revoked_since(), None);
+        files.save(&enrollment(), &key).unwrap();
+        files.mark_revoked(1_800_000_000).unwrap();
+        files.save(&enrollment(), &key).unwrap();
+        assert_eq!(files.revoked_since(), None);
     }
 
     #[test]

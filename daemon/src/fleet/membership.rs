@@ -4,8 +4,12 @@
 //! users of its own unless the admin said what becomes of them); the
 //! keys a controller decides must be absent from `rosterd.toml`; rosterd
 //! makes its key (it never leaves the host), enrolls with the join token
-//! over TLS verified against the CA pin, stores the enrollment, takes the
-//! first full sync (answering once NSS shows it) and starts the agent.
+//! over TLS verified against the CA pin (sending its own users to adopt
+//! or discard: the controller takes them in the transaction that enrolls
+//! the host, or refuses the whole join), stores the enrollment, takes the
+//! first full sync (answering once NSS shows it: the adopted users come
+//! back as the controller holds them, the discarded ones go) and starts
+//! the agent.
 //! Leaving: the agent stops, the enrollment goes, and the cache stays as
 //! the host's own store.
 
@@ -107,7 +111,15 @@ impl Daemon {
     ) -> Result<Joined> {
         let mode = join_mode(&mode)?;
         let _one_at_a_time = self.fleet.membership.lock().await;
-        self.acting(call, move |r, a| r.check_join(a, mode)).await?;
+        // The host's own users, read with the check: what moves (or is
+        // retired) is decided by the controller in the transaction that
+        // enrolls the host, so a refusal changes nothing anywhere.
+        let (standalone, mut notes) = self
+            .acting(call, move |r, a| {
+                r.check_join(a, mode)?;
+                r.standalone_for_join(mode)
+            })
+            .await?;
         self.check_no_fleet_decided_keys()
             .map_err(RosterError::InvalidArgument)?;
         let config = self.config.clone();
@@ -132,14 +144,18 @@ impl Daemon {
             join_token: zeroize::Zeroizing::new(join_token.expose().to_owned()),
             hostname,
             local,
+            standalone,
         };
-        let enrollment = roster_fleet_agent::enroll(&request, &key)
+        let (enrollment, mut moved) = roster_fleet_agent::enroll_reporting(&request, &key)
             .await
             .map_err(agent_error)?;
+        moved.append(&mut notes);
+        let notes = moved;
         self.fleet
             .files
             .save(&enrollment, &key)
             .map_err(|e| crate::errors::internal(&e))?;
+        self.fleet.clear_revoked();
         eprintln!(
             "rosterd: enrolled as {} in environment {} with {}",
             enrollment.hostname,
@@ -161,8 +177,14 @@ impl Daemon {
         let users = u32::try_from(snapshot.body.users.len()).unwrap_or(u32::MAX);
         let cursor = snapshot.body.cursor;
         let time = snapshot.time;
-        self.store(call, move |r| r.apply_fleet_snapshot(&snapshot.body, time))
-            .await?;
+        self.store(call, move |r| {
+            r.apply_fleet_snapshot(&snapshot.body, time)?;
+            if mode != JoinMode::Plain {
+                r.drop_standalone_secrets()?;
+            }
+            Ok(())
+        })
+        .await?;
         self.fleet.answered();
         Ok(Joined {
             hostname: enrollment.hostname,
@@ -170,6 +192,7 @@ impl Daemon {
             controller,
             users,
             cursor,
+            standalone: notes,
         })
     }
 
@@ -189,6 +212,7 @@ impl Daemon {
             .files
             .remove()
             .map_err(|e| crate::errors::internal(&e))?;
+        self.fleet.clear_revoked();
         let standalone = self.config.clone();
         let served = self
             .store(call, move |r| {
@@ -222,6 +246,10 @@ impl Daemon {
             .and_then(|(_, end)| end.duration_since(UNIX_EPOCH).ok())
             .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
         let (last_error_at, last_error) = self.fleet.last_error().unwrap_or_default();
+        let controller = self.fleet.answering_controller().unwrap_or_default();
+        let certificate_subject =
+            roster_fleet_agent::certificate_subject(&enrollment.certificate_pem)
+                .unwrap_or_default();
         let mut status = FleetStatus {
             enrolled: true,
             hostname: enrollment.hostname,
@@ -233,6 +261,9 @@ impl Daemon {
             last_error_at,
             reports_waiting: backlog.0,
             revoked: self.fleet.revoked(),
+            revoked_at: self.fleet.revoked_since().unwrap_or(0),
+            controller,
+            certificate_subject,
             ..FleetStatus::default()
         };
         if let Some(state) = state {

@@ -44,7 +44,13 @@ pub fn report_of(entry: &crate::audit::Entry, at: i64) -> QueuedReport {
 struct Link {
     /// The last failure since the last answer, with its time.
     last_error: Option<(i64, String)>,
-    revoked: bool,
+    /// When the controller said this host is revoked (kept in the fleet
+    /// files too: a restart remembers it).
+    revoked: Option<i64>,
+    /// A controller answered since the agent started, and nothing has
+    /// failed since: the client's current controller is the one that
+    /// answers now.
+    answering: bool,
 }
 
 pub struct Fleet {
@@ -77,12 +83,16 @@ pub fn now() -> i64 {
 
 impl Fleet {
     pub fn new(files: FleetFiles) -> Fleet {
+        let link = Link {
+            revoked: files.revoked_since(),
+            ..Link::default()
+        };
         Fleet {
             files,
             running: AtomicBool::new(false),
             client: Mutex::new(None),
             agent: Mutex::new(None),
-            link: Mutex::new(Link::default()),
+            link: Mutex::new(link),
             restart: Notify::new(),
             membership: tokio::sync::Mutex::new(()),
             accepted_codes: online::AcceptedCodes::default(),
@@ -96,6 +106,7 @@ impl Fleet {
     /// A controller answered: whatever failed before is over.
     pub fn answered(&self) {
         let mut link = self.link();
+        link.answering = true;
         if let Some((since, error)) = link.last_error.take() {
             eprintln!(
                 "rosterd: the controller answers again (failing since {}: {error})",
@@ -109,6 +120,7 @@ impl Fleet {
     pub fn failed(&self, error: &AgentError) {
         let message = error.to_string();
         let mut link = self.link();
+        link.answering = false;
         let repeated = link
             .last_error
             .as_ref()
@@ -119,16 +131,47 @@ impl Fleet {
         }
     }
 
+    /// The controller says this host is revoked: kept in memory and in
+    /// the fleet files (`roster hosts status` and the doctor say so after
+    /// a restart too, controller or not).
     pub fn mark_revoked(&self) {
-        self.link().revoked = true;
+        let at = now();
+        let mut link = self.link();
+        if link.revoked.is_none() {
+            link.revoked = Some(at);
+        }
+        if let Err(e) = self.files.mark_revoked(at) {
+            eprintln!("rosterd: can't keep the revocation in the fleet files: {e}");
+        }
+    }
+
+    /// Since when this host is revoked; none: it isn't.
+    pub fn revoked_since(&self) -> Option<i64> {
+        self.link().revoked
     }
 
     pub fn revoked(&self) -> bool {
-        self.link().revoked
+        self.revoked_since().is_some()
+    }
+
+    /// A new enrollment, or none (a join, a leave): nothing revoked any
+    /// more.
+    pub fn clear_revoked(&self) {
+        self.link().revoked = None;
     }
 
     pub fn last_error(&self) -> Option<(i64, String)> {
         self.link().last_error.clone()
+    }
+
+    /// The controller that answers now: the one the agent's last request
+    /// reached, when it answered and nothing failed since; none before the
+    /// first answer (a restart) and while failing.
+    pub fn answering_controller(&self) -> Option<String> {
+        if !self.link().answering {
+            return None;
+        }
+        self.client().map(|client| client.controller().to_owned())
     }
 
     /// The controller moved this host to another environment: rosterd
@@ -179,6 +222,8 @@ impl Fleet {
             old.cancel();
         }
         self.running.store(true, Ordering::SeqCst);
+        // A new client: nothing has answered it yet.
+        self.link().answering = false;
         *self.client.lock().unwrap_or_else(|p| p.into_inner()) = Some(client.clone());
         tokio::spawn(async move {
             match roster_fleet_agent::run(client, key, host, AgentConfig::default(), shutdown).await
@@ -208,6 +253,7 @@ impl Fleet {
 
     pub fn stop(&self) {
         self.running.store(false, Ordering::SeqCst);
+        self.link().answering = false;
         self.client.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(agent) = self.agent.lock().unwrap_or_else(|p| p.into_inner()).take() {
             agent.cancel();

@@ -218,6 +218,7 @@ iterations = 1
             join_token: zeroize::Zeroizing::new(token.to_string()),
             hostname: hostname.to_string(),
             local: LocalIds::default(),
+            standalone: None,
         }
     }
 

@@ -1,6 +1,6 @@
 //! Every user's credentials at once, for an environment's full snapshot:
 //! two queries whatever the number of users, where a query per user would
-//! take 100,000 round trips.
+//! take 100,000 round trips; and the retired list, read whole and added to.
 
 use crate::PgTx;
 use crate::tx::{Result, get, get_u32};
@@ -25,6 +25,23 @@ impl PgTx<'_> {
             .iter()
             .map(|row| get_u32(row, 0))
             .collect()
+    }
+
+    /// Adds `uid` to the retired list (a host that joins with `--adopt`
+    /// or `--discard` brings the uids it used): false when it was on it
+    /// already, which stays as it was.
+    pub fn retire_uid(
+        &self,
+        uid: u32,
+        name: &str,
+        now: roster_core::clock::Timestamp,
+    ) -> Result<bool> {
+        let added = self.execute(
+            "INSERT INTO retired_uids (uid, name, retired) VALUES ($1, $2, $3) \
+             ON CONFLICT (uid) DO NOTHING",
+            &[&crate::tx::id(uid), &name, &now],
+        )?;
+        Ok(added > 0)
     }
 
     /// uid → SSH keys, oldest first (as `keys_of` lists them).

@@ -7,9 +7,10 @@
 //! request, checked and unique; the environment from the token). The
 //! token is burnt in the transaction that adds the host, so two hosts
 //! racing on one token can't both join, and a refused request (a bad
-//! CSR, a name taken) leaves the token usable.
+//! CSR, a name taken) leaves the token usable. A host with users of its
+//! own adopts or discards them in that same transaction ([`standalone`]).
 
-use super::{ApiError, JsonBody, answer, protocol_of};
+use super::{ApiError, JsonBody, answer, protocol_of, standalone};
 use crate::pki::HostSubject;
 use crate::server::Shared;
 use crate::server::hosts::HostInfo;
@@ -59,6 +60,9 @@ async fn admit(
                 request.local.entries()
             ),
         ));
+    }
+    if let Some(standalone) = &request.standalone {
+        standalone::check_size(standalone)?;
     }
     let Some((token_id, secret)) = credential::parse(&Secret::new(request.join_token.clone()))
     else {
@@ -133,6 +137,8 @@ async fn admit(
     let controllers = shared.config.listen.public_urls.clone();
     let name = request.hostname.clone();
     let csr = request.csr_pem;
+    let own_users = request.standalone;
+    let (uid_min, uid_max) = (rules.uid_min, rules.uid_max);
     let (answer, info) = store
         .run(move |s| {
             s.fleet_write(|tx| {
@@ -167,6 +173,23 @@ async fn admit(
                 let epoch = tx.epoch()?.ok_or_else(|| {
                     Error::Store("the store has no epoch: run `roster-controller init`".into())
                 })?;
+                // Before the host's own row: its users are checked against
+                // the ids other hosts reported, never its own.
+                let standalone = match &own_users {
+                    Some(own) => standalone::take(
+                        tx,
+                        own,
+                        &standalone::Joining {
+                            host: &name,
+                            environment: &token.environment,
+                            person: &format!("join-token:{}", token.public_id),
+                            uid_min,
+                            uid_max,
+                            now,
+                        },
+                    )?,
+                    None => Vec::new(),
+                };
                 let host = tx.insert_host(&NewHost {
                     name: name.clone(),
                     environment: token.environment.clone(),
@@ -217,6 +240,7 @@ async fn admit(
                         controllers: controllers.clone(),
                         epoch,
                         cursor: 0,
+                        standalone,
                     },
                     HostInfo {
                         id: host.id,

@@ -9,10 +9,60 @@ use crate::clock::{BootTime, Timestamp};
 use crate::fleet::{EnvironmentPolicy, LastAnswer};
 use crate::host_cache::{FleetState, QueuedReport};
 use crate::level::Level;
-use crate::model::User;
+use crate::model::{Role, User, UserState};
 use crate::store::KeyRow;
 use rusqlite::{OptionalExtension, params};
+use std::collections::BTreeSet;
 use std::time::Duration;
+
+/// What the NSS snapshot shows of one user (rosterd's snapshot and
+/// [`crate::roster::NssView`]): its passwd and group entries (the gid is
+/// the uid) and whether it is in the admin group. That membership needs an
+/// active user and either the admin role or an `admin` grant in the
+/// host's environment: the environments it holds `admin` in are kept
+/// whole, so no environment needs naming here.
+#[derive(Debug, PartialEq, Eq)]
+struct NssFace {
+    name: String,
+    display_name: String,
+    home: String,
+    shell: String,
+    /// For an active user in some admin group: (role admin, the
+    /// environments granting it `admin`).
+    admin: Option<(bool, BTreeSet<String>)>,
+}
+
+impl NssFace {
+    fn of(user: &User) -> NssFace {
+        NssFace {
+            name: user.name.clone(),
+            display_name: user.display_name.clone(),
+            home: user.home.clone(),
+            shell: user.shell.clone(),
+            admin: admin_face(
+                user.state,
+                user.role,
+                user.grants
+                    .iter()
+                    .filter(|(_, level)| **level == Level::Admin)
+                    .map(|(environment, _)| environment.clone())
+                    .collect(),
+            ),
+        }
+    }
+}
+
+/// [`NssFace::admin`]: none when the user is in no environment's admin
+/// group (so a user-role user's suspension shows nothing new).
+fn admin_face(
+    state: UserState,
+    role: Role,
+    admin_of: BTreeSet<String>,
+) -> Option<(bool, BTreeSet<String>)> {
+    let role_admin = role == Role::Admin;
+    (state == UserState::Active && (role_admin || !admin_of.is_empty()))
+        .then_some((role_admin, admin_of))
+}
 
 impl SqliteTx<'_> {
     pub fn fleet_state(&self) -> crate::Result<Option<FleetState>> {
@@ -103,11 +153,18 @@ impl SqliteTx<'_> {
         hash: Option<&str>,
         keys: &[KeyRow],
     ) -> crate::Result<()> {
-        self.touches_view();
         // Cached statements: a full snapshot writes 100,000 users at once.
-        self.conn
+        let shown_before = self.nss_face(user.uid)?;
+        let displaced = self
+            .conn
             .prepare_cached("DELETE FROM users WHERE name = ?1 AND uid <> ?2")?
             .execute(params![user.name, user.uid])?;
+        // Most users a batch carries changed in nothing NSS shows (a hash,
+        // a key, a state or grant outside the admin group): rewriting a
+        // snapshot of 100,000 users for them would cost a second each.
+        if displaced > 0 || shown_before.as_ref() != Some(&NssFace::of(user)) {
+            self.touches_view();
+        }
         self.conn
             .prepare_cached(
                 "INSERT INTO users (uid, name, display_name, role, state, home, shell, created, \
@@ -152,6 +209,45 @@ impl SqliteTx<'_> {
         Ok(())
     }
 
+    /// What NSS shows of the cached user `uid` (none: no such user).
+    fn nss_face(&self, uid: u32) -> crate::Result<Option<NssFace>> {
+        let row = self
+            .conn
+            .prepare_cached(
+                "SELECT name, display_name, home, shell, role, state FROM users WHERE uid = ?1",
+            )?
+            .query_row(params![uid], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                ))
+            })
+            .optional()?;
+        let Some((name, display_name, home, shell, role, state)) = row else {
+            return Ok(None);
+        };
+        let mut admin_of = BTreeSet::new();
+        let mut grants = self
+            .conn
+            .prepare_cached("SELECT environment FROM grants WHERE uid = ?1 AND level = ?2")?;
+        for environment in grants.query_map(params![uid, Level::Admin.as_str()], |r| r.get(0))? {
+            admin_of.insert(environment?);
+        }
+        let role: Role = role.parse().map_err(|_| corrupt("role", &role))?;
+        let state: UserState = state.parse().map_err(|_| corrupt("state", &state))?;
+        Ok(Some(NssFace {
+            name,
+            display_name,
+            home,
+            shell,
+            admin: admin_face(state, role, admin_of),
+        }))
+    }
+
     /// Every uid the cache holds a user for, ascending.
     pub fn cached_uids(&self) -> crate::Result<Vec<u32>> {
         let mut stmt = self.conn.prepare("SELECT uid FROM users ORDER BY uid")?;
@@ -169,6 +265,33 @@ impl SqliteTx<'_> {
                 "INSERT OR IGNORE INTO retired_uids (uid, name, retired) VALUES (?1, ?2, ?3)",
             )?
             .execute(params![uid, name, now])?;
+        Ok(())
+    }
+
+    /// Every retired uid with the name that held it, ascending.
+    pub fn retired_uids_named(&self) -> crate::Result<Vec<(u32, String)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT uid, name FROM retired_uids ORDER BY uid")?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<Vec<(u32, String)>>>()?;
+        Ok(rows)
+    }
+
+    /// How many API tokens the host holds.
+    pub fn token_count(&self) -> crate::Result<u64> {
+        let count: i64 = self
+            .conn
+            .query_row("SELECT COUNT(*) FROM tokens", [], |r| r.get(0))?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    /// A joined host's own registration codes and API tokens go (a fleet
+    /// checks both at the controller).
+    pub fn drop_codes_and_tokens(&self) -> crate::Result<()> {
+        self.conn.execute("DELETE FROM registration_codes", [])?;
+        self.conn.execute("DELETE FROM tokens", [])?;
         Ok(())
     }
 
