@@ -97,6 +97,18 @@ impl User {
     pub fn level_in(&self, environment: &str) -> Option<Level> {
         self.grants.get(environment).copied()
     }
+
+    /// Whether NSS lists the user in the admin group of a host serving
+    /// `environment`.
+    pub fn in_admin_group(&self, environment: &str) -> bool {
+        in_admin_group(self.state, self.role, self.level_in(environment))
+    }
+}
+
+/// The admin group's rule, once: an active user with the admin role or
+/// an `admin` grant in the host's environment (`level`).
+pub fn in_admin_group(state: UserState, role: Role, level: Option<Level>) -> bool {
+    state == UserState::Active && (role == Role::Admin || level == Some(Level::Admin))
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1259,8 +1259,7 @@ fn nss_view(store: &mut dyn Backend, now: Timestamp, environment: &str) -> Resul
     let users = store.read(|tx| tx.users(now))?;
     let admin_members = users
         .iter()
-        .filter(|u| u.state == UserState::Active)
-        .filter(|u| u.role == Role::Admin || u.level_in(environment) == Some(Level::Admin))
+        .filter(|u| u.in_admin_group(environment))
         .map(|u| u.name.clone())
         .collect();
     Ok(NssView {

@@ -9,7 +9,7 @@ use crate::clock::{BootTime, Timestamp};
 use crate::fleet::{EnvironmentPolicy, LastAnswer};
 use crate::host_cache::{FleetState, QueuedReport};
 use crate::level::Level;
-use crate::model::{Role, User, UserState};
+use crate::model::{Role, User, UserState, in_admin_group};
 use crate::store::KeyRow;
 use rusqlite::{OptionalExtension, params};
 use std::collections::BTreeSet;
@@ -59,9 +59,10 @@ fn admin_face(
     role: Role,
     admin_of: BTreeSet<String>,
 ) -> Option<(bool, BTreeSet<String>)> {
-    let role_admin = role == Role::Admin;
-    (state == UserState::Active && (role_admin || !admin_of.is_empty()))
-        .then_some((role_admin, admin_of))
+    // The environments are kept whole, so "in the admin group of some
+    // environment" is the rule with an `admin` grant whenever one exists.
+    let level = (!admin_of.is_empty()).then_some(Level::Admin);
+    in_admin_group(state, role, level).then_some((role == Role::Admin, admin_of))
 }
 
 impl SqliteTx<'_> {
