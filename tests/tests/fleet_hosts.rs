@@ -13,7 +13,7 @@ use pam_common::{PAM_PERM_DENIED, PAM_SUCCESS, World};
 use roster_core::Actor;
 use roster_core::level::Level;
 use roster_tests::TestConfig;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long a change may take to reach a host here (the bar is seconds;
 /// a loaded CI machine gets slack, the figure is in the note, not here).
@@ -24,20 +24,7 @@ fn host() -> World {
 }
 
 fn join(world: &World, fleet: &Fleet, token: &str, name: &str) -> roster_tests::Run {
-    world
-        .daemon
-        .roster(&[
-            "hosts",
-            "join",
-            &fleet.url,
-            "--ca-fingerprint",
-            &fleet.ca_fingerprint,
-            "--name",
-            name,
-            "--token-stdin",
-        ])
-        .stdin(&format!("{token}\n"))
-        .run()
+    fleet_common::join_host(&world.daemon, fleet, token, name)
 }
 
 /// A login (auth + account) of `user` with the fleet's password.
@@ -51,16 +38,8 @@ fn login(world: &World, user: &str) -> (i32, i32) {
 }
 
 /// Waits until `check` holds (a change travelling to the host).
-fn eventually(what: &str, mut check: impl FnMut() -> bool) -> Duration {
-    let started = Instant::now();
-    while !check() {
-        assert!(
-            started.elapsed() < ARRIVES_WITHIN,
-            "{what}: not seen within {ARRIVES_WITHIN:?}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    started.elapsed()
+fn eventually(what: &str, check: impl FnMut() -> bool) -> Duration {
+    fleet_common::eventually(what, ARRIVES_WITHIN, check)
 }
 
 fn status(world: &World) -> serde_json::Value {

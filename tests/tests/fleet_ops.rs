@@ -19,7 +19,7 @@ use roster_core::level::Level;
 use roster_core::model::NewUser;
 use roster_core::roster::InitialCredential;
 use roster_tests::TestConfig;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const ARRIVES_WITHIN: Duration = Duration::from_secs(30);
 const KEY: &str =
@@ -30,32 +30,11 @@ fn host() -> World {
 }
 
 fn join(world: &World, fleet: &Fleet, token: &str, name: &str) {
-    world
-        .daemon
-        .roster(&[
-            "hosts",
-            "join",
-            &fleet.url,
-            "--ca-fingerprint",
-            &fleet.ca_fingerprint,
-            "--name",
-            name,
-            "--token-stdin",
-        ])
-        .stdin(&format!("{token}\n"))
-        .run()
-        .expect_ok();
+    fleet_common::join_host(&world.daemon, fleet, token, name).expect_ok();
 }
 
-fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !check() {
-        assert!(
-            started.elapsed() < ARRIVES_WITHIN,
-            "{what}: not seen within {ARRIVES_WITHIN:?}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+fn eventually(what: &str, check: impl FnMut() -> bool) {
+    fleet_common::eventually(what, ARRIVES_WITHIN, check);
 }
 
 /// `roster …` run by root with `runtime` as its runtime folder (where

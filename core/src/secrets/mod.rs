@@ -497,13 +497,7 @@ pub fn is_secret_id(text: &str) -> bool {
 /// A secret's name: `^[a-z][a-z0-9-]{0,63}$` (typed on command lines,
 /// used in `OWNER/NAME`).
 pub fn secret_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= MAX_KEY_NAME_BYTES
-        && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if ok {
+    if is_lowercase_word(name, 1) {
         Ok(())
     } else {
         Err(Error::InvalidArgument(format!(
@@ -515,13 +509,7 @@ pub fn secret_name(name: &str) -> Result<()> {
 
 /// A content key: `^[a-z][a-z0-9-]{2,}$`, at most 64 bytes.
 pub fn key_name(key: &str) -> Result<()> {
-    let ok = key.len() >= 3
-        && key.len() <= MAX_KEY_NAME_BYTES
-        && key.starts_with(|c: char| c.is_ascii_lowercase())
-        && key
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if ok {
+    if is_lowercase_word(key, 3) {
         Ok(())
     } else {
         Err(Error::InvalidArgument(format!(
@@ -529,6 +517,16 @@ pub fn key_name(key: &str) -> Result<()> {
             shown(key)
         )))
     }
+}
+
+/// A lowercase letter, then lowercase letters, digits or '-': at least
+/// `min_len` and at most [`MAX_KEY_NAME_BYTES`] bytes in all.
+fn is_lowercase_word(word: &str, min_len: usize) -> bool {
+    (min_len..=MAX_KEY_NAME_BYTES).contains(&word.len())
+        && word.starts_with(|c: char| c.is_ascii_lowercase())
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// The limits of one revision's content.

@@ -357,6 +357,42 @@ fn replica_suffix(replica: usize) -> String {
     }
 }
 
+/// `roster hosts join` of the host `daemon` serves, the token on stdin.
+pub fn join_host(
+    daemon: &roster_tests::TestDaemon,
+    fleet: &Fleet,
+    token: &str,
+    name: &str,
+) -> roster_tests::Run {
+    daemon
+        .roster(&[
+            "hosts",
+            "join",
+            &fleet.url,
+            "--ca-fingerprint",
+            &fleet.ca_fingerprint,
+            "--name",
+            name,
+            "--token-stdin",
+        ])
+        .stdin(&format!("{token}\n"))
+        .run()
+}
+
+/// Waits until `check` holds (a change travelling to a host), at most
+/// `within`; answers how long it took.
+pub fn eventually(what: &str, within: Duration, mut check: impl FnMut() -> bool) -> Duration {
+    let started = std::time::Instant::now();
+    while !check() {
+        assert!(
+            started.elapsed() < within,
+            "{what}: not seen within {within:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    started.elapsed()
+}
+
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
