@@ -497,3 +497,141 @@ fn a_legacy_hash_locks_out_like_any_other_and_a_lock_upgrades_nothing() {
     assert_eq!(ok.code("auth"), PAM_SUCCESS, "{ok:?}");
     assert!(stored_hash(&w, "bob").starts_with("$argon2id$"));
 }
+
+#[test]
+fn authorized_keys_come_along_and_a_refused_line_is_named_with_its_reason() {
+    let host = standard_host();
+    let w = World::start_with(host.config());
+    let keys = tempfile::tempdir().unwrap();
+    let laptop = ssh_public_key(keys.path(), "alice@laptop");
+    let desk = ssh_public_key(keys.path(), "alice@desk");
+    let old = ssh_public_key(keys.path(), "alice@old");
+    // Line 3 has options before the key: Roster refuses it (its keys are
+    // plain), the others come in; a comment and a blank line are no keys.
+    write_authorized_keys(
+        &host,
+        "alice",
+        &format!("# alice's keys\n{laptop}\nfrom=\"10.0.0.1\" {old}\n\n{desk}\n"),
+    );
+    let out = import(&w, &host, &["--users", "alice,bob", "--level", "write"]).expect_ok();
+    assert!(out.stdout.contains("imported 2,"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("alice: skipped an SSH key line 3: ") && out.stdout.contains("from"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        key_comments(&w.daemon, "alice"),
+        ["alice@desk", "alice@laptop"]
+    );
+    let listed = w.roster(&["users", "keys", "list", "alice"]);
+    assert!(
+        listed.contains("alice@laptop") && !listed.contains("alice@old"),
+        "{listed}"
+    );
+    // bob has no authorized_keys: imported without keys, nothing said.
+    assert!(key_comments(&w.daemon, "bob").is_empty());
+    assert!(!out.stdout.contains("bob: skipped"), "{}", out.stdout);
+}
+
+#[test]
+fn ssh_keys_come_from_the_csv_column_and_the_json_array() {
+    let host = standard_host();
+    let w = World::start_with(host.config());
+    let keys = tempfile::tempdir().unwrap();
+    let key = |comment: &str| ssh_public_key(keys.path(), comment);
+    // One key a line inside the quoted field; mo's second line isn't a key.
+    let csv = host.root().join("users.csv");
+    std::fs::write(
+        &csv,
+        format!(
+            "name,home,shell,hash,ssh_keys\n\
+             lena,/home/lena,/bin/bash,,\"{}\n{}\"\n\
+             mo,/home/mo,/bin/sh,,\"{}\nssh-ed25519 AAAAnot!base64 mo@broken\"\n",
+            key("lena@one"),
+            key("lena@two"),
+            key("mo@one"),
+        ),
+    )
+    .unwrap();
+    let from_csv = w
+        .daemon
+        .roster(&[
+            "users",
+            "import",
+            "--csv",
+            &csv.display().to_string(),
+            "--all-human",
+            "--level",
+            "write",
+            "--no-codes",
+        ])
+        .run()
+        .expect_ok();
+    assert!(
+        from_csv.stdout.contains("imported 2,"),
+        "{}",
+        from_csv.stdout
+    );
+    assert_eq!(key_comments(&w.daemon, "lena"), ["lena@one", "lena@two"]);
+    assert_eq!(key_comments(&w.daemon, "mo"), ["mo@one"]);
+    assert!(
+        from_csv.stdout.contains("mo: skipped an SSH key line 2: ")
+            && from_csv.stdout.contains("base64"),
+        "{}",
+        from_csv.stdout
+    );
+    assert!(
+        !from_csv.stdout.contains("lena: skipped"),
+        "{}",
+        from_csv.stdout
+    );
+
+    let json = host.root().join("users.json");
+    let accounts = serde_json::json!([
+        {"name": "nia", "home": "/home/nia", "shell": "/bin/bash",
+         "ssh_keys": [key("nia@one"), "ssh-rsa", key("nia@two")]},
+        {"name": "oto", "home": "/home/oto", "shell": "/bin/bash",
+         "ssh_keys": [key("oto@one")]},
+    ]);
+    std::fs::write(&json, accounts.to_string()).unwrap();
+    let from_json = w
+        .daemon
+        .roster(&[
+            "users",
+            "import",
+            "--json-file",
+            &json.display().to_string(),
+            "--all-human",
+            "--level",
+            "write",
+            "--no-codes",
+            "--json",
+        ])
+        .run()
+        .expect_ok();
+    assert_eq!(key_comments(&w.daemon, "nia"), ["nia@one", "nia@two"]);
+    assert_eq!(key_comments(&w.daemon, "oto"), ["oto@one"]);
+    // --json: each user's line counts its keys and names the refused one.
+    let lines: Vec<serde_json::Value> = from_json
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let nia = lines.iter().find(|l| l["name"] == "nia").unwrap();
+    assert_eq!(nia["keys"], 2, "{nia}");
+    let problems = nia["key_problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 1, "{nia}");
+    assert!(
+        problems[0].as_str().unwrap().starts_with("key line 2: "),
+        "{nia}"
+    );
+    let oto = lines.iter().find(|l| l["name"] == "oto").unwrap();
+    assert_eq!(
+        (
+            oto["keys"].as_u64(),
+            oto["key_problems"].as_array().map(Vec::len)
+        ),
+        (Some(1), Some(0))
+    );
+}

@@ -242,3 +242,55 @@ pub fn standard_host() -> FakeHost {
     std::os::unix::fs::lchown(&stray, Some(1001), Some(1001)).unwrap();
     host
 }
+
+/// A fresh ed25519 public key line from the real `ssh-keygen`, with
+/// `comment`, made in `dir`.
+pub fn ssh_public_key(dir: &Path, comment: &str) -> String {
+    let path = dir.join(format!("key-{comment}"));
+    let out = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f"])
+        .arg(&path)
+        .output()
+        .unwrap_or_else(|e| panic!("can't run ssh-keygen (apt-get install openssh-client): {e}"));
+    assert!(
+        out.status.success(),
+        "ssh-keygen: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = std::fs::read_to_string(path.with_extension("pub"))
+        .unwrap_or_else(|e| panic!("ssh-keygen's .pub: {e}"));
+    line.trim().to_owned()
+}
+
+/// Writes `~/.ssh/authorized_keys` into `name`'s home on the fake host,
+/// owned by its old uid as sshd wants it.
+pub fn write_authorized_keys(host: &FakeHost, name: &str, text: &str) {
+    let uid = host
+        .users
+        .iter()
+        .find(|u| u.name == name)
+        .unwrap_or_else(|| panic!("no local user {name}"))
+        .uid;
+    let ssh = host.home(name).join(".ssh");
+    std::fs::create_dir_all(&ssh).unwrap();
+    std::fs::write(ssh.join("authorized_keys"), text).unwrap();
+    for path in [ssh.clone(), ssh.join("authorized_keys")] {
+        std::os::unix::fs::lchown(&path, Some(uid), Some(uid)).unwrap();
+    }
+}
+
+/// The comments of `name`'s keys in Roster (`roster users keys list`).
+pub fn key_comments(daemon: &roster_tests::TestDaemon, name: &str) -> Vec<String> {
+    let out = daemon
+        .roster(&["users", "keys", "list", name, "--json"])
+        .run()
+        .expect_ok();
+    let list: Vec<serde_json::Value> =
+        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.stdout));
+    let mut comments: Vec<String> = list
+        .iter()
+        .map(|k| k["comment"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    comments.sort();
+    comments
+}

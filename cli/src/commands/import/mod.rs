@@ -526,6 +526,8 @@ impl Progress {
                 "state": result.state,
                 "registration_code": result.registration_code,
                 "files_chowned": files_chowned,
+                "keys": result.keys,
+                "key_problems": result.key_problems,
             });
             println!("{line}");
         }
@@ -552,6 +554,9 @@ struct Summary {
     files_left: BTreeMap<String, (u64, Vec<PathBuf>)>,
     backup: Option<PathBuf>,
     memberships_removed: Vec<(String, String)>,
+    /// (user, why) for each `authorized_keys` line Roster refused: the
+    /// user is imported without it.
+    key_problems: Vec<(String, String)>,
 }
 
 pub async fn run(ctx: &mut Ctx<'_>, args: ImportArgs) -> Result<(), CliError> {
@@ -725,6 +730,12 @@ pub async fn run(ctx: &mut Ctx<'_>, args: ImportArgs) -> Result<(), CliError> {
             } else {
                 summary.already_imported += 1;
             }
+            summary.key_problems.extend(
+                result
+                    .key_problems
+                    .iter()
+                    .map(|problem| (result.name.clone(), problem.clone())),
+            );
             if !result.registration_code.is_empty() {
                 summary.codes_issued += 1;
                 codes.push((result.name.clone(), result.registration_code.clone()));
@@ -900,6 +911,9 @@ fn print_summary(
     );
     for (name, why) in &summary.skipped {
         println!("  skipped {name}: {why}");
+    }
+    for (name, problem) in &summary.key_problems {
+        println!("  {name}: skipped an SSH {problem}");
     }
     for (user, group) in &summary.memberships_removed {
         println!("  {user} left the local group {group}");
