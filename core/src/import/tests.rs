@@ -258,3 +258,60 @@ fn a_suspended_users_right_password_upgrades_nothing() {
         Err(Error::InvalidArgument(_))
     ));
 }
+
+#[test]
+fn a_fleet_hosts_cache_refuses_an_import_and_names_hosts_join_adopt() {
+    use crate::clock::Clock;
+    use roster_fleet_protocol::{EnvironmentView, SnapshotAnswer};
+    // Standalone: the import is taken.
+    let mut standalone = fixture();
+    let taken = standalone
+        .roster
+        .import_users(&Actor::Root, batch(vec![record("bob", Some(YESCRYPT))]))
+        .unwrap();
+    assert!(
+        matches!(taken[0], ImportOutcome::Imported { .. }),
+        "{taken:?}"
+    );
+    // The same store once a controller's snapshot made it a fleet cache.
+    let mut f = fixture();
+    let now = f.clock.now();
+    f.roster
+        .apply_fleet_snapshot(
+            &SnapshotAnswer {
+                epoch: "epoch-1".into(),
+                cursor: 1,
+                environment: EnvironmentView {
+                    name: "default".into(),
+                    login_level: "write".into(),
+                    offline_grace_secs: 3_600,
+                    host_root_is_admin: false,
+                },
+                users: Vec::new(),
+                retired_uids: Vec::new(),
+            },
+            now,
+        )
+        .unwrap();
+    assert!(f.roster.fleet_state().unwrap().is_some());
+    let refused = f
+        .roster
+        .import_users(&Actor::Root, batch(vec![record("bob", Some(YESCRYPT))]));
+    match refused {
+        Err(Error::Conflict(message)) => assert!(
+            message.contains("roster hosts join --adopt") && message.contains("fleet"),
+            "{message}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert!(f.roster.user_by_name("bob").unwrap().is_none());
+    // rosterd restarted on that cache (a new Roster over the same
+    // database) refuses too: fleet mode is the store's, not the process's.
+    let config = f.roster.config().clone();
+    let store = crate::conformance::backend_for(&config).unwrap();
+    let mut restarted = Roster::with_backend(config, f.clock.clone(), store).unwrap();
+    assert!(matches!(
+        restarted.import_users(&Actor::Root, batch(vec![record("bob", Some(YESCRYPT))])),
+        Err(Error::Conflict(_))
+    ));
+}
