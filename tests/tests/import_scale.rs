@@ -1,12 +1,13 @@
 //! `roster users import` at scale, slow on purpose (its own binary):
 //! 10,000 accounts timed (printed, never asserted: the machine is
-//! shared), and a `kill -9` of the CLI mid-import followed by a re-run
-//! that completes without duplicates.
+//! shared), and a `kill -9` of the CLI, or of rosterd, mid-import
+//! followed by a re-run that completes without duplicates.
 
 mod import_common;
 
 use import_common::*;
 use roster_tests::{TestBus, TestConfig, TestDaemon};
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -173,4 +174,141 @@ fn kill_9_mid_import_then_a_rerun_completes_without_duplicates() {
         .filter(|l| l.contains("\"outcome\""))
         .count();
     assert_eq!(lines as u64, imported + already);
+}
+
+/// The names of the big host's accounts (`u…`) in one of its files.
+fn local_names(root: &Path, file: &str) -> BTreeSet<String> {
+    std::fs::read_to_string(root.join("etc").join(file))
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with('u'))
+        .filter_map(|l| l.split(':').next())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn kill_9_of_rosterd_mid_import_then_a_restart_and_rerun_leaves_files_and_roster_consistent() {
+    let n = 3000;
+    let (root, config) = big_host(n);
+    let bus = TestBus::start();
+    let mut daemon = TestDaemon::start_with(&bus, config);
+    let host = root.path().display().to_string();
+    let args = [
+        "users",
+        "import",
+        "--root",
+        &host,
+        "--all-human",
+        "--level",
+        "read",
+        "--json",
+    ];
+    let mut child = daemon
+        .roster(&args)
+        .to_command()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // rosterd dies once a second batch is committed (the CLI sends 250
+    // users a call, one after the other): the first batch's users are then
+    // out of the files, the second's committed, maybe not yet out of them,
+    // the rest not sent.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut killed_at = None;
+    while Instant::now() < deadline {
+        let count: usize = daemon
+            .sqlite("SELECT count(*) FROM users")
+            .trim()
+            .parse()
+            .unwrap_or(0);
+        if count >= 500 {
+            daemon.kill9();
+            killed_at = Some(count);
+            break;
+        }
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let status = child.wait().unwrap();
+    eprintln!("killed rosterd with {killed_at:?} users committed; the CLI ended with {status}");
+    if killed_at.is_some_and(|k| k <= n / 2) {
+        // Batches were left: the CLI failed, it didn't claim an import.
+        assert!(!status.success(), "{status}");
+    }
+
+    // Before the re-run: each local account is whole in the files (none
+    // half-removed), and every account gone from them is in Roster.
+    daemon.restart();
+    let passwd = local_names(root.path(), "passwd");
+    assert_eq!(passwd, local_names(root.path(), "shadow"));
+    assert_eq!(passwd, local_names(root.path(), "group"));
+    let in_roster: BTreeSet<String> = daemon
+        .sqlite("SELECT name FROM users")
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let everyone: BTreeSet<String> = (0..n).map(|i| format!("u{i:05}")).collect();
+    let gone_locally: BTreeSet<&String> = everyone.difference(&passwd).collect();
+    if killed_at.is_some() {
+        assert!(!gone_locally.is_empty() && !passwd.is_empty());
+    }
+    assert!(
+        gone_locally.iter().all(|name| in_roster.contains(*name)),
+        "users out of the files but not in Roster: {:?}",
+        gone_locally
+            .iter()
+            .filter(|name| !in_roster.contains(**name))
+            .take(5)
+            .collect::<Vec<_>>()
+    );
+    // Committed in Roster but still local: the batch rosterd answered (or
+    // committed) as it died; the re-run finds them "already imported".
+    let committed_still_local = passwd.intersection(&in_roster).count();
+    eprintln!(
+        "{} users committed, {} out of the files, {committed_still_local} committed but still local",
+        in_roster.len(),
+        gone_locally.len()
+    );
+
+    let rerun = daemon.roster(&args).run().expect_ok();
+    let summary = rerun.stdout.lines().last().unwrap_or_default().to_owned();
+    let v: serde_json::Value = serde_json::from_str(&summary).unwrap();
+    let imported = v["summary"]["imported"].as_u64().unwrap();
+    let already = v["summary"]["already_imported"].as_u64().unwrap();
+    assert_eq!(
+        (imported, already),
+        (
+            (passwd.len() - committed_still_local) as u64,
+            committed_still_local as u64
+        ),
+        "{summary}"
+    );
+    assert_eq!(
+        daemon.sqlite("SELECT count(*) FROM users").trim(),
+        n.to_string()
+    );
+    assert_eq!(
+        daemon
+            .sqlite("SELECT count(DISTINCT name) FROM users")
+            .trim(),
+        n.to_string()
+    );
+    assert_eq!(
+        daemon
+            .sqlite("SELECT count(DISTINCT uid) FROM users")
+            .trim(),
+        n.to_string()
+    );
+    for file in ["passwd", "shadow", "group"] {
+        assert!(local_names(root.path(), file).is_empty(), "{file}");
+    }
+    // The restarted rosterd's snapshot has the first batch and the last.
+    let snapshot = std::fs::read(daemon.nss_cache_path()).unwrap();
+    for name in [b"u00000", b"u02999"] {
+        assert!(snapshot.windows(6).any(|w| w == &name[..]));
+    }
 }
