@@ -312,3 +312,187 @@ fn kill_9_of_rosterd_mid_import_then_a_restart_and_rerun_leaves_files_and_roster
         assert!(snapshot.windows(6).any(|w| w == &name[..]));
     }
 }
+
+/// A host of `n` accounts (one real sha512-crypt hash) with a home each
+/// under the fake root and a file each of theirs in `srv/shared`, a tree
+/// given with `--chown-paths`: answers the root, rosterd's config and
+/// each account's (name, old uid).
+fn host_with_files(n: usize) -> (tempfile::TempDir, TestConfig, Vec<(String, u32)>) {
+    let (dir, config) = big_host(0);
+    let root = dir.path();
+    let hash = crypt(&["openssl", "passwd", "-6"], "scale-password-1");
+    let (mut passwd, mut shadow, mut group) = (
+        std::fs::read_to_string(root.join("etc/passwd")).unwrap(),
+        std::fs::read_to_string(root.join("etc/shadow")).unwrap(),
+        std::fs::read_to_string(root.join("etc/group")).unwrap(),
+    );
+    let shared = root.join("srv/shared");
+    std::fs::create_dir_all(&shared).unwrap();
+    let mut accounts = Vec::new();
+    for i in 0..n {
+        let (name, uid) = (format!("u{i:05}"), 2000 + i as u32);
+        let home = root.join("home").join(&name);
+        std::fs::create_dir_all(&home).unwrap();
+        std::fs::write(home.join(".profile"), "# profile\n").unwrap();
+        std::fs::write(shared.join(format!("{name}.txt")), "mine\n").unwrap();
+        for path in [
+            home.clone(),
+            home.join(".profile"),
+            shared.join(format!("{name}.txt")),
+        ] {
+            std::os::unix::fs::lchown(&path, Some(uid), Some(uid)).unwrap();
+        }
+        passwd.push_str(&format!(
+            "{name}:x:{uid}:{uid}:User {i}:{}:/bin/bash\n",
+            home.display()
+        ));
+        shadow.push_str(&format!("{name}:{hash}:19000:0:99999:7:::\n"));
+        group.push_str(&format!("{name}:x:{uid}:\n"));
+        accounts.push((name, uid));
+    }
+    std::fs::write(root.join("etc/passwd"), passwd).unwrap();
+    std::fs::write(root.join("etc/shadow"), shadow).unwrap();
+    std::fs::write(root.join("etc/group"), group).unwrap();
+    (dir, config, accounts)
+}
+
+/// Each of `paths`' (uid, gid), for comparing ownership before and after.
+fn owners(paths: &[std::path::PathBuf]) -> Vec<(u32, u32)> {
+    use std::os::unix::fs::MetadataExt;
+    paths
+        .iter()
+        .map(|p| {
+            let meta = std::fs::symlink_metadata(p).unwrap();
+            (meta.uid(), meta.gid())
+        })
+        .collect()
+}
+
+#[test]
+fn undo_after_a_resumed_run_with_chown_paths_gives_every_file_back() {
+    let n = 600;
+    let (root, config, accounts) = host_with_files(n);
+    let bus = TestBus::start();
+    let daemon = TestDaemon::start_with(&bus, config);
+    let host = root.path().display().to_string();
+    let shared = root.path().join("srv/shared");
+    let files: Vec<std::path::PathBuf> = accounts
+        .iter()
+        .flat_map(|(name, _)| {
+            [
+                root.path().join("home").join(name),
+                root.path().join("home").join(name).join(".profile"),
+                shared.join(format!("{name}.txt")),
+            ]
+        })
+        .collect();
+    let before = owners(&files);
+    let passwd_before = std::fs::read_to_string(root.path().join("etc/passwd")).unwrap();
+    let shared_arg = shared.display().to_string();
+    let args = [
+        "users",
+        "import",
+        "--root",
+        &host,
+        "--all-human",
+        "--level",
+        "read",
+        "--json",
+        "--chown-paths",
+        &shared_arg,
+    ];
+    // The first run dies (kill -9 of the CLI) once a batch is committed:
+    // inside its chowns, its file edit or its next call.
+    let mut child = daemon
+        .roster(&args)
+        .to_command()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut killed_at = None;
+    while Instant::now() < deadline {
+        let count: usize = daemon
+            .sqlite("SELECT count(*) FROM users")
+            .trim()
+            .parse()
+            .unwrap_or(0);
+        if count >= 500 {
+            let _ = child.kill();
+            killed_at = Some(count);
+            break;
+        }
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let _ = child.wait();
+    eprintln!("killed the first run with {killed_at:?} users committed");
+    let resumed = daemon.roster(&args).run().expect_ok();
+    let backups = || -> Vec<std::path::PathBuf> {
+        let mut dirs: Vec<_> = std::fs::read_dir(root.path().join("var/backups"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        dirs.sort();
+        dirs
+    };
+    // The re-run continues the first run's backup: one folder, whose
+    // files are the host's before either run.
+    if killed_at.is_some() {
+        assert!(
+            resumed
+                .stderr
+                .contains("continuing the interrupted import backed up in"),
+            "{}",
+            resumed.stderr
+        );
+    }
+    assert_eq!(backups().len(), 1, "{:?}", backups());
+    assert_eq!(
+        std::fs::read_to_string(backups()[0].join("passwd")).unwrap(),
+        passwd_before
+    );
+    assert_eq!(
+        daemon.sqlite("SELECT count(*) FROM users").trim(),
+        n.to_string()
+    );
+    // Every file moved to its user's Roster uid.
+    let imported = owners(&files);
+    assert!(
+        imported.iter().zip(&before).all(|(now, old)| now != old),
+        "a file kept its old owner after the resumed run"
+    );
+
+    // The undo the resumed run prints gives back every account and file.
+    let summary = resumed.stdout.lines().last().unwrap_or_default();
+    let v: serde_json::Value = serde_json::from_str(summary).unwrap();
+    let backup = v["summary"]["backup"].as_str().unwrap().to_owned();
+    let undo = daemon
+        .roster(&["users", "import", "--undo", &backup, "--json"])
+        .run()
+        .expect_ok();
+    eprintln!("{}", undo.stdout);
+    assert_eq!(daemon.sqlite("SELECT count(*) FROM users").trim(), "0");
+    assert_eq!(owners(&files), before);
+    let mut restored: Vec<String> = std::fs::read_to_string(root.path().join("etc/passwd"))
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let mut expected: Vec<String> = passwd_before.lines().map(str::to_owned).collect();
+    restored.sort();
+    expected.sort();
+    assert_eq!(restored, expected);
+    // An import undone (or finished) is never continued: the next one
+    // backs up the files anew.
+    daemon
+        .roster(&[
+            "users", "import", "--root", &host, "--users", "u00000", "--level", "read",
+        ])
+        .run()
+        .expect_ok();
+    assert_eq!(backups().len(), 2, "{:?}", backups());
+}

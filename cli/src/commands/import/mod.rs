@@ -85,6 +85,16 @@ struct Manifest {
     files: BTreeMap<String, PathBuf>,
     chown_paths: Vec<PathBuf>,
     users: Vec<ManifestUser>,
+    /// The run ended (or was undone). A run killed or stopped by an error
+    /// leaves it false: the re-run continues this folder, so the one
+    /// backup it prints undoes both runs. (Manifests without the field
+    /// are finished ones: nothing continues them.)
+    #[serde(default = "finished_unless_said")]
+    finished: bool,
+}
+
+fn finished_unless_said() -> bool {
+    true
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -477,11 +487,40 @@ fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-fn dated_backup_dir(args: &ImportArgs, host: &HostPaths) -> PathBuf {
-    let base = args
-        .backup_dir
+fn backup_base(args: &ImportArgs, host: &HostPaths) -> PathBuf {
+    args.backup_dir
         .clone()
-        .unwrap_or_else(|| host.root.join("var/backups"));
+        .unwrap_or_else(|| host.root.join("var/backups"))
+}
+
+/// The backup folder (and manifest) of an earlier import of the same
+/// account files that didn't finish (killed, or stopped by an error), the
+/// newest if several: a re-run continues it, so its backup keeps the files
+/// as they were before any run, and one `--undo` of it undoes every run.
+fn unfinished_import(
+    args: &ImportArgs,
+    host: &HostPaths,
+    files: &BTreeMap<String, PathBuf>,
+) -> Option<(PathBuf, Manifest)> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(backup_base(args, host))
+        .ok()?
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| {
+            path.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("roster-import-"))
+        })
+        .collect();
+    dirs.sort();
+    dirs.into_iter().rev().find_map(|dir| {
+        let text = std::fs::read_to_string(dir.join("manifest.json")).ok()?;
+        let manifest: Manifest = serde_json::from_str(&text).ok()?;
+        (!manifest.finished && manifest.files == *files).then_some((dir, manifest))
+    })
+}
+
+fn dated_backup_dir(args: &ImportArgs, host: &HostPaths) -> PathBuf {
+    let base = backup_base(args, host);
     let now = crate::output::time::now();
     let stamp = crate::output::time::timestamp(now)
         .replace([' ', ':'], "")
@@ -619,17 +658,40 @@ pub async fn run(ctx: &mut Ctx<'_>, args: ImportArgs) -> Result<(), CliError> {
     };
     let backup = match &plan.host {
         Some(host) if !plan.users.is_empty() => {
-            let dir = dated_backup_dir(&args, host);
             let edited = files::edited_files(host);
-            {
-                let _lock = files::PasswdLock::take().map_err(local)?;
-                files::back_up(&edited, &dir).map_err(local)?;
-            }
-            manifest.files = edited
-                .into_iter()
-                .map(|(name, path)| (name.to_owned(), path))
+            let names: BTreeMap<String, PathBuf> = edited
+                .iter()
+                .map(|(name, path)| ((*name).to_owned(), path.clone()))
                 .collect();
-            Some(dir)
+            if let Some((dir, earlier)) = unfinished_import(&args, host, &names) {
+                eprintln!(
+                    "roster: continuing the interrupted import backed up in {}",
+                    dir.display()
+                );
+                let mut chown_paths = earlier.chown_paths.clone();
+                for path in &args.chown_paths {
+                    if !chown_paths.contains(path) {
+                        chown_paths.push(path.clone());
+                    }
+                }
+                manifest = Manifest {
+                    chown_paths,
+                    ..earlier
+                };
+                Some(dir)
+            } else {
+                let dir = dated_backup_dir(&args, host);
+                {
+                    let _lock = files::PasswdLock::take().map_err(local)?;
+                    files::back_up(&edited, &dir).map_err(local)?;
+                }
+                manifest.files = names;
+                manifest.finished = false;
+                // Written before any change: a run killed from here on is
+                // found and continued by the next.
+                write_manifest(&dir, &manifest)?;
+                Some(dir)
+            }
         }
         _ => None,
     };
@@ -749,6 +811,10 @@ pub async fn run(ctx: &mut Ctx<'_>, args: ImportArgs) -> Result<(), CliError> {
         }
     }
     progress.done();
+    if let Some(dir) = &backup {
+        manifest.finished = true;
+        write_manifest(dir, &manifest)?;
+    }
     if let Some(host) = &plan.host {
         let places: Vec<PathBuf> = [
             "tmp",
@@ -953,7 +1019,7 @@ async fn undo(ctx: &mut Ctx<'_>, args: &ImportArgs, backup: &Path) -> Result<(),
             path.display()
         ))
     })?;
-    let manifest: Manifest = serde_json::from_str(&text).map_err(|e| {
+    let mut manifest: Manifest = serde_json::from_str(&text).map_err(|e| {
         local(format!(
             "{} is not an import's manifest: {e}",
             path.display()
@@ -1030,6 +1096,11 @@ async fn undo(ctx: &mut Ctx<'_>, args: &ImportArgs, backup: &Path) -> Result<(),
         for tree in trees {
             chowned += chown::apply(&tree, &back).0;
         }
+    }
+    if !manifest.finished {
+        // Undone: a later import starts a backup of its own, not this one.
+        manifest.finished = true;
+        write_manifest(backup, &manifest)?;
     }
     let kept: Vec<(&str, &str)> = results
         .iter()
