@@ -417,20 +417,75 @@ fn hash_words(hash: &HashField) -> String {
     }
 }
 
-/// The trees chowned for `user`: its home (unless --no-chown) and
-/// --chown-paths.
-fn chown_trees(args: &ImportArgs, user: &Planned) -> Vec<PathBuf> {
-    let mut trees = Vec::new();
-    if !args.no_chown && user.account.home.starts_with('/') && user.account.home != "/" {
-        trees.push(PathBuf::from(&user.account.home));
+/// The home chowned for `user` (unless --no-chown); --chown-paths'
+/// trees are the whole batch's, walked once for all its users.
+fn home_tree(args: &ImportArgs, user: &Planned) -> Option<PathBuf> {
+    (!args.no_chown && user.account.home.starts_with('/') && user.account.home != "/")
+        .then(|| PathBuf::from(&user.account.home))
+}
+
+/// Each of `users`' files moved to its uid in `moves` (same order): the
+/// homes one by one, then each of `shared` (--chown-paths) in one walk;
+/// answers the entries changed per user and the first error met.
+fn move_files(
+    homes: &[Option<PathBuf>],
+    shared: &[PathBuf],
+    moves: &[Move],
+) -> (Vec<u64>, Option<String>) {
+    let mut counts = vec![0; moves.len()];
+    let mut first_error = None;
+    for ((home, moving), n) in homes.iter().zip(moves).zip(counts.iter_mut()) {
+        if let Some(home) = home {
+            let (changed, error) = chown::apply(home, moving);
+            *n += changed;
+            first_error = first_error.or(error);
+        }
     }
-    trees.extend(args.chown_paths.iter().cloned());
-    trees
+    for tree in shared {
+        let (changed, error) = chown::apply_each(tree, moves);
+        for (n, more) in counts.iter_mut().zip(changed) {
+            *n += more;
+        }
+        first_error = first_error.or(error);
+    }
+    (counts, first_error)
 }
 
 fn print_plan(args: &ImportArgs, plan: &Plan) {
     println!("import plan (dry run: nothing changes)");
-    for user in &plan.users {
+    // Per user (with an old uid): its id move, and --chown-paths' counts
+    // from one walk of each tree.
+    let moves: Vec<(usize, Move)> = plan
+        .users
+        .iter()
+        .enumerate()
+        .filter_map(|(i, user)| {
+            user.account.uid.map(|uid| {
+                let moving = Move {
+                    from_uid: uid,
+                    to_uid: uid,
+                    from_gid: user.private_group.as_ref().and_then(|g| g.gid),
+                    to_gid: uid,
+                };
+                (i, moving)
+            })
+        })
+        .collect();
+    let only_moves: Vec<Move> = moves.iter().map(|(_, m)| *m).collect();
+    let shared: Vec<(&PathBuf, Vec<u64>)> = match plan.host {
+        Some(_) => args
+            .chown_paths
+            .iter()
+            .map(|tree| (tree, chown::count_each(tree, &only_moves)))
+            .collect(),
+        None => Vec::new(),
+    };
+    let slot: BTreeMap<usize, (usize, Move)> = moves
+        .iter()
+        .enumerate()
+        .map(|(j, (i, moving))| (*i, (j, *moving)))
+        .collect();
+    for (i, user) in plan.users.iter().enumerate() {
         let rename = if user.name != user.account.local_name {
             format!(" as {}", user.name)
         } else {
@@ -451,18 +506,19 @@ fn print_plan(args: &ImportArgs, plan: &Plan) {
             if !user.member_of.is_empty() {
                 println!("    leaves the groups: {}", user.member_of.join(", "));
             }
-            if let Some(uid) = user.account.uid {
-                let moving = Move {
-                    from_uid: uid,
-                    to_uid: uid,
-                    from_gid: user.private_group.as_ref().and_then(|g| g.gid),
-                    to_gid: uid,
-                };
-                for tree in chown_trees(args, user) {
+            if let Some((j, moving)) = slot.get(&i) {
+                if let Some(home) = home_tree(args, user) {
+                    println!(
+                        "    {}: {} files to chown",
+                        home.display(),
+                        chown::count(&home, moving)
+                    );
+                }
+                for (tree, counts) in &shared {
                     println!(
                         "    {}: {} files to chown",
                         tree.display(),
-                        chown::count(&tree, &moving)
+                        counts.get(*j).copied().unwrap_or(0)
                     );
                 }
             }
@@ -699,7 +755,7 @@ pub async fn run(ctx: &mut Ctx<'_>, args: ImportArgs) -> Result<(), CliError> {
     let progress = Progress::new(args.json, plan.users.len());
     let import = ctx.client.import().await?;
     let mut codes = Vec::new();
-    let mut chowned_trees = Vec::new();
+    let mut chowned_trees = BTreeSet::new();
     for batch in plan.users.chunks(BATCH) {
         let request = ImportRequest {
             records: batch.iter().map(record).collect(),
@@ -725,26 +781,34 @@ pub async fn run(ctx: &mut Ctx<'_>, args: ImportArgs) -> Result<(), CliError> {
         // Homes first: a crash after this leaves the users in the files,
         // and the re-run chowns what is left and removes them.
         let mut chowned: BTreeMap<String, u64> = BTreeMap::new();
+        // The batch's users with an old uid, their homes and id moves.
+        let moving: Vec<(&Planned, &ImportUserResult, u32)> = done
+            .iter()
+            .filter_map(|(user, result)| user.account.uid.map(|old| (*user, *result, old)))
+            .collect();
+        let homes: Vec<Option<PathBuf>> = moving
+            .iter()
+            .map(|(user, _, _)| home_tree(&args, user))
+            .collect();
         if plan.host.is_some() {
-            for (user, result) in &done {
-                let Some(old_uid) = user.account.uid else {
-                    continue;
-                };
-                let moving = Move {
-                    from_uid: old_uid,
+            let moves: Vec<Move> = moving
+                .iter()
+                .map(|(user, result, old_uid)| Move {
+                    from_uid: *old_uid,
                     to_uid: result.uid,
                     from_gid: user.private_group.as_ref().and_then(|g| g.gid),
                     to_gid: result.uid,
-                };
-                for tree in chown_trees(&args, user) {
-                    let (n, error) = chown::apply(&tree, &moving);
-                    if let Some(error) = error {
-                        eprintln!("roster: {error}");
-                    }
-                    *chowned.entry(user.name.clone()).or_default() += n;
-                    chowned_trees.push(tree);
-                }
+                })
+                .collect();
+            let (counts, error) = move_files(&homes, &args.chown_paths, &moves);
+            if let Some(error) = error {
+                eprintln!("roster: {error}");
             }
+            for ((user, _, _), n) in moving.iter().zip(counts) {
+                *chowned.entry(user.name.clone()).or_default() += n;
+            }
+            chowned_trees.extend(homes.iter().flatten().cloned());
+            chowned_trees.extend(args.chown_paths.iter().cloned());
         }
         if let Some(host) = &plan.host {
             if let Err(e) = remove_local_entries(host, &done, &mut manifest, &mut summary) {
@@ -759,19 +823,16 @@ pub async fn run(ctx: &mut Ctx<'_>, args: ImportArgs) -> Result<(), CliError> {
                     })
                     .collect();
                 let _ = import.undo_import(&refs).await;
-                for (user, result) in &done {
-                    if let Some(old_uid) = user.account.uid {
-                        let back = Move {
-                            from_uid: result.uid,
-                            to_uid: old_uid,
-                            from_gid: Some(result.uid),
-                            to_gid: user.account.gid.unwrap_or(old_uid),
-                        };
-                        for tree in chown_trees(&args, user) {
-                            chown::apply(&tree, &back);
-                        }
-                    }
-                }
+                let back: Vec<Move> = moving
+                    .iter()
+                    .map(|(user, result, old_uid)| Move {
+                        from_uid: result.uid,
+                        to_uid: *old_uid,
+                        from_gid: Some(result.uid),
+                        to_gid: user.account.gid.unwrap_or(*old_uid),
+                    })
+                    .collect();
+                move_files(&homes, &args.chown_paths, &back);
                 progress.done();
                 return Err(local(format!(
                     "{e}; this batch's users were taken out of Roster again and their files \
@@ -1078,25 +1139,23 @@ async fn undo(ctx: &mut Ctx<'_>, args: &ImportArgs, backup: &Path) -> Result<(),
         }
         files::replace_all(&changes).map_err(local)?;
     }
-    let mut chowned = 0;
-    for user in &restoring {
-        let Some(old_uid) = user.old_uid else {
-            continue;
-        };
-        let back = Move {
-            from_uid: user.uid,
-            to_uid: old_uid,
-            from_gid: Some(user.uid),
-            to_gid: user.old_gid.unwrap_or(old_uid),
-        };
-        let mut trees: Vec<PathBuf> = manifest.chown_paths.clone();
-        if user.home.starts_with('/') && user.home != "/" {
-            trees.push(PathBuf::from(&user.home));
-        }
-        for tree in trees {
-            chowned += chown::apply(&tree, &back).0;
-        }
-    }
+    let (homes, back): (Vec<Option<PathBuf>>, Vec<Move>) = restoring
+        .iter()
+        .filter_map(|user| {
+            let old_uid = user.old_uid?;
+            let home =
+                (user.home.starts_with('/') && user.home != "/").then(|| PathBuf::from(&user.home));
+            let back = Move {
+                from_uid: user.uid,
+                to_uid: old_uid,
+                from_gid: Some(user.uid),
+                to_gid: user.old_gid.unwrap_or(old_uid),
+            };
+            Some((home, back))
+        })
+        .unzip();
+    let (counts, _) = move_files(&homes, &manifest.chown_paths, &back);
+    let chowned: u64 = counts.iter().sum();
     if !manifest.finished {
         // Undone: a later import starts a backup of its own, not this one.
         manifest.finished = true;
