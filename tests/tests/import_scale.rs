@@ -402,6 +402,40 @@ fn undo_after_a_resumed_run_with_chown_paths_gives_every_file_back() {
         "--chown-paths",
         &shared_arg,
     ];
+    // The dry run counts each user's files in its home and in the shared
+    // tree (one walk of it for all users).
+    let plan = daemon
+        .roster(&[
+            "users",
+            "import",
+            "--root",
+            &host,
+            "--all-human",
+            "--level",
+            "read",
+            "--dry-run",
+            "--chown-paths",
+            &shared_arg,
+        ])
+        .run()
+        .expect_ok();
+    let shared_line = format!("    {shared_arg}: 1 files to chown");
+    assert_eq!(
+        plan.stdout.lines().filter(|l| *l == shared_line).count(),
+        n,
+        "{}",
+        plan.stdout
+    );
+    let home_line = format!(
+        "    {}: 2 files to chown",
+        root.path().join("home/u00042").display()
+    );
+    assert!(
+        plan.stdout.lines().any(|l| l == home_line),
+        "{}",
+        plan.stdout
+    );
+    assert_eq!(owners(&files), before);
     // The first run dies (kill -9 of the CLI) once a batch is committed:
     // inside its chowns, its file edit or its next call.
     let mut child = daemon
