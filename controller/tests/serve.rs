@@ -13,7 +13,7 @@ mod harness;
 use harness::{Controller, HostCert, Reply, create_user};
 use roster_core::Actor;
 use roster_core::level::Level;
-use roster_fleet_protocol::PROTOCOL_HEADER;
+use roster_fleet_protocol::{PROTOCOL_HEADER, PROTOCOL_VERSION};
 use serde_json::{Value, json};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -60,7 +60,7 @@ fn a_host_enrolls_takes_the_snapshot_and_a_long_poll_wakes_on_a_change() {
 
     let snapshot = controller.call("GET", "/v1/snapshot", None, Some(&host));
     assert_eq!(snapshot.status, 200, "{}", snapshot.json);
-    assert_eq!(snapshot.json["protocol"], 1);
+    assert_eq!(snapshot.json["protocol"], PROTOCOL_VERSION);
     assert!(snapshot.json["time"].as_i64().unwrap() > 1_700_000_000);
     let body = &snapshot.json["body"];
     let alice = &body["users"][0];
@@ -382,11 +382,23 @@ fn versions_one_behind_are_served_one_ahead_refused_and_every_answer_says_both()
     };
     let (host, _) = controller.enroll("default", "web-1");
     let behind = controller
-        .request("GET", "/v1/snapshot", None, Some(&host), Some("0"))
+        .request(
+            "GET",
+            "/v1/snapshot",
+            None,
+            Some(&host),
+            Some(&(PROTOCOL_VERSION - 1).to_string()),
+        )
         .unwrap();
     assert_eq!(behind.status, 200);
     let ahead = controller
-        .request("GET", "/v1/snapshot", None, Some(&host), Some("2"))
+        .request(
+            "GET",
+            "/v1/snapshot",
+            None,
+            Some(&host),
+            Some(&(PROTOCOL_VERSION + 1).to_string()),
+        )
         .unwrap();
     assert_eq!(ahead.status, 400);
     assert_eq!(ahead.json["code"], "protocol_unsupported");
@@ -395,7 +407,7 @@ fn versions_one_behind_are_served_one_ahead_refused_and_every_answer_says_both()
         .unwrap();
     assert_eq!(none.status, 400);
     for reply in [&behind, &ahead, &none] {
-        assert_eq!(reply.headers[PROTOCOL_HEADER], "1");
+        assert_eq!(reply.headers[PROTOCOL_HEADER], PROTOCOL_VERSION.to_string());
         assert!(
             reply.headers["roster-time"]
                 .to_str()

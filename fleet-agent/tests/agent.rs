@@ -8,7 +8,7 @@
 mod harness;
 
 use harness::{Controller, MemoryHost, fake_controller, raw_response, runtime};
-use roster_fleet_agent::protocol::{ReportKind, report::MAX_ENTRY_BYTES};
+use roster_fleet_agent::protocol::{PROTOCOL_VERSION, ReportKind, report::MAX_ENTRY_BYTES};
 use roster_fleet_agent::{
     AgentConfig, AgentError, CaPin, Client, ErrorCode, Host, HostKey, Position, ReportEntry,
     enroll, run,
@@ -477,9 +477,9 @@ fn a_replayed_answer_an_older_controller_and_a_lost_answer_are_each_told_apart()
             line.starts_with("GET /v1/sync").then(|| {
                 raw_response(
                     200,
-                    1,
+                    PROTOCOL_VERSION,
                     &format!(
-                        r#"{{"protocol":1,"time":1800000000,"body":{{"epoch":"{epoch}","cursor":50,"changes":[]}}}}"#
+                        r#"{{"protocol":{PROTOCOL_VERSION},"time":1800000000,"body":{{"epoch":"{epoch}","cursor":50,"changes":[]}}}}"#
                     ),
                 )
             })
@@ -501,12 +501,16 @@ fn a_replayed_answer_an_older_controller_and_a_lost_answer_are_each_told_apart()
         (100, 0, 0)
     );
 
-    // A controller older than this host: refused, whatever it answers.
+    // A controller one version older than this host: refused, whatever
+    // it answers.
     let older = fake_controller(&runtime, &controller, |_| {
         Some(raw_response(
             200,
-            0,
-            r#"{"protocol":0,"time":1800000000,"body":{"hostname":"web-1","environment":"default","epoch":"e","head":1}}"#,
+            PROTOCOL_VERSION - 1,
+            &format!(
+                r#"{{"protocol":{},"time":1800000000,"body":{{"hostname":"web-1","environment":"default","epoch":"e","head":1}}}}"#,
+                PROTOCOL_VERSION - 1
+            ),
         ))
     });
     enrollment.controllers = vec![older];
@@ -516,9 +520,9 @@ fn a_replayed_answer_an_older_controller_and_a_lost_answer_are_each_told_apart()
         matches!(
             error,
             AgentError::ControllerTooOld {
-                controller: 0,
-                host: 1
-            }
+                controller,
+                host: PROTOCOL_VERSION
+            } if controller == PROTOCOL_VERSION - 1
         ),
         "{error:?}"
     );
