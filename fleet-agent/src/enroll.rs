@@ -1,7 +1,7 @@
 //! Joining a controller: `POST /v1/enroll` with a join token, over TLS
 //! checked against the operator's CA pin alone.
 
-use crate::pin::{certificates, pinned_config};
+use crate::pin::{CaPin, certificates, pinned_config};
 use crate::transport::Endpoint;
 use crate::{AgentError, HostKey};
 use roster_fleet_protocol::{EnrollAnswer, EnrollRequest, LocalIds, Standalone};
@@ -75,8 +75,7 @@ pub async fn enroll_reporting(
     request: &JoinRequest,
     key: &HostKey,
 ) -> Result<(Enrollment, Vec<String>), AgentError> {
-    let pin = roster_fleet_protocol::parse_fingerprint(&request.ca_fingerprint)
-        .map_err(|refused| AgentError::Bad(refused.to_string()))?;
+    let pin = CaPin::parse(&request.ca_fingerprint)?;
     let endpoint = Endpoint::parse(&request.url)?;
     let (config, verifier) = pinned_config(pin)?;
     let body = serde_json::to_vec(&EnrollRequest {

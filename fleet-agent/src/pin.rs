@@ -4,15 +4,20 @@
 //! default provider).
 
 use crate::AgentError;
-use roster_fleet_protocol::Fingerprint;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD_NO_PAD;
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use sha2::{Digest, Sha256};
+use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+const PREFIX: &str = "SHA256:";
 
 /// The API is HTTP/1.1 only.
 const ALPN_HTTP11: &[u8] = b"http/1.1";
@@ -26,9 +31,63 @@ pub(crate) fn ring_provider() -> Arc<CryptoProvider> {
 }
 
 /// The SHA-256 of the fleet CA's certificate (DER), as the operator
-/// pins it: the protocol's one [`Fingerprint`] (`SHA256:` + unpadded
-/// base64, or hex).
-pub type CaPin = Fingerprint;
+/// pins it: `SHA256:` + unpadded base64 (what `roster-controller ca
+/// fingerprint` prints), or 64 hex digits, optionally colon-separated.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CaPin(pub [u8; 32]);
+
+impl CaPin {
+    pub fn parse(input: &str) -> Result<CaPin, AgentError> {
+        let trimmed = input.trim();
+        let refuse = |reason: &str| {
+            AgentError::Bad(format!(
+                "the CA fingerprint {input:?} is not one ({reason}): give it as `roster-controller ca fingerprint` prints it, SHA256:…"
+            ))
+        };
+        if let Some(encoded) = trimmed.strip_prefix(PREFIX) {
+            let decoded = STANDARD_NO_PAD
+                .decode(encoded)
+                .map_err(|_| refuse("the part after SHA256: is not unpadded base64"))?;
+            let digest: [u8; 32] = decoded
+                .try_into()
+                .map_err(|_| refuse("the digest is not 32 bytes"))?;
+            return Ok(CaPin(digest));
+        }
+        let hex: String = trimmed.chars().filter(|c| *c != ':').collect();
+        if trimmed.contains(':') && trimmed.split(':').any(|pair| pair.len() != 2) {
+            return Err(refuse("colon-separated hex must be pairs of digits"));
+        }
+        if hex.len() != 64 || !hex.is_ascii() {
+            return Err(refuse("hex must be 64 digits"));
+        }
+        let mut digest = [0u8; 32];
+        for (byte, pair) in digest.iter_mut().zip(hex.as_bytes().chunks(2)) {
+            let pair = std::str::from_utf8(pair).map_err(|_| refuse("not hex"))?;
+            *byte = u8::from_str_radix(pair, 16).map_err(|_| refuse("not hex"))?;
+        }
+        Ok(CaPin(digest))
+    }
+
+    pub fn of(der: &[u8]) -> CaPin {
+        CaPin(Sha256::digest(der).into())
+    }
+
+    pub fn matches(&self, der: &[u8]) -> bool {
+        CaPin::of(der) == *self
+    }
+}
+
+impl fmt::Display for CaPin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{PREFIX}{}", STANDARD_NO_PAD.encode(self.0))
+    }
+}
+
+impl fmt::Debug for CaPin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
 
 /// Every certificate of a PEM string, in order; none is an error.
 pub(crate) fn certificates(
@@ -233,4 +292,34 @@ fn with_certificate<T>(
     let (_, parsed) = x509_parser::parse_x509_certificate(der)
         .map_err(|e| AgentError::Bad(format!("the host's certificate can't be read: {e}")))?;
     Ok(read(&parsed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pins_read_in_both_forms_and_malformed_ones_are_refused() {
+        let pin = CaPin::of(b"a CA");
+        let printed = pin.to_string();
+        assert!(printed.starts_with("SHA256:") && printed.len() == 50);
+        assert_eq!(CaPin::parse(&printed).unwrap(), pin);
+        let hex: String = pin.0.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(CaPin::parse(&hex).unwrap(), pin);
+        assert_eq!(CaPin::parse(&hex.to_uppercase()).unwrap(), pin);
+        let pairs: Vec<String> = pin.0.iter().map(|b| format!("{b:02X}")).collect();
+        assert_eq!(CaPin::parse(&pairs.join(":")).unwrap(), pin);
+        for bad in [
+            "",
+            "SHA256:",
+            &printed[..printed.len() - 1],
+            "ab:cd",
+            &"g".repeat(64),
+        ] {
+            assert!(
+                matches!(CaPin::parse(bad), Err(AgentError::Bad(_))),
+                "{bad:?}"
+            );
+        }
+    }
 }

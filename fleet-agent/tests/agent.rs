@@ -92,9 +92,12 @@ fn a_host_enrolls_with_the_right_pin_only_and_a_token_once() {
 
     // The right pin, in hex: the token (unburnt by the attempts above) joins.
     let mut right = controller.join_request(&token, "web-1");
-    right.ca_fingerprint = roster_fleet_protocol::parse_fingerprint(&controller.fingerprint)
+    right.ca_fingerprint = CaPin::parse(&controller.fingerprint)
         .unwrap()
-        .hex();
+        .0
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
     let started = Instant::now();
     let mut enrollment = runtime.block_on(enroll(&right, &key)).unwrap();
     eprintln!("one enrollment took {:?}", started.elapsed());

@@ -1,6 +1,5 @@
 //! The JSON that Roster's controller and its enrolled hosts exchange
-//! (DESIGN.md "Fleet mode"): serde types (and the CA fingerprint both
-//! read) only, no network, no store, so
+//! (DESIGN.md "Fleet mode"): serde types only, no network, no store, so
 //! rosterd and `roster-controller` share one definition of the wire.
 //!
 //! ## Versions
@@ -23,7 +22,6 @@
 
 pub mod enroll;
 pub mod error;
-pub mod fingerprint;
 pub mod ops;
 pub mod report;
 pub mod sync;
@@ -33,7 +31,6 @@ pub use enroll::{
     MAX_ADOPTED_USERS, RangeKind, RetiredUid, Standalone, UsedId,
 };
 pub use error::{ErrorAnswer, ErrorCode};
-pub use fingerprint::{Fingerprint, FingerprintError, parse_fingerprint};
 pub use ops::{
     Credential, EnvironmentInfo, HostView, JoinTokenView, KeyView, LIVE_SESSIONS_KIND, Op,
     OpsAnswer, OpsRequest, SessionView, TokenView, UserView,
