@@ -45,6 +45,9 @@ impl CaPin {
             ))
         };
         if let Some(encoded) = trimmed.strip_prefix(PREFIX) {
+            if encoded.len() != 43 {
+                return Err(refuse("the base64 part must be 43 characters"));
+            }
             let decoded = STANDARD_NO_PAD
                 .decode(encoded)
                 .map_err(|_| refuse("the part after SHA256: is not unpadded base64"))?;
@@ -54,8 +57,10 @@ impl CaPin {
             return Ok(CaPin(digest));
         }
         let hex: String = trimmed.chars().filter(|c| *c != ':').collect();
-        if trimmed.contains(':') && trimmed.split(':').any(|pair| pair.len() != 2) {
-            return Err(refuse("colon-separated hex must be pairs of digits"));
+        if trimmed.contains(':')
+            && (trimmed.split(':').count() != 32 || trimmed.split(':').any(|pair| pair.len() != 2))
+        {
+            return Err(refuse("colon-separated hex must be 32 pairs of digits"));
         }
         if hex.len() != 64 || !hex.is_ascii() {
             return Err(refuse("hex must be 64 digits"));
@@ -313,6 +318,7 @@ mod tests {
             "",
             "SHA256:",
             &printed[..printed.len() - 1],
+            &format!("{printed}A"),
             "ab:cd",
             &"g".repeat(64),
         ] {
