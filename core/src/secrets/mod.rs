@@ -617,6 +617,21 @@ fn find(tx: &Tx<'_>, actor: &Actor, address: &str) -> Result<SecretRow> {
     found.ok_or_else(|| not_found(address))
 }
 
+/// The secret `address` names, if `actor` may manage it (else not-found
+/// or denied, as [`authorize`] says).
+fn find_managed(tx: &Tx<'_>, actor: &Actor, address: &str) -> Result<SecretRow> {
+    let row = find(tx, actor, address)?;
+    let access = access_of(tx, actor, &row)?;
+    authorize(
+        actor,
+        &Operation::ManageSecret {
+            secret: address,
+            access,
+        },
+    )?;
+    Ok(row)
+}
+
 /// What `actor` holds on `row`.
 fn access_of(tx: &Tx<'_>, actor: &Actor, row: &SecretRow) -> Result<SecretAccess> {
     let user = match actor {
@@ -838,15 +853,7 @@ impl Roster {
         let now = self.now();
         let expires = changes.expire.map(|e| e.at(now)).transpose()?;
         self.store.write(|tx| {
-            let mut row = find(tx, actor, address)?;
-            let access = access_of(tx, actor, &row)?;
-            authorize(
-                actor,
-                &Operation::ManageSecret {
-                    secret: address,
-                    access,
-                },
-            )?;
+            let mut row = find_managed(tx, actor, address)?;
             let mut new_revision = None;
             if let Some(content) = &changes.content {
                 let latest = tx
@@ -910,15 +917,7 @@ impl Roster {
     ) -> Result<SecretInfo> {
         let now = self.now();
         self.store.write(|tx| {
-            let mut row = find(tx, actor, address)?;
-            let access = access_of(tx, actor, &row)?;
-            authorize(
-                actor,
-                &Operation::ManageSecret {
-                    secret: address,
-                    access,
-                },
-            )?;
+            let mut row = find_managed(tx, actor, address)?;
             let before = info(tx, actor, &row, SecretReach::Manage)?;
             match revision {
                 None => {
@@ -967,15 +966,7 @@ impl Roster {
     ) -> Result<SecretInfo> {
         let now = self.now();
         self.store.write(|tx| {
-            let row = find(tx, actor, address)?;
-            let access = access_of(tx, actor, &row)?;
-            authorize(
-                actor,
-                &Operation::ManageSecret {
-                    secret: address,
-                    access,
-                },
-            )?;
+            let row = find_managed(tx, actor, address)?;
             let grantee = crate::roster::need_user(tx, user, now)?;
             if row.owner == SecretOwnerRow::User(grantee.uid) {
                 return Err(Error::Conflict(format!(
@@ -1003,15 +994,7 @@ impl Roster {
     ) -> Result<SecretInfo> {
         let now = self.now();
         self.store.write(|tx| {
-            let row = find(tx, actor, address)?;
-            let access = access_of(tx, actor, &row)?;
-            authorize(
-                actor,
-                &Operation::ManageSecret {
-                    secret: address,
-                    access,
-                },
-            )?;
+            let row = find_managed(tx, actor, address)?;
             let grantee = crate::roster::need_user(tx, user, now)?;
             if !tx.delete_secret_grant(&row.id, grantee.uid)? {
                 return Err(Error::NotFound(format!(
