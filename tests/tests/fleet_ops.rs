@@ -75,6 +75,55 @@ fn refused(run: &roster_tests::Run, says: &str) {
     assert!(run.stderr.contains(says), "expected {says:?} in {run:?}");
 }
 
+/// On an enrolled host `roster users import` is refused by rosterd (core's
+/// rule: adoption there is `roster hosts join --adopt`) before the CLI backs
+/// up or edits any account file.
+fn import_is_refused_before_any_file_is_touched(world: &World) {
+    let root = tempfile::tempdir().unwrap();
+    let etc = root.path().join("etc");
+    std::fs::create_dir_all(&etc).unwrap();
+    let files = [
+        (
+            "passwd",
+            "root:x:0:0:root:/root:/bin/bash\nzed:x:1500:1500:Zed:/home/zed:/bin/bash\n",
+        ),
+        (
+            "shadow",
+            "root:*:19000:0:99999:7:::\nzed:$6$salt$hash:19000:0:99999:7:::\n",
+        ),
+        ("group", "root:x:0:\nzed:x:1500:\n"),
+        ("login.defs", "UID_MIN 1000\nUID_MAX 60000\n"),
+    ];
+    for (name, text) in files {
+        std::fs::write(etc.join(name), text).unwrap();
+    }
+    let run = world
+        .daemon
+        .roster(&[
+            "users",
+            "import",
+            "--root",
+            root.path().to_str().unwrap(),
+            "--users",
+            "zed",
+            "--level",
+            "read",
+        ])
+        .run();
+    refused(&run, "roster hosts join --adopt");
+    for (name, text) in files {
+        assert_eq!(
+            std::fs::read_to_string(etc.join(name)).unwrap(),
+            text,
+            "{name}"
+        );
+    }
+    assert!(
+        !root.path().join("var/backups").exists(),
+        "a backup was taken before the refusal"
+    );
+}
+
 fn keys_at_controller(fleet: &Fleet, user: &str) -> usize {
     fleet.roster().list_keys(&Actor::Root, user).unwrap().len()
 }
@@ -104,6 +153,7 @@ fn keys_tokens_environments_and_register_go_to_the_controller() {
         &admin.run(&["users", "keys", "add", "carol", KEY], ""),
         "roster login",
     );
+    import_is_refused_before_any_file_is_touched(&a);
     refused(
         &admin.run(&["environments", "add", "staging"], ""),
         "roster login",

@@ -540,6 +540,15 @@ fn ssh_keys_come_from_the_csv_column_and_the_json_array() {
     let w = World::start_with(host.config());
     let keys = tempfile::tempdir().unwrap();
     let key = |comment: &str| ssh_public_key(keys.path(), comment);
+    // A list from elsewhere names homes of another machine: pia's exists
+    // here with an authorized_keys, which is not hers to import.
+    let pia_home = keys.path().join("home/pia");
+    std::fs::create_dir_all(pia_home.join(".ssh")).unwrap();
+    std::fs::write(
+        pia_home.join(".ssh/authorized_keys"),
+        format!("{}\n", key("somebody@this-machine")),
+    )
+    .unwrap();
     // One key a line inside the quoted field; mo's second line isn't a key.
     let csv = host.root().join("users.csv");
     std::fs::write(
@@ -547,10 +556,12 @@ fn ssh_keys_come_from_the_csv_column_and_the_json_array() {
         format!(
             "name,home,shell,hash,ssh_keys\n\
              lena,/home/lena,/bin/bash,,\"{}\n{}\"\n\
-             mo,/home/mo,/bin/sh,,\"{}\nssh-ed25519 AAAAnot!base64 mo@broken\"\n",
+             mo,/home/mo,/bin/sh,,\"{}\nssh-ed25519 AAAAnot!base64 mo@broken\"\n\
+             pia,{},/bin/bash,,\n",
             key("lena@one"),
             key("lena@two"),
             key("mo@one"),
+            pia_home.display(),
         ),
     )
     .unwrap();
@@ -569,12 +580,17 @@ fn ssh_keys_come_from_the_csv_column_and_the_json_array() {
         .run()
         .expect_ok();
     assert!(
-        from_csv.stdout.contains("imported 2,"),
+        from_csv.stdout.contains("imported 3,"),
         "{}",
         from_csv.stdout
     );
     assert_eq!(key_comments(&w.daemon, "lena"), ["lena@one", "lena@two"]);
     assert_eq!(key_comments(&w.daemon, "mo"), ["mo@one"]);
+    assert!(
+        key_comments(&w.daemon, "pia").is_empty(),
+        "a CSV account took this machine's authorized_keys: {:?}",
+        key_comments(&w.daemon, "pia")
+    );
     assert!(
         from_csv.stdout.contains("mo: skipped an SSH key line 2: ")
             && from_csv.stdout.contains("base64"),

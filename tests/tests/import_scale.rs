@@ -148,6 +148,27 @@ fn kill_9_mid_import_then_a_rerun_completes_without_duplicates() {
     }
     let _ = child.wait();
     eprintln!("killed the import with {killed_at:?} users committed");
+    if killed_at.is_some() {
+        // The dry run says what the real run will do: continue that import.
+        let dry_run: Vec<&str> = args[..args.len() - 1]
+            .iter()
+            .copied()
+            .chain(["--dry-run"])
+            .collect();
+        let plan = daemon.roster(&dry_run).run().expect_ok();
+        assert!(
+            plan.stdout
+                .contains("an interrupted import is backed up in ")
+                && plan.stdout.contains("the run would continue it"),
+            "{}",
+            plan.stdout
+                .lines()
+                .rev()
+                .take(5)
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
     let rerun = daemon.roster(&args).run().expect_ok();
     let summary = rerun.stdout.lines().last().unwrap_or_default().to_owned();
     let v: serde_json::Value = serde_json::from_str(&summary).unwrap();

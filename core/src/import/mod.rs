@@ -221,6 +221,11 @@ impl Roster {
                     .into(),
             ));
         }
+        if batch.records.is_empty() {
+            // The CLI's question "may this host import?", asked before it
+            // backs up or touches a file: answered above, nothing written.
+            return Ok(Vec::new());
+        }
         if batch.records.len() > MAX_BATCH {
             return Err(Error::InvalidArgument(format!(
                 "{} records in one call: send at most {MAX_BATCH} at a time",

@@ -660,6 +660,13 @@ pub async fn run(ctx: &mut Ctx<'_>, args: ImportArgs) -> Result<(), CliError> {
     }
     let plan = make_plan(&args)?;
     if args.dry_run {
+        let continues = plan.host.as_ref().and_then(|host| {
+            let files = files::edited_files(host)
+                .into_iter()
+                .map(|(name, path)| (name.to_owned(), path))
+                .collect();
+            unfinished_import(&args, host, &files).map(|(dir, _)| dir)
+        });
         if args.json {
             let users: Vec<_> = plan
                 .users
@@ -674,10 +681,16 @@ pub async fn run(ctx: &mut Ctx<'_>, args: ImportArgs) -> Result<(), CliError> {
                 .collect();
             return print_json(&serde_json::json!({
                 "dry_run": true, "users": users, "skipped": plan.skipped, "invalid": plan.invalid,
-                "refusal": plan.refusal,
+                "refusal": plan.refusal, "continues": continues.map(|dir| dir.display().to_string()),
             }));
         }
         print_plan(&args, &plan);
+        if let Some(dir) = continues {
+            println!(
+                "an interrupted import is backed up in {}: the run would continue it (its backup and --undo cover both)",
+                dir.display()
+            );
+        }
         if let Some(refusal) = &plan.refusal {
             println!("refused as it stands: {refusal}");
         }
@@ -712,6 +725,21 @@ pub async fn run(ctx: &mut Ctx<'_>, args: ImportArgs) -> Result<(), CliError> {
         chown_paths: args.chown_paths.clone(),
         ..Manifest::default()
     };
+    let import = ctx.client.import().await?;
+    if plan.host.is_some() && !plan.users.is_empty() {
+        // Whether this host may import at all (root; not enrolled in a
+        // fleet) is core's rule: asked with an empty batch before a backup
+        // is taken or a file is touched.
+        let may_import = ImportRequest {
+            records: Vec::new(),
+            leaving: Vec::new(),
+            issue_codes: false,
+        };
+        import
+            .import_users(&may_import)
+            .await
+            .map_err(|e| ctx.client.error(e))?;
+    }
     let backup = match &plan.host {
         Some(host) if !plan.users.is_empty() => {
             let edited = files::edited_files(host);
@@ -753,12 +781,14 @@ pub async fn run(ctx: &mut Ctx<'_>, args: ImportArgs) -> Result<(), CliError> {
     };
     summary.backup = backup.clone();
     let progress = Progress::new(args.json, plan.users.len());
-    let import = ctx.client.import().await?;
     let mut codes = Vec::new();
     let mut chowned_trees = BTreeSet::new();
     for batch in plan.users.chunks(BATCH) {
         let request = ImportRequest {
-            records: batch.iter().map(record).collect(),
+            records: batch
+                .iter()
+                .map(|user| record(user, plan.host.is_some()))
+                .collect(),
             leaving: leaving.clone(),
             issue_codes: !args.no_codes,
         };
@@ -899,14 +929,18 @@ pub async fn run(ctx: &mut Ctx<'_>, args: ImportArgs) -> Result<(), CliError> {
     print_summary(&args, &summary, &codes)
 }
 
-fn record(user: &Planned) -> ImportUserRecord {
+/// `from_this_host`: the accounts are this host's (its files), so a home
+/// named in them is this machine's and its `authorized_keys` is theirs; a
+/// CSV or JSON list may come from anywhere, and a home path in it names
+/// nothing here.
+fn record(user: &Planned, from_this_host: bool) -> ImportUserRecord {
     let (hash, locked) = match &user.hash {
         HashField::Usable(h) => (h.clone(), false),
         HashField::Locked(h) => (h.clone(), true),
         HashField::None => (String::new(), false),
     };
     let mut ssh_keys = user.account.ssh_keys.clone();
-    if ssh_keys.is_empty() && user.account.home.starts_with('/') {
+    if ssh_keys.is_empty() && from_this_host && user.account.home.starts_with('/') {
         let keys = Path::new(&user.account.home).join(".ssh/authorized_keys");
         if let Ok(text) = std::fs::read_to_string(keys) {
             ssh_keys = text.lines().map(str::to_owned).collect();
