@@ -350,6 +350,16 @@ pub trait Backend: Send + std::fmt::Debug {
     /// The mark this backend sets when an NSS-visible change commits.
     fn commit_mark(&self) -> CommitMark;
 
+    /// `true`: commits from here on are no longer synced one by one;
+    /// `false`: one sync makes every commit since durable, and commits
+    /// are synced one by one again. For a long run of small transactions
+    /// made under one hold of the store (an import's users, each its own
+    /// transaction): a crash may lose the run's tail, never half a
+    /// transaction, and the caller answers only after the sync, so nothing
+    /// acknowledged is lost. A backend whose every commit is durable does
+    /// nothing.
+    fn defer_sync(&mut self, deferred: bool) -> Result<()>;
+
     /// The store as a fleet host's cache ([`crate::host_cache`]): the
     /// SQLite store a host keeps. A controller's store is the fleet's own
     /// and no host's cache: none.

@@ -333,4 +333,10 @@ impl Backend for PgStore {
     fn commit_mark(&self) -> CommitMark {
         self.mark.clone()
     }
+
+    /// Every PostgreSQL commit is durable (and replicated, with
+    /// synchronous replication) when it answers: nothing to defer.
+    fn defer_sync(&mut self, _deferred: bool) -> roster_core::Result<()> {
+        Ok(())
+    }
 }

@@ -5,10 +5,12 @@
 //! the human accounts and edits the local files; rosterd hands each batch
 //! here. Each record is checked by the model's own rules (name, display
 //! name, home, shell, the hash: argon2id or an adopted crypt hash, see
-//! [`crate::legacy_hash`]); then the batch's users are committed whole in
-//! one transaction (a refused record skipped), so an interruption leaves
-//! whole users, and a 10,000-user import pays one commit's fsync per batch,
-//! not per user. Core's local-files rule is checked
+//! [`crate::legacy_hash`]); then each user is committed in a transaction
+//! of its own (a refused record skipped), so an interruption leaves whole
+//! users. The batch's commits are synced once, at its end, before the
+//! answer ([`crate::store::Backend::defer_sync`]): an fsync per commit
+//! (~4.5 ms here) made 10,000 users take ~58 s; and the CLI removes a
+//! user's local entries only after that answer. Core's local-files rule is checked
 //! against the host's files without the batch's own local entries
 //! ([`ImportBatch::leaving`]: they are removed by the CLI once the user is
 //! committed). A record whose user exists already with the same crypt hash
@@ -204,9 +206,9 @@ impl Roster {
         })
     }
 
-    /// Adopt a batch of local accounts: each record checked, then the
-    /// batch's users committed whole in one transaction (see the module's
-    /// comment).
+    /// Adopt a batch of local accounts: each record checked, then each
+    /// user committed in a transaction of its own, the batch synced once
+    /// at its end (see the module's comment).
     /// Root only, standalone hosts only.
     pub fn import_users(
         &mut self,
@@ -256,12 +258,8 @@ impl Roster {
             min: uid_min,
             max: uid_max,
         };
-        // Each record checked before the transaction; then the batch's
-        // users in one transaction (each whole, a refused one skipped): an
-        // interruption leaves whole users either way, and one commit per
-        // batch instead of per user is what makes 10,000 users fit in
-        // seconds (synchronous=FULL costs an fsync, ~4.5 ms here, per
-        // commit).
+        // Each record checked before any transaction; then each user in
+        // a transaction of its own, synced together at the end.
         let checked: Vec<_> = batch
             .records
             .into_iter()
@@ -274,26 +272,42 @@ impl Roster {
         let environment = self.config.environment.clone();
         let ttl = self.config.registration.ttl;
         let issue_codes = batch.issue_codes;
-        self.store.write(|tx| {
-            let mut outcomes = Vec::with_capacity(checked.len());
-            for (record, keys) in checked {
-                let outcome = match keys {
-                    Err(e) => ImportOutcome::Refused {
-                        reason: e.to_string(),
-                    },
-                    Ok(keys) => import_one(
+        self.store.defer_sync(true)?;
+        let mut outcomes = Vec::with_capacity(checked.len());
+        let mut failed = None;
+        for (record, keys) in checked {
+            let outcome = match keys {
+                Err(e) => Ok(ImportOutcome::Refused {
+                    reason: e.to_string(),
+                }),
+                Ok(keys) => self.store.write(|tx| {
+                    import_one(
                         tx,
                         record,
                         keys,
                         &local_ids,
                         &mut uids,
                         (&environment, now, ttl, issue_codes),
-                    )?,
-                };
-                outcomes.push(outcome);
+                    )
+                }),
+            };
+            match outcome {
+                Ok(outcome) => outcomes.push(outcome),
+                // The users before it are committed; the CLI learns the
+                // batch failed and leaves their local entries, which a
+                // re-run finds "already imported" and removes.
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
             }
-            Ok(outcomes)
-        })
+        }
+        let synced = self.store.defer_sync(false);
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        synced?;
+        Ok(outcomes)
     }
 
     /// The model's rules for one record, before any transaction; answers
@@ -393,9 +407,9 @@ impl Roster {
     }
 }
 
-/// One checked record inside the batch's transaction: a refusal (the
-/// name taken by another account, no uid left) is an outcome; a store
-/// error fails the whole batch (nothing of it commits).
+/// One checked record in its own transaction: a refusal (the name taken
+/// by another account, no uid left) is an outcome; a store error rolls
+/// the user back and fails the batch from there.
 fn import_one(
     tx: &Tx<'_>,
     record: ImportRecord,

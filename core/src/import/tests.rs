@@ -315,3 +315,57 @@ fn a_fleet_hosts_cache_refuses_an_import_and_names_hosts_join_adopt() {
         Err(Error::Conflict(_))
     ));
 }
+
+#[test]
+fn each_user_commits_alone_and_the_batch_leaves_every_commit_synced_again() {
+    let mut f = fixture();
+    let synchronous = |f: &mut crate::tests::fixture::Fixture| {
+        f.roster
+            .store
+            .host_cache()
+            .expect("a SQLite store")
+            .settings()
+            .unwrap()
+            .1
+    };
+    assert_eq!(synchronous(&mut f), 2, "FULL before");
+    f.create("zed");
+    // zed is refused (another account's name); the others commit, each
+    // in its own transaction, and the store is back to FULL after.
+    let outcomes = f
+        .roster
+        .import_users(
+            &Actor::Root,
+            batch(vec![
+                record("bob", Some(YESCRYPT)),
+                record("zed", Some(MD5)),
+                record("dave", None),
+            ]),
+        )
+        .unwrap();
+    assert!(matches!(outcomes[0], ImportOutcome::Imported { .. }));
+    assert!(matches!(outcomes[1], ImportOutcome::Refused { .. }));
+    assert!(matches!(outcomes[2], ImportOutcome::Imported { .. }));
+    assert_eq!(synchronous(&mut f), 2, "FULL again after the batch");
+    assert!(f.roster.user_by_name("dave").unwrap().is_some());
+}
+
+#[test]
+fn an_empty_batch_answers_whether_this_host_may_import_and_writes_nothing() {
+    let mut f = fixture();
+    f.create("bob");
+    let mark = f.roster.commit_mark();
+    mark.take();
+    assert!(
+        f.roster
+            .import_users(&Actor::Root, batch(Vec::new()))
+            .unwrap()
+            .is_empty()
+    );
+    assert!(!mark.take(), "an empty batch marked a change");
+    let bob = f.actor("bob");
+    assert!(matches!(
+        f.roster.import_users(&bob, batch(Vec::new())),
+        Err(Error::PermissionDenied(_))
+    ));
+}

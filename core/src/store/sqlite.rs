@@ -323,6 +323,33 @@ impl Backend for SqliteStore {
         self.mark.clone()
     }
 
+    fn defer_sync(&mut self, deferred: bool) -> crate::Result<()> {
+        if deferred {
+            // WAL with synchronous=NORMAL: a commit appends to the WAL
+            // without an fsync (still atomic: a torn tail is discarded at
+            // recovery).
+            self.conn.execute_batch("PRAGMA synchronous = NORMAL")?;
+            return Ok(());
+        }
+        self.conn.execute_batch("PRAGMA synchronous = FULL")?;
+        // The WAL is append-only (restarted from its start only after a
+        // checkpoint, which NORMAL syncs itself): one fsync of the file
+        // covers every frame the deferred commits wrote.
+        let wal = {
+            let mut name = self.path.clone().into_os_string();
+            name.push("-wal");
+            PathBuf::from(name)
+        };
+        match std::fs::File::open(&wal) {
+            Ok(file) => file
+                .sync_all()
+                .map_err(|e| Error::Store(format!("can't sync {}: {e}", wal.display()))),
+            // No WAL file: nothing was written since the last checkpoint.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::Store(format!("can't open {}: {e}", wal.display()))),
+        }
+    }
+
     fn host_cache(&mut self) -> Option<&mut SqliteStore> {
         Some(self)
     }
