@@ -236,6 +236,9 @@ pub struct Joined {
     /// What became of the host's own users (`--adopt`, `--discard`), a
     /// sentence each; empty when it had none.
     pub standalone: Vec<String>,
+    /// Why rosterd restarts now (the fleet's uid range or admin group
+    /// differ from the ones it runs with); empty when it doesn't.
+    pub restart: String,
 }
 
 /// `roster hosts status`: where this host stands with its controller.

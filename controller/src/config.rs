@@ -38,6 +38,10 @@ pub struct ControllerConfig {
     /// uids the controller hands out, fleet-wide (never reused).
     pub uid_min: u32,
     pub uid_max: u32,
+    /// The group every host's NSS shows with the admins who may log in
+    /// there (hosts take it, with the uid range, at enrollment).
+    pub admin_group: String,
+    pub admin_gid: u32,
     pub home_base: PathBuf,
     pub shell: PathBuf,
     pub argon2: Argon2Config,
@@ -112,6 +116,8 @@ impl Default for ControllerConfig {
             report_retention: Duration::from_secs(90 * 24 * 3600),
             uid_min: host.uid_min,
             uid_max: host.uid_max,
+            admin_group: host.admin_group,
+            admin_gid: host.admin_gid,
             home_base: host.home_base,
             shell: host.shell,
             argon2: host.argon2,
@@ -202,13 +208,14 @@ impl ControllerConfig {
 
     /// What parses but can't work, every problem at once.
     pub fn validate(&self) -> Result<(), String> {
-        let mut problems = Vec::new();
-        if self.uid_min == 0 || self.uid_min > self.uid_max {
-            problems.push(format!(
-                "uid_min ({}) must be above 0 and at most uid_max ({})",
-                self.uid_min, self.uid_max
-            ));
-        }
+        // The keys a host's configuration has too (uid range, admin
+        // group, argon2, password, lockout, registration): the hosts' own
+        // rules, so the two can't drift.
+        let mut problems = match self.rules().validate() {
+            Err(roster_core::config::ConfigError::Invalid { problems, .. }) => problems,
+            Err(other) => vec![other.to_string()],
+            Ok(()) => Vec::new(),
+        };
         if self.limits.accept_rate == 0 || self.limits.accept_burst == 0 {
             problems.push("limits.accept_rate and limits.accept_burst must be above 0".into());
         }
@@ -255,6 +262,8 @@ impl ControllerConfig {
         roster_core::Config {
             uid_min: self.uid_min,
             uid_max: self.uid_max,
+            admin_group: self.admin_group.clone(),
+            admin_gid: self.admin_gid,
             home_base: self.home_base.clone(),
             shell: self.shell.clone(),
             argon2: self.argon2.clone(),

@@ -118,8 +118,15 @@ fn bus_address() -> String {
         .unwrap_or_else(|_| roster_client::DEFAULT_SYSTEM_BUS.to_owned())
 }
 
-async fn serve(args: Args, config: Config) -> Result<(), String> {
+async fn serve(args: Args, mut config: Config) -> Result<(), String> {
     let database = config.database.clone();
+    // An enrolled host runs with the fleet's uid range and admin group
+    // (rosterd.toml may not set them then: checked below).
+    if let Ok(Some((enrollment, _))) = fleet::files::FleetFiles::beside(&database).load()
+        && let Some(settings) = &enrollment.fleet
+    {
+        fleet::settings::apply(&mut config, settings);
+    }
     let opened = tokio::task::spawn_blocking(move || {
         Roster::open(config.clone(), Arc::new(SystemClock)).map(|r| (r, config))
     })
@@ -344,10 +351,9 @@ async fn serve(args: Args, config: Config) -> Result<(), String> {
     let why = tokio::select! {
         _ = term.recv() => "SIGTERM",
         _ = int.recv() => "SIGINT",
-        () = d.fleet.restart_wanted() => {
+        why = d.fleet.restart_wanted() => {
             d.audit.flush_repeats(true);
-            return Err("the controller moved this host to another environment: exiting so that \
-                        systemd starts rosterd serving it".into());
+            return Err(format!("{why}: exiting so that systemd starts rosterd serving it"));
         }
         // The bus went away (dbus-daemon stopped, crashed or restarted).
         // We exit rather than reconnect: a new connection would have to

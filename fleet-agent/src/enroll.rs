@@ -4,7 +4,7 @@
 use crate::pin::{CaPin, certificates, pinned_config};
 use crate::transport::Endpoint;
 use crate::{AgentError, HostKey};
-use roster_fleet_protocol::{EnrollAnswer, EnrollRequest, LocalIds, Standalone};
+use roster_fleet_protocol::{EnrollAnswer, EnrollRequest, FleetSettings, LocalIds, Standalone};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::time::Duration;
@@ -30,6 +30,10 @@ pub struct Enrollment {
     pub ca_fingerprint: String,
     pub epoch: String,
     pub cursor: i64,
+    /// The uid range and admin group the controller decides (none from a
+    /// controller that predates them, and in enrollments written before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<FleetSettings>,
 }
 
 /// What `roster hosts join` gives.
@@ -135,6 +139,7 @@ pub async fn enroll_reporting(
         ca_fingerprint: pin.to_string(),
         epoch: answer.epoch,
         cursor: answer.cursor,
+        fleet: answer.fleet,
     };
     Ok((enrollment, answer.standalone))
 }

@@ -189,6 +189,23 @@ pub struct EnrollAnswer {
     /// retired, and what didn't move and why). Empty when it had none.
     #[serde(default)]
     pub standalone: Vec<String>,
+    /// The fleet-wide settings a host takes from its controller (none
+    /// from a controller that predates them: the host keeps its own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<FleetSettings>,
+}
+
+/// What every host of a fleet must agree on, decided in the
+/// controller's configuration (DESIGN.md: in fleet mode the uid range and
+/// the admin group come from the controller, never from rosterd.toml).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FleetSettings {
+    /// The uids (and private gids) users get, fleet-wide.
+    pub uid_min: u32,
+    pub uid_max: u32,
+    /// The group NSS shows holding the admins who may log in on a host.
+    pub admin_group: String,
+    pub admin_gid: u32,
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@ pub mod report;
 pub mod sync;
 
 pub use enroll::{
-    AdoptedKey, AdoptedUser, EnrollAnswer, EnrollRequest, IdKind, IdRange, LocalIds,
+    AdoptedKey, AdoptedUser, EnrollAnswer, EnrollRequest, FleetSettings, IdKind, IdRange, LocalIds,
     MAX_ADOPTED_USERS, RangeKind, RetiredUid, Standalone, UsedId,
 };
 pub use error::{ErrorAnswer, ErrorCode};

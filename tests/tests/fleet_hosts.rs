@@ -8,7 +8,7 @@
 mod fleet_common;
 mod pam_common;
 
-use fleet_common::{Fleet, PASSWORD, text};
+use fleet_common::{Fleet, FleetOptions, PASSWORD, text};
 use pam_common::{PAM_PERM_DENIED, PAM_SUCCESS, World};
 use roster_core::Actor;
 use roster_core::level::Level;
@@ -548,4 +548,69 @@ fn a_standalone_host_joins_with_adopt_or_discard_and_a_clash_changes_nothing() {
     assert!(!shown.success(), "{shown:?}");
     assert_eq!(discarding.uid("dora"), dora);
     assert!(fleet.roster().show_user(&Actor::Root, "gus").is_err());
+}
+
+/// The admin group (and the uid range) come from the controller: a host
+/// whose rosterd runs with another admin group takes the fleet's at the
+/// join by restarting (said by `join`), NSS then shows the fleet's group
+/// with its admins, and rosterd.toml's may not bring its own back.
+#[test]
+fn the_fleets_admin_group_reaches_the_host_through_a_restart() {
+    let Some(fleet) = Fleet::start_with(
+        "fleet_admin_group",
+        FleetOptions {
+            admin_group: Some(("fleet-admins".into(), 1_879_048_000)),
+            ..FleetOptions::default()
+        },
+    ) else {
+        return;
+    };
+    fleet.create_user("ada", "prod", Level::Admin);
+    fleet.create_user("walt", "prod", Level::Write);
+    let mut a = World::start_with(TestConfig::new().fleet_host());
+    let joined =
+        fleet_common::join_host(&a.daemon, &fleet, &fleet.join_token("prod"), "host-a").expect_ok();
+    assert!(
+        joined
+            .stdout
+            .contains("rosterd restarts now: the fleet uses admin group fleet-admins (1879048000)"),
+        "{}",
+        joined.stdout
+    );
+    let exited = a.daemon.wait_exit(Duration::from_secs(20));
+    assert!(
+        exited.is_some_and(|status| !status.success()),
+        "rosterd did not exit for its restart: {exited:?}"
+    );
+    a.daemon
+        .try_restart()
+        .unwrap_or_else(|e| panic!("{}", e.stderr));
+    let bytes = std::fs::read(a.daemon.nss_cache_path()).unwrap();
+    let snapshot = roster_snapshot::Snapshot::parse(&bytes).unwrap_or_else(|e| panic!("{e:?}"));
+    let group = snapshot
+        .group_by_name(b"fleet-admins")
+        .expect("the fleet's admin group in the host's NSS snapshot");
+    assert_eq!(group.gid(), 1_879_048_000);
+    let members: Vec<String> = group
+        .members()
+        .map(|m| String::from_utf8_lossy(m).into_owned())
+        .collect();
+    // ada holds admin in prod; root-admin is a role admin (logs in
+    // everywhere); walt (write) is not an admin.
+    assert_eq!(members, ["ada", "root-admin"]);
+    assert!(snapshot.group_by_name(b"roster-admins").is_none());
+    // Running with the fleet's settings now: nothing more to take.
+    let status = a.daemon.roster(&["hosts", "status"]).run().expect_ok();
+    assert!(status.stdout.contains("host-a"), "{}", status.stdout);
+    // rosterd.toml may not set them while enrolled, each named.
+    a.daemon.rewrite_config(
+        TestConfig::new()
+            .fleet_host()
+            .set_str("admin_group", "local-admins"),
+    );
+    let refused = a
+        .daemon
+        .try_restart()
+        .expect_err("rosterd refuses admin_group while enrolled");
+    assert!(refused.stderr.contains("admin_group"), "{}", refused.stderr);
 }

@@ -153,6 +153,15 @@ pub async fn join(
     println!(
         "Users, grants and keys now come from the controller; `roster hosts status` shows the link."
     );
+    if !joined.restart.is_empty() {
+        println!(
+            "rosterd restarts now: {} (systemd starts it again; without systemd, start rosterd yourself).",
+            joined.restart
+        );
+        if systemd {
+            wait_for_rosterd(ctx).await?;
+        }
+    }
     Ok(())
 }
 

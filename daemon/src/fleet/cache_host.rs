@@ -68,7 +68,8 @@ impl CacheHost {
             self.fleet().mark_revoked();
         }
         if applied.environment_moved {
-            self.fleet().restart_for_environment();
+            self.fleet()
+                .restart_because("the controller moved this host to another environment");
         }
     }
 }

@@ -157,6 +157,7 @@ mod tests {
             ca_fingerprint: "SHA256:x".into(),
             epoch: "e".into(),
             cursor: 3,
+            fleet: None,
         }
     }
 

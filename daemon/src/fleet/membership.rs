@@ -186,6 +186,25 @@ impl Daemon {
         })
         .await?;
         self.fleet.answered();
+        let restart_for = enrollment
+            .fleet
+            .as_ref()
+            .map(|fleet| super::settings::restart_needed(&self.config, fleet))
+            .unwrap_or_default();
+        let restart = if restart_for.is_empty() {
+            String::new()
+        } else {
+            let why = format!("the fleet uses {}", restart_for.join(" and "));
+            eprintln!("rosterd: {why}: restarting to take them");
+            let fleet = Arc::clone(self);
+            let reason = why.clone();
+            // After this call's answer has gone out.
+            tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                fleet.fleet.restart_because(&reason);
+            });
+            why
+        };
         Ok(Joined {
             hostname: enrollment.hostname,
             environment: enrollment.environment,
@@ -193,6 +212,7 @@ impl Daemon {
             users,
             cursor,
             standalone: notes,
+            restart,
         })
     }
 
@@ -207,6 +227,13 @@ impl Daemon {
                 "this host is not enrolled with a controller".into(),
             ));
         }
+        let fleet_settings = self
+            .fleet
+            .files
+            .load()
+            .ok()
+            .flatten()
+            .and_then(|(enrollment, _)| enrollment.fleet);
         self.fleet.stop();
         self.fleet
             .files
@@ -222,6 +249,15 @@ impl Daemon {
             })
             .await?;
         let now = self.config.environment.clone();
+        if let Some(fleet) = fleet_settings {
+            // rosterd.toml couldn't set them while enrolled: from the next
+            // start it would bring its own (the defaults) back.
+            eprintln!(
+                "rosterd: left the fleet: to keep its users' ids and admin group after a restart, set \
+                 uid_min = {}, uid_max = {}, admin_group = {:?}, admin_gid = {} in rosterd.toml",
+                fleet.uid_min, fleet.uid_max, fleet.admin_group, fleet.admin_gid
+            );
+        }
         eprintln!(
             "rosterd: left the fleet: standalone again in environment {now} (rosterd.toml), the cache kept as this host's store"
         );

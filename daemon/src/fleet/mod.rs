@@ -13,6 +13,7 @@ pub mod local_ids;
 pub mod membership;
 pub mod online;
 pub mod sessions;
+pub mod settings;
 pub mod users;
 
 use crate::daemon::Daemon;
@@ -64,6 +65,8 @@ pub struct Fleet {
     agent: Mutex<Option<CancellationToken>>,
     link: Mutex<Link>,
     restart: Notify,
+    /// Why rosterd exits for a restart, said in its last line.
+    restart_reason: Mutex<String>,
     /// Join and leave one at a time.
     pub membership: tokio::sync::Mutex<()>,
     /// Registration codes the controller accepted at a login here, by
@@ -94,6 +97,7 @@ impl Fleet {
             agent: Mutex::new(None),
             link: Mutex::new(link),
             restart: Notify::new(),
+            restart_reason: Mutex::new(String::new()),
             membership: tokio::sync::Mutex::new(()),
             accepted_codes: online::AcceptedCodes::default(),
         }
@@ -178,12 +182,23 @@ impl Fleet {
     /// exits for its service manager to start it on the new one (the NSS
     /// snapshot's admin group, the session sweep and every check follow
     /// the environment from the start).
-    pub fn restart_for_environment(&self) {
+    /// rosterd exits so that systemd starts it again (`Restart=` in the
+    /// unit), serving what `why` names.
+    pub fn restart_because(&self, why: &str) {
+        *self
+            .restart_reason
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = why.to_owned();
         self.restart.notify_one();
     }
 
-    pub async fn restart_wanted(&self) {
+    /// Waits for [`Fleet::restart_because`]; answers its reason.
+    pub async fn restart_wanted(&self) -> String {
         self.restart.notified().await;
+        self.restart_reason
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     pub fn certificate_renewed(

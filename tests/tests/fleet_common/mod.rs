@@ -49,6 +49,8 @@ pub struct FleetOptions {
     pub replicas: usize,
     /// The fleet's uid range; None: a harness block (32 uids).
     pub uids: Option<(u32, u32)>,
+    /// The fleet's admin group (name, gid); None: the default.
+    pub admin_group: Option<(String, u32)>,
 }
 
 impl Default for FleetOptions {
@@ -57,6 +59,7 @@ impl Default for FleetOptions {
             listen_ip: "127.0.0.1".into(),
             replicas: 1,
             uids: None,
+            admin_group: None,
         }
     }
 }
@@ -90,6 +93,11 @@ impl Fleet {
             .collect::<Vec<_>>()
             .join(", ");
         let (uid_min, uid_max) = options.uids.unwrap_or_else(next_uid_block);
+        let admin_group = options
+            .admin_group
+            .as_ref()
+            .map(|(name, gid)| format!("admin_group = {name:?}\nadmin_gid = {gid}\n"))
+            .unwrap_or_default();
         for (replica, port) in ports.iter().enumerate() {
             let suffix = replica_suffix(replica);
             std::fs::create_dir(dir.path().join(format!("ca{suffix}"))).unwrap();
@@ -98,7 +106,7 @@ impl Fleet {
                 format!(
                     r#"uid_min = {uid_min}
 uid_max = {uid_max}
-[store]
+{admin_group}[store]
 conninfo = "{conninfo}"
 [listen]
 api = "{ip}:{port}"

@@ -21,7 +21,7 @@ use roster_core::clock::{Clock, SystemClock};
 use roster_core::error::Error;
 use roster_core::{Secret, credential};
 use roster_fleet_protocol::{
-    EnrollAnswer, EnrollRequest, ErrorCode, IdKind, MAX_REPORTED_IDS, RangeKind,
+    EnrollAnswer, EnrollRequest, ErrorCode, FleetSettings, IdKind, MAX_REPORTED_IDS, RangeKind,
 };
 use roster_store_postgres::fleet::{
     AuditRow, HostRange, IdKind as StoredIdKind, NewHost, RangeKind as StoredRangeKind, ReportedId,
@@ -139,6 +139,12 @@ async fn admit(
     let csr = request.csr_pem;
     let own_users = request.standalone;
     let (uid_min, uid_max) = (rules.uid_min, rules.uid_max);
+    let fleet = FleetSettings {
+        uid_min,
+        uid_max,
+        admin_group: rules.admin_group.clone(),
+        admin_gid: rules.admin_gid,
+    };
     let (answer, info) = store
         .run(move |s| {
             s.fleet_write(|tx| {
@@ -241,6 +247,7 @@ async fn admit(
                         epoch,
                         cursor: 0,
                         standalone,
+                        fleet: Some(fleet.clone()),
                     },
                     HostInfo {
                         id: host.id,
