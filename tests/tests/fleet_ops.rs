@@ -251,6 +251,12 @@ fn keys_tokens_environments_and_register_go_to_the_controller() {
         .run()
         .expect_ok();
     assert!(with_token.stdout.contains("Added"), "{with_token:?}");
+    // Tokens live at the controller only: the list is read there.
+    let listed = admin.run(&["tokens", "list", "--json"], "").expect_ok();
+    assert!(
+        listed.stdout.contains(&format!("\"{id}\"")) && listed.stdout.contains("\"ci\""),
+        "{listed:?}"
+    );
     admin
         .run(&["tokens", "rename", &id, "ci-renamed"], "")
         .expect_ok();

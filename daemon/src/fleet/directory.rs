@@ -147,6 +147,24 @@ impl Daemon {
         }
     }
 
+    /// `tokens list [--user U]`: tokens never leave the controller (DESIGN.md
+    /// "What a host receives"), so the list is read there, with the
+    /// person's credential.
+    pub async fn fleet_list_tokens(
+        &self,
+        call: &Call,
+        owner: Option<String>,
+    ) -> Result<Vec<TokenInfo>> {
+        let credential = self.fleet_credential(call).await?;
+        match self
+            .forward(call, credential, Op::ListTokens { owner })
+            .await?
+        {
+            OpsAnswer::Tokens { tokens } => tokens.into_iter().map(token_info).collect(),
+            other => Err(unexpected(&other)),
+        }
+    }
+
     /// `tokens delete ID [--user U]`: a token of someone other than `U`
     /// is "not found", never deleted (as on a standalone host).
     pub async fn fleet_delete_token(&self, call: &Call, id: String, user: String) -> Result<()> {

@@ -59,6 +59,9 @@ impl Tokens {
     async fn list(&self, #[zbus(header)] hdr: Header<'_>, user: String) -> Result<Vec<TokenInfo>> {
         let call = self.d.begin_read(&hdr, "tokens.list").await?;
         let owner = given(&user);
+        if self.d.forwards() {
+            return self.d.fleet_list_tokens(&call, owner).await;
+        }
         let tokens = self
             .d
             .acting(&call, move |r, a| r.list_tokens(a, owner.as_deref()))
