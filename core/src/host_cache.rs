@@ -52,7 +52,8 @@ pub struct FleetState {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QueuedReport {
     pub at: Timestamp,
-    /// `session`, `login_result` or `audit`.
+    /// `session`, `login_result`, `audit` or `live_sessions` (the host's
+    /// whole list of live sessions, JSON).
     pub kind: String,
     pub text: String,
 }

@@ -28,7 +28,7 @@ mod fleet_cache;
 mod grants;
 mod keys;
 mod lockouts;
-mod migrations;
+pub(crate) mod migrations;
 mod secrets;
 mod sessions;
 mod users;

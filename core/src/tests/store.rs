@@ -30,7 +30,7 @@ fn migrates_an_empty_file_and_sets_the_pragmas() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state/roster.db");
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 3);
+    assert_eq!(store.schema_version().unwrap(), 4);
     assert_eq!(store.settings().unwrap(), ("wal".to_string(), 2, 1));
     drop(store);
     let conn = rusqlite::Connection::open(&path).unwrap();
@@ -72,7 +72,7 @@ fn reopening_keeps_data_and_version() {
     store.write(|tx| tx.insert_environment("lab", 5)).unwrap();
     drop(store);
     let mut store = Store::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 3);
+    assert_eq!(store.schema_version().unwrap(), 4);
     let env = store.read(|tx| tx.environment("lab")).unwrap().unwrap();
     assert_eq!((env.name.as_str(), env.created, env.grants), ("lab", 5, 0));
 }
@@ -255,4 +255,64 @@ fn hand_edited_enums_are_reported_not_panicked() {
         Err(Error::Store(m)) => assert!(m.contains("god"), "{m}"),
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn migration_4_turns_marked_session_rows_into_live_session_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("roster.db");
+    let mut conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch("PRAGMA journal_mode = WAL").unwrap();
+    // A database as rosterd left it at version 3, with queued reports.
+    for (index, step) in crate::store::sqlite::migrations::MIGRATIONS[..3]
+        .iter()
+        .enumerate()
+    {
+        let tx = conn.transaction().unwrap();
+        tx.execute_batch(step).unwrap();
+        tx.pragma_update(None, "user_version", index as i64 + 1)
+            .unwrap();
+        tx.commit().unwrap();
+    }
+    conn.execute_batch(
+        "INSERT INTO fleet_reports (at, kind, text) VALUES
+            (10, 'session', 'opened bob'),
+            (11, 'session', 'live_sessions [{\"id\":1}]'),
+            (12, 'audit', 'live_sessions in an audit line stays');",
+    )
+    .unwrap();
+    drop(conn);
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.schema_version().unwrap(), 4);
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let rows: Vec<(i64, String, String)> = conn
+        .prepare("SELECT id, kind, text FROM fleet_reports ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        rows,
+        [
+            (1, "session".into(), "opened bob".into()),
+            (2, "live_sessions".into(), "[{\"id\":1}]".into()),
+            (
+                3,
+                "audit".into(),
+                "live_sessions in an audit line stays".into()
+            ),
+        ]
+    );
+    // New rows keep counting after the copied ones.
+    conn.execute(
+        "INSERT INTO fleet_reports (at, kind, text) VALUES (13, 'live_sessions', '[]')",
+        [],
+    )
+    .unwrap();
+    let last: i64 = conn
+        .query_row("SELECT max(id) FROM fleet_reports", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(last, 4);
 }

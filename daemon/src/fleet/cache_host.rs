@@ -140,12 +140,12 @@ fn entry(report: QueuedReport) -> ReportEntry {
     let kind = match report.kind.as_str() {
         "session" => ReportKind::Session,
         "login_result" => ReportKind::LoginResult,
+        "live_sessions" => ReportKind::LiveSessions,
         _ => ReportKind::Audit,
     };
-    let (live, text) = super::sessions::sent_as(&report.kind, report.text);
     ReportEntry {
         at: report.at,
-        kind: if live { ReportKind::LiveSessions } else { kind },
-        text,
+        kind,
+        text: report.text,
     }
 }

@@ -1,27 +1,14 @@
 //! What `roster users sessions --fleet` shows of this host: each time a
 //! session opens or ends here, the whole list of live sessions goes up as
-//! one report ([`LIVE_SESSIONS_KIND`]); the controller shows each host's
-//! latest. Queued in the cache like every report, so an outage delays it
-//! and loses nothing: the cache's queue keeps the kinds `session`,
-//! `login_result` and `audit`, so the list rides as a `session` row whose
-//! text starts with [`LIVE_SESSIONS_MARK`], sent as its own kind.
+//! one report of the kind `live_sessions`; the controller shows each
+//! host's latest. Queued in the cache like every report, so an outage
+//! delays it and loses nothing.
 
 use crate::daemon::Daemon;
 use roster_core::host_cache::QueuedReport;
 use roster_core::model::Session;
 use roster_fleet_agent::protocol::SessionView;
 use roster_fleet_agent::protocol::report::MAX_ENTRY_BYTES;
-
-/// The start of a queued `session` row that carries the live sessions.
-pub const LIVE_SESSIONS_MARK: &str = "live_sessions ";
-
-/// The report kind and text a queued row goes up as.
-pub fn sent_as(kind: &str, text: String) -> (bool, String) {
-    match text.strip_prefix(LIVE_SESSIONS_MARK) {
-        Some(list) if kind == "session" => (true, list.to_owned()),
-        _ => (false, text),
-    }
-}
 
 /// The live sessions as one report's text: as many as fit in an entry
 /// (the oldest first; a host with more shows the first that fit).
@@ -42,7 +29,7 @@ pub fn live_sessions_text(sessions: &[Session]) -> String {
         .collect();
     loop {
         let text = serde_json::to_string(&views).unwrap_or_else(|_| "[]".into());
-        if text.len() + LIVE_SESSIONS_MARK.len() <= MAX_ENTRY_BYTES || views.is_empty() {
+        if text.len() <= MAX_ENTRY_BYTES || views.is_empty() {
             return text;
         }
         views.pop();
@@ -62,8 +49,8 @@ impl Daemon {
             let queued = guard.live_sessions().and_then(|sessions| {
                 guard.queue_fleet_report(&QueuedReport {
                     at: super::now(),
-                    kind: "session".into(),
-                    text: format!("{LIVE_SESSIONS_MARK}{}", live_sessions_text(&sessions)),
+                    kind: "live_sessions".into(),
+                    text: live_sessions_text(&sessions),
                 })
             });
             if let Err(e) = queued {
@@ -104,12 +91,5 @@ mod tests {
         let back: Vec<SessionView> = serde_json::from_str(&text).unwrap();
         assert!(!back.is_empty() && back.len() < 500);
         assert_eq!(live_sessions_text(&[]), "[]");
-        // Queued as a session row, sent as its own kind.
-        let queued = format!("{LIVE_SESSIONS_MARK}{text}");
-        assert_eq!(sent_as("session", queued), (true, text.clone()));
-        let line = "action=pam.open_session target=carol".to_string();
-        assert_eq!(sent_as("session", line.clone()), (false, line));
-        let odd = format!("{LIVE_SESSIONS_MARK}x");
-        assert_eq!(sent_as("audit", odd.clone()), (false, odd));
     }
 }

@@ -188,6 +188,26 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (secret, uid)
     ) STRICT;
     "#,
+    // 4: a fleet host's live-session list is a report kind of its own
+    // (it rode as a `session` row whose text began "live_sessions ").
+    // SQLite can't change a CHECK: the queue is copied into a new table.
+    r#"
+    CREATE TABLE fleet_reports_v4 (
+        id   INTEGER PRIMARY KEY AUTOINCREMENT,
+        at   INTEGER NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('session', 'login_result', 'audit', 'live_sessions')),
+        text TEXT NOT NULL
+    ) STRICT;
+    INSERT INTO fleet_reports_v4 (id, at, kind, text)
+        SELECT id, at,
+               CASE WHEN kind = 'session' AND substr(text, 1, 14) = 'live_sessions '
+                    THEN 'live_sessions' ELSE kind END,
+               CASE WHEN kind = 'session' AND substr(text, 1, 14) = 'live_sessions '
+                    THEN substr(text, 15) ELSE text END
+        FROM fleet_reports;
+    DROP TABLE fleet_reports;
+    ALTER TABLE fleet_reports_v4 RENAME TO fleet_reports;
+    "#,
 ];
 
 /// Bring the schema to the newest version, each step in its own
