@@ -197,8 +197,18 @@ impl Daemon {
         // An enrolled host's database is the fleet's cache: a change the
         // controller must make is never made in it (the next batch would
         // undo it). The forwarded ones go there; the rest are refused.
-        let result = if self.forwards()
-            && crate::fleet::forward::FLEET_CHANGES.contains(&action)
+        let fleet_change = crate::fleet::forward::FLEET_CHANGES.contains(&action);
+        let result = if fleet_change && self.fleet.membership.try_lock().is_err() {
+            // A join reads the host's own users before it enrolls and
+            // swaps the store for the fleet's after: a change made in
+            // between would be lost without a word.
+            Err(RosterError::Unavailable(
+                "this host is joining or leaving a fleet right now (`roster hosts join` or \
+                 `leave` is running): nothing changed; try again once it has finished"
+                    .into(),
+            ))
+        } else if self.forwards()
+            && fleet_change
             && !crate::fleet::forward::FORWARDED.contains(&action)
         {
             Err(crate::fleet::forward::not_forwarded(action))

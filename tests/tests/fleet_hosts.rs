@@ -614,3 +614,79 @@ fn the_fleets_admin_group_reaches_the_host_through_a_restart() {
         .expect_err("rosterd refuses admin_group while enrolled");
     assert!(refused.stderr.contains("admin_group"), "{}", refused.stderr);
 }
+
+/// A join reads the host's own users, enrolls, then swaps the store for
+/// the fleet's: a local change in between would vanish, so changes are
+/// refused while a join runs (here one stuck on a controller that never
+/// answers its TLS handshake), and work again once it has failed.
+#[test]
+fn changes_wait_while_a_join_is_in_flight() {
+    let a = World::start_with(TestConfig::new().fleet_host());
+    let create = |name: &str| {
+        a.daemon
+            .roster(&["users", "create", name, "--password-stdin"])
+            .stdin(&format!("{PASSWORD}\n"))
+            .run()
+    };
+    // A user of its own, so that `--discard` has something to retire.
+    create("early").expect_ok();
+    // Accepts TCP (the kernel's backlog) and never says a word.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("https://{}", silent.local_addr().unwrap());
+    let mut join = a
+        .daemon
+        .roster(&[
+            "hosts",
+            "join",
+            &url,
+            "--ca-fingerprint",
+            "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU",
+            "--token-stdin",
+            "--discard",
+        ])
+        .to_command()
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = join.stdin.take().unwrap();
+        stdin.write_all(b"some-join-token\n").unwrap();
+    }
+    // Creates made before the join took its turn go through; once it
+    // runs, each is refused.
+    let mut refused = None;
+    let deadline = std::time::Instant::now() + Duration::from_secs(8);
+    for attempt in 0.. {
+        if std::time::Instant::now() > deadline {
+            break;
+        }
+        let run = create(&format!("zed{attempt}"));
+        if !run.success() && run.stderr.contains("joining or leaving a fleet") {
+            refused = Some(run);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let Some(refused) = refused else {
+        let out = join.wait_with_output().unwrap();
+        panic!(
+            "no change was refused while the join ran; the join: {} {}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+    };
+    assert!(refused.stderr.contains("nothing changed"), "{refused:?}");
+    let joined = join.wait_with_output().unwrap();
+    assert!(!joined.status.success(), "{}", text(&joined.stdout));
+    drop(silent);
+    // The join failed: standalone as before (nothing retired), and
+    // changes work again.
+    a.daemon
+        .roster(&["users", "show", "early"])
+        .run()
+        .expect_ok();
+    create("late").expect_ok();
+}
