@@ -124,6 +124,27 @@ fn import_is_refused_before_any_file_is_touched(world: &World) {
     );
 }
 
+/// A `roster login` session is voided like a token: after a password
+/// reset at the controller the next command says so (and goes on as the
+/// uid).
+fn a_session_is_voided_by_a_password_reset(world: &World, fleet: &Fleet) {
+    let carol = Person::on(world);
+    carol.login("carol");
+    let before = carol.run(&["whoami"], "").expect_ok();
+    assert!(!before.stderr.contains("no longer accepted"), "{before:?}");
+    fleet
+        .roster()
+        .reset_password(&Actor::Root, "carol")
+        .unwrap();
+    let after = carol.run(&["whoami"], "");
+    assert!(
+        after
+            .stderr
+            .contains("your `roster login` session is no longer accepted"),
+        "{after:?}"
+    );
+}
+
 fn keys_at_controller(fleet: &Fleet, user: &str) -> usize {
     fleet.roster().list_keys(&Actor::Root, user).unwrap().len()
 }
@@ -269,6 +290,8 @@ fn keys_tokens_environments_and_register_go_to_the_controller() {
         .env("ROSTER_TOKEN", &secret)
         .run();
     assert!(!gone.success(), "{gone:?}");
+
+    a_session_is_voided_by_a_password_reset(&a, &fleet);
 
     // `roster register`: the code is the credential, the answer names
     // the account.
