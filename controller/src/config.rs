@@ -102,6 +102,13 @@ pub struct LimitsConfig {
     /// loses it (and its turn goes to the next).
     #[serde(deserialize_with = "duration")]
     pub snapshot_send_timeout: Duration,
+    /// Requests a second each host may make, beyond `host_burst`.
+    pub host_rate: u32,
+    pub host_burst: u32,
+    /// A connection with no request for this long (and a request whose
+    /// headers take this long) is closed.
+    #[serde(deserialize_with = "duration")]
+    pub idle_timeout: Duration,
     /// The longest a long poll waits before its empty answer.
     #[serde(deserialize_with = "duration")]
     pub long_poll: Duration,
@@ -170,6 +177,9 @@ impl Default for LimitsConfig {
             snapshot_queue: 2000,
             snapshot_queue_wait: Duration::from_secs(30),
             snapshot_send_timeout: Duration::from_secs(60),
+            host_rate: 10,
+            host_burst: 40,
+            idle_timeout: Duration::from_secs(60),
             long_poll: Duration::from_secs(roster_fleet_protocol::LONG_POLL_MAX_SECS),
             argon2_per_host: 2,
         }
@@ -242,6 +252,13 @@ impl ControllerConfig {
                 "limits.snapshot_queue_wait and limits.snapshot_send_timeout must be above 0"
                     .into(),
             );
+        }
+        if self.limits.host_rate == 0 || self.limits.host_burst == 0 {
+            problems.push("limits.host_rate and limits.host_burst must be above 0".into());
+        }
+        // Counted between requests only: a long poll waiting isn't idle.
+        if self.limits.idle_timeout.is_zero() {
+            problems.push("limits.idle_timeout must be above 0".into());
         }
         if self.limits.argon2_per_host == 0 {
             problems.push("limits.argon2_per_host must be above 0".into());

@@ -13,7 +13,7 @@ use crate::config::ControllerConfig;
 use crate::error::Fail;
 use crate::pki::CaBundle;
 use crate::store::Store;
-use crate::tls::{AcceptLimiter, AcceptStats, MtlsAcceptor};
+use crate::tls::{AcceptLimiter, AcceptStats, HostLimiter, MtlsAcceptor};
 use api::snapshot::{SnapshotCache, SnapshotLimits};
 use feed::Feed;
 use hosts::HostDirectory;
@@ -30,6 +30,14 @@ use std::time::Duration;
 const ACTIVITY_FLUSH: Duration = Duration::from_secs(10);
 /// How often reports, audit rows and request ids past retention go.
 const PURGE_EVERY: Duration = Duration::from_secs(3600);
+/// HTTP/1 buffer per connection (hyper's default is ~400 KiB): request
+/// heads and bodies are read through it and answers written through it,
+/// so it bounds what one connection holds beyond its body (itself
+/// bounded by `MAX_BODY_BYTES`). 8 KiB is hyper's first allocation; it
+/// grows towards this only for a connection moving a lot of bytes.
+const HTTP1_BUFFER_BYTES: usize = 64 << 10;
+/// Request headers at most (hyper's default is 100): a host sends five.
+const MAX_HEADERS: usize = 32;
 
 /// What every handler shares.
 pub struct Shared {
@@ -40,6 +48,7 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     pub ca: Arc<CaBundle>,
     pub snapshots: SnapshotCache,
+    pub host_limiter: HostLimiter,
     pub accept: Arc<AcceptStats>,
     pub argon2: api::ops::Argon2Quota,
 }
@@ -93,6 +102,9 @@ async fn run(config: ControllerConfig) -> Result<(), Fail> {
     )
     .map_err(Fail::pki)?;
     let acceptor = MtlsAcceptor::new(tls, limiter);
+    let host_limiter =
+        HostLimiter::new(f64::from(config.limits.host_rate), config.limits.host_burst)
+            .map_err(Fail::pki)?;
     let metrics = Arc::new(Metrics::default());
     let hosts = HostDirectory::new(&host_rows);
     // The window starts `window_changes` behind the head and the feed
@@ -122,6 +134,7 @@ async fn run(config: ControllerConfig) -> Result<(), Fail> {
             queue_wait: config.limits.snapshot_queue_wait,
             send_timeout: config.limits.snapshot_send_timeout,
         }),
+        host_limiter,
         config,
         feed,
         hosts,
@@ -146,10 +159,23 @@ async fn run(config: ControllerConfig) -> Result<(), Fail> {
     let handle = axum_server::Handle::new();
     tokio::spawn(stop_on_signal(handle.clone()));
     let api = shared.config.listen.api;
-    let server = axum_server::bind(api)
+    let idle = shared.config.limits.idle_timeout;
+    let mut server = axum_server::bind(api)
         .handle(handle.clone())
         .acceptor(acceptor)
-        .serve(api::router(Arc::clone(&shared)).into_make_service());
+        // The API is HTTP/1.1 only (the ALPN offered says so).
+        .http1_only()
+        // A connection that never sends its first request goes.
+        .first_request_timeout(idle);
+    server
+        .http_builder()
+        .http1()
+        .max_buf_size(HTTP1_BUFFER_BYTES)
+        .max_headers(MAX_HEADERS)
+        // Runs while hyper waits for a request's head: between requests
+        // (an idle kept-alive connection) and while one trickles in.
+        .header_read_timeout(idle);
+    let server = server.serve(api::router(Arc::clone(&shared)).into_make_service());
     let announce = async {
         if let Some(address) = handle.listening().await {
             announce(address, metrics_address);

@@ -26,6 +26,59 @@ fn metric(text: &str, name: &str) -> u64 {
         .unwrap_or_else(|| panic!("{name} in\n{text}"))
 }
 
+#[test]
+fn a_host_over_its_limit_is_throttled_while_another_is_served() {
+    let Some(controller) = Controller::start_with(
+        "host_limit",
+        "long_poll = \"20s\"\nhost_rate = 1\nhost_burst = 3\n",
+        CHEAP_ARGON2,
+    ) else {
+        return;
+    };
+    let (hammer, _) = controller.enroll("default", "hammer");
+    let (quiet, _) = controller.enroll("default", "quiet");
+    // A request a call (each on a new connection): well over 1 a second,
+    // so the burst of 3 runs out within a few.
+    let mut throttled = None;
+    for _ in 0..50 {
+        let reply = controller.call("GET", "/v1/hello", None, Some(&hammer));
+        if reply.status != 200 {
+            throttled = Some(reply);
+            break;
+        }
+    }
+    let throttled = throttled.expect("a host calling faster than host_rate is throttled");
+    assert_eq!(throttled.status, 429, "{}", throttled.json);
+    assert_eq!(throttled.json["code"], "too_many_requests");
+    let message = throttled.json["message"].as_str().unwrap();
+    assert!(message.contains("retry after"), "{message}");
+    assert_eq!(throttled.headers["retry-after"], "1");
+    // The version header still comes with the refusal.
+    assert!(throttled.headers.contains_key("roster-protocol"));
+    // The other host has its own bucket.
+    let served = controller.call("GET", "/v1/hello", None, Some(&quiet));
+    assert_eq!(served.status, 200, "{}", served.json);
+    assert_eq!(served.json["body"]["hostname"], "quiet");
+    // Enrollment (no certificate) isn't counted against any host.
+    let (third, _) = controller.enroll("default", "third");
+    assert_eq!(
+        controller
+            .call("GET", "/v1/hello", None, Some(&third))
+            .status,
+        200
+    );
+    let metrics = controller.metrics_text();
+    assert!(metric(&metrics, "roster_host_throttled_total") >= 1);
+    // After a pause the hammering host is served again.
+    std::thread::sleep(Duration::from_millis(2_100));
+    assert_eq!(
+        controller
+            .call("GET", "/v1/hello", None, Some(&hammer))
+            .status,
+        200
+    );
+}
+
 /// `count` users straight into PostgreSQL (no change-log rows: the
 /// snapshot reads the tables), each granted `write` in `environment`,
 /// with minimal-cost hashes (the sizes of real ones, none of the cost).

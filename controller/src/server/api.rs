@@ -43,6 +43,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/renew", post(report::renew))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&shared),
+            throttled,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&shared),
             versioned,
         ))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -168,6 +172,42 @@ async fn versioned(State(shared): State<Arc<Shared>>, request: Request, next: Ne
     headers.insert(PROTOCOL_HEADER, HeaderValue::from(PROTOCOL_VERSION));
     headers.insert(TIME_HEADER, HeaderValue::from(SystemClock.now()));
     response
+}
+
+/// Each host's requests through its own token bucket (`host_rate`,
+/// `host_burst`): a host over it gets 429 with `Retry-After` and the
+/// others are served as before. Keyed by the host id of the verified
+/// client certificate, before any store read; requests without one
+/// (enrollment) are bounded by the accept limiter and the join tokens.
+async fn throttled(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+    let host = request
+        .extensions()
+        .get::<PeerHost>()
+        .and_then(|peer| peer.0.as_ref())
+        .map(|identity| identity.id);
+    if let Some(host) = host
+        && !shared.host_limiter.try_acquire(host)
+    {
+        shared
+            .metrics
+            .host_throttled
+            .fetch_add(1, Ordering::Relaxed);
+        let wait = shared.host_limiter.retry_after_secs();
+        let mut response = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::TooManyRequests,
+            format!(
+                "this host sent more than {} requests in a burst ({} a second): retry after {wait} s",
+                shared.config.limits.host_burst, shared.config.limits.host_rate
+            ),
+        )
+        .into_response();
+        response
+            .headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, HeaderValue::from(wait));
+        return response;
+    }
+    next.run(request).await
 }
 
 /// A JSON body read strictly: over the size limit → 413, not JSON, a

@@ -27,6 +27,8 @@ pub struct Metrics {
     pub snapshot_refused: AtomicU64,
     /// Snapshots cut off at `snapshot_send_timeout`.
     pub snapshot_send_timeouts: AtomicU64,
+    /// Requests answered 429 because their host was over its own limit.
+    pub host_throttled: AtomicU64,
     pub refused: AtomicU64,
     pub ops_answered: AtomicU64,
     pub reports: AtomicU64,
@@ -132,6 +134,12 @@ impl Metrics {
             "Snapshots cut off at snapshot_send_timeout.",
             "counter",
             load(&self.snapshot_send_timeouts),
+        );
+        gauge(
+            "roster_host_throttled_total",
+            "Requests refused (429) because their host was over its own rate.",
+            "counter",
+            load(&self.host_throttled),
         );
         gauge(
             "roster_refused_total",
