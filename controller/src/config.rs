@@ -109,6 +109,9 @@ pub struct LimitsConfig {
     /// headers take this long) is closed.
     #[serde(deserialize_with = "duration")]
     pub idle_timeout: Duration,
+    /// How often change-log rows no replica needs any more are pruned.
+    #[serde(deserialize_with = "duration")]
+    pub change_log_prune_every: Duration,
     /// The longest a long poll waits before its empty answer.
     #[serde(deserialize_with = "duration")]
     pub long_poll: Duration,
@@ -180,6 +183,7 @@ impl Default for LimitsConfig {
             host_rate: 10,
             host_burst: 40,
             idle_timeout: Duration::from_secs(60),
+            change_log_prune_every: Duration::from_secs(3600),
             long_poll: Duration::from_secs(roster_fleet_protocol::LONG_POLL_MAX_SECS),
             argon2_per_host: 2,
         }
@@ -255,6 +259,9 @@ impl ControllerConfig {
         }
         if self.limits.host_rate == 0 || self.limits.host_burst == 0 {
             problems.push("limits.host_rate and limits.host_burst must be above 0".into());
+        }
+        if self.limits.change_log_prune_every < Duration::from_secs(1) {
+            problems.push("limits.change_log_prune_every must be at least 1s".into());
         }
         // Counted between requests only: a long poll waiting isn't idle.
         if self.limits.idle_timeout.is_zero() {

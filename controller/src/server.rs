@@ -144,6 +144,7 @@ async fn run(config: ControllerConfig) -> Result<(), Fail> {
     });
     tokio::spawn(flush_activity(Arc::clone(&shared)));
     tokio::spawn(purge(Arc::clone(&shared)));
+    tokio::spawn(prune_changes(Arc::clone(&shared)));
 
     let metrics_listener = tokio::net::TcpListener::bind(shared.config.listen.metrics)
         .await
@@ -251,6 +252,58 @@ async fn purge(shared: Arc<Shared>) {
             Err(e) => eprintln!("roster-controller: removing rows past report_retention: {e}"),
         }
     }
+}
+
+/// Change-log rows go once no replica can need them: at or below the
+/// lowest window floor any connected feed publishes (a cursor below it
+/// gets the snapshot from every replica anyway) and older than the
+/// longest `offline_grace` of any environment (what a host may still be
+/// working from). One replica prunes at a time (an advisory lock); every
+/// replica tries, so one stopping doesn't stop the pruning.
+async fn prune_changes(shared: Arc<Shared>) {
+    let mut every = tokio::time::interval(shared.config.limits.change_log_prune_every);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let now = SystemClock.now();
+        let pruned = shared
+            .store
+            .run(move |s| s.fleet_write(|tx| prune_once(tx, now)))
+            .await;
+        match pruned {
+            Ok(Some(rows)) if rows > 0 => {
+                shared
+                    .metrics
+                    .changes_pruned
+                    .fetch_add(rows, Ordering::Relaxed);
+                eprintln!("roster-controller: pruned {rows} change-log rows no replica needs");
+            }
+            Ok(_) => {}
+            Err(e) => eprintln!("roster-controller: pruning the change log: {e}"),
+        }
+    }
+}
+
+/// One pruning pass: how many rows went (`None`: none may, or another
+/// replica is pruning).
+fn prune_once(tx: &roster_store_postgres::PgTx<'_>, now: i64) -> roster_core::Result<Option<u64>> {
+    let Some(floor) = tx.lowest_feed_floor()? else {
+        return Ok(None);
+    };
+    // Every environment's grace (its default when never set); the
+    // default's when there is none at all.
+    let mut longest_grace = None;
+    for environment in tx.environments()? {
+        let grace = tx
+            .environment_settings(&environment.name)?
+            .unwrap_or_default()
+            .offline_grace;
+        longest_grace = longest_grace.max(Some(grace));
+    }
+    let longest_grace = longest_grace
+        .unwrap_or_else(|| roster_core::fleet::EnvironmentPolicy::default().offline_grace);
+    let grace = i64::try_from(longest_grace.as_secs()).unwrap_or(i64::MAX);
+    tx.prune_changes(floor, now.saturating_sub(grace))
 }
 
 async fn serve_metrics(listener: tokio::net::TcpListener, shared: Arc<Shared>) {

@@ -14,7 +14,8 @@
 
 mod harness;
 
-use harness::{CHEAP_ARGON2, Controller, HostCert};
+use harness::{CHEAP_ARGON2, Controller, HostCert, create_user};
+use roster_core::level::Level;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
@@ -188,4 +189,130 @@ fn a_full_snapshot_queue_answers_retry_later_and_a_stalled_send_gives_its_turn_b
     // The refused host comes back later and is served.
     let later = controller.call("GET", "/v1/snapshot", None, Some(&hosts[2]));
     assert_eq!(later.status, 200);
+}
+
+fn sync(controller: &Controller, host: &HostCert, epoch: &str, after: i64) -> harness::Reply {
+    controller.call(
+        "GET",
+        &format!("/v1/sync?after={after}&epoch={epoch}"),
+        None,
+        Some(host),
+    )
+}
+
+/// Syncs `host` from `cursor` to the head (changes exist, so no long
+/// poll waits); the new cursor.
+fn catch_up(controller: &Controller, host: &HostCert, epoch: &str, cursor: i64) -> i64 {
+    let reply = sync(controller, host, epoch, cursor);
+    assert_eq!(reply.status, 200, "{}", reply.json);
+    reply.json["body"]["cursor"].as_i64().unwrap()
+}
+
+#[test]
+fn pruned_changes_send_a_host_behind_them_to_the_snapshot_and_hosts_within_sync_on() {
+    let Some(mut controller) = Controller::start_with(
+        "prune",
+        "long_poll = \"20s\"\nwindow_changes = 4\nchange_log_prune_every = \"1s\"\n",
+        CHEAP_ARGON2,
+    ) else {
+        return;
+    };
+    let set = controller.command(&["environments", "set", "default", "offline_grace=1s"]);
+    assert!(
+        set.status.success(),
+        "{}",
+        String::from_utf8_lossy(&set.stderr)
+    );
+    let (within, enrolled) = controller.enroll("default", "within");
+    let (behind, _) = controller.enroll("default", "behind");
+    let epoch = enrolled["epoch"].as_str().unwrap().to_string();
+    let snapshot = controller.call("GET", "/v1/snapshot", None, Some(&within));
+    assert_eq!(snapshot.status, 200, "{}", snapshot.json);
+    let start = snapshot.json["body"]["cursor"].as_i64().unwrap();
+    // "behind" stays at `start`; "within" follows every change.
+    let mut cursor = start;
+    let mut roster = controller.roster();
+    for i in 0..6 {
+        create_user(&mut roster, &format!("user{i}"), "default", Level::Write);
+        cursor = catch_up(&controller, &within, &epoch, cursor);
+    }
+    assert!(cursor - start > 4, "more changes than the window holds");
+    // Rows the window has passed, older than the longest offline grace,
+    // go (the pruner runs every second).
+    let oldest = || -> i64 {
+        roster_store_postgres::test_server::connect(&controller.conninfo)
+            .query_one("SELECT coalesce(min(seq), 0) FROM change_log", &[])
+            .unwrap()
+            .get(0)
+    };
+    let began = Instant::now();
+    while oldest() <= start + 1 {
+        assert!(
+            began.elapsed() < Duration::from_secs(30),
+            "the change log was never pruned"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let kept_from = oldest();
+    assert!(kept_from <= cursor, "the rows the window holds stay");
+    assert!(metric(&controller.metrics_text(), "roster_changes_pruned_total") > 0);
+
+    // Restarted with a window far larger than the log: without the
+    // pruning it would take "behind" back from its cursor; the log now
+    // starts above it, so the window starts there too.
+    let config = std::fs::read_to_string(controller.config()).unwrap();
+    std::fs::write(
+        controller.config(),
+        config.replace("window_changes = 4", "window_changes = 100000"),
+    )
+    .unwrap();
+    let mut old = controller.child.take().unwrap();
+    old.kill().unwrap();
+    old.wait().unwrap();
+    controller.serve();
+    // The host within the kept log syncs on from its cursor (a change
+    // made now comes to it incrementally)…
+    create_user(&mut roster, "late", "default", Level::Write);
+    let began = Instant::now();
+    let mut late_seen = false;
+    while !late_seen {
+        assert!(began.elapsed() < Duration::from_secs(30), "late never came");
+        let reply = sync(&controller, &within, &epoch, cursor);
+        assert_eq!(reply.status, 200, "{}", reply.json);
+        late_seen = reply.json["body"]["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|change| change["name"] == "late");
+        cursor = reply.json["body"]["cursor"].as_i64().unwrap();
+    }
+    // …and the host behind the pruned rows is sent to the snapshot,
+    // which holds everything.
+    let gone = sync(&controller, &behind, &epoch, start);
+    assert_eq!(gone.status, 410, "{}", gone.json);
+    assert_eq!(gone.json["code"], "cursor_too_old");
+    let full = controller.call("GET", "/v1/snapshot", None, Some(&behind));
+    assert_eq!(full.status, 200, "{}", full.json);
+    let names: Vec<&str> = full.json["body"]["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|user| user["name"].as_str().unwrap())
+        .collect();
+    for name in ["user0", "user5", "late"] {
+        assert!(names.contains(&name), "{name} in {names:?}");
+    }
+    let resumed = full.json["body"]["cursor"].as_i64().unwrap();
+    assert!(resumed >= kept_from);
+    assert_eq!(
+        sync_status_at_head(&controller, &behind, &epoch, resumed),
+        200
+    );
+}
+
+/// A sync from the head answers (the heartbeat comes after the long
+/// poll; a change is made so it comes at once).
+fn sync_status_at_head(controller: &Controller, host: &HostCert, epoch: &str, at: i64) -> u16 {
+    create_user(&mut controller.roster(), "later", "default", Level::Write);
+    sync(controller, host, epoch, at).status
 }

@@ -29,6 +29,8 @@ pub struct Metrics {
     pub snapshot_send_timeouts: AtomicU64,
     /// Requests answered 429 because their host was over its own limit.
     pub host_throttled: AtomicU64,
+    /// Change-log rows pruned.
+    pub changes_pruned: AtomicU64,
     pub refused: AtomicU64,
     pub ops_answered: AtomicU64,
     pub reports: AtomicU64,
@@ -140,6 +142,12 @@ impl Metrics {
             "Requests refused (429) because their host was over its own rate.",
             "counter",
             load(&self.host_throttled),
+        );
+        gauge(
+            "roster_changes_pruned_total",
+            "Change-log rows this replica pruned.",
+            "counter",
+            load(&self.changes_pruned),
         );
         gauge(
             "roster_refused_total",
