@@ -316,3 +316,315 @@ fn sync_status_at_head(controller: &Controller, host: &HostCert, epoch: &str, at
     create_user(&mut controller.roster(), "later", "default", Level::Write);
     sync(controller, host, epoch, at).status
 }
+
+/// One request on a new connection, the answer's status and body bytes
+/// (read whole only when `keep` says so: a snapshot is counted as it
+/// arrives, never held).
+async fn exchange(
+    config: std::sync::Arc<rustls::ClientConfig>,
+    api: &str,
+    method: &str,
+    path: &str,
+    body: Option<Vec<u8>>,
+    keep: bool,
+) -> Result<(u16, usize, Vec<u8>), String> {
+    use http_body_util::{BodyExt, Full};
+    use hyper::body::Bytes;
+    let tcp = tokio::net::TcpStream::connect(api)
+        .await
+        .map_err(|e| e.to_string())?;
+    let tls = tokio_rustls::TlsConnector::from(config)
+        .connect(
+            rustls::pki_types::ServerName::try_from("localhost").unwrap(),
+            tcp,
+        )
+        .await
+        .map_err(|e| format!("handshake: {e}"))?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
+            .await
+            .map_err(|e| e.to_string())?;
+    tokio::spawn(connection);
+    let request = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "localhost")
+        .header("content-type", "application/json")
+        .header(roster_fleet_protocol::PROTOCOL_HEADER, "2")
+        .body(Full::new(Bytes::from(body.unwrap_or_default())))
+        .unwrap();
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = response.status().as_u16();
+    let mut body = response.into_body();
+    let (mut length, mut kept) = (0, Vec::new());
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| e.to_string())?;
+        if let Ok(data) = frame.into_data() {
+            length += data.len();
+            if keep || status != 200 {
+                kept.extend_from_slice(&data);
+            }
+        }
+    }
+    Ok((status, length, kept))
+}
+
+/// The agent's backoff (fleet-agent's defaults): full jitter between 0
+/// and 100 ms · 2^attempt, at most 30 s.
+fn agent_backoff(attempt: u32) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let ceiling = (Duration::from_millis(100) * 2u32.saturating_pow(attempt.min(16)))
+        .min(Duration::from_secs(30));
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    ceiling.mul_f64((random >> 11) as f64 / (1u64 << 53) as f64)
+}
+
+/// `VmHWM` and `VmRSS` of a process, in KiB.
+fn memory_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmHWM:"), field("VmRSS:"))
+}
+
+fn knob(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The bar (issue 18): 1,000 hosts asking for a 100,000-user
+/// environment's snapshot at once, all served through the limiter within
+/// 60 s, the controller's peak RSS under 2 GiB. Prints the figures; the
+/// bars are asserted only when `ROSTER_STORM_ASSERT=1` (speed is
+/// measured, not tested, on a shared machine). `ROSTER_STORM_HOSTS`,
+/// `ROSTER_STORM_USERS` and `ROSTER_STORM_LIMITS` (the `[limits]`
+/// section) change the run.
+#[test]
+#[ignore = "a measurement: run with --ignored --nocapture"]
+fn a_thousand_hosts_take_a_100000_user_snapshot_at_once() {
+    let hosts = knob("ROSTER_STORM_HOSTS", 1_000);
+    let users = knob("ROSTER_STORM_USERS", 100_000);
+    let limits = std::env::var("ROSTER_STORM_LIMITS").unwrap_or_default();
+    let Some(controller) = Controller::start_with("snapshot_storm", &limits, CHEAP_ARGON2) else {
+        return;
+    };
+    let pid = controller.child.as_ref().unwrap().id();
+    let loaded = Instant::now();
+    bulk_users(&controller, "default", u32::try_from(users).unwrap());
+    eprintln!(
+        "==> {users} users loaded in {:.1} s",
+        loaded.elapsed().as_secs_f64()
+    );
+
+    // Join tokens in one transaction, then every host enrolls through
+    // the real endpoint (32 at once).
+    let tokens: Vec<String> = {
+        let mut store = roster_store_postgres::PgStore::open(&controller.conninfo).unwrap();
+        store
+            .fleet_write(|tx| {
+                (0..hosts)
+                    .map(|_| {
+                        roster_controller::fleet_admin::create_join_token(
+                            tx,
+                            "default",
+                            "1h",
+                            "bench",
+                            1_800_000_000,
+                        )
+                        .map(|(secret, _)| secret.expose().to_string())
+                    })
+                    .collect::<roster_core::Result<Vec<_>>>()
+            })
+            .unwrap()
+    };
+    let requests: Vec<(serde_json::Value, String)> = tokens
+        .iter()
+        .enumerate()
+        .map(|(i, token)| controller.enroll_request(token, &format!("storm-{i}")))
+        .collect();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let anonymous = roster_controller::tls::enrollment_client_config(&controller.trust).unwrap();
+    let api = controller.api.clone();
+    let enrolling = Instant::now();
+    let certs: Vec<HostCert> = runtime.block_on(async {
+        use futures_util::StreamExt;
+        futures_util::stream::iter(requests)
+            .map(|(body, key_pem)| {
+                let (config, api) = (anonymous.clone(), api.clone());
+                async move {
+                    let (status, _, answer) = exchange(
+                        config,
+                        &api,
+                        "POST",
+                        "/v1/enroll",
+                        Some(body.to_string().into_bytes()),
+                        true,
+                    )
+                    .await
+                    .unwrap();
+                    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&answer));
+                    let answer: serde_json::Value = serde_json::from_slice(&answer).unwrap();
+                    HostCert {
+                        chain_pem: answer["body"]["certificate_pem"]
+                            .as_str()
+                            .unwrap()
+                            .to_string(),
+                        key_pem,
+                    }
+                }
+            })
+            .buffer_unordered(32)
+            .collect()
+            .await
+    });
+    eprintln!(
+        "==> {hosts} hosts enrolled in {:.1} s",
+        enrolling.elapsed().as_secs_f64()
+    );
+    let (hwm_before, rss_before) = memory_kib(pid);
+
+    // RSS sampled while the storm runs.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let stop = std::sync::Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut peak = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = peak.max(memory_kib(pid).1);
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            peak
+        })
+    };
+    let configs: Vec<_> = certs
+        .iter()
+        .map(|host| {
+            roster_controller::tls::client_config(&controller.trust, &host.chain_pem, &host.key_pem)
+                .unwrap()
+        })
+        .collect();
+    let started = Instant::now();
+    let outcomes: Vec<(Duration, u32, usize)> = runtime.block_on(async {
+        let tasks: Vec<_> = configs
+            .into_iter()
+            .map(|config| {
+                let api = api.clone();
+                tokio::spawn(async move {
+                    let mut retries = 0;
+                    loop {
+                        match exchange(config.clone(), &api, "GET", "/v1/snapshot", None, false)
+                            .await
+                        {
+                            Ok((200, length, _)) => {
+                                return (started.elapsed(), retries, length);
+                            }
+                            Ok((status, _, body)) => assert!(
+                                status == 429 || status == 503,
+                                "{status}: {}",
+                                String::from_utf8_lossy(&body)
+                            ),
+                            // Refused at accept (the limiter) or cut off.
+                            Err(_) => {}
+                        }
+                        tokio::time::sleep(agent_backoff(retries)).await;
+                        retries += 1;
+                    }
+                })
+            })
+            .collect();
+        let mut outcomes = Vec::new();
+        for task in tasks {
+            outcomes.push(task.await.unwrap());
+        }
+        outcomes
+    });
+    let wall = started.elapsed();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let rss_peak = sampler.join().unwrap();
+    let (hwm, rss_after) = memory_kib(pid);
+
+    // Every host got the same, whole answer: one more read in full and
+    // parsed shows what it holds.
+    let check = roster_controller::tls::client_config(
+        &controller.trust,
+        &certs[0].chain_pem,
+        &certs[0].key_pem,
+    )
+    .unwrap();
+    let (status, length, body) = runtime
+        .block_on(exchange(check, &api, "GET", "/v1/snapshot", None, true))
+        .unwrap();
+    assert_eq!(status, 200);
+    let parsed: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(parsed["body"]["users"].as_array().unwrap().len(), users + 1);
+    for (_, _, got) in &outcomes {
+        // The envelope's time may differ by a digit at most.
+        assert!(got.abs_diff(length) <= 2, "{got} bytes, not {length}");
+    }
+
+    let mut times: Vec<f64> = outcomes.iter().map(|(at, _, _)| at.as_secs_f64()).collect();
+    times.sort_by(f64::total_cmp);
+    let pct = |q: f64| times[((times.len() as f64 - 1.0) * q).round() as usize];
+    let retried = outcomes
+        .iter()
+        .filter(|(_, retries, _)| *retries > 0)
+        .count();
+    let retries: u32 = outcomes.iter().map(|(_, retries, _)| retries).sum();
+    let metrics = controller.metrics_text();
+    let loadavg = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let config = roster_controller::config::ControllerConfig::load(&controller.config()).unwrap();
+    eprintln!(
+        "==> {hosts} hosts × a {users}-user snapshot ({:.1} MiB each, {:.1} GiB in all)\n\
+         limits: snapshots_at_once={} snapshot_queue={} snapshot_queue_wait={:?} snapshot_send_timeout={:?} accept_rate={} accept_burst={} host_rate={} host_burst={}\n\
+         all served in {:.1} s (p50 {:.1} s, p99 {:.1} s, max {:.1} s); {retried} hosts retried ({retries} retries); \
+         built {}, served {}, queued {}, refused (429) {}, send timeouts {}, accept drops {}\n\
+         controller VmHWM {:.0} MiB (before the storm {:.0} MiB, RSS then {:.0} MiB); RSS peak sampled {:.0} MiB, after {:.0} MiB\n\
+         load average: {}",
+        length as f64 / 1048576.0,
+        (length * hosts) as f64 / 1073741824.0,
+        config.limits.snapshots_at_once,
+        config.limits.snapshot_queue,
+        config.limits.snapshot_queue_wait,
+        config.limits.snapshot_send_timeout,
+        config.limits.accept_rate,
+        config.limits.accept_burst,
+        config.limits.host_rate,
+        config.limits.host_burst,
+        wall.as_secs_f64(),
+        pct(0.5),
+        pct(0.99),
+        pct(1.0),
+        metric(&metrics, "roster_snapshots_built_total"),
+        metric(&metrics, "roster_snapshots_served_total"),
+        metric(&metrics, "roster_snapshot_queued_total"),
+        metric(&metrics, "roster_snapshot_refused_total"),
+        metric(&metrics, "roster_snapshot_send_timeouts_total"),
+        metric(&metrics, "roster_limiter_drops_total"),
+        hwm as f64 / 1024.0,
+        hwm_before as f64 / 1024.0,
+        rss_before as f64 / 1024.0,
+        rss_peak as f64 / 1024.0,
+        rss_after as f64 / 1024.0,
+        loadavg.trim(),
+    );
+    if std::env::var("ROSTER_STORM_ASSERT").as_deref() == Ok("1") {
+        assert!(wall <= Duration::from_secs(60), "served in {wall:?}");
+        assert!(hwm < 2 << 20, "VmHWM {hwm} KiB");
+    }
+}
