@@ -173,15 +173,15 @@ impl Default for TlsConfig {
 impl Default for LimitsConfig {
     fn default() -> Self {
         LimitsConfig {
-            accept_rate: 200,
+            accept_rate: 500,
             accept_burst: 2000,
             window_changes: 100_000,
             snapshots_at_once: 4,
             snapshot_queue: 2000,
             snapshot_queue_wait: Duration::from_secs(30),
             snapshot_send_timeout: Duration::from_secs(60),
-            host_rate: 10,
-            host_burst: 40,
+            host_rate: 20,
+            host_burst: 200,
             idle_timeout: Duration::from_secs(60),
             change_log_prune_every: Duration::from_secs(3600),
             long_poll: Duration::from_secs(roster_fleet_protocol::LONG_POLL_MAX_SECS),

@@ -56,6 +56,32 @@ fn a_host_over_its_limit_is_throttled_while_another_is_served() {
     assert_eq!(throttled.headers["retry-after"], "1");
     // The version header still comes with the refusal.
     assert!(throttled.headers.contains_key("roster-protocol"));
+    // Long polls over the rate are held back (the host owes up to a
+    // second of tokens) before they are refused: a few at once show both.
+    let epoch = controller.call("GET", "/v1/hello", None, Some(&quiet)).json["body"]["epoch"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = format!("/v1/sync?after=0&epoch={epoch}");
+    let mut statuses = Vec::new();
+    for _ in 0..10 {
+        statuses.extend(std::thread::scope(|scope| {
+            let polls: Vec<_> = (0..4)
+                .map(|_| scope.spawn(|| controller.call("GET", &path, None, Some(&hammer)).status))
+                .collect();
+            polls
+                .into_iter()
+                .map(|poll| poll.join().unwrap())
+                .collect::<Vec<_>>()
+        }));
+        let paced = metric(&controller.metrics_text(), "roster_host_paced_total");
+        if paced > 0 && statuses.contains(&429) {
+            break;
+        }
+    }
+    assert!(statuses.contains(&429), "{statuses:?}");
+    assert!(statuses.iter().any(|status| *status != 429), "{statuses:?}");
+    assert!(metric(&controller.metrics_text(), "roster_host_paced_total") > 0);
     // The other host has its own bucket.
     let served = controller.call("GET", "/v1/hello", None, Some(&quiet));
     assert_eq!(served.status, 200, "{}", served.json);
@@ -191,6 +217,41 @@ fn a_full_snapshot_queue_answers_retry_later_and_a_stalled_send_gives_its_turn_b
     assert_eq!(later.status, 200);
 }
 
+#[test]
+fn a_host_that_takes_gzip_gets_the_same_snapshot_gzipped() {
+    let Some(controller) = Controller::start("snapshot_gzip") else {
+        return;
+    };
+    bulk_users(&controller, "default", 1_000);
+    let (host, _) = controller.enroll("default", "web-1");
+    let plain = controller.call("GET", "/v1/snapshot", None, Some(&host));
+    assert_eq!(plain.status, 200);
+    assert!(!plain.headers.contains_key("content-encoding"));
+    let config =
+        roster_controller::tls::client_config(&controller.trust, &host.chain_pem, &host.key_pem)
+            .unwrap();
+    let (status, sent, body) = controller
+        .runtime
+        .block_on(exchange(
+            config,
+            &controller.api,
+            "GET",
+            "/v1/snapshot",
+            None,
+            true,
+        ))
+        .unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        sent * 4 < body.len(),
+        "{sent} bytes sent for {} of JSON",
+        body.len()
+    );
+    let gzipped: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(gzipped["body"], plain.json["body"]);
+    assert_eq!(gzipped["protocol"], plain.json["protocol"]);
+}
+
 fn sync(controller: &Controller, host: &HostCert, epoch: &str, after: i64) -> harness::Reply {
     controller.call(
         "GET",
@@ -317,9 +378,10 @@ fn sync_status_at_head(controller: &Controller, host: &HostCert, epoch: &str, at
     sync(controller, host, epoch, at).status
 }
 
-/// One request on a new connection, the answer's status and body bytes
-/// (read whole only when `keep` says so: a snapshot is counted as it
-/// arrives, never held).
+/// One request on a new connection (taking gzip, as the agent does), the
+/// answer's status, its length as sent and its body decompressed (read
+/// whole only when `keep` says so: a snapshot is counted as it arrives,
+/// never held).
 async fn exchange(
     config: std::sync::Arc<rustls::ClientConfig>,
     api: &str,
@@ -351,6 +413,8 @@ async fn exchange(
         .header("host", "localhost")
         .header("content-type", "application/json")
         .header(roster_fleet_protocol::PROTOCOL_HEADER, "2")
+        // As the agent asks.
+        .header("accept-encoding", "gzip")
         .body(Full::new(Bytes::from(body.unwrap_or_default())))
         .unwrap();
     let response = sender
@@ -358,6 +422,7 @@ async fn exchange(
         .await
         .map_err(|e| e.to_string())?;
     let status = response.status().as_u16();
+    let gzipped = response.headers().get("content-encoding").is_some();
     let mut body = response.into_body();
     let (mut length, mut kept) = (0, Vec::new());
     while let Some(frame) = body.frame().await {
@@ -368,6 +433,14 @@ async fn exchange(
                 kept.extend_from_slice(&data);
             }
         }
+    }
+    if gzipped && keep {
+        use std::io::Read;
+        let mut plain = Vec::new();
+        flate2::read::MultiGzDecoder::new(&kept[..])
+            .read_to_end(&mut plain)
+            .map_err(|e| e.to_string())?;
+        kept = plain;
     }
     Ok((status, length, kept))
 }
@@ -571,6 +644,7 @@ fn a_thousand_hosts_take_a_100000_user_snapshot_at_once() {
         .block_on(exchange(check, &api, "GET", "/v1/snapshot", None, true))
         .unwrap();
     assert_eq!(status, 200);
+    let plain_length = body.len();
     let parsed: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(parsed["body"]["users"].as_array().unwrap().len(), users + 1);
     for (_, _, got) in &outcomes {
@@ -590,12 +664,13 @@ fn a_thousand_hosts_take_a_100000_user_snapshot_at_once() {
     let loadavg = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let config = roster_controller::config::ControllerConfig::load(&controller.config()).unwrap();
     eprintln!(
-        "==> {hosts} hosts × a {users}-user snapshot ({:.1} MiB each, {:.1} GiB in all)\n\
+        "==> {hosts} hosts × a {users}-user snapshot ({:.1} MiB of JSON, {:.1} MiB gzip'd as sent; {:.1} GiB sent in all)\n\
          limits: snapshots_at_once={} snapshot_queue={} snapshot_queue_wait={:?} snapshot_send_timeout={:?} accept_rate={} accept_burst={} host_rate={} host_burst={}\n\
          all served in {:.1} s (p50 {:.1} s, p99 {:.1} s, max {:.1} s); {retried} hosts retried ({retries} retries); \
          built {}, served {}, queued {}, refused (429) {}, send timeouts {}, accept drops {}\n\
          controller VmHWM {:.0} MiB (before the storm {:.0} MiB, RSS then {:.0} MiB); RSS peak sampled {:.0} MiB, after {:.0} MiB\n\
          load average: {}",
+        plain_length as f64 / 1048576.0,
         length as f64 / 1048576.0,
         (length * hosts) as f64 / 1073741824.0,
         config.limits.snapshots_at_once,

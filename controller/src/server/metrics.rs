@@ -29,6 +29,9 @@ pub struct Metrics {
     pub snapshot_send_timeouts: AtomicU64,
     /// Requests answered 429 because their host was over its own limit.
     pub host_throttled: AtomicU64,
+    /// Long polls held back because their host polled faster than its
+    /// rate.
+    pub host_paced: AtomicU64,
     /// Change-log rows pruned.
     pub changes_pruned: AtomicU64,
     pub refused: AtomicU64,
@@ -142,6 +145,12 @@ impl Metrics {
             "Requests refused (429) because their host was over its own rate.",
             "counter",
             load(&self.host_throttled),
+        );
+        gauge(
+            "roster_host_paced_total",
+            "Long polls held back (up to 1 s) because their host polled faster than its rate.",
+            "counter",
+            load(&self.host_paced),
         );
         gauge(
             "roster_changes_pruned_total",

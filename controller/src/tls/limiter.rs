@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::{Result, TlsError};
 
@@ -35,6 +35,19 @@ impl Bucket {
     /// Refill for the time since the last take, then take a token if
     /// there is one.
     fn take(&mut self, now: Instant, rate_per_sec: f64, burst: f64) -> bool {
+        self.take_owing(now, rate_per_sec, burst, 0.0).is_some()
+    }
+
+    /// Refill, then take a token, owing up to `may_owe` tokens: the
+    /// seconds until the token taken is earned (0 when it was there),
+    /// `None` (nothing taken) when that would owe more.
+    fn take_owing(
+        &mut self,
+        now: Instant,
+        rate_per_sec: f64,
+        burst: f64,
+        may_owe: f64,
+    ) -> Option<f64> {
         let elapsed = now.saturating_duration_since(self.refilled_at);
         self.tokens = (self.tokens + elapsed.as_secs_f64() * rate_per_sec).min(burst);
         // An `Instant` earlier than the last one (another thread's) must not
@@ -42,12 +55,11 @@ impl Bucket {
         if now > self.refilled_at {
             self.refilled_at = now;
         }
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
+        if self.tokens - 1.0 < -may_owe {
+            return None;
         }
+        self.tokens -= 1.0;
+        Some((-self.tokens).max(0.0) / rate_per_sec)
     }
 }
 
@@ -146,6 +158,35 @@ impl HostLimiter {
             .take(now, self.rate_per_sec, self.burst)
     }
 
+    /// A token of `host`'s now, or one it will have earned within
+    /// `max_wait`: how long to wait for it (zero when it had one); `None`
+    /// (nothing taken) when it is further behind than that. For the long
+    /// poll: a host polling faster than its rate is slowed down (its
+    /// answers then carry more changes each) before it is refused.
+    pub fn acquire_paced(&self, host: i64, max_wait: Duration) -> Option<Duration> {
+        self.acquire_paced_at(host, max_wait, Instant::now())
+    }
+
+    pub fn acquire_paced_at(
+        &self,
+        host: i64,
+        max_wait: Duration,
+        now: Instant,
+    ) -> Option<Duration> {
+        self.buckets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(host)
+            .or_insert_with(|| Bucket::full(self.burst, now))
+            .take_owing(
+                now,
+                self.rate_per_sec,
+                self.burst,
+                max_wait.as_secs_f64() * self.rate_per_sec,
+            )
+            .map(Duration::from_secs_f64)
+    }
+
     /// Whole seconds until a host that was refused has a token again.
     pub fn retry_after_secs(&self) -> u64 {
         // At least 1: Retry-After counts whole seconds.
@@ -155,8 +196,6 @@ impl HostLimiter {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
 
     #[test]
@@ -205,6 +244,35 @@ mod tests {
         assert_eq!(HostLimiter::new(0.1, 1).unwrap().retry_after_secs(), 10);
         assert!(HostLimiter::new(0.0, 1).is_err());
         assert!(HostLimiter::new(1.0, 0).is_err());
+    }
+
+    #[test]
+    fn a_paced_host_waits_for_its_tokens_then_is_refused() {
+        let limiter = HostLimiter::new(10.0, 2).unwrap();
+        let start = Instant::now();
+        let second = Duration::from_secs(1);
+        assert_eq!(
+            limiter.acquire_paced_at(1, second, start),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(
+            limiter.acquire_paced_at(1, second, start),
+            Some(Duration::ZERO)
+        );
+        // Owed: each next one waits a tenth of a second more…
+        for owed in 1..=10u32 {
+            let wait = limiter.acquire_paced_at(1, second, start).unwrap();
+            assert!(
+                wait.abs_diff(Duration::from_millis(100) * owed) < Duration::from_micros(10),
+                "{owed}: {wait:?}"
+            );
+        }
+        // …up to a second's worth; then refused, nothing taken.
+        assert_eq!(limiter.acquire_paced_at(1, second, start), None);
+        assert!(!limiter.try_acquire_at(1, start));
+        // Host 2 is untouched; host 1 earns its debt back with time.
+        assert!(limiter.try_acquire_at(2, start));
+        assert!(limiter.try_acquire_at(1, start + second * 2));
     }
 
     #[test]
