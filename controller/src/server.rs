@@ -265,24 +265,42 @@ async fn prune_changes(shared: Arc<Shared>) {
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
-        let now = SystemClock.now();
-        let pruned = shared
-            .store
-            .run(move |s| s.fleet_write(|tx| prune_once(tx, now)))
-            .await;
-        match pruned {
-            Ok(Some(rows)) if rows > 0 => {
-                shared
-                    .metrics
-                    .changes_pruned
-                    .fetch_add(rows, Ordering::Relaxed);
-                eprintln!("roster-controller: pruned {rows} change-log rows no replica needs");
+        let mut removed = 0;
+        // Pass after pass (each a short transaction) while one removes a
+        // whole batch.
+        loop {
+            let now = SystemClock.now();
+            let pass = shared
+                .store
+                .run(move |s| s.fleet_write(|tx| prune_once(tx, now)))
+                .await;
+            match pass {
+                Ok(Some(rows)) => {
+                    removed += rows;
+                    shared
+                        .metrics
+                        .changes_pruned
+                        .fetch_add(rows, Ordering::Relaxed);
+                    if rows < u64::from(PRUNE_BATCH) {
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    eprintln!("roster-controller: pruning the change log: {e}");
+                    break;
+                }
             }
-            Ok(_) => {}
-            Err(e) => eprintln!("roster-controller: pruning the change log: {e}"),
+        }
+        if removed > 0 {
+            eprintln!("roster-controller: pruned {removed} change-log rows no replica needs");
         }
     }
 }
+
+/// Change-log rows one pruning pass removes at most: the pass holds the
+/// store's write lock, so writers wait for one batch, never the backlog.
+const PRUNE_BATCH: u32 = 10_000;
 
 /// One pruning pass: how many rows went (`None`: none may, or another
 /// replica is pruning).
@@ -303,7 +321,7 @@ fn prune_once(tx: &roster_store_postgres::PgTx<'_>, now: i64) -> roster_core::Re
     let longest_grace = longest_grace
         .unwrap_or_else(|| roster_core::fleet::EnvironmentPolicy::default().offline_grace);
     let grace = i64::try_from(longest_grace.as_secs()).unwrap_or(i64::MAX);
-    tx.prune_changes(floor, now.saturating_sub(grace))
+    tx.prune_changes(floor, now.saturating_sub(grace), PRUNE_BATCH)
 }
 
 async fn serve_metrics(listener: tokio::net::TcpListener, shared: Arc<Shared>) {

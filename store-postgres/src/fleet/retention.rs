@@ -39,9 +39,11 @@ impl PgTx<'_> {
 /// never a silent hole).
 pub const FEED_APPLICATION_PREFIX: &str = "roster-feed floor=";
 
-/// The advisory lock one pruning transaction holds: with several
-/// replicas, one prunes at a time and the others pass.
-const PRUNE_LOCK: i64 = 0x726f_7374_6572_0001;
+/// The advisory lock one pruning pass holds (beside the write lock every
+/// write transaction takes, which it doesn't replace): with several
+/// replicas, one prunes at a time and the others pass at once instead
+/// of queueing for the same rows.
+const PRUNE_LOCK: i64 = 0x726f_7374_6572_0002;
 
 impl PgTx<'_> {
     /// Says on this session (beyond this transaction) that its feed's
@@ -67,11 +69,14 @@ impl PgTx<'_> {
         crate::tx::get(&row, 0)
     }
 
-    /// Deletes the change-log rows at or below `floor` that came before
-    /// `before`, as a prefix: up to the first row at or after `before`
-    /// (so the log keeps no hole). `None` when another transaction is
-    /// pruning now (it holds the lock; this one leaves it be).
-    pub fn prune_changes(&self, floor: i64, before: Timestamp) -> Result<Option<u64>> {
+    /// Deletes the oldest change-log rows, at most `limit` of them: those
+    /// at or below `floor` that came before `before`, as a prefix (up to
+    /// the first row at or after `before`, so the log keeps no hole).
+    /// How many went; `None` when another transaction is pruning now (it
+    /// holds the lock; this one leaves it be). A bounded pass keeps the
+    /// write lock the caller's transaction holds short: call again while
+    /// a pass removes `limit` rows.
+    pub fn prune_changes(&self, floor: i64, before: Timestamp, limit: u32) -> Result<Option<u64>> {
         let locked: bool = crate::tx::get(
             &self.query_one("SELECT pg_try_advisory_xact_lock($1)", &[&PRUNE_LOCK])?,
             0,
@@ -79,11 +84,20 @@ impl PgTx<'_> {
         if !locked {
             return Ok(None);
         }
+        let Some(oldest) = self.oldest_change()? else {
+            return Ok(Some(0));
+        };
+        let cap = floor.min(oldest.saturating_add(i64::from(limit)) - 1);
+        // Within the capped range only (the primary key's order), never a
+        // scan of the whole log.
         let first_recent: Option<i64> = crate::tx::get(
-            &self.query_one("SELECT min(seq) FROM change_log WHERE at >= $1", &[&before])?,
+            &self.query_one(
+                "SELECT min(seq) FROM change_log WHERE seq <= $1 AND at >= $2",
+                &[&cap, &before],
+            )?,
             0,
         )?;
-        let up_to = first_recent.map_or(floor, |seq| floor.min(seq - 1));
+        let up_to = first_recent.map_or(cap, |seq| cap.min(seq - 1));
         Ok(Some(self.execute(
             "DELETE FROM change_log WHERE seq <= $1",
             &[&up_to],
