@@ -178,7 +178,7 @@ impl Default for LimitsConfig {
             window_changes: 100_000,
             snapshots_at_once: 4,
             snapshot_queue: 2000,
-            snapshot_queue_wait: Duration::from_secs(30),
+            snapshot_queue_wait: Duration::from_secs(60),
             snapshot_send_timeout: Duration::from_secs(60),
             host_rate: 20,
             host_burst: 200,
