@@ -95,8 +95,27 @@ pub struct LimitsConfig {
     /// How many changes the in-memory window keeps; an older cursor gets
     /// 410 and the full snapshot.
     pub window_changes: usize,
-    /// Full snapshots built at once; more requests queue.
+    /// Full snapshots built or being sent at once; more requests queue.
     pub snapshots_at_once: usize,
+    /// Snapshot requests waiting for a turn; beyond, 429 (retry later).
+    pub snapshot_queue: usize,
+    /// The longest a snapshot request waits for its turn before its 429.
+    #[serde(deserialize_with = "duration")]
+    pub snapshot_queue_wait: Duration,
+    /// The longest one snapshot may take to send: a host reading slower
+    /// loses it (and its turn goes to the next).
+    #[serde(deserialize_with = "duration")]
+    pub snapshot_send_timeout: Duration,
+    /// Requests a second each host may make, beyond `host_burst`.
+    pub host_rate: u32,
+    pub host_burst: u32,
+    /// A connection with no request for this long (and a request whose
+    /// headers take this long) is closed.
+    #[serde(deserialize_with = "duration")]
+    pub idle_timeout: Duration,
+    /// How often change-log rows no replica needs any more are pruned.
+    #[serde(deserialize_with = "duration")]
+    pub change_log_prune_every: Duration,
     /// The longest a long poll waits before its empty answer.
     #[serde(deserialize_with = "duration")]
     pub long_poll: Duration,
@@ -160,10 +179,17 @@ impl Default for TlsConfig {
 impl Default for LimitsConfig {
     fn default() -> Self {
         LimitsConfig {
-            accept_rate: 200,
+            accept_rate: 500,
             accept_burst: 2000,
             window_changes: 100_000,
             snapshots_at_once: 4,
+            snapshot_queue: 2000,
+            snapshot_queue_wait: Duration::from_secs(60),
+            snapshot_send_timeout: Duration::from_secs(60),
+            host_rate: 20,
+            host_burst: 200,
+            idle_timeout: Duration::from_secs(60),
+            change_log_prune_every: Duration::from_secs(3600),
             long_poll: Duration::from_secs(roster_fleet_protocol::LONG_POLL_MAX_SECS),
             argon2_per_host: 2,
         }
@@ -230,6 +256,23 @@ impl ControllerConfig {
                 "limits.long_poll must be between 1s and {}s (hosts time out after that)",
                 roster_fleet_protocol::LONG_POLL_MAX_SECS
             ));
+        }
+        if self.limits.snapshot_queue_wait.is_zero() || self.limits.snapshot_send_timeout.is_zero()
+        {
+            problems.push(
+                "limits.snapshot_queue_wait and limits.snapshot_send_timeout must be above 0"
+                    .into(),
+            );
+        }
+        if self.limits.host_rate == 0 || self.limits.host_burst == 0 {
+            problems.push("limits.host_rate and limits.host_burst must be above 0".into());
+        }
+        if self.limits.change_log_prune_every < Duration::from_secs(1) {
+            problems.push("limits.change_log_prune_every must be at least 1s".into());
+        }
+        // Counted between requests only: a long poll waiting isn't idle.
+        if self.limits.idle_timeout.is_zero() {
+            problems.push("limits.idle_timeout must be above 0".into());
         }
         if self.limits.argon2_per_host == 0 {
             problems.push("limits.argon2_per_host must be above 0".into());

@@ -13,8 +13,8 @@ use crate::config::ControllerConfig;
 use crate::error::Fail;
 use crate::pki::CaBundle;
 use crate::store::Store;
-use crate::tls::{AcceptLimiter, AcceptStats, MtlsAcceptor};
-use api::snapshot::SnapshotCache;
+use crate::tls::{AcceptLimiter, AcceptStats, HostLimiter, MtlsAcceptor};
+use api::snapshot::{SnapshotCache, SnapshotLimits};
 use feed::Feed;
 use hosts::HostDirectory;
 use metrics::{AcceptCounters, Metrics};
@@ -30,6 +30,14 @@ use std::time::Duration;
 const ACTIVITY_FLUSH: Duration = Duration::from_secs(10);
 /// How often reports, audit rows and request ids past retention go.
 const PURGE_EVERY: Duration = Duration::from_secs(3600);
+/// HTTP/1 buffer per connection (hyper's default is ~400 KiB): request
+/// heads and bodies are read through it and answers written through it,
+/// so it bounds what one connection holds beyond its body (itself
+/// bounded by `MAX_BODY_BYTES`). 8 KiB is hyper's first allocation; it
+/// grows towards this only for a connection moving a lot of bytes.
+const HTTP1_BUFFER_BYTES: usize = 64 << 10;
+/// Request headers at most (hyper's default is 100): a host sends five.
+const MAX_HEADERS: usize = 32;
 
 /// What every handler shares.
 pub struct Shared {
@@ -40,6 +48,7 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     pub ca: Arc<CaBundle>,
     pub snapshots: SnapshotCache,
+    pub host_limiter: HostLimiter,
     pub accept: Arc<AcceptStats>,
     pub argon2: api::ops::Argon2Quota,
 }
@@ -93,6 +102,9 @@ async fn run(config: ControllerConfig) -> Result<(), Fail> {
     )
     .map_err(Fail::pki)?;
     let acceptor = MtlsAcceptor::new(tls, limiter);
+    let host_limiter =
+        HostLimiter::new(f64::from(config.limits.host_rate), config.limits.host_burst)
+            .map_err(Fail::pki)?;
     let metrics = Arc::new(Metrics::default());
     let hosts = HostDirectory::new(&host_rows);
     // The window starts `window_changes` behind the head and the feed
@@ -116,7 +128,13 @@ async fn run(config: ControllerConfig) -> Result<(), Fail> {
     let shared = Arc::new(Shared {
         argon2,
         store,
-        snapshots: SnapshotCache::new(config.limits.snapshots_at_once),
+        snapshots: SnapshotCache::new(SnapshotLimits {
+            at_once: config.limits.snapshots_at_once,
+            queue: config.limits.snapshot_queue,
+            queue_wait: config.limits.snapshot_queue_wait,
+            send_timeout: config.limits.snapshot_send_timeout,
+        }),
+        host_limiter,
         config,
         feed,
         hosts,
@@ -126,6 +144,7 @@ async fn run(config: ControllerConfig) -> Result<(), Fail> {
     });
     tokio::spawn(flush_activity(Arc::clone(&shared)));
     tokio::spawn(purge(Arc::clone(&shared)));
+    tokio::spawn(prune_changes(Arc::clone(&shared)));
 
     let metrics_listener = tokio::net::TcpListener::bind(shared.config.listen.metrics)
         .await
@@ -141,10 +160,23 @@ async fn run(config: ControllerConfig) -> Result<(), Fail> {
     let handle = axum_server::Handle::new();
     tokio::spawn(stop_on_signal(handle.clone()));
     let api = shared.config.listen.api;
-    let server = axum_server::bind(api)
+    let idle = shared.config.limits.idle_timeout;
+    let mut server = axum_server::bind(api)
         .handle(handle.clone())
         .acceptor(acceptor)
-        .serve(api::router(Arc::clone(&shared)).into_make_service());
+        // The API is HTTP/1.1 only (the ALPN offered says so).
+        .http1_only()
+        // A connection that never sends its first request goes.
+        .first_request_timeout(idle);
+    server
+        .http_builder()
+        .http1()
+        .max_buf_size(HTTP1_BUFFER_BYTES)
+        .max_headers(MAX_HEADERS)
+        // Runs while hyper waits for a request's head: between requests
+        // (an idle kept-alive connection) and while one trickles in.
+        .header_read_timeout(idle);
+    let server = server.serve(api::router(Arc::clone(&shared)).into_make_service());
     let announce = async {
         if let Some(address) = handle.listening().await {
             announce(address, metrics_address);
@@ -220,6 +252,76 @@ async fn purge(shared: Arc<Shared>) {
             Err(e) => eprintln!("roster-controller: removing rows past report_retention: {e}"),
         }
     }
+}
+
+/// Change-log rows go once no replica can need them: at or below the
+/// lowest window floor any connected feed publishes (a cursor below it
+/// gets the snapshot from every replica anyway) and older than the
+/// longest `offline_grace` of any environment (what a host may still be
+/// working from). One replica prunes at a time (an advisory lock); every
+/// replica tries, so one stopping doesn't stop the pruning.
+async fn prune_changes(shared: Arc<Shared>) {
+    let mut every = tokio::time::interval(shared.config.limits.change_log_prune_every);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let mut removed = 0;
+        // Pass after pass (each a short transaction) while one removes a
+        // whole batch.
+        loop {
+            let now = SystemClock.now();
+            let pass = shared
+                .store
+                .run(move |s| s.fleet_write(|tx| prune_once(tx, now)))
+                .await;
+            match pass {
+                Ok(Some(rows)) => {
+                    removed += rows;
+                    shared
+                        .metrics
+                        .changes_pruned
+                        .fetch_add(rows, Ordering::Relaxed);
+                    if rows < u64::from(PRUNE_BATCH) {
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    eprintln!("roster-controller: pruning the change log: {e}");
+                    break;
+                }
+            }
+        }
+        if removed > 0 {
+            eprintln!("roster-controller: pruned {removed} change-log rows no replica needs");
+        }
+    }
+}
+
+/// Change-log rows one pruning pass removes at most: the pass holds the
+/// store's write lock, so writers wait for one batch, never the backlog.
+const PRUNE_BATCH: u32 = 10_000;
+
+/// One pruning pass: how many rows went (`None`: none may, or another
+/// replica is pruning).
+fn prune_once(tx: &roster_store_postgres::PgTx<'_>, now: i64) -> roster_core::Result<Option<u64>> {
+    let Some(floor) = tx.lowest_feed_floor()? else {
+        return Ok(None);
+    };
+    // Every environment's grace (its default when never set); the
+    // default's when there is none at all.
+    let mut longest_grace = None;
+    for environment in tx.environments()? {
+        let grace = tx
+            .environment_settings(&environment.name)?
+            .unwrap_or_default()
+            .offline_grace;
+        longest_grace = longest_grace.max(Some(grace));
+    }
+    let longest_grace = longest_grace
+        .unwrap_or_else(|| roster_core::fleet::EnvironmentPolicy::default().offline_grace);
+    let grace = i64::try_from(longest_grace.as_secs()).unwrap_or(i64::MAX);
+    tx.prune_changes(floor, now.saturating_sub(grace), PRUNE_BATCH)
 }
 
 async fn serve_metrics(listener: tokio::net::TcpListener, shared: Arc<Shared>) {

@@ -24,7 +24,7 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 
 pub use acceptor::{AcceptStats, MtlsAcceptor, PeerHost, PeerHostService};
-pub use limiter::AcceptLimiter;
+pub use limiter::{AcceptLimiter, HostLimiter};
 
 /// The ALPN protocol offered and accepted (the API is HTTP/1.1 only).
 pub const ALPN_HTTP11: &[u8] = b"http/1.1";

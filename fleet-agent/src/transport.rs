@@ -122,7 +122,9 @@ impl Endpoint {
             .method(method)
             .uri(format!("{}{path}", self.prefix))
             .header(hyper::header::HOST, self.authority.as_str())
-            .header(PROTOCOL_HEADER, PROTOCOL_VERSION);
+            .header(PROTOCOL_HEADER, PROTOCOL_VERSION)
+            // The controller gzips snapshots for a host that says so.
+            .header(hyper::header::ACCEPT_ENCODING, "gzip");
         if body.is_some() {
             builder = builder.header(hyper::header::CONTENT_TYPE, "application/json");
         }
@@ -145,17 +147,55 @@ impl Endpoint {
             .get(PROTOCOL_HEADER)
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.trim().parse::<u32>().ok());
+        let gzipped = response
+            .headers()
+            .get(hyper::header::CONTENT_ENCODING)
+            .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"gzip"));
         let body = Limited::new(response.into_body(), MAX_ANSWER_BYTES)
             .collect()
             .await
             .map_err(|e| no_answer(format!("reading the answer to {path}: {e}")))?
             .to_bytes();
+        let body = if gzipped {
+            gunzip(body)
+                .await
+                .map_err(|e| no_answer(format!("the answer to {path} doesn't decompress: {e}")))?
+        } else {
+            body
+        };
         Ok(Exchange {
             status,
             protocol,
             body,
         })
     }
+}
+
+/// A gzip'd answer decompressed (every member: the controller sends the
+/// envelope and the shared body as members of their own), at most
+/// [`MAX_ANSWER_BYTES`] of it; a large one off the async threads.
+async fn gunzip(compressed: Bytes) -> std::io::Result<Bytes> {
+    if compressed.len() <= PARSE_INLINE_BYTES / 8 {
+        return inflate(&compressed, MAX_ANSWER_BYTES);
+    }
+    tokio::task::spawn_blocking(move || inflate(&compressed, MAX_ANSWER_BYTES))
+        .await
+        .map_err(std::io::Error::other)?
+}
+
+/// Every gzip member of `compressed`, refused past `limit` bytes.
+fn inflate(compressed: &[u8], limit: usize) -> std::io::Result<Bytes> {
+    use std::io::Read;
+    let mut plain = Vec::with_capacity(compressed.len().saturating_mul(8).min(limit));
+    flate2::read::MultiGzDecoder::new(compressed)
+        .take(u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1))
+        .read_to_end(&mut plain)?;
+    if plain.len() > limit {
+        return Err(std::io::Error::other(format!(
+            "larger than {limit} bytes decompressed"
+        )));
+    }
+    Ok(Bytes::from(plain))
 }
 
 /// An answer as it came.
@@ -256,6 +296,32 @@ mod tests {
         ] {
             assert!(Endpoint::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[tokio::test]
+    async fn gzip_members_read_as_one_answer_and_a_bomb_is_refused() {
+        use std::io::Write;
+        let member = |bytes: &[u8]| {
+            let mut encoder =
+                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            encoder.write_all(bytes).unwrap();
+            encoder.finish().unwrap()
+        };
+        let mut answer = member(b"{\"protocol\":2,\"time\":5,\"body\":");
+        answer.extend(member(b"{\"kept\":3}"));
+        answer.extend(member(b"}"));
+        let plain = gunzip(Bytes::from(answer)).await.unwrap();
+        assert_eq!(
+            &plain[..],
+            b"{\"protocol\":2,\"time\":5,\"body\":{\"kept\":3}}"
+        );
+        assert!(gunzip(Bytes::from_static(b"not gzip")).await.is_err());
+        // More than an answer may be once decompressed: refused.
+        let bomb = member(&[0u8; 4096]);
+        assert!(bomb.len() < 100);
+        let error = inflate(&bomb, 4095).unwrap_err();
+        assert!(error.to_string().contains("larger than 4095"), "{error}");
+        assert_eq!(inflate(&bomb, 4096).unwrap().len(), 4096);
     }
 
     #[tokio::test]

@@ -33,7 +33,7 @@ pub use hosts::{HostRange, HostRow, IdKind, NewHost, RangeKind, ReportedId};
 pub use join_tokens::JoinTokenRow;
 pub use reports::ReportRow;
 pub use requests::{RequestClaim, RequestRow};
-pub use retention::PurgeCounts;
+pub use retention::{FEED_APPLICATION_PREFIX, PurgeCounts};
 
 use crate::{PgStore, PgTx, db};
 use postgres::fallible_iterator::FallibleIterator;

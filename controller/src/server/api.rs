@@ -43,6 +43,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/renew", post(report::renew))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&shared),
+            throttled,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&shared),
             versioned,
         ))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -169,6 +173,63 @@ async fn versioned(State(shared): State<Arc<Shared>>, request: Request, next: Ne
     headers.insert(TIME_HEADER, HeaderValue::from(SystemClock.now()));
     response
 }
+
+/// Each host's requests through its own token bucket (`host_rate`,
+/// `host_burst`): a host over it gets 429 with `Retry-After` and the
+/// others are served as before. A long poll over it is first slowed
+/// down (it waits for the token it will earn, up to [`SYNC_PACE_MAX`]:
+/// its answer then carries more changes) and refused only past that.
+/// Keyed by the host id of the verified client certificate, before any
+/// store read; requests without one (enrollment) are bounded by the
+/// accept limiter and the join tokens.
+async fn throttled(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+    let Some(host) = request
+        .extensions()
+        .get::<PeerHost>()
+        .and_then(|peer| peer.0.as_ref())
+        .map(|identity| identity.id)
+    else {
+        return next.run(request).await;
+    };
+    let admitted = if request.uri().path() == "/v1/sync" {
+        match shared.host_limiter.acquire_paced(host, SYNC_PACE_MAX) {
+            Some(wait) if !wait.is_zero() => {
+                shared.metrics.host_paced.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(wait).await;
+                true
+            }
+            Some(_) => true,
+            None => false,
+        }
+    } else {
+        shared.host_limiter.try_acquire(host)
+    };
+    if admitted {
+        return next.run(request).await;
+    }
+    shared
+        .metrics
+        .host_throttled
+        .fetch_add(1, Ordering::Relaxed);
+    let wait = shared.host_limiter.retry_after_secs();
+    let mut response = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::TooManyRequests,
+        format!(
+            "this host sent more than {} requests in a burst ({} a second): retry after {wait} s",
+            shared.config.limits.host_burst, shared.config.limits.host_rate
+        ),
+    )
+    .into_response();
+    response
+        .headers_mut()
+        .insert(axum::http::header::RETRY_AFTER, HeaderValue::from(wait));
+    response
+}
+
+/// The longest a long poll over its host's rate is held back before it
+/// is refused instead.
+pub const SYNC_PACE_MAX: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A JSON body read strictly: over the size limit → 413, not JSON, a
 /// wrong type or an unknown field → 400 naming it, never a default.

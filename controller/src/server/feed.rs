@@ -200,7 +200,15 @@ fn follow(
 ) -> roster_core::Result<()> {
     let mut connection = store.connect()?;
     connection.listen_changes()?;
+    // The floor this connection told the store (pruning keeps every row
+    // above the lowest floor a connected feed says).
+    let mut published = None;
     loop {
+        let floor = feed.window().floor();
+        if published != Some(floor) {
+            connection.fleet_read(|tx| tx.publish_feed_floor(floor))?;
+            published = Some(floor);
+        }
         let cursor = feed.window().head();
         let Batch {
             epoch,

@@ -22,6 +22,18 @@ pub struct Metrics {
     pub snapshots_served: AtomicU64,
     /// Requests that waited for a snapshot slot.
     pub snapshot_queued: AtomicU64,
+    /// Snapshot requests answered 429 (the queue full, or no turn in
+    /// time).
+    pub snapshot_refused: AtomicU64,
+    /// Snapshots cut off at `snapshot_send_timeout`.
+    pub snapshot_send_timeouts: AtomicU64,
+    /// Requests answered 429 because their host was over its own limit.
+    pub host_throttled: AtomicU64,
+    /// Long polls held back because their host polled faster than its
+    /// rate.
+    pub host_paced: AtomicU64,
+    /// Change-log rows pruned.
+    pub changes_pruned: AtomicU64,
     pub refused: AtomicU64,
     pub ops_answered: AtomicU64,
     pub reports: AtomicU64,
@@ -115,6 +127,36 @@ impl Metrics {
             "Snapshot requests that waited for the limiter.",
             "counter",
             load(&self.snapshot_queued),
+        );
+        gauge(
+            "roster_snapshot_refused_total",
+            "Snapshot requests told to retry later (429): the queue was full or no turn came in time.",
+            "counter",
+            load(&self.snapshot_refused),
+        );
+        gauge(
+            "roster_snapshot_send_timeouts_total",
+            "Snapshots cut off at snapshot_send_timeout.",
+            "counter",
+            load(&self.snapshot_send_timeouts),
+        );
+        gauge(
+            "roster_host_throttled_total",
+            "Requests refused (429) because their host was over its own rate.",
+            "counter",
+            load(&self.host_throttled),
+        );
+        gauge(
+            "roster_host_paced_total",
+            "Long polls held back (up to 1 s) because their host polled faster than its rate.",
+            "counter",
+            load(&self.host_paced),
+        );
+        gauge(
+            "roster_changes_pruned_total",
+            "Change-log rows this replica pruned.",
+            "counter",
+            load(&self.changes_pruned),
         );
         gauge(
             "roster_refused_total",
