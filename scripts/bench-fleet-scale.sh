@@ -12,7 +12,8 @@
 # (all back, full resyncs), the controller's RSS per connected host and
 # the simulator's per agent. Builds the controller in release, then the
 # bench (release too). Knobs (environment): ROSTER_BENCH_HOSTS (default
-# 10000), ROSTER_SIM_ACCEPT_RATE / ROSTER_SIM_ACCEPT_BURST (the
+# 10000), ROSTER_BENCH_BACKOFF_MAX (seconds: the agents' backoff cap,
+# rosterd's default unless set), ROSTER_SIM_ACCEPT_RATE / ROSTER_SIM_ACCEPT_BURST (the
 # controller's accept limiter for the run).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -44,7 +44,15 @@ fn main() {
     std::thread::sleep(Duration::from_secs(2));
     let idle = rss_kib(fleet.pid(0)).unwrap();
 
-    let agent = AgentConfig::default();
+    // The product's pacing (rosterd's), unless ROSTER_BENCH_BACKOFF_MAX
+    // (seconds) caps the retries' backoff lower.
+    let mut agent = AgentConfig::default();
+    if let Some(max) = std::env::var("ROSTER_BENCH_BACKOFF_MAX")
+        .ok()
+        .and_then(|secs| secs.parse().ok())
+    {
+        agent.backoff_max = Duration::from_secs(max);
+    }
     let mut sim = Sim::new(SimConfig {
         agent: agent.clone(),
         ..SimConfig::default()
@@ -80,13 +88,16 @@ fn main() {
     roster.suspend_user(&Actor::Root, "bob").unwrap();
     let restarted = Instant::now();
     fleet.serve(0);
+    let listening = restarted.elapsed();
     let back = sim
         .wait_all("every host back", Duration::from_secs(600), |s| {
             s.user("bob")
                 .is_some_and(|u| u.state == CachedState::Suspended)
         })
-        .unwrap();
+        .unwrap()
+        + listening;
     let back_spread = spread(&sim, "bob", restarted);
+    let failures: u32 = sim.hosts().map(|h| h.with(|s| s.failures)).sum();
     let resyncs: u32 = sim
         .hosts()
         .map(|h| h.with(|s| s.snapshots.saturating_sub(1)))
@@ -127,7 +138,12 @@ fn main() {
         ms(back_spread.p50),
         ms(back_spread.p99)
     );
+    println!(
+        "| … of which the controller's own start (until it listens) | {:.1} s | — |",
+        listening.as_secs_f64()
+    );
     println!("| full resyncs after the restart | {resyncs} | 0 |");
+    println!("| agents' failed tries in all (the outage and the storm) | {failures} | — |");
     println!(
         "| controller RSS per connected host | {per_host:.1} KiB ({controller_rss} KiB − {idle} KiB idle) | ≤ 64 KiB |"
     );

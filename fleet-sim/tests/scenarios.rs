@@ -138,6 +138,8 @@ fn scale_a_suspension_reaches_every_host_then_b_all_controllers_killed_and_every
     for replica in 0..fleet.replicas.len() {
         fleet.serve(replica);
     }
+    let listening = restarted.elapsed();
+    let failures_before: u32 = sim.hosts().map(|h| h.with(|s| s.failures)).sum();
     let back = sim
         .wait_all(
             "every host back with bob's suspension",
@@ -149,10 +151,14 @@ fn scale_a_suspension_reaches_every_host_then_b_all_controllers_killed_and_every
         )
         .unwrap();
     let resyncs = full_resyncs(&sim);
+    let failures: u32 = sim.hosts().map(|h| h.with(|s| s.failures)).sum();
     eprintln!(
-        "(b) all controllers SIGKILLed and restarted → all {count} hosts back in {:.1} s ({}), {resyncs} full resyncs",
-        back.as_secs_f64(),
-        arrivals(&sim, "bob", CachedState::Suspended, restarted)
+        "(b) all controllers SIGKILLed and restarted (listening again {:.1} s after the restart began) → all {count} hosts back in {:.1} s ({}), {resyncs} full resyncs, {} failed tries in all ({} after they listened)",
+        listening.as_secs_f64(),
+        (listening + back).as_secs_f64(),
+        arrivals(&sim, "bob", CachedState::Suspended, restarted),
+        failures,
+        failures - failures_before
     );
     assert_eq!(
         resyncs, 0,
