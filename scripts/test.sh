@@ -33,7 +33,9 @@ if grep -E "$no_store_no_server" <<<"$tree"; then
     echo "rosterd links a PostgreSQL client, an HTTP server, OpenSSL or aws-lc (above): it may have the fleet agent's rustls client only" >&2
     exit 1
 fi
-for pkg in roster roster-fleet-agent; do
+# The host simulator (a test tool) links the agent and no more: its
+# controllers and PostgreSQL are its tests' dev-dependencies.
+for pkg in roster roster-fleet-agent roster-fleet-sim; do
     tree=$(links "$pkg")
     if grep -E "$no_store_no_server" <<<"$tree"; then
         echo "$pkg links a PostgreSQL client, an HTTP server, OpenSSL or aws-lc (above)" >&2

@@ -161,7 +161,9 @@ async fn run(config: ControllerConfig) -> Result<(), Fail> {
     tokio::spawn(stop_on_signal(handle.clone()));
     let api = shared.config.listen.api;
     let idle = shared.config.limits.idle_timeout;
-    let mut server = axum_server::bind(api)
+    let listener = listen_api(api).map_err(Fail::io(format!("listening on {api}")))?;
+    let mut server = axum_server::from_tcp(listener)
+        .map_err(Fail::io(format!("listening on {api}")))?
         .handle(handle.clone())
         .acceptor(acceptor)
         // The API is HTTP/1.1 only (the ALPN offered says so).
@@ -189,6 +191,26 @@ async fn run(config: ControllerConfig) -> Result<(), Fail> {
         eprintln!("roster-controller: writing hosts' last activity: {e}");
     }
     Ok(())
+}
+
+/// The hosts' listener's queue of connections not yet accepted. Hosts
+/// reconnecting together (a restart, a failover: thousands within a
+/// second) arrive faster than they are accepted; a short queue (tokio's
+/// default is 1,024) drops their SYNs, and each dropped SYN costs a host
+/// the kernel's retransmission, 1 s, then 3 s, 7 s, 15 s… The kernel caps
+/// it at `net.core.somaxconn`.
+const API_BACKLOG: u32 = 16_384;
+
+fn listen_api(address: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let socket = if address.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // As tokio's own bind: a restarted controller takes its port back at once.
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(API_BACKLOG)?.into_std()
 }
 
 /// The line operators (and the tests) read to know where it listens.

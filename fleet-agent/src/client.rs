@@ -9,8 +9,9 @@ use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::client::conn::http1::SendRequest;
 use roster_fleet_protocol::{
-    Answer, HelloAnswer, LONG_POLL_MAX_SECS, OpsAnswer, OpsRequest, RenewAnswer, RenewRequest,
-    ReportAnswer, ReportRequest, SnapshotAnswer, SyncAnswer,
+    Answer, HelloAnswer, LONG_POLL_MAX_SECS, OLDEST_SERVED, OpsAnswer, OpsRequest,
+    PROTOCOL_VERSION, RenewAnswer, RenewRequest, ReportAnswer, ReportRequest, SnapshotAnswer,
+    SyncAnswer,
 };
 use rustls::ClientConfig;
 use serde::Serialize;
@@ -38,6 +39,9 @@ pub struct Client {
 
 struct Inner {
     hostname: String,
+    /// The protocol version this host speaks (this build's, or the one
+    /// before it for a simulated older host).
+    protocol: u32,
     endpoints: Vec<Endpoint>,
     /// The endpoint that answered last: requests start there.
     preferred: AtomicUsize,
@@ -81,6 +85,24 @@ impl Client {
     /// A client of `enrollment`'s controllers, presenting its certificate
     /// with `key` and trusting exactly its CA bundle.
     pub fn new(enrollment: &Enrollment, key: &HostKey) -> Result<Client, AgentError> {
+        Client::speaking(enrollment, key, PROTOCOL_VERSION)
+    }
+
+    /// [`Client::new`] for a host speaking protocol `version` rather than
+    /// this build's: an older host in a rolling upgrade, as the host
+    /// simulator plays it. Versions this build doesn't know (newer than
+    /// its own, or older than the oldest a controller of this build
+    /// serves) are refused.
+    pub fn speaking(
+        enrollment: &Enrollment,
+        key: &HostKey,
+        version: u32,
+    ) -> Result<Client, AgentError> {
+        if !roster_fleet_protocol::serves(version) {
+            return Err(AgentError::Bad(format!(
+                "protocol {version} is not one this build can speak: {OLDEST_SERVED} to {PROTOCOL_VERSION}"
+            )));
+        }
         if enrollment.controllers.is_empty() {
             return Err(AgentError::Bad(
                 "the enrollment lists no controller: join again".into(),
@@ -99,6 +121,7 @@ impl Client {
         Ok(Client {
             inner: Arc::new(Inner {
                 hostname: enrollment.hostname.clone(),
+                protocol: version,
                 endpoints,
                 preferred: AtomicUsize::new(0),
                 identity: RwLock::new(Identity {
@@ -115,6 +138,11 @@ impl Client {
     /// The name the host is enrolled under (what its reports name).
     pub fn hostname(&self) -> &str {
         &self.inner.hostname
+    }
+
+    /// The protocol version this client speaks.
+    pub fn protocol(&self) -> u32 {
+        self.inner.protocol
     }
 
     /// The controller URL requests start from now (the last that answered).
@@ -257,7 +285,11 @@ impl Client {
                         )))
                     });
             let decoded = match outcome {
-                Ok(exchange) => exchange.decode::<T>(&endpoint.url).await,
+                Ok(exchange) => {
+                    exchange
+                        .decode_as::<T>(&endpoint.url, self.inner.protocol)
+                        .await
+                }
                 Err(error) => Err(error),
             };
             match decoded {
@@ -300,14 +332,16 @@ impl Client {
         // the request goes again on a new one.
         if let Some(mut sender) = self.take_idle(index, generation)
             && let Ok(exchange) = endpoint
-                .exchange(&mut sender, method, path, body.clone())
+                .exchange_as(&mut sender, method, path, body.clone(), self.inner.protocol)
                 .await
         {
             self.keep_idle(index, generation, sender);
             return Ok(exchange);
         }
         let mut sender = endpoint.connect(config).await?;
-        let exchange = endpoint.exchange(&mut sender, method, path, body).await?;
+        let exchange = endpoint
+            .exchange_as(&mut sender, method, path, body, self.inner.protocol)
+            .await?;
         self.keep_idle(index, generation, sender);
         Ok(exchange)
     }
@@ -361,4 +395,44 @@ fn query_escape(value: &str) -> String {
         }
     }
     escaped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enrollment() -> Enrollment {
+        Enrollment {
+            host_id: 1,
+            hostname: "web-1".into(),
+            environment: "default".into(),
+            certificate_pem: String::new(),
+            ca_bundle_pem: String::new(),
+            controllers: Vec::new(),
+            ca_fingerprint: String::new(),
+            epoch: "e".into(),
+            cursor: 0,
+            fleet: None,
+        }
+    }
+
+    #[test]
+    fn a_client_speaks_only_a_version_a_controller_of_this_build_serves() {
+        let key = HostKey::generate().unwrap();
+        for version in [0, OLDEST_SERVED.saturating_sub(1), PROTOCOL_VERSION + 1] {
+            if roster_fleet_protocol::serves(version) {
+                continue;
+            }
+            let error = Client::speaking(&enrollment(), &key, version).unwrap_err();
+            assert!(
+                error.to_string().contains("not one this build can speak"),
+                "{error}"
+            );
+        }
+        // The versions served get past the check (to the enrollment's own).
+        for version in [OLDEST_SERVED, PROTOCOL_VERSION] {
+            let error = Client::speaking(&enrollment(), &key, version).unwrap_err();
+            assert!(error.to_string().contains("lists no controller"), "{error}");
+        }
+    }
 }

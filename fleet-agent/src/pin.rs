@@ -142,8 +142,15 @@ pub(crate) fn mtls_config(
             ))
         })?;
     config.alpn_protocols = vec![ALPN_HTTP11.to_vec()];
+    // Sessions to resume, one per controller at most: rustls's default
+    // cache reserves room for 256 servers in every configuration, which
+    // the host simulator pays thousands of times over.
+    config.resumption = rustls::client::Resumption::in_memory_sessions(RESUMED_SESSIONS);
     Ok(Arc::new(config))
 }
+
+/// TLS sessions a host keeps to resume (a host has a few controllers).
+const RESUMED_SESSIONS: usize = 8;
 
 /// The enrollment configuration: no client certificate; the controller
 /// verified by [`PinnedCa`]. Returns the verifier too, to read why it

@@ -117,12 +117,25 @@ impl Endpoint {
         path: &str,
         body: Option<Vec<u8>>,
     ) -> Result<Exchange, AgentError> {
+        self.exchange_as(sender, method, path, body, PROTOCOL_VERSION)
+            .await
+    }
+
+    /// [`Endpoint::exchange`] naming `protocol` as the host's version.
+    pub(crate) async fn exchange_as(
+        &self,
+        sender: &mut SendRequest<Full<Bytes>>,
+        method: &str,
+        path: &str,
+        body: Option<Vec<u8>>,
+        protocol: u32,
+    ) -> Result<Exchange, AgentError> {
         let unreachable = |e: String| AgentError::Unreachable(format!("{}: {e}", self.url));
         let mut builder = hyper::Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.prefix))
             .header(hyper::header::HOST, self.authority.as_str())
-            .header(PROTOCOL_HEADER, PROTOCOL_VERSION)
+            .header(PROTOCOL_HEADER, protocol)
             // The controller gzips snapshots for a host that says so.
             .header(hyper::header::ACCEPT_ENCODING, "gzip");
         if body.is_some() {
@@ -213,13 +226,20 @@ impl Exchange {
         self,
         url: &str,
     ) -> Result<Answer<T>, AgentError> {
+        self.decode_as(url, PROTOCOL_VERSION).await
+    }
+
+    /// [`Exchange::decode`] for a host speaking `host` (a controller
+    /// older than that is refused).
+    pub(crate) async fn decode_as<T: DeserializeOwned + Send + 'static>(
+        self,
+        url: &str,
+        host: u32,
+    ) -> Result<Answer<T>, AgentError> {
         if let Some(controller) = self.protocol
-            && controller < PROTOCOL_VERSION
+            && controller < host
         {
-            return Err(AgentError::ControllerTooOld {
-                controller,
-                host: PROTOCOL_VERSION,
-            });
+            return Err(AgentError::ControllerTooOld { controller, host });
         }
         if !(200..300).contains(&self.status) {
             return Err(refusal(self.status, &self.body, url));
@@ -233,10 +253,10 @@ impl Exchange {
             serde_json::from_slice(&body)
         }
         .map_err(|e| AgentError::Bad(format!("{url} answered JSON this host can't read: {e}")))?;
-        if answer.protocol < PROTOCOL_VERSION {
+        if answer.protocol < host {
             return Err(AgentError::ControllerTooOld {
                 controller: answer.protocol,
-                host: PROTOCOL_VERSION,
+                host,
             });
         }
         Ok(answer)
