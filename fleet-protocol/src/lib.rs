@@ -24,6 +24,7 @@ pub mod enroll;
 pub mod error;
 pub mod ops;
 pub mod report;
+pub mod secrets;
 pub mod sync;
 
 pub use enroll::{
@@ -36,6 +37,7 @@ pub use ops::{
     OpsAnswer, OpsRequest, SessionView, TokenView, UserView,
 };
 pub use report::{RenewAnswer, RenewRequest, ReportAnswer, ReportEntry, ReportKind, ReportRequest};
+pub use secrets::{SecretEntry, SecretGrantView, SecretRead, SecretRevisionView, SecretView};
 pub use sync::{
     EnvironmentView, HelloAnswer, HostChange, HostKey, HostUser, PasswordView, SnapshotAnswer,
     SyncAnswer,
@@ -43,13 +45,15 @@ pub use sync::{
 
 use serde::{Deserialize, Serialize};
 
-/// The version this build speaks. 2 added the enrollment's `standalone`
+/// The version this build speaks. 3 added the `secret_*` ops and their
+/// answers (secrets live on the controller): a host of 3 refuses a
+/// controller of 2, which would answer them with 400. 2 added the enrollment's `standalone`
 /// (adopt or discard a host's own users), the ops `rename_token`,
 /// `add_keys` and `list_sessions`, the `host_root` credential and the
 /// `live_sessions` report: a host of 2 refuses a controller of 1 (which
 /// would answer those with 400, and refuse a report batch carrying one
 /// whole) rather than half-work, and a controller of 2 serves hosts of 1.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// The oldest host version a controller of this build serves.
 pub const OLDEST_SERVED: u32 = PROTOCOL_VERSION.saturating_sub(1);
