@@ -626,6 +626,18 @@ mod tests {
     }
 
     #[test]
+    fn an_op_a_controller_does_not_know_is_named_in_its_refusal() {
+        // rosterd tells "upgrade the controllers" by this wording.
+        let unknown = serde_json::from_str::<Op>(r#"{"op":"secret_later"}"#).unwrap_err();
+        assert!(
+            unknown
+                .to_string()
+                .contains("unknown variant `secret_later`"),
+            "{unknown}"
+        );
+    }
+
+    #[test]
     fn request_ids_are_long_enough_and_plain() {
         assert!(valid_request_id("0123456789abcdef"));
         assert!(!valid_request_id("short"));

@@ -333,6 +333,33 @@ fn secrets_live_at_the_controller_and_hosts_keep_none() {
             .len(),
         1
     );
+    // A wrong key file (a valid key, not the one that sealed them): the
+    // same refusal, naming it; the stored secrets are untouched.
+    let wrong = roster_core::secrets::crypto::Keyring::new(
+        vec![roster_core::secrets::crypto::SecretKey::generate().unwrap()],
+        &key_file,
+    )
+    .unwrap();
+    roster_core::secrets::crypto::write_key_file(&wrong, true).unwrap();
+    refused(
+        &bob.run(&["secrets", "get", "alice/db", "password"], ""),
+        "wrong file",
+    );
+    refused(
+        &alice.run(&["secrets", "update", "db", "password=-"], "w-r-o"),
+        &key_file.display().to_string(),
+    );
+    admin
+        .run(&["environments", "add", "staging"], "")
+        .expect_ok();
     std::fs::rename(&aside, &key_file).unwrap();
     assert_eq!(bob.get(&[]), SECOND);
+    assert_eq!(
+        fleet
+            .roster()
+            .list_secrets(&Actor::Root, &SecretFilter::All)
+            .unwrap()[0]
+            .latest,
+        2
+    );
 }

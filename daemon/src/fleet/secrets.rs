@@ -130,7 +130,20 @@ impl Daemon {
             ),
             other => other,
         })?;
-        self.forward(call, credential, op).await
+        match self.forward(call, credential, op).await {
+            // A controller from before the secret ops (same protocol
+            // version): its strict parser names the op it doesn't know.
+            Err(RosterError::InvalidArgument(message))
+                if message.contains("unknown variant `secret_") =>
+            {
+                Err(RosterError::Unavailable(
+                    "the controller doesn't carry secrets yet (it is older than this host): \
+                     upgrade the controllers; nothing changed"
+                        .into(),
+                ))
+            }
+            answer => answer,
+        }
     }
 
     pub async fn fleet_secret_add(
