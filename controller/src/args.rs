@@ -47,6 +47,17 @@ pub enum Command {
     /// Certificate authority.
     #[command(subcommand)]
     Ca(CaCommand),
+    /// The key that seals the fleet's secrets (`secrets_key_file`).
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Seal every stored secret under a new key, in one transaction (the
+    /// key file holds old and new keys until it commits). Copy the file
+    /// to every other replica afterwards.
+    Rekey,
 }
 
 #[derive(Debug, clap::Args)]

@@ -8,6 +8,7 @@ pub mod environments;
 pub mod hosts;
 pub mod init;
 pub mod restore;
+pub mod secrets;
 pub mod token;
 
 use crate::store::CallTag;

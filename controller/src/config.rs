@@ -51,6 +51,11 @@ pub struct ControllerConfig {
     /// (`remote_attempts`).
     pub lockout: LockoutConfig,
     pub registration: RegistrationConfig,
+    /// The key that seals secrets at rest (DESIGN.md "Secrets"); None:
+    /// `secrets.key` beside the CA key, in `tls.ca_dir`. Made 0600 by the
+    /// first `roster secrets add` while no secret exists; every replica
+    /// needs a copy, as of the CA key.
+    pub secrets_key_file: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -143,6 +148,7 @@ impl Default for ControllerConfig {
             password: host.password,
             lockout: host.lockout,
             registration: host.registration,
+            secrets_key_file: None,
         }
     }
 }
@@ -298,6 +304,14 @@ impl ControllerConfig {
         }
     }
 
+    /// Where the secrets key is: `secrets_key_file`, or `secrets.key` in
+    /// the CA's folder.
+    pub fn secrets_key_path(&self) -> PathBuf {
+        self.secrets_key_file
+            .clone()
+            .unwrap_or_else(|| self.tls.ca_dir.join("secrets.key"))
+    }
+
     /// The core config the rules run with on the controller: its uid
     /// range, password, lockout and registration settings; nothing of a
     /// host's (no local files: hosts report their ids).
@@ -313,6 +327,7 @@ impl ControllerConfig {
             password: self.password.clone(),
             lockout: self.lockout.clone(),
             registration: self.registration.clone(),
+            secrets_key_file: Some(self.secrets_key_path()),
             ..roster_core::Config::default()
         }
     }
@@ -358,6 +373,18 @@ mod tests {
             let problem = ControllerConfig::parse(text).unwrap_err();
             assert!(problem.contains(named), "{text}: {problem}");
         }
+    }
+
+    #[test]
+    fn the_secrets_key_is_beside_the_ca_key_unless_named() {
+        let config = ControllerConfig::parse("[tls]\nca_dir = \"/srv/ca\"\n").unwrap();
+        assert_eq!(config.secrets_key_path(), Path::new("/srv/ca/secrets.key"));
+        assert_eq!(
+            config.rules().secrets_key_file.as_deref(),
+            Some(Path::new("/srv/ca/secrets.key"))
+        );
+        let named = ControllerConfig::parse("secrets_key_file = \"/etc/k\"\n").unwrap();
+        assert_eq!(named.secrets_key_path(), Path::new("/etc/k"));
     }
 
     #[test]

@@ -2,9 +2,9 @@
 
 use clap::Parser;
 use roster_controller::args::{
-    Args, CaCommand, Command, EnvironmentsCommand, HostsCommand, TokenCommand,
+    Args, CaCommand, Command, EnvironmentsCommand, HostsCommand, SecretsCommand, TokenCommand,
 };
-use roster_controller::commands::{ca, environments, hosts, init, restore, token};
+use roster_controller::commands::{ca, environments, hosts, init, restore, secrets, token};
 use roster_controller::config::ControllerConfig;
 use roster_controller::error::Fail;
 use roster_controller::server;
@@ -38,7 +38,7 @@ fn run(args: Args) -> Result<(), Fail> {
     }
     let Some(command) = args.command else {
         return Err(Fail::Usage(
-            "say what to do: init, serve, token, hosts, environments, restore or ca (see --help)"
+"say what to do: init, serve, token, hosts, environments, restore, ca or secrets (see --help)"
                 .into(),
         ));
     };
@@ -64,5 +64,6 @@ fn run(args: Args) -> Result<(), Fail> {
         Command::Restore(restore) => restore::run(&*store()?, &restore.backup_time),
         Command::Ca(CaCommand::Rotate) => ca::rotate(&config),
         Command::Ca(CaCommand::Fingerprint) => ca::fingerprint(&config),
+        Command::Secrets(SecretsCommand::Rekey) => secrets::rekey(&*store()?),
     }
 }

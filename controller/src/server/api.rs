@@ -5,6 +5,7 @@
 pub mod enroll;
 pub mod ops;
 pub mod report;
+pub mod secrets;
 pub mod snapshot;
 pub mod standalone;
 pub mod sync;

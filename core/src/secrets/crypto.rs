@@ -289,7 +289,7 @@ pub fn read_key_file(path: &Path) -> crate::Result<Keyring> {
     let euid = unsafe { libc::geteuid() };
     if !meta.file_type().is_file() || meta.uid() != euid || meta.mode() & 0o077 != 0 {
         return Err(Error::Store(format!(
-            "the secrets key file {} must be a regular file owned by rosterd's uid {euid} with mode 600 (it has mode {:o}, owner {})",
+            "the secrets key file {} must be a regular file owned by this service's uid {euid} with mode 600 (it has mode {:o}, owner {})",
             path.display(),
             meta.mode() & 0o7777,
             meta.uid()

@@ -347,18 +347,32 @@ impl SecretKeys {
     /// database) and check it holds every key the stored secrets need.
     /// Never creates anything (see [`SecretKeys::ring_for_add`]).
     pub fn load(roster: &mut Roster) -> SecretKeys {
+        Self::load_as(roster, " and rosterd restarted")
+    }
+
+    /// [`SecretKeys::load`] for a service that loads the key for every
+    /// secret call (the fleet's controller, whose replicas share the
+    /// store): a fixed file is used from the next call, no restart.
+    pub fn load_for_this_call(roster: &mut Roster) -> SecretKeys {
+        Self::load_as(roster, "")
+    }
+
+    fn load_as(roster: &mut Roster, then: &str) -> SecretKeys {
         let path = crypto::key_file_path(roster.config());
-        let state = match Self::check(roster, &path) {
+        let state = match Self::check(roster, &path, then) {
             Ok(state) => state,
             Err(message) => KeyState::Refused(message),
         };
         SecretKeys { path, state }
     }
 
-    fn check(roster: &mut Roster, path: &std::path::Path) -> std::result::Result<KeyState, String> {
-        let refused = |why: String| {
-            format!("{why}; secret operations are refused until it is fixed and rosterd restarted")
-        };
+    fn check(
+        roster: &mut Roster,
+        path: &std::path::Path,
+        then: &str,
+    ) -> std::result::Result<KeyState, String> {
+        let refused =
+            |why: String| format!("{why}; secret operations are refused until it is fixed{then}");
         let (count, ids) = roster
             .store
             .read(|tx| Ok((tx.secret_count()?, tx.secret_key_ids()?)))
@@ -368,7 +382,7 @@ impl SecretKeys {
                 return Ok(KeyState::NotYet);
             }
             return Err(refused(format!(
-                "{count} secret(s) are stored but the secrets key file {} is missing: restore it from its backup (rosterd never makes a new key while secrets exist)",
+                "{count} secret(s) are stored but the secrets key file {} is missing: restore it from its backup (no new key is made while secrets exist)",
                 path.display()
             )));
         }
@@ -417,7 +431,7 @@ impl SecretKeys {
                 .map_err(|e| format!("can't count the stored secrets: {e}"))?;
             if count > 0 {
                 return Err(format!(
-                    "secrets appeared without the key file {}: restart rosterd",
+                    "secrets appeared without the key file {} (added elsewhere meanwhile): restart rosterd, or retry at the controller",
                     self.path.display()
                 ));
             }

@@ -12,6 +12,7 @@ pub mod forward;
 pub mod local_ids;
 pub mod membership;
 pub mod online;
+pub mod secrets;
 pub mod sessions;
 pub mod settings;
 pub mod users;

@@ -6,6 +6,9 @@
 //! `Unavailable` naming the file, while every other interface keeps
 //! working. Lock order: the store's lock, then the key ring's.
 //!
+//! On an enrolled host every call but `Watch` and `Rekey` is made at the
+//! controller ([`crate::fleet::secrets`]); those two are refused there.
+//!
 //! Signals go only to connections that called `Watch` and may see the
 //! secret at the moment of sending (each one addressed to that connection:
 //! unicast, never a broadcast another listener could match):
@@ -141,17 +144,6 @@ fn expiry(text: &str) -> Result<Option<Expiry>> {
         return Ok(None);
     }
     Expiry::parse(text).map(Some).map_err(invalid)
-}
-
-/// Secrets on an enrolled host live on the controller, which does not
-/// carry them yet: refused rather than kept in the host's cache.
-fn refuse_on_fleet_host(d: &Daemon) -> Result<()> {
-    if d.forwards() {
-        return Err(RosterError::Unavailable(
-            "this host is enrolled with a controller: secrets live there, and the controller's API does not carry them yet".into(),
-        ));
-    }
-    Ok(())
 }
 
 impl SecretsState {
@@ -328,7 +320,9 @@ impl Secrets {
         let target = request.name.clone();
         self.d
             .audited(&hdr, "secrets.add", &target, async |call| {
-                refuse_on_fleet_host(&self.d)?;
+                if self.d.forwards() {
+                    return self.d.fleet_secret_add(call, request).await;
+                }
                 self.s.usable()?;
                 let new = NewSecret {
                     name: request.name.clone(),
@@ -368,10 +362,17 @@ impl Secrets {
         request: SecretRequest,
     ) -> Result<SecretUpdated> {
         let target = address.clone();
+        if self.d.forwards() {
+            return self
+                .d
+                .audited(&hdr, "secrets.update", &target, async |call| {
+                    self.d.fleet_secret_update(call, address, request).await
+                })
+                .await;
+        }
         let changed = self
             .d
             .audited(&hdr, "secrets.update", &target, async |call| {
-                refuse_on_fleet_host(&self.d)?;
                 self.s.usable()?;
                 let changes = SecretChanges {
                     description: request.set_description.then(|| request.description.clone()),
@@ -434,11 +435,21 @@ impl Secrets {
         revision: u32,
     ) -> Result<SecretInfo> {
         let target = address.clone();
+        if self.d.forwards() {
+            return self
+                .d
+                .audited(&hdr, "secrets.remove", &target, async |call| {
+                    if revision > 0 {
+                        call.detail("revision", revision.to_string());
+                    }
+                    self.d.fleet_secret_remove(call, address, revision).await
+                })
+                .await;
+        }
         let watchers = self.watchers();
         let (removed, audience) = self
             .d
             .audited(&hdr, "secrets.remove", &target, async |call| {
-                refuse_on_fleet_host(&self.d)?;
                 self.s.usable()?;
                 if revision > 0 {
                     call.detail("revision", revision.to_string());
@@ -484,7 +495,10 @@ impl Secrets {
         let target = address.clone();
         self.d
             .audited(&hdr, "secrets.grant", &target, async |call| {
-                refuse_on_fleet_host(&self.d)?;
+                if self.d.forwards() {
+                    call.detail("user", user.clone());
+                    return self.d.fleet_secret_grant(call, address, user, role).await;
+                }
                 self.s.usable()?;
                 let role = if role.is_empty() {
                     SecretRole::View
@@ -512,7 +526,10 @@ impl Secrets {
         let target = address.clone();
         self.d
             .audited(&hdr, "secrets.revoke", &target, async |call| {
-                refuse_on_fleet_host(&self.d)?;
+                if self.d.forwards() {
+                    call.detail("user", user.clone());
+                    return self.d.fleet_secret_revoke(call, address, user).await;
+                }
                 self.s.usable()?;
                 call.detail("user", user.clone());
                 let revoked = self
@@ -532,7 +549,9 @@ impl Secrets {
         environment: String,
     ) -> Result<Vec<SecretInfo>> {
         let call = self.d.begin_read(&hdr, "secrets.list").await?;
-        refuse_on_fleet_host(&self.d)?;
+        if self.d.forwards() {
+            return self.d.fleet_secret_list(&call, owner, environment).await;
+        }
         self.s.usable()?;
         let filter = match (owner.is_empty(), environment.is_empty()) {
             (true, true) => SecretFilter::All,
@@ -553,7 +572,9 @@ impl Secrets {
 
     async fn show(&self, #[zbus(header)] hdr: Header<'_>, address: String) -> Result<SecretInfo> {
         let call = self.d.begin_read(&hdr, "secrets.show").await?;
-        refuse_on_fleet_host(&self.d)?;
+        if self.d.forwards() {
+            return self.d.fleet_secret_show(&call, address).await;
+        }
         self.s.usable()?;
         let shown = self
             .d
@@ -570,10 +591,22 @@ impl Secrets {
         revision: u32,
     ) -> Result<SecretValue> {
         let target = address.clone();
+        if self.d.forwards() {
+            return self
+                .d
+                .audited(&hdr, "secrets.get", &target, async |call| {
+                    if !mode.is_empty() {
+                        call.detail("mode", mode.clone());
+                    }
+                    self.d
+                        .fleet_secret_get(call, address, &mode, revision)
+                        .await
+                })
+                .await;
+        }
         let revealed = self
             .d
             .audited(&hdr, "secrets.get", &target, async |call| {
-                refuse_on_fleet_host(&self.d)?;
                 self.s.usable()?;
                 let how = match (mode.as_str(), revision) {
                     ("", 0) => Reveal::Tracked,
@@ -638,6 +671,9 @@ impl Secrets {
 
     async fn watch(&self, #[zbus(header)] hdr: Header<'_>) -> Result<()> {
         let call = self.d.begin_read(&hdr, "secrets.watch").await?;
+        if self.d.forwards() {
+            return Err(crate::fleet::secrets::watch_refused());
+        }
         let name = hdr
             .sender()
             .map(|s| s.to_string())
@@ -666,7 +702,9 @@ impl Secrets {
     async fn rekey(&self, #[zbus(header)] hdr: Header<'_>) -> Result<(String, u64)> {
         self.d
             .audited(&hdr, "secrets.rekey", "", async |call| {
-                refuse_on_fleet_host(&self.d)?;
+                if self.d.forwards() {
+                    return Err(crate::fleet::secrets::rekey_refused());
+                }
                 self.s.usable()?;
                 let s = self.s.clone();
                 let (id, count) = self

@@ -460,6 +460,18 @@ async fn run_op(
                 op.name()
             ))))
         }
+        (
+            Proven::Actor {
+                via: Via::HostRoot, ..
+            },
+            op,
+        ) if op.is_secret() => Err(ApiError::from(Error::PermissionDenied(format!(
+            "root on {:?} is nobody's secrets (host_root_is_admin gives no access to them): run `roster login` first",
+            host.name
+        )))),
+        (Proven::Actor { actor, .. }, op) if op.is_secret() => {
+            super::secrets::run(shared, host, tag, actor, op).await
+        }
         (Proven::Actor { actor, .. }, Op::ListSessions { user }) => {
             fleet_sessions(shared, &actor, user).await
         }
