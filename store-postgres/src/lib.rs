@@ -67,6 +67,8 @@ pub mod schema;
 mod secrets;
 #[cfg(feature = "test-server")]
 pub mod test_server;
+#[cfg(feature = "test-server")]
+pub mod test_tier;
 mod tx;
 
 pub use call_tag::{CallTag, CallTags, claimed_before};
