@@ -96,6 +96,7 @@ fn setup(name: &str, hosts: &[&str]) -> Option<Setup> {
             listen_ip: net.gateway.clone(),
             replicas: 2,
             uids: Some(fleet_uids()),
+            ..FleetOptions::default()
         },
     )?;
     Some(Setup { fleet, hosts })

@@ -49,6 +49,9 @@ pub struct FleetOptions {
     pub replicas: usize,
     /// The fleet's uid range; None: a harness block (32 uids).
     pub uids: Option<(u32, u32)>,
+    /// The store: None, a database of its own on the shared test server;
+    /// or this connection string (a `TestTier`'s multi-host one).
+    pub conninfo: Option<String>,
 }
 
 impl Default for FleetOptions {
@@ -57,6 +60,7 @@ impl Default for FleetOptions {
             listen_ip: "127.0.0.1".into(),
             replicas: 1,
             uids: None,
+            conninfo: None,
         }
     }
 }
@@ -76,8 +80,10 @@ impl Fleet {
     /// As [`Fleet::start`], with `options.replicas` controllers on
     /// `options.listen_ip`, each listing every replica in `public_urls`.
     pub fn start_with(name: &str, options: FleetOptions) -> Option<Fleet> {
-        let server = TestServer::shared()?;
-        let conninfo = server.conninfo_for(name);
+        let conninfo = match &options.conninfo {
+            Some(conninfo) => conninfo.clone(),
+            None => TestServer::shared()?.conninfo_for(name),
+        };
         let dir = tempfile::tempdir().unwrap();
         let ip = options.listen_ip.as_str();
         let ports: Vec<u16> = (0..options.replicas.max(1))
