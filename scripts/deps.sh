@@ -35,6 +35,12 @@ roster_apt_packages=(
     # package creates (the test needs no runuser: it sets the uid itself;
     # the package's own cluster on port 5432 is left alone).
     postgresql-15
+    # The store tier of the fleet's failover tests (scripts/store-tier.sh):
+    # three etcd members (there is no package named etcd) and Patroni,
+    # from PyPI into a venv that roster_install_patroni builds from
+    # Debian's python3 (pinned in scripts/patroni-requirements.txt).
+    etcd-server
+    python3-venv
 )
 
 roster_install_deps() {
@@ -55,6 +61,34 @@ roster_install_deps() {
         echo "cargo not found: install Rust (https://rustup.rs) first" >&2
         exit 1
     fi
+}
+
+# Where roster_install_patroni puts Patroni's venv: a fixed path outside
+# /root (Patroni runs as the postgres user, who can't enter /root).
+roster_patroni_venv=/opt/roster-patroni
+
+# Patroni 4.1.5 and psycopg2-binary from PyPI, at the versions
+# scripts/patroni-requirements.txt pins, in a venv built from Debian's
+# /usr/bin/python3 (never a Python under /root: Patroni runs as postgres).
+# Rebuilt when the pins change; otherwise a no-op.
+roster_install_patroni() {
+    local here requirements stamp
+    here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+    requirements=$here/patroni-requirements.txt
+    stamp=$roster_patroni_venv/.roster-requirements
+    if [[ -x $roster_patroni_venv/bin/patroni ]] && cmp -s "$requirements" "$stamp"; then
+        return
+    fi
+    if [[ $(id -u) -ne 0 ]]; then
+        echo "Patroni's venv $roster_patroni_venv is missing or out of date — run as root (sudo) so it can be built" >&2
+        exit 1
+    fi
+    echo "building Patroni's venv in $roster_patroni_venv" >&2
+    rm -rf "$roster_patroni_venv"
+    /usr/bin/python3 -m venv "$roster_patroni_venv"
+    "$roster_patroni_venv/bin/pip" install -q --disable-pip-version-check -r "$requirements" >&2
+    cp "$requirements" "$stamp"
+    chmod -R a+rX "$roster_patroni_venv"
 }
 
 # The Debian mirror this host's own apt sources use for SUITE (e.g.

@@ -7,6 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
 roster_install_deps
+roster_install_patroni
 
 step() { printf '\n==> %s\n' "$*" >&2; }
 

@@ -132,6 +132,56 @@ fn uid_resolves(uid: u32) -> bool {
     }
 }
 
+/// Prints "store failing over, retrying" when rosterd says so
+/// ([`roster_client::RETRYING_SIGNAL`], sent to this connection alone while
+/// a change it forwarded waits for the controller's store), on a thread of
+/// its own that only reads this connection's incoming messages; the
+/// command keeps waiting for its answer. The line is this program's own
+/// words (the signal's body is only a request id, checked for its form), so
+/// another bus client can't make it print anything else.
+fn say_when_retrying(conn: &zbus::Connection) {
+    use zbus::export::futures_core::Stream;
+    let mut incoming = zbus::MessageStream::from(conn);
+    let spawned = std::thread::Builder::new()
+        .name("roster-retrying".into())
+        .spawn(move || {
+            zbus::block_on(async move {
+                let mut said = false;
+                while let Some(message) =
+                    std::future::poll_fn(|cx| std::pin::Pin::new(&mut incoming).poll_next(cx)).await
+                {
+                    let Ok(message) = message else { continue };
+                    let header = message.header();
+                    let ours = message.message_type() == zbus::message::Type::Signal
+                        && header.interface().map(|i| i.as_str())
+                            == Some(roster_client::FLEET_INTERFACE)
+                        && header.member().map(|m| m.as_str())
+                            == Some(roster_client::RETRYING_SIGNAL);
+                    if !ours || said {
+                        continue;
+                    }
+                    let id = message.body().deserialize::<String>().unwrap_or_default();
+                    let plain = (16..=64).contains(&id.len())
+                        && id
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+                    if plain {
+                        eprintln!("roster: store failing over, retrying (request {id})");
+                    } else {
+                        eprintln!("roster: store failing over, retrying");
+                    }
+                    said = true;
+                }
+            });
+        });
+    if let Err(e) = spawned {
+        // Without it the command still works: it only waits unannounced.
+        if std::env::var_os("ROSTER_DEBUG").is_some() {
+            eprintln!("roster: debug: no thread to listen for rosterd's notices: {e}");
+        }
+    }
+}
+
 pub struct Client {
     conn: zbus::Connection,
     address: String,
@@ -187,6 +237,7 @@ impl Client {
             }
             None => handshake.await.map_err(unreachable)?,
         };
+        say_when_retrying(&conn);
         Ok(Client {
             conn,
             address: address.to_owned(),

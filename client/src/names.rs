@@ -15,3 +15,9 @@ pub const PAM_INTERFACE: &str = "org.roster.Roster1.Pam";
 pub const TOKENS_INTERFACE: &str = "org.roster.Roster1.Tokens";
 pub const KEYS_INTERFACE: &str = "org.roster.Roster1.Keys";
 pub const REGISTRATION_INTERFACE: &str = "org.roster.Roster1.Registration";
+pub const FLEET_INTERFACE: &str = "org.roster.Roster1.Fleet";
+/// The signal rosterd sends the caller of a change it forwarded when the
+/// controller says its store is failing over (on [`FLEET_INTERFACE`],
+/// addressed to that caller alone; its body the request id): the CLI
+/// prints "store failing over, retrying" and keeps waiting for the answer.
+pub const RETRYING_SIGNAL: &str = "Retrying";

@@ -67,6 +67,9 @@ pub struct Daemon {
 /// One call in progress: who made it and what the audit line will say.
 pub struct Call {
     pub peer: Arc<Peer>,
+    /// The caller's unique name on the bus (a signal for it alone: the
+    /// CLI's "store failing over, retrying").
+    pub bus_name: String,
     pub action: &'static str,
     pub target: String,
     /// Reads are not audited (DESIGN.md: every admin action and login
@@ -171,6 +174,7 @@ impl Daemon {
         let peer = self.peers.resolve(&self.dbus, sender).await?;
         Ok(Call {
             peer,
+            bus_name: sender.to_string(),
             action,
             target: target.to_owned(),
             audited,
@@ -656,6 +660,7 @@ mod tests {
     fn call_from(uid: u32) -> Call {
         Call {
             peer: Arc::new(Peer::new(uid, 1)),
+            bus_name: String::new(),
             action: "test",
             target: String::new(),
             audited: false,

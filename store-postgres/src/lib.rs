@@ -67,6 +67,8 @@ pub mod schema;
 mod secrets;
 #[cfg(feature = "test-server")]
 pub mod test_server;
+#[cfg(feature = "test-server")]
+pub mod test_tier;
 mod tx;
 
 pub use call_tag::{CallTag, CallTags, claimed_before};
@@ -95,8 +97,55 @@ pub const WRITE_LOCK: i64 = 0x726f_7374_6572_0001;
 /// A database failure, as core reports SQLite's: [`Error::Store`] with
 /// PostgreSQL's message (the server's own for a constraint, e.g.
 /// `duplicate key value violates unique constraint "users_name_key"`).
+/// A failure that comes from the store failing over (see
+/// [`failing_over`]) starts with [`FAILING_OVER`].
 pub(crate) fn db(error: postgres::Error) -> Error {
-    Error::Store(message(&error))
+    if failover_class(&error) {
+        Error::Store(format!("{FAILING_OVER} ({})", message(&error)))
+    } else {
+        Error::Store(message(&error))
+    }
+}
+
+/// How a store failure caused by a failover starts: the connection lost,
+/// the server shutting down or starting up, a standby refusing a write.
+pub const FAILING_OVER: &str = "the store is failing over";
+
+/// How a failure to connect starts (during a failover: no node takes
+/// writes yet).
+const CANT_CONNECT: &str = "can't connect to PostgreSQL";
+
+/// Whether `error` is the store failing over (or otherwise out of reach
+/// for a moment) rather than a failure that trying again can't cure: the
+/// connection was lost or refused, the server is shutting down or
+/// starting up, or the node reached is a read-only standby. The
+/// controller retries a write that failed so with its request id (which
+/// makes a retry after a commit whose answer was lost safe).
+pub fn failing_over(error: &Error) -> bool {
+    matches!(error, Error::Store(message) if message.starts_with(FAILING_OVER) || message.starts_with(CANT_CONNECT))
+}
+
+/// A client-side failure of the connection itself (lost, refused, timed
+/// out), or one of the server's SQLSTATEs for the same: class 08
+/// (connection exception), 57P01–57P03 (shut down by an administrator,
+/// crashed, can't connect now: starting up, shutting down, in recovery),
+/// 25006 (a write on a read-only standby: the old leader came back as a
+/// replica).
+fn failover_class(error: &postgres::Error) -> bool {
+    if error.is_closed() {
+        return true;
+    }
+    match error.code() {
+        Some(code) => {
+            let code = code.code();
+            code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "25006")
+        }
+        None => {
+            error.as_db_error().is_none()
+                && std::error::Error::source(error)
+                    .is_some_and(|source| source.is::<std::io::Error>())
+        }
+    }
 }
 
 /// The server's words, with its detail (which row, which key), or the
@@ -192,7 +241,7 @@ impl PgStore {
     fn client(config: &postgres::Config) -> roster_core::Result<Client> {
         config.connect(NoTls).map_err(|e| {
             Error::Store(format!(
-                "can't connect to PostgreSQL (hosts {:?}, database {:?}): {e}",
+                "{CANT_CONNECT} (hosts {:?}, database {:?}): {e}",
                 config.get_hosts(),
                 config.get_dbname().unwrap_or("(the user's)")
             ))

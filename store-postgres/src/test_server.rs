@@ -77,6 +77,29 @@ impl TestServer {
         Some(server)
     }
 
+    /// A private server started from a data folder `fill` writes (at the
+    /// path it is given, which doesn't exist yet; run as root, `fill`
+    /// writes it as the postgres user), e.g. a `pg_basebackup` of another
+    /// server ([`TestTier::basebackup`](crate::test_tier::TestTier::basebackup)):
+    /// a store restored from a backup. `None` as [`TestServer::start`].
+    pub fn start_from(fill: impl FnOnce(&Path)) -> Option<TestServer> {
+        let run_as = match server_user() {
+            Ok(run_as) => run_as,
+            Err(why) => {
+                skip_or_fail(&why);
+                return None;
+            }
+        };
+        let started = Instant::now();
+        let server = TestServer::start_with(run_as, Some(Box::new(fill)));
+        eprintln!(
+            "PostgreSQL test server up from a data folder in {:?} (socket in {})",
+            started.elapsed(),
+            server.dir.path().display()
+        );
+        Some(server)
+    }
+
     /// One server for the whole test binary, started by the first caller
     /// and stopped (its folder removed) when the process exits, also when
     /// tests failed. `None` as [`TestServer::start`] answers it.
@@ -166,6 +189,16 @@ impl TestServer {
     /// Start a cluster, as `run_as` (uid, gid) when given (as root), else
     /// as ourselves.
     fn start_as(run_as: Option<(u32, u32)>) -> TestServer {
+        TestServer::start_with(run_as, None)
+    }
+
+    /// [`TestServer::start_as`], on the data folder `fill` writes when
+    /// given, else on a fresh `initdb`.
+    #[allow(clippy::type_complexity)]
+    fn start_with(
+        run_as: Option<(u32, u32)>,
+        fill: Option<Box<dyn FnOnce(&Path) + '_>>,
+    ) -> TestServer {
         // In /tmp, not $TMPDIR: the postgres user must reach the folder
         // (a TMPDIR under /root is 0700), and the socket's path must stay
         // under the 107 bytes a unix socket name allows.
@@ -189,22 +222,26 @@ impl TestServer {
                 command.uid(uid).gid(gid);
             }
         };
-        let mut initdb = Command::new(Path::new(PG_BIN).join("initdb"));
-        initdb
-            .args(["--auth=trust", "--username=postgres", "--encoding=UTF8"])
-            .args(["--locale=C", "--no-sync", "--no-instructions", "-D"])
-            .arg(&data)
-            .current_dir(dir.path());
-        as_server_user(&mut initdb);
-        let initdb = initdb
-            .output()
-            .unwrap_or_else(|e| panic!("can't run initdb: {e}"));
-        if !initdb.status.success() {
-            panic!(
-                "initdb failed: {}\n{}",
-                String::from_utf8_lossy(&initdb.stdout),
-                String::from_utf8_lossy(&initdb.stderr)
-            );
+        if let Some(fill) = fill {
+            fill(&data);
+        } else {
+            let mut initdb = Command::new(Path::new(PG_BIN).join("initdb"));
+            initdb
+                .args(["--auth=trust", "--username=postgres", "--encoding=UTF8"])
+                .args(["--locale=C", "--no-sync", "--no-instructions", "-D"])
+                .arg(&data)
+                .current_dir(dir.path());
+            as_server_user(&mut initdb);
+            let initdb = initdb
+                .output()
+                .unwrap_or_else(|e| panic!("can't run initdb: {e}"));
+            if !initdb.status.success() {
+                panic!(
+                    "initdb failed: {}\n{}",
+                    String::from_utf8_lossy(&initdb.stdout),
+                    String::from_utf8_lossy(&initdb.stderr)
+                );
+            }
         }
         let log_err = log
             .try_clone()
@@ -218,6 +255,11 @@ impl TestServer {
             .args(["-c", "listen_addresses="])
             .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
             .args(["-c", "full_page_writes=off", "-c", "max_connections=100"])
+            // A data folder from elsewhere (a backup of a tier's leader)
+            // may name a port and synchronous standbys in its
+            // postgresql.conf: here, the socket's default port and no
+            // standby to wait for.
+            .args(["-c", "port=5432", "-c", "synchronous_standby_names="])
             .current_dir(dir.path())
             .stdin(Stdio::null())
             .stdout(log)
@@ -326,7 +368,7 @@ pub fn connect(conninfo: &str) -> postgres::Client {
 
 /// `name` as a lowercase SQL identifier: letters, digits and `_` kept,
 /// anything else `_`, at most 40 characters (PostgreSQL keeps 63).
-fn identifier(name: &str) -> String {
+pub(crate) fn identifier(name: &str) -> String {
     let mut out: String = name
         .chars()
         .take(40)
@@ -346,7 +388,7 @@ fn identifier(name: &str) -> String {
 
 /// Who runs the server: the `postgres` system user's (uid, gid) when we
 /// are root, ourselves (None) otherwise; or why it can't run here.
-fn server_user() -> Result<Option<(u32, u32)>, String> {
+pub(crate) fn server_user() -> Result<Option<(u32, u32)>, String> {
     for tool in ["initdb", "postgres"] {
         if !Path::new(PG_BIN).join(tool).exists() {
             return Err(format!(
@@ -371,7 +413,7 @@ fn server_user() -> Result<Option<(u32, u32)>, String> {
     Ok(Some((id("-u")?, id("-g")?)))
 }
 
-fn skip_or_fail(why: &str) {
+pub(crate) fn skip_or_fail(why: &str) {
     let test = std::thread::current()
         .name()
         .map_or_else(|| "a PostgreSQL test".to_string(), str::to_string);

@@ -109,6 +109,11 @@ impl From<roster_core::Error> for ApiError {
             E::InvalidArgument(_) => (StatusCode::BAD_REQUEST, ErrorCode::BadRequest),
             E::AlreadyExists(_) | E::Conflict(_) => (StatusCode::CONFLICT, ErrorCode::Conflict),
             E::Locked { .. } => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManyRequests),
+            // The store failing over: the host sends the same request
+            // (its request id makes that safe) until it is back.
+            E::Store(_) if roster_store_postgres::failing_over(&error) => {
+                (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::FailingOver)
+            }
             E::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable),
             _ => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
         };

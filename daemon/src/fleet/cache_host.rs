@@ -93,8 +93,20 @@ impl Host for CacheHost {
         answer: &SnapshotAnswer,
         controller_time: i64,
     ) -> Result<(), HostError> {
+        let before = self.position().ok().flatten();
         let applied = self.on_store(|r| r.apply_fleet_snapshot(answer, controller_time))?;
         self.act_on(applied);
+        if let Some(before) = before.filter(|before| before.epoch != answer.epoch) {
+            // `roster-controller restore`: the store went back to a backup.
+            eprintln!(
+                "rosterd: the controller's store has a new epoch ({}, was {}): it was restored from a backup. \
+                 This host dropped its cursor and resynced in full ({} users, cursor {}); changes made after the backup are undone here too",
+                answer.epoch,
+                before.epoch,
+                answer.users.len(),
+                answer.cursor
+            );
+        }
         Ok(())
     }
 

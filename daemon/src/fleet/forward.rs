@@ -193,6 +193,8 @@ impl Daemon {
         call.detail("request_id", request.request_id.clone());
         let started = Instant::now();
         let mut sent = false;
+        // Whether the caller heard "store failing over, retrying".
+        let mut told = false;
         loop {
             let error = match client.ops(&request).await {
                 Ok(answer) => return Ok(answer.body),
@@ -211,11 +213,13 @@ impl Daemon {
                     if started.elapsed() < RETRY_FOR =>
                 {
                     sent = true;
-                    if matches!(error, AgentError::FailingOver(_)) {
+                    if matches!(error, AgentError::FailingOver(_)) && !told {
                         eprintln!(
                             "rosterd: request {}: store failing over, retrying",
                             request.request_id
                         );
+                        self.tell_retrying(call, &request.request_id).await;
+                        told = true;
                     }
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
@@ -231,6 +235,32 @@ impl Daemon {
                 }
                 other => return Err(super::membership::agent_error(other)),
             }
+        }
+    }
+
+    /// Tell the caller (the CLI, waiting for this call's answer) that the
+    /// controller's store is failing over and the change is being sent
+    /// again: a signal addressed to it alone. A caller that doesn't
+    /// listen just waits.
+    async fn tell_retrying(&self, call: &Call, request_id: &str) {
+        if call.bus_name.is_empty() {
+            return;
+        }
+        let sent = self
+            .conn
+            .emit_signal(
+                Some(call.bus_name.as_str()),
+                roster_client::OBJECT_PATH,
+                roster_client::FLEET_INTERFACE,
+                roster_client::RETRYING_SIGNAL,
+                &(request_id,),
+            )
+            .await;
+        if let Err(e) = sent {
+            eprintln!(
+                "rosterd: can't tell {} the store is failing over: {e}",
+                call.bus_name
+            );
         }
     }
 

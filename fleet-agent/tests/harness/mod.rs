@@ -74,35 +74,16 @@ impl Controller {
     pub fn start_with(name: &str, chain_holds_ca: bool) -> Option<Controller> {
         let server = server()?;
         let conninfo = server.conninfo_for(name);
+        Some(Controller::start_on(conninfo, chain_holds_ca))
+    }
+
+    /// A controller initialized on the store at `conninfo` (e.g. a
+    /// [`TestTier`](roster_store_postgres::test_tier::TestTier)'s
+    /// multi-host string), serving.
+    pub fn start_on(conninfo: String, chain_holds_ca: bool) -> Controller {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("ca")).unwrap();
-        std::fs::write(
-            dir.path().join("controller.toml"),
-            format!(
-                r#"
-[store]
-conninfo = "{conninfo}"
-[listen]
-api = "127.0.0.1:0"
-metrics = "127.0.0.1:0"
-public_urls = ["https://controller.test:8443"]
-[tls]
-ca_dir = "{dir}/ca"
-server_cert = "{dir}/server.crt"
-server_key = "{dir}/server.key"
-server_names = ["localhost", "127.0.0.1"]
-[limits]
-long_poll = "5s"
-window_changes = 1000
-argon2_per_host = 1
-[argon2]
-memory_kib = 64
-iterations = 1
-"#,
-                dir = dir.path().display()
-            ),
-        )
-        .unwrap();
+        write_config(dir.path(), &conninfo, "127.0.0.1:0");
         let mut controller = Controller {
             dir,
             conninfo,
@@ -136,9 +117,86 @@ iterations = 1
             .unwrap()
             .to_string();
         controller.serve();
-        Some(controller)
+        controller
     }
 
+    /// A further replica serving the same store (`init --replica` with a
+    /// copy of this one's CA key), serving.
+    pub fn replica(&self) -> Controller {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("ca")).unwrap();
+        write_config(dir.path(), &self.conninfo, "127.0.0.1:0");
+        let mut replica = Controller {
+            dir,
+            conninfo: self.conninfo.clone(),
+            child: None,
+            api: String::new(),
+            fingerprint: self.fingerprint.clone(),
+        };
+        let ca_key = self.dir.path().join("ca/ca.key");
+        let init = replica.command(&[
+            "init",
+            "--replica",
+            "--ca-key",
+            &ca_key.display().to_string(),
+        ]);
+        assert!(
+            init.status.success(),
+            "init --replica failed: {}",
+            String::from_utf8_lossy(&init.stderr)
+        );
+        replica.serve();
+        replica
+    }
+
+    /// Point this controller at another store (a restored one): its
+    /// config is rewritten, keeping the port it listened on; `serve`
+    /// again to use it.
+    pub fn set_conninfo(&mut self, conninfo: String) {
+        write_config(self.dir.path(), &conninfo, &self.api);
+        self.conninfo = conninfo;
+    }
+
+    /// SIGKILL its `serve`.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn write_config(dir: &std::path::Path, conninfo: &str, api: &str) {
+    std::fs::write(
+        dir.join("controller.toml"),
+        format!(
+            r#"
+[store]
+conninfo = "{conninfo}"
+[listen]
+api = "{api}"
+metrics = "127.0.0.1:0"
+public_urls = ["https://controller.test:8443"]
+[tls]
+ca_dir = "{dir}/ca"
+server_cert = "{dir}/server.crt"
+server_key = "{dir}/server.key"
+server_names = ["localhost", "127.0.0.1"]
+[limits]
+long_poll = "5s"
+window_changes = 1000
+argon2_per_host = 1
+[argon2]
+memory_kib = 64
+iterations = 1
+"#,
+            dir = dir.display()
+        ),
+    )
+    .unwrap();
+}
+
+impl Controller {
     pub fn config(&self) -> PathBuf {
         self.dir.path().join("controller.toml")
     }

@@ -51,6 +51,9 @@ pub struct FleetOptions {
     pub uids: Option<(u32, u32)>,
     /// The fleet's admin group (name, gid); None: the default.
     pub admin_group: Option<(String, u32)>,
+    /// The store: None, a database of its own on the shared test server;
+    /// or this connection string (a `TestTier`'s multi-host one).
+    pub conninfo: Option<String>,
 }
 
 impl Default for FleetOptions {
@@ -60,6 +63,7 @@ impl Default for FleetOptions {
             replicas: 1,
             uids: None,
             admin_group: None,
+            conninfo: None,
         }
     }
 }
@@ -79,8 +83,10 @@ impl Fleet {
     /// As [`Fleet::start`], with `options.replicas` controllers on
     /// `options.listen_ip`, each listing every replica in `public_urls`.
     pub fn start_with(name: &str, options: FleetOptions) -> Option<Fleet> {
-        let server = TestServer::shared()?;
-        let conninfo = server.conninfo_for(name);
+        let conninfo = match &options.conninfo {
+            Some(conninfo) => conninfo.clone(),
+            None => TestServer::shared()?.conninfo_for(name),
+        };
         let dir = tempfile::tempdir().unwrap();
         let ip = options.listen_ip.as_str();
         let ports: Vec<u16> = (0..options.replicas.max(1))

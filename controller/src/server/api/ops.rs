@@ -36,8 +36,19 @@ use roster_fleet_protocol::{Credential, ErrorCode, Op, OpsAnswer, OpsRequest, Us
 use roster_store_postgres::claimed_before;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// How long one request retries a write that failed because the store is
+/// failing over before it answers 503 `failing_over` (the host then
+/// sends it again with the same request id, saying "store failing over,
+/// retrying" to the person who asked): under the hosts' 30 s request
+/// timeout, and long enough for a PostgreSQL that Patroni restarts in
+/// place. A leader lost for good takes Patroni's ttl (20 s) and the
+/// election: two or three slices, within the 45 s the hosts wait.
+pub const FAILOVER_SLICE: Duration = Duration::from_secs(10);
+/// Between two attempts of such a write.
+const FAILOVER_PAUSE: Duration = Duration::from_millis(500);
 
 /// How long a `roster login` session lasts unless asked otherwise, and
 /// the most it may.
@@ -127,7 +138,39 @@ pub async fn ops(
     }
     let writes = request.op.writes();
     let id = request.request_id.clone();
-    let outcome = act(&shared, &host, request).await;
+    // A write the store's failover failed is made again with the same
+    // request id (its claim, in the change's own transaction, makes a
+    // retry after a commit whose answer was lost answer the first
+    // outcome instead of acting twice), for up to FAILOVER_SLICE; then
+    // the host hears 503 `failing_over` and sends it again.
+    let started = Instant::now();
+    let mut said = false;
+    let outcome = loop {
+        let outcome = act(&shared, &host, request.clone()).await;
+        match &outcome {
+            Err(failed)
+                if writes
+                    && failed.error.code == ErrorCode::FailingOver
+                    && started.elapsed() < FAILOVER_SLICE =>
+            {
+                if !said {
+                    eprintln!(
+                        "roster-controller: request {id} from {:?}: store failing over, retrying",
+                        host.name
+                    );
+                    said = true;
+                }
+                tokio::time::sleep(FAILOVER_PAUSE).await;
+            }
+            _ => break outcome,
+        }
+    };
+    if said && outcome.is_ok() {
+        eprintln!(
+            "roster-controller: request {id}: done after the store's failover ({:.1} s)",
+            started.elapsed().as_secs_f64()
+        );
+    }
     shared
         .metrics
         .ops_answered
@@ -152,7 +195,10 @@ pub async fn ops(
                     if let Some(first) = first_answer(&shared, &id, &person, &host.name).await? {
                         return Ok(answer(first));
                     }
-                } else if claimed && error.code != ErrorCode::Unavailable {
+                } else if claimed
+                    && error.code != ErrorCode::Unavailable
+                    && error.code != ErrorCode::FailingOver
+                {
                     // This call's own write claimed the id and the call
                     // then failed (a wrong password counted, a code used up
                     // meanwhile): nothing it asked for changed, so the id
