@@ -14,11 +14,15 @@
 # bench (release too). Knobs (environment): ROSTER_BENCH_HOSTS (default
 # 10000), ROSTER_BENCH_BACKOFF_MAX (seconds: the agents' backoff cap,
 # rosterd's default unless set), ROSTER_SIM_ACCEPT_RATE / ROSTER_SIM_ACCEPT_BURST (the
-# controller's accept limiter for the run).
+# controller's accept limiter for the run), ROSTER_SIM_PLAIN_STORE (1, the
+# default here: one plain PostgreSQL, so the figures are the controller's;
+# 0: the Patroni tier the scenario tests use, synchronous replication and all).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
 roster_install_deps
+export ROSTER_SIM_PLAIN_STORE="${ROSTER_SIM_PLAIN_STORE:-1}"
+[ "$ROSTER_SIM_PLAIN_STORE" = 1 ] || roster_install_patroni
 cargo build --release -p roster-controller
 export ROSTER_CONTROLLER_BIN="$PWD/target/release/roster-controller"
 export ROSTER_TESTS_REQUIRE_ALL=1

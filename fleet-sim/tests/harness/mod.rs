@@ -16,19 +16,27 @@ use roster_fleet_sim::{CachedState, HostState};
 use roster_store_postgres::PgStore;
 use roster_store_postgres::fleet::join_tokens::JoinTokenRow;
 use roster_store_postgres::test_server::TestServer;
+use roster_store_postgres::test_tier::TestTier;
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// The store every scenario runs on: a fresh database of its own (NOTIFY
-/// is per database) and its connection string, `None` (skipped, loudly)
-/// without PostgreSQL 15. The plain test server for now; at merge the
-/// Patroni tier (`TestTier`, the same `conninfo()`) replaces it here, and
-/// only here.
-pub fn store_conninfo(name: &str) -> Option<String> {
-    Some(TestServer::shared()?.conninfo_for(name))
+/// The store every scenario runs on: the HA tier issue 18 asks for (3
+/// etcd, 3 Patroni-managed PostgreSQL 15, synchronous replication; a
+/// tier of its own, stopped when the fleet goes) and a fresh database on
+/// it (NOTIFY is per database), or with `ROSTER_SIM_PLAIN_STORE=1` a
+/// database on the plain shared test server (quicker to start, for
+/// benching the controller alone). `None` (skipped, loudly) without
+/// PostgreSQL 15, etcd or Patroni.
+pub fn store(name: &str) -> Option<(Option<TestTier>, String)> {
+    if std::env::var_os("ROSTER_SIM_PLAIN_STORE").is_some_and(|v| v == "1") {
+        return Some((None, TestServer::shared()?.conninfo_for(name)));
+    }
+    let tier = TestTier::start()?;
+    let conninfo = tier.conninfo_for(name);
+    Some((Some(tier), conninfo))
 }
 
 /// The controller binary: `ROSTER_CONTROLLER_BIN`, else the one cargo
@@ -88,13 +96,16 @@ pub struct Fleet {
     pub replicas: Vec<Replica>,
     /// `SHA256:…` of the CA.
     pub fingerprint: String,
+    /// The store tier, stopped after the controllers (fields drop after
+    /// `Drop::drop`, in order: this one last).
+    tier: Option<TestTier>,
 }
 
 impl Fleet {
     pub fn start(name: &str, count: usize, limits: &str) -> Option<Fleet> {
         // Before the controllers start: they inherit it.
         roster_fleet_sim::raise_open_files_limit();
-        let conninfo = store_conninfo(name)?;
+        let (tier, conninfo) = store(name)?;
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("ca")).unwrap();
         let apis: Vec<String> = (0..count)
@@ -147,6 +158,7 @@ iterations = 1
             conninfo,
             replicas,
             fingerprint: String::new(),
+            tier,
         };
         let init = fleet.command_with_stdin(
             &["init", "--admin", "alice", "--password-stdin"],
