@@ -125,6 +125,12 @@ pub struct RestoreArgs {
     /// the audit entries since then are printed for re-applying.
     #[arg(long)]
     pub backup_time: String,
+    /// A file holding the connection string of the store as it was before
+    /// the restore, if it can still be read: the changes it has that the
+    /// restored store lacks are printed (what the restore undid). A file,
+    /// not an argument, so its password never shows in `ps`.
+    #[arg(long, value_name = "FILE")]
+    pub previous_store: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

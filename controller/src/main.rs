@@ -11,6 +11,9 @@ use roster_controller::server;
 use roster_controller::store::Store;
 use std::process::ExitCode;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args = Args::parse();
     match run(args) {
@@ -61,7 +64,7 @@ fn run(args: Args) -> Result<(), Fail> {
             settings,
         }) => environments::set(&*store()?, &environment, &settings),
         Command::Environments(EnvironmentsCommand::List) => environments::list(&*store()?),
-        Command::Restore(restore) => restore::run(&*store()?, &restore.backup_time),
+        Command::Restore(restore) => restore::run(&*store()?, &restore),
         Command::Ca(CaCommand::Rotate) => ca::rotate(&config),
         Command::Ca(CaCommand::Fingerprint) => ca::fingerprint(&config),
         Command::Secrets(SecretsCommand::Rekey) => secrets::rekey(&*store()?),

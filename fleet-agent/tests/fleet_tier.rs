@@ -634,7 +634,32 @@ fn scenario_d_restore_from_a_basebackup_makes_every_host_resync() {
         restored.socket_dir().display()
     );
     controller.set_conninfo(restored_conninfo.clone());
-    let out = controller.command(&["restore", "--backup-time", &backup_time.to_string()]);
+    // The old store (the tier, still up) named in a file: an unreadable
+    // one is refused before anything changes.
+    let previous = backups.path().join("previous-store");
+    std::fs::write(
+        &previous,
+        "# the store before the restore\nhost=/nonexistent dbname=roster\n",
+    )
+    .unwrap();
+    let backup_time = backup_time.to_string();
+    let restore_args = [
+        "restore",
+        "--backup-time",
+        backup_time.as_str(),
+        "--previous-store",
+        previous.to_str().unwrap(),
+    ];
+    let out = controller.command(&restore_args);
+    assert!(!out.status.success());
+    let refused = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        refused.contains("--previous-store") && refused.contains("nothing changed"),
+        "{refused}"
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("New epoch"));
+    std::fs::write(&previous, format!("{conninfo}\n")).unwrap();
+    let out = controller.command(&restore_args);
     let printed = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
@@ -643,11 +668,18 @@ fn scenario_d_restore_from_a_basebackup_makes_every_host_resync() {
     );
     eprintln!("scenario d: restore printed:\n{printed}");
     assert!(printed.contains("New epoch"), "{printed}");
-    // The audit it lists is the restored store's, which ends at the
-    // backup: what the backup undid (made-after, the suspension) is not
-    // in it to list (said in the report: the audit to re-apply from must
-    // come from the old store or the hosts' reports).
-    assert!(!printed.contains("made-after"), "{printed}");
+    // What the restore undid, from the old store's audit: the user made
+    // after the backup and the suspension, and nothing the backup holds.
+    assert!(
+        printed.contains("2 changes in the previous store"),
+        "{printed}"
+    );
+    assert!(printed.contains("create_user made-after"), "{printed}");
+    assert!(
+        printed.contains("suspend_user suspended-after"),
+        "{printed}"
+    );
+    assert!(!printed.contains(" kept"), "{printed}");
     let resync_started = Instant::now();
     controller.serve();
 
