@@ -256,7 +256,8 @@ fn weak_sslmodes_are_refused_before_connecting() {
 /// plain over the socket, plain over TCP, and verify-full over TCP,
 /// each a `PgStore::attach` (connect + the schema check) as the
 /// controller's pool opens one. Run:
-/// `cargo test --release -p roster-store-postgres --test tls -- --ignored --nocapture connect_times`
+/// `cargo test -p roster-store-postgres --test tls -- --ignored --nocapture connect_times`
+/// (the dev profile builds rustls, ring and postgres at opt-level 2).
 #[test]
 #[ignore]
 fn connect_times() {
