@@ -62,7 +62,9 @@ pub struct ControllerConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct StoreConfig {
     /// A libpq connection string; several hosts with
-    /// `target_session_attrs=read-write` for an HA store tier.
+    /// `target_session_attrs=read-write` for an HA store tier;
+    /// `sslmode=verify-full sslrootcert=FILE` for TLS (the only TLS mode
+    /// taken, see roster-store-postgres's `StoreConninfo`).
     pub conninfo: String,
 }
 
@@ -297,6 +299,12 @@ impl ControllerConfig {
         if self.listen.api == self.listen.metrics && self.listen.api.port() != 0 {
             problems.push("listen.api and listen.metrics must differ".into());
         }
+        // The connection string as the store reads it: a weak sslmode, a
+        // missing or unreadable sslrootcert are said here, by
+        // --check-config, not at the first connection.
+        if let Err(e) = roster_store_postgres::StoreConninfo::parse(&self.store.conninfo) {
+            problems.push(format!("store.conninfo: {e}"));
+        }
         if problems.is_empty() {
             Ok(())
         } else {
@@ -353,6 +361,25 @@ mod tests {
         assert!(top.contains("windw"), "{top}");
         let typed = ControllerConfig::parse("[limits]\naccept_rate = \"fast\"\n").unwrap_err();
         assert!(typed.contains("accept_rate"), "{typed}");
+    }
+
+    #[test]
+    fn a_store_conninfo_that_cant_be_safe_is_refused_by_check_config() {
+        let weak = ControllerConfig::parse(
+            "[store]\nconninfo = \"host=db1 password=s3cret sslmode=require\"\n",
+        )
+        .unwrap_err();
+        assert!(weak.contains("store.conninfo: sslmode=require"), "{weak}");
+        assert!(weak.contains("write sslmode=verify-full"), "{weak}");
+        assert!(!weak.contains("s3cret"), "{weak}");
+        let missing = ControllerConfig::parse(
+            "[store]\nconninfo = \"host=db1 sslmode=verify-full sslrootcert=/nonexistent/store-ca.crt\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            missing.contains("can't read sslrootcert /nonexistent/store-ca.crt"),
+            "{missing}"
+        );
     }
 
     #[test]

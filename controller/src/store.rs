@@ -8,8 +8,8 @@ use roster_core::clock::SystemClock;
 use roster_core::error::Error;
 use roster_core::store::Backend;
 use roster_core::{Config, Roster};
-use roster_store_postgres::PgStore;
 pub use roster_store_postgres::{CallTag, CallTags};
+use roster_store_postgres::{PgStore, StoreConninfo};
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// At most this many idle connections are kept; more are opened on
@@ -17,7 +17,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 const IDLE_MAX: usize = 8;
 
 pub struct Store {
-    conninfo: String,
+    /// Parsed once: with sslmode=verify-full its CA file is read at open,
+    /// not at every connection.
+    conninfo: StoreConninfo,
     rules: Config,
     idle: Mutex<Vec<PgStore>>,
     calls: Gate,
@@ -94,9 +96,10 @@ impl Drop for Store {
 impl Store {
     /// Connect once (which migrates the schema) and keep the connection.
     pub fn open(conninfo: &str, rules: Config) -> roster_core::Result<Arc<Store>> {
-        let first = PgStore::open(conninfo)?;
+        let conninfo = StoreConninfo::parse(conninfo).map_err(|e| Error::Config(e.to_string()))?;
+        let first = PgStore::open_with(&conninfo)?;
         Ok(Arc::new(Store {
-            conninfo: conninfo.to_string(),
+            conninfo,
             rules,
             idle: Mutex::new(vec![first]),
             calls: Gate::new(CALLS_AT_ONCE),
@@ -106,7 +109,7 @@ impl Store {
     /// A connection of its own, outside the pool (the feed's LISTEN, a
     /// call's rules): the schema was migrated at [`Store::open`].
     pub fn connect(&self) -> roster_core::Result<PgStore> {
-        PgStore::attach(&self.conninfo)
+        PgStore::attach_with(&self.conninfo)
     }
 
     /// Run `work` on a pooled connection, here (blocking). A connection

@@ -33,6 +33,18 @@
 //! version bump, under the write lock (two replicas starting at once
 //! migrate once). A database newer than this build is refused.
 //!
+//! ## TLS to the store (src/conninfo.rs, src/tls.rs)
+//!
+//! Over the network the store is reached with libpq's
+//! `sslmode=verify-full sslrootcert=FILE`: rustls on ring, every host of
+//! a multi-host string checked against the CAs in FILE and the name it
+//! was reached by. The `postgres` crate knows neither key, so they are
+//! taken out of the string ([`StoreConninfo::parse`]) before it reads the
+//! rest. The weaker modes (require, verify-ca, prefer, allow) are refused;
+//! no sslmode stays plain, for a unix socket. A certificate or a name
+//! refused is [`Error::Store`] naming the host, the CA file and the fix,
+//! and not a failover ([`failing_over`] answers false): no retry cures it.
+//!
 //! ## The fleet: the change log and the rest (src/fleet.rs)
 //!
 //! Migration 2 adds the fleet's tables (DESIGN.md "Fleet mode"): the
@@ -62,6 +74,7 @@
 //! snapshot.
 
 mod call_tag;
+pub mod conninfo;
 pub mod fleet;
 pub mod schema;
 mod secrets;
@@ -69,9 +82,11 @@ mod secrets;
 pub mod test_server;
 #[cfg(feature = "test-server")]
 pub mod test_tier;
+pub mod tls;
 mod tx;
 
 pub use call_tag::{CallTag, CallTags, claimed_before};
+pub use conninfo::{ConninfoError, StoreConninfo};
 pub use fleet::{
     AuditRow, ChangeKind, ChangeRow, HostRange, HostRow, IdKind, JoinTokenRow, NewHost,
     PurgeCounts, RangeKind, ReportRow, ReportedId, RequestClaim, RequestRow,
@@ -160,12 +175,51 @@ pub(crate) fn message(error: &postgres::Error) -> String {
     }
 }
 
+/// A connection string as [`PgStore::open`] takes it, or why not.
+fn parse(conninfo: &str) -> roster_core::Result<StoreConninfo> {
+    StoreConninfo::parse(conninfo).map_err(|e| Error::Config(e.to_string()))
+}
+
+/// A failure to reach the store (the controller retries it as a failover).
+fn cant_connect(config: &postgres::Config, error: &postgres::Error) -> Error {
+    Error::Store(format!(
+        "{CANT_CONNECT} (hosts {:?}, database {:?}): {}",
+        config.get_hosts(),
+        config.get_dbname().unwrap_or("(the user's)"),
+        with_causes(error)
+    ))
+}
+
+/// An error with its causes: the `postgres` crate's own words are its
+/// kind only ("error connecting to server", "db error"), the reason
+/// (refused, the server's FATAL, a timeout) is in its source. None of
+/// them holds the password.
+fn with_causes(error: &postgres::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = std::error::Error::source(error);
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    text
+}
+
+/// The `postgres` crate's answer when a server says it takes no TLS (it
+/// has no error kind of its own for it), as a sentence with the fix.
+fn tls_refusal(error: &postgres::Error) -> Option<String> {
+    let source = std::error::Error::source(error)?;
+    (source.to_string() == "server does not support TLS").then(|| {
+        "the server takes no TLS connections (ssl = off): sslmode=verify-full never falls back to plain text; turn ssl on with a certificate for its host name (packaging/ha/patroni.yml)".to_string()
+    })
+}
+
 /// The store on one PostgreSQL connection.
 pub struct PgStore {
     /// In a RefCell so [`Backend::schema_version`]'s `&self` can ask too;
     /// a transaction borrows it through `&mut self` (`get_mut`).
     client: RefCell<Client>,
-    config: postgres::Config,
+    conninfo: StoreConninfo,
     mark: CommitMark,
     /// The call the next write carries out (see [`CallTag`]).
     tags: CallTags,
@@ -179,8 +233,9 @@ impl std::fmt::Debug for PgStore {
     // Never the password: hosts, port and database name only.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PgStore")
-            .field("hosts", &self.config.get_hosts())
-            .field("dbname", &self.config.get_dbname())
+            .field("hosts", &self.conninfo.config.get_hosts())
+            .field("dbname", &self.conninfo.config.get_dbname())
+            .field("verify_full", &self.conninfo.tls.is_some())
             .field("reader", &self.reader)
             .finish()
     }
@@ -188,23 +243,25 @@ impl std::fmt::Debug for PgStore {
 
 impl PgStore {
     /// Connect with a libpq-style connection string (`host=/run/postgresql
-    /// dbname=roster user=roster`) and bring the schema to this build's.
+    /// dbname=roster user=roster`; `sslmode=verify-full sslrootcert=FILE`
+    /// for TLS, see [`StoreConninfo`]) and bring the schema to this build's.
     pub fn open(conninfo: &str) -> roster_core::Result<PgStore> {
-        let config: postgres::Config = conninfo.parse().map_err(|e| {
-            Error::Config(format!(
-                "the PostgreSQL connection string can't be read ({e}): write it as key=value pairs, e.g. host=/run/postgresql dbname=roster"
-            ))
-        })?;
-        PgStore::connect(&config)
+        PgStore::open_with(&parse(conninfo)?)
     }
 
-    /// Connect with a parsed config and bring the schema to this build's.
+    /// Connect with a parsed config (plain) and bring the schema to this build's.
     pub fn connect(config: &postgres::Config) -> roster_core::Result<PgStore> {
-        let mut client = Self::client(config)?;
+        PgStore::open_with(&StoreConninfo::from(config.clone()))
+    }
+
+    /// Connect with a parsed connection string and bring the schema to
+    /// this build's.
+    pub fn open_with(conninfo: &StoreConninfo) -> roster_core::Result<PgStore> {
+        let mut client = Self::client(conninfo)?;
         schema::migrate(&mut client)?;
         Ok(PgStore {
             client: RefCell::new(client),
-            config: config.clone(),
+            conninfo: conninfo.clone(),
             mark: CommitMark::default(),
             tags: CallTags::default(),
             reader: false,
@@ -216,12 +273,13 @@ impl PgStore {
     /// build's, with no lock and no DDL, so a connection per call stays
     /// cheap.
     pub fn attach(conninfo: &str) -> roster_core::Result<PgStore> {
-        let config: postgres::Config = conninfo.parse().map_err(|e| {
-            Error::Config(format!(
-                "the PostgreSQL connection string can't be read ({e}): write it as key=value pairs, e.g. host=/run/postgresql dbname=roster"
-            ))
-        })?;
-        let mut client = Self::client(&config)?;
+        PgStore::attach_with(&parse(conninfo)?)
+    }
+
+    /// [`PgStore::attach`] with a connection string parsed once (its CA
+    /// file read once), as the controller's pool keeps it.
+    pub fn attach_with(conninfo: &StoreConninfo) -> roster_core::Result<PgStore> {
+        let mut client = Self::client(conninfo)?;
         let version = schema::version(&mut client)?;
         let known = schema::MIGRATIONS.len();
         if usize::try_from(version).ok() != Some(known) {
@@ -231,21 +289,53 @@ impl PgStore {
         }
         Ok(PgStore {
             client: RefCell::new(client),
-            config,
+            conninfo: conninfo.clone(),
             mark: CommitMark::default(),
             tags: CallTags::default(),
             reader: false,
         })
     }
 
-    fn client(config: &postgres::Config) -> roster_core::Result<Client> {
-        config.connect(NoTls).map_err(|e| {
-            Error::Store(format!(
-                "{CANT_CONNECT} (hosts {:?}, database {:?}): {e}",
-                config.get_hosts(),
-                config.get_dbname().unwrap_or("(the user's)")
-            ))
-        })
+    fn client(conninfo: &StoreConninfo) -> roster_core::Result<Client> {
+        let config = &conninfo.config;
+        let Some(tls) = &conninfo.tls else {
+            return config.connect(NoTls).map_err(|e| cant_connect(config, &e));
+        };
+        let connector = tls.for_one_connect();
+        match config.connect(connector.clone()) {
+            Ok(client) => Ok(client),
+            Err(e) => {
+                let mut why = connector.failures();
+                let refused = tls_refusal(&e);
+                // A certificate, a name, a server without TLS: the store's
+                // or the config's to fix, not a failover to wait out. (When
+                // the last host failed otherwise, say a timeout after an
+                // earlier host's refused certificate, the caller retries,
+                // with every host's TLS failure in the message.)
+                let verification = refused.is_some()
+                    || std::error::Error::source(&e)
+                        .and_then(|source| source.downcast_ref::<tls::StoreTlsError>())
+                        .is_some_and(tls::StoreTlsError::is_verification);
+                why.extend(refused);
+                if why.is_empty() {
+                    return Err(cant_connect(config, &e));
+                }
+                let message = format!(
+                    "TLS to PostgreSQL (sslmode=verify-full, hosts {:?}, database {:?}): {}",
+                    config.get_hosts(),
+                    config.get_dbname().unwrap_or("(the user's)"),
+                    why.join("; ")
+                );
+                if verification {
+                    Err(Error::Store(message))
+                } else {
+                    Err(Error::Store(format!(
+                        "{CANT_CONNECT}: {message}; last: {}",
+                        with_causes(&e)
+                    )))
+                }
+            }
+        }
     }
 
     /// A second connection to the same database whose transactions are
@@ -253,8 +343,8 @@ impl PgStore {
     /// commit sees it: each read transaction takes a fresh snapshot.
     pub fn open_reader(&self) -> roster_core::Result<PgStore> {
         Ok(PgStore {
-            client: RefCell::new(Self::client(&self.config)?),
-            config: self.config.clone(),
+            client: RefCell::new(Self::client(&self.conninfo)?),
+            conninfo: self.conninfo.clone(),
             // A reader never commits a change: a mark of its own.
             mark: CommitMark::default(),
             tags: CallTags::default(),

@@ -82,6 +82,12 @@ impl Controller {
     pub fn start_with(name: &str, limits: &str, extra: &str) -> Option<Controller> {
         let server = server()?;
         let conninfo = server.conninfo_for(name);
+        Some(Controller::start_on_store(conninfo, limits, extra))
+    }
+
+    /// [`Controller::start_with`] on the store at `conninfo` (e.g. one
+    /// over TLS).
+    pub fn start_on_store(conninfo: String, limits: &str, extra: &str) -> Controller {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("controller.toml");
         std::fs::create_dir(dir.path().join("ca")).unwrap();
@@ -132,7 +138,7 @@ server_names = ["localhost", "127.0.0.1"]
             .unwrap()
             .trusted;
         controller.serve();
-        Some(controller)
+        controller
     }
 
     pub fn config(&self) -> PathBuf {
