@@ -52,6 +52,15 @@
 #                         enumerate: its default, enumerate = false,
 #                         returns none)
 #   (a second line per size gives the wall-clock figures of both)
+#   same 24 users         getpwnam / getpwuid as above, but of ruser0 …
+#                         ruser23 only, at every size: the lookup without
+#                         the caches' and TLB's share
+#   memory floor          ns per dependent load to a random line of a
+#                         buffer the size of the snapshot (bench_nss.c
+#                         chase), on 4 KiB pages (as the mapped file gets)
+#                         and on 2 MiB pages: a lookup of a random user
+#                         that is k dependent loads into the file can't
+#                         take less than k times it
 #   load average          /proc/loadavg before and after each size
 set -eu
 
@@ -166,6 +175,15 @@ EOF
             "$bench" rounds ruser "$n" 9 "$calls" "$process" | sed "s/^/$svc /"
         done
     done
+    # The same 24 users (ruser0 … ruser23) at every size: a working set
+    # that stays in the caches whatever the file's size, so these rows are
+    # the lookup's own cost, without the memory hierarchy's share.
+    for process in 1 2 3; do
+        for svc in files sss roster; do
+            use "$svc"
+            "$bench" rounds ruser 24 9 2000 "$process" | sed "s/^/$svc-fixed24 /"
+        done
+    done
     for svc in files sss roster; do
         use "$svc"
         i=0
@@ -192,8 +210,8 @@ for tool in unshare strace apt-get dpkg cc; do
 done
 
 if [ -z "${ROSTER_NSS_SO:-}" ]; then
-    cargo build --quiet --release -p nss_roster --target-dir target/nss
-    ROSTER_NSS_SO=$root/target/nss/release/libnss_roster.so
+    cargo build --quiet --profile modules -p nss_roster --target-dir target/nss
+    ROSTER_NSS_SO=$root/target/nss/modules/libnss_roster.so
 fi
 cargo build --quiet --release -p roster-snapshot --example gen --target-dir target/nss
 gen=$root/target/nss/release/examples/gen
@@ -260,6 +278,8 @@ printf '%-7s | %-27s | %-27s | %-23s | %-31s |\n' "" "files   sssd  roster  r/s"
 for n in $sizes; do
     load_before=$(cut -d' ' -f1 /proc/loadavg)
     "$gen" --out "$work/nss.$n" --users "$n" --passwd "$work/passwd.$n" --group "$work/group.$n"
+    snapshot_bytes=$(wc -c < "$work/nss.$n")
+    floor=$("$work/bench" chase "$snapshot_bytes")
     out=$(ROSTER_BENCH_SSSD_INNER=1 unshare -m "$0" "$work" "$n" "$work/bench" "$ROSTER_NSS_SO" "$sssroot" "$files_source_max")
     load_after=$(cut -d' ' -f1 /proc/loadavg)
     [ -z "${ROSTER_BENCH_SSSD_RAW:-}" ] || printf '%s\n' "$out" | grep -v first_us >&2
@@ -285,6 +305,18 @@ for n in $sizes; do
     # shellcheck disable=SC2086 # word splitting wanted
     printf '        wall clock: first lookup %s / %s / %s µs, enumeration %s / %s / %s ms (files / sssd / roster)\n' \
         $walls $enum_walls
+    fixed=
+    for key in nam_ns uid_ns; do
+        for svc in files sss roster; do
+            fixed="$fixed $(pick "$out" "$svc-fixed24" "$key" | median)"
+        done
+    done
+    # shellcheck disable=SC2086 # word splitting wanted
+    printf '        same 24 users at this size: getpwnam %s / %s / %s ns, getpwuid %s / %s / %s ns (files / sssd / roster)\n' \
+        $fixed
+    printf '        memory floor: %s ns per dependent load to a random line of %s bytes on 4 KiB pages, %s ns on 2 MiB pages\n' \
+        "$(printf '%s\n' "$floor" | tr ' ' '\n' | sed -n 's/^chase_ns=//p')" "$snapshot_bytes" \
+        "$(printf '%s\n' "$floor" | tr ' ' '\n' | sed -n 's/^chase_huge_ns=//p')"
     printf '        SSSD proxy over %s; warm-up %s ms; connects to SSSD in a strace of 2,000+2,000 timed calls: %s (nscd probes: %s)\n' \
         "$(printf '%s\n' "$out" | sed -n 's/^proxy_lib=//p')" \
         "$(printf '%s\n' "$out" | sed -n 's/^warm_ms=//p')" \
