@@ -38,7 +38,14 @@ pub fn so() -> &'static Path {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let st = Command::new(cargo)
             .current_dir(&ws)
-            .args(["build", "--profile", "modules", "-p", "nss_roster", "--target-dir"])
+            .args([
+                "build",
+                "--profile",
+                "modules",
+                "-p",
+                "nss_roster",
+                "--target-dir",
+            ])
             .arg(ws.join("target/nss"))
             .status()
             .expect("running cargo to build libnss_roster.so");
