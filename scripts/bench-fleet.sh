@@ -23,10 +23,10 @@ cd "$(dirname "$0")/.."
 source scripts/deps.sh
 roster_install_deps
 cargo build --release -p rosterd -p roster -p roster-controller
-cargo build --release -p pam_roster --target-dir target/pam
-cargo build --release -p nss_roster --target-dir target/nss
+cargo build --profile modules -p pam_roster --target-dir target/pam
+cargo build --profile modules -p nss_roster --target-dir target/nss
 export ROSTER_BIN_DIR="$PWD/target/release"
-export ROSTER_PAM_SO="$PWD/target/pam/release/libpam_roster.so"
-export ROSTER_NSS_SO="$PWD/target/nss/release/libnss_roster.so"
+export ROSTER_PAM_SO="$PWD/target/pam/modules/libpam_roster.so"
+export ROSTER_NSS_SO="$PWD/target/nss/modules/libnss_roster.so"
 export ROSTER_TESTS_REQUIRE_ALL=1
 cargo bench -p roster-tests --bench fleet_bench

@@ -31,8 +31,8 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 if [ -z "${ROSTER_NSS_SO:-}" ]; then
-    cargo build --quiet --release -p nss_roster --target-dir target/nss
-    ROSTER_NSS_SO=$root/target/nss/release/libnss_roster.so
+    cargo build --quiet --profile modules -p nss_roster --target-dir target/nss
+    ROSTER_NSS_SO=$root/target/nss/modules/libnss_roster.so
 fi
 cargo build --quiet --release -p roster-snapshot --example gen --target-dir target/nss
 gen=$root/target/nss/release/examples/gen

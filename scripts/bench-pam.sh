@@ -36,15 +36,15 @@ for f in "$PAM_WRAPPER" "$NSS_WRAPPER" "$SECURITY/pam_unix.so"; do
 done
 
 echo "==> building (the two modules alone, rosterd and roster, the argon2 probe)" >&2
-cargo build -q --release -p pam_roster --target-dir target/pam
-cargo build -q --release -p nss_roster --target-dir target/nss
+cargo build -q --profile modules -p pam_roster --target-dir target/pam
+cargo build -q --profile modules -p nss_roster --target-dir target/nss
 # rosterd as shipped: a release build (a debug rosterd adds ~30 ms a call).
 BIN=${ROSTER_BIN_DIR:-$ROOT/target/release}
 if [ -z "${ROSTER_BIN_DIR:-}" ]; then cargo build -q --release -p rosterd -p roster; fi
 cargo build -q --release --manifest-path tests/pam/bench-argon2/Cargo.toml --target-dir target/bench-pam
-PAM_SO=$ROOT/target/pam/release/libpam_roster.so
-NSS_SO=$ROOT/target/nss/release/libnss_roster.so.2
-[ -e "$NSS_SO" ] || NSS_SO=$ROOT/target/nss/release/libnss_roster.so
+PAM_SO=$ROOT/target/pam/modules/libpam_roster.so
+NSS_SO=$ROOT/target/nss/modules/libnss_roster.so.2
+[ -e "$NSS_SO" ] || NSS_SO=$ROOT/target/nss/modules/libnss_roster.so
 
 TMP=$(mktemp -d /tmp/roster-bench-pam.XXXXXX)
 PIDS=()

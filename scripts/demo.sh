@@ -71,7 +71,7 @@ run roster users list --json
 cp /etc/passwd "$demo/passwd"; cp /etc/group "$demo/group"
 nss=(env LD_PRELOAD=libnss_wrapper.so
      NSS_WRAPPER_PASSWD="$demo/passwd" NSS_WRAPPER_GROUP="$demo/group"
-     NSS_WRAPPER_MODULE_SO_PATH="$PWD/target/nss/release/libnss_roster.so.2"
+     NSS_WRAPPER_MODULE_SO_PATH="$PWD/target/nss/modules/libnss_roster.so.2"
      NSS_WRAPPER_MODULE_FN_PREFIX=roster ROSTER_NSS_CACHE="$demo/cache/nss.cache")
 say "getent passwd bob alice   # through nss_wrapper + libnss_roster.so.2"
 "${nss[@]}" getent passwd bob alice
@@ -83,7 +83,7 @@ say "id bob"
 # PAM: the packaged profile's lines after pam_unix, in a service folder of
 # the demo's own (pam_wrapper), with pam_roster talking to the private bus.
 run roster users grant bob write   # write lets bob log in to this host's environment
-pam_so="$PWD/target/pam/release/pam_roster.so"
+pam_so="$PWD/target/pam/modules/pam_roster.so"
 opts="bus=$DBUS_SYSTEM_BUS_ADDRESS snapshot=$demo/cache/nss.cache"
 mkdir -p "$demo/pam.d"
 cat >"$demo/pam.d/roster-demo" <<PAM

@@ -121,8 +121,8 @@ roster_debian_mirror() {
 # The C modules are built alone so that cargo's feature unification can't
 # hand pam_roster zbus's tokio feature (DESIGN.md, "What each crate may link").
 roster_build_modules() {
-    cargo build --release -p nss_roster --target-dir target/nss
-    cargo build --release -p pam_roster --target-dir target/pam
+    cargo build --profile modules -p nss_roster --target-dir target/nss
+    cargo build --profile modules -p pam_roster --target-dir target/pam
     # The tree first (cargo tree takes no --target-dir: given one, it failed
     # and the check passed unseen), then the search.
     local features
@@ -131,6 +131,6 @@ roster_build_modules() {
         echo "pam_roster's dependency tree contains tokio: the PAM module must not carry a runtime" >&2
         exit 1
     fi
-    ln -sf libnss_roster.so target/nss/release/libnss_roster.so.2
-    ln -sf libpam_roster.so target/pam/release/pam_roster.so
+    ln -sf libnss_roster.so target/nss/modules/libnss_roster.so.2
+    ln -sf libpam_roster.so target/pam/modules/pam_roster.so
 }

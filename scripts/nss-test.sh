@@ -6,8 +6,8 @@
 # them they print "*** SKIPPED …" (run with --nocapture to see it).
 set -eu
 cd "$(dirname "$0")/.."
-cargo build --release -p nss_roster --target-dir target/nss
-ROSTER_NSS_SO=$(pwd)/target/nss/release/libnss_roster.so
+cargo build --profile modules -p nss_roster --target-dir target/nss
+ROSTER_NSS_SO=$(pwd)/target/nss/modules/libnss_roster.so
 export ROSTER_NSS_SO
 cargo test -p roster-snapshot "$@"
 cargo test -p nss_roster --target-dir target/nss "$@"

@@ -110,8 +110,8 @@ fi
 rosterd_bin=target/release/rosterd
 roster_bin=target/release/roster
 controller_bin=target/release/roster-controller
-pam_so=target/pam/release/libpam_roster.so
-nss_so=target/nss/release/libnss_roster.so
+pam_so=target/pam/modules/libpam_roster.so
+nss_so=target/nss/modules/libnss_roster.so
 for f in "$rosterd_bin" "$roster_bin" "$controller_bin" "$pam_so" "$nss_so"; do
     [[ -f $f ]] || die "$f is missing: build it first (or drop --no-build)"
 done

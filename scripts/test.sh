@@ -79,8 +79,8 @@ cargo clippy -p pam_roster --all-targets --target-dir target/pam -- -D warnings
 # than skips: a green run means every test ran.
 export ROSTER_TESTS_REQUIRE_ALL=1
 export ROSTER_BIN_DIR="$PWD/target/debug"
-export ROSTER_NSS_SO="$PWD/target/nss/release/libnss_roster.so"
-export ROSTER_PAM_SO="$PWD/target/pam/release/libpam_roster.so"
+export ROSTER_NSS_SO="$PWD/target/nss/modules/libnss_roster.so"
+export ROSTER_PAM_SO="$PWD/target/pam/modules/libpam_roster.so"
 
 step "tests"
 cargo test

@@ -55,12 +55,12 @@
 //! # Building and testing
 //!
 //! Build it alone, into its own target dir (DESIGN.md: feature
-//! unification): `cargo build --release -p nss_roster --target-dir
+//! unification): `cargo build --profile modules -p nss_roster --target-dir
 //! target/nss`. The integration tests in `nss-module/tests/` load
 //! `$ROSTER_NSS_SO` when it is set (`scripts/test.sh` and
 //! `scripts/nss-test.sh` build the module first and set it); otherwise they
 //! run that same `cargo build` themselves and load
-//! `<workspace>/target/nss/release/libnss_roster.so`. They compile the C
+//! `<workspace>/target/nss/modules/libnss_roster.so`. They compile the C
 //! probes in `tests/nss/` with `cc`. Four suites:
 //!
 //! * `direct.rs`: the exports called through `dlopen`, checking the exact

@@ -24,7 +24,8 @@ fn needed(so: &Path) -> Vec<String> {
         .collect()
 }
 
-/// The module built with `--features panic-probe`, in its own target dir.
+/// The module built with `--features panic-probe`, in its own target dir,
+/// with the profile the shipped module is built with (fat LTO included).
 fn probe_build() -> PathBuf {
     let ws = common::workspace();
     let dir = ws.join("target/nss-panic-probe");
@@ -33,7 +34,8 @@ fn probe_build() -> PathBuf {
         .current_dir(&ws)
         .args([
             "build",
-            "--release",
+            "--profile",
+            "modules",
             "-p",
             "nss_roster",
             "--features",
@@ -47,7 +49,7 @@ fn probe_build() -> PathBuf {
         st.success(),
         "building nss_roster with --features panic-probe failed"
     );
-    dir.join("release/libnss_roster.so")
+    dir.join("modules/libnss_roster.so")
 }
 
 fn compile_c(name: &str) -> PathBuf {

@@ -15,7 +15,7 @@ fn module() -> Option<PathBuf> {
     let so = std::env::var_os("ROSTER_PAM_SO")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/pam/release/libpam_roster.so")
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/pam/modules/libpam_roster.so")
         });
     so.is_file().then_some(so)
 }

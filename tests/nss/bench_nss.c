@@ -12,17 +12,35 @@
  *                                      cache such as SSSD's); prints "warm_ms=T"
  *   bench_nss rounds PREFIX COUNT ROUNDS CALLS SEED
  *                                      one warm-up lookup, then ROUNDS rounds of CALLS getpwnam and
- *                                      CALLS getpwuid of random users (names made before the clock
- *                                      starts), each round timed as a whole on the thread's CPU
- *                                      clock (time spent waiting for a CPU on a busy machine is not
- *                                      counted); prints "nam_ns=R1,R2,... uid_ns=R1,R2,..." (ns per
- *                                      call per round)
+ *                                      CALLS getpwuid of random users (a draw of their own: the
+ *                                      getpwuid calls don't look up the users just looked up by
+ *                                      name, whose records would still be in the caches; names
+ *                                      made before the clock starts), each round timed as a whole
+ *                                      on the thread's CPU clock (time spent waiting for a CPU on a
+ *                                      busy machine is not counted); prints "nam_ns=R1,R2,... uid_ns=R1,R2,..." (ns per
+ *                                      call per round); with COUNT 24 on a file of any size, the
+ *                                      same 24 users at every size (a working set that stays in
+ *                                      the caches: the lookup itself, without the memory's share)
+ *   bench_nss chase BYTES              the memory-latency floor under a lookup: a pointer chase
+ *                                      (one dependent load at a time, each to a random 64-byte
+ *                                      line) over BYTES of memory, timed on the thread's CPU
+ *                                      clock; prints "chase_ns=A chase_huge_ns=B": ns per
+ *                                      dependent load on 4 KiB pages (as a mapped file gets) and
+ *                                      on 2 MiB pages where the kernel grants them (the TLB's
+ *                                      share is the difference)
+ *   bench_nss load SO [NAME]           dlopen(SO) alone, in a fresh process; prints
+ *                                      "load_us=T load_cpu_us=C"; with NAME, then the module's first
+ *                                      _nss_roster_getpwnam_r(NAME) called directly (finding and
+ *                                      mapping the snapshot, the first faults) too: "call_cpu_us=C"
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <pwd.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #define UID_BASE 0x70000001u
@@ -49,7 +67,72 @@ static double median(double *v, int n) {
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+/* ns per dependent load: a random cyclic permutation of the buffer's
+ * 64-byte lines (Sattolo's algorithm), each line holding the address of
+ * the next, walked once to fault it in and settle the caches, then timed.
+ * Returns a negative value when the memory can't be had. */
+static double chase(size_t bytes, int advice) {
+    size_t lines = bytes / 64;
+    if (lines < 2) return -1;
+    char *buf = mmap(NULL, lines * 64, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (buf == MAP_FAILED) return -1;
+    madvise(buf, lines * 64, advice);
+    size_t *order = malloc(sizeof(size_t) * lines);
+    if (!order) return -1;
+    for (size_t i = 0; i < lines; i++) order[i] = i;
+    uint64_t x = 88172645463325252ull;
+    for (size_t i = lines - 1; i > 0; i--) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        size_t j = x % i, t = order[i];
+        order[i] = order[j], order[j] = t;
+    }
+    for (size_t i = 0; i < lines; i++) *(void **)(buf + order[i] * 64) = buf + order[(i + 1) % lines] * 64;
+    free(order);
+    void **p = (void **)buf;
+    for (size_t i = 0; i < lines; i++) p = *p;
+    size_t steps = lines < 2000000 ? 2000000 : lines;
+    double c0 = cpu_us();
+    for (size_t i = 0; i < steps; i++) p = *p;
+    double c1 = cpu_us();
+    /* Keep the walk from being optimised away. */
+    if (p == NULL) printf("?");
+    munmap(buf, lines * 64);
+    return (c1 - c0) * 1e3 / steps;
+}
+
 int main(int argc, char **argv) {
+    if (argc == 3 && !strcmp(argv[1], "chase")) {
+        size_t bytes = strtoull(argv[2], NULL, 10);
+        printf("chase_ns=%.1f chase_huge_ns=%.1f\n", chase(bytes, MADV_NOHUGEPAGE), chase(bytes, MADV_HUGEPAGE));
+        return 0;
+    }
+    if ((argc == 3 || argc == 4) && !strcmp(argv[1], "load")) {
+        double c0 = cpu_us(), t0 = now_us();
+        void *h = dlopen(argv[2], RTLD_NOW | RTLD_LOCAL);
+        double t1 = now_us(), c1 = cpu_us();
+        if (!h) {
+            fprintf(stderr, "dlopen %s: %s\n", argv[2], dlerror());
+            return 1;
+        }
+        printf("load_us=%.1f load_cpu_us=%.1f", t1 - t0, c1 - c0);
+        if (argc == 4) {
+            typedef int (*getpwnam_r_fn)(const char *, struct passwd *, char *, size_t, int *);
+            static char buf[4096];
+            struct passwd pwd;
+            int err = 0;
+            double c2 = cpu_us();
+            getpwnam_r_fn f = (getpwnam_r_fn)dlsym(h, "_nss_roster_getpwnam_r");
+            int status = f ? f(argv[3], &pwd, buf, sizeof buf, &err) : -99;
+            double c3 = cpu_us();
+            if (status != 1) {
+                fprintf(stderr, "\n_nss_roster_getpwnam_r(%s): status %d errno %d\n", argv[3], status, err);
+                return 1;
+            }
+            printf(" call_cpu_us=%.1f", c3 - c2);
+        }
+        printf("\n");
+        return 0;
+    }
     if (argc == 5 && !strcmp(argv[1], "loop")) {
         const char *prefix = argv[2];
         unsigned count = (unsigned)atoi(argv[3]);
@@ -129,7 +212,7 @@ int main(int argc, char **argv) {
         unsigned seed = (unsigned)atoi(argv[6]);
         if (count == 0 || rounds <= 0 || calls <= 0) return 2;
         char(*names)[32] = malloc(sizeof(*names) * calls);
-        unsigned *ids = malloc(sizeof(unsigned) * calls);
+        unsigned *ids = malloc(sizeof(unsigned) * calls), *uids = malloc(sizeof(unsigned) * calls);
         double *nam = malloc(sizeof(double) * rounds), *uid = malloc(sizeof(double) * rounds);
         snprintf(names[0], sizeof names[0], "%s0", prefix);
         if (!getpwnam(names[0])) {
@@ -140,6 +223,9 @@ int main(int argc, char **argv) {
             for (int k = 0; k < calls; k++) {
                 ids[k] = rand_r(&seed) % count;
                 snprintf(names[k], sizeof names[k], "%s%u", prefix, ids[k]);
+                /* A draw of its own: the same users would find their
+                 * records still in the caches from their getpwnam. */
+                uids[k] = rand_r(&seed) % count;
             }
             int wrong = 0;
             double t0 = cpu_us();
@@ -149,8 +235,8 @@ int main(int argc, char **argv) {
             }
             double t1 = cpu_us();
             for (int k = 0; k < calls; k++) {
-                struct passwd *p = getpwuid(UID_BASE + ids[k]);
-                wrong |= !p || p->pw_uid != UID_BASE + ids[k];
+                struct passwd *p = getpwuid(UID_BASE + uids[k]);
+                wrong |= !p || p->pw_uid != UID_BASE + uids[k];
             }
             double t2 = cpu_us();
             if (wrong) {

@@ -36,7 +36,7 @@ while [ $# -gt 0 ]; do
 done
 fail() { echo "in-private-ns.sh: $*" >&2; exit 97; }
 [ -n "$work" ] && [ -d "$work" ] || fail "--work DIR must exist"
-[ -f "$so" ] || fail "--so $so: no such file (cargo build --release -p nss_roster --target-dir target/nss)"
+[ -f "$so" ] || fail "--so $so: no such file (cargo build --profile modules -p nss_roster --target-dir target/nss)"
 [ $# -gt 0 ] || fail "no command"
 # Belt and braces: never bind-mount anything unless we really are in a
 # mount namespace of our own.

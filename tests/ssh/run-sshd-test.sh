@@ -25,8 +25,8 @@
 #                        socket, the snapshot): put those in 0755 folders.
 #   --nss-cache PATH     the NSS snapshot: ROSTER_NSS_CACHE for sshd (so
 #                        getpwnam finds Roster users) and for the command.
-#   --so LIB             libnss_roster (default target/nss/release/libnss_roster.so;
-#                        build it with cargo build --release -p nss_roster
+#   --so LIB             libnss_roster (default target/nss/modules/libnss_roster.so;
+#                        build it with cargo build --profile modules -p nss_roster
 #                        --target-dir target/nss).
 #   --pam-dir DIR        UsePAM yes, with DIR mounted on /etc/pam.d (service
 #                        "sshd"); without it, UsePAM no.
@@ -67,7 +67,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 
 keys_command='' keys_user=nobody nss_cache='' pam_dir='' log='' sshd=/usr/sbin/sshd
-so=$repo/target/nss/release/libnss_roster.so
+so=$repo/target/nss/modules/libnss_roster.so
 keys_args=() keys_env=()
 fail() { echo "run-sshd-test.sh: $*" >&2; exit 97; }
 while [ $# -gt 0 ]; do
@@ -92,7 +92,7 @@ command -v unshare >/dev/null || fail "needs unshare(1) (util-linux)"
 command -v ssh-keygen >/dev/null || fail "needs ssh-keygen: apt install openssh-client"
 [ -n "$keys_command" ] || fail "--keys-command PROG is required"
 { [ -f "$keys_command" ] && [ -x "$keys_command" ]; } || fail "--keys-command $keys_command is not an executable file"
-[ -f "$so" ] || fail "--so $so: no such file (cargo build --release -p nss_roster --target-dir target/nss)"
+[ -f "$so" ] || fail "--so $so: no such file (cargo build --profile modules -p nss_roster --target-dir target/nss)"
 [ -z "$nss_cache" ] || [ "${nss_cache#/}" != "$nss_cache" ] || fail "--nss-cache must be an absolute path"
 [ -z "$pam_dir" ] || [ -d "$pam_dir" ] || fail "--pam-dir $pam_dir is not a folder"
 getent passwd "$keys_user" >/dev/null || fail "--keys-user $keys_user does not exist"

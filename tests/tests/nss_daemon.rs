@@ -13,11 +13,11 @@ fn nss_so() -> PathBuf {
     let path = std::env::var_os("ROSTER_NSS_SO")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/nss/release/libnss_roster.so")
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/nss/modules/libnss_roster.so")
         });
     assert!(
         path.exists(),
-        "{} is missing: cargo build --release -p nss_roster --target-dir target/nss",
+        "{} is missing: cargo build --profile modules -p nss_roster --target-dir target/nss",
         path.display()
     );
     path

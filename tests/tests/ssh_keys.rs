@@ -6,7 +6,7 @@
 //! Needs `ssh-keygen` (openssh-client); the sshd test also needs root and
 //! `/usr/sbin/sshd` (openssh-server) and skips loudly without them. Build
 //! first: `cargo build -p rosterd -p roster` and
-//! `cargo build --release -p nss_roster --target-dir target/nss`.
+//! `cargo build --profile modules -p nss_roster --target-dir target/nss`.
 
 use roster_tests::{STRANGER_UID, TestBus, TestDaemon, binary};
 use std::io::{BufRead, BufReader};
@@ -712,10 +712,10 @@ struct Sshd {
 impl Sshd {
     fn start(d: &TestDaemon, dir: &Path) -> Sshd {
         let roster = binary("roster");
-        let so = repo_root().join("target/nss/release/libnss_roster.so");
+        let so = repo_root().join("target/nss/modules/libnss_roster.so");
         assert!(
             so.exists(),
-            "{} is missing: cargo build --release -p nss_roster --target-dir target/nss",
+            "{} is missing: cargo build --profile modules -p nss_roster --target-dir target/nss",
             so.display()
         );
         let cache = d.nss_cache_path();

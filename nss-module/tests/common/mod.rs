@@ -2,9 +2,9 @@
 //!
 //! The module under test is `$ROSTER_NSS_SO` when set (scripts/test.sh
 //! builds it and sets it); otherwise these helpers run `cargo build
-//! --release -p nss_roster --target-dir <workspace>/target/nss` themselves
+//! --profile modules -p nss_roster --target-dir <workspace>/target/nss`
 //! (a no-op when it is up to date) and load
-//! `<workspace>/target/nss/release/libnss_roster.so`. The C probe
+//! `<workspace>/target/nss/modules/libnss_roster.so`. The C probe
 //! (`tests/nss/nss_probe.c`) is compiled with `cc` on first use.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -38,15 +38,22 @@ pub fn so() -> &'static Path {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let st = Command::new(cargo)
             .current_dir(&ws)
-            .args(["build", "--release", "-p", "nss_roster", "--target-dir"])
+            .args([
+                "build",
+                "--profile",
+                "modules",
+                "-p",
+                "nss_roster",
+                "--target-dir",
+            ])
             .arg(ws.join("target/nss"))
             .status()
             .expect("running cargo to build libnss_roster.so");
         assert!(
             st.success(),
-            "cargo build --release -p nss_roster --target-dir target/nss failed"
+            "cargo build --profile modules -p nss_roster --target-dir target/nss failed"
         );
-        let p = ws.join("target/nss/release/libnss_roster.so");
+        let p = ws.join("target/nss/modules/libnss_roster.so");
         assert!(p.is_file(), "{} missing after the build", p.display());
         p
     })

@@ -11,7 +11,7 @@
 //! thread counts it prints are exactly what the modules left behind.
 //!
 //! Needs: libpam0g-dev, libnss-wrapper, dbus, cc; the modules built alone
-//! (`cargo build --release -p pam_roster --target-dir target/pam`, and
+//! (`cargo build --profile modules -p pam_roster --target-dir target/pam`, and
 //! the same for nss_roster into target/nss), or `ROSTER_PAM_SO` /
 //! `ROSTER_NSS_SO` pointing at them (scripts/test.sh sets both).
 
@@ -68,16 +68,16 @@ fn built(var: &str, default: &str, how: &str) -> PathBuf {
 pub fn pam_so() -> PathBuf {
     built(
         "ROSTER_PAM_SO",
-        "target/pam/release/libpam_roster.so",
-        "cargo build --release -p pam_roster --target-dir target/pam",
+        "target/pam/modules/libpam_roster.so",
+        "cargo build --profile modules -p pam_roster --target-dir target/pam",
     )
 }
 
 pub fn nss_so() -> PathBuf {
     built(
         "ROSTER_NSS_SO",
-        "target/nss/release/libnss_roster.so",
-        "cargo build --release -p nss_roster --target-dir target/nss",
+        "target/nss/modules/libnss_roster.so",
+        "cargo build --profile modules -p nss_roster --target-dir target/nss",
     )
 }
 
