@@ -89,6 +89,21 @@ impl TestServer {
     /// when PostgreSQL 15 isn't installed, unless
     /// `ROSTER_TESTS_REQUIRE_ALL=1`, which makes that a panic.
     pub fn start() -> Option<TestServer> {
+        TestServer::start_logged(None, None, |server| {
+            format!("(socket in {})", server.dir.path().display())
+        })
+    }
+
+    /// Start one as [`TestServer::start_with`] says, as the postgres user
+    /// when one exists (else `None`, or a panic under
+    /// `ROSTER_TESTS_REQUIRE_ALL=1`), saying on stderr how long it took
+    /// and `where_` it is.
+    #[allow(clippy::type_complexity)]
+    fn start_logged<'f>(
+        fill: Option<Box<dyn FnOnce(&Path) + 'f>>,
+        tcp: Option<&TcpListen>,
+        where_: impl FnOnce(&TestServer) -> String,
+    ) -> Option<TestServer> {
         let run_as = match server_user() {
             Ok(run_as) => run_as,
             Err(why) => {
@@ -97,11 +112,11 @@ impl TestServer {
             }
         };
         let started = Instant::now();
-        let server = TestServer::start_as(run_as);
+        let server = TestServer::start_with(run_as, fill, tcp);
         eprintln!(
-            "PostgreSQL test server up in {:?} (socket in {})",
+            "PostgreSQL test server up in {:?} {}",
             started.elapsed(),
-            server.dir.path().display()
+            where_(&server)
         );
         Some(server)
     }
@@ -110,21 +125,9 @@ impl TestServer {
     /// ([`TestServer::port`]), plain or with TLS (see [`TcpListen`]).
     /// `None` as [`TestServer::start`].
     pub fn start_tcp(listen: TcpListen) -> Option<TestServer> {
-        let run_as = match server_user() {
-            Ok(run_as) => run_as,
-            Err(why) => {
-                skip_or_fail(&why);
-                return None;
-            }
-        };
-        let started = Instant::now();
-        let server = TestServer::start_with(run_as, None, Some(&listen));
-        eprintln!(
-            "PostgreSQL test server ({listen:?}) up in {:?} on 127.0.0.1:{}",
-            started.elapsed(),
-            server.port()
-        );
-        Some(server)
+        TestServer::start_logged(None, Some(&listen), |server| {
+            format!("({listen:?}) on 127.0.0.1:{}", server.port())
+        })
     }
 
     /// A private server started from a data folder `fill` writes (at the
@@ -133,21 +136,12 @@ impl TestServer {
     /// server ([`TestTier::basebackup`](crate::test_tier::TestTier::basebackup)):
     /// a store restored from a backup. `None` as [`TestServer::start`].
     pub fn start_from(fill: impl FnOnce(&Path)) -> Option<TestServer> {
-        let run_as = match server_user() {
-            Ok(run_as) => run_as,
-            Err(why) => {
-                skip_or_fail(&why);
-                return None;
-            }
-        };
-        let started = Instant::now();
-        let server = TestServer::start_with(run_as, Some(Box::new(fill)), None);
-        eprintln!(
-            "PostgreSQL test server up from a data folder in {:?} (socket in {})",
-            started.elapsed(),
-            server.dir.path().display()
-        );
-        Some(server)
+        TestServer::start_logged(Some(Box::new(fill)), None, |server| {
+            format!(
+                "from a data folder (socket in {})",
+                server.dir.path().display()
+            )
+        })
     }
 
     /// One server for the whole test binary, started by the first caller
@@ -275,14 +269,9 @@ impl TestServer {
     }
 
     /// Start a cluster, as `run_as` (uid, gid) when given (as root), else
-    /// as ourselves.
-    fn start_as(run_as: Option<(u32, u32)>) -> TestServer {
-        TestServer::start_with(run_as, None, None)
-    }
-
-    /// [`TestServer::start_as`], on the data folder `fill` writes when
-    /// given, else on a fresh `initdb`; listening on a loopback TCP port
-    /// too when `tcp` says how.
+    /// as ourselves, on the data folder `fill` writes when given, else on a
+    /// fresh `initdb`; listening on a loopback TCP port too when `tcp` says
+    /// how.
     #[allow(clippy::type_complexity)]
     fn start_with(
         run_as: Option<(u32, u32)>,
